@@ -1,0 +1,916 @@
+//! Apply: execute a plan as a parallel walk of an operation DAG.
+//!
+//! Each step becomes one or two tasks: *ready* (the new version exists: create, update, read,
+//! or nothing for an unchanged resource) and *gone* (the old version is deleted: a delete, or
+//! the second half of a replacement). Edges encode the rules: a resource is ready only after
+//! its dependencies are; an old version is deleted only after everything that depended on it
+//! is gone or points elsewhere; create-before-delete puts *ready* before *gone*,
+//! delete-before-create the reverse. Tasks start as soon as their prerequisites finish, at most
+//! `parallelism` at a time. A failed task skips exactly what depends on it. Every provider
+//! mutation is announced to the state writer (a durable pending operation) before it is made
+//! and recorded after.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::plan::{
+    NodeResolver, NodeValue, Operation, Plan, Shown, Step, StepCounts, apply_ignore_changes,
+    dependency_names, evaluate,
+};
+use crate::property::{Properties, PropertyMap};
+use crate::provider::{
+    CreateRequest, DeleteRequest, DiffRequest, DiffResponse, Provider, Providers, ReadRequest,
+    UpdateRequest,
+};
+use crate::secrets::Cipher;
+use crate::stack::{NodeKind, Program};
+use crate::state::writer::StateWriter;
+use crate::state::{
+    Checkpoint, Mutation, PendingKind, PendingOperation, ResourceState, StateError, Transform,
+    now_rfc3339, transform_map,
+};
+
+/// How many provider operations run at once unless told otherwise.
+pub const DEFAULT_PARALLELISM: usize = 10;
+
+/// Options of one apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// At most this many steps run at once (at least 1).
+    pub parallelism: usize,
+    /// Progress events, for a live display.
+    pub events: Option<UnboundedSender<ApplyEvent>>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            parallelism: DEFAULT_PARALLELISM,
+            events: None,
+        }
+    }
+}
+
+/// Progress of an apply.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ApplyEvent {
+    /// A task started.
+    Started {
+        /// The resource.
+        name: String,
+        /// The planned operation.
+        op: Operation,
+        /// This task deletes the old version of a replaced resource.
+        old: bool,
+    },
+    /// A task finished.
+    Finished {
+        /// The resource.
+        name: String,
+        /// What was actually done (may be less than planned).
+        op: Operation,
+        /// This task deleted the old version of a replaced resource.
+        old: bool,
+        /// The error, if it failed.
+        error: Option<String>,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// A task was skipped because something it depends on failed.
+    Skipped {
+        /// The resource.
+        name: String,
+        /// The planned operation.
+        op: Operation,
+        /// The failed resource it waited for.
+        blocked_by: String,
+    },
+}
+
+/// A step that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedStep {
+    /// The resource.
+    pub name: String,
+    /// The planned operation.
+    pub op: Operation,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// A step that did not run because a dependency failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedStep {
+    /// The resource.
+    pub name: String,
+    /// The planned operation.
+    pub op: Operation,
+    /// The failed resource it waited for.
+    pub blocked_by: String,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplySummary {
+    /// The stack.
+    pub stack: String,
+    /// Steps by what was actually done.
+    pub counts: StepCounts,
+    /// Every failed step.
+    pub failed: Vec<FailedStep>,
+    /// Every skipped step.
+    pub skipped: Vec<SkippedStep>,
+    /// Wall time.
+    #[serde(serialize_with = "serialize_secs")]
+    pub duration: Duration,
+    /// Stack outputs after the apply.
+    pub outputs: BTreeMap<String, Shown>,
+}
+
+fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl ApplySummary {
+    /// Whether every step succeeded.
+    pub fn is_success(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum TaskKind {
+    Ready,
+    Gone,
+}
+
+struct TaskGraph {
+    tasks: Vec<(usize, TaskKind)>,
+    dependents: Vec<Vec<usize>>,
+    prereq_count: Vec<usize>,
+}
+
+impl TaskGraph {
+    fn build(plan: &Plan, program: &Program) -> Result<Self, String> {
+        let steps = &plan.steps;
+        let mut tasks = Vec::new();
+        let mut ready_of_node: HashMap<usize, usize> = HashMap::new();
+        let mut ready_of_step: HashMap<usize, usize> = HashMap::new();
+        let mut gone_of_step: HashMap<usize, usize> = HashMap::new();
+        for (s, step) in steps.iter().enumerate() {
+            if step.record.op != Operation::Delete {
+                ready_of_step.insert(s, tasks.len());
+                if let Some(n) = step.node {
+                    ready_of_node.insert(n, tasks.len());
+                }
+                tasks.push((s, TaskKind::Ready));
+            }
+            if matches!(step.record.op, Operation::Replace | Operation::Delete) {
+                gone_of_step.insert(s, tasks.len());
+                tasks.push((s, TaskKind::Gone));
+            }
+        }
+        let mut old_dependents: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (s, step) in steps.iter().enumerate() {
+            for dep in step.old.iter().flat_map(|o| o.dependencies.iter()) {
+                old_dependents.entry(dep.as_str()).or_default().push(s);
+            }
+        }
+        let mut prereqs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); tasks.len()];
+        for (t, &(s, kind)) in tasks.iter().enumerate() {
+            let step = &steps[s];
+            let dbr = step.record.op == Operation::Replace && step.record.delete_before_replace;
+            match kind {
+                TaskKind::Ready => {
+                    if step.record.op == Operation::Same {
+                        continue;
+                    }
+                    if let Some(n) = step.node {
+                        prereqs[t].extend(
+                            program.nodes[n]
+                                .deps
+                                .iter()
+                                .filter_map(|d| ready_of_node.get(d)),
+                        );
+                    }
+                    if dbr {
+                        prereqs[t].extend(gone_of_step.get(&s));
+                    }
+                }
+                TaskKind::Gone => {
+                    if step.record.op == Operation::Replace && !dbr {
+                        prereqs[t].extend(ready_of_step.get(&s));
+                    }
+                    let name = step.old.as_ref().map_or("", |o| o.name.as_str());
+                    for &d in old_dependents.get(name).into_iter().flatten() {
+                        if d == s {
+                            continue;
+                        }
+                        if let Some(&g) = gone_of_step.get(&d) {
+                            prereqs[t].insert(g);
+                        } else if !dbr {
+                            prereqs[t].extend(ready_of_step.get(&d));
+                        }
+                    }
+                }
+            }
+        }
+        let mut dependents = vec![Vec::new(); tasks.len()];
+        for (t, ps) in prereqs.iter().enumerate() {
+            for &p in ps {
+                dependents[p].push(t);
+            }
+        }
+        let graph = Self {
+            prereq_count: prereqs.iter().map(BTreeSet::len).collect(),
+            tasks,
+            dependents,
+        };
+        graph.check_acyclic(steps)?;
+        Ok(graph)
+    }
+
+    fn check_acyclic(&self, steps: &[Step]) -> Result<(), String> {
+        let mut waiting = self.prereq_count.clone();
+        let mut ready: Vec<usize> = (0..waiting.len()).filter(|&t| waiting[t] == 0).collect();
+        let mut done = 0;
+        while let Some(t) = ready.pop() {
+            done += 1;
+            for &d in &self.dependents[t] {
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    ready.push(d);
+                }
+            }
+        }
+        if done == waiting.len() {
+            return Ok(());
+        }
+        let stuck: BTreeSet<&str> = (0..waiting.len())
+            .filter(|&t| waiting[t] > 0)
+            .map(|t| steps[self.tasks[t].0].record.name.as_str())
+            .collect();
+        Err(format!(
+            "the plan's operations cannot be ordered (replacements of {} wait on each other): mark them delete_before_replace consistently or replace them in separate applies",
+            stuck.into_iter().collect::<Vec<_>>().join(", ")
+        ))
+    }
+}
+
+enum TaskError {
+    Step(String),
+    State(StateError),
+}
+
+impl From<StateError> for TaskError {
+    fn from(e: StateError) -> Self {
+        Self::State(e)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) struct Executor<'a> {
+    pub(crate) program: &'a Program,
+    pub(crate) plan: &'a Plan,
+    pub(crate) providers: &'a Providers,
+    pub(crate) writer: &'a StateWriter,
+    pub(crate) cipher: Option<&'a Cipher>,
+    pub(crate) events: Option<&'a UnboundedSender<ApplyEvent>>,
+    pub(crate) values: Mutex<Vec<NodeValue>>,
+    pub(crate) cancelled_deletes: Mutex<BTreeSet<usize>>,
+    pub(crate) stopping: AtomicBool,
+}
+
+/// The outcome of the walk: counts, failures, skips.
+pub(crate) struct WalkResult {
+    pub(crate) counts: StepCounts,
+    pub(crate) failed: Vec<FailedStep>,
+    pub(crate) skipped: Vec<SkippedStep>,
+    pub(crate) fatal: Option<StateError>,
+}
+
+/// A change of a resource decided at apply time.
+enum Decision {
+    Same,
+    Update(PropertyMap),
+    Replace,
+}
+
+impl<'a> Executor<'a> {
+    pub(crate) fn new(
+        program: &'a Program,
+        plan: &'a Plan,
+        providers: &'a Providers,
+        writer: &'a StateWriter,
+        cipher: Option<&'a Cipher>,
+        events: Option<&'a UnboundedSender<ApplyEvent>>,
+    ) -> Self {
+        Self {
+            program,
+            plan,
+            providers,
+            writer,
+            cipher,
+            events,
+            values: Mutex::new(plan.values.clone()),
+            cancelled_deletes: Mutex::new(BTreeSet::new()),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    fn emit(&self, event: ApplyEvent) {
+        if let Some(tx) = self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    pub(crate) async fn walk(&self, parallelism: usize) -> Result<WalkResult, String> {
+        let graph = TaskGraph::build(self.plan, self.program)?;
+        let steps = &self.plan.steps;
+        let n = graph.tasks.len();
+        let mut waiting = graph.prereq_count.clone();
+        let mut started = vec![false; n];
+        let mut skipped_by: Vec<Option<String>> = vec![None; n];
+        let mut ready: VecDeque<usize> = (0..n).filter(|&t| waiting[t] == 0).collect();
+        let mut running = FuturesUnordered::new();
+        let mut result = WalkResult {
+            counts: StepCounts::default(),
+            failed: Vec::new(),
+            skipped: Vec::new(),
+            fatal: None,
+        };
+        loop {
+            while result.fatal.is_none() && running.len() < parallelism.max(1) {
+                let Some(t) = ready.pop_front() else { break };
+                if skipped_by[t].is_some() {
+                    continue;
+                }
+                started[t] = true;
+                let (s, kind) = graph.tasks[t];
+                running.push(async move {
+                    let start = Instant::now();
+                    let outcome = self.run(s, kind).await;
+                    (t, outcome, start.elapsed())
+                });
+            }
+            let Some((t, outcome, elapsed)) = running.next().await else {
+                break;
+            };
+            let (s, kind) = graph.tasks[t];
+            let step = &steps[s];
+            let old = kind == TaskKind::Gone && step.record.op == Operation::Replace;
+            match outcome {
+                Ok(op) => {
+                    self.emit(ApplyEvent::Finished {
+                        name: step.record.name.clone(),
+                        op,
+                        old,
+                        error: None,
+                        elapsed,
+                    });
+                    if !old {
+                        count(&mut result.counts, op);
+                    }
+                    for &d in &graph.dependents[t] {
+                        waiting[d] -= 1;
+                        if waiting[d] == 0 {
+                            ready.push_back(d);
+                        }
+                    }
+                }
+                Err(error) => {
+                    let message = match error {
+                        TaskError::Step(m) => m,
+                        TaskError::State(e) => {
+                            let m = e.to_string();
+                            result.fatal = Some(e);
+                            self.stopping.store(true, Ordering::SeqCst);
+                            m
+                        }
+                    };
+                    self.emit(ApplyEvent::Finished {
+                        name: step.record.name.clone(),
+                        op: step.record.op,
+                        old,
+                        error: Some(message.clone()),
+                        elapsed,
+                    });
+                    result.failed.push(FailedStep {
+                        name: step.record.name.clone(),
+                        op: step.record.op,
+                        error: message,
+                    });
+                    let mut stack = graph.dependents[t].clone();
+                    while let Some(d) = stack.pop() {
+                        if skipped_by[d].is_none() && !started[d] {
+                            skipped_by[d] = Some(step.record.name.clone());
+                            stack.extend(graph.dependents[d].iter().copied());
+                        }
+                    }
+                }
+            }
+        }
+        let mut reported: BTreeSet<usize> = BTreeSet::new();
+        for t in 0..n {
+            if started[t] {
+                continue;
+            }
+            let (s, _) = graph.tasks[t];
+            if !reported.insert(s) {
+                continue;
+            }
+            let step = &steps[s];
+            let blocked_by = skipped_by[t]
+                .clone()
+                .unwrap_or_else(|| "the state writer failure".to_owned());
+            self.emit(ApplyEvent::Skipped {
+                name: step.record.name.clone(),
+                op: step.record.op,
+                blocked_by: blocked_by.clone(),
+            });
+            result.skipped.push(SkippedStep {
+                name: step.record.name.clone(),
+                op: step.record.op,
+                blocked_by,
+            });
+        }
+        Ok(result)
+    }
+
+    async fn run(&self, s: usize, kind: TaskKind) -> Result<Operation, TaskError> {
+        let step = &self.plan.steps[s];
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(TaskError::Step(
+                "not started: the state could not be written".to_owned(),
+            ));
+        }
+        let op = step.record.op;
+        if op != Operation::Same {
+            self.emit(ApplyEvent::Started {
+                name: step.record.name.clone(),
+                op,
+                old: kind == TaskKind::Gone && op == Operation::Replace,
+            });
+        }
+        match (kind, op, step.node) {
+            (TaskKind::Gone, _, _) => self.gone(s, step).await,
+            (TaskKind::Ready, Operation::Same, Some(n)) => {
+                if step.refresh_record {
+                    if let Some(old) = &step.old {
+                        let record = self.record_for(
+                            n,
+                            old.id.clone(),
+                            old.inputs.clone(),
+                            old.outputs.clone(),
+                        );
+                        self.put(record, None).await?;
+                    }
+                }
+                Ok(Operation::Same)
+            }
+            (TaskKind::Ready, Operation::Read, Some(n)) => self.read_data(n, step).await,
+            (TaskKind::Ready, Operation::Create, Some(n)) => self.create(n).await,
+            (TaskKind::Ready, Operation::Update, Some(n)) => {
+                self.update_in_place(n, step, false).await
+            }
+            (TaskKind::Ready, Operation::Replace, Some(n)) => {
+                let cancelled = lock(&self.cancelled_deletes).contains(&s);
+                if cancelled {
+                    self.update_in_place(n, step, false).await
+                } else if step.record.delete_before_replace {
+                    self.create(n).await.map(|_| Operation::Replace)
+                } else {
+                    match self.update_in_place(n, step, true).await? {
+                        Operation::Replace => self.create(n).await.map(|_| Operation::Replace),
+                        done => {
+                            lock(&self.cancelled_deletes).insert(s);
+                            Ok(done)
+                        }
+                    }
+                }
+            }
+            _ => Err(TaskError::Step(
+                "internal: step without a program node".to_owned(),
+            )),
+        }
+    }
+
+    fn provider(&self, type_token: &str) -> Result<&dyn Provider, TaskError> {
+        self.providers
+            .get(type_token)
+            .map(|p| p.as_ref())
+            .ok_or_else(|| {
+                TaskError::Step(format!("no provider is registered for type `{type_token}`"))
+            })
+    }
+
+    /// Inputs and secret keys of node `n` against what is resolved now.
+    fn inputs(&self, n: usize) -> Result<(Properties, BTreeSet<String>), TaskError> {
+        let values = lock(&self.values);
+        let resolver = NodeResolver {
+            program: self.program,
+            values: &values,
+        };
+        let reg = &self.program.nodes[n].registration;
+        let evaluated = evaluate(reg, &resolver)
+            .map_err(|(key, e)| TaskError::Step(format!("input `{key}`: {e}")))?;
+        Ok((evaluated.inputs, evaluated.secrets))
+    }
+
+    fn known_inputs(&self, n: usize) -> Result<(PropertyMap, BTreeSet<String>), TaskError> {
+        let (inputs, secrets) = self.inputs(n)?;
+        let unknown: Vec<&String> = inputs
+            .iter()
+            .filter(|(_, v)| v.known().is_none())
+            .map(|(k, _)| k)
+            .collect();
+        match inputs.to_known() {
+            Some(known) => Ok((known, secrets)),
+            None => Err(TaskError::Step(format!(
+                "inputs {unknown:?} are still unknown after every dependency was applied"
+            ))),
+        }
+    }
+
+    fn record_for(
+        &self,
+        n: usize,
+        id: String,
+        inputs: PropertyMap,
+        outputs: PropertyMap,
+    ) -> ResourceState {
+        let reg = &self.program.nodes[n].registration;
+        let secrets = reg
+            .inputs
+            .iter()
+            .filter(|(_, o)| o.is_secret())
+            .map(|(k, _)| k.clone())
+            .chain(reg.secret_outputs.iter().cloned())
+            .collect();
+        ResourceState {
+            name: reg.name.to_string(),
+            type_token: reg.type_token.clone(),
+            kind: reg.kind,
+            id,
+            inputs,
+            outputs,
+            dependencies: dependency_names(self.program, n),
+            secrets,
+            protect: reg.options.protect,
+            delete_pending: false,
+        }
+    }
+
+    fn seal(
+        &self,
+        map: &PropertyMap,
+        secrets: &BTreeSet<String>,
+        owner: &str,
+    ) -> Result<PropertyMap, TaskError> {
+        transform_map(
+            map,
+            secrets,
+            &self.program.stack,
+            owner,
+            self.cipher,
+            Transform::Seal,
+        )
+        .map_err(|e| TaskError::State(e.into()))
+    }
+
+    async fn put(&self, record: ResourceState, end: Option<u64>) -> Result<(), TaskError> {
+        let sealed = record
+            .sealed(&self.program.stack, self.cipher)
+            .map_err(|e| TaskError::State(e.into()))?;
+        self.writer
+            .commit(vec![Mutation::Put {
+                resource: sealed,
+                end,
+            }])
+            .await?;
+        Ok(())
+    }
+
+    async fn begin(
+        &self,
+        kind: PendingKind,
+        old: Option<&ResourceState>,
+        name: &str,
+        type_token: &str,
+        inputs: &PropertyMap,
+        secrets: &BTreeSet<String>,
+        dependencies: Vec<String>,
+    ) -> Result<u64, TaskError> {
+        let op_id: u64 = rand::random();
+        let pending = PendingOperation {
+            op_id,
+            kind,
+            name: name.to_owned(),
+            type_token: type_token.to_owned(),
+            id: old.map(|o| o.id.clone()),
+            inputs: self.seal(inputs, secrets, name)?,
+            secrets: secrets.clone(),
+            dependencies,
+            started: now_rfc3339(),
+        };
+        self.writer
+            .commit(vec![Mutation::Begin { pending }])
+            .await?;
+        Ok(op_id)
+    }
+
+    async fn fail<T>(&self, op: u64, message: String) -> Result<T, TaskError> {
+        self.writer.commit(vec![Mutation::End { op }]).await?;
+        Err(TaskError::Step(message))
+    }
+
+    fn set_value(&self, n: usize, id: String, outputs: PropertyMap) {
+        lock(&self.values)[n] = NodeValue::Known { id, outputs };
+    }
+
+    async fn create(&self, n: usize) -> Result<Operation, TaskError> {
+        let reg = &self.program.nodes[n].registration;
+        let provider = self.provider(&reg.type_token)?;
+        let (inputs, secrets) = self.known_inputs(n)?;
+        let deps = dependency_names(self.program, n);
+        let op = self
+            .begin(
+                PendingKind::Create,
+                None,
+                &reg.name,
+                &reg.type_token,
+                &inputs,
+                &secrets,
+                deps,
+            )
+            .await?;
+        let request = CreateRequest {
+            stack: &self.program.stack,
+            type_token: &reg.type_token,
+            name: &reg.name,
+            inputs: &inputs,
+        };
+        match provider.create(&request).await {
+            Ok(created) => {
+                let record =
+                    self.record_for(n, created.id.clone(), inputs, created.outputs.clone());
+                self.put(record, Some(op)).await?;
+                self.set_value(n, created.id, created.outputs);
+                Ok(Operation::Create)
+            }
+            Err(e) => self.fail(op, format!("create failed: {e}")).await,
+        }
+    }
+
+    /// Decides the change of node `n` from its recorded state now that inputs are known.
+    fn decide(
+        &self,
+        n: usize,
+        old: &ResourceState,
+        inputs: &Properties,
+    ) -> Result<Decision, TaskError> {
+        let reg = &self.program.nodes[n].registration;
+        if old.type_token != reg.type_token {
+            return Ok(Decision::Replace);
+        }
+        if inputs.changed_keys(&old.inputs).is_empty() {
+            return Ok(Decision::Same);
+        }
+        let provider = self.provider(&reg.type_token)?;
+        let DiffResponse { changes, .. } = provider
+            .diff(&DiffRequest {
+                type_token: &reg.type_token,
+                name: &reg.name,
+                id: &old.id,
+                old_inputs: &old.inputs,
+                old_outputs: &old.outputs,
+                new_inputs: inputs,
+            })
+            .map_err(|e| TaskError::Step(format!("diff failed: {e}")))?;
+        if changes.is_empty() {
+            return Ok(Decision::Same);
+        }
+        if changes
+            .iter()
+            .any(|c| c.replace || reg.options.replace_on_changes.contains(&c.key))
+        {
+            return Ok(Decision::Replace);
+        }
+        Ok(inputs
+            .to_known()
+            .map_or(Decision::Replace, Decision::Update))
+    }
+
+    /// Updates node `n` in place if its inputs still differ. `Ok(Replace)` is returned, with
+    /// nothing done, when the change needs replacement and `may_replace` is set.
+    async fn update_in_place(
+        &self,
+        n: usize,
+        step: &Step,
+        may_replace: bool,
+    ) -> Result<Operation, TaskError> {
+        let Some(old) = &step.old else {
+            return self.create(n).await;
+        };
+        let reg = &self.program.nodes[n].registration;
+        let (mut inputs, secrets) = self.inputs(n)?;
+        apply_ignore_changes(&mut inputs, &reg.options.ignore_changes, &old.inputs);
+        match self.decide(n, old, &inputs)? {
+            Decision::Same => {
+                self.set_value(n, old.id.clone(), old.outputs.clone());
+                if old.dependencies != dependency_names(self.program, n) || old.protect != reg.options.protect {
+                    let record = self.record_for(n, old.id.clone(), old.inputs.clone(), old.outputs.clone());
+                    self.put(record, None).await?;
+                }
+                Ok(Operation::Same)
+            }
+            Decision::Replace if may_replace => Ok(Operation::Replace),
+            Decision::Replace => Err(TaskError::Step(
+                "the change now needs replacement, which the plan did not include: run preview again".to_owned(),
+            )),
+            Decision::Update(new_inputs) => {
+                let provider = self.provider(&reg.type_token)?;
+                let deps = dependency_names(self.program, n);
+                let op = self
+                    .begin(PendingKind::Update, Some(old), &reg.name, &reg.type_token, &new_inputs, &secrets, deps)
+                    .await?;
+                let request = UpdateRequest {
+                    stack: &self.program.stack,
+                    type_token: &reg.type_token,
+                    name: &reg.name,
+                    id: &old.id,
+                    old_inputs: &old.inputs,
+                    old_outputs: &old.outputs,
+                    new_inputs: &new_inputs,
+                };
+                match provider.update(&request).await {
+                    Ok(outputs) => {
+                        let record = self.record_for(n, old.id.clone(), new_inputs, outputs.clone());
+                        self.put(record, Some(op)).await?;
+                        self.set_value(n, old.id.clone(), outputs);
+                        Ok(Operation::Update)
+                    }
+                    Err(e) => self.fail(op, format!("update failed: {e}")).await,
+                }
+            }
+        }
+    }
+
+    async fn read_data(&self, n: usize, step: &Step) -> Result<Operation, TaskError> {
+        let reg = &self.program.nodes[n].registration;
+        let known = matches!(lock(&self.values)[n], NodeValue::Known { .. });
+        let (id, outputs) = if known {
+            match &lock(&self.values)[n] {
+                NodeValue::Known { id, outputs } => (id.clone(), outputs.clone()),
+                _ => {
+                    return Err(TaskError::Step(
+                        "internal: data source value vanished".to_owned(),
+                    ));
+                }
+            }
+        } else {
+            let provider = self.provider(&reg.type_token)?;
+            let (inputs, _) = self.known_inputs(n)?;
+            let request = ReadRequest {
+                stack: &self.program.stack,
+                type_token: &reg.type_token,
+                name: &reg.name,
+                id: None,
+                inputs: &inputs,
+            };
+            match provider.read(&request).await {
+                Ok(Some(found)) => (found.id, found.outputs),
+                Ok(None) => {
+                    return Err(TaskError::Step(
+                        "the data source matched nothing".to_owned(),
+                    ));
+                }
+                Err(e) => return Err(TaskError::Step(format!("read failed: {e}"))),
+            }
+        };
+        let (inputs, _) = self.known_inputs(n)?;
+        let unchanged = step
+            .old
+            .as_ref()
+            .is_some_and(|o| o.id == id && o.outputs == outputs && o.inputs == inputs);
+        if !unchanged {
+            let record = self.record_for(n, id.clone(), inputs, outputs.clone());
+            self.put(record, None).await?;
+        }
+        self.set_value(n, id, outputs);
+        Ok(Operation::Read)
+    }
+
+    async fn gone(&self, s: usize, step: &Step) -> Result<Operation, TaskError> {
+        if lock(&self.cancelled_deletes).contains(&s) {
+            return Ok(Operation::Same);
+        }
+        let Some(old) = &step.old else {
+            return Err(TaskError::Step(
+                "internal: delete without a record".to_owned(),
+            ));
+        };
+        if step.record.op == Operation::Replace && step.record.delete_before_replace {
+            if let Some(n) = step.node {
+                let reg = &self.program.nodes[n].registration;
+                let (mut inputs, _) = self.inputs(n)?;
+                apply_ignore_changes(&mut inputs, &reg.options.ignore_changes, &old.inputs);
+                if !matches!(self.decide(n, old, &inputs)?, Decision::Replace) {
+                    lock(&self.cancelled_deletes).insert(s);
+                    return Ok(Operation::Same);
+                }
+            }
+        }
+        if old.kind == NodeKind::DataSource {
+            self.writer
+                .commit(vec![Mutation::Remove {
+                    name: old.name.clone(),
+                    id: old.id.clone(),
+                    end: None,
+                }])
+                .await?;
+            return Ok(Operation::Delete);
+        }
+        let provider = self.provider(&old.type_token)?;
+        let op = self
+            .begin(
+                PendingKind::Delete,
+                Some(old),
+                &old.name,
+                &old.type_token,
+                &old.inputs,
+                &old.secrets,
+                old.dependencies.clone(),
+            )
+            .await?;
+        let request = DeleteRequest {
+            stack: &self.program.stack,
+            type_token: &old.type_token,
+            name: &old.name,
+            id: &old.id,
+            inputs: &old.inputs,
+            outputs: &old.outputs,
+        };
+        match provider.delete(&request).await {
+            Ok(()) => {
+                self.writer
+                    .commit(vec![Mutation::Remove {
+                        name: old.name.clone(),
+                        id: old.id.clone(),
+                        end: Some(op),
+                    }])
+                    .await?;
+                Ok(Operation::Delete)
+            }
+            Err(e) => self.fail(op, format!("delete failed: {e}")).await,
+        }
+    }
+
+    /// Evaluates the stack outputs; those still unknown (after failures) keep their old value.
+    pub(crate) fn stack_outputs(&self, previous: &Checkpoint) -> (PropertyMap, BTreeSet<String>) {
+        let values = lock(&self.values);
+        let resolver = NodeResolver {
+            program: self.program,
+            values: &values,
+        };
+        let mut outputs = PropertyMap::new();
+        let mut secret = BTreeSet::new();
+        for (key, output) in &self.program.outputs {
+            let (value, is_secret) = match output.resolve(&resolver) {
+                Ok(Some(v)) => (Some(v), output.is_secret()),
+                _ => (
+                    previous.outputs.get(key).cloned(),
+                    previous.secret_outputs.contains(key),
+                ),
+            };
+            if let Some(v) = value {
+                outputs.insert(key.clone(), v);
+                if is_secret {
+                    secret.insert(key.clone());
+                }
+            }
+        }
+        (outputs, secret)
+    }
+}
+
+fn count(counts: &mut StepCounts, op: Operation) {
+    match op {
+        Operation::Create => counts.create += 1,
+        Operation::Update => counts.update += 1,
+        Operation::Replace => counts.replace += 1,
+        Operation::Delete => counts.delete += 1,
+        Operation::Same => counts.same += 1,
+        Operation::Read => counts.read += 1,
+    }
+}

@@ -1,0 +1,59 @@
+//! # iac-core
+//!
+//! Infrastructure as code in ordinary Rust. A stack program registers typed resources whose
+//! inputs are [`Output`]s of other resources; those references are the edges of a dependency
+//! graph. The [`Engine`] diffs the graph against the stack's recorded state into a [`Plan`]
+//! (printable, serialisable), then applies it as a parallel walk of the DAG, checkpointing
+//! state after every step.
+//!
+//! ```no_run
+//! use iac_core::{Engine, FileBackend, Inputs, Providers, Stack, ApplyOptions};
+//! # async fn run(providers: Providers) -> Result<(), Box<dyn std::error::Error>> {
+//! let mut stack = Stack::new("dev");
+//! let vpc = stack.register("aws:ec2:Vpc", "main", Inputs::new().with("cidr_block", "10.0.0.0/16"), Default::default());
+//! stack.register("aws:ec2:Subnet", "subnet-a", Inputs::new().with("vpc_id", vpc.id()), Default::default());
+//! let program = stack.build()?;
+//! let engine = Engine::new(providers, FileBackend::new(".iac/state"));
+//! let plan = engine.preview(&program).await?;
+//! println!("{}", plan.render());
+//! let summary = engine.apply(&program, &plan, &ApplyOptions::default()).await?;
+//! assert!(summary.is_success());
+//! # Ok(()) }
+//! ```
+//!
+//! The engine knows no resource type: it sees [`Provider`]s registered per type token and
+//! JSON inputs and outputs. Nothing in it talks to a cloud API directly.
+
+mod apply;
+mod engine;
+mod output;
+mod plan;
+mod preview;
+mod property;
+mod provider;
+mod resource;
+mod secrets;
+mod stack;
+pub mod state;
+pub mod testing;
+
+pub use apply::{
+    ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, FailedStep, SkippedStep,
+};
+pub use engine::{Drift, DriftRecord, Engine, EngineError, RefreshReport};
+pub use output::{EvalError, Output, Resolve, ResourceRef};
+pub use plan::{
+    BaseState, InterruptedOperation, Operation, PLAN_VERSION, Plan, PlanError, PlanErrors,
+    PlanRecord, PropertyDiff, Shown, StepCounts, StepRecord,
+};
+pub use preview::render as render_preview;
+pub use property::{Properties, PropertyMap, PropertyValue};
+pub use provider::{
+    CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
+    DiffResponse, PropertyChange, Provider, ProviderError, Providers, ReadRequest, ReadResponse,
+    UpdateRequest,
+};
+pub use resource::{Dynamic, Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
+pub use secrets::{EncryptionHeader, Passphrase, SecretsError};
+pub use stack::{NodeKind, Program, RegistrationError, RegistrationErrors, Stack};
+pub use state::FileBackend;

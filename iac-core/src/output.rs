@@ -1,0 +1,303 @@
+//! `Output<T>`: a value that may only be known after apply.
+//!
+//! An output is a lazy computation over the resolved outputs of other resources. It carries
+//! the set of resources it depends on (the edges of the graph) and whether it is secret.
+//! Every derivation (`map`, `zip`, `all`) unions the dependencies and ORs the secret flag, and
+//! an unknown input makes the derived value unknown. Evaluation happens only inside the
+//! engine, against a [`Resolve`] that knows which outputs exist at that moment.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Identifies a registered resource: the stack instance it belongs to and its name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceRef {
+    pub(crate) stack: StackId,
+    pub(crate) stack_name: Arc<str>,
+    pub(crate) name: Arc<str>,
+}
+
+impl ResourceRef {
+    /// The resource's name within its stack.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name of the stack the resource was registered in.
+    pub fn stack_name(&self) -> &str {
+        &self.stack_name
+    }
+}
+
+/// A process-unique identity of one `Stack` value, so references across stacks are caught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct StackId(pub(crate) u64);
+
+/// Why an output could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// A resource does not expose the requested output property.
+    #[error("resource `{resource}` has no output `{property}`")]
+    MissingProperty {
+        /// The resource that was read.
+        resource: String,
+        /// The property that does not exist.
+        property: String,
+    },
+    /// A value did not have the type the program expected.
+    #[error("output `{property}` of resource `{resource}` is not of the expected type: {reason}")]
+    WrongType {
+        /// The resource that was read.
+        resource: String,
+        /// The property that was read.
+        property: String,
+        /// What serde said.
+        reason: String,
+    },
+    /// A value could not be turned into JSON.
+    #[error("a value could not be serialised to JSON: {0}")]
+    Serialize(String),
+}
+
+/// Gives access to resolved resource outputs while outputs are evaluated.
+///
+/// `Ok(None)` means "not known yet" (the resource is still to be created or changed).
+pub trait Resolve {
+    /// The value of `property` of `resource`; the special property `id` is the provider id.
+    fn property(&self, resource: &ResourceRef, property: &str) -> Result<Option<Value>, EvalError>;
+}
+
+type EvalFn<T> = dyn Fn(&dyn Resolve) -> Result<Option<T>, EvalError> + Send + Sync;
+
+/// A value known now or only after apply, with its dependencies and a secret flag.
+pub struct Output<T> {
+    eval: Arc<EvalFn<T>>,
+    deps: Arc<BTreeSet<ResourceRef>>,
+    secret: bool,
+}
+
+impl<T> Clone for Output<T> {
+    fn clone(&self) -> Self {
+        Self {
+            eval: Arc::clone(&self.eval),
+            deps: Arc::clone(&self.deps),
+            secret: self.secret,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Output<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output")
+            .field(
+                "deps",
+                &self.deps.iter().map(|d| d.name()).collect::<Vec<_>>(),
+            )
+            .field("secret", &self.secret)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Output<T> {
+    /// A value known at registration.
+    pub fn known(value: T) -> Self {
+        Self::from_fn(BTreeSet::new(), false, move |_| Ok(Some(value.clone())))
+    }
+
+    /// A known value that must never be shown or stored in plaintext.
+    pub fn secret(value: T) -> Self {
+        Self::known(value).into_secret()
+    }
+}
+
+impl<T: 'static> Output<T> {
+    pub(crate) fn from_fn(
+        deps: BTreeSet<ResourceRef>,
+        secret: bool,
+        eval: impl Fn(&dyn Resolve) -> Result<Option<T>, EvalError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            eval: Arc::new(eval),
+            deps: Arc::new(deps),
+            secret,
+        }
+    }
+
+    /// A value that is never known before apply (useful to model computed inputs in tests).
+    pub fn unknown() -> Self {
+        Self::from_fn(BTreeSet::new(), false, |_| Ok(None))
+    }
+
+    /// The same value, marked secret; everything derived from it stays secret.
+    pub fn into_secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    /// Whether the value is secret.
+    pub fn is_secret(&self) -> bool {
+        self.secret
+    }
+
+    /// The resources this value depends on.
+    pub fn dependencies(&self) -> impl Iterator<Item = &ResourceRef> {
+        self.deps.iter()
+    }
+
+    /// Evaluates the output: `Ok(None)` while it is unknown.
+    pub fn resolve(&self, resolver: &dyn Resolve) -> Result<Option<T>, EvalError> {
+        (self.eval)(resolver)
+    }
+
+    /// Derives a new output; unknown stays unknown, secret stays secret.
+    pub fn map<U: 'static>(self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Output<U> {
+        self.try_map(move |v| Ok(f(v)))
+    }
+
+    pub(crate) fn try_map<U: 'static>(
+        self,
+        f: impl Fn(T) -> Result<U, EvalError> + Send + Sync + 'static,
+    ) -> Output<U> {
+        let eval = self.eval;
+        Output {
+            eval: Arc::new(move |r| eval(r)?.map(&f).transpose()),
+            deps: self.deps,
+            secret: self.secret,
+        }
+    }
+
+    /// Combines two outputs; the pair is known when both are.
+    pub fn zip<U: 'static>(self, other: Output<U>) -> Output<(T, U)> {
+        let deps = self.deps.union(&other.deps).cloned().collect();
+        let (a, b) = (self.eval, other.eval);
+        Output::from_fn(deps, self.secret || other.secret, move |r| {
+            Ok(match (a(r)?, b(r)?) {
+                (Some(a), Some(b)) => Some((a, b)),
+                _ => None,
+            })
+        })
+    }
+
+    /// Combines many outputs of one type; the list is known when every element is.
+    pub fn all(outputs: impl IntoIterator<Item = Output<T>>) -> Output<Vec<T>> {
+        let outputs: Vec<Output<T>> = outputs.into_iter().collect();
+        let deps = outputs
+            .iter()
+            .flat_map(|o| o.deps.iter().cloned())
+            .collect();
+        let secret = outputs.iter().any(|o| o.secret);
+        Output::from_fn(deps, secret, move |r| {
+            let mut values = Vec::with_capacity(outputs.len());
+            for output in &outputs {
+                match output.resolve(r)? {
+                    Some(v) => values.push(v),
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(values))
+        })
+    }
+}
+
+impl<T: Serialize + 'static> Output<T> {
+    /// The value as JSON, as the engine stores it.
+    pub fn into_json(self) -> Output<Value> {
+        self.try_map(|v| serde_json::to_value(v).map_err(|e| EvalError::Serialize(e.to_string())))
+    }
+}
+
+impl Output<Value> {
+    /// A JSON output read as a typed value; a type mismatch is an evaluation error.
+    pub(crate) fn typed<T: DeserializeOwned + 'static>(
+        self,
+        resource: Arc<str>,
+        property: Arc<str>,
+    ) -> Output<T> {
+        self.try_map(move |v| {
+            serde_json::from_value(v).map_err(|e| EvalError::WrongType {
+                resource: resource.to_string(),
+                property: property.to_string(),
+                reason: e.to_string(),
+            })
+        })
+    }
+
+    pub(crate) fn property_of(resource: ResourceRef, property: &str, secret: bool) -> Self {
+        let property: Arc<str> = Arc::from(property);
+        let deps = BTreeSet::from([resource.clone()]);
+        Output::from_fn(deps, secret, move |r| r.property(&resource, &property))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> From<T> for Output<T> {
+    fn from(value: T) -> Self {
+        Self::known(value)
+    }
+}
+
+impl From<&str> for Output<String> {
+    fn from(value: &str) -> Self {
+        Self::known(value.to_owned())
+    }
+}
+
+impl<T: Clone + Default + Send + Sync + 'static> Default for Output<T> {
+    fn default() -> Self {
+        Self::known(T::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(Option<Value>);
+    impl Resolve for Fixed {
+        fn property(&self, _: &ResourceRef, _: &str) -> Result<Option<Value>, EvalError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn reference(name: &str) -> Output<Value> {
+        let r = ResourceRef {
+            stack: StackId(1),
+            stack_name: Arc::from("s"),
+            name: Arc::from(name),
+        };
+        Output::property_of(r, "id", false)
+    }
+
+    #[test]
+    fn unknown_and_secret_propagate_through_every_derivation() {
+        let secret = Output::secret("pw".to_string());
+        let dep = reference("vpc").typed::<String>(Arc::from("vpc"), Arc::from("id"));
+        let derived = Output::all([dep.clone().zip(secret).map(|(a, b)| format!("{a}:{b}"))])
+            .map(|v| v.join(","));
+        assert!(derived.is_secret());
+        assert_eq!(
+            derived.dependencies().map(|d| d.name()).collect::<Vec<_>>(),
+            ["vpc"]
+        );
+        assert_eq!(derived.resolve(&Fixed(None)), Ok(None));
+        assert_eq!(
+            derived.resolve(&Fixed(Some(Value::from("vpc-1")))),
+            Ok(Some("vpc-1:pw".to_string()))
+        );
+        assert!(!dep.is_secret());
+    }
+
+    #[test]
+    fn a_type_mismatch_names_resource_and_property() {
+        let out = reference("vpc").typed::<u32>(Arc::from("vpc"), Arc::from("id"));
+        let err = out
+            .resolve(&Fixed(Some(Value::from("x"))))
+            .expect_err("a string is not a u32");
+        assert!(err.to_string().starts_with("output `id` of resource `vpc`"));
+    }
+}

@@ -1,0 +1,852 @@
+//! Planning: diff the program against the stack's recorded state.
+//!
+//! The planner walks the program in topological order, evaluates each resource's inputs
+//! against what is known at preview time (state outputs of unchanged resources, data sources
+//! read now; everything else "known after apply"), asks the provider to `check` and `diff`,
+//! and produces a [`Plan`]: one [`Step`] per resource with a per-property diff. The plan's
+//! serialisable part ([`PlanRecord`]) never contains a secret value. Apply re-evaluates inputs
+//! as outputs become known and may only do less than the plan said, never more.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::output::{EvalError, Resolve, ResourceRef};
+use crate::property::{Properties, PropertyMap, PropertyValue};
+use crate::provider::{
+    CheckRequest, DiffRequest, DiffResponse, ProviderError, Providers, ReadRequest,
+};
+use crate::stack::{NodeKind, Program, Registration};
+use crate::state::{Checkpoint, PendingKind, ResourceState};
+
+/// The format version of saved plans.
+pub const PLAN_VERSION: u32 = 1;
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// Nothing changes.
+    Same,
+    /// A new resource.
+    Create,
+    /// Changed in place.
+    Update,
+    /// A new resource replaces the old one.
+    Replace,
+    /// Removed.
+    Delete,
+    /// A data source is read.
+    Read,
+}
+
+impl Operation {
+    /// The preview symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Same => " ",
+            Self::Create => "+",
+            Self::Update => "~",
+            Self::Replace => "+-",
+            Self::Delete => "-",
+            Self::Read => ">",
+        }
+    }
+
+    /// The lower-case word.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Same => "same",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Replace => "replace",
+            Self::Delete => "delete",
+            Self::Read => "read",
+        }
+    }
+}
+
+/// A value as a plan shows it: never a secret in plaintext.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shown {
+    /// A plain value.
+    Value(Value),
+    /// A secret value.
+    Secret,
+    /// Known only after apply.
+    Unknown,
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Value(v) => write!(f, "{v}"),
+            Self::Secret => f.write_str("[secret]"),
+            Self::Unknown => f.write_str("(known after apply)"),
+        }
+    }
+}
+
+/// One property's change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertyDiff {
+    /// The input property.
+    pub key: String,
+    /// The recorded value (absent when added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<Shown>,
+    /// The planned value (absent when removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<Shown>,
+    /// Whether this change forces replacement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replace: bool,
+}
+
+/// One planned step, as saved and shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The resource's name.
+    pub name: String,
+    /// The resource's type token.
+    #[serde(rename = "type")]
+    pub type_token: String,
+    /// What happens.
+    pub op: Operation,
+    /// For a replacement: the old resource is deleted first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_before_replace: bool,
+    /// Property changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<PropertyDiff>,
+}
+
+/// Which state a plan was made against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseState {
+    /// The stack's lineage (absent for a stack never applied).
+    pub lineage: Option<String>,
+    /// The state serial.
+    pub serial: u64,
+}
+
+impl BaseState {
+    pub(crate) fn of(checkpoint: Option<&Checkpoint>) -> Self {
+        Self {
+            lineage: checkpoint.map(|c| c.lineage.clone()),
+            serial: checkpoint.map_or(0, |c| c.serial),
+        }
+    }
+}
+
+/// An operation from an interrupted run, as a plan reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterruptedOperation {
+    /// What was being done.
+    pub kind: PendingKind,
+    /// The resource.
+    pub name: String,
+    /// Its type token.
+    #[serde(rename = "type")]
+    pub type_token: String,
+    /// When it started.
+    pub started: String,
+}
+
+impl fmt::Display for InterruptedOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            PendingKind::Create => "create",
+            PendingKind::Update => "update",
+            PendingKind::Delete => "delete",
+        };
+        write!(
+            f,
+            "{kind} of `{}` ({}) started {}",
+            self.name, self.type_token, self.started
+        )
+    }
+}
+
+/// The serialisable plan: what a saved plan file holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRecord {
+    /// Format version.
+    pub version: u32,
+    /// The stack.
+    pub stack: String,
+    /// The state it was made against.
+    pub base: BaseState,
+    /// Every step, dependencies first, deletes last.
+    pub steps: Vec<StepRecord>,
+    /// Operations from an interrupted run that must be resolved (refresh) before apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interrupted: Vec<InterruptedOperation>,
+}
+
+/// How many steps of each kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StepCounts {
+    /// Creates.
+    pub create: usize,
+    /// Updates.
+    pub update: usize,
+    /// Replacements.
+    pub replace: usize,
+    /// Deletes.
+    pub delete: usize,
+    /// Unchanged resources.
+    pub same: usize,
+    /// Data source reads.
+    pub read: usize,
+}
+
+impl PlanRecord {
+    /// Counts steps by operation.
+    pub fn counts(&self) -> StepCounts {
+        let mut c = StepCounts::default();
+        for s in &self.steps {
+            match s.op {
+                Operation::Create => c.create += 1,
+                Operation::Update => c.update += 1,
+                Operation::Replace => c.replace += 1,
+                Operation::Delete => c.delete += 1,
+                Operation::Same => c.same += 1,
+                Operation::Read => c.read += 1,
+            }
+        }
+        c
+    }
+
+    /// Whether applying would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| !matches!(s.op, Operation::Same | Operation::Read))
+    }
+
+    /// The plan as JSON (for `--plan-out`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// A saved plan; a wrong format version is an error.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let record: Self =
+            serde_json::from_str(text).map_err(|e| format!("not a plan file: {e}"))?;
+        if record.version != PLAN_VERSION {
+            return Err(format!(
+                "plan format version {} is not supported (this version writes {PLAN_VERSION}): make the plan again",
+                record.version
+            ));
+        }
+        Ok(record)
+    }
+}
+
+/// Resolution state of one program node's outputs.
+#[derive(Debug, Clone)]
+pub(crate) enum NodeValue {
+    Known {
+        id: String,
+        outputs: PropertyMap,
+    },
+    Partial {
+        id: String,
+        outputs: PropertyMap,
+        unknown: BTreeSet<String>,
+    },
+    Unknown,
+}
+
+/// Resolves references against per-node values.
+pub(crate) struct NodeResolver<'a> {
+    pub(crate) program: &'a Program,
+    pub(crate) values: &'a [NodeValue],
+}
+
+impl Resolve for NodeResolver<'_> {
+    fn property(&self, resource: &ResourceRef, property: &str) -> Result<Option<Value>, EvalError> {
+        let Some(&i) = self.program.index.get(resource.name()) else {
+            return Ok(None);
+        };
+        let (id, outputs) = match &self.values[i] {
+            NodeValue::Unknown => return Ok(None),
+            NodeValue::Partial { unknown, .. } if unknown.contains(property) => return Ok(None),
+            NodeValue::Known { id, outputs } | NodeValue::Partial { id, outputs, .. } => {
+                (id, outputs)
+            }
+        };
+        if property == "id" {
+            return Ok(Some(Value::String(id.clone())));
+        }
+        outputs
+            .get(property)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| EvalError::MissingProperty {
+                resource: resource.name().to_owned(),
+                property: property.to_owned(),
+            })
+    }
+}
+
+/// A registration's inputs evaluated against what is known.
+pub(crate) struct Evaluated {
+    pub(crate) inputs: Properties,
+    pub(crate) secrets: BTreeSet<String>,
+}
+
+pub(crate) fn evaluate(
+    registration: &Registration,
+    resolver: &dyn Resolve,
+) -> Result<Evaluated, (String, EvalError)> {
+    let mut inputs = Properties::new();
+    for (key, output) in &registration.inputs {
+        let value = output.resolve(resolver).map_err(|e| (key.clone(), e))?;
+        inputs.insert(
+            key.clone(),
+            value.map_or(PropertyValue::Unknown, PropertyValue::Known),
+        );
+    }
+    let mut secrets: BTreeSet<String> = registration
+        .inputs
+        .iter()
+        .filter(|(_, o)| o.is_secret())
+        .map(|(k, _)| k.clone())
+        .collect();
+    secrets.extend(registration.secret_outputs.iter().cloned());
+    Ok(Evaluated { inputs, secrets })
+}
+
+/// Copies recorded values over inputs whose changes are ignored.
+pub(crate) fn apply_ignore_changes(inputs: &mut Properties, ignore: &[String], old: &PropertyMap) {
+    for key in ignore {
+        match old.get(key) {
+            Some(v) => inputs.insert(key.clone(), PropertyValue::Known(v.clone())),
+            None => {
+                *inputs = inputs
+                    .iter()
+                    .filter(|(k, _)| *k != key)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+            }
+        }
+    }
+}
+
+/// The operations an interrupted run left in `state`.
+pub(crate) fn interrupted(state: &Checkpoint) -> Vec<InterruptedOperation> {
+    state
+        .pending
+        .iter()
+        .map(|p| InterruptedOperation {
+            kind: p.kind,
+            name: p.name.clone(),
+            type_token: p.type_token.clone(),
+            started: p.started.clone(),
+        })
+        .collect()
+}
+
+/// A problem that makes a plan impossible.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// No provider handles the type.
+    #[error(
+        "resource `{resource}`: no provider is registered for type `{type_token}`: register one for this type token"
+    )]
+    NoProvider {
+        /// The resource.
+        resource: String,
+        /// The type token.
+        type_token: String,
+    },
+    /// The provider refused an input.
+    #[error("resource `{resource}` ({type_token}): {}{reason}", if property.is_empty() { String::new() } else { format!("`{property}`: ") })]
+    Check {
+        /// The resource.
+        resource: String,
+        /// Its type token.
+        type_token: String,
+        /// The input at fault.
+        property: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// An input could not be evaluated.
+    #[error("resource `{resource}`: input `{property}`: {error}")]
+    Eval {
+        /// The resource.
+        resource: String,
+        /// The input.
+        property: String,
+        /// Why.
+        error: EvalError,
+    },
+    /// A protected resource would be deleted or replaced.
+    #[error(
+        "resource `{resource}` is protected and the plan would {action} it{reason}: remove its `protect` option first, or undo the change"
+    )]
+    Protected {
+        /// The resource.
+        resource: String,
+        /// `delete` or `replace`.
+        action: &'static str,
+        /// What forces it.
+        reason: String,
+    },
+    /// The provider failed during planning.
+    #[error("resource `{resource}`: provider {action} failed: {error}")]
+    Provider {
+        /// The resource.
+        resource: String,
+        /// `diff` or `read`.
+        action: &'static str,
+        /// The provider's error.
+        error: ProviderError,
+    },
+    /// A data source found nothing.
+    #[error("data source `{resource}` ({type_token}) matched nothing: check its filter inputs")]
+    DataSourceNotFound {
+        /// The data source.
+        resource: String,
+        /// Its type token.
+        type_token: String,
+    },
+}
+
+/// Every problem found while planning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanErrors(pub Vec<PlanError>);
+
+impl fmt::Display for PlanErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanErrors {}
+
+/// A step with what apply needs beyond its record.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    pub(crate) record: StepRecord,
+    /// The program node (absent for deletes).
+    pub(crate) node: Option<usize>,
+    /// The recorded resource this step changes or deletes.
+    pub(crate) old: Option<ResourceState>,
+    /// For a `Same` step: the record's options or dependencies changed and must be saved.
+    pub(crate) refresh_record: bool,
+}
+
+/// A plan: what apply will do, step by step.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub(crate) record: PlanRecord,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) values: Vec<NodeValue>,
+}
+
+impl Plan {
+    /// The serialisable plan.
+    pub fn record(&self) -> &PlanRecord {
+        &self.record
+    }
+
+    /// Whether applying would change anything.
+    pub fn has_changes(&self) -> bool {
+        self.record.has_changes()
+    }
+
+    /// The Pulumi-style preview text.
+    pub fn render(&self) -> String {
+        crate::preview::render(&self.record)
+    }
+}
+
+fn shown(value: &Value, secret: bool) -> Shown {
+    if secret {
+        Shown::Secret
+    } else {
+        Shown::Value(value.clone())
+    }
+}
+
+fn shown_property(value: &PropertyValue, secret: bool) -> Shown {
+    match value {
+        PropertyValue::Known(v) => shown(v, secret),
+        PropertyValue::Unknown => Shown::Unknown,
+    }
+}
+
+/// The names of dependencies, as recorded in state.
+pub(crate) fn dependency_names(program: &Program, node: usize) -> Vec<String> {
+    program.nodes[node]
+        .deps
+        .iter()
+        .map(|&d| program.nodes[d].registration.name.to_string())
+        .collect()
+}
+
+pub(crate) async fn plan(
+    program: &Program,
+    state: Option<&Checkpoint>,
+    providers: &Providers,
+) -> Result<Plan, PlanErrors> {
+    let mut errors = Vec::new();
+    let mut values = vec![NodeValue::Unknown; program.nodes.len()];
+    let mut steps: Vec<Option<Step>> = vec![None; program.nodes.len()];
+
+    for &i in &program.order {
+        let reg = &program.nodes[i].registration;
+        let resolver = NodeResolver {
+            program,
+            values: &values,
+        };
+        let evaluated = match evaluate(reg, &resolver) {
+            Ok(e) => e,
+            Err((property, error)) => {
+                errors.push(PlanError::Eval {
+                    resource: reg.name.to_string(),
+                    property,
+                    error,
+                });
+                continue;
+            }
+        };
+        let Some(provider) = providers.get(&reg.type_token) else {
+            errors.push(PlanError::NoProvider {
+                resource: reg.name.to_string(),
+                type_token: reg.type_token.clone(),
+            });
+            continue;
+        };
+        let old = state.and_then(|s| s.resource(&reg.name)).cloned();
+        let record = |op, diff| StepRecord {
+            name: reg.name.to_string(),
+            type_token: reg.type_token.clone(),
+            op,
+            delete_before_replace: false,
+            diff,
+        };
+
+        if reg.kind == NodeKind::DataSource {
+            if let Some(known) = evaluated.inputs.to_known() {
+                let request = ReadRequest {
+                    stack: &program.stack,
+                    type_token: &reg.type_token,
+                    name: &reg.name,
+                    id: None,
+                    inputs: &known,
+                };
+                match provider.read(&request).await {
+                    Ok(Some(found)) => {
+                        values[i] = NodeValue::Known {
+                            id: found.id,
+                            outputs: found.outputs,
+                        }
+                    }
+                    Ok(None) => errors.push(PlanError::DataSourceNotFound {
+                        resource: reg.name.to_string(),
+                        type_token: reg.type_token.clone(),
+                    }),
+                    Err(error) => errors.push(PlanError::Provider {
+                        resource: reg.name.to_string(),
+                        action: "read",
+                        error,
+                    }),
+                }
+            }
+            steps[i] = Some(Step {
+                record: record(Operation::Read, Vec::new()),
+                node: Some(i),
+                old,
+                refresh_record: false,
+            });
+            continue;
+        }
+
+        let mut inputs = evaluated.inputs;
+        let failures = provider.check(&CheckRequest {
+            type_token: &reg.type_token,
+            name: &reg.name,
+            inputs: &inputs,
+        });
+        errors.extend(failures.into_iter().map(|f| PlanError::Check {
+            resource: reg.name.to_string(),
+            type_token: reg.type_token.clone(),
+            property: f.property,
+            reason: f.reason,
+        }));
+        let secret = |k: &str| evaluated.secrets.contains(k);
+
+        let Some(old) = old else {
+            let diff = inputs
+                .iter()
+                .map(|(k, v)| PropertyDiff {
+                    key: k.clone(),
+                    old: None,
+                    new: Some(shown_property(v, secret(k))),
+                    replace: false,
+                })
+                .collect();
+            steps[i] = Some(Step {
+                record: record(Operation::Create, diff),
+                node: Some(i),
+                old: None,
+                refresh_record: false,
+            });
+            continue;
+        };
+
+        apply_ignore_changes(&mut inputs, &reg.options.ignore_changes, &old.inputs);
+        let response = if old.type_token != reg.type_token {
+            Ok(DiffResponse {
+                changes: inputs
+                    .changed_keys(&old.inputs)
+                    .into_iter()
+                    .chain(["type".to_owned()])
+                    .map(|key| crate::provider::PropertyChange { key, replace: true })
+                    .collect(),
+                delete_before_replace: false,
+            })
+        } else if inputs.changed_keys(&old.inputs).is_empty() {
+            Ok(DiffResponse::default())
+        } else {
+            provider.diff(&DiffRequest {
+                type_token: &reg.type_token,
+                name: &reg.name,
+                id: &old.id,
+                old_inputs: &old.inputs,
+                old_outputs: &old.outputs,
+                new_inputs: &inputs,
+            })
+        };
+        let mut response = match response {
+            Ok(r) => r,
+            Err(error) => {
+                errors.push(PlanError::Provider {
+                    resource: reg.name.to_string(),
+                    action: "diff",
+                    error,
+                });
+                continue;
+            }
+        };
+        for change in &mut response.changes {
+            if reg.options.replace_on_changes.contains(&change.key) {
+                change.replace = true;
+            }
+        }
+        let replace = response.changes.iter().any(|c| c.replace);
+        let op = match (response.changes.is_empty(), replace) {
+            (true, _) => Operation::Same,
+            (false, true) => Operation::Replace,
+            (false, false) => Operation::Update,
+        };
+        if op == Operation::Replace && (reg.options.protect || old.protect) {
+            let keys: Vec<&str> = response
+                .changes
+                .iter()
+                .filter(|c| c.replace)
+                .map(|c| c.key.as_str())
+                .collect();
+            errors.push(PlanError::Protected {
+                resource: reg.name.to_string(),
+                action: "replace",
+                reason: format!(" (a change of {} forces replacement)", keys.join(", ")),
+            });
+        }
+        let diff = response
+            .changes
+            .iter()
+            .map(|c| PropertyDiff {
+                key: c.key.clone(),
+                old: old
+                    .inputs
+                    .get(&c.key)
+                    .map(|v| shown(v, old.secrets.contains(&c.key))),
+                new: inputs
+                    .get(&c.key)
+                    .map(|v| shown_property(v, secret(&c.key))),
+                replace: c.replace,
+            })
+            .collect();
+        values[i] = match op {
+            Operation::Same => NodeValue::Known {
+                id: old.id.clone(),
+                outputs: old.outputs.clone(),
+            },
+            Operation::Update => NodeValue::Partial {
+                id: old.id.clone(),
+                outputs: old.outputs.clone(),
+                unknown: response.changes.iter().map(|c| c.key.clone()).collect(),
+            },
+            _ => NodeValue::Unknown,
+        };
+        let refresh_record = op == Operation::Same
+            && (old.protect != reg.options.protect
+                || old.dependencies != dependency_names(program, i)
+                || old.secrets != evaluated.secrets);
+        let mut rec = record(op, diff);
+        rec.delete_before_replace = op == Operation::Replace
+            && (reg.options.delete_before_replace || response.delete_before_replace);
+        steps[i] = Some(Step {
+            record: rec,
+            node: Some(i),
+            old: Some(old),
+            refresh_record,
+        });
+    }
+
+    propagate_delete_before_replace(program, &mut steps);
+    let mut ordered: Vec<Step> = program
+        .order
+        .iter()
+        .filter_map(|&i| steps[i].take())
+        .collect();
+    ordered.extend(plan_deletes(program, state, &mut errors));
+
+    if !errors.is_empty() {
+        return Err(PlanErrors(errors));
+    }
+    let interrupted = state.map(interrupted).unwrap_or_default();
+    Ok(Plan {
+        record: PlanRecord {
+            version: PLAN_VERSION,
+            stack: program.stack.clone(),
+            base: BaseState::of(state),
+            steps: ordered.iter().map(|s| s.record.clone()).collect(),
+            interrupted,
+        },
+        steps: ordered,
+        values,
+    })
+}
+
+/// A resource replaced delete-first takes every replaced dependent with it: those must be
+/// deleted first too, or the dependency could not be deleted.
+fn propagate_delete_before_replace(program: &Program, steps: &mut [Option<Step>]) {
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); program.nodes.len()];
+    for (i, node) in program.nodes.iter().enumerate() {
+        for &d in &node.deps {
+            dependents[d].push(i);
+        }
+    }
+    let is_dbr = |s: &Option<Step>| {
+        s.as_ref()
+            .is_some_and(|s| s.record.op == Operation::Replace && s.record.delete_before_replace)
+    };
+    let mut stack: Vec<usize> = (0..steps.len()).filter(|&i| is_dbr(&steps[i])).collect();
+    while let Some(i) = stack.pop() {
+        for &d in &dependents[i] {
+            if let Some(step) = steps[d].as_mut() {
+                if step.record.op == Operation::Replace && !step.record.delete_before_replace {
+                    step.record.delete_before_replace = true;
+                    stack.push(d);
+                }
+            }
+        }
+    }
+}
+
+/// Deletes of recorded resources no longer in the program (and of leftover old copies of
+/// replaced ones), dependents before their dependencies.
+fn plan_deletes(
+    program: &Program,
+    state: Option<&Checkpoint>,
+    errors: &mut Vec<PlanError>,
+) -> Vec<Step> {
+    let Some(state) = state else {
+        return Vec::new();
+    };
+    let doomed: Vec<&ResourceState> = state
+        .resources
+        .iter()
+        .filter(|r| r.delete_pending || !program.index.contains_key(r.name.as_str()))
+        .collect();
+    for r in doomed.iter().filter(|r| r.protect && !r.delete_pending) {
+        errors.push(PlanError::Protected {
+            resource: r.name.clone(),
+            action: "delete",
+            reason: " (it is no longer in the program)".to_owned(),
+        });
+    }
+    // Reverse topological order over recorded dependencies among the doomed.
+    let names: HashMap<&str, Vec<usize>> =
+        doomed
+            .iter()
+            .enumerate()
+            .fold(HashMap::new(), |mut m, (i, r)| {
+                m.entry(r.name.as_str()).or_default().push(i);
+                m
+            });
+    let deps: Vec<BTreeSet<usize>> = doomed
+        .iter()
+        .map(|r| {
+            r.dependencies
+                .iter()
+                .filter_map(|d| names.get(d.as_str()))
+                .flatten()
+                .copied()
+                .collect()
+        })
+        .collect();
+    let mut order: Vec<usize> = Vec::with_capacity(doomed.len());
+    let mut placed = vec![false; doomed.len()];
+    let mut dependents: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependents.entry(d).or_default().push(i);
+        }
+    }
+    // Place a resource once all its dependents are placed.
+    let mut remaining: Vec<usize> = (0..doomed.len())
+        .map(|i| dependents.get(&i).map_or(0, Vec::len))
+        .collect();
+    let mut ready: Vec<usize> = (0..doomed.len())
+        .filter(|&i| remaining[i] == 0)
+        .rev()
+        .collect();
+    while let Some(i) = ready.pop() {
+        placed[i] = true;
+        order.push(i);
+        for &d in deps[i].iter().rev() {
+            remaining[d] -= 1;
+            if remaining[d] == 0 {
+                ready.push(d);
+            }
+        }
+    }
+    // Recorded dependencies cannot cycle, but never drop a resource if they somehow do.
+    order.extend((0..doomed.len()).filter(|&i| !placed[i]));
+    order
+        .into_iter()
+        .map(|i| {
+            let r = doomed[i];
+            Step {
+                record: StepRecord {
+                    name: r.name.clone(),
+                    type_token: r.type_token.clone(),
+                    op: Operation::Delete,
+                    delete_before_replace: false,
+                    diff: Vec::new(),
+                },
+                node: None,
+                old: Some(r.clone()),
+                refresh_record: false,
+            }
+        })
+        .collect()
+}

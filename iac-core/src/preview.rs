@@ -1,0 +1,83 @@
+//! The Pulumi-style preview text of a plan: one line per changing resource (`+ ~ +- - >`),
+//! its property changes beneath, and a summary line. Pure function of a [`PlanRecord`], so a
+//! saved plan renders exactly as it did when it was made; secrets show as `[secret]`.
+
+use std::fmt::Write as _;
+
+use crate::plan::{Operation, PlanRecord};
+
+/// Renders the preview of a plan.
+pub fn render(plan: &PlanRecord) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Previewing stack {}", plan.stack);
+    if !plan.interrupted.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nInterrupted operations from an earlier run (run refresh to resolve them before apply):"
+        );
+        for op in &plan.interrupted {
+            let _ = writeln!(out, "  ! {op}");
+        }
+    }
+    let shown: Vec<_> = plan
+        .steps
+        .iter()
+        .filter(|s| s.op != Operation::Same)
+        .collect();
+    let type_width = shown.iter().map(|s| s.type_token.len()).max().unwrap_or(0);
+    let name_width = shown.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    if !shown.is_empty() {
+        out.push('\n');
+    }
+    for step in shown {
+        let mut what = step.op.word().to_owned();
+        if step.op == Operation::Replace {
+            what.push_str(if step.delete_before_replace {
+                " (delete before create)"
+            } else {
+                " (create before delete)"
+            });
+        }
+        let _ = writeln!(
+            out,
+            " {:<2} {:<type_width$}  {:<name_width$}  {what}",
+            step.op.symbol(),
+            step.type_token,
+            step.name,
+        );
+        for d in &step.diff {
+            let line = match (&d.old, &d.new) {
+                (None, Some(new)) if step.op == Operation::Create => format!("{}: {new}", d.key),
+                (None, Some(new)) => format!("+ {}: {new}", d.key),
+                (Some(old), None) => format!("- {}: {old}", d.key),
+                (Some(old), Some(new)) => format!("~ {}: {old} => {new}", d.key),
+                (None, None) => format!("~ {}", d.key),
+            };
+            let forces = if d.replace {
+                " (forces replacement)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "        {line}{forces}");
+        }
+    }
+    let c = plan.counts();
+    let mut parts = Vec::new();
+    for (n, word) in [
+        (c.create, "to create"),
+        (c.update, "to update"),
+        (c.replace, "to replace"),
+        (c.delete, "to delete"),
+        (c.read, "to read"),
+        (c.same, "unchanged"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {word}"));
+        }
+    }
+    if parts.is_empty() {
+        parts.push("no resources".to_owned());
+    }
+    let _ = writeln!(out, "\nResources: {}", parts.join(", "));
+    out
+}

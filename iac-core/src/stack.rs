@@ -1,0 +1,500 @@
+//! Registration: a stack program registers resources, and `build` turns them into a
+//! validated [`Program`] — the whole dependency graph, before any provider is called.
+//!
+//! This module owns the graph's shape (edges from input references and `depends_on`), its
+//! validation (duplicate names, references to another stack, unknown `depends_on` names,
+//! cycles) and the deterministic topological order every later phase walks. It never calls a
+//! provider and never evaluates an output.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::output::{Output, ResourceRef, StackId};
+use crate::resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
+
+/// Whether a node manages a resource or only reads one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// A managed resource: created, updated and deleted by the engine.
+    Resource,
+    /// A data source: read through its provider, never mutated.
+    DataSource,
+}
+
+/// One registration, as the stack program made it.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) name: Arc<str>,
+    pub(crate) type_token: String,
+    pub(crate) kind: NodeKind,
+    pub(crate) inputs: BTreeMap<String, Output<Value>>,
+    pub(crate) options: ResourceOptions,
+    pub(crate) secret_outputs: Arc<BTreeSet<String>>,
+}
+
+/// A registration problem, found before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistrationError {
+    /// Two registrations share a name.
+    #[error(
+        "resource name `{name}` is registered twice in stack `{stack}` (as {first_type} and as {second_type}): give each resource a unique name"
+    )]
+    DuplicateName {
+        /// The stack.
+        stack: String,
+        /// The duplicated name.
+        name: String,
+        /// Type of the first registration.
+        first_type: String,
+        /// Type of the second registration.
+        second_type: String,
+    },
+    /// The names form a dependency cycle.
+    #[error(
+        "dependency cycle in stack `{stack}`: {} (each depends on the next): remove one of these references or depends_on entries",
+        cycle.join(" -> ")
+    )]
+    Cycle {
+        /// The stack.
+        stack: String,
+        /// The names on the cycle, the first repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// A resource uses an output of a resource registered in another stack.
+    #[error(
+        "resource `{resource}` in stack `{stack}` references `{referenced}` of stack `{other_stack}`: a stack may only reference its own resources; pass the value in as configuration instead"
+    )]
+    ForeignReference {
+        /// The stack.
+        stack: String,
+        /// The resource (or stack output) holding the reference.
+        resource: String,
+        /// The other stack.
+        other_stack: String,
+        /// The referenced resource.
+        referenced: String,
+    },
+    /// `depends_on` names a resource that is not registered.
+    #[error(
+        "resource `{resource}` in stack `{stack}` depends on `{missing}`, which is not registered: fix the name in depends_on or register it"
+    )]
+    UnknownDependency {
+        /// The stack.
+        stack: String,
+        /// The resource.
+        resource: String,
+        /// The name not found.
+        missing: String,
+    },
+    /// A name that cannot be used.
+    #[error("invalid {what} name `{name}`: {reason}")]
+    InvalidName {
+        /// `stack` or `resource`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+}
+
+/// Every registration problem of a program, in the order found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationErrors(pub Vec<RegistrationError>);
+
+impl fmt::Display for RegistrationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RegistrationErrors {}
+
+static NEXT_STACK: AtomicU64 = AtomicU64::new(1);
+
+/// The builder a stack program registers its resources with.
+#[derive(Debug)]
+pub struct Stack {
+    id: StackId,
+    name: Arc<str>,
+    nodes: Vec<Registration>,
+    by_name: HashMap<Arc<str>, usize>,
+    errors: Vec<RegistrationError>,
+    outputs: BTreeMap<String, Output<Value>>,
+}
+
+impl Stack {
+    /// A new, empty stack.
+    pub fn new(name: impl Into<String>) -> Self {
+        let name: String = name.into();
+        let mut errors = Vec::new();
+        if let Some(reason) = invalid_stack_name(&name) {
+            errors.push(RegistrationError::InvalidName {
+                what: "stack",
+                name: name.clone(),
+                reason,
+            });
+        }
+        Self {
+            id: StackId(NEXT_STACK.fetch_add(1, Ordering::Relaxed)),
+            name: Arc::from(name),
+            nodes: Vec::new(),
+            by_name: HashMap::new(),
+            errors,
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    /// The stack's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Registers a typed resource with default options.
+    pub fn resource<K: ResourceType>(&mut self, name: &str, args: K::Args) -> Resource<K> {
+        self.resource_with::<K>(name, args, ResourceOptions::default())
+    }
+
+    /// Registers a typed resource with options.
+    pub fn resource_with<K: ResourceType>(
+        &mut self,
+        name: &str,
+        args: K::Args,
+        options: ResourceOptions,
+    ) -> Resource<K> {
+        let mut options = options;
+        options
+            .additional_secret_outputs
+            .extend(K::SECRET_OUTPUTS.iter().map(|s| (*s).to_owned()));
+        self.add(
+            NodeKind::Resource,
+            K::TYPE,
+            name,
+            args.into_inputs(),
+            options,
+        )
+    }
+
+    /// Registers a typed data source: read through its provider during preview.
+    pub fn data_source<K: ResourceType>(&mut self, name: &str, args: K::Args) -> Resource<K> {
+        self.add(
+            NodeKind::DataSource,
+            K::TYPE,
+            name,
+            args.into_inputs(),
+            ResourceOptions::default(),
+        )
+    }
+
+    /// Registers a resource by type token, without a compile-time type.
+    pub fn register(
+        &mut self,
+        type_token: &str,
+        name: &str,
+        inputs: Inputs,
+        options: ResourceOptions,
+    ) -> Resource {
+        self.add(NodeKind::Resource, type_token, name, inputs, options)
+    }
+
+    /// Registers a data source by type token.
+    pub fn read(&mut self, type_token: &str, name: &str, inputs: Inputs) -> Resource {
+        self.add(
+            NodeKind::DataSource,
+            type_token,
+            name,
+            inputs,
+            ResourceOptions::default(),
+        )
+    }
+
+    /// Exports a stack output, recorded in state after apply.
+    pub fn export<T: serde::Serialize + 'static>(
+        &mut self,
+        key: &str,
+        value: impl Into<Output<T>>,
+    ) {
+        self.outputs
+            .insert(key.to_owned(), value.into().into_json());
+    }
+
+    fn add<K: ?Sized>(
+        &mut self,
+        kind: NodeKind,
+        type_token: &str,
+        name: &str,
+        inputs: Inputs,
+        options: ResourceOptions,
+    ) -> Resource<K> {
+        let name: Arc<str> = Arc::from(name);
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.errors.push(RegistrationError::InvalidName {
+                what: "resource",
+                name: name.to_string(),
+                reason: "use a non-empty name without spaces or control characters",
+            });
+        }
+        let secret_outputs: BTreeSet<String> = options
+            .additional_secret_outputs
+            .iter()
+            .cloned()
+            .chain(
+                inputs
+                    .0
+                    .iter()
+                    .filter(|(_, o)| o.is_secret())
+                    .map(|(k, _)| k.clone()),
+            )
+            .collect();
+        let secret_outputs = Arc::new(secret_outputs);
+        if let Some(&first) = self.by_name.get(&name) {
+            self.errors.push(RegistrationError::DuplicateName {
+                stack: self.name.to_string(),
+                name: name.to_string(),
+                first_type: self.nodes[first].type_token.clone(),
+                second_type: type_token.to_owned(),
+            });
+        } else {
+            self.by_name.insert(Arc::clone(&name), self.nodes.len());
+            self.nodes.push(Registration {
+                name: Arc::clone(&name),
+                type_token: type_token.to_owned(),
+                kind,
+                inputs: inputs.0,
+                options,
+                secret_outputs: Arc::clone(&secret_outputs),
+            });
+        }
+        Resource {
+            reference: ResourceRef {
+                stack: self.id,
+                stack_name: Arc::clone(&self.name),
+                name,
+            },
+            secret_outputs,
+            kind: PhantomData,
+        }
+    }
+
+    /// Validates the whole graph and returns the program, or every problem found.
+    pub fn build(self) -> Result<Program, RegistrationErrors> {
+        let mut errors = self.errors;
+        let stack = self.name.to_string();
+        let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.nodes.len()];
+        let foreign = |holder: &str, r: &ResourceRef| RegistrationError::ForeignReference {
+            stack: stack.clone(),
+            resource: holder.to_owned(),
+            other_stack: r.stack_name().to_owned(),
+            referenced: r.name().to_owned(),
+        };
+        for (i, node) in self.nodes.iter().enumerate() {
+            let refs = node
+                .inputs
+                .values()
+                .flat_map(|o| o.dependencies())
+                .chain(node.options.foreign_dependencies.iter());
+            for r in refs {
+                if r.stack != self.id {
+                    errors.push(foreign(&node.name, r));
+                } else if let Some(&d) = self.by_name.get(&r.name) {
+                    deps[i].insert(d);
+                }
+            }
+            for name in &node.options.depends_on {
+                match self.by_name.get(name.as_str()) {
+                    Some(&d) => {
+                        deps[i].insert(d);
+                    }
+                    None => errors.push(RegistrationError::UnknownDependency {
+                        stack: stack.clone(),
+                        resource: node.name.to_string(),
+                        missing: name.clone(),
+                    }),
+                }
+            }
+        }
+        for (key, output) in &self.outputs {
+            for r in output.dependencies().filter(|r| r.stack != self.id) {
+                errors.push(foreign(&format!("output {key}"), r));
+            }
+        }
+        let names: Vec<&str> = self.nodes.iter().map(|n| &*n.name).collect();
+        for cycle in find_cycles(&deps) {
+            errors.push(RegistrationError::Cycle {
+                stack: stack.clone(),
+                cycle: cycle.iter().map(|&i| names[i].to_owned()).collect(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(RegistrationErrors(errors));
+        }
+        let order = topological_order(&deps);
+        let nodes = self
+            .nodes
+            .into_iter()
+            .zip(deps)
+            .map(|(registration, deps)| ProgramNode { registration, deps })
+            .collect();
+        Ok(Program {
+            stack,
+            nodes,
+            order,
+            index: self.by_name,
+            outputs: self.outputs,
+        })
+    }
+}
+
+fn invalid_stack_name(name: &str) -> Option<&'static str> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    (!ok).then_some("use 1-100 characters of [A-Za-z0-9._-], not starting with `.`")
+}
+
+/// Every cycle (one per strongly connected component), each starting at its earliest
+/// registered member and ending where it started.
+fn find_cycles(deps: &[BTreeSet<usize>]) -> Vec<Vec<usize>> {
+    let mut graph: DiGraph<usize, ()> = DiGraph::with_capacity(deps.len(), deps.len());
+    let ids: Vec<NodeIndex> = (0..deps.len()).map(|i| graph.add_node(i)).collect();
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            graph.add_edge(ids[i], ids[d], ());
+        }
+    }
+    let mut cycles: Vec<Vec<usize>> = tarjan_scc(&graph)
+        .into_iter()
+        .filter_map(|scc| {
+            let members: BTreeSet<usize> = scc.iter().map(|n| graph[*n]).collect();
+            let start = *members.first()?;
+            if members.len() == 1 && !deps[start].contains(&start) {
+                return None;
+            }
+            shortest_cycle(deps, &members, start)
+        })
+        .collect();
+    cycles.sort();
+    cycles
+}
+
+fn shortest_cycle(
+    deps: &[BTreeSet<usize>],
+    members: &BTreeSet<usize>,
+    start: usize,
+) -> Option<Vec<usize>> {
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(n) = queue.pop_front() {
+        for &d in deps[n].iter().filter(|d| members.contains(d)) {
+            if d == start {
+                let mut back = Vec::new();
+                let mut at = n;
+                while at != start {
+                    back.push(at);
+                    at = *parent.get(&at)?;
+                }
+                back.reverse();
+                let mut path = vec![start];
+                path.extend(back);
+                path.push(start);
+                return Some(path);
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(d) {
+                e.insert(n);
+                queue.push_back(d);
+            }
+        }
+    }
+    None
+}
+
+/// Kahn's algorithm, taking ready nodes in registration order, so the order is stable.
+fn topological_order(deps: &[BTreeSet<usize>]) -> Vec<usize> {
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); deps.len()];
+    let mut waiting: Vec<usize> = deps.iter().map(BTreeSet::len).collect();
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependents[d].push(i);
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..deps.len())
+        .filter(|&i| waiting[i] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(deps.len());
+    while let Some(Reverse(n)) = ready.pop() {
+        order.push(n);
+        for &m in &dependents[n] {
+            waiting[m] -= 1;
+            if waiting[m] == 0 {
+                ready.push(Reverse(m));
+            }
+        }
+    }
+    order
+}
+
+/// A validated program: every resource, its dependencies and a stable topological order.
+#[derive(Debug)]
+pub struct Program {
+    pub(crate) stack: String,
+    pub(crate) nodes: Vec<ProgramNode>,
+    pub(crate) order: Vec<usize>,
+    pub(crate) index: HashMap<Arc<str>, usize>,
+    pub(crate) outputs: BTreeMap<String, Output<Value>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ProgramNode {
+    pub(crate) registration: Registration,
+    pub(crate) deps: BTreeSet<usize>,
+}
+
+impl Program {
+    /// A program with no resources: planning it against a stack's state destroys the stack.
+    pub fn empty(stack: &str) -> Result<Self, RegistrationErrors> {
+        Stack::new(stack).build()
+    }
+
+    /// The stack's name.
+    pub fn stack(&self) -> &str {
+        &self.stack
+    }
+
+    /// How many resources and data sources are registered.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Resource names in the order the engine walks them (dependencies first).
+    pub fn topological_names(&self) -> impl Iterator<Item = &str> {
+        self.order
+            .iter()
+            .map(|&i| &*self.nodes[i].registration.name)
+    }
+}

@@ -1,0 +1,422 @@
+//! Stack state: the versioned checkpoint, its mutations, and the backend trait.
+//!
+//! A [`Checkpoint`] records every resource (type, inputs, outputs, provider id, dependencies),
+//! the stack outputs and the operations in flight. The engine never edits it directly during a
+//! run: it sends [`Mutation`]s to a writer that applies them in order and persists each batch
+//! before acknowledging it, so a pending operation is durable before the provider call it
+//! announces. Secret values are sealed before they reach this module's types on disk.
+
+mod file;
+pub(crate) mod writer;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use file::FileBackend;
+
+use crate::property::PropertyMap;
+use crate::secrets::{Cipher, EncryptionHeader, SecretsError};
+use crate::stack::NodeKind;
+
+/// The checkpoint format this version writes and reads.
+pub const STATE_VERSION: u32 = 1;
+
+/// One stack's recorded state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Format version.
+    pub version: u32,
+    /// The stack.
+    pub stack: String,
+    /// Random id of this stack's history, fixed when the stack is first written.
+    pub lineage: String,
+    /// Incremented by every persisted batch of mutations.
+    pub serial: u64,
+    /// How secrets are encrypted, once the stack has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionHeader>,
+    /// Resources, in the order they were recorded.
+    #[serde(default)]
+    pub resources: Vec<ResourceState>,
+    /// Stack outputs.
+    #[serde(default)]
+    pub outputs: PropertyMap,
+    /// Which stack outputs are secret.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub secret_outputs: BTreeSet<String>,
+    /// Operations that started and have not been recorded as finished.
+    #[serde(default)]
+    pub pending: Vec<PendingOperation>,
+}
+
+impl Checkpoint {
+    /// An empty checkpoint for a new stack.
+    pub fn new(stack: &str) -> Self {
+        let lineage: u128 = rand::random();
+        Self {
+            version: STATE_VERSION,
+            stack: stack.to_owned(),
+            lineage: format!("{lineage:032x}"),
+            serial: 0,
+            encryption: None,
+            resources: Vec::new(),
+            outputs: PropertyMap::new(),
+            secret_outputs: BTreeSet::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The live (not pending-delete) record of `name`.
+    pub fn resource(&self, name: &str) -> Option<&ResourceState> {
+        self.resources
+            .iter()
+            .find(|r| r.name == name && !r.delete_pending)
+    }
+
+    /// Applies one mutation.
+    pub(crate) fn apply(&mut self, mutation: &Mutation) {
+        let end = |pending: &mut Vec<PendingOperation>, op: Option<u64>| {
+            if let Some(op) = op {
+                pending.retain(|p| p.op_id != op);
+            }
+        };
+        match mutation {
+            Mutation::Begin { pending } => self.pending.push(pending.clone()),
+            Mutation::End { op } => end(&mut self.pending, Some(*op)),
+            Mutation::Put { resource, end: op } => {
+                self.resources
+                    .retain(|r| !(r.name == resource.name && r.id == resource.id));
+                self.resources
+                    .retain(|r| !(r.name == resource.name && r.kind == NodeKind::DataSource));
+                for r in &mut self.resources {
+                    if r.name == resource.name {
+                        r.delete_pending = true;
+                    }
+                }
+                self.resources.push(resource.clone());
+                end(&mut self.pending, *op);
+            }
+            Mutation::Remove { name, id, end: op } => {
+                self.resources.retain(|r| !(&r.name == name && &r.id == id));
+                end(&mut self.pending, *op);
+            }
+            Mutation::Outputs {
+                outputs,
+                secret_outputs,
+            } => {
+                self.outputs = outputs.clone();
+                self.secret_outputs = secret_outputs.clone();
+            }
+            Mutation::Encryption { header } => self.encryption = Some(header.clone()),
+        }
+    }
+
+    /// Opens every secret value of a stored checkpoint.
+    pub(crate) fn unseal(&self, cipher: Option<&Cipher>) -> Result<Self, SecretsError> {
+        let how = Transform::Unseal;
+        let mut out = self.clone();
+        for r in &mut out.resources {
+            *r = r.transform(&self.stack, cipher, how)?;
+        }
+        for p in &mut out.pending {
+            p.inputs = transform_map(&p.inputs, &p.secrets, &self.stack, &p.name, cipher, how)?;
+        }
+        out.outputs = transform_map(
+            &self.outputs,
+            &self.secret_outputs,
+            &self.stack,
+            "stack outputs",
+            cipher,
+            how,
+        )?;
+        Ok(out)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Transform {
+    Seal,
+    Unseal,
+}
+
+pub(crate) fn transform_map(
+    map: &PropertyMap,
+    secrets: &BTreeSet<String>,
+    stack: &str,
+    owner: &str,
+    cipher: Option<&Cipher>,
+    how: Transform,
+) -> Result<PropertyMap, SecretsError> {
+    let mut out = map.clone();
+    for key in secrets {
+        let Some(value) = out.get_mut(key) else {
+            continue;
+        };
+        let cipher = cipher.ok_or_else(|| SecretsError::NoPassphrase {
+            stack: stack.to_owned(),
+        })?;
+        *value = match how {
+            Transform::Seal => cipher.seal(value),
+            Transform::Unseal => cipher.unseal(value, &format!("{owner}.{key}"))?,
+        };
+    }
+    Ok(out)
+}
+
+/// One recorded resource or data source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceState {
+    /// Name in the stack.
+    pub name: String,
+    /// Type token.
+    #[serde(rename = "type")]
+    pub type_token: String,
+    /// Managed resource or data source.
+    pub kind: NodeKind,
+    /// Provider id.
+    pub id: String,
+    /// Inputs it was created or last updated with.
+    pub inputs: PropertyMap,
+    /// Outputs the provider returned.
+    pub outputs: PropertyMap,
+    /// Names of the resources it depends on.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    /// Input/output keys whose values are secret.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub secrets: BTreeSet<String>,
+    /// Delete and replace are refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub protect: bool,
+    /// An old copy whose replacement exists; deleted by the next apply if not yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_pending: bool,
+}
+
+impl ResourceState {
+    /// The record with its secret values encrypted, as it is written to disk.
+    pub(crate) fn sealed(
+        &self,
+        stack: &str,
+        cipher: Option<&Cipher>,
+    ) -> Result<Self, SecretsError> {
+        self.transform(stack, cipher, Transform::Seal)
+    }
+
+    fn transform(
+        &self,
+        stack: &str,
+        cipher: Option<&Cipher>,
+        how: Transform,
+    ) -> Result<Self, SecretsError> {
+        let mut out = self.clone();
+        out.inputs = transform_map(&self.inputs, &self.secrets, stack, &self.name, cipher, how)?;
+        out.outputs = transform_map(&self.outputs, &self.secrets, stack, &self.name, cipher, how)?;
+        Ok(out)
+    }
+}
+
+/// The kind of an operation in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingKind {
+    /// A create whose result was not recorded.
+    Create,
+    /// An update whose result was not recorded.
+    Update,
+    /// A delete whose result was not recorded.
+    Delete,
+}
+
+/// An operation recorded before its provider call and cleared after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingOperation {
+    /// Unique within the stack's history.
+    pub op_id: u64,
+    /// What was being done.
+    pub kind: PendingKind,
+    /// The resource's name.
+    pub name: String,
+    /// The resource's type token.
+    #[serde(rename = "type")]
+    pub type_token: String,
+    /// Provider id (absent for a create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Inputs of the operation.
+    pub inputs: PropertyMap,
+    /// Input keys whose values are secret.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub secrets: BTreeSet<String>,
+    /// Names of the resources it depends on.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    /// When it started (RFC 3339).
+    pub started: String,
+}
+
+/// A change to a checkpoint, persisted in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mutation", rename_all = "snake_case")]
+pub enum Mutation {
+    /// An operation is about to call the provider.
+    Begin {
+        /// The operation.
+        pending: PendingOperation,
+    },
+    /// An operation ended without changing a resource record (it failed).
+    End {
+        /// The operation id.
+        op: u64,
+    },
+    /// Records (inserts or replaces) a resource; older records of the name become
+    /// delete-pending.
+    Put {
+        /// The record.
+        resource: ResourceState,
+        /// The operation this completes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end: Option<u64>,
+    },
+    /// Removes the record of a deleted resource.
+    Remove {
+        /// Its name.
+        name: String,
+        /// Its provider id.
+        id: String,
+        /// The operation this completes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end: Option<u64>,
+    },
+    /// Replaces the stack outputs.
+    Outputs {
+        /// The outputs.
+        outputs: PropertyMap,
+        /// Which are secret.
+        secret_outputs: BTreeSet<String>,
+    },
+    /// Sets the secrets header (the first time a secret is stored).
+    Encryption {
+        /// The header.
+        header: EncryptionHeader,
+    },
+}
+
+/// Who holds a stack's lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Process id of the holder.
+    pub pid: u32,
+    /// Host the holder runs on.
+    pub host: String,
+    /// What it is doing (`apply`, `refresh`, …).
+    pub operation: String,
+    /// Since when (RFC 3339).
+    pub since: String,
+}
+
+/// State storage failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Reading or writing a state file failed.
+    #[error("state file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A state file cannot be parsed.
+    #[error("state file {} is damaged: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A newer format than this version understands.
+    #[error(
+        "state file {} has format version {found}; this iac-core reads up to {STATE_VERSION}: upgrade iac-core",
+        path.display()
+    )]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+    },
+    /// Another run holds the stack's lock.
+    #[error(
+        "stack `{stack}` is locked by pid {} on host {} ({}) since {}: wait for that run to finish, or if it is gone, break the lock (stacks: --force-unlock)",
+        holder.pid, holder.host, holder.operation, holder.since
+    )]
+    Locked {
+        /// The stack.
+        stack: String,
+        /// The holder.
+        holder: LockInfo,
+    },
+    /// A secret could not be sealed or opened.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The state writer stopped (an earlier write failed).
+    #[error("the state writer stopped after an earlier failure: {0}")]
+    WriterStopped(String),
+}
+
+/// A held stack lock; released on drop.
+pub struct StateLock {
+    release: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl StateLock {
+    /// A lock that runs `release` when dropped.
+    pub fn new(release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self {
+            release: Some(Box::new(release)),
+        }
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
+impl std::fmt::Debug for StateLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateLock")
+    }
+}
+
+/// Where checkpoints live. Blocking I/O: the engine calls it from a blocking context.
+pub trait StateBackend: Send + Sync + 'static {
+    /// The stack's checkpoint with every durable mutation applied; `None` for a new stack.
+    fn load(&self, stack: &str) -> Result<Option<Checkpoint>, StateError>;
+
+    /// Replaces the checkpoint atomically (all or nothing, durable on return).
+    fn save(&self, checkpoint: &Checkpoint) -> Result<(), StateError>;
+
+    /// Durably records a batch of mutations that `checkpoint` (already updated) includes.
+    /// The default rewrites the whole checkpoint; backends that can append do so.
+    fn append(&self, checkpoint: &Checkpoint, batch: &[Mutation]) -> Result<(), StateError> {
+        let _ = batch;
+        self.save(checkpoint)
+    }
+
+    /// Takes the stack's lock for `operation`, or fails naming the holder.
+    fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, StateError>;
+
+    /// Removes a (stale) lock, returning who held it.
+    fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, StateError>;
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,98 @@
+//! The state writer: one thread that applies mutations in order and persists them in
+//! batches (group commit), acknowledging each caller only once its batch is durable.
+//!
+//! Many steps finishing at once share one fsync; a step that must record a pending operation
+//! before calling its provider waits for exactly that. After a failed write the writer refuses
+//! every later batch, so the engine never runs ahead of what is on disk.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::{Checkpoint, Mutation, StateBackend, StateError};
+
+type Ack = oneshot::Sender<Result<(), StateError>>;
+
+pub(crate) struct StateWriter {
+    tx: Option<mpsc::Sender<(Vec<Mutation>, Ack)>>,
+    thread: Option<JoinHandle<Result<Checkpoint, StateError>>>,
+}
+
+impl StateWriter {
+    pub(crate) fn start(backend: Arc<dyn StateBackend>, mut checkpoint: Checkpoint) -> Self {
+        let (tx, rx) = mpsc::channel::<(Vec<Mutation>, Ack)>();
+        let thread = std::thread::spawn(move || {
+            let mut failed: Option<String> = None;
+            let mut dirty = false;
+            while let Ok(first) = rx.recv() {
+                dirty = true;
+                let mut batch = vec![first];
+                batch.extend(rx.try_iter());
+                let result = match &failed {
+                    Some(reason) => Err(reason.clone()),
+                    None => {
+                        let mutations: Vec<Mutation> =
+                            batch.iter().flat_map(|(m, _)| m.iter().cloned()).collect();
+                        for m in &mutations {
+                            checkpoint.apply(m);
+                        }
+                        checkpoint.serial += 1;
+                        backend
+                            .append(&checkpoint, &mutations)
+                            .map_err(|e| e.to_string())
+                    }
+                };
+                if let Err(reason) = &result {
+                    failed = Some(reason.clone());
+                }
+                for (_, ack) in batch {
+                    let _ = ack.send(result.clone().map_err(StateError::WriterStopped));
+                }
+            }
+            match failed {
+                Some(reason) => Err(StateError::WriterStopped(reason)),
+                None if dirty => backend.save(&checkpoint).map(|()| checkpoint),
+                None => Ok(checkpoint),
+            }
+        });
+        Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Persists `mutations`; returns once they are durable.
+    pub(crate) async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), StateError> {
+        let (ack, done) = oneshot::channel();
+        let stopped = || StateError::WriterStopped("the writer thread is gone".to_owned());
+        self.tx
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send((mutations, ack))
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
+    }
+
+    /// Stops the writer and compacts: if anything was committed, the final checkpoint is
+    /// saved as one snapshot (and the journal removed).
+    pub(crate) async fn finish(mut self) -> Result<Checkpoint, StateError> {
+        drop(self.tx.take());
+        let thread = self.thread.take();
+        tokio::task::spawn_blocking(move || match thread {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(StateError::WriterStopped("writer panicked".to_owned()))),
+            None => Err(StateError::WriterStopped("already finished".to_owned())),
+        })
+        .await
+        .unwrap_or_else(|e| Err(StateError::WriterStopped(e.to_string())))
+    }
+}
+
+impl Drop for StateWriter {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+    }
+}
