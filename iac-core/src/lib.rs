@@ -41,7 +41,7 @@ pub use apply::{
     ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, FailedStep, SkippedStep,
 };
 pub use engine::{Drift, DriftRecord, Engine, EngineError, RefreshReport};
-pub use output::{EvalError, Output, Resolve, ResourceRef};
+pub use output::{EvalError, IntoInput, Output, Resolve, ResourceRef};
 pub use plan::{
     BaseState, InterruptedOperation, Operation, PLAN_VERSION, Plan, PlanError, PlanErrors,
     PlanRecord, PropertyDiff, Shown, StepCounts, StepRecord,

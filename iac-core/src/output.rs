@@ -235,6 +235,31 @@ impl Output<Value> {
     }
 }
 
+/// Anything that can be an input: a plain value (serialised now) or an output of another
+/// resource (evaluated when its resource is known).
+pub trait IntoInput {
+    /// The value as a JSON output.
+    fn into_input(self) -> Output<Value>;
+}
+
+impl<T: Serialize + 'static> IntoInput for Output<T> {
+    fn into_input(self) -> Output<Value> {
+        self.into_json()
+    }
+}
+
+impl<T: Serialize> IntoInput for T {
+    fn into_input(self) -> Output<Value> {
+        match serde_json::to_value(&self) {
+            Ok(value) => Output::known(value),
+            Err(e) => {
+                let error = EvalError::Serialize(e.to_string());
+                Output::from_fn(BTreeSet::new(), false, move |_| Err(error.clone()))
+            }
+        }
+    }
+}
+
 impl<T: Clone + Send + Sync + 'static> From<T> for Output<T> {
     fn from(value: T) -> Self {
         Self::known(value)

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
 use serde_json::Value;
 
-use crate::output::{Output, ResourceRef};
+use crate::output::{IntoInput, Output, ResourceRef};
 
 /// A resource type known to the compiler: its type token and its arguments.
 pub trait ResourceType: 'static {
@@ -42,14 +43,14 @@ impl Inputs {
     }
 
     /// Adds one input (builder style).
-    pub fn with<T: Serialize + 'static>(mut self, key: &str, value: impl Into<Output<T>>) -> Self {
+    pub fn with(mut self, key: &str, value: impl IntoInput) -> Self {
         self.set(key, value);
         self
     }
 
     /// Sets one input.
-    pub fn set<T: Serialize + 'static>(&mut self, key: &str, value: impl Into<Output<T>>) {
-        self.0.insert(key.to_owned(), value.into().into_json());
+    pub fn set(&mut self, key: &str, value: impl IntoInput) {
+        self.0.insert(key.to_owned(), value.into_input());
     }
 }
 

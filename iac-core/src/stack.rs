@@ -18,7 +18,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::output::{Output, ResourceRef, StackId};
+use crate::output::{IntoInput, Output, ResourceRef, StackId};
 use crate::resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
 
 /// Whether a node manages a resource or only reads one.
@@ -226,13 +226,8 @@ impl Stack {
     }
 
     /// Exports a stack output, recorded in state after apply.
-    pub fn export<T: serde::Serialize + 'static>(
-        &mut self,
-        key: &str,
-        value: impl Into<Output<T>>,
-    ) {
-        self.outputs
-            .insert(key.to_owned(), value.into().into_json());
+    pub fn export(&mut self, key: &str, value: impl IntoInput) {
+        self.outputs.insert(key.to_owned(), value.into_input());
     }
 
     fn add<K: ?Sized>(

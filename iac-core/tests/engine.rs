@@ -1,0 +1,747 @@
+//! Engine behaviour against the in-process test provider, with real state files.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use iac_core::state::{FileBackend, StateBackend};
+use iac_core::testing::{CallKind, TestProvider};
+use iac_core::{
+    ApplyOptions, Drift, EngineError, Inputs, Operation, Output, Passphrase, PlanError, PlanRecord,
+    Program, ResourceOptions, SecretsError, Shown, Stack,
+};
+use serde_json::json;
+use tempfile::TempDir;
+
+/// vpc <- subnet-a, subnet-b <- instance; vpc <- sg; `size` lets a test change an input.
+fn network(size: i64) -> Program {
+    let mut s = Stack::new("dev");
+    let vpc = thing(&mut s, "vpc", Inputs::new().with("cidr", "10.0.0.0/16"));
+    let a = thing(
+        &mut s,
+        "subnet-a",
+        Inputs::new()
+            .with("vpc", vpc.id())
+            .with("cidr", "10.0.1.0/24"),
+    );
+    let b = thing(
+        &mut s,
+        "subnet-b",
+        Inputs::new()
+            .with("vpc", vpc.id())
+            .with("cidr", "10.0.2.0/24"),
+    );
+    thing(&mut s, "sg", Inputs::new().with("vpc", vpc.id()));
+    thing(
+        &mut s,
+        "instance",
+        Inputs::new()
+            .with("subnets", Output::all([a.id(), b.id()]))
+            .with("size", size),
+    );
+    s.build().expect("valid program")
+}
+
+fn setup(provider: TestProvider) -> (Arc<TestProvider>, iac_core::Engine, TempDir) {
+    let provider = Arc::new(provider);
+    let dir = TempDir::new().expect("temp dir");
+    let engine = engine(&provider, dir.path());
+    (provider, engine, dir)
+}
+
+#[tokio::test]
+async fn creates_follow_dependencies_and_deletes_follow_dependents_under_parallelism() {
+    let (provider, engine, _dir) =
+        setup(TestProvider::new().with_latency(Duration::from_millis(5)));
+    let program = network(1);
+    let summary = up_with(&engine, &program, 8).await;
+    assert!(summary.is_success(), "{summary:?}");
+    assert_eq!(summary.counts.create, 5);
+
+    let deps: HashMap<&str, Vec<&str>> = HashMap::from([
+        ("subnet-a", vec!["vpc"]),
+        ("subnet-b", vec!["vpc"]),
+        ("sg", vec!["vpc"]),
+        ("instance", vec!["subnet-a", "subnet-b"]),
+    ]);
+    let calls = provider.calls();
+    let call = |kind, name: &str| {
+        calls
+            .iter()
+            .find(|c| c.kind == kind && c.name == name)
+            .unwrap_or_else(|| panic!("no {kind:?} of {name}"))
+            .clone()
+    };
+    for (name, ds) in &deps {
+        for d in ds {
+            assert!(
+                call(CallKind::Create, d).end <= call(CallKind::Create, name).start,
+                "{name} created before {d}"
+            );
+        }
+    }
+
+    provider.reset_calls();
+    let summary = destroy(&engine, "dev").await;
+    assert_eq!(summary.counts.delete, 5);
+    let calls = provider.calls();
+    let call = |name: &str| {
+        calls
+            .iter()
+            .find(|c| c.kind == CallKind::Delete && c.name == name)
+            .expect("deleted")
+            .clone()
+    };
+    for (name, ds) in &deps {
+        for d in ds {
+            assert!(
+                call(name).end <= call(d).start,
+                "{d} deleted before its dependent {name}"
+            );
+        }
+    }
+    assert!(provider.existing().is_empty());
+}
+
+#[tokio::test]
+async fn independent_branches_overlap_and_the_parallelism_bound_holds() {
+    let independent = || {
+        let mut s = Stack::new("dev");
+        for i in 0..4 {
+            thing(&mut s, &format!("r{i}"), Inputs::new());
+        }
+        s.build().expect("valid")
+    };
+    let (provider, engine, _dir) =
+        setup(TestProvider::new().with_latency(Duration::from_millis(30)));
+    up_with(&engine, &independent(), 4).await;
+    assert_eq!(
+        provider.max_in_flight(),
+        4,
+        "four independent creates should all be in flight at once"
+    );
+
+    let (provider, engine, _dir) =
+        setup(TestProvider::new().with_latency(Duration::from_millis(5)));
+    up_with(&engine, &independent(), 1).await;
+    assert_eq!(provider.max_in_flight(), 1, "parallelism 1 must serialise");
+}
+
+fn subnet(cidr: &str, options: ResourceOptions) -> Program {
+    let mut s = Stack::new("dev");
+    let vpc = thing(&mut s, "vpc", Inputs::new());
+    thing_with(
+        &mut s,
+        "subnet",
+        Inputs::new().with("vpc", vpc.id()).with("cidr", cidr),
+        options,
+    );
+    s.build().expect("valid")
+}
+
+#[tokio::test]
+async fn replacement_creates_before_deleting_by_default() {
+    let (provider, engine, _dir) = setup(TestProvider::new().replace_on(["cidr"]));
+    up(&engine, &subnet("10.0.1.0/24", ResourceOptions::new())).await;
+    let old_id = engine
+        .state("dev")
+        .await
+        .unwrap()
+        .unwrap()
+        .resource("subnet")
+        .unwrap()
+        .id
+        .clone();
+    provider.reset_calls();
+
+    let program = subnet("10.0.9.0/24", ResourceOptions::new());
+    let plan = preview(&engine, &program).await;
+    let step = plan
+        .record()
+        .steps
+        .iter()
+        .find(|s| s.name == "subnet")
+        .unwrap();
+    assert_eq!(step.op, Operation::Replace);
+    assert!(!step.delete_before_replace);
+    assert!(step.diff.iter().any(|d| d.key == "cidr" && d.replace));
+    let summary = engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(summary.counts.replace, 1);
+
+    let calls: Vec<_> = provider
+        .calls()
+        .into_iter()
+        .map(|c| (c.kind, c.name))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (CallKind::Create, "subnet".into()),
+            (CallKind::Delete, "subnet".into())
+        ]
+    );
+    let state = engine.state("dev").await.unwrap().unwrap();
+    assert_eq!(
+        state
+            .resources
+            .iter()
+            .filter(|r| r.name == "subnet")
+            .count(),
+        1
+    );
+    assert_ne!(state.resource("subnet").unwrap().id, old_id);
+}
+
+#[tokio::test]
+async fn delete_before_replace_deletes_first_and_takes_replaced_dependents_along() {
+    // Changing `name` needs delete-first replacement (a unique name); `parent` replaces.
+    let program = |name: &str| {
+        let mut s = Stack::new("dev");
+        let r = thing(&mut s, "role", Inputs::new().with("name", name));
+        thing(&mut s, "profile", Inputs::new().with("parent", r.id()));
+        thing(&mut s, "unrelated", Inputs::new());
+        s.build().expect("valid")
+    };
+    let (provider, engine, _dir) = setup(
+        TestProvider::new()
+            .delete_first_on(["name"])
+            .replace_on(["parent"]),
+    );
+    up(&engine, &program("one")).await;
+    provider.reset_calls();
+
+    let plan = preview(&engine, &program("two")).await;
+    let ops: Vec<_> = plan
+        .record()
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.op, s.delete_before_replace))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("role", Operation::Replace, true),
+            ("profile", Operation::Replace, true),
+            ("unrelated", Operation::Same, false)
+        ]
+    );
+    let summary = engine
+        .apply(&program("two"), &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+    let calls: Vec<_> = provider
+        .calls()
+        .into_iter()
+        .map(|c| (c.kind, c.name))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            (CallKind::Delete, "profile".into()),
+            (CallKind::Delete, "role".into()),
+            (CallKind::Create, "role".into()),
+            (CallKind::Create, "profile".into()),
+        ]
+    );
+    assert_eq!(provider.existing().len(), 3);
+}
+
+#[tokio::test]
+async fn delete_before_replace_can_be_requested_per_resource() {
+    let (provider, engine, _dir) = setup(TestProvider::new().replace_on(["cidr"]));
+    let options = ResourceOptions::new().delete_before_replace();
+    up(&engine, &subnet("10.0.1.0/24", options.clone())).await;
+    provider.reset_calls();
+    up(&engine, &subnet("10.0.2.0/24", options)).await;
+    assert_eq!(provider.names(CallKind::Delete), ["subnet"]);
+    let calls = provider.calls();
+    assert_eq!(calls[0].kind, CallKind::Delete);
+    assert_eq!(calls[1].kind, CallKind::Create);
+}
+
+#[tokio::test]
+async fn protect_refuses_replace_and_delete_before_any_mutation() {
+    let (provider, engine, _dir) = setup(TestProvider::new().replace_on(["cidr"]));
+    up(
+        &engine,
+        &subnet("10.0.1.0/24", ResourceOptions::new().protect()),
+    )
+    .await;
+    provider.reset_calls();
+
+    let err = engine
+        .preview(&subnet("10.0.2.0/24", ResourceOptions::new().protect()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "resource `subnet` is protected and the plan would replace it (a change of cidr forces replacement): remove its `protect` option first, or undo the change"
+    );
+    let mut s = Stack::new("dev");
+    thing(&mut s, "vpc", Inputs::new());
+    let err = engine.preview(&s.build().unwrap()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "resource `subnet` is protected and the plan would delete it (it is no longer in the program): remove its `protect` option first, or undo the change"
+    );
+    assert_eq!(provider.mutations(), 0);
+
+    // Removing `protect` is itself recorded without touching the resource, then delete works.
+    up(&engine, &subnet("10.0.1.0/24", ResourceOptions::new())).await;
+    assert_eq!(provider.mutations(), 0);
+    destroy(&engine, "dev").await;
+    assert!(provider.existing().is_empty());
+}
+
+#[tokio::test]
+async fn ignore_changes_keeps_the_recorded_value() {
+    let (provider, engine, _dir) = setup(TestProvider::new().replace_on(["cidr"]));
+    let ignore = ResourceOptions::new().ignore_changes(["cidr"]);
+    up(&engine, &subnet("10.0.1.0/24", ignore.clone())).await;
+    provider.reset_calls();
+    let plan = preview(&engine, &subnet("10.0.7.0/24", ignore.clone())).await;
+    assert!(!plan.has_changes(), "{}", plan.render());
+    up(&engine, &subnet("10.0.7.0/24", ignore)).await;
+    assert_eq!(provider.mutations(), 0);
+    assert_eq!(
+        provider.inputs_of("subnet").unwrap()["cidr"],
+        json!("10.0.1.0/24")
+    );
+}
+
+#[tokio::test]
+async fn replace_on_changes_forces_replacement_of_an_in_place_property() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    let options = ResourceOptions::new().replace_on_changes(["cidr"]);
+    up(&engine, &subnet("10.0.1.0/24", options.clone())).await;
+    let plan = preview(&engine, &subnet("10.0.3.0/24", options)).await;
+    assert_eq!(plan.record().steps[1].op, Operation::Replace);
+    let _ = provider;
+}
+
+#[tokio::test]
+async fn a_failure_skips_only_its_dependents_and_the_next_apply_finishes_the_job() {
+    let program = || {
+        let mut s = Stack::new("dev");
+        let a = thing(&mut s, "a", Inputs::new());
+        let b = thing(&mut s, "b", Inputs::new().with("a", a.id()));
+        thing(&mut s, "c", Inputs::new().with("b", b.id()));
+        thing(&mut s, "d", Inputs::new());
+        s.build().expect("valid")
+    };
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    provider.fail(CallKind::Create, "b", "quota exceeded");
+    let summary = up(&engine, &program()).await;
+    assert!(!summary.is_success());
+    assert_eq!(summary.counts.create, 2);
+    assert_eq!(summary.failed.len(), 1);
+    assert_eq!(summary.failed[0].name, "b");
+    assert_eq!(
+        summary.failed[0].error,
+        "create failed: Injected: quota exceeded"
+    );
+    assert_eq!(summary.skipped.len(), 1);
+    assert_eq!(
+        (
+            summary.skipped[0].name.as_str(),
+            summary.skipped[0].blocked_by.as_str()
+        ),
+        ("c", "b")
+    );
+    let state = engine.state("dev").await.unwrap().unwrap();
+    let mut recorded: Vec<_> = state.resources.iter().map(|r| r.name.as_str()).collect();
+    recorded.sort();
+    assert_eq!(recorded, ["a", "d"]);
+    assert!(
+        state.pending.is_empty(),
+        "a failed call is recorded as ended"
+    );
+
+    provider.clear_failures();
+    provider.reset_calls();
+    let summary = up(&engine, &program()).await;
+    assert!(summary.is_success());
+    assert_eq!(provider.names(CallKind::Create), ["b", "c"]);
+    assert_eq!(provider.mutations(), 2);
+}
+
+#[tokio::test]
+async fn a_second_apply_makes_no_provider_mutation_and_writes_nothing() {
+    let program = || {
+        let mut s = Stack::new("dev");
+        let ami = s.read(LOOKUP, "ami", Inputs::new().with("query", "debian"));
+        let vpc = thing(&mut s, "vpc", Inputs::new().with("cidr", "10.0.0.0/16"));
+        thing(
+            &mut s,
+            "vm",
+            Inputs::new()
+                .with("vpc", vpc.id())
+                .with("image", ami.output::<String>("value")),
+        );
+        s.export("vpc_id", vpc.id());
+        s.build().expect("valid")
+    };
+    let (provider, engine, dir) = setup(TestProvider::new());
+    up(&engine, &program()).await;
+    let before = all_bytes(dir.path());
+    provider.reset_calls();
+
+    let plan = preview(&engine, &program()).await;
+    assert!(!plan.has_changes(), "{}", plan.render());
+    let summary = engine
+        .apply(&program(), &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(summary.counts.same, 2);
+    assert_eq!(provider.mutations(), 0);
+    assert_eq!(
+        all_bytes(dir.path()),
+        before,
+        "a no-op apply must not rewrite state"
+    );
+    assert!(
+        matches!(&summary.outputs["vpc_id"], Shown::Value(v) if v.as_str().is_some_and(|s| s.starts_with("id-")))
+    );
+}
+
+#[tokio::test]
+async fn data_sources_are_read_during_preview() {
+    let program = |query: &str| {
+        let mut s = Stack::new("dev");
+        let ami = s.read(LOOKUP, "ami", Inputs::new().with("query", query));
+        thing(
+            &mut s,
+            "vm",
+            Inputs::new().with("image", ami.output::<String>("value")),
+        );
+        s.build().expect("valid")
+    };
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    let plan = preview(&engine, &program("debian")).await;
+    let vm = &plan.record().steps[1];
+    assert_eq!(vm.diff[0].new, Some(Shown::Value(json!("debian-found"))));
+    assert_eq!(provider.mutations(), 0);
+
+    let err = engine.preview(&program("missing")).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "data source `ami` (test:Lookup) matched nothing: check its filter inputs"
+    );
+}
+
+#[tokio::test]
+async fn check_failures_are_reported_before_any_mutation() {
+    let mut s = Stack::new("dev");
+    thing(&mut s, "ok", Inputs::new());
+    thing(&mut s, "disk", Inputs::new().with("size", -5));
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    match engine.preview(&s.build().unwrap()).await {
+        Err(EngineError::Plan(errors)) => {
+            assert_eq!(errors.0.len(), 1);
+            assert!(matches!(errors.0[0], PlanError::Check { .. }));
+            assert_eq!(
+                errors.to_string(),
+                "resource `disk` (test:Thing): `size`: must be 0 or more, got -5"
+            );
+        }
+        other => panic!("expected a check failure, got {other:?}"),
+    }
+    assert_eq!(provider.mutations(), 0);
+}
+
+#[tokio::test]
+async fn a_crash_mid_apply_is_reported_and_refresh_resolves_it_without_duplicates() {
+    let (provider, engine, dir) = setup(TestProvider::new());
+    provider.crash(CallKind::Create, "subnet-a");
+    let program = network(1);
+    let plan = preview(&engine, &program).await;
+    let options = ApplyOptions {
+        parallelism: 1,
+        ..ApplyOptions::default()
+    };
+    let mut run = Box::pin(engine.apply(&program, &plan, &options));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut run)
+            .await
+            .is_err(),
+        "the crashed call never returns"
+    );
+    // Like kill -9: nothing runs on the way out, the lock file and the journal stay.
+    std::mem::forget(run);
+    assert!(
+        provider.existing().contains("subnet-a"),
+        "the crashed create took effect"
+    );
+
+    provider.clear_crashes();
+    let engine = common::engine(&provider, dir.path());
+    let err = engine.preview(&program).await.map(|p| p.render()).unwrap();
+    assert!(err.contains("Interrupted operations"), "{err}");
+    assert!(
+        err.contains("! create of `subnet-a` (test:Thing) started"),
+        "{err}"
+    );
+
+    let plan = preview(&engine, &program).await;
+    let locked = engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    let message = locked.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "stack `dev` is locked by pid {}",
+            std::process::id()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("(apply)"), "{message}");
+    let holder = engine
+        .break_lock("dev")
+        .unwrap()
+        .expect("a holder was recorded");
+    assert_eq!(holder.pid, std::process::id());
+
+    let err = engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Interrupted { .. }), "{err}");
+    assert!(err.to_string().contains("run refresh to resolve them"));
+
+    let report = engine.refresh("dev", 4).await.unwrap();
+    assert!(
+        report
+            .drift
+            .iter()
+            .any(|d| d.name == "subnet-a" && d.drift == Drift::Adopted),
+        "{report:?}"
+    );
+    provider.reset_calls();
+    let summary = up(&engine, &program).await;
+    assert!(summary.is_success(), "{summary:?}");
+    let mut created = provider.names(CallKind::Create);
+    created.sort();
+    assert_eq!(
+        created,
+        ["instance", "sg", "subnet-b"],
+        "subnet-a must not be created twice"
+    );
+    assert_eq!(provider.existing().len(), 5);
+}
+
+#[tokio::test]
+async fn a_second_run_on_a_locked_stack_is_refused_naming_the_holder() {
+    let (provider, engine, dir) = setup(TestProvider::new());
+    let backend = FileBackend::new(dir.path());
+    let _held = backend.lock("dev", "refresh").unwrap();
+    let program = network(1);
+    let plan = preview(&engine, &program).await;
+    let err = engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is locked by pid"), "{err}");
+    assert!(err.contains("(refresh) since 20"), "{err}");
+    assert!(err.contains("break the lock"), "{err}");
+    assert_eq!(provider.mutations(), 0);
+}
+
+#[tokio::test]
+async fn secrets_never_reach_disk_or_preview_in_plaintext() {
+    const SECRET: &str = "hunter2-do-not-print";
+    let program = || {
+        let mut s = Stack::new("dev");
+        let db = thing(
+            &mut s,
+            "db",
+            Inputs::new().with("password", Output::secret(SECRET.to_owned())),
+        );
+        let derived = db
+            .output::<String>("password")
+            .map(|p| format!("postgres://app:{p}@db"));
+        thing(
+            &mut s,
+            "app",
+            Inputs::new().with("url", derived.clone()).with("size", 1),
+        );
+        s.export("url", derived);
+        s.build().expect("valid")
+    };
+    let (provider, engine, dir) = setup(TestProvider::new());
+    provider.crash(CallKind::Create, "app");
+    let plan = preview(&engine, &program()).await;
+    assert!(!plan.render().contains(SECRET));
+    assert!(
+        plan.render().contains("password: [secret]"),
+        "{}",
+        plan.render()
+    );
+    assert!(!plan.record().to_json().contains(SECRET));
+    let (program_v, options) = (program(), ApplyOptions::default());
+    let mut run = Box::pin(engine.apply(&program_v, &plan, &options));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut run)
+            .await
+            .is_err()
+    );
+    std::mem::forget(run);
+    // The journal now holds db's record and app's pending create, both sealed.
+    let bytes = all_bytes(dir.path());
+    assert!(contains(&bytes, "enc:v1:"));
+    assert!(!contains(&bytes, SECRET) && !contains(&bytes, "hunter2"));
+
+    provider.clear_crashes();
+    engine.break_lock("dev").unwrap();
+    engine.refresh("dev", 4).await.unwrap();
+    let summary = up(&engine, &program()).await;
+    assert_eq!(summary.outputs["url"], Shown::Secret);
+    let bytes = all_bytes(dir.path());
+    assert!(!contains(&bytes, SECRET) && !contains(&bytes, "hunter2"));
+
+    let state = engine.state("dev").await.unwrap().unwrap();
+    assert_eq!(
+        state.resource("db").unwrap().inputs["password"],
+        json!(SECRET)
+    );
+    assert_eq!(
+        state.outputs["url"],
+        json!(format!("postgres://app:{SECRET}@db"))
+    );
+
+    let wrong = iac_core::Engine::new(providers(&provider), FileBackend::new(dir.path()))
+        .with_passphrase(Passphrase::new("wrong"));
+    let err = wrong.state("dev").await.unwrap_err();
+    assert!(matches!(
+        err,
+        EngineError::Secrets(SecretsError::WrongPassphrase { .. })
+    ));
+    assert_eq!(
+        err.to_string(),
+        "the passphrase does not decrypt the secrets of stack `dev`: use the passphrase they were written with"
+    );
+    let none = iac_core::Engine::new(providers(&provider), FileBackend::new(dir.path()));
+    assert!(matches!(
+        none.outputs("dev").await.unwrap_err(),
+        EngineError::Secrets(SecretsError::NoPassphrase { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_saved_plan_applies_exactly_and_is_refused_when_stale_or_different() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    up(&engine, &network(1)).await;
+
+    let saved =
+        PlanRecord::from_json(&preview(&engine, &network(2)).await.record().to_json()).unwrap();
+    assert_eq!(saved.counts().update, 1);
+    let err = engine
+        .apply_saved(&network(3), &saved, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::PlanMismatch { .. }));
+    assert_eq!(
+        err.to_string(),
+        "the program no longer matches the saved plan for stack `dev`:\n  - `instance`: its property changes differ from the saved plan\nmake a new plan"
+    );
+    provider.reset_calls();
+    let summary = engine
+        .apply_saved(&network(2), &saved, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(summary.counts.update, 1);
+    assert_eq!(provider.names(CallKind::Update), ["instance"]);
+
+    // The state moved on since `saved` was made: refused.
+    let err = engine
+        .apply_saved(&network(2), &saved, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::StalePlan { .. }), "{err}");
+    assert!(err.to_string().ends_with("run preview again"));
+    assert!(
+        PlanRecord::from_json("{}")
+            .unwrap_err()
+            .starts_with("not a plan file")
+    );
+}
+
+#[tokio::test]
+async fn refresh_reports_drift_and_the_next_apply_repairs_it() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    up(&engine, &network(1)).await;
+    provider.tamper("sg", "vpc", json!("someone-else"));
+    provider.delete_out_of_band("instance");
+
+    let report = engine.refresh("dev", 4).await.unwrap();
+    assert_eq!(report.unchanged, 3);
+    let by_name: HashMap<_, _> = report
+        .drift
+        .iter()
+        .map(|d| (d.name.as_str(), &d.drift))
+        .collect();
+    assert_eq!(by_name["instance"], &Drift::Deleted);
+    match by_name["sg"] {
+        Drift::Changed { diff } => {
+            assert_eq!(diff[0].new, Some(Shown::Value(json!("someone-else"))))
+        }
+        other => panic!("sg should have drifted: {other:?}"),
+    }
+
+    let plan = preview(&engine, &network(1)).await;
+    let ops: HashMap<_, _> = plan
+        .record()
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.op))
+        .collect();
+    assert_eq!(
+        (ops["sg"], ops["instance"]),
+        (Operation::Update, Operation::Create)
+    );
+    up(&engine, &network(1)).await;
+    let vpc_id = engine
+        .state("dev")
+        .await
+        .unwrap()
+        .unwrap()
+        .resource("vpc")
+        .unwrap()
+        .id
+        .clone();
+    assert_eq!(provider.inputs_of("sg").unwrap()["vpc"], json!(vpc_id));
+    assert!(provider.existing().contains("instance"));
+}
+
+#[tokio::test]
+async fn a_plan_for_another_stack_or_state_is_refused() {
+    let (_provider, engine, _dir) = setup(TestProvider::new());
+    let plan = preview(&engine, &network(1)).await;
+    let mut other = Stack::new("prod");
+    thing(&mut other, "x", Inputs::new());
+    let err = engine
+        .apply(&other.build().unwrap(), &plan, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "this plan is for stack `dev`, not `prod`: use the plan made for `prod`"
+    );
+    up(&engine, &network(1)).await;
+    let err = engine
+        .apply(&network(1), &plan, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::StalePlan { planned: 0, .. }),
+        "{err}"
+    );
+}
