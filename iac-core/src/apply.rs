@@ -473,7 +473,7 @@ impl<'a> Executor<'a> {
                             old.inputs.clone(),
                             old.outputs.clone(),
                         );
-                        self.put(record, None).await?;
+                        self.put(record, None)?;
                     }
                 }
                 Ok(Operation::Same)
@@ -588,49 +588,29 @@ impl<'a> Executor<'a> {
         .map_err(|e| TaskError::State(e.into()))
     }
 
-    async fn put(&self, record: ResourceState, end: Option<u64>) -> Result<(), TaskError> {
+    fn put(&self, record: ResourceState, end: Option<u64>) -> Result<(), TaskError> {
         let sealed = record
             .sealed(&self.program.stack, self.cipher)
             .map_err(|e| TaskError::State(e.into()))?;
-        self.writer
-            .commit(vec![Mutation::Put {
-                resource: sealed,
-                end,
-            }])
-            .await?;
+        self.writer.send(vec![Mutation::Put {
+            resource: sealed,
+            end,
+        }])?;
         Ok(())
     }
 
-    async fn begin(
-        &self,
-        kind: PendingKind,
-        old: Option<&ResourceState>,
-        name: &str,
-        type_token: &str,
-        inputs: &PropertyMap,
-        secrets: &BTreeSet<String>,
-        dependencies: Vec<String>,
-    ) -> Result<u64, TaskError> {
-        let op_id: u64 = rand::random();
-        let pending = PendingOperation {
-            op_id,
-            kind,
-            name: name.to_owned(),
-            type_token: type_token.to_owned(),
-            id: old.map(|o| o.id.clone()),
-            inputs: self.seal(inputs, secrets, name)?,
-            secrets: secrets.clone(),
-            dependencies,
-            started: now_rfc3339(),
-        };
+    /// Durably records `pending` (secrets sealed) before its provider call; returns its id.
+    async fn begin(&self, mut pending: PendingOperation) -> Result<u64, TaskError> {
+        pending.inputs = self.seal(&pending.inputs, &pending.secrets, &pending.name)?;
+        let op_id = pending.op_id;
         self.writer
             .commit(vec![Mutation::Begin { pending }])
             .await?;
         Ok(op_id)
     }
 
-    async fn fail<T>(&self, op: u64, message: String) -> Result<T, TaskError> {
-        self.writer.commit(vec![Mutation::End { op }]).await?;
+    fn fail<T>(&self, op: u64, message: String) -> Result<T, TaskError> {
+        self.writer.send(vec![Mutation::End { op }])?;
         Err(TaskError::Step(message))
     }
 
@@ -642,17 +622,14 @@ impl<'a> Executor<'a> {
         let reg = &self.program.nodes[n].registration;
         let provider = self.provider(&reg.type_token)?;
         let (inputs, secrets) = self.known_inputs(n)?;
-        let deps = dependency_names(self.program, n);
+        let announced = self.record_for(n, String::new(), inputs.clone(), PropertyMap::new());
         let op = self
-            .begin(
+            .begin(pending_operation(
                 PendingKind::Create,
                 None,
-                &reg.name,
-                &reg.type_token,
-                &inputs,
+                &announced,
                 &secrets,
-                deps,
-            )
+            ))
             .await?;
         let request = CreateRequest {
             stack: &self.program.stack,
@@ -664,11 +641,11 @@ impl<'a> Executor<'a> {
             Ok(created) => {
                 let record =
                     self.record_for(n, created.id.clone(), inputs, created.outputs.clone());
-                self.put(record, Some(op)).await?;
+                self.put(record, Some(op))?;
                 self.set_value(n, created.id, created.outputs);
                 Ok(Operation::Create)
             }
-            Err(e) => self.fail(op, format!("create failed: {e}")).await,
+            Err(e) => self.fail(op, format!("create failed: {e}")),
         }
     }
 
@@ -730,7 +707,7 @@ impl<'a> Executor<'a> {
                 self.set_value(n, old.id.clone(), old.outputs.clone());
                 if old.dependencies != dependency_names(self.program, n) || old.protect != reg.options.protect {
                     let record = self.record_for(n, old.id.clone(), old.inputs.clone(), old.outputs.clone());
-                    self.put(record, None).await?;
+                    self.put(record, None)?;
                 }
                 Ok(Operation::Same)
             }
@@ -740,9 +717,9 @@ impl<'a> Executor<'a> {
             )),
             Decision::Update(new_inputs) => {
                 let provider = self.provider(&reg.type_token)?;
-                let deps = dependency_names(self.program, n);
+                let announced = self.record_for(n, old.id.clone(), new_inputs.clone(), PropertyMap::new());
                 let op = self
-                    .begin(PendingKind::Update, Some(old), &reg.name, &reg.type_token, &new_inputs, &secrets, deps)
+                    .begin(pending_operation(PendingKind::Update, Some(&old.id), &announced, &secrets))
                     .await?;
                 let request = UpdateRequest {
                     stack: &self.program.stack,
@@ -756,11 +733,11 @@ impl<'a> Executor<'a> {
                 match provider.update(&request).await {
                     Ok(outputs) => {
                         let record = self.record_for(n, old.id.clone(), new_inputs, outputs.clone());
-                        self.put(record, Some(op)).await?;
+                        self.put(record, Some(op))?;
                         self.set_value(n, old.id.clone(), outputs);
                         Ok(Operation::Update)
                     }
-                    Err(e) => self.fail(op, format!("update failed: {e}")).await,
+                    Err(e) => self.fail(op, format!("update failed: {e}")),
                 }
             }
         }
@@ -805,7 +782,7 @@ impl<'a> Executor<'a> {
             .is_some_and(|o| o.id == id && o.outputs == outputs && o.inputs == inputs);
         if !unchanged {
             let record = self.record_for(n, id.clone(), inputs, outputs.clone());
-            self.put(record, None).await?;
+            self.put(record, None)?;
         }
         self.set_value(n, id, outputs);
         Ok(Operation::Read)
@@ -832,26 +809,21 @@ impl<'a> Executor<'a> {
             }
         }
         if old.kind == NodeKind::DataSource {
-            self.writer
-                .commit(vec![Mutation::Remove {
-                    name: old.name.clone(),
-                    id: old.id.clone(),
-                    end: None,
-                }])
-                .await?;
+            self.writer.send(vec![Mutation::Remove {
+                name: old.name.clone(),
+                id: old.id.clone(),
+                end: None,
+            }])?;
             return Ok(Operation::Delete);
         }
         let provider = self.provider(&old.type_token)?;
         let op = self
-            .begin(
+            .begin(pending_operation(
                 PendingKind::Delete,
-                Some(old),
-                &old.name,
-                &old.type_token,
-                &old.inputs,
+                Some(&old.id),
+                old,
                 &old.secrets,
-                old.dependencies.clone(),
-            )
+            ))
             .await?;
         let request = DeleteRequest {
             stack: &self.program.stack,
@@ -863,16 +835,14 @@ impl<'a> Executor<'a> {
         };
         match provider.delete(&request).await {
             Ok(()) => {
-                self.writer
-                    .commit(vec![Mutation::Remove {
-                        name: old.name.clone(),
-                        id: old.id.clone(),
-                        end: Some(op),
-                    }])
-                    .await?;
+                self.writer.send(vec![Mutation::Remove {
+                    name: old.name.clone(),
+                    id: old.id.clone(),
+                    end: Some(op),
+                }])?;
                 Ok(Operation::Delete)
             }
-            Err(e) => self.fail(op, format!("delete failed: {e}")).await,
+            Err(e) => self.fail(op, format!("delete failed: {e}")),
         }
     }
 
@@ -901,6 +871,26 @@ impl<'a> Executor<'a> {
             }
         }
         (outputs, secret)
+    }
+}
+
+/// The pending operation announcing `kind` of the resource `record` describes.
+fn pending_operation(
+    kind: PendingKind,
+    id: Option<&str>,
+    record: &ResourceState,
+    secrets: &BTreeSet<String>,
+) -> PendingOperation {
+    PendingOperation {
+        op_id: rand::random(),
+        kind,
+        name: record.name.clone(),
+        type_token: record.type_token.clone(),
+        id: id.map(str::to_owned),
+        inputs: record.inputs.clone(),
+        secrets: secrets.clone(),
+        dependencies: record.dependencies.clone(),
+        started: now_rfc3339(),
     }
 }
 

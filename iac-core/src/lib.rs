@@ -53,7 +53,7 @@ pub use provider::{
     DiffResponse, PropertyChange, Provider, ProviderError, Providers, ReadRequest, ReadResponse,
     UpdateRequest,
 };
-pub use resource::{Dynamic, Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
+pub use resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
 pub use secrets::{EncryptionHeader, Passphrase, SecretsError};
 pub use stack::{NodeKind, Program, RegistrationError, RegistrationErrors, Stack};
 pub use state::FileBackend;

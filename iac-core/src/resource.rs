@@ -1,12 +1,11 @@
 //! Resource handles, resource options and the traits that make resources typed.
 //!
-//! A handle ([`Resource<K>`]) is what registration returns: a name plus typed accessors for
-//! outputs. It holds no values; reading an output yields an [`Output`] that the engine
+//! A handle ([`Resource`]) is what registration returns: a name plus accessors for outputs;
+//! a typed resource's handle wraps one and adds an accessor per output. It holds no values; reading an output yields an [`Output`] that the engine
 //! evaluates later. The [`resource!`](crate::resource) macro declares a typed resource: its
 //! type token, its argument struct and typed output accessors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -16,14 +15,17 @@ use serde_json::Value;
 
 use crate::output::{IntoInput, Output, ResourceRef};
 
-/// A resource type known to the compiler: its type token and its arguments.
-pub trait ResourceType: 'static {
+/// A resource type known to the compiler: its type token, its arguments, and the typed
+/// handle registration returns (usually declared with [`resource!`](crate::resource)).
+pub trait ResourceType: Sized + 'static {
     /// The type token providers are registered under, e.g. `aws:ec2:Vpc`.
     const TYPE: &'static str;
     /// Output properties that are always secret.
     const SECRET_OUTPUTS: &'static [&'static str] = &[];
     /// The typed arguments.
     type Args: IntoInputs;
+    /// Wraps the untyped handle of a registered resource.
+    fn from_resource(resource: Resource) -> Self;
 }
 
 /// Turns typed arguments into the engine's property inputs.
@@ -60,34 +62,26 @@ impl IntoInputs for Inputs {
     }
 }
 
-/// A resource registered without a compile-time type (its type token is a string).
-#[derive(Debug)]
-pub enum Dynamic {}
-
-/// A handle to a registered resource (or data source).
-pub struct Resource<K: ?Sized = Dynamic> {
+/// A handle to a registered resource or data source. Typed handles wrap one.
+#[derive(Clone)]
+pub struct Resource {
     pub(crate) reference: ResourceRef,
     pub(crate) secret_outputs: Arc<BTreeSet<String>>,
-    pub(crate) kind: PhantomData<fn() -> K>,
 }
 
-impl<K: ?Sized> Clone for Resource<K> {
-    fn clone(&self) -> Self {
-        Self {
-            reference: self.reference.clone(),
-            secret_outputs: Arc::clone(&self.secret_outputs),
-            kind: PhantomData,
-        }
-    }
-}
-
-impl<K: ?Sized> std::fmt::Debug for Resource<K> {
+impl std::fmt::Debug for Resource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Resource({})", self.reference.name())
     }
 }
 
-impl<K: ?Sized> Resource<K> {
+impl AsRef<Resource> for Resource {
+    fn as_ref(&self) -> &Resource {
+        self
+    }
+}
+
+impl Resource {
     /// The resource's name in its stack.
     pub fn name(&self) -> &str {
         self.reference.name()
@@ -143,7 +137,8 @@ impl ResourceOptions {
     }
 
     /// Depends on another resource of the same stack.
-    pub fn depends_on<K: ?Sized>(mut self, resource: &Resource<K>) -> Self {
+    pub fn depends_on(mut self, resource: &impl AsRef<Resource>) -> Self {
+        let resource = resource.as_ref();
         self.depends_on.push(resource.name().to_owned());
         self.foreign_dependencies.push(resource.reference.clone());
         self
@@ -191,7 +186,8 @@ impl ResourceOptions {
     }
 }
 
-/// Declares a typed resource: its type token, argument struct and typed outputs.
+/// Declares a typed resource: its type token, its argument struct, and a typed handle with
+/// one accessor per output (plus `id()` and `name()`).
 ///
 /// ```
 /// iac_core::resource! {
@@ -211,6 +207,8 @@ impl ResourceOptions {
 /// let net = stack.resource::<Network>("main", NetworkArgs { cidr: "10.0.0.0/16".into() });
 /// let id: iac_core::Output<String> = net.id();
 /// let cidr: iac_core::Output<String> = net.cidr();
+/// assert_eq!(net.name(), "main");
+/// assert!(stack.build().is_ok());
 /// ```
 #[macro_export]
 macro_rules! resource {
@@ -226,8 +224,8 @@ macro_rules! resource {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug)]
-        $vis enum $name {}
+        #[derive(Clone, Debug)]
+        $vis struct $name($crate::Resource);
 
         #[doc = concat!("Arguments of [`", stringify!($name), "`].")]
         #[derive(Clone, Debug, Default)]
@@ -246,13 +244,32 @@ macro_rules! resource {
         impl $crate::ResourceType for $name {
             const TYPE: &'static str = $token;
             type Args = $args;
+            fn from_resource(resource: $crate::Resource) -> Self {
+                Self(resource)
+            }
         }
 
-        impl $crate::Resource<$name> {
+        impl ::core::convert::AsRef<$crate::Resource> for $name {
+            fn as_ref(&self) -> &$crate::Resource {
+                &self.0
+            }
+        }
+
+        impl $name {
+            /// The resource's name in its stack.
+            pub fn name(&self) -> &str {
+                self.0.name()
+            }
+
+            /// The provider-assigned id, known after create.
+            pub fn id(&self) -> $crate::Output<String> {
+                self.0.id()
+            }
+
             $(
                 $(#[$ometa])*
                 pub fn $out(&self) -> $crate::Output<$oty> {
-                    self.output(stringify!($out))
+                    self.0.output(stringify!($out))
                 }
             )*
         }

@@ -9,7 +9,6 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -168,7 +167,7 @@ impl Stack {
     }
 
     /// Registers a typed resource with default options.
-    pub fn resource<K: ResourceType>(&mut self, name: &str, args: K::Args) -> Resource<K> {
+    pub fn resource<K: ResourceType>(&mut self, name: &str, args: K::Args) -> K {
         self.resource_with::<K>(name, args, ResourceOptions::default())
     }
 
@@ -178,29 +177,29 @@ impl Stack {
         name: &str,
         args: K::Args,
         options: ResourceOptions,
-    ) -> Resource<K> {
+    ) -> K {
         let mut options = options;
         options
             .additional_secret_outputs
             .extend(K::SECRET_OUTPUTS.iter().map(|s| (*s).to_owned()));
-        self.add(
+        K::from_resource(self.add(
             NodeKind::Resource,
             K::TYPE,
             name,
             args.into_inputs(),
             options,
-        )
+        ))
     }
 
     /// Registers a typed data source: read through its provider during preview.
-    pub fn data_source<K: ResourceType>(&mut self, name: &str, args: K::Args) -> Resource<K> {
-        self.add(
+    pub fn data_source<K: ResourceType>(&mut self, name: &str, args: K::Args) -> K {
+        K::from_resource(self.add(
             NodeKind::DataSource,
             K::TYPE,
             name,
             args.into_inputs(),
             ResourceOptions::default(),
-        )
+        ))
     }
 
     /// Registers a resource by type token, without a compile-time type.
@@ -230,14 +229,14 @@ impl Stack {
         self.outputs.insert(key.to_owned(), value.into_input());
     }
 
-    fn add<K: ?Sized>(
+    fn add(
         &mut self,
         kind: NodeKind,
         type_token: &str,
         name: &str,
         inputs: Inputs,
         options: ResourceOptions,
-    ) -> Resource<K> {
+    ) -> Resource {
         let name: Arc<str> = Arc::from(name);
         if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
             self.errors.push(RegistrationError::InvalidName {
@@ -284,7 +283,6 @@ impl Stack {
                 name,
             },
             secret_outputs,
-            kind: PhantomData,
         }
     }
 

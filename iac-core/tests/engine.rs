@@ -1,5 +1,7 @@
 //! Engine behaviour against the in-process test provider, with real state files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use std::collections::HashMap;

@@ -1,5 +1,7 @@
 //! Registration errors: a table of bad programs and the exact message each must produce.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 mod common;
 
 use common::{THING, thing, thing_with};
@@ -14,7 +16,8 @@ fn errors_of(build: impl FnOnce() -> Stack) -> String {
 
 #[test]
 fn bad_programs_fail_with_exact_messages() {
-    let cases: Vec<(&str, Box<dyn FnOnce() -> Stack>, &str)> = vec![
+    type Case = (&'static str, Box<dyn FnOnce() -> Stack>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "duplicate name",
             Box::new(|| {

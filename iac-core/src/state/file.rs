@@ -244,3 +244,120 @@ fn hostname() -> String {
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{PendingKind, PendingOperation};
+
+    fn pending(op_id: u64) -> Mutation {
+        Mutation::Begin {
+            pending: PendingOperation {
+                op_id,
+                kind: PendingKind::Create,
+                name: format!("r{op_id}"),
+                type_token: "test:Thing".to_owned(),
+                id: None,
+                inputs: Default::default(),
+                secrets: Default::default(),
+                dependencies: Vec::new(),
+                started: "2026-01-01T00:00:00Z".to_owned(),
+            },
+        }
+    }
+
+    fn journaled(dir: &Path) -> (FileBackend, Checkpoint) {
+        let backend = FileBackend::new(dir);
+        let mut cp = Checkpoint::new("dev");
+        backend.save(&cp).unwrap();
+        for op in 1..=2 {
+            let m = pending(op);
+            cp.apply(&m);
+            cp.serial += 1;
+            backend.append(&cp, &[m]).unwrap();
+        }
+        (backend, cp)
+    }
+
+    #[test]
+    fn load_replays_the_journal_over_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (backend, cp) = journaled(dir.path());
+        assert_eq!(backend.load("dev").unwrap(), Some(cp.clone()));
+        // Compaction folds the journal into the snapshot and removes it.
+        backend.save(&cp).unwrap();
+        assert!(!backend.journal_path("dev").exists());
+        assert_eq!(backend.load("dev").unwrap(), Some(cp));
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from("dev.json")]);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_a_damaged_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (backend, cp) = journaled(dir.path());
+        let journal = backend.journal_path("dev");
+        let text = fs::read_to_string(&journal).unwrap();
+        let torn = format!("{text}{{\"serial\":3,\"mutat");
+        fs::write(&journal, &torn).unwrap();
+        assert_eq!(backend.load("dev").unwrap(), Some(cp));
+
+        let lines: Vec<&str> = text.lines().collect();
+        fs::write(&journal, format!("{}\n garbage\n{}\n", lines[0], lines[1])).unwrap();
+        let err = backend.load("dev").unwrap_err().to_string();
+        assert!(
+            err.ends_with("dev.journal is damaged: line 2: expected value at line 1 column 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_newer_format_and_a_foreign_stack_are_refused_with_the_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::new(dir.path());
+        fs::write(backend.snapshot_path("dev"), r#"{"version": 9}"#).unwrap();
+        let err = backend.load("dev").unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "dev.json has format version 9; this iac-core reads up to 1: upgrade iac-core"
+            ),
+            "{err}"
+        );
+
+        let other = Checkpoint::new("prod");
+        fs::write(
+            backend.snapshot_path("dev"),
+            serde_json::to_vec(&other).unwrap(),
+        )
+        .unwrap();
+        let err = backend.load("dev").unwrap_err().to_string();
+        assert!(
+            err.ends_with("is damaged: it records stack `prod`, not `dev`"),
+            "{err}"
+        );
+        assert_eq!(backend.load("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn a_lock_is_exclusive_until_released_or_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::new(dir.path());
+        let held = backend.lock("dev", "apply").unwrap();
+        assert!(matches!(
+            backend.lock("dev", "apply"),
+            Err(StateError::Locked { .. })
+        ));
+        drop(held);
+        let _again = backend.lock("dev", "apply").unwrap();
+        let holder = backend.break_lock("dev").unwrap().unwrap();
+        assert_eq!(
+            (holder.pid, holder.operation.as_str()),
+            (std::process::id(), "apply")
+        );
+        assert!(backend.lock("dev", "refresh").is_ok());
+    }
+}

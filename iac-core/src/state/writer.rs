@@ -14,6 +14,11 @@ use tokio::sync::oneshot;
 use super::{Checkpoint, Mutation, StateBackend, StateError};
 
 type Ack = oneshot::Sender<Result<(), StateError>>;
+type Receiver = oneshot::Receiver<Result<(), StateError>>;
+
+fn stopped() -> StateError {
+    StateError::WriterStopped("the writer thread is gone".to_owned())
+}
 
 pub(crate) struct StateWriter {
     tx: Option<mpsc::Sender<(Vec<Mutation>, Ack)>>,
@@ -63,16 +68,26 @@ impl StateWriter {
         }
     }
 
-    /// Persists `mutations`; returns once they are durable.
-    pub(crate) async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), StateError> {
+    fn enqueue(&self, mutations: Vec<Mutation>) -> Result<Receiver, StateError> {
         let (ack, done) = oneshot::channel();
-        let stopped = || StateError::WriterStopped("the writer thread is gone".to_owned());
         self.tx
             .as_ref()
             .ok_or_else(stopped)?
             .send((mutations, ack))
             .map_err(|_| stopped())?;
-        done.await.map_err(|_| stopped())?
+        Ok(done)
+    }
+
+    /// Persists `mutations`; returns once they are durable.
+    pub(crate) async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), StateError> {
+        self.enqueue(mutations)?.await.map_err(|_| stopped())?
+    }
+
+    /// Queues `mutations` without waiting for them to be durable. Batches are written in
+    /// order, so anything committed later is durable only once these are; a failure here
+    /// fails every later commit and [`StateWriter::finish`].
+    pub(crate) fn send(&self, mutations: Vec<Mutation>) -> Result<(), StateError> {
+        self.enqueue(mutations).map(drop)
     }
 
     /// Stops the writer and compacts: if anything was committed, the final checkpoint is
