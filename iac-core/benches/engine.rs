@@ -1,1 +1,241 @@
-fn main() {}
+//! Engine benchmark: synthetic graphs of 1k and 10k resources in several shapes, every
+//! provider operation taking a fixed simulated latency (the in-process test provider).
+//!
+//! For each case it prints the plan time (all-create and no-op), the apply wall time, the
+//! critical-path lower bound (longest dependency chain x latency, or the parallelism bound's
+//! own floor when that is larger), their ratio, the same ratio against the provider calls'
+//! *measured* mean duration (the simulated latency's own timer overshoot removed, so what is
+//! left is the engine's overhead), and the peak resident memory. Each case runs in a child
+//! process so its peak memory is its own.
+//!
+//! Run: `cargo bench -p iac-core --bench engine` (add `-- chain` to run only matching cases,
+//! or `-- chain:1000:0:10` for one case given as shape:nodes:latency_ms:parallelism).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iac_core::testing::TestProvider;
+use iac_core::{
+    ApplyOptions, Engine, FileBackend, Inputs, Program, Providers, Resource, ResourceOptions, Stack,
+};
+
+#[derive(Clone)]
+struct Case {
+    shape: String,
+    size: usize,
+    latency_ms: u64,
+    parallelism: usize,
+}
+
+/// The standard cases. Latencies are far below real cloud calls (50 ms to minutes) to keep
+/// the run short; the zero-latency rows show the engine's own absolute overhead, from which
+/// the ratio at any other latency follows.
+fn cases() -> Vec<Case> {
+    vec![
+        Case::new("wide", 1_000, 200, 1_000),
+        Case::new("wide", 10_000, 1_000, 10_000),
+        Case::new("chain", 1_000, 5, 10),
+        Case::new("chain", 10_000, 5, 10),
+        Case::new("layered", 1_000, 50, 1_000),
+        Case::new("layered", 10_000, 200, 10_000),
+        Case::new("wide", 1_000, 5, 10),
+        Case::new("wide", 10_000, 0, 10_000),
+        Case::new("chain", 10_000, 0, 10),
+        Case::new("layered", 10_000, 0, 10_000),
+    ]
+}
+
+impl Case {
+    fn new(shape: &str, size: usize, latency_ms: u64, parallelism: usize) -> Self {
+        Self {
+            shape: shape.to_owned(),
+            size,
+            latency_ms,
+            parallelism,
+        }
+    }
+
+    fn spec(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.shape, self.size, self.latency_ms, self.parallelism
+        )
+    }
+
+    fn parse(spec: &str) -> Option<Self> {
+        let mut parts = spec.split(':');
+        let shape = parts.next()?;
+        let size = parts.next()?.parse().ok()?;
+        let latency_ms = parts.next()?.parse().ok()?;
+        let parallelism = parts.next()?.parse().ok()?;
+        ["wide", "chain", "layered"]
+            .contains(&shape)
+            .then(|| Self::new(shape, size, latency_ms, parallelism))
+    }
+}
+
+fn thing(stack: &mut Stack, name: String, inputs: Inputs) -> Resource {
+    stack.register("bench:Thing", &name, inputs, ResourceOptions::default())
+}
+
+/// The program and its depth (resources on the longest dependency chain).
+fn program(shape: &str, size: usize) -> (Program, usize) {
+    let mut s = Stack::new("bench");
+    let depth = match shape {
+        "wide" => {
+            for i in 0..size {
+                thing(&mut s, format!("r{i}"), Inputs::new().with("index", i));
+            }
+            1
+        }
+        "chain" => {
+            let mut prev = thing(&mut s, "r0".into(), Inputs::new().with("index", 0));
+            for i in 1..size {
+                let inputs = Inputs::new().with("index", i).with("prev", prev.id());
+                prev = thing(&mut s, format!("r{i}"), inputs);
+            }
+            size
+        }
+        _ => {
+            let layers = if size >= 10_000 { 20 } else { 10 };
+            let width = size / layers;
+            let mut previous: Vec<Resource> = Vec::new();
+            for l in 0..layers {
+                let layer: Vec<Resource> = (0..width)
+                    .map(|j| {
+                        let mut inputs = Inputs::new().with("index", j);
+                        if !previous.is_empty() {
+                            inputs.set("a", previous[j].id());
+                            inputs.set("b", previous[(j + 1) % width].id());
+                        }
+                        thing(&mut s, format!("l{l}-{j}"), inputs)
+                    })
+                    .collect();
+                previous = layer;
+            }
+            layers
+        }
+    };
+    (s.build().expect("valid program"), depth)
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn run_case(case: &Case) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let latency = Duration::from_millis(case.latency_ms);
+        let provider = Arc::new(TestProvider::new().with_latency(latency));
+        let mut providers = Providers::new();
+        providers.register(provider.clone(), ["bench:Thing"]);
+        let engine = Engine::new(providers, FileBackend::new(dir.path()));
+        let (program, depth) = program(&case.shape, case.size);
+
+        let t = Instant::now();
+        let plan = engine.preview(&program).await.unwrap();
+        let plan_create = t.elapsed();
+
+        let options = ApplyOptions {
+            parallelism: case.parallelism,
+            ..ApplyOptions::default()
+        };
+        let t = Instant::now();
+        let summary = engine.apply(&program, &plan, &options).await.unwrap();
+        let apply = t.elapsed();
+        assert!(summary.is_success() && summary.counts.create == case.size);
+
+        let t = Instant::now();
+        let noop = engine.preview(&program).await.unwrap();
+        let plan_noop = t.elapsed();
+        assert!(!noop.has_changes());
+
+        // The floor: the longest chain, or the parallelism bound's waves if those are longer.
+        let width = case.size.div_ceil(depth);
+        let waves = depth * width.div_ceil(case.parallelism);
+        let waves = u32::try_from(waves).unwrap();
+        let floor = latency * waves;
+        let calls = provider.calls();
+        let call_time: Duration = calls.iter().map(|c| c.end - c.start).sum();
+        let measured_floor = call_time / u32::try_from(calls.len()).unwrap() * waves;
+        let limit = if width > case.parallelism { "bound" } else { "chain" };
+        let ratio = |floor: Duration| {
+            if floor.is_zero() {
+                f64::NAN
+            } else {
+                apply.as_secs_f64() / floor.as_secs_f64()
+            }
+        };
+        println!(
+            "{:<8} {:>6} {:>6}ms {:>6} {:>10.1}ms {:>10.1}ms {:>9.3}s {:>9.3}s ({limit}) {:>6.3} {:>8.3} {:>8.1} MiB",
+            case.shape,
+            case.size,
+            case.latency_ms,
+            case.parallelism,
+            plan_create.as_secs_f64() * 1e3,
+            plan_noop.as_secs_f64() * 1e3,
+            apply.as_secs_f64(),
+            floor.as_secs_f64(),
+            ratio(floor),
+            ratio(measured_floor),
+            peak_rss_mib(),
+        );
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if let [flag, spec] = args.as_slice() {
+        if flag == "--case" {
+            run_case(&Case::parse(spec).expect("a case: shape:nodes:latency_ms:parallelism"));
+            return;
+        }
+    }
+    let filter = args.first().cloned().unwrap_or_default();
+    let cases: Vec<Case> = match Case::parse(&filter) {
+        Some(case) => vec![case],
+        None => cases()
+            .into_iter()
+            .filter(|c| c.shape.contains(&filter))
+            .collect(),
+    };
+    println!(
+        "{:<8} {:>6} {:>8} {:>6} {:>12} {:>12} {:>10} {:>18} {:>6} {:>8} {:>12}",
+        "shape",
+        "nodes",
+        "latency",
+        "par",
+        "plan create",
+        "plan no-op",
+        "apply",
+        "lower bound",
+        "ratio",
+        "measured",
+        "peak RSS"
+    );
+    let exe = std::env::current_exe().unwrap();
+    for case in cases {
+        let status = Command::new(&exe)
+            .args(["--case", &case.spec()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "case {} failed", case.spec());
+    }
+}

@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::plan::{
     NodeResolver, NodeValue, Operation, Plan, Shown, Step, StepCounts, apply_ignore_changes,
-    dependency_names, evaluate,
+    dependency_names, evaluate, secret_keys,
 };
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
@@ -514,8 +514,8 @@ impl<'a> Executor<'a> {
             })
     }
 
-    /// Inputs and secret keys of node `n` against what is resolved now.
-    fn inputs(&self, n: usize) -> Result<(Properties, BTreeSet<String>), TaskError> {
+    /// Inputs of node `n` against what is resolved now.
+    fn inputs(&self, n: usize) -> Result<Properties, TaskError> {
         let values = lock(&self.values);
         let resolver = NodeResolver {
             program: self.program,
@@ -524,18 +524,18 @@ impl<'a> Executor<'a> {
         let reg = &self.program.nodes[n].registration;
         let evaluated = evaluate(reg, &resolver)
             .map_err(|(key, e)| TaskError::Step(format!("input `{key}`: {e}")))?;
-        Ok((evaluated.inputs, evaluated.secrets))
+        Ok(evaluated.inputs)
     }
 
-    fn known_inputs(&self, n: usize) -> Result<(PropertyMap, BTreeSet<String>), TaskError> {
-        let (inputs, secrets) = self.inputs(n)?;
+    fn known_inputs(&self, n: usize) -> Result<PropertyMap, TaskError> {
+        let inputs = self.inputs(n)?;
         let unknown: Vec<&String> = inputs
             .iter()
             .filter(|(_, v)| v.known().is_none())
             .map(|(k, _)| k)
             .collect();
         match inputs.to_known() {
-            Some(known) => Ok((known, secrets)),
+            Some(known) => Ok(known),
             None => Err(TaskError::Step(format!(
                 "inputs {unknown:?} are still unknown after every dependency was applied"
             ))),
@@ -550,13 +550,6 @@ impl<'a> Executor<'a> {
         outputs: PropertyMap,
     ) -> ResourceState {
         let reg = &self.program.nodes[n].registration;
-        let secrets = reg
-            .inputs
-            .iter()
-            .filter(|(_, o)| o.is_secret())
-            .map(|(k, _)| k.clone())
-            .chain(reg.secret_outputs.iter().cloned())
-            .collect();
         ResourceState {
             name: reg.name.to_string(),
             type_token: reg.type_token.clone(),
@@ -565,35 +558,18 @@ impl<'a> Executor<'a> {
             inputs,
             outputs,
             dependencies: dependency_names(self.program, n),
-            secrets,
+            secrets: secret_keys(reg),
             protect: reg.options.protect,
             delete_pending: false,
         }
     }
 
-    fn seal(
-        &self,
-        map: &PropertyMap,
-        secrets: &BTreeSet<String>,
-        owner: &str,
-    ) -> Result<PropertyMap, TaskError> {
-        transform_map(
-            map,
-            secrets,
-            &self.program.stack,
-            owner,
-            self.cipher,
-            Transform::Seal,
-        )
-        .map_err(|e| TaskError::State(e.into()))
-    }
-
-    fn put(&self, record: ResourceState, end: Option<u64>) -> Result<(), TaskError> {
-        let sealed = record
-            .sealed(&self.program.stack, self.cipher)
+    fn put(&self, mut record: ResourceState, end: Option<u64>) -> Result<(), TaskError> {
+        record
+            .seal(&self.program.stack, self.cipher)
             .map_err(|e| TaskError::State(e.into()))?;
         self.writer.send(vec![Mutation::Put {
-            resource: sealed,
+            resource: record,
             end,
         }])?;
         Ok(())
@@ -601,7 +577,16 @@ impl<'a> Executor<'a> {
 
     /// Durably records `pending` (secrets sealed) before its provider call; returns its id.
     async fn begin(&self, mut pending: PendingOperation) -> Result<u64, TaskError> {
-        pending.inputs = self.seal(&pending.inputs, &pending.secrets, &pending.name)?;
+        let stack = &self.program.stack;
+        transform_map(
+            &mut pending.inputs,
+            &pending.secrets,
+            stack,
+            &pending.name,
+            self.cipher,
+            Transform::Seal,
+        )
+        .map_err(|e| TaskError::State(e.into()))?;
         let op_id = pending.op_id;
         self.writer
             .commit(vec![Mutation::Begin { pending }])
@@ -621,15 +606,10 @@ impl<'a> Executor<'a> {
     async fn create(&self, n: usize) -> Result<Operation, TaskError> {
         let reg = &self.program.nodes[n].registration;
         let provider = self.provider(&reg.type_token)?;
-        let (inputs, secrets) = self.known_inputs(n)?;
+        let inputs = self.known_inputs(n)?;
         let announced = self.record_for(n, String::new(), inputs.clone(), PropertyMap::new());
         let op = self
-            .begin(pending_operation(
-                PendingKind::Create,
-                None,
-                &announced,
-                &secrets,
-            ))
+            .begin(pending_operation(PendingKind::Create, announced))
             .await?;
         let request = CreateRequest {
             stack: &self.program.stack,
@@ -700,7 +680,7 @@ impl<'a> Executor<'a> {
             return self.create(n).await;
         };
         let reg = &self.program.nodes[n].registration;
-        let (mut inputs, secrets) = self.inputs(n)?;
+        let mut inputs = self.inputs(n)?;
         apply_ignore_changes(&mut inputs, &reg.options.ignore_changes, &old.inputs);
         match self.decide(n, old, &inputs)? {
             Decision::Same => {
@@ -719,7 +699,7 @@ impl<'a> Executor<'a> {
                 let provider = self.provider(&reg.type_token)?;
                 let announced = self.record_for(n, old.id.clone(), new_inputs.clone(), PropertyMap::new());
                 let op = self
-                    .begin(pending_operation(PendingKind::Update, Some(&old.id), &announced, &secrets))
+                    .begin(pending_operation(PendingKind::Update, announced))
                     .await?;
                 let request = UpdateRequest {
                     stack: &self.program.stack,
@@ -757,7 +737,7 @@ impl<'a> Executor<'a> {
             }
         } else {
             let provider = self.provider(&reg.type_token)?;
-            let (inputs, _) = self.known_inputs(n)?;
+            let inputs = self.known_inputs(n)?;
             let request = ReadRequest {
                 stack: &self.program.stack,
                 type_token: &reg.type_token,
@@ -775,7 +755,7 @@ impl<'a> Executor<'a> {
                 Err(e) => return Err(TaskError::Step(format!("read failed: {e}"))),
             }
         };
-        let (inputs, _) = self.known_inputs(n)?;
+        let inputs = self.known_inputs(n)?;
         let unchanged = step
             .old
             .as_ref()
@@ -800,7 +780,7 @@ impl<'a> Executor<'a> {
         if step.record.op == Operation::Replace && step.record.delete_before_replace {
             if let Some(n) = step.node {
                 let reg = &self.program.nodes[n].registration;
-                let (mut inputs, _) = self.inputs(n)?;
+                let mut inputs = self.inputs(n)?;
                 apply_ignore_changes(&mut inputs, &reg.options.ignore_changes, &old.inputs);
                 if !matches!(self.decide(n, old, &inputs)?, Decision::Replace) {
                     lock(&self.cancelled_deletes).insert(s);
@@ -818,12 +798,7 @@ impl<'a> Executor<'a> {
         }
         let provider = self.provider(&old.type_token)?;
         let op = self
-            .begin(pending_operation(
-                PendingKind::Delete,
-                Some(&old.id),
-                old,
-                &old.secrets,
-            ))
+            .begin(pending_operation(PendingKind::Delete, old.clone()))
             .await?;
         let request = DeleteRequest {
             stack: &self.program.stack,
@@ -875,21 +850,16 @@ impl<'a> Executor<'a> {
 }
 
 /// The pending operation announcing `kind` of the resource `record` describes.
-fn pending_operation(
-    kind: PendingKind,
-    id: Option<&str>,
-    record: &ResourceState,
-    secrets: &BTreeSet<String>,
-) -> PendingOperation {
+fn pending_operation(kind: PendingKind, record: ResourceState) -> PendingOperation {
     PendingOperation {
         op_id: rand::random(),
         kind,
-        name: record.name.clone(),
-        type_token: record.type_token.clone(),
-        id: id.map(str::to_owned),
-        inputs: record.inputs.clone(),
-        secrets: secrets.clone(),
-        dependencies: record.dependencies.clone(),
+        id: (kind != PendingKind::Create).then_some(record.id),
+        name: record.name,
+        type_token: record.type_token,
+        inputs: record.inputs,
+        secrets: record.secrets,
+        dependencies: record.dependencies,
         started: now_rfc3339(),
     }
 }

@@ -210,10 +210,14 @@ impl Engine {
             }
             None => None,
         };
-        let plain = sealed
-            .as_ref()
-            .map(|c| c.unseal(cipher.as_ref()))
-            .transpose()?;
+        let plain = match &sealed {
+            Some(stored) => {
+                let mut plain = stored.clone();
+                plain.unseal(cipher.as_ref())?;
+                Some(plain)
+            }
+            None => None,
+        };
         Ok(Loaded {
             plain,
             sealed,
@@ -353,8 +357,9 @@ impl Engine {
         if walk.fatal.is_none()
             && (outputs != previous.outputs || secret_outputs != previous.secret_outputs)
         {
-            let sealed = crate::state::transform_map(
-                &outputs,
+            let mut sealed = outputs.clone();
+            crate::state::transform_map(
+                &mut sealed,
                 &secret_outputs,
                 &program.stack,
                 "stack outputs",
@@ -403,11 +408,15 @@ impl Engine {
         };
         let cipher = loaded.cipher;
         let mut mutations: Vec<Mutation> = Vec::new();
-        let seal = |r: &ResourceState| r.sealed(stack, cipher.as_ref());
+        let seal = |r: &ResourceState| -> Result<ResourceState, SecretsError> {
+            let mut sealed = r.clone();
+            sealed.seal(stack, cipher.as_ref())?;
+            Ok(sealed)
+        };
 
         let reads = plain
             .pending
-            .iter()
+            .values()
             .map(|p| {
                 (
                     p.type_token.clone(),
@@ -452,7 +461,7 @@ impl Engine {
         .await;
 
         let (pending_found, resource_found) = found.split_at(plain.pending.len());
-        for (p, result) in plain.pending.iter().zip(pending_found) {
+        for (p, result) in plain.pending.values().zip(pending_found) {
             let found = match result {
                 Ok(found) => found,
                 Err(e) => {

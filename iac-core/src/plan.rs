@@ -312,14 +312,21 @@ pub(crate) fn evaluate(
             value.map_or(PropertyValue::Unknown, PropertyValue::Known),
         );
     }
-    let mut secrets: BTreeSet<String> = registration
+    Ok(Evaluated {
+        inputs,
+        secrets: secret_keys(registration),
+    })
+}
+
+/// The input and output keys of a registration whose values are secret.
+pub(crate) fn secret_keys(registration: &Registration) -> BTreeSet<String> {
+    registration
         .inputs
         .iter()
         .filter(|(_, o)| o.is_secret())
         .map(|(k, _)| k.clone())
-        .collect();
-    secrets.extend(registration.secret_outputs.iter().cloned());
-    Ok(Evaluated { inputs, secrets })
+        .chain(registration.secret_outputs.iter().cloned())
+        .collect()
 }
 
 /// Copies recorded values over inputs whose changes are ignored.
@@ -342,7 +349,7 @@ pub(crate) fn apply_ignore_changes(inputs: &mut Properties, ignore: &[String], o
 pub(crate) fn interrupted(state: &Checkpoint) -> Vec<InterruptedOperation> {
     state
         .pending
-        .iter()
+        .values()
         .map(|p| InterruptedOperation {
             kind: p.kind,
             name: p.name.clone(),

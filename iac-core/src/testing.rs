@@ -5,13 +5,15 @@
 //! takes effect and then never returns, like a process killed mid-call) and out-of-band
 //! changes (drift). It handles any type token: register it for the types a test uses.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio::sync::oneshot;
 
 use crate::property::PropertyMap;
 use crate::provider::{
@@ -234,7 +236,7 @@ impl TestProvider {
             .copied()
             .unwrap_or(self.default_latency);
         if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+            precise_sleep(latency).await;
         }
         let (result, crash) = {
             let mut inner = self.lock();
@@ -254,6 +256,72 @@ impl TestProvider {
             std::future::pending::<()>().await;
         }
         result
+    }
+}
+
+/// Sleeps for `duration` with sub-millisecond precision (tokio's timer rounds up to whole
+/// milliseconds, which would blur simulated latencies of a few milliseconds).
+async fn precise_sleep(duration: Duration) {
+    static TIMER: OnceLock<Arc<Timer>> = OnceLock::new();
+    let timer = TIMER.get_or_init(|| {
+        let timer = Arc::new(Timer::default());
+        let thread_timer = Arc::clone(&timer);
+        std::thread::spawn(move || thread_timer.run());
+        timer
+    });
+    let (tx, rx) = oneshot::channel();
+    {
+        let mut state = timer.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = state.next;
+        state.next += 1;
+        state.heap.push(Reverse((Instant::now() + duration, id)));
+        state.wakers.insert(id, tx);
+    }
+    timer.wake.notify_one();
+    let _ = rx.await;
+}
+
+#[derive(Default)]
+struct Timer {
+    state: Mutex<TimerState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct TimerState {
+    heap: BinaryHeap<Reverse<(Instant, u64)>>,
+    wakers: HashMap<u64, oneshot::Sender<()>>,
+    next: u64,
+}
+
+impl Timer {
+    fn run(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let now = Instant::now();
+            while let Some(&Reverse((at, id))) = state.heap.peek() {
+                if at > now {
+                    break;
+                }
+                state.heap.pop();
+                if let Some(tx) = state.wakers.remove(&id) {
+                    let _ = tx.send(());
+                }
+            }
+            state = match state.heap.peek() {
+                Some(&Reverse((at, _))) => {
+                    let wait = at.saturating_duration_since(now);
+                    self.wake
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
+        }
     }
 }
 

@@ -23,10 +23,16 @@ pub struct FileBackend {
     dir: PathBuf,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct JournalRecord {
     serial: u64,
     mutations: Vec<Mutation>,
+}
+
+#[derive(Serialize)]
+struct JournalRecordRef<'a> {
+    serial: u64,
+    mutations: &'a [Mutation],
 }
 
 #[derive(Deserialize)]
@@ -175,9 +181,9 @@ impl StateBackend for FileBackend {
             return self.save(checkpoint);
         }
         let path = self.journal_path(&checkpoint.stack);
-        let mut line = serde_json::to_vec(&JournalRecord {
+        let mut line = serde_json::to_vec(&JournalRecordRef {
             serial: checkpoint.serial,
-            mutations: batch.to_vec(),
+            mutations: batch,
         })
         .map_err(|e| corrupt(&path, e.to_string()))?;
         line.push(b'\n');

@@ -9,7 +9,7 @@
 mod file;
 pub(crate) mod writer;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -37,18 +37,18 @@ pub struct Checkpoint {
     /// How secrets are encrypted, once the stack has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionHeader>,
-    /// Resources, in the order they were recorded.
+    /// Resources, by name.
     #[serde(default)]
-    pub resources: Vec<ResourceState>,
+    pub resources: Resources,
     /// Stack outputs.
     #[serde(default)]
     pub outputs: PropertyMap,
     /// Which stack outputs are secret.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub secret_outputs: BTreeSet<String>,
-    /// Operations that started and have not been recorded as finished.
-    #[serde(default)]
-    pub pending: Vec<PendingOperation>,
+    /// Operations that started and have not been recorded as finished, by operation id.
+    #[serde(default, with = "pending_list")]
+    pub pending: BTreeMap<u64, PendingOperation>,
 }
 
 impl Checkpoint {
@@ -61,45 +61,36 @@ impl Checkpoint {
             lineage: format!("{lineage:032x}"),
             serial: 0,
             encryption: None,
-            resources: Vec::new(),
+            resources: Resources::default(),
             outputs: PropertyMap::new(),
             secret_outputs: BTreeSet::new(),
-            pending: Vec::new(),
+            pending: BTreeMap::new(),
         }
     }
 
     /// The live (not pending-delete) record of `name`.
     pub fn resource(&self, name: &str) -> Option<&ResourceState> {
-        self.resources
-            .iter()
-            .find(|r| r.name == name && !r.delete_pending)
+        self.resources.live(name)
     }
 
     /// Applies one mutation.
     pub(crate) fn apply(&mut self, mutation: &Mutation) {
-        let end = |pending: &mut Vec<PendingOperation>, op: Option<u64>| {
+        let end = |pending: &mut BTreeMap<u64, PendingOperation>, op: Option<u64>| {
             if let Some(op) = op {
-                pending.retain(|p| p.op_id != op);
+                pending.remove(&op);
             }
         };
         match mutation {
-            Mutation::Begin { pending } => self.pending.push(pending.clone()),
+            Mutation::Begin { pending } => {
+                self.pending.insert(pending.op_id, pending.clone());
+            }
             Mutation::End { op } => end(&mut self.pending, Some(*op)),
             Mutation::Put { resource, end: op } => {
-                self.resources
-                    .retain(|r| !(r.name == resource.name && r.id == resource.id));
-                self.resources
-                    .retain(|r| !(r.name == resource.name && r.kind == NodeKind::DataSource));
-                for r in &mut self.resources {
-                    if r.name == resource.name {
-                        r.delete_pending = true;
-                    }
-                }
-                self.resources.push(resource.clone());
+                self.resources.put(resource.clone());
                 end(&mut self.pending, *op);
             }
             Mutation::Remove { name, id, end: op } => {
-                self.resources.retain(|r| !(&r.name == name && &r.id == id));
+                self.resources.remove(name, id);
                 end(&mut self.pending, *op);
             }
             Mutation::Outputs {
@@ -113,25 +104,25 @@ impl Checkpoint {
         }
     }
 
-    /// Opens every secret value of a stored checkpoint.
-    pub(crate) fn unseal(&self, cipher: Option<&Cipher>) -> Result<Self, SecretsError> {
+    /// Opens every secret value of a stored checkpoint, in place.
+    pub(crate) fn unseal(&mut self, cipher: Option<&Cipher>) -> Result<(), SecretsError> {
         let how = Transform::Unseal;
-        let mut out = self.clone();
-        for r in &mut out.resources {
-            *r = r.transform(&self.stack, cipher, how)?;
+        let stack = &self.stack;
+        for r in self.resources.0.values_mut().flatten() {
+            r.transform(stack, cipher, how)?;
         }
-        for p in &mut out.pending {
-            p.inputs = transform_map(&p.inputs, &p.secrets, &self.stack, &p.name, cipher, how)?;
+        for p in self.pending.values_mut() {
+            transform_map(&mut p.inputs, &p.secrets, stack, &p.name, cipher, how)?;
         }
-        out.outputs = transform_map(
-            &self.outputs,
+        let owner = "stack outputs";
+        transform_map(
+            &mut self.outputs,
             &self.secret_outputs,
-            &self.stack,
-            "stack outputs",
+            stack,
+            owner,
             cipher,
             how,
-        )?;
-        Ok(out)
+        )
     }
 }
 
@@ -141,17 +132,17 @@ pub(crate) enum Transform {
     Unseal,
 }
 
+/// Seals or opens, in place, the values of `map` whose keys are in `secrets`.
 pub(crate) fn transform_map(
-    map: &PropertyMap,
+    map: &mut PropertyMap,
     secrets: &BTreeSet<String>,
     stack: &str,
     owner: &str,
     cipher: Option<&Cipher>,
     how: Transform,
-) -> Result<PropertyMap, SecretsError> {
-    let mut out = map.clone();
+) -> Result<(), SecretsError> {
     for key in secrets {
-        let Some(value) = out.get_mut(key) else {
+        let Some(value) = map.get_mut(key) else {
             continue;
         };
         let cipher = cipher.ok_or_else(|| SecretsError::NoPassphrase {
@@ -162,7 +153,93 @@ pub(crate) fn transform_map(
             Transform::Unseal => cipher.unseal(value, &format!("{owner}.{key}"))?,
         };
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Pending operations are stored as a flat list.
+mod pending_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::PendingOperation;
+
+    pub(super) fn serialize<S: Serializer>(
+        pending: &BTreeMap<u64, PendingOperation>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(pending.values())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<u64, PendingOperation>, D::Error> {
+        let list = Vec::<PendingOperation>::deserialize(deserializer)?;
+        Ok(list.into_iter().map(|p| (p.op_id, p)).collect())
+    }
+}
+
+/// Recorded resources by name; a name has two records while its replacement is in flight.
+/// Stored as a flat list ordered by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources(BTreeMap<String, Vec<ResourceState>>);
+
+impl Resources {
+    /// Every record, ordered by name.
+    pub fn iter(&self) -> impl Iterator<Item = &ResourceState> {
+        self.0.values().flatten()
+    }
+
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.0.values().map(Vec::len).sum()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The live (not pending-delete) record of `name`.
+    pub fn live(&self, name: &str) -> Option<&ResourceState> {
+        self.0.get(name)?.iter().find(|r| !r.delete_pending)
+    }
+
+    /// Records `resource`: replaces the record with its id; an older record of the name
+    /// becomes delete-pending (a data source's is dropped).
+    fn put(&mut self, resource: ResourceState) {
+        let records = self.0.entry(resource.name.clone()).or_default();
+        records.retain(|r| r.id != resource.id && r.kind != NodeKind::DataSource);
+        for r in records.iter_mut() {
+            r.delete_pending = true;
+        }
+        records.push(resource);
+    }
+
+    fn remove(&mut self, name: &str, id: &str) {
+        if let Some(records) = self.0.get_mut(name) {
+            records.retain(|r| r.id != id);
+            if records.is_empty() {
+                self.0.remove(name);
+            }
+        }
+    }
+}
+
+impl Serialize for Resources {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Resources {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut resources = Self::default();
+        for r in Vec::<ResourceState>::deserialize(deserializer)? {
+            resources.0.entry(r.name.clone()).or_default().push(r);
+        }
+        Ok(resources)
+    }
 }
 
 /// One recorded resource or data source.
@@ -196,25 +273,37 @@ pub struct ResourceState {
 }
 
 impl ResourceState {
-    /// The record with its secret values encrypted, as it is written to disk.
-    pub(crate) fn sealed(
-        &self,
+    /// Encrypts the record's secret values in place, as it is written to disk.
+    pub(crate) fn seal(
+        &mut self,
         stack: &str,
         cipher: Option<&Cipher>,
-    ) -> Result<Self, SecretsError> {
+    ) -> Result<(), SecretsError> {
         self.transform(stack, cipher, Transform::Seal)
     }
 
     fn transform(
-        &self,
+        &mut self,
         stack: &str,
         cipher: Option<&Cipher>,
         how: Transform,
-    ) -> Result<Self, SecretsError> {
-        let mut out = self.clone();
-        out.inputs = transform_map(&self.inputs, &self.secrets, stack, &self.name, cipher, how)?;
-        out.outputs = transform_map(&self.outputs, &self.secrets, stack, &self.name, cipher, how)?;
-        Ok(out)
+    ) -> Result<(), SecretsError> {
+        transform_map(
+            &mut self.inputs,
+            &self.secrets,
+            stack,
+            &self.name,
+            cipher,
+            how,
+        )?;
+        transform_map(
+            &mut self.outputs,
+            &self.secrets,
+            stack,
+            &self.name,
+            cipher,
+            how,
+        )
     }
 }
 

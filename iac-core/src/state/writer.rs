@@ -39,7 +39,7 @@ impl StateWriter {
                     Some(reason) => Err(reason.clone()),
                     None => {
                         let mutations: Vec<Mutation> =
-                            batch.iter().flat_map(|(m, _)| m.iter().cloned()).collect();
+                            batch.iter_mut().flat_map(|(m, _)| m.drain(..)).collect();
                         for m in &mutations {
                             checkpoint.apply(m);
                         }
