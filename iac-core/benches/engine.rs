@@ -173,15 +173,17 @@ fn run_case(case: &Case) {
         let call_time: Duration = calls.iter().map(|c| c.end - c.start).sum();
         let measured_floor = call_time / u32::try_from(calls.len()).unwrap() * waves;
         let limit = if width > case.parallelism { "bound" } else { "chain" };
+        // With no latency there is no critical path to compare with: show the engine's
+        // absolute overhead per resource instead.
         let ratio = |floor: Duration| {
-            if floor.is_zero() {
-                f64::NAN
+            if latency.is_zero() {
+                format!("{:.1}us/res", apply.as_secs_f64() * 1e6 / case.size as f64)
             } else {
-                apply.as_secs_f64() / floor.as_secs_f64()
+                format!("{:.3}", apply.as_secs_f64() / floor.as_secs_f64())
             }
         };
         println!(
-            "{:<8} {:>6} {:>6}ms {:>6} {:>10.1}ms {:>10.1}ms {:>9.3}s {:>9.3}s ({limit}) {:>6.3} {:>8.3} {:>8.1} MiB",
+            "{:<8} {:>6} {:>6}ms {:>6} {:>10.1}ms {:>10.1}ms {:>9.3}s {:>9.3}s ({limit}) {:>6} {:>11} {:>8.1} MiB",
             case.shape,
             case.size,
             case.latency_ms,
@@ -217,7 +219,7 @@ fn main() {
             .collect(),
     };
     println!(
-        "{:<8} {:>6} {:>8} {:>6} {:>12} {:>12} {:>10} {:>18} {:>6} {:>8} {:>12}",
+        "{:<8} {:>6} {:>8} {:>6} {:>12} {:>12} {:>10} {:>18} {:>6} {:>11} {:>12}",
         "shape",
         "nodes",
         "latency",

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, then every test of the workspace.
+# Runs on a clean checkout with nothing installed by hand; whatever the tests need is
+# installed by scripts/setup.sh (idempotent, cached outside the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/setup.sh
+source scripts/setup.sh
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# insta: never write snapshots during a test run; a changed snapshot fails the run.
+export INSTA_UPDATE=no
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked 2>&1 | tee "${TMPDIR:-/tmp}/kafka-platform-test.log"
+status=${PIPESTATUS[0]}
+
+# One summary line for the whole run, counted from every test binary's own summary.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, i }' \
+  "${TMPDIR:-/tmp}/kafka-platform-test.log"
+exit "$status"
