@@ -379,7 +379,7 @@ impl<'a> Executor<'a> {
                         elapsed,
                     });
                     if !old {
-                        count(&mut result.counts, op);
+                        result.counts.add(op);
                     }
                     for &d in &graph.dependents[t] {
                         waiting[d] -= 1;
@@ -861,16 +861,5 @@ fn pending_operation(kind: PendingKind, record: ResourceState) -> PendingOperati
         secrets: record.secrets,
         dependencies: record.dependencies,
         started: now_rfc3339(),
-    }
-}
-
-fn count(counts: &mut StepCounts, op: Operation) {
-    match op {
-        Operation::Create => counts.create += 1,
-        Operation::Update => counts.update += 1,
-        Operation::Replace => counts.replace += 1,
-        Operation::Delete => counts.delete += 1,
-        Operation::Same => counts.same += 1,
-        Operation::Read => counts.read += 1,
     }
 }

@@ -26,6 +26,7 @@
 
 mod apply;
 mod engine;
+mod errors;
 mod output;
 mod plan;
 mod preview;
@@ -41,6 +42,7 @@ pub use apply::{
     ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, FailedStep, SkippedStep,
 };
 pub use engine::{Drift, DriftRecord, Engine, EngineError, RefreshReport};
+pub use errors::ErrorList;
 pub use output::{EvalError, IntoInput, Output, Resolve, ResourceRef};
 pub use plan::{
     BaseState, InterruptedOperation, Operation, PLAN_VERSION, Plan, PlanError, PlanErrors,

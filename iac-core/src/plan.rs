@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::errors::ErrorList;
 use crate::output::{EvalError, Resolve, ResourceRef};
 use crate::property::{Properties, PropertyMap, PropertyValue};
 use crate::provider::{
@@ -204,19 +205,26 @@ pub struct StepCounts {
     pub read: usize,
 }
 
+impl StepCounts {
+    /// Counts one more step of `op`.
+    pub fn add(&mut self, op: Operation) {
+        match op {
+            Operation::Create => self.create += 1,
+            Operation::Update => self.update += 1,
+            Operation::Replace => self.replace += 1,
+            Operation::Delete => self.delete += 1,
+            Operation::Same => self.same += 1,
+            Operation::Read => self.read += 1,
+        }
+    }
+}
+
 impl PlanRecord {
     /// Counts steps by operation.
     pub fn counts(&self) -> StepCounts {
         let mut c = StepCounts::default();
         for s in &self.steps {
-            match s.op {
-                Operation::Create => c.create += 1,
-                Operation::Update => c.update += 1,
-                Operation::Replace => c.replace += 1,
-                Operation::Delete => c.delete += 1,
-                Operation::Same => c.same += 1,
-                Operation::Read => c.read += 1,
-            }
+            c.add(s.op);
         }
         c
     }
@@ -428,22 +436,7 @@ pub enum PlanError {
 }
 
 /// Every problem found while planning.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlanErrors(pub Vec<PlanError>);
-
-impl fmt::Display for PlanErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for PlanErrors {}
+pub type PlanErrors = ErrorList<PlanError>;
 
 /// A step with what apply needs beyond its record.
 #[derive(Debug, Clone)]
@@ -726,7 +719,7 @@ pub(crate) async fn plan(
     ordered.extend(plan_deletes(program, state, &mut errors));
 
     if !errors.is_empty() {
-        return Err(PlanErrors(errors));
+        return Err(ErrorList(errors));
     }
     let interrupted = state.map(interrupted).unwrap_or_default();
     Ok(Plan {

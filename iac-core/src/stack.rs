@@ -8,7 +8,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,6 +16,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::errors::ErrorList;
 use crate::output::{IntoInput, Output, ResourceRef, StackId};
 use crate::resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
 
@@ -109,22 +109,7 @@ pub enum RegistrationError {
 }
 
 /// Every registration problem of a program, in the order found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistrationErrors(pub Vec<RegistrationError>);
-
-impl fmt::Display for RegistrationErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for RegistrationErrors {}
+pub type RegistrationErrors = ErrorList<RegistrationError>;
 
 static NEXT_STACK: AtomicU64 = AtomicU64::new(1);
 
@@ -336,7 +321,7 @@ impl Stack {
             });
         }
         if !errors.is_empty() {
-            return Err(RegistrationErrors(errors));
+            return Err(ErrorList(errors));
         }
         let order = topological_order(&deps);
         let nodes = self

@@ -747,3 +747,48 @@ async fn a_plan_for_another_stack_or_state_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn progress_events_report_every_start_finish_and_skip() {
+    use iac_core::ApplyEvent;
+    let program = || {
+        let mut s = Stack::new("dev");
+        let a = thing(&mut s, "a", Inputs::new());
+        thing(&mut s, "b", Inputs::new().with("a", a.id()));
+        thing(&mut s, "c", Inputs::new());
+        s.build().expect("valid")
+    };
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    provider.fail(CallKind::Create, "a", "boom");
+    let plan = preview(&engine, &program()).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = ApplyOptions {
+        parallelism: 4,
+        events: Some(tx),
+    };
+    engine.apply(&program(), &plan, &options).await.unwrap();
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(match e {
+            ApplyEvent::Started { name, op, .. } => format!("start {name} {}", op.word()),
+            ApplyEvent::Finished {
+                name, op, error, ..
+            } => format!("finish {name} {} {}", op.word(), error.unwrap_or_default()),
+            ApplyEvent::Skipped {
+                name, blocked_by, ..
+            } => format!("skip {name} by {blocked_by}"),
+            other => format!("{other:?}"),
+        });
+    }
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            "finish a create create failed: Injected: boom",
+            "finish c create ",
+            "skip b by a",
+            "start a create",
+            "start c create",
+        ]
+    );
+}
