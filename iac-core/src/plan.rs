@@ -688,10 +688,22 @@ pub(crate) async fn plan(
                 id: old.id.clone(),
                 outputs: old.outputs.clone(),
             },
+            // Changed inputs and every computed output (one that is not an input) may change
+            // with an update (a restarted instance gets a new public IP); the id does not.
             Operation::Update => NodeValue::Partial {
                 id: old.id.clone(),
                 outputs: old.outputs.clone(),
-                unknown: response.changes.iter().map(|c| c.key.clone()).collect(),
+                unknown: response
+                    .changes
+                    .iter()
+                    .map(|c| c.key.clone())
+                    .chain(
+                        old.outputs
+                            .keys()
+                            .filter(|k| !old.inputs.contains_key(*k))
+                            .cloned(),
+                    )
+                    .collect(),
             },
             _ => NodeValue::Unknown,
         };

@@ -325,12 +325,15 @@ impl Timer {
     }
 }
 
-fn outputs_for(id: &str, name: &str, inputs: &PropertyMap) -> PropertyMap {
+/// Outputs echo the inputs, plus a stable `arn` and a `generation` that every update bumps
+/// (a computed output that changes, like a restarted instance's public IP).
+fn outputs_for(id: &str, name: &str, inputs: &PropertyMap, generation: u64) -> PropertyMap {
     let mut outputs = inputs.clone();
     outputs.insert(
         "arn".to_owned(),
         Value::String(format!("arn:test:{name}:{id}")),
     );
+    outputs.insert("generation".to_owned(), Value::from(generation));
     outputs
 }
 
@@ -360,7 +363,7 @@ impl Provider for TestProvider {
     async fn create(&self, request: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
         let id = format!("id-{}", self.next_id.fetch_add(1, Ordering::SeqCst) + 1);
         self.call(CallKind::Create, request.name, |inner| {
-            let outputs = outputs_for(&id, request.name, request.inputs);
+            let outputs = outputs_for(&id, request.name, request.inputs, 1);
             inner.resources.insert(
                 id.clone(),
                 Stored {
@@ -419,8 +422,14 @@ impl Provider for TestProvider {
             let r = inner.resources.get_mut(request.id).ok_or_else(|| {
                 ProviderError::with_code("NotFound", format!("{} does not exist", request.id))
             })?;
+            let generation = r
+                .outputs
+                .get("generation")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                + 1;
             r.inputs = request.new_inputs.clone();
-            r.outputs = outputs_for(request.id, request.name, request.new_inputs);
+            r.outputs = outputs_for(request.id, request.name, request.new_inputs, generation);
             Ok(r.outputs.clone())
         })
         .await

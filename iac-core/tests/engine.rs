@@ -792,3 +792,46 @@ async fn progress_events_report_every_start_finish_and_skip() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_computed_output_changed_by_an_update_reaches_its_dependents() {
+    let program = |size: i64| {
+        let mut s = Stack::new("dev");
+        let vm = thing(&mut s, "vm", Inputs::new().with("size", size));
+        thing(
+            &mut s,
+            "dns",
+            Inputs::new().with("target", vm.output::<u64>("generation")),
+        );
+        thing(&mut s, "by-id", Inputs::new().with("vm", vm.id()));
+        s.build().expect("valid")
+    };
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    up(&engine, &program(1)).await;
+    let plan = preview(&engine, &program(2)).await;
+    let ops: HashMap<_, _> = plan
+        .record()
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), (s.op, s.diff.clone())))
+        .collect();
+    assert_eq!(ops["vm"].0, Operation::Update);
+    assert_eq!(
+        ops["dns"].0,
+        Operation::Update,
+        "generation may change: dns must follow"
+    );
+    assert_eq!(ops["dns"].1[0].new, Some(Shown::Unknown));
+    assert_eq!(
+        ops["by-id"].0,
+        Operation::Same,
+        "the id does not change with an update"
+    );
+    provider.reset_calls();
+    engine
+        .apply(&program(2), &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(provider.inputs_of("dns").unwrap()["target"], json!(2));
+    assert_eq!(provider.names(CallKind::Update), ["vm", "dns"]);
+}
