@@ -25,6 +25,8 @@
 //! JSON inputs and outputs. Nothing in it talks to a cloud API directly.
 
 mod apply;
+#[cfg(feature = "aws")]
+pub mod aws;
 mod engine;
 mod errors;
 mod output;
@@ -52,8 +54,8 @@ pub use preview::render as render_preview;
 pub use property::{Properties, PropertyMap, PropertyValue};
 pub use provider::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
-    DiffResponse, PropertyChange, Provider, ProviderError, Providers, ReadRequest, ReadResponse,
-    UpdateRequest,
+    DiffResponse, InputReference, PropertyChange, Provider, ProviderError, Providers, ReadRequest,
+    ReadResponse, UpdateRequest,
 };
 pub use resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
 pub use secrets::{EncryptionHeader, Passphrase, SecretsError};

@@ -80,6 +80,15 @@ pub struct Output<T> {
     eval: Arc<EvalFn<T>>,
     deps: Arc<BTreeSet<ResourceRef>>,
     secret: bool,
+    /// Set when the value is exactly one output property of one resource (no derivation).
+    origin: Option<Origin>,
+}
+
+/// The resource output property a value is exactly equal to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) resource: Arc<str>,
+    pub(crate) property: Arc<str>,
 }
 
 impl<T> Clone for Output<T> {
@@ -88,6 +97,7 @@ impl<T> Clone for Output<T> {
             eval: Arc::clone(&self.eval),
             deps: Arc::clone(&self.deps),
             secret: self.secret,
+            origin: self.origin.clone(),
         }
     }
 }
@@ -126,7 +136,13 @@ impl<T: 'static> Output<T> {
             eval: Arc::new(eval),
             deps: Arc::new(deps),
             secret,
+            origin: None,
         }
+    }
+
+    /// The resource output this value is exactly equal to, if it is one.
+    pub(crate) fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
     }
 
     /// A value that is never known before apply (useful to model computed inputs in tests).
@@ -164,11 +180,22 @@ impl<T: 'static> Output<T> {
         self,
         f: impl Fn(T) -> Result<U, EvalError> + Send + Sync + 'static,
     ) -> Output<U> {
+        let mut mapped = self.convert(f);
+        mapped.origin = None;
+        mapped
+    }
+
+    /// A change of representation (not of value): the origin is kept.
+    fn convert<U: 'static>(
+        self,
+        f: impl Fn(T) -> Result<U, EvalError> + Send + Sync + 'static,
+    ) -> Output<U> {
         let eval = self.eval;
         Output {
             eval: Arc::new(move |r| eval(r)?.map(&f).transpose()),
             deps: self.deps,
             secret: self.secret,
+            origin: self.origin,
         }
     }
 
@@ -208,7 +235,7 @@ impl<T: 'static> Output<T> {
 impl<T: Serialize + 'static> Output<T> {
     /// The value as JSON, as the engine stores it.
     pub fn into_json(self) -> Output<Value> {
-        self.try_map(|v| serde_json::to_value(v).map_err(|e| EvalError::Serialize(e.to_string())))
+        self.convert(|v| serde_json::to_value(v).map_err(|e| EvalError::Serialize(e.to_string())))
     }
 }
 
@@ -219,7 +246,7 @@ impl Output<Value> {
         resource: Arc<str>,
         property: Arc<str>,
     ) -> Output<T> {
-        self.try_map(move |v| {
+        self.convert(move |v| {
             serde_json::from_value(v).map_err(|e| EvalError::WrongType {
                 resource: resource.to_string(),
                 property: property.to_string(),
@@ -231,7 +258,13 @@ impl Output<Value> {
     pub(crate) fn property_of(resource: ResourceRef, property: &str, secret: bool) -> Self {
         let property: Arc<str> = Arc::from(property);
         let deps = BTreeSet::from([resource.clone()]);
-        Output::from_fn(deps, secret, move |r| r.property(&resource, &property))
+        let origin = Origin {
+            resource: Arc::clone(&resource.name),
+            property: Arc::clone(&property),
+        };
+        let mut output = Output::from_fn(deps, secret, move |r| r.property(&resource, &property));
+        output.origin = Some(origin);
+        output
     }
 }
 

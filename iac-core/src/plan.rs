@@ -17,7 +17,8 @@ use crate::errors::ErrorList;
 use crate::output::{EvalError, Resolve, ResourceRef};
 use crate::property::{Properties, PropertyMap, PropertyValue};
 use crate::provider::{
-    CheckRequest, DiffRequest, DiffResponse, ProviderError, Providers, ReadRequest,
+    CheckRequest, DiffRequest, DiffResponse, InputReference, Provider, ProviderError, Providers,
+    ReadRequest,
 };
 use crate::stack::{NodeKind, Program, Registration};
 use crate::state::{Checkpoint, PendingKind, ResourceState};
@@ -306,6 +307,7 @@ impl Resolve for NodeResolver<'_> {
 pub(crate) struct Evaluated {
     pub(crate) inputs: Properties,
     pub(crate) secrets: BTreeSet<String>,
+    pub(crate) references: BTreeMap<String, InputReference>,
 }
 
 pub(crate) fn evaluate(
@@ -320,9 +322,24 @@ pub(crate) fn evaluate(
             value.map_or(PropertyValue::Unknown, PropertyValue::Known),
         );
     }
+    let references = registration
+        .inputs
+        .iter()
+        .filter_map(|(key, output)| {
+            let origin = output.origin()?;
+            Some((
+                key.clone(),
+                InputReference {
+                    resource: origin.resource.to_string(),
+                    property: origin.property.to_string(),
+                },
+            ))
+        })
+        .collect();
     Ok(Evaluated {
         inputs,
         secrets: secret_keys(registration),
+        references,
     })
 }
 
@@ -507,6 +524,8 @@ pub(crate) async fn plan(
     let mut errors = Vec::new();
     let mut values = vec![NodeValue::Unknown; program.nodes.len()];
     let mut steps: Vec<Option<Step>> = vec![None; program.nodes.len()];
+    let mut checked: Vec<Option<(Properties, BTreeMap<String, InputReference>)>> =
+        vec![None; program.nodes.len()];
 
     for &i in &program.order {
         let reg = &program.nodes[i].registration;
@@ -582,7 +601,9 @@ pub(crate) async fn plan(
             type_token: &reg.type_token,
             name: &reg.name,
             inputs: &inputs,
+            references: &evaluated.references,
         });
+        checked[i] = Some((inputs.clone(), evaluated.references.clone()));
         errors.extend(failures.into_iter().map(|f| PlanError::Check {
             resource: reg.name.to_string(),
             type_token: reg.type_token.clone(),
@@ -722,6 +743,7 @@ pub(crate) async fn plan(
         });
     }
 
+    errors.extend(check_related(program, providers, &checked));
     propagate_delete_before_replace(program, &mut steps);
     let mut ordered: Vec<Step> = program
         .order
@@ -745,6 +767,54 @@ pub(crate) async fn plan(
         steps: ordered,
         values,
     })
+}
+
+/// Asks each provider, once, to check the relations between all the resources it handles.
+fn check_related(
+    program: &Program,
+    providers: &Providers,
+    checked: &[Option<(Properties, BTreeMap<String, InputReference>)>],
+) -> Vec<PlanError> {
+    let mut groups: Vec<(&std::sync::Arc<dyn Provider>, Vec<CheckRequest<'_>>)> = Vec::new();
+    for &i in &program.order {
+        let Some((inputs, references)) = &checked[i] else {
+            continue;
+        };
+        let reg = &program.nodes[i].registration;
+        let Some(provider) = providers.get(&reg.type_token) else {
+            continue;
+        };
+        let request = CheckRequest {
+            type_token: &reg.type_token,
+            name: &reg.name,
+            inputs,
+            references,
+        };
+        match groups
+            .iter_mut()
+            .find(|(p, _)| std::sync::Arc::ptr_eq(p, provider))
+        {
+            Some((_, requests)) => requests.push(request),
+            None => groups.push((provider, vec![request])),
+        }
+    }
+    let type_of = |name: &str| {
+        program
+            .index
+            .get(name)
+            .map(|&i| program.nodes[i].registration.type_token.clone())
+            .unwrap_or_default()
+    };
+    groups
+        .into_iter()
+        .flat_map(|(provider, requests)| provider.check_related(&requests))
+        .map(|(resource, failure)| PlanError::Check {
+            type_token: type_of(&resource),
+            resource,
+            property: failure.property,
+            reason: failure.reason,
+        })
+        .collect()
 }
 
 /// A resource replaced delete-first takes every replaced dependent with it: those must be

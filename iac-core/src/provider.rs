@@ -6,7 +6,7 @@
 //! needs replacement in `diff`, and performs the CRUD calls. Errors carry the provider's own
 //! code and message, never swallowed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -105,7 +105,16 @@ impl DiffResponse {
     }
 }
 
-/// Arguments of [`Provider::check`].
+/// An input that is exactly an output property of another resource of the program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputReference {
+    /// The referenced resource's name.
+    pub resource: String,
+    /// Its output property (`id` for the provider id).
+    pub property: String,
+}
+
+/// Arguments of [`Provider::check`] and [`Provider::check_related`].
 #[derive(Debug)]
 pub struct CheckRequest<'a> {
     /// The resource's type token.
@@ -114,6 +123,9 @@ pub struct CheckRequest<'a> {
     pub name: &'a str,
     /// Planned inputs (some may be unknown).
     pub inputs: &'a Properties,
+    /// Inputs that are exactly another resource's output, even while unknown: a provider can
+    /// follow them to check relations (a subnet inside its network) before anything exists.
+    pub references: &'a BTreeMap<String, InputReference>,
 }
 
 /// Arguments of [`Provider::diff`].
@@ -231,6 +243,13 @@ pub trait Provider: Send + Sync {
     /// Validates inputs before anything is mutated. Skip unknown properties.
     fn check(&self, request: &CheckRequest<'_>) -> Vec<CheckFailure> {
         let _ = request;
+        Vec::new()
+    }
+
+    /// Validates relations between resources: called once per plan with every resource this
+    /// provider handles. Returns failures with the name of the resource at fault.
+    fn check_related(&self, resources: &[CheckRequest<'_>]) -> Vec<(String, CheckFailure)> {
+        let _ = resources;
         Vec::new()
     }
 

@@ -349,6 +349,46 @@ impl Provider for TestProvider {
         }
     }
 
+    /// Two relations, modelled on "a subnet lies inside its network" and "key names are
+    /// unique": a resource whose `parent` input references another resource must not have a
+    /// larger `size` than that resource; no two resources may share a `unique_name`.
+    fn check_related(&self, resources: &[CheckRequest<'_>]) -> Vec<(String, CheckFailure)> {
+        let mut failures = Vec::new();
+        let size = |r: &CheckRequest<'_>| r.inputs.known("size").and_then(Value::as_i64);
+        for r in resources {
+            let Some(parent) = r.references.get("parent") else {
+                continue;
+            };
+            let parent_request = resources.iter().find(|p| p.name == parent.resource);
+            if let (Some(own), Some(limit)) = (size(r), parent_request.and_then(size)) {
+                if own > limit {
+                    failures.push((
+                        r.name.to_owned(),
+                        CheckFailure::new(
+                            "size",
+                            format!("{own} does not fit in `{}` (size {limit})", parent.resource),
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut seen: HashMap<&Value, &str> = HashMap::new();
+        for r in resources {
+            if let Some(unique) = r.inputs.known("unique_name") {
+                if let Some(first) = seen.insert(unique, r.name) {
+                    failures.push((
+                        r.name.to_owned(),
+                        CheckFailure::new(
+                            "unique_name",
+                            format!("{unique} is already used by `{first}`"),
+                        ),
+                    ));
+                }
+            }
+        }
+        failures
+    }
+
     fn diff(&self, request: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {
         let mut replace: Vec<&str> = self.replace_keys.iter().map(String::as_str).collect();
         replace.extend(self.delete_first_keys.iter().map(String::as_str));

@@ -835,3 +835,37 @@ async fn a_computed_output_changed_by_an_update_reaches_its_dependents() {
     assert_eq!(provider.inputs_of("dns").unwrap()["target"], json!(2));
     assert_eq!(provider.names(CallKind::Update), ["vm", "dns"]);
 }
+
+#[tokio::test]
+async fn relations_between_resources_are_checked_before_anything_exists() {
+    let program = |child_size: i64| {
+        let mut s = Stack::new("dev");
+        let net = thing(&mut s, "net", Inputs::new().with("size", 16));
+        // `parent` is unknown at preview (net is not created yet), but it is known to be net's id.
+        thing(
+            &mut s,
+            "subnet",
+            Inputs::new()
+                .with("parent", net.id())
+                .with("size", child_size),
+        );
+        // A derived value is not a reference: no relation is checked through it.
+        let derived = net.id().map(|id| format!("{id}/x"));
+        thing(
+            &mut s,
+            "other",
+            Inputs::new().with("parent", derived).with("size", 99),
+        );
+        thing(&mut s, "key-a", Inputs::new().with("unique_name", "deploy"));
+        thing(&mut s, "key-b", Inputs::new().with("unique_name", "deploy"));
+        s.build().expect("valid")
+    };
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    let err = engine.preview(&program(24)).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "resource `subnet` (test:Thing): `size`: 24 does not fit in `net` (size 16)\n\
+         resource `key-b` (test:Thing): `unique_name`: \"deploy\" is already used by `key-a`"
+    );
+    assert_eq!(provider.mutations(), 0);
+}

@@ -1,0 +1,210 @@
+//! `aws:ec2:ElasticIp` (with its association).
+//!
+//! | input | change |
+//! |---|---|
+//! | `instance_id` | in place (disassociate, associate) |
+//! | `tags` | in place |
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{DomainType, ResourceType};
+use serde_json::Value;
+
+use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use crate::ResourceType as _;
+use crate::aws::props::{Inputs, map, tags};
+use crate::aws::{Aws, AwsKind, ElasticIp, aws_error, is_not_found, with_retries};
+use crate::property::{Properties, PropertyMap};
+use crate::provider::{
+    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
+    ReadResponse, UpdateRequest,
+};
+
+pub(crate) struct ElasticIpKind;
+
+type Address = aws_sdk_ec2::types::Address;
+
+async fn describe(aws: &Aws, allocation: &str) -> Result<Option<Address>, ProviderError> {
+    match aws
+        .ec2
+        .describe_addresses()
+        .allocation_ids(allocation)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeAddresses", e))
+    {
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+        Ok(out) => Ok(out.addresses().first().cloned()),
+    }
+}
+
+async fn associate(aws: &Aws, allocation: &str, instance: &str) -> Result<(), ProviderError> {
+    with_retries(aws, || async {
+        aws.ec2
+            .associate_address()
+            .allocation_id(allocation)
+            .instance_id(instance)
+            .send()
+            .await
+            .map_err(|e| aws_error("AssociateAddress", e))
+    })
+    .await
+    .map(drop)
+}
+
+async fn disassociate(aws: &Aws, allocation: &str) -> Result<(), ProviderError> {
+    let Some(association) = describe(aws, allocation)
+        .await?
+        .and_then(|a| a.association_id().map(str::to_owned))
+    else {
+        return Ok(());
+    };
+    match aws
+        .ec2
+        .disassociate_address()
+        .association_id(association)
+        .send()
+        .await
+        .map_err(|e| aws_error("DisassociateAddress", e))
+    {
+        Err(e) if is_not_found(&e) => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+fn outputs(inputs: &PropertyMap, address: Option<&Address>) -> PropertyMap {
+    let mut outputs = inputs.clone();
+    outputs.insert(
+        "public_ip".to_owned(),
+        Value::from(address.and_then(|a| a.public_ip()).unwrap_or_default()),
+    );
+    outputs
+}
+
+#[async_trait]
+impl AwsKind for ElasticIpKind {
+    fn token(&self) -> &'static str {
+        ElasticIp::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn check(&self, _inputs: &Properties) -> Vec<CheckFailure> {
+        Vec::new()
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let out = aws
+            .ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(tag_spec(
+                ResourceType::ElasticIp,
+                r.stack,
+                r.name,
+                &inputs.tags(),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("AllocateAddress", e))?;
+        let id = out
+            .allocation_id()
+            .ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation id"))?
+            .to_owned();
+        if let Some(instance) = inputs.opt_str("instance_id") {
+            associate(aws, &id, instance).await?;
+        }
+        let address = describe(aws, &id).await?;
+        Ok(CreateResponse {
+            outputs: outputs(r.inputs, address.as_ref()),
+            id,
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let address = match r.id {
+            Some(id) => describe(aws, id).await?,
+            None => aws
+                .ec2
+                .describe_addresses()
+                .set_filters(Some(owner_filters(r.stack, r.name)))
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeAddresses", e))?
+                .addresses()
+                .first()
+                .cloned(),
+        };
+        let Some(address) = address else {
+            return Ok(None);
+        };
+        let inputs = map([
+            (
+                "instance_id",
+                address.instance_id().map_or(Value::Null, Value::from),
+            ),
+            (
+                "tags",
+                tags_value(&user_tags(r.stack, r.name, address.tags())),
+            ),
+        ]);
+        Ok(Some(ReadResponse {
+            id: address.allocation_id().unwrap_or_default().to_owned(),
+            outputs: outputs(&inputs, Some(&address)),
+            inputs: Some(inputs),
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        let (old, new) = (
+            Inputs(r.old_inputs).opt_str("instance_id"),
+            Inputs(r.new_inputs).opt_str("instance_id"),
+        );
+        if old != new {
+            disassociate(aws, r.id).await?;
+            if let Some(instance) = new {
+                associate(aws, r.id, instance).await?;
+            }
+        }
+        sync_tags(
+            aws,
+            r.id,
+            r.stack,
+            r.name,
+            &tags(r.old_inputs.get("tags")),
+            &tags(r.new_inputs.get("tags")),
+        )
+        .await?;
+        let address = describe(aws, r.id).await?;
+        Ok(outputs(r.new_inputs, address.as_ref()))
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        disassociate(aws, r.id).await?;
+        with_retries(aws, || async {
+            match aws
+                .ec2
+                .release_address()
+                .allocation_id(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("ReleaseAddress", e))
+            {
+                Err(e) if is_not_found(&e) => Ok(()),
+                other => other.map(drop),
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,516 @@
+//! `aws:ec2:Instance` and the `aws:ec2:Ami` data source.
+//!
+//! | input | change |
+//! |---|---|
+//! | `instance_type` | in place: stop, modify, start (the public IP may change) |
+//! | `security_group_ids`, `tags` | in place |
+//! | `ami`, `subnet_id`, `private_ip`, `key_name`, `iam_instance_profile`, `user_data`, `root_volume_size`, `associate_public_ip` | replace |
+//!
+//! The instance is launched through a network interface that is deleted with it, so a fixed
+//! private IP is freed when the instance terminates. Every create carries a client token, so
+//! a retried RunInstances never makes a second instance. Create waits until the instance is
+//! running; delete waits until it is terminated.
+
+use std::net::Ipv4Addr;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{
+    AttributeValue, BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification,
+    InstanceNetworkInterfaceSpecification, InstanceStateName, InstanceType, ResourceType,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::Value;
+
+use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use crate::ResourceType as _;
+use crate::aws::props::{Inputs, known_str, map, require, strings, tags};
+use crate::aws::{Ami, Aws, AwsKind, Instance, aws_error, is_not_found, wait_for, with_retries};
+use crate::property::{Properties, PropertyMap};
+use crate::provider::{
+    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
+    ReadResponse, UpdateRequest,
+};
+
+pub(crate) struct InstanceKind;
+pub(crate) struct AmiKind;
+
+type Ec2Instance = aws_sdk_ec2::types::Instance;
+
+async fn describe(aws: &Aws, id: &str) -> Result<Option<Ec2Instance>, ProviderError> {
+    match aws
+        .ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeInstances", e))
+    {
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+        Ok(out) => Ok(out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .next()
+            .cloned()),
+    }
+}
+
+fn state(instance: &Ec2Instance) -> Option<&InstanceStateName> {
+    instance.state().and_then(|s| s.name())
+}
+
+fn gone(instance: &Ec2Instance) -> bool {
+    matches!(
+        state(instance),
+        Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown)
+    )
+}
+
+/// Waits until the instance is in `want`; fails at once if it terminates instead.
+async fn wait_state(
+    aws: &Aws,
+    id: &str,
+    want: InstanceStateName,
+) -> Result<Ec2Instance, ProviderError> {
+    let what = format!("instance {id} reaching state {}", want.as_str());
+    wait_for(aws, &what, || async {
+        let Some(instance) = describe(aws, id).await? else {
+            return Ok(None);
+        };
+        match state(&instance) {
+            Some(s) if *s == want => Ok(Some(instance)),
+            Some(InstanceStateName::Terminated) if want != InstanceStateName::Terminated => {
+                Err(ProviderError::with_code(
+                    "InstanceTerminated",
+                    format!(
+                        "instance {id} terminated while waiting for {}",
+                        want.as_str()
+                    ),
+                ))
+            }
+            _ => Ok(None),
+        }
+    })
+    .await
+}
+
+fn outputs(inputs: &PropertyMap, instance: &Ec2Instance) -> PropertyMap {
+    let mut outputs = inputs.clone();
+    for (key, value) in [
+        ("private_ip", instance.private_ip_address()),
+        ("public_ip", instance.public_ip_address()),
+        ("private_dns", instance.private_dns_name()),
+        ("public_dns", instance.public_dns_name()),
+        (
+            "availability_zone",
+            instance.placement().and_then(|p| p.availability_zone()),
+        ),
+    ] {
+        outputs.insert(key.to_owned(), Value::from(value.unwrap_or_default()));
+    }
+    outputs
+}
+
+/// The device name of an image's root volume.
+async fn root_device(aws: &Aws, ami: &str) -> Result<String, ProviderError> {
+    let out = aws
+        .ec2
+        .describe_images()
+        .image_ids(ami)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeImages", e))?;
+    Ok(out
+        .images()
+        .first()
+        .and_then(|i| i.root_device_name())
+        .unwrap_or("/dev/xvda")
+        .to_owned())
+}
+
+#[async_trait]
+impl AwsKind for InstanceKind {
+    fn token(&self) -> &'static str {
+        Instance::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &[
+            "ami",
+            "subnet_id",
+            "private_ip",
+            "key_name",
+            "iam_instance_profile",
+            "user_data",
+            "root_volume_size",
+            "associate_public_ip",
+        ]
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(
+            inputs,
+            &["ami", "instance_type", "subnet_id"],
+            &mut failures,
+        );
+        if let Some(ip) = known_str(inputs, "private_ip") {
+            if ip.parse::<Ipv4Addr>().is_err() {
+                failures.push(CheckFailure::new(
+                    "private_ip",
+                    format!("`{ip}` is not an IPv4 address"),
+                ));
+            }
+        }
+        if let Some(t) = known_str(inputs, "instance_type") {
+            if !InstanceType::values().contains(&t) {
+                failures.push(CheckFailure::new(
+                    "instance_type",
+                    format!("`{t}` is not an EC2 instance type"),
+                ));
+            }
+        }
+        if let Some(size) = inputs.known("root_volume_size").and_then(Value::as_i64) {
+            if !(1..=16_384).contains(&size) {
+                failures.push(CheckFailure::new(
+                    "root_volume_size",
+                    format!("{size} GiB is outside 1-16384"),
+                ));
+            }
+        }
+        failures
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let ami = inputs.str("ami")?;
+        let mut interface = InstanceNetworkInterfaceSpecification::builder()
+            .device_index(0)
+            .subnet_id(inputs.str("subnet_id")?)
+            .delete_on_termination(true)
+            .set_groups(Some(inputs.strings("security_group_ids")))
+            .set_private_ip_address(inputs.opt_str("private_ip").map(str::to_owned));
+        if inputs.bool("associate_public_ip") {
+            interface = interface.associate_public_ip_address(true);
+        }
+        let mut call = aws
+            .ec2
+            .run_instances()
+            .image_id(ami)
+            .instance_type(InstanceType::from(inputs.str("instance_type")?))
+            .min_count(1)
+            .max_count(1)
+            .network_interfaces(interface.build())
+            .set_key_name(inputs.opt_str("key_name").map(str::to_owned))
+            .set_user_data(inputs.opt_str("user_data").map(|u| BASE64.encode(u)))
+            .tag_specifications(tag_spec(
+                ResourceType::Instance,
+                r.stack,
+                r.name,
+                &inputs.tags(),
+            ))
+            // One token per create: the SDK's own retries of this call reuse it.
+            .client_token(format!("{:032x}", rand::random::<u128>()));
+        if let Some(profile) = inputs.opt_str("iam_instance_profile") {
+            call = call.iam_instance_profile(
+                IamInstanceProfileSpecification::builder()
+                    .name(profile)
+                    .build(),
+            );
+        }
+        if let Some(size) = inputs.opt_i64("root_volume_size") {
+            let size = i32::try_from(size).map_err(|_| {
+                ProviderError::with_code("InvalidInput", "root_volume_size is too large")
+            })?;
+            call = call.block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name(root_device(aws, ami).await?)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .volume_size(size)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        // A just-created instance profile takes a moment to be usable by EC2.
+        let out = with_retries(aws, || async {
+            call.clone()
+                .send()
+                .await
+                .map_err(|e| aws_error("RunInstances", e))
+        })
+        .await?;
+        let id = out
+            .instances()
+            .first()
+            .and_then(|i| i.instance_id())
+            .ok_or_else(|| ProviderError::new("RunInstances returned no instance"))?
+            .to_owned();
+        let running = wait_state(aws, &id, InstanceStateName::Running).await?;
+        Ok(CreateResponse {
+            outputs: outputs(r.inputs, &running),
+            id,
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let instance = match r.id {
+            Some(id) => describe(aws, id).await?,
+            None => aws
+                .ec2
+                .describe_instances()
+                .set_filters(Some(owner_filters(r.stack, r.name)))
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeInstances", e))?
+                .reservations()
+                .iter()
+                .flat_map(|res| res.instances())
+                .find(|i| !gone(i))
+                .cloned(),
+        };
+        let Some(instance) = instance.filter(|i| !gone(i)) else {
+            return Ok(None);
+        };
+        let recorded = |key: &str| r.inputs.get(key).cloned().unwrap_or(Value::Null);
+        let mut groups: Vec<String> = instance
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .map(str::to_owned)
+            .collect();
+        let recorded_groups = strings(r.inputs.get("security_group_ids"));
+        if sorted(&groups) == sorted(&recorded_groups) {
+            groups = recorded_groups;
+        }
+        let mut inputs = map([
+            ("ami", Value::from(instance.image_id().unwrap_or_default())),
+            (
+                "instance_type",
+                Value::from(
+                    instance
+                        .instance_type()
+                        .map(InstanceType::as_str)
+                        .unwrap_or_default(),
+                ),
+            ),
+            (
+                "subnet_id",
+                Value::from(instance.subnet_id().unwrap_or_default()),
+            ),
+            ("security_group_ids", Value::from(groups)),
+            (
+                "tags",
+                tags_value(&user_tags(r.stack, r.name, instance.tags())),
+            ),
+        ]);
+        // What AWS does not report back is as recorded.
+        for key in [
+            "private_ip",
+            "key_name",
+            "iam_instance_profile",
+            "user_data",
+            "root_volume_size",
+            "associate_public_ip",
+        ] {
+            inputs.insert(key.to_owned(), recorded(key));
+        }
+        if !recorded("private_ip").is_null() {
+            inputs.insert(
+                "private_ip".to_owned(),
+                Value::from(instance.private_ip_address().unwrap_or_default()),
+            );
+        }
+        Ok(Some(ReadResponse {
+            id: instance.instance_id().unwrap_or_default().to_owned(),
+            outputs: outputs(&inputs, &instance),
+            inputs: Some(inputs),
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        let (old, new) = (Inputs(r.old_inputs), Inputs(r.new_inputs));
+        let new_type = new.str("instance_type")?;
+        if old.opt_str("instance_type") != Some(new_type) {
+            aws.ec2
+                .stop_instances()
+                .instance_ids(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("StopInstances", e))?;
+            wait_state(aws, r.id, InstanceStateName::Stopped).await?;
+            aws.ec2
+                .modify_instance_attribute()
+                .instance_id(r.id)
+                .instance_type(AttributeValue::builder().value(new_type).build())
+                .send()
+                .await
+                .map_err(|e| aws_error("ModifyInstanceAttribute", e))?;
+            aws.ec2
+                .start_instances()
+                .instance_ids(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("StartInstances", e))?;
+            wait_state(aws, r.id, InstanceStateName::Running).await?;
+        }
+        let groups = new.strings("security_group_ids");
+        if sorted(&old.strings("security_group_ids")) != sorted(&groups) {
+            aws.ec2
+                .modify_instance_attribute()
+                .instance_id(r.id)
+                .set_groups(Some(groups))
+                .send()
+                .await
+                .map_err(|e| aws_error("ModifyInstanceAttribute", e))?;
+        }
+        sync_tags(
+            aws,
+            r.id,
+            r.stack,
+            r.name,
+            &tags(r.old_inputs.get("tags")),
+            &tags(r.new_inputs.get("tags")),
+        )
+        .await?;
+        let instance = describe(aws, r.id).await?.ok_or_else(|| {
+            ProviderError::with_code(
+                "InvalidInstanceID.NotFound",
+                format!("instance {} vanished during update", r.id),
+            )
+        })?;
+        Ok(outputs(r.new_inputs, &instance))
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        match aws
+            .ec2
+            .terminate_instances()
+            .instance_ids(r.id)
+            .send()
+            .await
+            .map_err(|e| aws_error("TerminateInstances", e))
+        {
+            Err(e) if is_not_found(&e) => return Ok(()),
+            other => other.map(drop)?,
+        }
+        let what = format!("instance {} terminating", r.id);
+        wait_for(aws, &what, || async {
+            Ok(match describe(aws, r.id).await? {
+                None => Some(()),
+                Some(i) if state(&i) == Some(&InstanceStateName::Terminated) => Some(()),
+                Some(_) => None,
+            })
+        })
+        .await
+    }
+}
+
+fn sorted(values: &[String]) -> Vec<&String> {
+    let mut v: Vec<&String> = values.iter().collect();
+    v.sort();
+    v
+}
+
+fn data_source_only(token: &str) -> ProviderError {
+    ProviderError::with_code(
+        "DataSource",
+        format!("`{token}` is a data source: register it with Stack::data_source"),
+    )
+}
+
+#[async_trait]
+impl AwsKind for AmiKind {
+    fn token(&self) -> &'static str {
+        Ami::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["owners", "name"], &mut failures);
+        failures
+    }
+
+    async fn create(
+        &self,
+        _aws: &Aws,
+        _r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        Err(data_source_only(Ami::TYPE))
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let mut call = aws
+            .ec2
+            .describe_images()
+            .set_owners(Some(inputs.strings("owners")))
+            .filters(
+                Filter::builder()
+                    .name("name")
+                    .values(inputs.str("name")?)
+                    .build(),
+            );
+        if let Some(arch) = inputs.opt_str("architecture") {
+            call = call.filters(Filter::builder().name("architecture").values(arch).build());
+        }
+        let out = call
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeImages", e))?;
+        let newest = out.images().iter().max_by(|a, b| {
+            a.creation_date()
+                .unwrap_or_default()
+                .cmp(b.creation_date().unwrap_or_default())
+        });
+        let Some(image) = newest else { return Ok(None) };
+        let id = image.image_id().unwrap_or_default().to_owned();
+        let mut outputs = r.inputs.clone();
+        outputs.insert("image_id".to_owned(), Value::from(id.as_str()));
+        outputs.insert(
+            "image_name".to_owned(),
+            Value::from(image.name().unwrap_or_default()),
+        );
+        outputs.insert(
+            "creation_date".to_owned(),
+            Value::from(image.creation_date().unwrap_or_default()),
+        );
+        Ok(Some(ReadResponse {
+            id,
+            inputs: None,
+            outputs,
+        }))
+    }
+
+    async fn update(
+        &self,
+        _aws: &Aws,
+        _r: &UpdateRequest<'_>,
+    ) -> Result<PropertyMap, ProviderError> {
+        Err(data_source_only(Ami::TYPE))
+    }
+
+    async fn delete(&self, _aws: &Aws, _r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        Err(data_source_only(Ami::TYPE))
+    }
+}

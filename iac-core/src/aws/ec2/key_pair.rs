@@ -1,0 +1,166 @@
+//! `aws:ec2:KeyPair` (an imported public key).
+//!
+//! | input | change |
+//! |---|---|
+//! | `key_name`, `public_key` | replace, deleting first (names are unique) |
+//! | `tags` | in place |
+
+use async_trait::async_trait;
+use aws_sdk_ec2::primitives::Blob;
+use aws_sdk_ec2::types::ResourceType;
+use serde_json::Value;
+
+use super::{sync_tags, tag_spec, tags_value, user_tags};
+use crate::ResourceType as _;
+use crate::aws::props::{Inputs, known_str, map, require, tags};
+use crate::aws::{Aws, AwsKind, KeyPair, aws_error, is_not_found};
+use crate::property::{Properties, PropertyMap};
+use crate::provider::{
+    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
+    ReadResponse, UpdateRequest,
+};
+
+pub(crate) struct KeyPairKind;
+
+#[async_trait]
+impl AwsKind for KeyPairKind {
+    fn token(&self) -> &'static str {
+        KeyPair::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["key_name", "public_key"]
+    }
+
+    fn delete_before_replace(&self) -> bool {
+        true
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["key_name", "public_key"], &mut failures);
+        if let Some(key) = known_str(inputs, "public_key") {
+            let kind = key.split_whitespace().next().unwrap_or("");
+            if !matches!(
+                kind,
+                "ssh-rsa"
+                    | "ssh-ed25519"
+                    | "ecdsa-sha2-nistp256"
+                    | "ecdsa-sha2-nistp384"
+                    | "ecdsa-sha2-nistp521"
+            ) {
+                failures.push(CheckFailure::new(
+                    "public_key",
+                    "is not an OpenSSH public key (it should start with ssh-ed25519, ssh-rsa or ecdsa-sha2-…)",
+                ));
+            }
+        }
+        failures
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let name = inputs.str("key_name")?;
+        let out = aws
+            .ec2
+            .import_key_pair()
+            .key_name(name)
+            .public_key_material(Blob::new(inputs.str("public_key")?.as_bytes()))
+            .tag_specifications(tag_spec(
+                ResourceType::KeyPair,
+                r.stack,
+                r.name,
+                &inputs.tags(),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("ImportKeyPair", e))?;
+        let mut outputs = r.inputs.clone();
+        outputs.insert(
+            "key_fingerprint".to_owned(),
+            Value::from(out.key_fingerprint().unwrap_or_default()),
+        );
+        let id = out.key_pair_id().unwrap_or(name).to_owned();
+        Ok(CreateResponse { id, outputs })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let name = Inputs(r.inputs).str("key_name")?;
+        let out = match aws
+            .ec2
+            .describe_key_pairs()
+            .key_names(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeKeyPairs", e))
+        {
+            Err(e) if is_not_found(&e) => return Ok(None),
+            other => other?,
+        };
+        let Some(key) = out.key_pairs().first() else {
+            return Ok(None);
+        };
+        let inputs = map([
+            ("key_name", Value::from(key.key_name().unwrap_or_default())),
+            // AWS does not return the public key; what was imported is what is recorded.
+            (
+                "public_key",
+                r.inputs.get("public_key").cloned().unwrap_or(Value::Null),
+            ),
+            ("tags", tags_value(&user_tags(r.stack, r.name, key.tags()))),
+        ]);
+        let mut outputs = inputs.clone();
+        outputs.insert(
+            "key_fingerprint".to_owned(),
+            Value::from(key.key_fingerprint().unwrap_or_default()),
+        );
+        Ok(Some(ReadResponse {
+            id: key.key_pair_id().unwrap_or(name).to_owned(),
+            inputs: Some(inputs),
+            outputs,
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        sync_tags(
+            aws,
+            r.id,
+            r.stack,
+            r.name,
+            &tags(r.old_inputs.get("tags")),
+            &tags(r.new_inputs.get("tags")),
+        )
+        .await?;
+        let mut outputs = r.new_inputs.clone();
+        outputs.insert(
+            "key_fingerprint".to_owned(),
+            r.old_outputs
+                .get("key_fingerprint")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+        Ok(outputs)
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        match aws
+            .ec2
+            .delete_key_pair()
+            .key_name(Inputs(r.inputs).str("key_name")?)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteKeyPair", e))
+        {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+}

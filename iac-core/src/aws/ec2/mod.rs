@@ -1,0 +1,277 @@
+//! EC2 resources, and what they share: tags (the `Name` tag and the ownership tags), lookup
+//! of an interrupted create by its ownership tags, and checks of relations between resources.
+
+pub(crate) mod elastic_ip;
+pub(crate) mod instance;
+pub(crate) mod internet_gateway;
+pub(crate) mod key_pair;
+pub(crate) mod route_table;
+pub(crate) mod security_group;
+pub(crate) mod subnet;
+pub(crate) mod vpc;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use serde_json::Value;
+
+use super::props::known_str;
+use super::{Aws, Cidr, IamInstanceProfile, IamRole, Instance, KeyPair, Subnet, aws_error};
+use crate::ResourceType as _;
+use crate::provider::{CheckFailure, CheckRequest, ProviderError};
+
+/// The tag naming the stack that owns a resource.
+pub(crate) const STACK_TAG: &str = "iac:stack";
+/// The tag naming the resource within its stack.
+pub(crate) const RESOURCE_TAG: &str = "iac:resource";
+
+/// The `Name` tag when the user gives none: `<stack>-<resource>`.
+pub(crate) fn default_name(stack: &str, name: &str) -> String {
+    format!("{stack}-{name}")
+}
+
+/// Every tag a resource carries: the user's, `Name`, and the ownership tags.
+pub(crate) fn all_tags(
+    stack: &str,
+    name: &str,
+    user: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut tags = user.clone();
+    tags.entry("Name".to_owned())
+        .or_insert_with(|| default_name(stack, name));
+    tags.insert(STACK_TAG.to_owned(), stack.to_owned());
+    tags.insert(RESOURCE_TAG.to_owned(), name.to_owned());
+    tags
+}
+
+fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Tags to apply at creation.
+pub(crate) fn tag_spec(
+    resource_type: ResourceType,
+    stack: &str,
+    name: &str,
+    user: &BTreeMap<String, String>,
+) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(resource_type)
+        .set_tags(Some(to_tags(&all_tags(stack, name, user))))
+        .build()
+}
+
+/// The user's tags, recovered from what AWS reports (ownership tags and a default `Name`
+/// removed), so a read compares equal to the program's inputs.
+pub(crate) fn user_tags(stack: &str, name: &str, tags: &[Tag]) -> BTreeMap<String, String> {
+    let default = default_name(stack, name);
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .filter(|(k, v)| k != STACK_TAG && k != RESOURCE_TAG && !(k == "Name" && *v == default))
+        .collect()
+}
+
+/// Tags as an input/output value.
+pub(crate) fn tags_value(tags: &BTreeMap<String, String>) -> Value {
+    Value::Object(
+        tags.iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect(),
+    )
+}
+
+/// Brings the tags of `id` from `old` to `new` (user tags; the rest follows).
+pub(crate) async fn sync_tags(
+    aws: &Aws,
+    id: &str,
+    stack: &str,
+    name: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let (old, new) = (all_tags(stack, name, old), all_tags(stack, name, new));
+    let set: BTreeMap<String, String> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let removed: Vec<Tag> = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .map(|k| Tag::builder().key(k).build())
+        .collect();
+    if !set.is_empty() {
+        aws.ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(to_tags(&set)))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateTags", e))?;
+    }
+    if !removed.is_empty() {
+        aws.ec2
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(removed))
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteTags", e))?;
+    }
+    Ok(())
+}
+
+/// Filters that find a resource by its ownership tags.
+pub(crate) fn owner_filters(stack: &str, name: &str) -> Vec<Filter> {
+    [(STACK_TAG, stack), (RESOURCE_TAG, name)]
+        .into_iter()
+        .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v).build())
+        .collect()
+}
+
+fn cidr_of(r: &CheckRequest<'_>, key: &str) -> Option<Cidr> {
+    known_str(r.inputs, key)?.parse().ok()
+}
+
+/// The resource a reference input points at, among `resources`.
+fn referenced<'r, 'a>(
+    resources: &'r [CheckRequest<'a>],
+    r: &CheckRequest<'_>,
+    key: &str,
+) -> Option<&'r CheckRequest<'a>> {
+    let reference = r.references.get(key)?;
+    resources.iter().find(|o| o.name == reference.resource)
+}
+
+/// Relations `check` cannot see on one resource: a subnet inside its VPC and not overlapping
+/// its siblings, a fixed IP inside its subnet and not reserved, unique names.
+pub(crate) fn check_related(resources: &[CheckRequest<'_>]) -> Vec<(String, CheckFailure)> {
+    let mut failures = Vec::new();
+    let of_type = |token: &'static str| resources.iter().filter(move |r| r.type_token == token);
+
+    // Subnets: inside their VPC, no overlap with another subnet of the same VPC.
+    let mut by_vpc: BTreeMap<String, Vec<(&str, Cidr)>> = BTreeMap::new();
+    for subnet in of_type(Subnet::TYPE) {
+        let Some(cidr) = cidr_of(subnet, "cidr_block") else {
+            continue;
+        };
+        let vpc_key = match (
+            subnet.references.get("vpc_id"),
+            known_str(subnet.inputs, "vpc_id"),
+        ) {
+            (Some(reference), _) => format!("resource {}", reference.resource),
+            (None, Some(id)) => format!("id {id}"),
+            (None, None) => continue,
+        };
+        if let Some(vpc) = referenced(resources, subnet, "vpc_id") {
+            if let Some(vpc_cidr) = cidr_of(vpc, "cidr_block") {
+                if !vpc_cidr.contains(cidr) {
+                    failures.push((
+                        subnet.name.to_owned(),
+                        CheckFailure::new(
+                            "cidr_block",
+                            format!(
+                                "{cidr} is outside VPC `{}` ({vpc_cidr}): choose a block inside it",
+                                vpc.name
+                            ),
+                        ),
+                    ));
+                }
+            }
+        }
+        let siblings = by_vpc.entry(vpc_key).or_default();
+        if let Some((other, other_cidr)) = siblings.iter().find(|(_, c)| c.overlaps(cidr)) {
+            failures.push((
+                subnet.name.to_owned(),
+                CheckFailure::new(
+                    "cidr_block",
+                    format!("{cidr} overlaps subnet `{other}` ({other_cidr}) in the same VPC: give each subnet its own block"),
+                ),
+            ));
+        }
+        siblings.push((subnet.name, cidr));
+    }
+
+    // Instances: a fixed private IP inside its subnet, not reserved, not taken twice.
+    let mut taken: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
+    for instance in of_type(Instance::TYPE) {
+        let Some(text) = known_str(instance.inputs, "private_ip") else {
+            continue;
+        };
+        let Ok(ip) = text.parse::<Ipv4Addr>() else {
+            continue;
+        };
+        if let Some(subnet) = referenced(resources, instance, "subnet_id") {
+            if let Some(cidr) = cidr_of(subnet, "cidr_block") {
+                let problem = if !cidr.contains_ip(ip) {
+                    Some(format!("{ip} is outside subnet `{}` ({cidr})", subnet.name))
+                } else if cidr.is_aws_reserved(ip) {
+                    Some(format!(
+                        "{ip} is one of the five addresses AWS reserves in subnet `{}` ({cidr}): the first four and the last",
+                        subnet.name
+                    ))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    failures.push((
+                        instance.name.to_owned(),
+                        CheckFailure::new("private_ip", problem),
+                    ));
+                }
+            }
+        }
+        if let Some(other) = taken.insert(ip, instance.name) {
+            failures.push((
+                instance.name.to_owned(),
+                CheckFailure::new(
+                    "private_ip",
+                    format!("{ip} is already the fixed IP of `{other}`"),
+                ),
+            ));
+        }
+    }
+
+    for (token, key, what) in [
+        (KeyPair::TYPE, "key_name", "key pair"),
+        (IamRole::TYPE, "name", "IAM role"),
+        (IamInstanceProfile::TYPE, "name", "instance profile"),
+    ] {
+        unique(of_type(token), key, what, &mut failures);
+    }
+    failures
+}
+
+/// Names that must be unique among resources of one type.
+fn unique<'r, 'a: 'r>(
+    resources: impl Iterator<Item = &'r CheckRequest<'a>>,
+    key: &str,
+    what: &str,
+    failures: &mut Vec<(String, CheckFailure)>,
+) {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for r in resources {
+        let Some(value) = known_str(r.inputs, key) else {
+            continue;
+        };
+        if let Some(first) = seen.insert(value, r.name) {
+            failures.push((
+                r.name.to_owned(),
+                CheckFailure::new(
+                    key,
+                    format!(
+                        "{what} name `{value}` is also used by `{first}`: names must be unique"
+                    ),
+                ),
+            ));
+        }
+    }
+}

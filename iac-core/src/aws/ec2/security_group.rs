@@ -1,0 +1,480 @@
+//! `aws:ec2:SecurityGroup` and `aws:ec2:SecurityGroupRule`.
+//!
+//! | kind | input | change |
+//! |---|---|---|
+//! | SecurityGroup | `name`, `description`, `vpc_id` | replace, deleting first (names are unique per VPC) |
+//! | SecurityGroup | `tags` | in place |
+//! | SecurityGroupRule | every input | replace (a rule is revoked and authorised again; the group is untouched) |
+//!
+//! Rules are separate resources, so adding or removing one changes the group in place. A
+//! rule's id is derived from what it allows: `<group>:<direction>:<protocol>:<from>-<to>:<peer>`.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use serde_json::Value;
+
+use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use crate::ResourceType as _;
+use crate::aws::props::{Inputs, check_cidr, known_str, map, require, tags};
+use crate::aws::{
+    Aws, AwsKind, SecurityGroup, SecurityGroupRule, aws_error, is_not_found, with_retries,
+};
+use crate::property::{Properties, PropertyMap};
+use crate::provider::{
+    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
+    ReadResponse, UpdateRequest,
+};
+
+pub(crate) struct SecurityGroupKind;
+pub(crate) struct RuleKind;
+
+async fn describe(
+    aws: &Aws,
+    id: &str,
+) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, ProviderError> {
+    match aws
+        .ec2
+        .describe_security_groups()
+        .group_ids(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeSecurityGroups", e))
+    {
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+        Ok(out) => Ok(out.security_groups().first().cloned()),
+    }
+}
+
+#[async_trait]
+impl AwsKind for SecurityGroupKind {
+    fn token(&self) -> &'static str {
+        SecurityGroup::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["name", "description", "vpc_id"]
+    }
+
+    fn delete_before_replace(&self) -> bool {
+        true
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["name", "description", "vpc_id"], &mut failures);
+        if known_str(inputs, "name").is_some_and(|n| n.len() > 255 || n.starts_with("sg-")) {
+            failures.push(CheckFailure::new(
+                "name",
+                "must be at most 255 characters and not start with `sg-`",
+            ));
+        }
+        failures
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let out = with_retries(aws, || async {
+            aws.ec2
+                .create_security_group()
+                .group_name(inputs.str("name")?)
+                .description(inputs.str("description")?)
+                .vpc_id(inputs.str("vpc_id")?)
+                .tag_specifications(tag_spec(
+                    ResourceType::SecurityGroup,
+                    r.stack,
+                    r.name,
+                    &inputs.tags(),
+                ))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateSecurityGroup", e))
+        })
+        .await?;
+        let id = out
+            .group_id()
+            .ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no group id"))?
+            .to_owned();
+        Ok(CreateResponse {
+            id,
+            outputs: r.inputs.clone(),
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let group = match r.id {
+            Some(id) => describe(aws, id).await?,
+            None => aws
+                .ec2
+                .describe_security_groups()
+                .set_filters(Some(owner_filters(r.stack, r.name)))
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeSecurityGroups", e))?
+                .security_groups()
+                .first()
+                .cloned(),
+        };
+        let Some(group) = group else { return Ok(None) };
+        let inputs = map([
+            ("name", Value::from(group.group_name().unwrap_or_default())),
+            (
+                "description",
+                Value::from(group.description().unwrap_or_default()),
+            ),
+            ("vpc_id", Value::from(group.vpc_id().unwrap_or_default())),
+            (
+                "tags",
+                tags_value(&user_tags(r.stack, r.name, group.tags())),
+            ),
+        ]);
+        Ok(Some(ReadResponse {
+            id: group.group_id().unwrap_or_default().to_owned(),
+            outputs: inputs.clone(),
+            inputs: Some(inputs),
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        sync_tags(
+            aws,
+            r.id,
+            r.stack,
+            r.name,
+            &tags(r.old_inputs.get("tags")),
+            &tags(r.new_inputs.get("tags")),
+        )
+        .await?;
+        Ok(r.new_inputs.clone())
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        // Instances still terminating keep the group in use for a while.
+        with_retries(aws, || async {
+            match aws
+                .ec2
+                .delete_security_group()
+                .group_id(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteSecurityGroup", e))
+            {
+                Err(e) if is_not_found(&e) => Ok(()),
+                other => other.map(drop),
+            }
+        })
+        .await
+    }
+}
+
+/// A rule's inputs, validated.
+struct Rule<'a> {
+    group: &'a str,
+    ingress: bool,
+    protocol: &'static str,
+    from: i32,
+    to: i32,
+    peer: Peer<'a>,
+    description: Option<&'a str>,
+}
+
+enum Peer<'a> {
+    Cidr(&'a str),
+    Group(&'a str),
+}
+
+fn protocol(name: &str) -> Option<&'static str> {
+    match name {
+        "tcp" | "6" => Some("tcp"),
+        "udp" | "17" => Some("udp"),
+        "icmp" | "1" => Some("icmp"),
+        "all" | "-1" => Some("-1"),
+        _ => None,
+    }
+}
+
+impl<'a> Rule<'a> {
+    fn parse(inputs: &Inputs<'a>) -> Result<Self, ProviderError> {
+        let group = inputs.str("security_group_id")?;
+        let bad = |m: String| ProviderError::with_code("InvalidInput", m);
+        let ingress = match inputs.str("direction")? {
+            "ingress" => true,
+            "egress" => false,
+            other => {
+                return Err(bad(format!(
+                    "direction `{other}` must be `ingress` or `egress`"
+                )));
+            }
+        };
+        let protocol = protocol(inputs.str("protocol")?)
+            .ok_or_else(|| bad("protocol must be tcp, udp, icmp or all".to_owned()))?;
+        let port = |key: &str| i32::try_from(inputs.opt_i64(key).unwrap_or(-1)).unwrap_or(-1);
+        let peer = match (
+            inputs.opt_str("cidr_ipv4"),
+            inputs.opt_str("source_security_group_id"),
+            inputs.bool("self_referencing"),
+        ) {
+            (Some(cidr), None, false) => Peer::Cidr(cidr),
+            (None, Some(source), false) => Peer::Group(source),
+            (None, None, true) => Peer::Group(group),
+            _ => {
+                return Err(bad(
+                    "set exactly one of cidr_ipv4, source_security_group_id, self_referencing"
+                        .to_owned(),
+                ));
+            }
+        };
+        Ok(Self {
+            group,
+            ingress,
+            protocol,
+            from: port("from_port"),
+            to: port("to_port"),
+            peer,
+            description: inputs.opt_str("description"),
+        })
+    }
+
+    fn id(&self) -> String {
+        let peer = match self.peer {
+            Peer::Cidr(c) => c,
+            Peer::Group(g) => g,
+        };
+        let direction = if self.ingress { "ingress" } else { "egress" };
+        format!(
+            "{}:{direction}:{}:{}-{}:{peer}",
+            self.group, self.protocol, self.from, self.to
+        )
+    }
+
+    fn permission(&self) -> IpPermission {
+        let mut p = IpPermission::builder().ip_protocol(self.protocol);
+        if self.protocol != "-1" {
+            p = p.from_port(self.from).to_port(self.to);
+        }
+        match self.peer {
+            Peer::Cidr(cidr) => p.ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(cidr)
+                    .set_description(self.description.map(str::to_owned))
+                    .build(),
+            ),
+            Peer::Group(group) => p.user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id(group)
+                    .set_description(self.description.map(str::to_owned))
+                    .build(),
+            ),
+        }
+        .build()
+    }
+
+    fn matches(&self, p: &IpPermission) -> bool {
+        let ports = self.protocol == "-1"
+            || (p.from_port() == Some(self.from) && p.to_port() == Some(self.to));
+        let peer = match self.peer {
+            Peer::Cidr(cidr) => p.ip_ranges().iter().any(|r| r.cidr_ip() == Some(cidr)),
+            Peer::Group(group) => p
+                .user_id_group_pairs()
+                .iter()
+                .any(|g| g.group_id() == Some(group)),
+        };
+        p.ip_protocol() == Some(self.protocol) && ports && peer
+    }
+}
+
+#[async_trait]
+impl AwsKind for RuleKind {
+    fn token(&self) -> &'static str {
+        SecurityGroupRule::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &[
+            "security_group_id",
+            "direction",
+            "protocol",
+            "from_port",
+            "to_port",
+            "cidr_ipv4",
+            "source_security_group_id",
+            "self_referencing",
+            "description",
+        ]
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(
+            inputs,
+            &["security_group_id", "direction", "protocol"],
+            &mut failures,
+        );
+        check_cidr(inputs, "cidr_ipv4", &mut failures);
+        if let Some(d) =
+            known_str(inputs, "direction").filter(|d| !matches!(*d, "ingress" | "egress"))
+        {
+            failures.push(CheckFailure::new(
+                "direction",
+                format!("`{d}` must be `ingress` or `egress`"),
+            ));
+        }
+        let proto = known_str(inputs, "protocol");
+        if let Some(p) = proto.filter(|p| protocol(p).is_none()) {
+            failures.push(CheckFailure::new(
+                "protocol",
+                format!("`{p}` is unknown: use tcp, udp, icmp or all"),
+            ));
+        }
+        let port = |key| inputs.known(key).and_then(Value::as_i64);
+        if proto
+            .and_then(protocol)
+            .is_some_and(|p| p == "tcp" || p == "udp")
+        {
+            for key in ["from_port", "to_port"] {
+                match port(key) {
+                    Some(p) if (0..=65535).contains(&p) => {}
+                    Some(p) => failures.push(CheckFailure::new(
+                        key,
+                        format!("{p} is not a port (0-65535)"),
+                    )),
+                    None if !inputs.is_unknown(key) => {
+                        failures.push(CheckFailure::new(key, "is required for tcp and udp"))
+                    }
+                    None => {}
+                }
+            }
+        }
+        if let (Some(from), Some(to)) = (port("from_port"), port("to_port")) {
+            if from > to {
+                failures.push(CheckFailure::new(
+                    "from_port",
+                    format!("the range {from}-{to} is reversed: from_port must not exceed to_port"),
+                ));
+            }
+        }
+        let peers = ["cidr_ipv4", "source_security_group_id"]
+            .iter()
+            .filter(|k| {
+                inputs
+                    .get(k)
+                    .is_some_and(|v| v.known().is_none_or(|v| !v.is_null()))
+            })
+            .count()
+            + usize::from(
+                inputs
+                    .known("self_referencing")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            );
+        if peers != 1 {
+            failures.push(CheckFailure::new(
+                "cidr_ipv4",
+                "set exactly one of cidr_ipv4, source_security_group_id, self_referencing",
+            ));
+        }
+        failures
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let rule = Rule::parse(&Inputs(r.inputs))?;
+        with_retries(aws, || async {
+            if rule.ingress {
+                aws.ec2
+                    .authorize_security_group_ingress()
+                    .group_id(rule.group)
+                    .ip_permissions(rule.permission())
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))
+            } else {
+                aws.ec2
+                    .authorize_security_group_egress()
+                    .group_id(rule.group)
+                    .ip_permissions(rule.permission())
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e))
+            }
+        })
+        .await?;
+        Ok(CreateResponse {
+            id: rule.id(),
+            outputs: r.inputs.clone(),
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let rule = Rule::parse(&Inputs(r.inputs))?;
+        let Some(group) = describe(aws, rule.group).await? else {
+            return Ok(None);
+        };
+        let permissions = if rule.ingress {
+            group.ip_permissions()
+        } else {
+            group.ip_permissions_egress()
+        };
+        if !permissions.iter().any(|p| rule.matches(p)) {
+            return Ok(None);
+        }
+        Ok(Some(ReadResponse {
+            id: rule.id(),
+            inputs: Some(r.inputs.clone()),
+            outputs: r.inputs.clone(),
+        }))
+    }
+
+    async fn update(
+        &self,
+        _aws: &Aws,
+        r: &UpdateRequest<'_>,
+    ) -> Result<PropertyMap, ProviderError> {
+        // Every input replaces; nothing is left to change in place.
+        Ok(r.new_inputs.clone())
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        let rule = Rule::parse(&Inputs(r.inputs))?;
+        let result = if rule.ingress {
+            aws.ec2
+                .revoke_security_group_ingress()
+                .group_id(rule.group)
+                .ip_permissions(rule.permission())
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| aws_error("RevokeSecurityGroupIngress", e))
+        } else {
+            aws.ec2
+                .revoke_security_group_egress()
+                .group_id(rule.group)
+                .ip_permissions(rule.permission())
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| aws_error("RevokeSecurityGroupEgress", e))
+        };
+        match result {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `aws:ec2:Subnet`.
+//!
+//! | input | change |
+//! |---|---|
+//! | `vpc_id`, `cidr_block`, `availability_zone` | replace |
+//! | `map_public_ip_on_launch`, `tags` | in place |
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use serde_json::Value;
+
+use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use crate::ResourceType as _;
+use crate::aws::props::{Inputs, check_cidr, map, require, tags};
+use crate::aws::{Aws, AwsKind, Subnet, aws_error, is_not_found, with_retries};
+use crate::property::{Properties, PropertyMap};
+use crate::provider::{
+    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
+    ReadResponse, UpdateRequest,
+};
+
+pub(crate) struct SubnetKind;
+
+async fn set_public_ip(aws: &Aws, id: &str, value: bool) -> Result<(), ProviderError> {
+    aws.ec2
+        .modify_subnet_attribute()
+        .subnet_id(id)
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(value).build())
+        .send()
+        .await
+        .map_err(|e| aws_error("ModifySubnetAttribute", e))?;
+    Ok(())
+}
+
+#[async_trait]
+impl AwsKind for SubnetKind {
+    fn token(&self) -> &'static str {
+        Subnet::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["vpc_id", "cidr_block", "availability_zone"]
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["vpc_id", "cidr_block"], &mut failures);
+        check_cidr(inputs, "cidr_block", &mut failures);
+        failures
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let out = with_retries(aws, || async {
+            aws.ec2
+                .create_subnet()
+                .vpc_id(inputs.str("vpc_id")?)
+                .cidr_block(inputs.str("cidr_block")?)
+                .set_availability_zone(inputs.opt_str("availability_zone").map(str::to_owned))
+                .tag_specifications(tag_spec(
+                    ResourceType::Subnet,
+                    r.stack,
+                    r.name,
+                    &inputs.tags(),
+                ))
+                .send()
+                .await
+                .map_err(|e| aws_error("CreateSubnet", e))
+        })
+        .await?;
+        let subnet = out
+            .subnet()
+            .ok_or_else(|| ProviderError::new("CreateSubnet returned no subnet"))?;
+        let id = subnet.subnet_id().unwrap_or_default().to_owned();
+        if inputs.bool("map_public_ip_on_launch") {
+            set_public_ip(aws, &id, true).await?;
+        }
+        let mut outputs = r.inputs.clone();
+        outputs.insert(
+            "availability_zone".to_owned(),
+            Value::from(subnet.availability_zone().unwrap_or_default()),
+        );
+        Ok(CreateResponse { id, outputs })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let call = aws.ec2.describe_subnets();
+        let call = match r.id {
+            Some(id) => call.subnet_ids(id),
+            None => call.set_filters(Some(owner_filters(r.stack, r.name))),
+        };
+        let out = match call
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSubnets", e))
+        {
+            Err(e) if is_not_found(&e) => return Ok(None),
+            other => other?,
+        };
+        let Some(subnet) = out.subnets().first() else {
+            return Ok(None);
+        };
+        let zone = subnet.availability_zone().unwrap_or_default();
+        let recorded = |key: &str| r.inputs.get(key).cloned().unwrap_or(Value::Null);
+        let inputs = map([
+            ("vpc_id", Value::from(subnet.vpc_id().unwrap_or_default())),
+            (
+                "cidr_block",
+                Value::from(subnet.cidr_block().unwrap_or_default()),
+            ),
+            // Left to AWS in the program: report it unset, so it is not drift.
+            (
+                "availability_zone",
+                if recorded("availability_zone").is_null() {
+                    Value::Null
+                } else {
+                    Value::from(zone)
+                },
+            ),
+            (
+                "map_public_ip_on_launch",
+                if recorded("map_public_ip_on_launch").is_null() {
+                    Value::Null
+                } else {
+                    Value::from(subnet.map_public_ip_on_launch().unwrap_or(false))
+                },
+            ),
+            (
+                "tags",
+                tags_value(&user_tags(r.stack, r.name, subnet.tags())),
+            ),
+        ]);
+        let mut outputs = inputs.clone();
+        outputs.insert("availability_zone".to_owned(), Value::from(zone));
+        Ok(Some(ReadResponse {
+            id: subnet.subnet_id().unwrap_or_default().to_owned(),
+            inputs: Some(inputs),
+            outputs,
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        let key = "map_public_ip_on_launch";
+        let new = r.new_inputs.get(key).and_then(Value::as_bool);
+        if new.is_some() && new != r.old_inputs.get(key).and_then(Value::as_bool) {
+            set_public_ip(aws, r.id, new.unwrap_or(false)).await?;
+        }
+        sync_tags(
+            aws,
+            r.id,
+            r.stack,
+            r.name,
+            &tags(r.old_inputs.get("tags")),
+            &tags(r.new_inputs.get("tags")),
+        )
+        .await?;
+        let mut outputs = r.new_inputs.clone();
+        outputs.insert(
+            "availability_zone".to_owned(),
+            r.old_outputs
+                .get("availability_zone")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+        Ok(outputs)
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        with_retries(aws, || async {
+            match aws
+                .ec2
+                .delete_subnet()
+                .subnet_id(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteSubnet", e))
+            {
+                Err(e) if is_not_found(&e) => Ok(()),
+                other => other.map(drop),
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,231 @@
+//! `aws:ec2:Vpc`.
+//!
+//! | input | change |
+//! |---|---|
+//! | `cidr_block` | replace |
+//! | `enable_dns_hostnames`, `enable_dns_support`, `tags` | in place |
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName};
+use serde_json::Value;
+
+use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use crate::ResourceType as _;
+use crate::aws::props::{Inputs, check_cidr, map, require, tags};
+use crate::aws::{Aws, AwsKind, Vpc, aws_error, is_not_found};
+use crate::property::{Properties, PropertyMap};
+use crate::provider::{
+    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
+    ReadResponse, UpdateRequest,
+};
+
+pub(crate) struct VpcKind;
+
+async fn set_attribute(
+    aws: &Aws,
+    id: &str,
+    attribute: VpcAttributeName,
+    value: bool,
+) -> Result<(), ProviderError> {
+    let v = AttributeBooleanValue::builder().value(value).build();
+    let call = aws.ec2.modify_vpc_attribute().vpc_id(id);
+    let call = match attribute {
+        VpcAttributeName::EnableDnsHostnames => call.enable_dns_hostnames(v),
+        _ => call.enable_dns_support(v),
+    };
+    call.send()
+        .await
+        .map_err(|e| aws_error("ModifyVpcAttribute", e))?;
+    Ok(())
+}
+
+async fn get_attribute(
+    aws: &Aws,
+    id: &str,
+    attribute: VpcAttributeName,
+) -> Result<bool, ProviderError> {
+    let out = aws
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(id)
+        .attribute(attribute.clone())
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeVpcAttribute", e))?;
+    let value = match attribute {
+        VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames(),
+        _ => out.enable_dns_support(),
+    };
+    Ok(value
+        .and_then(AttributeBooleanValue::value)
+        .unwrap_or(false))
+}
+
+const ATTRIBUTES: [(&str, VpcAttributeName); 2] = [
+    ("enable_dns_hostnames", VpcAttributeName::EnableDnsHostnames),
+    ("enable_dns_support", VpcAttributeName::EnableDnsSupport),
+];
+
+#[async_trait]
+impl AwsKind for VpcKind {
+    fn token(&self) -> &'static str {
+        Vpc::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["cidr_block"]
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["cidr_block"], &mut failures);
+        check_cidr(inputs, "cidr_block", &mut failures);
+        if let Some(cidr) = crate::aws::props::known_str(inputs, "cidr_block")
+            .and_then(|c| c.parse::<crate::aws::Cidr>().ok())
+        {
+            if !(16..=28).contains(&cidr.prefix()) {
+                failures.push(CheckFailure::new(
+                    "cidr_block",
+                    format!("{cidr}: a VPC block must be /16 to /28"),
+                ));
+            }
+        }
+        failures
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let out = aws
+            .ec2
+            .create_vpc()
+            .cidr_block(inputs.str("cidr_block")?)
+            .tag_specifications(tag_spec(ResourceType::Vpc, r.stack, r.name, &inputs.tags()))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateVpc", e))?;
+        let id = out
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .ok_or_else(|| ProviderError::new("CreateVpc returned no VPC id"))?
+            .to_owned();
+        for (key, attribute) in ATTRIBUTES {
+            if let Some(value) = r.inputs.get(key).and_then(Value::as_bool) {
+                set_attribute(aws, &id, attribute, value).await?;
+            }
+        }
+        let outputs = read_outputs(aws, &id, r.inputs).await?;
+        Ok(CreateResponse { id, outputs })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let call = aws.ec2.describe_vpcs();
+        let call = match r.id {
+            Some(id) => call.vpc_ids(id),
+            None => call.set_filters(Some(owner_filters(r.stack, r.name))),
+        };
+        let out = match call.send().await.map_err(|e| aws_error("DescribeVpcs", e)) {
+            Err(e) if is_not_found(&e) => return Ok(None),
+            other => other?,
+        };
+        let Some(vpc) = out.vpcs().first() else {
+            return Ok(None);
+        };
+        let id = vpc.vpc_id().unwrap_or_default().to_owned();
+        let mut inputs = map([
+            (
+                "cidr_block",
+                Value::from(vpc.cidr_block().unwrap_or_default()),
+            ),
+            ("tags", tags_value(&user_tags(r.stack, r.name, vpc.tags()))),
+        ]);
+        for (key, attribute) in ATTRIBUTES {
+            // An attribute the program leaves to AWS stays unset, so it never shows as drift.
+            let value = match r.inputs.get(key) {
+                Some(Value::Bool(_)) => Value::Bool(get_attribute(aws, &id, attribute).await?),
+                _ => Value::Null,
+            };
+            inputs.insert(key.to_owned(), value);
+        }
+        let outputs = read_outputs(aws, &id, &inputs).await?;
+        Ok(Some(ReadResponse {
+            id,
+            inputs: Some(inputs),
+            outputs,
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        for (key, attribute) in ATTRIBUTES {
+            let new = r.new_inputs.get(key).and_then(Value::as_bool);
+            if let Some(value) =
+                new.filter(|v| r.old_inputs.get(key).and_then(Value::as_bool) != Some(*v))
+            {
+                set_attribute(aws, r.id, attribute, value).await?;
+            }
+        }
+        sync_tags(
+            aws,
+            r.id,
+            r.stack,
+            r.name,
+            &tags(r.old_inputs.get("tags")),
+            &tags(r.new_inputs.get("tags")),
+        )
+        .await?;
+        read_outputs(aws, r.id, r.new_inputs).await
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        crate::aws::with_retries(aws, || async {
+            match aws
+                .ec2
+                .delete_vpc()
+                .vpc_id(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteVpc", e))
+            {
+                Err(e) if is_not_found(&e) => Ok(()),
+                other => other.map(drop),
+            }
+        })
+        .await
+    }
+}
+
+/// Outputs: the inputs plus the main route table.
+async fn read_outputs(
+    aws: &Aws,
+    id: &str,
+    inputs: &PropertyMap,
+) -> Result<PropertyMap, ProviderError> {
+    let tables = aws
+        .ec2
+        .describe_route_tables()
+        .filters(Filter::builder().name("vpc-id").values(id).build())
+        .filters(
+            Filter::builder()
+                .name("association.main")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeRouteTables", e))?;
+    let main = tables
+        .route_tables()
+        .first()
+        .and_then(|t| t.route_table_id())
+        .unwrap_or_default();
+    let mut outputs = inputs.clone();
+    outputs.insert("main_route_table_id".to_owned(), Value::from(main));
+    Ok(outputs)
+}

@@ -1,0 +1,549 @@
+//! IAM: `aws:iam:Role`, `aws:iam:RolePolicy`, `aws:iam:InstanceProfile`.
+//!
+//! | kind | input | change |
+//! |---|---|---|
+//! | Role | `name` | replace, deleting first (names are unique) |
+//! | Role | `assume_role_policy`, `description`, `tags` | in place |
+//! | RolePolicy | `role`, `name` | replace, deleting first |
+//! | RolePolicy | `policy` | in place (PutRolePolicy) |
+//! | InstanceProfile | `name` | replace, deleting first |
+//! | InstanceProfile | `role` | in place (remove, add) |
+//!
+//! IAM returns policy documents URL-encoded; they are compared as JSON, so formatting alone
+//! is never drift.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+
+use super::ec2::{RESOURCE_TAG, STACK_TAG};
+use super::props::{Inputs, known_str, map, require, tags};
+use super::{
+    Aws, AwsKind, IamInstanceProfile, IamRole, IamRolePolicy, aws_error, is_not_found, with_retries,
+};
+use crate::ResourceType as _;
+use crate::property::{Properties, PropertyMap};
+use crate::provider::{
+    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
+    ReadResponse, UpdateRequest,
+};
+
+pub(crate) struct RoleKind;
+pub(crate) struct RolePolicyKind;
+pub(crate) struct InstanceProfileKind;
+
+fn check_name(inputs: &Properties, key: &str, failures: &mut Vec<CheckFailure>) {
+    if let Some(name) = known_str(inputs, key) {
+        let ok = (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        if !ok {
+            failures.push(CheckFailure::new(
+                key,
+                format!("`{name}` must be 1-64 characters of [A-Za-z0-9+=,.@_-]"),
+            ));
+        }
+    }
+}
+
+fn check_policy(inputs: &Properties, key: &str, failures: &mut Vec<CheckFailure>) {
+    if let Some(text) = known_str(inputs, key) {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(doc)) if doc.contains_key("Statement") => {}
+            Ok(_) => failures.push(CheckFailure::new(
+                key,
+                "is not a policy document: a JSON object with a `Statement`",
+            )),
+            Err(e) => failures.push(CheckFailure::new(key, format!("is not valid JSON: {e}"))),
+        }
+    }
+}
+
+/// Decodes `%XX` escapes (IAM returns policy documents URL-encoded).
+fn url_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The recorded document when AWS's is the same JSON, else AWS's (decoded).
+fn policy_as_recorded(from_aws: &str, recorded: Option<&Value>) -> Value {
+    let decoded = url_decode(from_aws);
+    let parse = |t: &str| serde_json::from_str::<Value>(t).ok();
+    match recorded.and_then(Value::as_str) {
+        Some(r) if parse(r).is_some() && parse(r) == parse(&decoded) => Value::from(r),
+        _ => Value::from(decoded),
+    }
+}
+
+fn iam_tags(stack: &str, name: &str, user: &BTreeMap<String, String>) -> Vec<Tag> {
+    let mut all = user.clone();
+    all.insert(STACK_TAG.to_owned(), stack.to_owned());
+    all.insert(RESOURCE_TAG.to_owned(), name.to_owned());
+    all.into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .filter_map(Result::ok)
+        .collect()
+}
+
+fn not_found_is_none<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[async_trait]
+impl AwsKind for RoleKind {
+    fn token(&self) -> &'static str {
+        IamRole::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["name"]
+    }
+
+    fn delete_before_replace(&self) -> bool {
+        true
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["name", "assume_role_policy"], &mut failures);
+        check_name(inputs, "name", &mut failures);
+        check_policy(inputs, "assume_role_policy", &mut failures);
+        failures
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let out = aws
+            .iam
+            .create_role()
+            .role_name(inputs.str("name")?)
+            .assume_role_policy_document(inputs.str("assume_role_policy")?)
+            .set_description(inputs.opt_str("description").map(str::to_owned))
+            .set_tags(Some(iam_tags(r.stack, r.name, &inputs.tags())))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateRole", e))?;
+        let role = out
+            .role()
+            .ok_or_else(|| ProviderError::new("CreateRole returned no role"))?;
+        let mut outputs = r.inputs.clone();
+        outputs.insert("arn".to_owned(), Value::from(role.arn()));
+        Ok(CreateResponse {
+            id: role.role_name().to_owned(),
+            outputs,
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let name = r.id.map_or_else(|| Inputs(r.inputs).str("name"), Ok)?;
+        let out = not_found_is_none(
+            aws.iam
+                .get_role()
+                .role_name(name)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetRole", e)),
+        )?;
+        let Some(role) = out.as_ref().and_then(|o| o.role()) else {
+            return Ok(None);
+        };
+        let user_tags: BTreeMap<String, String> = role
+            .tags()
+            .iter()
+            .filter(|t| t.key() != STACK_TAG && t.key() != RESOURCE_TAG)
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        let inputs = map([
+            ("name", Value::from(role.role_name())),
+            (
+                "assume_role_policy",
+                policy_as_recorded(
+                    role.assume_role_policy_document().unwrap_or_default(),
+                    r.inputs.get("assume_role_policy"),
+                ),
+            ),
+            (
+                "description",
+                role.description().map_or(Value::Null, Value::from),
+            ),
+            ("tags", super::ec2::tags_value(&user_tags)),
+        ]);
+        let mut outputs = inputs.clone();
+        outputs.insert("arn".to_owned(), Value::from(role.arn()));
+        Ok(Some(ReadResponse {
+            id: role.role_name().to_owned(),
+            inputs: Some(inputs),
+            outputs,
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        let (old, new) = (Inputs(r.old_inputs), Inputs(r.new_inputs));
+        if old.opt_str("assume_role_policy") != new.opt_str("assume_role_policy") {
+            aws.iam
+                .update_assume_role_policy()
+                .role_name(r.id)
+                .policy_document(new.str("assume_role_policy")?)
+                .send()
+                .await
+                .map_err(|e| aws_error("UpdateAssumeRolePolicy", e))?;
+        }
+        if old.opt_str("description") != new.opt_str("description") {
+            aws.iam
+                .update_role()
+                .role_name(r.id)
+                .description(new.opt_str("description").unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| aws_error("UpdateRole", e))?;
+        }
+        let (old_tags, new_tags) = (
+            tags(r.old_inputs.get("tags")),
+            tags(r.new_inputs.get("tags")),
+        );
+        let removed: Vec<String> = old_tags
+            .keys()
+            .filter(|k| !new_tags.contains_key(*k))
+            .cloned()
+            .collect();
+        if !removed.is_empty() {
+            aws.iam
+                .untag_role()
+                .role_name(r.id)
+                .set_tag_keys(Some(removed))
+                .send()
+                .await
+                .map_err(|e| aws_error("UntagRole", e))?;
+        }
+        if old_tags != new_tags {
+            aws.iam
+                .tag_role()
+                .role_name(r.id)
+                .set_tags(Some(iam_tags(r.stack, r.name, &new_tags)))
+                .send()
+                .await
+                .map_err(|e| aws_error("TagRole", e))?;
+        }
+        let mut outputs = r.new_inputs.clone();
+        outputs.insert(
+            "arn".to_owned(),
+            r.old_outputs.get("arn").cloned().unwrap_or(Value::Null),
+        );
+        Ok(outputs)
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        // Policies and profiles are deleted first by the engine; IAM may lag behind.
+        with_retries(aws, || async {
+            match aws
+                .iam
+                .delete_role()
+                .role_name(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteRole", e))
+            {
+                Err(e) if is_not_found(&e) => Ok(()),
+                other => other.map(drop),
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AwsKind for RolePolicyKind {
+    fn token(&self) -> &'static str {
+        IamRolePolicy::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["role", "name"]
+    }
+
+    fn delete_before_replace(&self) -> bool {
+        true
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["role", "name", "policy"], &mut failures);
+        check_name(inputs, "name", &mut failures);
+        check_policy(inputs, "policy", &mut failures);
+        failures
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let (role, name) = (inputs.str("role")?, inputs.str("name")?);
+        aws.iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .policy_document(inputs.str("policy")?)
+            .send()
+            .await
+            .map_err(|e| aws_error("PutRolePolicy", e))?;
+        Ok(CreateResponse {
+            id: format!("{role}:{name}"),
+            outputs: r.inputs.clone(),
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let (role, name) = (inputs.str("role")?, inputs.str("name")?);
+        let out = not_found_is_none(
+            aws.iam
+                .get_role_policy()
+                .role_name(role)
+                .policy_name(name)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetRolePolicy", e)),
+        )?;
+        let Some(out) = out else { return Ok(None) };
+        let now = map([
+            ("role", Value::from(role)),
+            ("name", Value::from(name)),
+            (
+                "policy",
+                policy_as_recorded(out.policy_document(), r.inputs.get("policy")),
+            ),
+        ]);
+        Ok(Some(ReadResponse {
+            id: format!("{role}:{name}"),
+            outputs: now.clone(),
+            inputs: Some(now),
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        let inputs = Inputs(r.new_inputs);
+        aws.iam
+            .put_role_policy()
+            .role_name(inputs.str("role")?)
+            .policy_name(inputs.str("name")?)
+            .policy_document(inputs.str("policy")?)
+            .send()
+            .await
+            .map_err(|e| aws_error("PutRolePolicy", e))?;
+        Ok(r.new_inputs.clone())
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        let inputs = Inputs(r.inputs);
+        match aws
+            .iam
+            .delete_role_policy()
+            .role_name(inputs.str("role")?)
+            .policy_name(inputs.str("name")?)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteRolePolicy", e))
+        {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+}
+
+async fn add_role(aws: &Aws, profile: &str, role: &str) -> Result<(), ProviderError> {
+    aws.iam
+        .add_role_to_instance_profile()
+        .instance_profile_name(profile)
+        .role_name(role)
+        .send()
+        .await
+        .map_err(|e| aws_error("AddRoleToInstanceProfile", e))
+        .map(drop)
+}
+
+async fn remove_role(aws: &Aws, profile: &str, role: &str) -> Result<(), ProviderError> {
+    match aws
+        .iam
+        .remove_role_from_instance_profile()
+        .instance_profile_name(profile)
+        .role_name(role)
+        .send()
+        .await
+        .map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e))
+    {
+        Err(e) if is_not_found(&e) => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+#[async_trait]
+impl AwsKind for InstanceProfileKind {
+    fn token(&self) -> &'static str {
+        IamInstanceProfile::TYPE
+    }
+
+    fn replace_on(&self) -> &'static [&'static str] {
+        &["name"]
+    }
+
+    fn delete_before_replace(&self) -> bool {
+        true
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["name"], &mut failures);
+        check_name(inputs, "name", &mut failures);
+        failures
+    }
+
+    async fn create(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<CreateResponse, ProviderError> {
+        let inputs = Inputs(r.inputs);
+        let name = inputs.str("name")?;
+        let out = aws
+            .iam
+            .create_instance_profile()
+            .instance_profile_name(name)
+            .set_tags(Some(iam_tags(r.stack, r.name, &BTreeMap::new())))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateInstanceProfile", e))?;
+        if let Some(role) = inputs.opt_str("role") {
+            add_role(aws, name, role).await?;
+        }
+        let mut outputs = r.inputs.clone();
+        outputs.insert(
+            "arn".to_owned(),
+            Value::from(out.instance_profile().map(|p| p.arn()).unwrap_or_default()),
+        );
+        Ok(CreateResponse {
+            id: name.to_owned(),
+            outputs,
+        })
+    }
+
+    async fn read(
+        &self,
+        aws: &Aws,
+        r: &ReadRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let name = r.id.map_or_else(|| Inputs(r.inputs).str("name"), Ok)?;
+        let out = not_found_is_none(
+            aws.iam
+                .get_instance_profile()
+                .instance_profile_name(name)
+                .send()
+                .await
+                .map_err(|e| aws_error("GetInstanceProfile", e)),
+        )?;
+        let Some(profile) = out.as_ref().and_then(|o| o.instance_profile()) else {
+            return Ok(None);
+        };
+        let inputs = map([
+            ("name", Value::from(profile.instance_profile_name())),
+            (
+                "role",
+                profile
+                    .roles()
+                    .first()
+                    .map_or(Value::Null, |role| Value::from(role.role_name())),
+            ),
+        ]);
+        let mut outputs = inputs.clone();
+        outputs.insert("arn".to_owned(), Value::from(profile.arn()));
+        Ok(Some(ReadResponse {
+            id: name.to_owned(),
+            inputs: Some(inputs),
+            outputs,
+        }))
+    }
+
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        let (old, new) = (
+            Inputs(r.old_inputs).opt_str("role"),
+            Inputs(r.new_inputs).opt_str("role"),
+        );
+        if old != new {
+            if let Some(role) = old {
+                remove_role(aws, r.id, role).await?;
+            }
+            if let Some(role) = new {
+                add_role(aws, r.id, role).await?;
+            }
+        }
+        let mut outputs = r.new_inputs.clone();
+        outputs.insert(
+            "arn".to_owned(),
+            r.old_outputs.get("arn").cloned().unwrap_or(Value::Null),
+        );
+        Ok(outputs)
+    }
+
+    async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        if let Some(role) = Inputs(r.inputs).opt_str("role") {
+            remove_role(aws, r.id, role).await?;
+        }
+        with_retries(aws, || async {
+            match aws
+                .iam
+                .delete_instance_profile()
+                .instance_profile_name(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteInstanceProfile", e))
+            {
+                Err(e) if is_not_found(&e) => Ok(()),
+                other => other.map(drop),
+            }
+        })
+        .await
+    }
+}
