@@ -16,20 +16,24 @@ log_file="$run_dir/moto-$port.log"
 mkdir -p "$run_dir"
 
 running() { [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
+answering() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
 case "${1:-}" in
   start)
-    if ! running; then
+    if running; then
+      echo "export KAFKA_PLATFORM_MOTO_STARTED=0"
+    else
+      echo "export KAFKA_PLATFORM_MOTO_STARTED=1"
       # Validate AMI ids against moto's catalogue, as AWS does.
       MOTO_ENABLE_AMI_VALIDATION=true "$KAFKA_PLATFORM_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" \
         >"$log_file" 2>&1 &
       echo $! > "$pid_file"
       for _ in $(seq 1 100); do
-        if curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then break; fi
+        if answering; then break; fi
         running || { cat "$log_file" >&2; echo "moto.sh: moto_server exited" >&2; exit 1; }
         sleep 0.1
       done
-      curl -sf "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1 \
+      answering \
         || { echo "moto.sh: moto_server did not answer on 127.0.0.1:$port (log: $log_file)" >&2; exit 1; }
     fi
     echo "export AWS_ENDPOINT_URL=http://127.0.0.1:$port"

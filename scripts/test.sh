@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
 
+# The AWS API emulator for the AWS provider's tests; stopped on exit if this run started it.
+eval "$(scripts/moto.sh start)"
+if [ "$KAFKA_PLATFORM_MOTO_STARTED" = 1 ]; then
+  trap 'scripts/moto.sh stop' EXIT
+fi
+
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # insta: never write snapshots during a test run; a changed snapshot fails the run.
 export INSTA_UPDATE=no

@@ -94,9 +94,15 @@ pub enum EngineError {
 pub enum Drift {
     /// The resource no longer exists; it was removed from state.
     Deleted,
-    /// Its properties differ from the state.
+    /// Its inputs differ from the state: the next apply brings them back to the program.
     Changed {
         /// The differences (inputs and outputs).
+        diff: Vec<PropertyDiff>,
+    },
+    /// Only computed outputs changed (a new public IP after an Elastic IP was attached): the
+    /// state now has them; nothing needs repair.
+    OutputsChanged {
+        /// The differences.
         diff: Vec<PropertyDiff>,
     },
     /// An interrupted create had made the resource; it is now recorded.
@@ -555,6 +561,11 @@ impl Engine {
                         continue;
                     }
                     let diff = drift_diff(r, &inputs, &f.outputs);
+                    let drift = if inputs == r.inputs {
+                        Drift::OutputsChanged { diff }
+                    } else {
+                        Drift::Changed { diff }
+                    };
                     let mut record = r.clone();
                     record.inputs = inputs;
                     record.outputs = f.outputs.clone();
@@ -565,7 +576,7 @@ impl Engine {
                     report.drift.push(DriftRecord {
                         name: r.name.clone(),
                         type_token: r.type_token.clone(),
-                        drift: Drift::Changed { diff },
+                        drift,
                     });
                 }
             }

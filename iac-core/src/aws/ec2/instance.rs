@@ -285,12 +285,7 @@ impl AwsKind for InstanceKind {
             return Ok(None);
         };
         let recorded = |key: &str| r.inputs.get(key).cloned().unwrap_or(Value::Null);
-        let mut groups: Vec<String> = instance
-            .security_groups()
-            .iter()
-            .filter_map(|g| g.group_id())
-            .map(str::to_owned)
-            .collect();
+        let mut groups = security_groups(&instance);
         let recorded_groups = strings(r.inputs.get("security_group_ids"));
         if sorted(&groups) == sorted(&recorded_groups) {
             groups = recorded_groups;
@@ -368,13 +363,21 @@ impl AwsKind for InstanceKind {
         }
         let groups = new.strings("security_group_ids");
         if sorted(&old.strings("security_group_ids")) != sorted(&groups) {
+            let instance = describe(aws, r.id).await?;
+            let interface = instance
+                .as_ref()
+                .and_then(primary_interface)
+                .and_then(|n| n.network_interface_id())
+                .ok_or_else(|| {
+                    ProviderError::new(format!("instance {} has no network interface", r.id))
+                })?;
             aws.ec2
-                .modify_instance_attribute()
-                .instance_id(r.id)
+                .modify_network_interface_attribute()
+                .network_interface_id(interface)
                 .set_groups(Some(groups))
                 .send()
                 .await
-                .map_err(|e| aws_error("ModifyInstanceAttribute", e))?;
+                .map_err(|e| aws_error("ModifyNetworkInterfaceAttribute", e))?;
         }
         sync_tags(
             aws,
@@ -416,6 +419,29 @@ impl AwsKind for InstanceKind {
         })
         .await
     }
+}
+
+/// The primary network interface, which carries the instance's security groups.
+fn primary_interface(
+    instance: &Ec2Instance,
+) -> Option<&aws_sdk_ec2::types::InstanceNetworkInterface> {
+    instance
+        .network_interfaces()
+        .iter()
+        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+        .or_else(|| instance.network_interfaces().first())
+}
+
+fn security_groups(instance: &Ec2Instance) -> Vec<String> {
+    let groups = match primary_interface(instance) {
+        Some(interface) => interface.groups(),
+        None => instance.security_groups(),
+    };
+    groups
+        .iter()
+        .filter_map(|g| g.group_id())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn sorted(values: &[String]) -> Vec<&String> {

@@ -1,0 +1,958 @@
+//! The AWS provider against a real EC2/IAM API: `moto_server` on 127.0.0.1, reached through
+//! the AWS SDK via `AWS_ENDPOINT_URL` (scripts/test.sh starts it; by hand:
+//! `eval "$(scripts/moto.sh start)"`). Every test uses its own stack name, so tests share one
+//! emulator.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+#![cfg(feature = "aws")]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use iac_core::aws::*;
+use iac_core::{
+    ApplyOptions, ApplySummary, CheckFailure, CheckRequest, CreateRequest, CreateResponse,
+    DeleteRequest, DiffRequest, DiffResponse, Drift, Engine, EngineError, FileBackend, Operation,
+    Output, Program, PropertyMap, Provider, ProviderError, Providers, ReadRequest, ReadResponse,
+    ResourceOptions, Stack, UpdateRequest,
+};
+use tempfile::TempDir;
+
+/// Counts the provider's mutating calls (the only way the engine changes anything in AWS).
+struct Counting {
+    inner: AwsProvider,
+    mutations: AtomicUsize,
+}
+
+#[async_trait]
+impl Provider for Counting {
+    fn check(&self, r: &CheckRequest<'_>) -> Vec<CheckFailure> {
+        self.inner.check(r)
+    }
+    fn check_related(&self, r: &[CheckRequest<'_>]) -> Vec<(String, CheckFailure)> {
+        self.inner.check_related(r)
+    }
+    fn diff(&self, r: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {
+        self.inner.diff(r)
+    }
+    async fn create(&self, r: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.create(r).await
+    }
+    async fn read(&self, r: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
+        self.inner.read(r).await
+    }
+    async fn update(&self, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.update(r).await
+    }
+    async fn delete(&self, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(r).await
+    }
+}
+
+fn settings() -> AwsSettings {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "the AWS tests need the emulator: run scripts/test.sh, or eval \"$(scripts/moto.sh start)\" first"
+    );
+    AwsSettings {
+        region: Some("eu-central-1".to_owned()),
+        endpoint_url: None,
+        // The emulator answers some errors with bare 500s: do not retry them.
+        max_attempts: 1,
+        wait_timeout: Duration::from_secs(20),
+        poll_interval: Duration::from_millis(20),
+    }
+}
+
+struct World {
+    provider: Arc<Counting>,
+    engine: Engine,
+    ec2: aws_sdk_ec2::Client,
+    iam: aws_sdk_iam::Client,
+    _dir: TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let inner = AwsProvider::connect(settings()).await.unwrap();
+        let tokens = inner.type_tokens();
+        let provider = Arc::new(Counting {
+            inner,
+            mutations: AtomicUsize::new(0),
+        });
+        let mut providers = Providers::new();
+        providers.register(provider.clone(), tokens);
+        let dir = TempDir::new().unwrap();
+        let engine = Engine::new(providers, FileBackend::new(dir.path()));
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-central-1"))
+            .load()
+            .await;
+        World {
+            provider,
+            engine,
+            ec2: aws_sdk_ec2::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            _dir: dir,
+        }
+    }
+
+    fn mutations(&self) -> usize {
+        self.provider.mutations.load(Ordering::SeqCst)
+    }
+
+    async fn up(&self, program: &Program) -> ApplySummary {
+        let plan = self.engine.preview(program).await.unwrap();
+        let summary = self
+            .engine
+            .apply(program, &plan, &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert!(summary.is_success(), "{summary:#?}");
+        summary
+    }
+
+    async fn state(&self, stack: &str) -> iac_core::state::Checkpoint {
+        self.engine.state(stack).await.unwrap().unwrap()
+    }
+
+    async fn id(&self, stack: &str, name: &str) -> String {
+        self.state(stack).await.resource(name).unwrap().id.clone()
+    }
+
+    /// Resources that still exist and carry the stack's ownership tag. (The emulator keeps
+    /// tags of deleted resources in DescribeTags, so each kind is described with a filter.)
+    async fn tagged(&self, stack: &str) -> Vec<String> {
+        use aws_sdk_ec2::types::{Filter, InstanceStateName};
+        let f = || {
+            Filter::builder()
+                .name("tag:iac:stack")
+                .values(stack)
+                .build()
+        };
+        let e = &self.ec2;
+        let mut ids: Vec<String> = Vec::new();
+        let out = e.describe_vpcs().filters(f()).send().await.unwrap();
+        ids.extend(
+            out.vpcs()
+                .iter()
+                .filter_map(|x| x.vpc_id())
+                .map(str::to_owned),
+        );
+        let out = e.describe_subnets().filters(f()).send().await.unwrap();
+        ids.extend(
+            out.subnets()
+                .iter()
+                .filter_map(|x| x.subnet_id())
+                .map(str::to_owned),
+        );
+        let out = e
+            .describe_security_groups()
+            .filters(f())
+            .send()
+            .await
+            .unwrap();
+        ids.extend(
+            out.security_groups()
+                .iter()
+                .filter_map(|x| x.group_id())
+                .map(str::to_owned),
+        );
+        let out = e
+            .describe_internet_gateways()
+            .filters(f())
+            .send()
+            .await
+            .unwrap();
+        ids.extend(
+            out.internet_gateways()
+                .iter()
+                .filter_map(|x| x.internet_gateway_id())
+                .map(str::to_owned),
+        );
+        let out = e.describe_route_tables().filters(f()).send().await.unwrap();
+        ids.extend(
+            out.route_tables()
+                .iter()
+                .filter_map(|x| x.route_table_id())
+                .map(str::to_owned),
+        );
+        let out = e.describe_key_pairs().filters(f()).send().await.unwrap();
+        ids.extend(
+            out.key_pairs()
+                .iter()
+                .filter_map(|x| x.key_pair_id())
+                .map(str::to_owned),
+        );
+        let out = e.describe_addresses().filters(f()).send().await.unwrap();
+        ids.extend(
+            out.addresses()
+                .iter()
+                .filter_map(|x| x.allocation_id())
+                .map(str::to_owned),
+        );
+        let out = e.describe_instances().filters(f()).send().await.unwrap();
+        ids.extend(
+            out.reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter(|i| {
+                    i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated)
+                })
+                .filter_map(|i| i.instance_id())
+                .map(str::to_owned),
+        );
+        ids
+    }
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Output<Tags> {
+    Output::known(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
+const PUBLIC_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ8v5hLw1R5n8y3Jb1rSmP6i1gq8M2t3m8b0dYqg2mC operator@example";
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:DescribeInstances","Resource":"*"}]}"#;
+
+/// Knobs the tests turn between applies.
+/// A stack name unique to this run: the emulator keeps what earlier runs left behind.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+#[derive(Clone)]
+struct Platform {
+    stack: String,
+    instance_type: &'static str,
+    kafka_port: i64,
+    ssh_rule: bool,
+    env_tag: &'static str,
+}
+
+impl Platform {
+    fn new(prefix: &str) -> Self {
+        Self {
+            stack: unique(prefix),
+            instance_type: "t3.small",
+            kafka_port: 9092,
+            ssh_rule: true,
+            env_tag: "test",
+        }
+    }
+}
+
+/// The three-AZ network, security, IAM and one fixed-IP instance per AZ.
+fn platform(p: &Platform) -> Program {
+    let mut s = Stack::new(p.stack.clone());
+    let ami = s.data_source::<Ami>(
+        "ami",
+        AmiArgs {
+            owners: vec!["amazon".to_owned()].into(),
+            name: "al2023-ami-ecs-hvm-*-x86_64".into(),
+            architecture: Some("x86_64".to_owned()).into(),
+        },
+    );
+    let vpc = s.resource::<Vpc>(
+        "vpc",
+        VpcArgs {
+            cidr_block: "10.42.0.0/16".into(),
+            enable_dns_hostnames: Some(true).into(),
+            enable_dns_support: Some(true).into(),
+            tags: tags(&[("env", p.env_tag)]),
+        },
+    );
+    let igw = s.resource::<InternetGateway>(
+        "igw",
+        InternetGatewayArgs {
+            vpc_id: vpc.id().map(Some),
+            ..Default::default()
+        },
+    );
+    let table = s.resource::<RouteTable>(
+        "public",
+        RouteTableArgs {
+            vpc_id: vpc.id(),
+            ..Default::default()
+        },
+    );
+    s.resource::<Route>(
+        "default-route",
+        RouteArgs {
+            route_table_id: table.id(),
+            destination_cidr_block: "0.0.0.0/0".into(),
+            gateway_id: igw.id(),
+        },
+    );
+    let sg = s.resource::<SecurityGroup>(
+        "kafka-sg",
+        SecurityGroupArgs {
+            name: format!("{}-kafka", p.stack).into(),
+            description: "Kafka nodes".into(),
+            vpc_id: vpc.id(),
+            ..Default::default()
+        },
+    );
+    s.resource::<SecurityGroupRule>(
+        "kafka-clients",
+        SecurityGroupRuleArgs {
+            security_group_id: sg.id(),
+            direction: "ingress".into(),
+            protocol: "tcp".into(),
+            from_port: p.kafka_port.into(),
+            to_port: p.kafka_port.into(),
+            cidr_ipv4: Some("10.42.0.0/16".to_owned()).into(),
+            ..Default::default()
+        },
+    );
+    s.resource::<SecurityGroupRule>(
+        "kafka-internal",
+        SecurityGroupRuleArgs {
+            security_group_id: sg.id(),
+            direction: "ingress".into(),
+            protocol: "tcp".into(),
+            from_port: 9091.into(),
+            to_port: 9093.into(),
+            self_referencing: Some(true).into(),
+            ..Default::default()
+        },
+    );
+    if p.ssh_rule {
+        s.resource::<SecurityGroupRule>(
+            "ssh",
+            SecurityGroupRuleArgs {
+                security_group_id: sg.id(),
+                direction: "ingress".into(),
+                protocol: "tcp".into(),
+                from_port: 22.into(),
+                to_port: 22.into(),
+                cidr_ipv4: Some("203.0.113.7/32".to_owned()).into(),
+                ..Default::default()
+            },
+        );
+    }
+    let key = s.resource::<KeyPair>(
+        "key",
+        KeyPairArgs {
+            key_name: format!("{}-operator", p.stack).into(),
+            public_key: PUBLIC_KEY.into(),
+            ..Default::default()
+        },
+    );
+    let role = s.resource::<IamRole>(
+        "role",
+        IamRoleArgs {
+            name: format!("{}-kafka-node", p.stack).into(),
+            assume_role_policy: TRUST.into(),
+            ..Default::default()
+        },
+    );
+    s.resource::<IamRolePolicy>(
+        "role-policy",
+        IamRolePolicyArgs {
+            role: role.as_ref().output("name"),
+            name: "describe".into(),
+            policy: POLICY.into(),
+        },
+    );
+    let profile = s.resource::<IamInstanceProfile>(
+        "profile",
+        IamInstanceProfileArgs {
+            name: format!("{}-kafka-node", p.stack).into(),
+            role: role.as_ref().output::<String>("name").map(Some),
+        },
+    );
+    for (i, zone) in ["a", "b", "c"].into_iter().enumerate() {
+        let subnet = s.resource::<Subnet>(
+            &format!("subnet-{zone}"),
+            SubnetArgs {
+                vpc_id: vpc.id(),
+                cidr_block: format!("10.42.{}.0/24", i + 1).into(),
+                availability_zone: Some(format!("eu-central-1{zone}")).into(),
+                map_public_ip_on_launch: Some(true).into(),
+                ..Default::default()
+            },
+        );
+        s.resource::<RouteTableAssociation>(
+            &format!("public-{zone}"),
+            RouteTableAssociationArgs {
+                route_table_id: table.id(),
+                subnet_id: subnet.id(),
+            },
+        );
+        let node = s.resource::<Instance>(
+            &format!("controller-{}", i + 1),
+            InstanceArgs {
+                ami: ami.image_id(),
+                instance_type: p.instance_type.into(),
+                subnet_id: subnet.id(),
+                private_ip: Some(format!("10.42.{}.10", i + 1)).into(),
+                security_group_ids: Output::all([sg.id()]),
+                key_name: key.as_ref().output::<String>("key_name").map(Some),
+                iam_instance_profile: profile.as_ref().output::<String>("name").map(Some),
+                root_volume_size: Some(30).into(),
+                tags: tags(&[("role", "controller")]),
+                ..Default::default()
+            },
+        );
+        if i == 0 {
+            s.resource::<ElasticIp>(
+                "controller-1-ip",
+                ElasticIpArgs {
+                    instance_id: node.id().map(Some),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    s.export(
+        "controller_ips",
+        Output::all((1..=3).map(|i| Output::known(format!("10.42.{i}.10")))),
+    );
+    s.build().unwrap()
+}
+
+#[tokio::test]
+async fn the_full_network_is_created_described_back_and_a_second_apply_changes_nothing() {
+    let world = World::new().await;
+    let p = Platform::new("aws-full");
+    let summary = world.up(&platform(&p)).await;
+    // 12 shared resources, a subnet, route association and instance per zone, one Elastic IP.
+    assert_eq!(summary.counts.create, 22, "{summary:#?}");
+
+    // Described back from the API, not from state.
+    let vpc_id = world.id(&p.stack, "vpc").await;
+    let subnets = world
+        .ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&vpc_id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut zones: Vec<(String, String)> = subnets
+        .subnets()
+        .iter()
+        .map(|s| {
+            (
+                s.cidr_block().unwrap().to_owned(),
+                s.availability_zone().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    zones.sort();
+    assert_eq!(
+        zones,
+        [
+            ("10.42.1.0/24".to_owned(), "eu-central-1a".to_owned()),
+            ("10.42.2.0/24".to_owned(), "eu-central-1b".to_owned()),
+            ("10.42.3.0/24".to_owned(), "eu-central-1c".to_owned())
+        ]
+    );
+    for i in 1..=3 {
+        let id = world.id(&p.stack, &format!("controller-{i}")).await;
+        let out = world
+            .ec2
+            .describe_instances()
+            .instance_ids(&id)
+            .send()
+            .await
+            .unwrap();
+        let instance = &out.reservations()[0].instances()[0];
+        assert_eq!(
+            instance.private_ip_address(),
+            Some(format!("10.42.{i}.10").as_str())
+        );
+        assert_eq!(
+            instance.instance_type().map(|t| t.as_str()),
+            Some("t3.small")
+        );
+        let name = instance
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("Name"))
+            .and_then(|t| t.value());
+        assert_eq!(name, Some(format!("{}-controller-{i}", p.stack).as_str()));
+        let interface = &instance.network_interfaces()[0];
+        assert_eq!(
+            interface.groups().len(),
+            1,
+            "the group is on the primary interface"
+        );
+    }
+    let eip = world
+        .state(&p.stack)
+        .await
+        .resource("controller-1-ip")
+        .unwrap()
+        .outputs["public_ip"]
+        .clone();
+    assert!(eip.as_str().is_some_and(|ip| !ip.is_empty()), "{eip}");
+
+    let before = world.mutations();
+    let plan = world.engine.preview(&platform(&p)).await.unwrap();
+    assert!(!plan.has_changes(), "{}", plan.render());
+    world.up(&platform(&p)).await;
+    assert_eq!(
+        world.mutations(),
+        before,
+        "a second apply must make no mutating call"
+    );
+}
+
+#[tokio::test]
+async fn updates_happen_in_place_and_destroy_leaves_nothing_tagged() {
+    let world = World::new().await;
+    let mut p = Platform::new("aws-update");
+    world.up(&platform(&p)).await;
+    let instance = world.id(&p.stack, "controller-2").await;
+    let ssh = world.id(&p.stack, "ssh").await;
+
+    // Instance type (stop/modify/start), tags, one rule added back and one changed.
+    p.instance_type = "t3.medium";
+    p.env_tag = "staging";
+    p.kafka_port = 9094;
+    let plan = world.engine.preview(&platform(&p)).await.unwrap();
+    let ops: BTreeMap<_, _> = plan
+        .record()
+        .steps
+        .iter()
+        .map(|s| (s.name.clone(), s.op))
+        .collect();
+    assert_eq!(ops["controller-2"], Operation::Update);
+    assert_eq!(ops["vpc"], Operation::Update);
+    assert_eq!(
+        ops["kafka-clients"],
+        Operation::Replace,
+        "a changed rule is replaced"
+    );
+    assert_eq!(
+        ops["kafka-sg"],
+        Operation::Same,
+        "the group itself is untouched"
+    );
+    let summary = world
+        .engine
+        .apply(&platform(&p), &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary:#?}");
+    assert_eq!(
+        world.id(&p.stack, "controller-2").await,
+        instance,
+        "updated in place, not replaced"
+    );
+    let out = world
+        .ec2
+        .describe_instances()
+        .instance_ids(&instance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.reservations()[0].instances()[0]
+            .instance_type()
+            .map(|t| t.as_str()),
+        Some("t3.medium")
+    );
+
+    // Removing a rule deletes exactly that rule.
+    let before = world.mutations();
+    p.ssh_rule = false;
+    world.up(&platform(&p)).await;
+    assert_eq!(world.mutations(), before + 1);
+    let sg = world.id(&p.stack, "kafka-sg").await;
+    let group = world
+        .ec2
+        .describe_security_groups()
+        .group_ids(&sg)
+        .send()
+        .await
+        .unwrap();
+    let ports: Vec<Option<i32>> = group.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .map(|p| p.from_port())
+        .collect();
+    assert!(!ports.contains(&Some(22)), "{ports:?}");
+    assert!(ports.contains(&Some(9094)), "{ports:?} {ssh}");
+
+    let summary = world.up(&Program::empty(&p.stack).unwrap()).await;
+    assert_eq!(summary.counts.delete, 22);
+    assert_eq!(world.tagged(&p.stack).await, Vec::<String>::new());
+    let role = world
+        .iam
+        .get_role()
+        .role_name(format!("{}-kafka-node", p.stack))
+        .send()
+        .await;
+    assert!(role.is_err(), "the role must be gone");
+}
+
+fn small(stack: &str, cidr: &str, ip: &str) -> Program {
+    let mut s = Stack::new(stack);
+    let vpc = s.resource::<Vpc>(
+        "vpc",
+        VpcArgs {
+            cidr_block: "10.50.0.0/16".into(),
+            ..Default::default()
+        },
+    );
+    let subnet = s.resource::<Subnet>(
+        "subnet",
+        SubnetArgs {
+            vpc_id: vpc.id(),
+            cidr_block: cidr.into(),
+            ..Default::default()
+        },
+    );
+    s.resource::<Instance>(
+        "node",
+        InstanceArgs {
+            ami: "ami-00266546a4aac405e".into(),
+            instance_type: "t3.micro".into(),
+            subnet_id: subnet.id(),
+            private_ip: Some(ip.to_owned()).into(),
+            ..Default::default()
+        },
+    );
+    s.build().unwrap()
+}
+
+#[tokio::test]
+async fn a_subnet_cidr_change_replaces_the_subnet_and_its_instance_in_order() {
+    let world = World::new().await;
+    let stack = unique("aws-replace");
+    world.up(&small(&stack, "10.50.1.0/24", "10.50.1.20")).await;
+    let (old_subnet, old_node) = (
+        world.id(&stack, "subnet").await,
+        world.id(&stack, "node").await,
+    );
+    let program = small(&stack, "10.50.2.0/24", "10.50.2.20");
+    let plan = world.engine.preview(&program).await.unwrap();
+    let ops: Vec<_> = plan
+        .record()
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.op))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("vpc", Operation::Same),
+            ("subnet", Operation::Replace),
+            ("node", Operation::Replace)
+        ]
+    );
+    world
+        .engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    let (new_subnet, new_node) = (
+        world.id(&stack, "subnet").await,
+        world.id(&stack, "node").await,
+    );
+    assert_ne!(new_subnet, old_subnet);
+    assert_ne!(new_node, old_node);
+    let gone = world
+        .ec2
+        .describe_subnets()
+        .subnet_ids(&old_subnet)
+        .send()
+        .await;
+    assert!(
+        gone.is_err() || gone.unwrap().subnets().is_empty(),
+        "the old subnet is deleted"
+    );
+    let out = world
+        .ec2
+        .describe_instances()
+        .instance_ids(&new_node)
+        .send()
+        .await
+        .unwrap();
+    let node = &out.reservations()[0].instances()[0];
+    assert_eq!(
+        (node.subnet_id(), node.private_ip_address()),
+        (Some(new_subnet.as_str()), Some("10.50.2.20"))
+    );
+    assert_eq!(world.state(&stack).await.resources.len(), 3);
+}
+
+#[tokio::test]
+async fn drift_is_reported_by_refresh_and_repaired_by_the_next_apply() {
+    let world = World::new().await;
+    let p = Platform::new("aws-drift");
+    world.up(&platform(&p)).await;
+    let sg = world.id(&p.stack, "kafka-sg").await;
+    let node = world.id(&p.stack, "controller-3").await;
+    world
+        .ec2
+        .revoke_security_group_ingress()
+        .group_id(&sg)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("203.0.113.7/32")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    world
+        .ec2
+        .terminate_instances()
+        .instance_ids(&node)
+        .send()
+        .await
+        .unwrap();
+
+    let report = world.engine.refresh(&p.stack, 8).await.unwrap();
+    let drift: BTreeMap<_, _> = report
+        .drift
+        .iter()
+        .map(|d| (d.name.as_str(), d.drift.clone()))
+        .collect();
+    assert_eq!(drift.get("ssh"), Some(&Drift::Deleted), "{report:#?}");
+    assert_eq!(
+        drift.get("controller-3"),
+        Some(&Drift::Deleted),
+        "{report:#?}"
+    );
+    // The Elastic IP gave controller-1 a new public IP: recorded, but not drift to repair.
+    match drift.get("controller-1") {
+        Some(Drift::OutputsChanged { diff }) => {
+            assert!(diff.iter().any(|d| d.key == "public_ip"), "{diff:?}")
+        }
+        other => panic!("controller-1: {other:?}"),
+    }
+    assert_eq!(drift.len(), 3, "{report:#?}");
+
+    let summary = world.up(&platform(&p)).await;
+    assert_eq!(summary.counts.create, 2, "{summary:#?}");
+    let group = world
+        .ec2
+        .describe_security_groups()
+        .group_ids(&sg)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        group.security_groups()[0]
+            .ip_permissions()
+            .iter()
+            .any(|p| p.from_port() == Some(22))
+    );
+    let fresh = world.id(&p.stack, "controller-3").await;
+    let out = world
+        .ec2
+        .describe_instances()
+        .instance_ids(&fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.reservations()[0].instances()[0].private_ip_address(),
+        Some("10.42.3.10"),
+        "the fixed IP is free again"
+    );
+}
+
+#[tokio::test]
+async fn bad_inputs_fail_before_any_mutation_with_the_field_named() {
+    let world = World::new().await;
+    let bad = |subnet_b: &str, ip: &str| {
+        let mut s = Stack::new("aws-bad");
+        // Only checks run here: nothing reaches AWS, so a fixed name is fine.
+        let vpc = s.resource::<Vpc>(
+            "vpc",
+            VpcArgs {
+                cidr_block: "10.60.0.0/16".into(),
+                ..Default::default()
+            },
+        );
+        let a = s.resource::<Subnet>(
+            "subnet-a",
+            SubnetArgs {
+                vpc_id: vpc.id(),
+                cidr_block: "10.60.0.0/23".into(),
+                ..Default::default()
+            },
+        );
+        s.resource::<Subnet>(
+            "subnet-b",
+            SubnetArgs {
+                vpc_id: vpc.id(),
+                cidr_block: subnet_b.into(),
+                ..Default::default()
+            },
+        );
+        s.resource::<Instance>(
+            "node",
+            InstanceArgs {
+                ami: "ami-00266546a4aac405e".into(),
+                instance_type: "t3.micro".into(),
+                subnet_id: a.id(),
+                private_ip: Some(ip.to_owned()).into(),
+                ..Default::default()
+            },
+        );
+        for name in ["key-1", "key-2"] {
+            s.resource::<KeyPair>(
+                name,
+                KeyPairArgs {
+                    key_name: "shared".into(),
+                    public_key: PUBLIC_KEY.into(),
+                    ..Default::default()
+                },
+            );
+        }
+        s.resource::<SecurityGroupRule>(
+            "rule",
+            SecurityGroupRuleArgs {
+                security_group_id: "sg-123".into(),
+                direction: "ingress".into(),
+                protocol: "tcp".into(),
+                from_port: 9093.into(),
+                to_port: 9091.into(),
+                cidr_ipv4: Some("10.60.0.0/33".to_owned()).into(),
+                ..Default::default()
+            },
+        );
+        s.build().unwrap()
+    };
+    let err = world
+        .engine
+        .preview(&bad("10.60.1.0/24", "10.60.2.10"))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    for expected in [
+        "resource `rule` (aws:ec2:SecurityGroupRule): `cidr_ipv4`: prefix length in `10.60.0.0/33` must be 0 to 32",
+        "resource `rule` (aws:ec2:SecurityGroupRule): `from_port`: the range 9093-9091 is reversed: from_port must not exceed to_port",
+        "resource `subnet-b` (aws:ec2:Subnet): `cidr_block`: 10.60.1.0/24 overlaps subnet `subnet-a` (10.60.0.0/23) in the same VPC: give each subnet its own block",
+        "resource `node` (aws:ec2:Instance): `private_ip`: 10.60.2.10 is outside subnet `subnet-a` (10.60.0.0/23)",
+        "resource `key-2` (aws:ec2:KeyPair): `key_name`: key pair name `shared` is also used by `key-1`: names must be unique",
+    ] {
+        assert!(
+            message.contains(expected),
+            "missing:\n{expected}\nin:\n{message}"
+        );
+    }
+    let err = world
+        .engine
+        .preview(&bad("10.70.0.0/24", "10.60.0.3"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`cidr_block`: 10.70.0.0/24 is outside VPC `vpc` (10.60.0.0/16): choose a block inside it"), "{err}");
+    assert!(
+        err.contains(
+            "`private_ip`: 10.60.0.3 is one of the five addresses AWS reserves in subnet `subnet-a`"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        world.mutations(),
+        0,
+        "nothing may be created when check fails"
+    );
+}
+
+#[tokio::test]
+async fn errors_only_aws_can_know_are_surfaced_with_code_and_message() {
+    let world = World::new().await;
+    // A key pair that already exists outside the stack.
+    let stack = unique("aws-errors");
+    let taken = format!("{stack}-taken");
+    world
+        .ec2
+        .import_key_pair()
+        .key_name(&taken)
+        .public_key_material(aws_sdk_ec2::primitives::Blob::new(PUBLIC_KEY))
+        .send()
+        .await
+        .unwrap();
+    let mut s = Stack::new(stack.clone());
+    s.resource::<KeyPair>(
+        "key",
+        KeyPairArgs {
+            key_name: taken.clone().into(),
+            public_key: PUBLIC_KEY.into(),
+            ..Default::default()
+        },
+    );
+    let vpc = s.resource::<Vpc>(
+        "vpc",
+        VpcArgs {
+            cidr_block: "10.80.0.0/16".into(),
+            ..Default::default()
+        },
+    );
+    let subnet = s.resource::<Subnet>(
+        "subnet",
+        SubnetArgs {
+            vpc_id: vpc.id(),
+            cidr_block: "10.80.1.0/24".into(),
+            ..Default::default()
+        },
+    );
+    s.resource::<Instance>(
+        "node",
+        InstanceArgs {
+            ami: "ami-00000000deadbeef".into(),
+            instance_type: "t3.micro".into(),
+            subnet_id: subnet.id(),
+            ..Default::default()
+        },
+    );
+    let program = s.build().unwrap();
+    let plan = world.engine.preview(&program).await.unwrap();
+    let summary = world
+        .engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    let failed: BTreeMap<_, _> = summary
+        .failed
+        .iter()
+        .map(|f| (f.name.as_str(), f.error.as_str()))
+        .collect();
+    assert!(
+        failed["key"].starts_with("create failed: InvalidKeyPair.Duplicate: ImportKeyPair:"),
+        "{failed:?}"
+    );
+    assert!(
+        failed["node"].starts_with("create failed: InvalidAMIID.NotFound: RunInstances:"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        summary.counts.create, 2,
+        "vpc and subnet are independent of the failures"
+    );
+    // Nothing half-recorded: the failed creates left no pending operation.
+    assert!(world.state(&stack).await.pending.is_empty());
+    let _ = ResourceOptions::new();
+    let _: Option<EngineError> = None;
+}
