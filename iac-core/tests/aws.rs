@@ -828,6 +828,26 @@ async fn bad_inputs_fail_before_any_mutation_with_the_field_named() {
                 },
             );
         }
+        s.resource::<IamRole>(
+            "role",
+            IamRoleArgs {
+                name: "kafka node".into(),
+                assume_role_policy: "{\"Version\": ".into(),
+                ..Default::default()
+            },
+        );
+        s.resource::<SecurityGroupRule>(
+            "udp-ish",
+            SecurityGroupRuleArgs {
+                security_group_id: "sg-123".into(),
+                direction: "inbound".into(),
+                protocol: "sctp".into(),
+                from_port: 1.into(),
+                to_port: 2.into(),
+                cidr_ipv4: Some("10.60.0.0/16".to_owned()).into(),
+                ..Default::default()
+            },
+        );
         s.resource::<SecurityGroupRule>(
             "rule",
             SecurityGroupRuleArgs {
@@ -854,6 +874,10 @@ async fn bad_inputs_fail_before_any_mutation_with_the_field_named() {
         "resource `subnet-b` (aws:ec2:Subnet): `cidr_block`: 10.60.1.0/24 overlaps subnet `subnet-a` (10.60.0.0/23) in the same VPC: give each subnet its own block",
         "resource `node` (aws:ec2:Instance): `private_ip`: 10.60.2.10 is outside subnet `subnet-a` (10.60.0.0/23)",
         "resource `key-2` (aws:ec2:KeyPair): `key_name`: key pair name `shared` is also used by `key-1`: names must be unique",
+        "resource `role` (aws:iam:Role): `name`: `kafka node` must be 1-64 characters of [A-Za-z0-9+=,.@_-]",
+        "resource `role` (aws:iam:Role): `assume_role_policy`: is not valid JSON: EOF while parsing a value at line 1 column 12",
+        "resource `udp-ish` (aws:ec2:SecurityGroupRule): `direction`: `inbound` must be `ingress` or `egress`",
+        "resource `udp-ish` (aws:ec2:SecurityGroupRule): `protocol`: `sctp` is unknown: use tcp, udp, icmp or all",
     ] {
         assert!(
             message.contains(expected),
