@@ -272,7 +272,7 @@ impl AwsKind for RoleKind {
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         // Policies and profiles are deleted first by the engine; IAM may lag behind.
-        with_retries(aws, || async {
+        with_retries(&aws.settings, || async {
             match aws
                 .iam
                 .delete_role()
@@ -531,7 +531,7 @@ impl AwsKind for InstanceProfileKind {
         if let Some(role) = Inputs(r.inputs).opt_str("role") {
             remove_role(aws, r.id, role).await?;
         }
-        with_retries(aws, || async {
+        with_retries(&aws.settings, || async {
             match aws
                 .iam
                 .delete_instance_profile()

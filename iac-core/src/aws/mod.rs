@@ -282,13 +282,16 @@ fn is_retryable(err: &ProviderError) -> bool {
 /// Runs `call` until it succeeds, fails with a non-retryable error, or the wait timeout
 /// passes (then its last error is returned). Backoff doubles from the poll interval with
 /// jitter, capped at 10x the poll interval.
-pub(crate) async fn with_retries<T, F, Fut>(aws: &Aws, mut call: F) -> Result<T, ProviderError>
+pub(crate) async fn with_retries<T, F, Fut>(
+    settings: &AwsSettings,
+    mut call: F,
+) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
-    let deadline = Instant::now() + aws.settings.wait_timeout;
-    let base = aws.settings.poll_interval;
+    let deadline = Instant::now() + settings.wait_timeout;
+    let base = settings.poll_interval;
     let mut delay = base;
     loop {
         match call().await {
@@ -304,7 +307,7 @@ where
 
 /// Polls `probe` until it returns `Some`, or fails after the wait timeout naming `what`.
 pub(crate) async fn wait_for<T, F, Fut>(
-    aws: &Aws,
+    settings: &AwsSettings,
     what: &str,
     mut probe: F,
 ) -> Result<T, ProviderError>
@@ -312,7 +315,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, ProviderError>>,
 {
-    let deadline = Instant::now() + aws.settings.wait_timeout;
+    let deadline = Instant::now() + settings.wait_timeout;
     loop {
         if let Some(done) = probe().await? {
             return Ok(done);
@@ -320,12 +323,87 @@ where
         if Instant::now() >= deadline {
             return Err(ProviderError::with_code(
                 "Timeout",
-                format!(
-                    "{what} did not happen within {:?}",
-                    aws.settings.wait_timeout
-                ),
+                format!("{what} did not happen within {:?}", settings.wait_timeout),
             ));
         }
-        tokio::time::sleep(aws.settings.poll_interval).await;
+        tokio::time::sleep(settings.poll_interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    fn settings(wait_ms: u64) -> AwsSettings {
+        AwsSettings {
+            wait_timeout: Duration::from_millis(wait_ms),
+            poll_interval: Duration::from_millis(1),
+            ..AwsSettings::default()
+        }
+    }
+
+    fn error(code: &str) -> ProviderError {
+        ProviderError::with_code(code, "from AWS")
+    }
+
+    #[tokio::test]
+    async fn dependency_violations_are_retried_until_they_clear() {
+        let calls = Cell::new(0);
+        let result = with_retries(&settings(5_000), || {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                if n < 3 {
+                    Err(error("DependencyViolation"))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn other_errors_fail_at_once_and_retries_stop_at_the_deadline() {
+        let calls = Cell::new(0);
+        let result: Result<(), _> = with_retries(&settings(5_000), || {
+            calls.set(calls.get() + 1);
+            async { Err(error("InvalidParameterValue")) }
+        })
+        .await;
+        assert_eq!(
+            (result.unwrap_err().code.as_deref(), calls.get()),
+            (Some("InvalidParameterValue"), 1)
+        );
+
+        let result: Result<(), _> = with_retries(&settings(30), || async {
+            Err(error("DependencyViolation"))
+        })
+        .await;
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "DependencyViolation: from AWS",
+            "the last AWS error is returned"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_gives_up_after_the_timeout_naming_what_it_waited_for() {
+        let result: Result<(), _> = wait_for(
+            &settings(20),
+            "instance i-1 reaching state running",
+            || async { Ok(None) },
+        )
+        .await;
+        let err = result.unwrap_err();
+        assert_eq!(err.code.as_deref(), Some("Timeout"));
+        assert!(
+            err.message
+                .starts_with("instance i-1 reaching state running did not happen within"),
+            "{err}"
+        );
     }
 }

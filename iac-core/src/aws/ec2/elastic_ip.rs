@@ -39,7 +39,7 @@ async fn describe(aws: &Aws, allocation: &str) -> Result<Option<Address>, Provid
 }
 
 async fn associate(aws: &Aws, allocation: &str, instance: &str) -> Result<(), ProviderError> {
-    with_retries(aws, || async {
+    with_retries(&aws.settings, || async {
         aws.ec2
             .associate_address()
             .allocation_id(allocation)
@@ -192,7 +192,7 @@ impl AwsKind for ElasticIpKind {
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         disassociate(aws, r.id).await?;
-        with_retries(aws, || async {
+        with_retries(&aws.settings, || async {
             match aws
                 .ec2
                 .release_address()

@@ -75,7 +75,7 @@ async fn wait_state(
     want: InstanceStateName,
 ) -> Result<Ec2Instance, ProviderError> {
     let what = format!("instance {id} reaching state {}", want.as_str());
-    wait_for(aws, &what, || async {
+    wait_for(&aws.settings, &what, || async {
         let Some(instance) = describe(aws, id).await? else {
             return Ok(None);
         };
@@ -241,7 +241,7 @@ impl AwsKind for InstanceKind {
             );
         }
         // A just-created instance profile takes a moment to be usable by EC2.
-        let out = with_retries(aws, || async {
+        let out = with_retries(&aws.settings, || async {
             call.clone()
                 .send()
                 .await
@@ -410,7 +410,7 @@ impl AwsKind for InstanceKind {
             other => other.map(drop)?,
         }
         let what = format!("instance {} terminating", r.id);
-        wait_for(aws, &what, || async {
+        wait_for(&aws.settings, &what, || async {
             Ok(match describe(aws, r.id).await? {
                 None => Some(()),
                 Some(i) if state(&i) == Some(&InstanceStateName::Terminated) => Some(()),

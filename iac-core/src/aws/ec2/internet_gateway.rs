@@ -22,7 +22,7 @@ use crate::provider::{
 pub(crate) struct InternetGatewayKind;
 
 async fn attach(aws: &Aws, id: &str, vpc: &str) -> Result<(), ProviderError> {
-    with_retries(aws, || async {
+    with_retries(&aws.settings, || async {
         aws.ec2
             .attach_internet_gateway()
             .internet_gateway_id(id)
@@ -37,7 +37,7 @@ async fn attach(aws: &Aws, id: &str, vpc: &str) -> Result<(), ProviderError> {
 
 async fn detach(aws: &Aws, id: &str, vpc: &str) -> Result<(), ProviderError> {
     // Public IPs mapped in the VPC keep the gateway busy for a while after instances go.
-    with_retries(aws, || async {
+    with_retries(&aws.settings, || async {
         match aws
             .ec2
             .detach_internet_gateway()
@@ -167,7 +167,7 @@ impl AwsKind for InternetGatewayKind {
         if let Some(vpc) = Inputs(r.inputs).opt_str("vpc_id") {
             detach(aws, r.id, vpc).await?;
         }
-        with_retries(aws, || async {
+        with_retries(&aws.settings, || async {
             match aws
                 .ec2
                 .delete_internet_gateway()

@@ -68,7 +68,7 @@ impl AwsKind for RouteTableKind {
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
         let inputs = Inputs(r.inputs);
-        let out = with_retries(aws, || async {
+        let out = with_retries(&aws.settings, || async {
             aws.ec2
                 .create_route_table()
                 .vpc_id(inputs.str("vpc_id")?)
@@ -141,7 +141,7 @@ impl AwsKind for RouteTableKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        with_retries(aws, || async {
+        with_retries(&aws.settings, || async {
             match aws
                 .ec2
                 .delete_route_table()
@@ -194,7 +194,7 @@ impl AwsKind for RouteKind {
             inputs.str("route_table_id")?,
             inputs.str("destination_cidr_block")?,
         );
-        with_retries(aws, || async {
+        with_retries(&aws.settings, || async {
             aws.ec2
                 .create_route()
                 .route_table_id(table)
@@ -298,7 +298,7 @@ impl AwsKind for AssociationKind {
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
         let inputs = Inputs(r.inputs);
-        let out = with_retries(aws, || async {
+        let out = with_retries(&aws.settings, || async {
             aws.ec2
                 .associate_route_table()
                 .route_table_id(inputs.str("route_table_id")?)

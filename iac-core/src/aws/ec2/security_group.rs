@@ -78,7 +78,7 @@ impl AwsKind for SecurityGroupKind {
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
         let inputs = Inputs(r.inputs);
-        let out = with_retries(aws, || async {
+        let out = with_retries(&aws.settings, || async {
             aws.ec2
                 .create_security_group()
                 .group_name(inputs.str("name")?)
@@ -158,7 +158,7 @@ impl AwsKind for SecurityGroupKind {
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         // Instances still terminating keep the group in use for a while.
-        with_retries(aws, || async {
+        with_retries(&aws.settings, || async {
             match aws
                 .ec2
                 .delete_security_group()
@@ -390,7 +390,7 @@ impl AwsKind for RuleKind {
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
         let rule = Rule::parse(&Inputs(r.inputs))?;
-        with_retries(aws, || async {
+        with_retries(&aws.settings, || async {
             if rule.ingress {
                 aws.ec2
                     .authorize_security_group_ingress()

@@ -55,7 +55,7 @@ impl AwsKind for SubnetKind {
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
         let inputs = Inputs(r.inputs);
-        let out = with_retries(aws, || async {
+        let out = with_retries(&aws.settings, || async {
             aws.ec2
                 .create_subnet()
                 .vpc_id(inputs.str("vpc_id")?)
@@ -174,7 +174,7 @@ impl AwsKind for SubnetKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        with_retries(aws, || async {
+        with_retries(&aws.settings, || async {
             match aws
                 .ec2
                 .delete_subnet()

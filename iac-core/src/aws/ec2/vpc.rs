@@ -184,7 +184,7 @@ impl AwsKind for VpcKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        crate::aws::with_retries(aws, || async {
+        crate::aws::with_retries(&aws.settings, || async {
             match aws
                 .ec2
                 .delete_vpc()
