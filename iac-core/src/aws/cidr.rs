@@ -30,6 +30,27 @@ impl Cidr {
         self.network | !self.mask()
     }
 
+    /// The `index`-th block of length `prefix` inside this network, if there is one.
+    pub fn subnet(self, prefix: u8, index: u32) -> Option<Cidr> {
+        if prefix < self.prefix || prefix > 32 {
+            return None;
+        }
+        let size = 1u64 << (32 - u32::from(prefix));
+        let offset = u64::from(index).checked_mul(size)?;
+        let network = u64::from(self.network) + offset;
+        let candidate = Cidr {
+            network: u32::try_from(network).ok()?,
+            prefix,
+        };
+        self.contains(candidate).then_some(candidate)
+    }
+
+    /// The `n`-th address of this network (0 is the network address), if it is inside.
+    pub fn host(self, n: u32) -> Option<Ipv4Addr> {
+        let ip = self.network.checked_add(n)?;
+        (ip <= self.broadcast()).then(|| Ipv4Addr::from(ip))
+    }
+
     /// Whether `other` lies entirely inside this network.
     pub fn contains(self, other: Cidr) -> bool {
         other.prefix >= self.prefix && (other.network & self.mask()) == self.network
@@ -140,6 +161,11 @@ mod tests {
         }
         assert!(!subnet.is_aws_reserved("10.0.1.4".parse().unwrap()));
         assert!(subnet.contains_ip("10.0.1.10".parse().unwrap()));
+        assert_eq!(c("10.0.0.0/16").subnet(24, 3), Some(c("10.0.3.0/24")));
+        assert_eq!(c("10.0.0.0/23").subnet(24, 2), None);
+        assert_eq!(c("10.0.0.0/16").subnet(8, 0), None);
+        assert_eq!(subnet.host(10), Some("10.0.1.10".parse().unwrap()));
+        assert_eq!(subnet.host(256), None);
         assert!(!subnet.contains_ip("10.0.2.10".parse().unwrap()));
     }
 }

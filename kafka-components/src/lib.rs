@@ -1,0 +1,14 @@
+//! # kafka-components
+//!
+//! The Kafka platform as a component of `iac-core` stacks: its typed configuration
+//! ([`PlatformConfig`], loaded from an environment's TOML file), the policy checks that
+//! refuse what the platform we replace learnt the hard way ([`policy`]), and
+//! [`KafkaPlatform::register`], which puts every AWS resource of the platform on a stack.
+
+pub mod config;
+mod platform;
+pub mod policy;
+
+pub use config::{ConfigError, PlatformConfig, Role};
+pub use platform::{KafkaPlatform, Node};
+pub use policy::{PolicyErrors, Violation};

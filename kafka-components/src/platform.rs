@@ -1,0 +1,332 @@
+//! The `KafkaPlatform` component: every AWS resource of the platform, registered on a stack.
+//!
+//! Network: a VPC with DNS hostnames, one /24 subnet per zone, an internet gateway and a
+//! public route table. Security: Kafka listener, controller and Connect REST ports only from
+//! inside the VPC; JMX exporter and node_exporter ports only from the platform node's group;
+//! Prometheus, Grafana, Alertmanager, the admin API and SSH only from the operator CIDR. IAM:
+//! a role (EC2 may describe instances) and its instance profile. Nodes: controllers, brokers,
+//! Connect and platform nodes spread round-robin over the zones, each with a fixed private IP
+//! (`<role base> + index / zones` in its zone's /24), named `<stack>-<role>-<n>`.
+
+use std::net::Ipv4Addr;
+
+use iac_core::aws::*;
+use iac_core::{Output, Stack};
+use serde_json::{Value, json};
+
+use crate::config::{PlatformConfig, Role};
+use crate::policy::{self, PolicyErrors, Violation};
+
+/// One node of the platform.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Its role.
+    pub role: Role,
+    /// 1-based index within its role.
+    pub index: u32,
+    /// Resource name, e.g. `broker-2` (the `Name` tag is `<stack>-broker-2`).
+    pub name: String,
+    /// Availability zone.
+    pub zone: String,
+    /// Fixed private IP.
+    pub private_ip: Ipv4Addr,
+    /// The instance.
+    pub instance: Instance,
+}
+
+/// The registered platform.
+#[derive(Debug, Clone)]
+pub struct KafkaPlatform {
+    /// Every node, controllers first.
+    pub nodes: Vec<Node>,
+    /// The VPC.
+    pub vpc: Vpc,
+}
+
+/// First host number of each role in a zone's /24.
+fn host_base(role: Role) -> u32 {
+    match role {
+        Role::Controller => 10,
+        Role::Broker => 20,
+        Role::Connect => 30,
+        Role::Platform => 40,
+    }
+}
+
+const NODE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:DescribeInstances","ec2:DescribeTags"],"Resource":"*"}]}"#;
+const EC2_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+struct Rules<'a> {
+    stack: &'a mut Stack,
+}
+
+impl Rules<'_> {
+    fn tcp(&mut self, name: &str, group: &SecurityGroup, port: u16, peer: Peer<'_>) {
+        let (cidr, source) = match peer {
+            Peer::Cidr(c) => (Some(c.to_owned()), None),
+            Peer::Group(g) => (None, Some(g)),
+        };
+        self.stack.resource::<SecurityGroupRule>(
+            name,
+            SecurityGroupRuleArgs {
+                security_group_id: group.id(),
+                direction: "ingress".into(),
+                protocol: "tcp".into(),
+                from_port: i64::from(port).into(),
+                to_port: i64::from(port).into(),
+                cidr_ipv4: cidr.into(),
+                source_security_group_id: match source {
+                    Some(g) => g.id().map(Some),
+                    None => Output::known(None),
+                },
+                description: Some(name.to_owned()).into(),
+                ..Default::default()
+            },
+        );
+    }
+}
+
+enum Peer<'a> {
+    Cidr(&'a str),
+    Group(&'a SecurityGroup),
+}
+
+impl KafkaPlatform {
+    /// Checks the policies, then registers the whole platform on `stack`.
+    pub fn register(stack: &mut Stack, config: &PlatformConfig) -> Result<Self, PolicyErrors> {
+        policy::check(config)?;
+        let net = &config.network;
+        let env = stack.name().to_owned();
+        let vpc_cidr: Cidr = net.vpc_cidr.parse().map_err(|m| {
+            PolicyErrors(vec![Violation {
+                field: "network.vpc_cidr".into(),
+                message: m,
+            }])
+        })?;
+
+        let ami = stack.data_source::<Ami>(
+            "ami",
+            AmiArgs {
+                owners: config.ami.owners.clone().into(),
+                name: config.ami.name.clone().into(),
+                architecture: config.ami.architecture.clone().into(),
+            },
+        );
+        let vpc = stack.resource::<Vpc>(
+            "vpc",
+            VpcArgs {
+                cidr_block: net.vpc_cidr.clone().into(),
+                enable_dns_hostnames: Some(true).into(),
+                enable_dns_support: Some(true).into(),
+                ..Default::default()
+            },
+        );
+        let igw = stack.resource::<InternetGateway>(
+            "igw",
+            InternetGatewayArgs {
+                vpc_id: vpc.id().map(Some),
+                ..Default::default()
+            },
+        );
+        let table = stack.resource::<RouteTable>(
+            "public",
+            RouteTableArgs {
+                vpc_id: vpc.id(),
+                ..Default::default()
+            },
+        );
+        stack.resource::<Route>(
+            "public-default",
+            RouteArgs {
+                route_table_id: table.id(),
+                destination_cidr_block: "0.0.0.0/0".into(),
+                gateway_id: igw.id(),
+            },
+        );
+        let mut subnets = Vec::new();
+        for (z, zone) in net.availability_zones.iter().enumerate() {
+            let index = u32::try_from(z + 1).unwrap_or(u32::MAX);
+            let cidr = vpc_cidr.subnet(24, index).ok_or_else(|| {
+                PolicyErrors(vec![Violation {
+                    field: "network.vpc_cidr".into(),
+                    message: format!("{vpc_cidr} has no room for a /24 per zone"),
+                }])
+            })?;
+            let subnet = stack.resource::<Subnet>(
+                &format!("subnet-{zone}"),
+                SubnetArgs {
+                    vpc_id: vpc.id(),
+                    cidr_block: cidr.to_string().into(),
+                    availability_zone: Some(zone.clone()).into(),
+                    map_public_ip_on_launch: Some(true).into(),
+                    ..Default::default()
+                },
+            );
+            stack.resource::<RouteTableAssociation>(
+                &format!("public-{zone}"),
+                RouteTableAssociationArgs {
+                    route_table_id: table.id(),
+                    subnet_id: subnet.id(),
+                },
+            );
+            subnets.push((zone.clone(), cidr, subnet));
+        }
+
+        let kafka_sg = stack.resource::<SecurityGroup>(
+            "kafka-sg",
+            SecurityGroupArgs {
+                name: format!("{env}-kafka").into(),
+                description: "Kafka controllers, brokers and Connect".into(),
+                vpc_id: vpc.id(),
+                ..Default::default()
+            },
+        );
+        let platform_sg = stack.resource::<SecurityGroup>(
+            "platform-sg",
+            SecurityGroupArgs {
+                name: format!("{env}-platform").into(),
+                description: "Prometheus, Grafana, Alertmanager and the admin API".into(),
+                vpc_id: vpc.id(),
+                ..Default::default()
+            },
+        );
+        let p = &config.ports;
+        let operator = net.operator_cidr.as_str();
+        let mut rules = Rules { stack };
+        for (name, port) in [
+            ("kafka-broker-internal", p.broker_internal),
+            ("kafka-broker-client", p.broker_client),
+            ("kafka-controller", p.controller),
+            ("kafka-connect-rest", p.connect_rest),
+        ] {
+            rules.tcp(name, &kafka_sg, port, Peer::Cidr(&net.vpc_cidr));
+        }
+        for (name, port) in [
+            ("kafka-jmx-exporter-broker", p.jmx_exporter_broker),
+            ("kafka-jmx-exporter-controller", p.jmx_exporter_controller),
+            ("kafka-jmx-exporter-connect", p.jmx_exporter_connect),
+            ("kafka-node-exporter", p.node_exporter),
+        ] {
+            rules.tcp(name, &kafka_sg, port, Peer::Group(&platform_sg));
+        }
+        rules.tcp("kafka-ssh", &kafka_sg, 22, Peer::Cidr(operator));
+        for (name, port) in [
+            ("platform-prometheus", p.prometheus),
+            ("platform-grafana", p.grafana),
+            ("platform-alertmanager", p.alertmanager),
+            ("platform-admin-api", p.admin_api),
+            ("platform-ssh", 22),
+        ] {
+            rules.tcp(name, &platform_sg, port, Peer::Cidr(operator));
+        }
+        let stack = rules.stack;
+
+        let key = stack.resource::<KeyPair>(
+            "key",
+            KeyPairArgs {
+                key_name: format!("{env}-operator").into(),
+                public_key: config.ssh.public_key.clone().into(),
+                ..Default::default()
+            },
+        );
+        let role = stack.resource::<IamRole>(
+            "node-role",
+            IamRoleArgs {
+                name: format!("{env}-kafka-node").into(),
+                assume_role_policy: EC2_TRUST.into(),
+                description: Some(format!("Kafka platform nodes of {env}")).into(),
+                ..Default::default()
+            },
+        );
+        stack.resource::<IamRolePolicy>(
+            "node-role-policy",
+            IamRolePolicyArgs {
+                role: role.as_ref().output("name"),
+                name: "describe-instances".into(),
+                policy: NODE_POLICY.into(),
+            },
+        );
+        let profile = stack.resource::<IamInstanceProfile>(
+            "node-profile",
+            IamInstanceProfileArgs {
+                name: format!("{env}-kafka-node").into(),
+                role: role.as_ref().output::<String>("name").map(Some),
+            },
+        );
+
+        let zones = u32::try_from(subnets.len()).unwrap_or(1).max(1);
+        let mut nodes = Vec::new();
+        for node_role in Role::ALL {
+            let group = config.nodes.group(node_role);
+            let sg = if node_role == Role::Platform {
+                &platform_sg
+            } else {
+                &kafka_sg
+            };
+            for i in 0..config.nodes.count(node_role) {
+                let (zone, cidr, subnet) = &subnets[usize::try_from(i % zones).unwrap_or(0)];
+                let private_ip = cidr.host(host_base(node_role) + i / zones).ok_or_else(|| {
+                    PolicyErrors(vec![Violation {
+                        field: format!("nodes.{}.count", node_role.name()),
+                        message:
+                            "too many nodes for the addresses reserved for the role in each zone"
+                                .into(),
+                    }])
+                })?;
+                let name = format!("{}-{}", node_role.name(), i + 1);
+                let instance = stack.resource::<Instance>(
+                    &name,
+                    InstanceArgs {
+                        ami: ami.image_id(),
+                        instance_type: group.instance_type.clone().into(),
+                        subnet_id: subnet.id(),
+                        private_ip: Some(private_ip.to_string()).into(),
+                        security_group_ids: Output::all([sg.id()]),
+                        key_name: key.as_ref().output::<String>("key_name").map(Some),
+                        iam_instance_profile: profile.as_ref().output::<String>("name").map(Some),
+                        root_volume_size: group.root_volume_gib.map(i64::from).into(),
+                        associate_public_ip: Some(true).into(),
+                        tags: Output::known(
+                            [("role".to_owned(), node_role.name().to_owned())].into(),
+                        ),
+                        ..Default::default()
+                    },
+                );
+                nodes.push(Node {
+                    role: node_role,
+                    index: i + 1,
+                    name,
+                    zone: zone.clone(),
+                    private_ip,
+                    instance,
+                });
+            }
+        }
+
+        let described = nodes.iter().map(|n| {
+            let fixed = json!({
+                "name": format!("{env}-{}", n.name),
+                "role": n.role.name(),
+                "index": n.index,
+                "zone": n.zone,
+                "private_ip": n.private_ip.to_string(),
+            });
+            n.instance
+                .id()
+                .zip(n.instance.public_ip())
+                .zip(n.instance.private_dns())
+                .map(move |((id, public_ip), private_dns)| {
+                    let mut node = fixed.clone();
+                    if let Value::Object(map) = &mut node {
+                        map.insert("id".into(), Value::from(id));
+                        map.insert("public_ip".into(), Value::from(public_ip));
+                        map.insert("private_dns".into(), Value::from(private_dns));
+                    }
+                    node
+                })
+        });
+        stack.export("nodes", Output::all(described));
+        stack.export("vpc_id", vpc.id());
+        Ok(Self { nodes, vpc })
+    }
+}

@@ -1,0 +1,204 @@
+//! Policy checks: what the platform we replace learnt the hard way, refused at preview with
+//! the TOML field to change.
+//!
+//! - Kafka JVMs (controllers, brokers, Connect) on less than 8 GiB were OOM-killed.
+//! - The native JMX port equal to a JMX exporter port broke Connect.
+//! - A KRaft quorum needs an odd number of at least three voters, spread over three zones.
+//! - Replication must fit the brokers, and `min.insync.replicas` must leave room for one
+//!   replica to be down.
+//! - SSH and the monitoring ports open to the whole internet is refused unless asked for.
+
+use std::fmt;
+
+use iac_core::aws::Cidr;
+
+use crate::config::{PlatformConfig, Role};
+
+/// Memory (GiB) of the instance types the platform may use. A type not listed is refused:
+/// add it here with its memory.
+const MEMORY_GIB: &[(&str, f64)] = &[
+    ("t3.nano", 0.5),
+    ("t3.micro", 1.0),
+    ("t3.small", 2.0),
+    ("t3.medium", 4.0),
+    ("t3.large", 8.0),
+    ("t3.xlarge", 16.0),
+    ("t3.2xlarge", 32.0),
+    ("m5.large", 8.0),
+    ("m5.xlarge", 16.0),
+    ("m5.2xlarge", 32.0),
+    ("m6i.large", 8.0),
+    ("m6i.xlarge", 16.0),
+    ("m6i.2xlarge", 32.0),
+    ("m7i.large", 8.0),
+    ("m7i.xlarge", 16.0),
+    ("m7i.2xlarge", 32.0),
+    ("m7i-flex.large", 8.0),
+    ("m7i-flex.xlarge", 16.0),
+    ("m7i-flex.2xlarge", 32.0),
+    ("r6i.large", 16.0),
+    ("r6i.xlarge", 32.0),
+    ("r7i.large", 16.0),
+    ("r7i.xlarge", 32.0),
+    ("c6i.large", 4.0),
+    ("c6i.xlarge", 8.0),
+    ("c7i.large", 4.0),
+    ("c7i.xlarge", 8.0),
+];
+
+/// The minimum memory of a node running a Kafka JVM.
+pub const KAFKA_MIN_MEMORY_GIB: f64 = 8.0;
+
+/// Memory of an instance type, if it is in the table.
+pub fn memory_gib(instance_type: &str) -> Option<f64> {
+    MEMORY_GIB
+        .iter()
+        .find(|(t, _)| *t == instance_type)
+        .map(|(_, m)| *m)
+}
+
+/// One refused setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The TOML field to change, e.g. `nodes.broker.instance_type`.
+    pub field: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.field, self.message)
+    }
+}
+
+/// Every refused setting of a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct PolicyErrors(pub Vec<Violation>);
+
+fn violation(field: impl Into<String>, message: impl Into<String>) -> Violation {
+    Violation {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Checks a configuration against every policy.
+pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
+    let mut found = Vec::new();
+    let nodes = &config.nodes;
+
+    for role in Role::ALL {
+        let group = nodes.group(role);
+        let field = format!("nodes.{}.instance_type", role.name());
+        match memory_gib(&group.instance_type) {
+            None => found.push(violation(
+                field,
+                format!(
+                    "`{}` is not in the instance memory table: use a listed type (e.g. m7i-flex.large) or add it to kafka-components' table",
+                    group.instance_type
+                ),
+            )),
+            Some(gib) if role != Role::Platform && gib < KAFKA_MIN_MEMORY_GIB => found.push(violation(
+                field,
+                format!(
+                    "{} has {gib} GiB of memory; a {} runs a Kafka JVM and the JMX exporter and needs at least {KAFKA_MIN_MEMORY_GIB} GiB (smaller nodes were OOM-killed): choose e.g. m7i-flex.large",
+                    group.instance_type,
+                    role.name()
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+
+    let controllers = nodes.count(Role::Controller);
+    if controllers < 3 || controllers % 2 == 0 {
+        found.push(violation(
+            "nodes.controller.count",
+            format!("{controllers} controllers cannot form a fault-tolerant KRaft quorum: use an odd number, at least 3"),
+        ));
+    }
+    let brokers = nodes.count(Role::Broker);
+    if brokers == 0 {
+        found.push(violation(
+            "nodes.broker.count",
+            "the platform needs at least one broker",
+        ));
+    }
+
+    let ports = &config.ports;
+    for (field, port) in [
+        ("ports.jmx_exporter_broker", ports.jmx_exporter_broker),
+        (
+            "ports.jmx_exporter_controller",
+            ports.jmx_exporter_controller,
+        ),
+        ("ports.jmx_exporter_connect", ports.jmx_exporter_connect),
+    ] {
+        if ports.jmx == port {
+            found.push(violation(
+                "ports.jmx",
+                format!("the native JMX port {} is also `{field}`: the JVM and the exporter cannot share a port; pick another", ports.jmx),
+            ));
+        }
+    }
+
+    let kafka = &config.kafka;
+    if kafka.replication_factor > brokers {
+        found.push(violation(
+            "kafka.replication_factor",
+            format!(
+                "{} replicas cannot be placed on {brokers} broker(s): lower it or add brokers",
+                kafka.replication_factor
+            ),
+        ));
+    }
+    if kafka.min_insync_replicas >= kafka.replication_factor {
+        found.push(violation(
+            "kafka.min_insync_replicas",
+            format!(
+                "{} with replication factor {} stops writes as soon as one replica is down: use at most {}",
+                kafka.min_insync_replicas,
+                kafka.replication_factor,
+                kafka.replication_factor.saturating_sub(1)
+            ),
+        ));
+    }
+
+    let network = &config.network;
+    let zones = network.availability_zones.len();
+    if zones == 0 {
+        found.push(violation(
+            "network.availability_zones",
+            "list at least one availability zone",
+        ));
+    } else if zones < 3 && !network.allow_fewer_than_three_zones {
+        found.push(violation(
+            "network.availability_zones",
+            format!("{zones} zone(s): controllers and brokers must spread over 3 zones to survive losing one; list 3 (or set allow_fewer_than_three_zones for a sandbox)"),
+        ));
+    }
+    match network.vpc_cidr.parse::<Cidr>() {
+        Err(reason) => found.push(violation("network.vpc_cidr", reason)),
+        Ok(vpc) if vpc.subnet(24, u32::try_from(zones).unwrap_or(u32::MAX)).is_none() => found.push(violation(
+            "network.vpc_cidr",
+            format!("{vpc} has no room for a /24 per zone ({zones} zones): use a larger block, e.g. /16"),
+        )),
+        Ok(_) => {}
+    }
+    match network.operator_cidr.parse::<Cidr>() {
+        Err(reason) => found.push(violation("network.operator_cidr", reason)),
+        Ok(cidr) if cidr.prefix() == 0 && !network.allow_open_operator_cidr => found.push(violation(
+            "network.operator_cidr",
+            "0.0.0.0/0 opens SSH and the monitoring ports to the whole internet: use your address (e.g. 203.0.113.7/32), or set allow_open_operator_cidr",
+        )),
+        Ok(_) => {}
+    }
+
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(PolicyErrors(found))
+    }
+}

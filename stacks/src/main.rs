@@ -1,0 +1,475 @@
+//! `stacks`: preview, apply, destroy, refresh and show the outputs of a Kafka platform
+//! environment (`stacks/envs/<env>.toml`).
+//!
+//! Glue only: parse arguments, load the environment, call `kafka-components` and `iac-core`,
+//! print. Exit codes: 0 success; 1 the user must change something (arguments, environment
+//! file, policy, plan, lock); 2 `preview --detailed-exitcode` found changes; 3 a provider or
+//! state failure (some steps failed).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Parser, Subcommand};
+use iac_core::aws::{AwsProvider, AwsSettings};
+use iac_core::{
+    ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, EngineError, FileBackend,
+    Operation, Passphrase, Plan, PlanRecord, Program, Providers, Shown, Stack,
+};
+use kafka_components::{KafkaPlatform, PlatformConfig};
+
+/// Success.
+const EXIT_OK: u8 = 0;
+/// The user must change something: arguments, environment file, policy, plan, lock.
+const EXIT_USER: u8 = 1;
+/// `preview --detailed-exitcode`: the plan has changes.
+const EXIT_CHANGES: u8 = 2;
+/// A provider or state failure.
+const EXIT_FAILED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "stacks",
+    version,
+    about = "Stand up and manage a Kafka platform environment"
+)]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Show what apply would change.
+    Preview {
+        #[command(flatten)]
+        target: Target,
+        /// Save the plan, to apply exactly it later with `apply --plan`.
+        #[arg(long, value_name = "FILE")]
+        plan_out: Option<PathBuf>,
+        /// Exit with 2 when there are changes.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Make the environment match its configuration.
+    Apply {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Apply exactly this saved plan (refused if anything changed since).
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+    },
+    /// Delete every resource of the environment.
+    Destroy {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Read every resource from AWS, record drift, resolve interrupted operations.
+    Refresh {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print the environment's outputs.
+    Outputs {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Args)]
+struct Target {
+    /// The environment: a file `<env>.toml` in the environments folder.
+    env: String,
+    /// Folder of environment files.
+    #[arg(long, env = "STACKS_ENV_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/envs"))]
+    env_dir: PathBuf,
+    /// Folder of state files (one stack per environment).
+    #[arg(long, env = "IAC_STATE_DIR", default_value = ".iac/state")]
+    state_dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Break a stale lock left by a run that is gone, then continue.
+    #[arg(long)]
+    force_unlock: bool,
+    /// Provider operations running at once.
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM)]
+    parallel: usize,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code_of(&e))
+        }
+    }
+}
+
+/// 1 for what the user must fix, 3 for provider and state failures.
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<EngineError>() {
+        Some(EngineError::Plan(_))
+        | Some(EngineError::StalePlan { .. })
+        | Some(EngineError::PlanMismatch { .. })
+        | Some(EngineError::WrongStack { .. })
+        | Some(EngineError::Interrupted { .. })
+        | Some(EngineError::Secrets(_))
+        | Some(EngineError::State(iac_core::state::StateError::Locked { .. })) => EXIT_USER,
+        Some(_) => EXIT_FAILED,
+        None if e.downcast_ref::<iac_core::ProviderError>().is_some() => EXIT_FAILED,
+        None => EXIT_USER,
+    }
+}
+
+struct Env {
+    name: String,
+    config: PlatformConfig,
+    file: PathBuf,
+}
+
+fn load(target: &Target) -> anyhow::Result<Env> {
+    let config = PlatformConfig::load(&target.env_dir, &target.env)?;
+    Ok(Env {
+        name: target.env.clone(),
+        config,
+        file: target.env_dir.join(format!("{}.toml", target.env)),
+    })
+}
+
+fn program(env: &Env) -> anyhow::Result<Program> {
+    let mut stack = Stack::new(env.name.clone());
+    KafkaPlatform::register(&mut stack, &env.config)
+        .map_err(|e| anyhow!("{}: refused by policy:\n{e}", env.file.display()))?;
+    Ok(stack.build()?)
+}
+
+async fn engine(env: &Env, target: &Target) -> anyhow::Result<Engine> {
+    let settings = AwsSettings {
+        region: Some(env.config.aws.region.clone()),
+        endpoint_url: env.config.aws.endpoint_url.clone(),
+        ..AwsSettings::default()
+    };
+    let mut providers = Providers::new();
+    AwsProvider::connect(settings)
+        .await?
+        .register(&mut providers);
+    let mut engine = Engine::new(providers, FileBackend::new(&target.state_dir));
+    if let Ok(passphrase) = std::env::var("IAC_PASSPHRASE") {
+        engine = engine.with_passphrase(Passphrase::new(passphrase));
+    }
+    if target.force_unlock {
+        if let Some(holder) = engine.break_lock(&env.name)? {
+            eprintln!(
+                "broke the lock of stack `{}` held by pid {} on {} ({}) since {}",
+                env.name, holder.pid, holder.host, holder.operation, holder.since
+            );
+        }
+    }
+    Ok(engine)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.verb {
+        Verb::Preview {
+            target,
+            plan_out,
+            detailed_exitcode,
+        } => {
+            let env = load(&target)?;
+            let program = program(&env)?;
+            let engine = engine(&env, &target).await?;
+            let plan = engine.preview(&program).await?;
+            print_plan(&plan, target.json)?;
+            if let Some(path) = plan_out {
+                std::fs::write(&path, plan.record().to_json())
+                    .with_context(|| format!("cannot write the plan to {}", path.display()))?;
+                eprintln!("plan saved to {}", path.display());
+            }
+            Ok(if detailed_exitcode && plan.has_changes() {
+                EXIT_CHANGES
+            } else {
+                EXIT_OK
+            })
+        }
+        Verb::Apply { target, run, plan } => {
+            let env = load(&target)?;
+            let program = program(&env)?;
+            let engine = engine(&env, &target).await?;
+            let summary = match plan {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read the plan {}", path.display()))?;
+                    let saved = PlanRecord::from_json(&text)
+                        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+                    execute(&engine, &program, Planned::Saved(&saved), &target, &run).await?
+                }
+                None => {
+                    let fresh = engine.preview(&program).await?;
+                    execute(&engine, &program, Planned::Fresh(&fresh), &target, &run).await?
+                }
+            };
+            finish(summary, &engine, &env.name, target.json).await
+        }
+        Verb::Destroy { target, run } => {
+            let env = load(&target)?;
+            let engine = engine(&env, &target).await?;
+            let program = Program::empty(&env.name)?;
+            let plan = engine.preview(&program).await?;
+            let summary = execute(&engine, &program, Planned::Fresh(&plan), &target, &run).await?;
+            finish(summary, &engine, &env.name, target.json).await
+        }
+        Verb::Refresh { target } => {
+            let env = load(&target)?;
+            let engine = engine(&env, &target).await?;
+            let report = engine.refresh(&env.name, target.parallel).await?;
+            if target.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for d in &report.drift {
+                    println!("  {} ({}): {:?}", d.name, d.type_token, d.drift);
+                }
+                println!(
+                    "Refreshed stack {}: {} changed, {} unchanged, {} unreadable",
+                    env.name,
+                    report.drift.len(),
+                    report.unchanged,
+                    report.errors.len()
+                );
+                for (name, error) in &report.errors {
+                    println!("  ! {name}: {error}");
+                }
+            }
+            Ok(if report.errors.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            })
+        }
+        Verb::Outputs { target } => {
+            let env = load(&target)?;
+            let engine = engine(&env, &target).await?;
+            print_outputs(&engine.outputs(&env.name).await?, target.json)?;
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+enum Planned<'a> {
+    Fresh(&'a Plan),
+    Saved(&'a PlanRecord),
+}
+
+fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", plan.record().to_json());
+    } else {
+        print!("{}", plan.render());
+    }
+    Ok(())
+}
+
+/// Asks before changing anything, unless `--yes`; refuses to guess without a terminal.
+fn confirm(stack: &str) -> anyhow::Result<bool> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(anyhow!(
+            "apply needs confirmation and standard input is not a terminal: pass --yes"
+        ));
+    }
+    print!("Apply these changes to stack {stack}? [yes/no] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn execute(
+    engine: &Engine,
+    program: &Program,
+    planned: Planned<'_>,
+    target: &Target,
+    run: &RunArgs,
+) -> anyhow::Result<Option<ApplySummary>> {
+    let has_changes = match planned {
+        Planned::Fresh(plan) => {
+            print_plan(plan, target.json)?;
+            plan.has_changes()
+        }
+        Planned::Saved(record) => {
+            print!("{}", iac_core::render_preview(record));
+            record.has_changes()
+        }
+    };
+    if has_changes && !run.yes && !confirm(program.stack())? {
+        eprintln!("nothing changed");
+        return Ok(None);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let quiet = target.json;
+    let printer = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            if !quiet {
+                print_event(&event);
+            }
+        }
+    });
+    let options = ApplyOptions {
+        parallelism: target.parallel,
+        events: Some(tx),
+    };
+    let result = match planned {
+        Planned::Fresh(plan) => engine.apply(program, plan, &options).await,
+        Planned::Saved(record) => engine.apply_saved(program, record, &options).await,
+    };
+    drop(options);
+    let _ = printer.await;
+    Ok(Some(result?))
+}
+
+fn print_event(event: &ApplyEvent) {
+    let verb = |op: Operation, old: bool| match (op, old) {
+        (Operation::Replace, true) => "deleting replaced",
+        (Operation::Create, _) => "creating",
+        (Operation::Update, _) => "updating",
+        (Operation::Replace, false) => "replacing",
+        (Operation::Delete, _) => "deleting",
+        (Operation::Read, _) => "reading",
+        (Operation::Same, _) => "checking",
+    };
+    match event {
+        ApplyEvent::Started { name, op, old } => {
+            println!("  {:<2} {name}: {}...", op.symbol(), verb(*op, *old))
+        }
+        ApplyEvent::Finished {
+            name,
+            op,
+            old,
+            error: None,
+            elapsed,
+        } if *op != Operation::Same => {
+            println!(
+                "  {:<2} {name}: {} done ({})",
+                op.symbol(),
+                verb(*op, *old),
+                seconds(*elapsed)
+            )
+        }
+        ApplyEvent::Finished {
+            name,
+            error: Some(error),
+            elapsed,
+            ..
+        } => {
+            println!("  !  {name}: failed after {}: {error}", seconds(*elapsed))
+        }
+        ApplyEvent::Skipped {
+            name, blocked_by, ..
+        } => println!("  -  {name}: skipped ({blocked_by} failed)"),
+        _ => {}
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+async fn finish(
+    summary: Option<ApplySummary>,
+    engine: &Engine,
+    stack: &str,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let Some(summary) = summary else {
+        return Ok(EXIT_OK);
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        let c = summary.counts;
+        println!(
+            "\nStack {stack}: {} created, {} updated, {} replaced, {} deleted, {} unchanged, {} failed, {} skipped in {}",
+            c.create,
+            c.update,
+            c.replace,
+            c.delete,
+            c.same,
+            summary.failed.len(),
+            summary.skipped.len(),
+            seconds(summary.duration)
+        );
+        for f in &summary.failed {
+            println!("  failed  {}: {}", f.name, f.error);
+        }
+        for s in &summary.skipped {
+            println!("  skipped {} (needs {})", s.name, s.blocked_by);
+        }
+        print_outputs(&engine.outputs(stack).await?, false)?;
+    }
+    Ok(if summary.is_success() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+fn print_outputs(
+    outputs: &std::collections::BTreeMap<String, Shown>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let values: serde_json::Map<String, serde_json::Value> = outputs
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    Shown::Value(v) => v.clone(),
+                    other => serde_json::Value::String(other.to_string()),
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&values)?);
+        return Ok(());
+    }
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    println!("\nOutputs:");
+    for (key, value) in outputs {
+        match value {
+            Shown::Value(serde_json::Value::Array(items)) => {
+                println!("  {key}:");
+                for item in items {
+                    println!("    {item}");
+                }
+            }
+            other => println!("  {key}: {other}"),
+        }
+    }
+    Ok(())
+}
