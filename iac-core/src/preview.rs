@@ -4,7 +4,19 @@
 
 use std::fmt::Write as _;
 
-use crate::plan::{Operation, PlanRecord};
+use serde_json::Value;
+
+use crate::plan::{Operation, PlanRecord, Shown};
+
+/// An input a create leaves unset (`null`, `{}`, `[]`) says nothing: it is not listed.
+fn is_empty(value: Option<&Shown>) -> bool {
+    match value {
+        Some(Shown::Value(Value::Null)) => true,
+        Some(Shown::Value(Value::Object(o))) => o.is_empty(),
+        Some(Shown::Value(Value::Array(a))) => a.is_empty(),
+        _ => false,
+    }
+}
 
 /// Renders the preview of a plan.
 pub fn render(plan: &PlanRecord) -> String {
@@ -45,7 +57,11 @@ pub fn render(plan: &PlanRecord) -> String {
             step.type_token,
             step.name,
         );
-        for d in &step.diff {
+        for d in step
+            .diff
+            .iter()
+            .filter(|d| !(step.op == Operation::Create && is_empty(d.new.as_ref())))
+        {
             let line = match (&d.old, &d.new) {
                 (None, Some(new)) if step.op == Operation::Create => format!("{}: {new}", d.key),
                 (None, Some(new)) => format!("+ {}: {new}", d.key),

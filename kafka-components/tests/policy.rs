@@ -1,0 +1,226 @@
+//! Policy checks: a table of bad settings and the exact refusal each must produce.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
+use std::path::Path;
+
+use kafka_components::{KafkaPlatform, PlatformConfig, Role};
+
+fn dev() -> PlatformConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs/dev.toml");
+    PlatformConfig::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+}
+
+fn refusals(change: impl FnOnce(&mut PlatformConfig)) -> Vec<String> {
+    let mut config = dev();
+    change(&mut config);
+    match kafka_components::policy::check(&config) {
+        Ok(()) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn the_shipped_environments_pass_every_policy() {
+    assert_eq!(refusals(|_| {}), Vec::<String>::new());
+    for env in ["dev", "prod"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs");
+        let config = PlatformConfig::load(&dir, env).unwrap();
+        assert!(kafka_components::policy::check(&config).is_ok(), "{env}");
+    }
+}
+
+#[test]
+fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
+    type Case = (
+        &'static str,
+        Box<dyn FnOnce(&mut PlatformConfig)>,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a broker with 4 GiB",
+            Box::new(|c| c.nodes.broker.instance_type = "t3.medium".into()),
+            "`nodes.broker.instance_type`: t3.medium has 4 GiB of memory; a broker runs a Kafka JVM and the JMX exporter and needs at least 8 GiB (smaller nodes were OOM-killed): choose e.g. m7i-flex.large",
+        ),
+        (
+            "a controller with 2 GiB",
+            Box::new(|c| c.nodes.controller.instance_type = "t3.small".into()),
+            "`nodes.controller.instance_type`: t3.small has 2 GiB of memory; a controller runs a Kafka JVM and the JMX exporter and needs at least 8 GiB (smaller nodes were OOM-killed): choose e.g. m7i-flex.large",
+        ),
+        (
+            "an instance type not in the table",
+            Box::new(|c| c.nodes.connect.instance_type = "x9.huge".into()),
+            "`nodes.connect.instance_type`: `x9.huge` is not in the instance memory table: use a listed type (e.g. m7i-flex.large) or add it to kafka-components' table",
+        ),
+        (
+            "JMX port equal to an exporter port",
+            Box::new(|c| c.ports.jmx = 7071),
+            "`ports.jmx`: the native JMX port 7071 is also `ports.jmx_exporter_connect`: the JVM and the exporter cannot share a port; pick another",
+        ),
+        (
+            "an even quorum",
+            Box::new(|c| c.nodes.controller.count = Some(4)),
+            "`nodes.controller.count`: 4 controllers cannot form a fault-tolerant KRaft quorum: use an odd number, at least 3",
+        ),
+        (
+            "a single controller",
+            Box::new(|c| c.nodes.controller.count = Some(1)),
+            "`nodes.controller.count`: 1 controllers cannot form a fault-tolerant KRaft quorum: use an odd number, at least 3",
+        ),
+        (
+            "nodes in two zones",
+            Box::new(|c| c.network.availability_zones.truncate(2)),
+            "`network.availability_zones`: 2 zone(s): controllers and brokers must spread over 3 zones to survive losing one; list 3 (or set allow_fewer_than_three_zones for a sandbox)",
+        ),
+        (
+            "replication above the broker count",
+            Box::new(|c| c.nodes.broker.count = Some(2)),
+            "`kafka.replication_factor`: 3 replicas cannot be placed on 2 broker(s): lower it or add brokers",
+        ),
+        (
+            "min.insync equal to the replication factor",
+            Box::new(|c| c.kafka.min_insync_replicas = 3),
+            "`kafka.min_insync_replicas`: 3 with replication factor 3 stops writes as soon as one replica is down: use at most 2",
+        ),
+        (
+            "the whole internet as operator",
+            Box::new(|c| c.network.operator_cidr = "0.0.0.0/0".into()),
+            "`network.operator_cidr`: 0.0.0.0/0 opens SSH and the monitoring ports to the whole internet: use your address (e.g. 203.0.113.7/32), or set allow_open_operator_cidr",
+        ),
+        (
+            "no room for the subnets",
+            Box::new(|c| c.network.vpc_cidr = "10.0.0.0/24".into()),
+            "`network.vpc_cidr`: 10.0.0.0/24 has no room for a /24 per zone (3 zones): use a larger block, e.g. /16",
+        ),
+        (
+            "zero brokers",
+            Box::new(|c| {
+                c.nodes.broker.count = Some(0);
+                c.kafka.replication_factor = 0;
+            }),
+            "`nodes.broker.count`: the platform needs at least one broker",
+        ),
+    ];
+    for (what, change, expected) in cases {
+        let found = refusals(change);
+        assert!(
+            found.iter().any(|f| f == expected),
+            "{what}: expected\n{expected}\ngot\n{found:#?}"
+        );
+    }
+}
+
+#[test]
+fn opt_outs_are_explicit() {
+    assert!(
+        refusals(|c| {
+            c.network.operator_cidr = "0.0.0.0/0".into();
+            c.network.allow_open_operator_cidr = true;
+        })
+        .is_empty()
+    );
+    assert!(
+        refusals(|c| {
+            c.network.availability_zones.truncate(1);
+            c.network.allow_fewer_than_three_zones = true;
+        })
+        .is_empty()
+    );
+}
+
+#[test]
+fn a_malformed_file_names_the_file_and_the_field() {
+    let path = Path::new("envs/broken.toml");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs/dev.toml"),
+    )
+    .unwrap();
+    let typo = text.replace(
+        "instance_type = \"t3.small\"",
+        "instance_typ = \"t3.small\"",
+    );
+    let err = PlatformConfig::parse(&typo, path).unwrap_err().to_string();
+    assert!(err.starts_with("envs/broken.toml: "), "{err}");
+    assert!(err.contains("unknown field `instance_typ`"), "{err}");
+    assert!(err.contains("line "), "{err}");
+    let err = PlatformConfig::parse("[aws]\nregion = 3\n", path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid type: integer `3`, expected a string"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nodes_are_spread_over_the_zones_with_fixed_addresses_and_operator_names() {
+    let mut stack = iac_core::Stack::new("dev");
+    let mut config = dev();
+    config.nodes.broker.count = Some(5);
+    let platform = KafkaPlatform::register(&mut stack, &config).unwrap();
+    let brokers: Vec<(String, String, String)> = platform
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Broker)
+        .map(|n| (n.name.clone(), n.zone.clone(), n.private_ip.to_string()))
+        .collect();
+    assert_eq!(
+        brokers,
+        [
+            (
+                "broker-1".into(),
+                "eu-central-1a".into(),
+                "10.0.1.20".into()
+            ),
+            (
+                "broker-2".into(),
+                "eu-central-1b".into(),
+                "10.0.2.20".into()
+            ),
+            (
+                "broker-3".into(),
+                "eu-central-1c".into(),
+                "10.0.3.20".into()
+            ),
+            (
+                "broker-4".into(),
+                "eu-central-1a".into(),
+                "10.0.1.21".into()
+            ),
+            (
+                "broker-5".into(),
+                "eu-central-1b".into(),
+                "10.0.2.21".into()
+            ),
+        ]
+    );
+    let controllers: Vec<String> = platform
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Controller)
+        .map(|n| n.zone.clone())
+        .collect();
+    assert_eq!(
+        controllers,
+        ["eu-central-1a", "eu-central-1b", "eu-central-1c"],
+        "one controller per zone"
+    );
+    let program = stack.build().unwrap();
+    let names: Vec<&str> = program.topological_names().collect();
+    for expected in [
+        "vpc",
+        "igw",
+        "kafka-sg",
+        "platform-sg",
+        "kafka-jmx-exporter-broker",
+        "platform-ssh",
+        "node-profile",
+        "platform-1",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! The `stacks` CLI driven as a user would, against the AWS emulator (scripts/test.sh starts
+//! it; by hand: `eval "$(scripts/moto.sh start)"`). Each test uses its own environment name,
+//! since the emulator keeps what earlier runs created.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+struct Env {
+    name: String,
+    dir: TempDir,
+    state: TempDir,
+}
+
+fn dev_toml() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/dev.toml")).unwrap()
+}
+
+impl Env {
+    /// A copy of `envs/dev.toml` under a fresh environment name, edited by `edit`.
+    fn new(prefix: &str, edit: impl FnOnce(String) -> String) -> Self {
+        assert!(
+            std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+            "the CLI tests need the emulator: run scripts/test.sh, or eval \"$(scripts/moto.sh start)\" first"
+        );
+        let name = format!("{prefix}{:06x}", rand_suffix());
+        let dir = TempDir::new().unwrap();
+        std::fs::write(dir.path().join(format!("{name}.toml")), edit(dev_toml())).unwrap();
+        Env {
+            name,
+            dir,
+            state: TempDir::new().unwrap(),
+        }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.path().join(format!("{}.toml", self.name))
+    }
+
+    fn edit(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(self.file()).unwrap();
+        std::fs::write(self.file(), edit(text)).unwrap();
+    }
+
+    fn run(&self, verb: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+        Command::cargo_bin("stacks")
+            .unwrap()
+            .arg(verb)
+            .arg(&self.name)
+            .args(extra)
+            .env("STACKS_ENV_DIR", self.dir.path())
+            .env("IAC_STATE_DIR", self.state.path())
+            .write_stdin("")
+            .assert()
+    }
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (nanos ^ std::process::id().rotate_left(16)) & 0xff_ffff
+}
+
+fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+fn summary_line(out: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with("Stack "))
+        .map(|l| l.split(" in ").next().unwrap_or(l).to_owned())
+        .unwrap_or_else(|| panic!("no summary line in:\n{out}"))
+}
+
+#[test]
+fn preview_apply_reapply_scale_out_and_destroy() {
+    let env = Env::new("cli", |t| t);
+    let preview = env.run("preview", &["--detailed-exitcode"]).code(2);
+    insta::with_settings!({
+        snapshot_path => "../../snapshots/stacks",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("preview_dev", stdout(&preview).replace(env.name.as_str(), "[env]"));
+    });
+
+    let apply = env.run("apply", &["--yes"]).success();
+    let out = stdout(&apply);
+    let stack = &env.name;
+    assert_eq!(
+        summary_line(&out),
+        format!(
+            "Stack {stack}: 38 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped"
+        )
+    );
+    assert!(
+        out.contains(&format!("\"name\":\"{stack}-controller-1\"")),
+        "{out}"
+    );
+
+    let again = env.run("apply", &["--yes"]).success();
+    assert_eq!(
+        summary_line(&stdout(&again)),
+        format!(
+            "Stack {stack}: 0 created, 0 updated, 0 replaced, 0 deleted, 38 unchanged, 0 failed, 0 skipped"
+        )
+    );
+    env.run("preview", &["--detailed-exitcode"]).code(0);
+
+    // One more broker: created in the next zone round-robin, nothing else touched.
+    env.edit(|t| t.replacen("[nodes.broker]\ncount = 3", "[nodes.broker]\ncount = 4", 1));
+    let plan = env
+        .run("preview", &["--detailed-exitcode", "--json"])
+        .code(2);
+    let record: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    let changing: Vec<&str> = record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["op"] != "same" && s["op"] != "read")
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(changing, ["broker-4"]);
+    let scale = env.run("apply", &["--yes"]).success();
+    assert_eq!(
+        summary_line(&stdout(&scale)),
+        format!(
+            "Stack {stack}: 1 created, 0 updated, 0 replaced, 0 deleted, 38 unchanged, 0 failed, 0 skipped"
+        )
+    );
+    let outputs: serde_json::Value =
+        serde_json::from_str(&stdout(&env.run("outputs", &["--json"]).success())).unwrap();
+    let nodes = outputs["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 9);
+    let broker4 = nodes
+        .iter()
+        .find(|n| n["name"] == format!("{stack}-broker-4"))
+        .unwrap();
+    assert_eq!(
+        (broker4["zone"].as_str(), broker4["private_ip"].as_str()),
+        (Some("eu-central-1a"), Some("10.0.1.21"))
+    );
+
+    let destroy = env.run("destroy", &["--yes"]).success();
+    assert!(
+        summary_line(&stdout(&destroy)).contains(" 40 deleted, 0 unchanged, 0 failed, 0 skipped"),
+        "{}",
+        stdout(&destroy)
+    );
+    let plan = env.run("preview", &["--json"]).success();
+    let record: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    assert_eq!(
+        record["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["op"] == "create")
+            .count(),
+        39
+    );
+}
+
+#[test]
+fn a_saved_plan_is_applied_exactly() {
+    let env = Env::new("plan", |t| t);
+    let plan_file = env.state.path().join("dev.plan.json");
+    env.run("preview", &["--plan-out", plan_file.to_str().unwrap()])
+        .success();
+    // The environment changes after the plan was saved: the saved plan is refused.
+    env.edit(|t| {
+        t.replacen(
+            "count = 3\ninstance_type = \"t3.large\"\n\n[nodes.connect]",
+            "count = 4\ninstance_type = \"t3.large\"\n\n[nodes.connect]",
+            1,
+        )
+    });
+    let refused = env
+        .run("apply", &["--yes", "--plan", plan_file.to_str().unwrap()])
+        .code(1);
+    assert!(
+        stderr(&refused).contains("the program no longer matches the saved plan"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        stderr(&refused).contains("`broker-4`: the program now would create it"),
+        "{}",
+        stderr(&refused)
+    );
+    env.edit(|t| {
+        t.replacen(
+            "count = 4\ninstance_type = \"t3.large\"\n\n[nodes.connect]",
+            "count = 3\ninstance_type = \"t3.large\"\n\n[nodes.connect]",
+            1,
+        )
+    });
+    let applied = env
+        .run("apply", &["--yes", "--plan", plan_file.to_str().unwrap()])
+        .success();
+    assert!(
+        summary_line(&stdout(&applied)).contains("38 created"),
+        "{}",
+        stdout(&applied)
+    );
+    env.run("destroy", &["--yes"]).success();
+}
+
+#[test]
+fn policy_refusals_exit_1_name_the_file_and_fields_and_create_nothing() {
+    let env = Env::new("policy", |t| {
+        t.replace(
+            "[nodes.broker]\ncount = 3\ninstance_type = \"t3.large\"",
+            "[nodes.broker]\ncount = 2\ninstance_type = \"t3.medium\"",
+        )
+        .replace(
+            "[nodes.controller]\ncount = 3",
+            "[nodes.controller]\ncount = 2",
+        )
+        .replace(
+            "operator_cidr = \"203.0.113.10/32\"",
+            "operator_cidr = \"0.0.0.0/0\"",
+        )
+        .replace("min_insync_replicas = 2", "min_insync_replicas = 3")
+            + "\n[ports]\njmx = 9999\n"
+    });
+    for (verb, args) in [("preview", &[][..]), ("apply", &["--yes"][..])] {
+        let refused = env.run(verb, args).code(1);
+        let err = stderr(&refused);
+        assert!(
+            err.starts_with(&format!(
+                "error: {}: refused by policy:",
+                env.file().display()
+            )),
+            "{err}"
+        );
+        for field in [
+            "`nodes.broker.instance_type`: t3.medium has 4 GiB",
+            "`nodes.controller.count`: 2 controllers",
+            "`ports.jmx`: the native JMX port 9999 is also `ports.jmx_exporter_broker`",
+            "`kafka.replication_factor`: 3 replicas cannot be placed on 2 broker(s)",
+            "`kafka.min_insync_replicas`: 3 with replication factor 3",
+            "`network.operator_cidr`: 0.0.0.0/0 opens SSH",
+        ] {
+            assert!(err.contains(field), "missing {field} in\n{err}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(env.state.path()).unwrap().count(),
+        0,
+        "nothing may be recorded"
+    );
+}
+
+#[test]
+fn user_mistakes_are_clear_errors_with_exit_1() {
+    let env = Env::new("oops", |t| t);
+    let no_yes = env.run("apply", &[]).code(1);
+    assert!(
+        stderr(&no_yes).contains("standard input is not a terminal: pass --yes"),
+        "{}",
+        stderr(&no_yes)
+    );
+
+    let unknown = Command::cargo_bin("stacks")
+        .unwrap()
+        .args(["preview", "staging"])
+        .env("STACKS_ENV_DIR", env.dir.path())
+        .assert()
+        .code(1);
+    let expected = format!(
+        "error: unknown environment `staging`: there is no {} (environments: {})",
+        env.dir.path().join("staging.toml").display(),
+        env.name
+    );
+    assert_eq!(stderr(&unknown).trim(), expected);
+
+    env.edit(|t| t.replace("vpc_cidr =", "vpc_cdr ="));
+    let malformed = env.run("preview", &[]).code(1);
+    let err = stderr(&malformed);
+    assert!(
+        err.contains(&env.file().display().to_string()) && err.contains("unknown field `vpc_cdr`"),
+        "{err}"
+    );
+}
