@@ -41,6 +41,10 @@ pub struct KafkaPlatform {
     pub nodes: Vec<Node>,
     /// The VPC.
     pub vpc: Vpc,
+    /// The controllers', brokers' and Connect's security group (add rules to it).
+    pub kafka_security_group: SecurityGroup,
+    /// The platform node's security group.
+    pub platform_security_group: SecurityGroup,
 }
 
 /// First host number of each role in a zone's /24.
@@ -327,6 +331,11 @@ impl KafkaPlatform {
         });
         stack.export("nodes", Output::all(described));
         stack.export("vpc_id", vpc.id());
-        Ok(Self { nodes, vpc })
+        Ok(Self {
+            nodes,
+            vpc,
+            kafka_security_group: kafka_sg,
+            platform_security_group: platform_sg,
+        })
     }
 }

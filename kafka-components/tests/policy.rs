@@ -28,6 +28,12 @@ fn the_shipped_environments_pass_every_policy() {
         let config = PlatformConfig::load(&dir, env).unwrap();
         assert!(kafka_components::policy::check(&config).is_ok(), "{env}");
     }
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let sandbox = PlatformConfig::load(&examples, "sandbox").unwrap();
+    assert!(
+        kafka_components::policy::check(&sandbox).is_ok(),
+        "the sandbox example"
+    );
 }
 
 #[test]
