@@ -11,12 +11,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod progress;
+
 use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
 use iac_core::aws::{AwsProvider, AwsSettings};
 use iac_core::{
-    ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, EngineError, FileBackend,
-    Operation, Passphrase, Plan, PlanRecord, Program, Providers, Shown, Stack,
+    ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, EngineError, FileBackend, Passphrase,
+    Plan, PlanRecord, Program, Providers, Shown, Stack,
 };
 use kafka_components::{KafkaPlatform, PlatformConfig};
 
@@ -330,15 +332,12 @@ async fn execute(
         eprintln!("nothing changed");
         return Ok(None);
     }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let quiet = target.json;
-    let printer = tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            if !quiet {
-                print_event(&event);
-            }
-        }
-    });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(progress::show(
+        rx,
+        target.json,
+        std::io::stdout().is_terminal(),
+    ));
     let options = ApplyOptions {
         parallelism: target.parallel,
         events: Some(tx),
@@ -352,50 +351,7 @@ async fn execute(
     Ok(Some(result?))
 }
 
-fn print_event(event: &ApplyEvent) {
-    let verb = |op: Operation, old: bool| match (op, old) {
-        (Operation::Replace, true) => "deleting replaced",
-        (Operation::Create, _) => "creating",
-        (Operation::Update, _) => "updating",
-        (Operation::Replace, false) => "replacing",
-        (Operation::Delete, _) => "deleting",
-        (Operation::Read, _) => "reading",
-        (Operation::Same, _) => "checking",
-    };
-    match event {
-        ApplyEvent::Started { name, op, old } => {
-            println!("  {:<2} {name}: {}...", op.symbol(), verb(*op, *old))
-        }
-        ApplyEvent::Finished {
-            name,
-            op,
-            old,
-            error: None,
-            elapsed,
-        } if *op != Operation::Same => {
-            println!(
-                "  {:<2} {name}: {} done ({})",
-                op.symbol(),
-                verb(*op, *old),
-                seconds(*elapsed)
-            )
-        }
-        ApplyEvent::Finished {
-            name,
-            error: Some(error),
-            elapsed,
-            ..
-        } => {
-            println!("  !  {name}: failed after {}: {error}", seconds(*elapsed))
-        }
-        ApplyEvent::Skipped {
-            name, blocked_by, ..
-        } => println!("  -  {name}: skipped ({blocked_by} failed)"),
-        _ => {}
-    }
-}
-
-fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 

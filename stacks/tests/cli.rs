@@ -291,3 +291,17 @@ fn user_mistakes_are_clear_errors_with_exit_1() {
         "{err}"
     );
 }
+
+#[test]
+fn the_standard_aws_variables_win_over_the_file() {
+    // The file points at a closed port; AWS_ENDPOINT_URL (the emulator) wins.
+    let env = Env::new("override", |t| {
+        t.replace("http://127.0.0.1:5127", "http://127.0.0.1:1")
+    });
+    let preview = env.run("preview", &[]).success();
+    assert!(
+        stdout(&preview).contains("Resources: 38 to create, 1 to read"),
+        "{}",
+        stdout(&preview)
+    );
+}
