@@ -21,7 +21,8 @@ use serde_json::Value;
 use super::ec2::{RESOURCE_TAG, STACK_TAG};
 use super::props::{Inputs, known_str, map, require, tags};
 use super::{
-    Aws, AwsKind, IamInstanceProfile, IamRole, IamRolePolicy, aws_error, is_not_found, with_retries,
+    Aws, AwsKind, IamInstanceProfile, IamRole, IamRolePolicy, aws_error, deleted, found,
+    with_retries,
 };
 use crate::ResourceType as _;
 use crate::property::{Properties, PropertyMap};
@@ -111,14 +112,6 @@ fn iam_tags(stack: &str, name: &str, user: &BTreeMap<String, String>) -> Vec<Tag
         .collect()
 }
 
-fn not_found_is_none<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 #[async_trait]
 impl AwsKind for RoleKind {
     fn token(&self) -> &'static str {
@@ -174,7 +167,7 @@ impl AwsKind for RoleKind {
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
         let name = r.id.map_or_else(|| Inputs(r.inputs).str("name"), Ok)?;
-        let out = not_found_is_none(
+        let out = found(
             aws.iam
                 .get_role()
                 .role_name(name)
@@ -273,17 +266,14 @@ impl AwsKind for RoleKind {
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         // Policies and profiles are deleted first by the engine; IAM may lag behind.
         with_retries(&aws.settings, || async {
-            match aws
-                .iam
-                .delete_role()
-                .role_name(r.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteRole", e))
-            {
-                Err(e) if is_not_found(&e) => Ok(()),
-                other => other.map(drop),
-            }
+            deleted(
+                aws.iam
+                    .delete_role()
+                    .role_name(r.id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteRole", e)),
+            )
         })
         .await
     }
@@ -339,7 +329,7 @@ impl AwsKind for RolePolicyKind {
     ) -> Result<Option<ReadResponse>, ProviderError> {
         let inputs = Inputs(r.inputs);
         let (role, name) = (inputs.str("role")?, inputs.str("name")?);
-        let out = not_found_is_none(
+        let out = found(
             aws.iam
                 .get_role_policy()
                 .role_name(role)
@@ -379,18 +369,15 @@ impl AwsKind for RolePolicyKind {
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         let inputs = Inputs(r.inputs);
-        match aws
-            .iam
-            .delete_role_policy()
-            .role_name(inputs.str("role")?)
-            .policy_name(inputs.str("name")?)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteRolePolicy", e))
-        {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other.map(drop),
-        }
+        deleted(
+            aws.iam
+                .delete_role_policy()
+                .role_name(inputs.str("role")?)
+                .policy_name(inputs.str("name")?)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteRolePolicy", e)),
+        )
     }
 }
 
@@ -406,18 +393,15 @@ async fn add_role(aws: &Aws, profile: &str, role: &str) -> Result<(), ProviderEr
 }
 
 async fn remove_role(aws: &Aws, profile: &str, role: &str) -> Result<(), ProviderError> {
-    match aws
-        .iam
-        .remove_role_from_instance_profile()
-        .instance_profile_name(profile)
-        .role_name(role)
-        .send()
-        .await
-        .map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e))
-    {
-        Err(e) if is_not_found(&e) => Ok(()),
-        other => other.map(drop),
-    }
+    deleted(
+        aws.iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e)),
+    )
 }
 
 #[async_trait]
@@ -476,7 +460,7 @@ impl AwsKind for InstanceProfileKind {
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
         let name = r.id.map_or_else(|| Inputs(r.inputs).str("name"), Ok)?;
-        let out = not_found_is_none(
+        let out = found(
             aws.iam
                 .get_instance_profile()
                 .instance_profile_name(name)
@@ -532,17 +516,14 @@ impl AwsKind for InstanceProfileKind {
             remove_role(aws, r.id, role).await?;
         }
         with_retries(&aws.settings, || async {
-            match aws
-                .iam
-                .delete_instance_profile()
-                .instance_profile_name(r.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteInstanceProfile", e))
-            {
-                Err(e) if is_not_found(&e) => Ok(()),
-                other => other.map(drop),
-            }
+            deleted(
+                aws.iam
+                    .delete_instance_profile()
+                    .instance_profile_name(r.id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteInstanceProfile", e)),
+            )
         })
         .await
     }

@@ -256,6 +256,20 @@ pub(crate) fn is_not_found(err: &ProviderError) -> bool {
         .is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound") || c == "NoSuchEntity")
 }
 
+/// `Ok(None)` when the resource does not exist, the value otherwise.
+pub(crate) fn found<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A delete whose target is already gone has succeeded.
+pub(crate) fn deleted<T>(result: Result<T, ProviderError>) -> Result<(), ProviderError> {
+    found(result).map(drop)
+}
+
 /// Errors that go away by themselves: a dependency still being deleted, eventual consistency
 /// right after a create, throttling.
 fn is_retryable(err: &ProviderError) -> bool {

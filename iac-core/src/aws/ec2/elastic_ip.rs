@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
 use serde_json::Value;
 
-use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
 use crate::ResourceType as _;
-use crate::aws::props::{Inputs, map, tags};
-use crate::aws::{Aws, AwsKind, ElasticIp, aws_error, is_not_found, with_retries};
+use crate::aws::props::{Inputs, map};
+use crate::aws::{Aws, AwsKind, ElasticIp, aws_error, deleted, found, with_retries};
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
@@ -24,18 +24,15 @@ pub(crate) struct ElasticIpKind;
 type Address = aws_sdk_ec2::types::Address;
 
 async fn describe(aws: &Aws, allocation: &str) -> Result<Option<Address>, ProviderError> {
-    match aws
-        .ec2
-        .describe_addresses()
-        .allocation_ids(allocation)
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeAddresses", e))
-    {
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-        Ok(out) => Ok(out.addresses().first().cloned()),
-    }
+    Ok(found(
+        aws.ec2
+            .describe_addresses()
+            .allocation_ids(allocation)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeAddresses", e)),
+    )?
+    .and_then(|out| out.addresses().first().cloned()))
 }
 
 async fn associate(aws: &Aws, allocation: &str, instance: &str) -> Result<(), ProviderError> {
@@ -59,17 +56,14 @@ async fn disassociate(aws: &Aws, allocation: &str) -> Result<(), ProviderError> 
     else {
         return Ok(());
     };
-    match aws
-        .ec2
-        .disassociate_address()
-        .association_id(association)
-        .send()
-        .await
-        .map_err(|e| aws_error("DisassociateAddress", e))
-    {
-        Err(e) if is_not_found(&e) => Ok(()),
-        other => other.map(drop),
-    }
+    deleted(
+        aws.ec2
+            .disassociate_address()
+            .association_id(association)
+            .send()
+            .await
+            .map_err(|e| aws_error("DisassociateAddress", e)),
+    )
 }
 
 fn outputs(inputs: &PropertyMap, address: Option<&Address>) -> PropertyMap {
@@ -177,15 +171,7 @@ impl AwsKind for ElasticIpKind {
                 associate(aws, r.id, instance).await?;
             }
         }
-        sync_tags(
-            aws,
-            r.id,
-            r.stack,
-            r.name,
-            &tags(r.old_inputs.get("tags")),
-            &tags(r.new_inputs.get("tags")),
-        )
-        .await?;
+        update_tags(aws, r).await?;
         let address = describe(aws, r.id).await?;
         Ok(outputs(r.new_inputs, address.as_ref()))
     }
@@ -193,17 +179,14 @@ impl AwsKind for ElasticIpKind {
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         disassociate(aws, r.id).await?;
         with_retries(&aws.settings, || async {
-            match aws
-                .ec2
-                .release_address()
-                .allocation_id(r.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("ReleaseAddress", e))
-            {
-                Err(e) if is_not_found(&e) => Ok(()),
-                other => other.map(drop),
-            }
+            deleted(
+                aws.ec2
+                    .release_address()
+                    .allocation_id(r.id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ReleaseAddress", e)),
+            )
         })
         .await
     }

@@ -22,10 +22,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
-use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
 use crate::ResourceType as _;
-use crate::aws::props::{Inputs, known_str, map, require, strings, tags};
-use crate::aws::{Ami, Aws, AwsKind, Instance, aws_error, is_not_found, wait_for, with_retries};
+use crate::aws::props::{Inputs, known_str, map, require, strings};
+use crate::aws::{Ami, Aws, AwsKind, Instance, aws_error, found, wait_for, with_retries};
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
@@ -38,23 +38,21 @@ pub(crate) struct AmiKind;
 type Ec2Instance = aws_sdk_ec2::types::Instance;
 
 async fn describe(aws: &Aws, id: &str) -> Result<Option<Ec2Instance>, ProviderError> {
-    match aws
-        .ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeInstances", e))
-    {
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-        Ok(out) => Ok(out
-            .reservations()
+    Ok(found(
+        aws.ec2
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeInstances", e)),
+    )?
+    .and_then(|out| {
+        out.reservations()
             .iter()
             .flat_map(|r| r.instances())
             .next()
-            .cloned()),
-    }
+            .cloned()
+    }))
 }
 
 fn state(instance: &Ec2Instance) -> Option<&InstanceStateName> {
@@ -379,15 +377,7 @@ impl AwsKind for InstanceKind {
                 .await
                 .map_err(|e| aws_error("ModifyNetworkInterfaceAttribute", e))?;
         }
-        sync_tags(
-            aws,
-            r.id,
-            r.stack,
-            r.name,
-            &tags(r.old_inputs.get("tags")),
-            &tags(r.new_inputs.get("tags")),
-        )
-        .await?;
+        update_tags(aws, r).await?;
         let instance = describe(aws, r.id).await?.ok_or_else(|| {
             ProviderError::with_code(
                 "InvalidInstanceID.NotFound",
@@ -398,16 +388,17 @@ impl AwsKind for InstanceKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        match aws
-            .ec2
-            .terminate_instances()
-            .instance_ids(r.id)
-            .send()
-            .await
-            .map_err(|e| aws_error("TerminateInstances", e))
+        if found(
+            aws.ec2
+                .terminate_instances()
+                .instance_ids(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("TerminateInstances", e)),
+        )?
+        .is_none()
         {
-            Err(e) if is_not_found(&e) => return Ok(()),
-            other => other.map(drop)?,
+            return Ok(());
         }
         let what = format!("instance {} terminating", r.id);
         wait_for(&aws.settings, &what, || async {

@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
 use serde_json::Value;
 
-use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
 use crate::ResourceType as _;
-use crate::aws::props::{Inputs, map, tags};
-use crate::aws::{Aws, AwsKind, InternetGateway, aws_error, is_not_found, with_retries};
+use crate::aws::props::{Inputs, map};
+use crate::aws::{
+    Aws, AwsKind, InternetGateway, aws_error, deleted, found, is_not_found, with_retries,
+};
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
@@ -112,13 +114,13 @@ impl AwsKind for InternetGatewayKind {
             Some(id) => call.internet_gateway_ids(id),
             None => call.set_filters(Some(owner_filters(r.stack, r.name))),
         };
-        let out = match call
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeInternetGateways", e))
-        {
-            Err(e) if is_not_found(&e) => return Ok(None),
-            other => other?,
+        let Some(out) = found(
+            call.send()
+                .await
+                .map_err(|e| aws_error("DescribeInternetGateways", e)),
+        )?
+        else {
+            return Ok(None);
         };
         let Some(gateway) = out.internet_gateways().first() else {
             return Ok(None);
@@ -151,15 +153,7 @@ impl AwsKind for InternetGatewayKind {
                 attach(aws, r.id, vpc).await?;
             }
         }
-        sync_tags(
-            aws,
-            r.id,
-            r.stack,
-            r.name,
-            &tags(r.old_inputs.get("tags")),
-            &tags(r.new_inputs.get("tags")),
-        )
-        .await?;
+        update_tags(aws, r).await?;
         Ok(r.new_inputs.clone())
     }
 
@@ -168,17 +162,14 @@ impl AwsKind for InternetGatewayKind {
             detach(aws, r.id, vpc).await?;
         }
         with_retries(&aws.settings, || async {
-            match aws
-                .ec2
-                .delete_internet_gateway()
-                .internet_gateway_id(r.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteInternetGateway", e))
-            {
-                Err(e) if is_not_found(&e) => Ok(()),
-                other => other.map(drop),
-            }
+            deleted(
+                aws.ec2
+                    .delete_internet_gateway()
+                    .internet_gateway_id(r.id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteInternetGateway", e)),
+            )
         })
         .await
     }

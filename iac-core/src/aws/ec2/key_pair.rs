@@ -10,10 +10,10 @@ use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::ResourceType;
 use serde_json::Value;
 
-use super::{sync_tags, tag_spec, tags_value, user_tags};
+use super::{tag_spec, tags_value, update_tags, user_tags};
 use crate::ResourceType as _;
-use crate::aws::props::{Inputs, known_str, map, require, tags};
-use crate::aws::{Aws, AwsKind, KeyPair, aws_error, is_not_found};
+use crate::aws::props::{Inputs, known_str, map, require};
+use crate::aws::{Aws, AwsKind, KeyPair, aws_error, deleted, found};
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
@@ -94,16 +94,16 @@ impl AwsKind for KeyPairKind {
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
         let name = Inputs(r.inputs).str("key_name")?;
-        let out = match aws
-            .ec2
-            .describe_key_pairs()
-            .key_names(name)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeKeyPairs", e))
-        {
-            Err(e) if is_not_found(&e) => return Ok(None),
-            other => other?,
+        let Some(out) = found(
+            aws.ec2
+                .describe_key_pairs()
+                .key_names(name)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeKeyPairs", e)),
+        )?
+        else {
+            return Ok(None);
         };
         let Some(key) = out.key_pairs().first() else {
             return Ok(None);
@@ -130,15 +130,7 @@ impl AwsKind for KeyPairKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        sync_tags(
-            aws,
-            r.id,
-            r.stack,
-            r.name,
-            &tags(r.old_inputs.get("tags")),
-            &tags(r.new_inputs.get("tags")),
-        )
-        .await?;
+        update_tags(aws, r).await?;
         let mut outputs = r.new_inputs.clone();
         outputs.insert(
             "key_fingerprint".to_owned(),
@@ -151,16 +143,13 @@ impl AwsKind for KeyPairKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        match aws
-            .ec2
-            .delete_key_pair()
-            .key_name(Inputs(r.inputs).str("key_name")?)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteKeyPair", e))
-        {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other.map(drop),
-        }
+        deleted(
+            aws.ec2
+                .delete_key_pair()
+                .key_name(Inputs(r.inputs).str("key_name")?)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteKeyPair", e)),
+        )
     }
 }

@@ -16,10 +16,10 @@ use std::net::Ipv4Addr;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde_json::Value;
 
-use super::props::known_str;
+use super::props::{self, known_str};
 use super::{Aws, Cidr, IamInstanceProfile, IamRole, Instance, KeyPair, Subnet, aws_error};
 use crate::ResourceType as _;
-use crate::provider::{CheckFailure, CheckRequest, ProviderError};
+use crate::provider::{CheckFailure, CheckRequest, ProviderError, UpdateRequest};
 
 /// The tag naming the stack that owns a resource.
 pub(crate) const STACK_TAG: &str = "iac:stack";
@@ -127,6 +127,15 @@ pub(crate) async fn sync_tags(
             .map_err(|e| aws_error("DeleteTags", e))?;
     }
     Ok(())
+}
+
+/// Brings the tags of an updated resource from its old inputs to its new ones.
+pub(crate) async fn update_tags(aws: &Aws, r: &UpdateRequest<'_>) -> Result<(), ProviderError> {
+    let (old, new) = (
+        props::tags(r.old_inputs.get("tags")),
+        props::tags(r.new_inputs.get("tags")),
+    );
+    sync_tags(aws, r.id, r.stack, r.name, &old, &new).await
 }
 
 /// Filters that find a resource by its ownership tags.

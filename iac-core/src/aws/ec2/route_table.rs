@@ -12,11 +12,11 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde_json::Value;
 
-use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
 use crate::ResourceType as _;
-use crate::aws::props::{Inputs, check_cidr, map, require, tags};
+use crate::aws::props::{Inputs, check_cidr, map, require};
 use crate::aws::{
-    Aws, AwsKind, Route, RouteTable, RouteTableAssociation, aws_error, is_not_found, with_retries,
+    Aws, AwsKind, Route, RouteTable, RouteTableAssociation, aws_error, deleted, found, with_retries,
 };
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
@@ -32,18 +32,15 @@ async fn describe_table(
     aws: &Aws,
     id: &str,
 ) -> Result<Option<aws_sdk_ec2::types::RouteTable>, ProviderError> {
-    match aws
-        .ec2
-        .describe_route_tables()
-        .route_table_ids(id)
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeRouteTables", e))
-    {
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-        Ok(out) => Ok(out.route_tables().first().cloned()),
-    }
+    Ok(found(
+        aws.ec2
+            .describe_route_tables()
+            .route_table_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeRouteTables", e)),
+    )?
+    .and_then(|out| out.route_tables().first().cloned()))
 }
 
 #[async_trait]
@@ -128,31 +125,20 @@ impl AwsKind for RouteTableKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        sync_tags(
-            aws,
-            r.id,
-            r.stack,
-            r.name,
-            &tags(r.old_inputs.get("tags")),
-            &tags(r.new_inputs.get("tags")),
-        )
-        .await?;
+        update_tags(aws, r).await?;
         Ok(r.new_inputs.clone())
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         with_retries(&aws.settings, || async {
-            match aws
-                .ec2
-                .delete_route_table()
-                .route_table_id(r.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteRouteTable", e))
-            {
-                Err(e) if is_not_found(&e) => Ok(()),
-                other => other.map(drop),
-            }
+            deleted(
+                aws.ec2
+                    .delete_route_table()
+                    .route_table_id(r.id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteRouteTable", e)),
+            )
         })
         .await
     }
@@ -261,18 +247,15 @@ impl AwsKind for RouteKind {
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         let inputs = Inputs(r.inputs);
-        match aws
-            .ec2
-            .delete_route()
-            .route_table_id(inputs.str("route_table_id")?)
-            .destination_cidr_block(inputs.str("destination_cidr_block")?)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteRoute", e))
-        {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other.map(drop),
-        }
+        deleted(
+            aws.ec2
+                .delete_route()
+                .route_table_id(inputs.str("route_table_id")?)
+                .destination_cidr_block(inputs.str("destination_cidr_block")?)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteRoute", e)),
+        )
     }
 }
 
@@ -375,16 +358,13 @@ impl AwsKind for AssociationKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        match aws
-            .ec2
-            .disassociate_route_table()
-            .association_id(r.id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DisassociateRouteTable", e))
-        {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other.map(drop),
-        }
+        deleted(
+            aws.ec2
+                .disassociate_route_table()
+                .association_id(r.id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DisassociateRouteTable", e)),
+        )
     }
 }

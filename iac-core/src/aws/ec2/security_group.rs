@@ -13,11 +13,11 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 use serde_json::Value;
 
-use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
 use crate::ResourceType as _;
-use crate::aws::props::{Inputs, check_cidr, known_str, map, require, tags};
+use crate::aws::props::{Inputs, check_cidr, known_str, map, require};
 use crate::aws::{
-    Aws, AwsKind, SecurityGroup, SecurityGroupRule, aws_error, is_not_found, with_retries,
+    Aws, AwsKind, SecurityGroup, SecurityGroupRule, aws_error, deleted, found, with_retries,
 };
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
@@ -32,18 +32,15 @@ async fn describe(
     aws: &Aws,
     id: &str,
 ) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, ProviderError> {
-    match aws
-        .ec2
-        .describe_security_groups()
-        .group_ids(id)
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeSecurityGroups", e))
-    {
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(e),
-        Ok(out) => Ok(out.security_groups().first().cloned()),
-    }
+    Ok(found(
+        aws.ec2
+            .describe_security_groups()
+            .group_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSecurityGroups", e)),
+    )?
+    .and_then(|out| out.security_groups().first().cloned()))
 }
 
 #[async_trait]
@@ -144,32 +141,21 @@ impl AwsKind for SecurityGroupKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        sync_tags(
-            aws,
-            r.id,
-            r.stack,
-            r.name,
-            &tags(r.old_inputs.get("tags")),
-            &tags(r.new_inputs.get("tags")),
-        )
-        .await?;
+        update_tags(aws, r).await?;
         Ok(r.new_inputs.clone())
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         // Instances still terminating keep the group in use for a while.
         with_retries(&aws.settings, || async {
-            match aws
-                .ec2
-                .delete_security_group()
-                .group_id(r.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteSecurityGroup", e))
-            {
-                Err(e) if is_not_found(&e) => Ok(()),
-                other => other.map(drop),
-            }
+            deleted(
+                aws.ec2
+                    .delete_security_group()
+                    .group_id(r.id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteSecurityGroup", e)),
+            )
         })
         .await
     }
@@ -472,9 +458,6 @@ impl AwsKind for RuleKind {
                 .map(drop)
                 .map_err(|e| aws_error("RevokeSecurityGroupEgress", e))
         };
-        match result {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other,
-        }
+        deleted(result)
     }
 }

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::Value;
 
-use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
 use crate::ResourceType as _;
-use crate::aws::props::{Inputs, check_cidr, map, require, tags};
-use crate::aws::{Aws, AwsKind, Subnet, aws_error, is_not_found, with_retries};
+use crate::aws::props::{Inputs, check_cidr, map, require};
+use crate::aws::{Aws, AwsKind, Subnet, aws_error, deleted, found, with_retries};
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
@@ -97,13 +97,13 @@ impl AwsKind for SubnetKind {
             Some(id) => call.subnet_ids(id),
             None => call.set_filters(Some(owner_filters(r.stack, r.name))),
         };
-        let out = match call
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeSubnets", e))
-        {
-            Err(e) if is_not_found(&e) => return Ok(None),
-            other => other?,
+        let Some(out) = found(
+            call.send()
+                .await
+                .map_err(|e| aws_error("DescribeSubnets", e)),
+        )?
+        else {
+            return Ok(None);
         };
         let Some(subnet) = out.subnets().first() else {
             return Ok(None);
@@ -153,15 +153,7 @@ impl AwsKind for SubnetKind {
         if new.is_some() && new != r.old_inputs.get(key).and_then(Value::as_bool) {
             set_public_ip(aws, r.id, new.unwrap_or(false)).await?;
         }
-        sync_tags(
-            aws,
-            r.id,
-            r.stack,
-            r.name,
-            &tags(r.old_inputs.get("tags")),
-            &tags(r.new_inputs.get("tags")),
-        )
-        .await?;
+        update_tags(aws, r).await?;
         let mut outputs = r.new_inputs.clone();
         outputs.insert(
             "availability_zone".to_owned(),
@@ -175,17 +167,14 @@ impl AwsKind for SubnetKind {
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         with_retries(&aws.settings, || async {
-            match aws
-                .ec2
-                .delete_subnet()
-                .subnet_id(r.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteSubnet", e))
-            {
-                Err(e) if is_not_found(&e) => Ok(()),
-                other => other.map(drop),
-            }
+            deleted(
+                aws.ec2
+                    .delete_subnet()
+                    .subnet_id(r.id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteSubnet", e)),
+            )
         })
         .await
     }

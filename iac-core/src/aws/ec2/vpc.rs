@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName};
 use serde_json::Value;
 
-use super::{owner_filters, sync_tags, tag_spec, tags_value, user_tags};
+use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
 use crate::ResourceType as _;
-use crate::aws::props::{Inputs, check_cidr, map, require, tags};
-use crate::aws::{Aws, AwsKind, Vpc, aws_error, is_not_found};
+use crate::aws::props::{Inputs, check_cidr, map, require};
+use crate::aws::{Aws, AwsKind, Vpc, aws_error, deleted, found};
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
@@ -131,9 +131,8 @@ impl AwsKind for VpcKind {
             Some(id) => call.vpc_ids(id),
             None => call.set_filters(Some(owner_filters(r.stack, r.name))),
         };
-        let out = match call.send().await.map_err(|e| aws_error("DescribeVpcs", e)) {
-            Err(e) if is_not_found(&e) => return Ok(None),
-            other => other?,
+        let Some(out) = found(call.send().await.map_err(|e| aws_error("DescribeVpcs", e)))? else {
+            return Ok(None);
         };
         let Some(vpc) = out.vpcs().first() else {
             return Ok(None);
@@ -171,31 +170,20 @@ impl AwsKind for VpcKind {
                 set_attribute(aws, r.id, attribute, value).await?;
             }
         }
-        sync_tags(
-            aws,
-            r.id,
-            r.stack,
-            r.name,
-            &tags(r.old_inputs.get("tags")),
-            &tags(r.new_inputs.get("tags")),
-        )
-        .await?;
+        update_tags(aws, r).await?;
         read_outputs(aws, r.id, r.new_inputs).await
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         crate::aws::with_retries(&aws.settings, || async {
-            match aws
-                .ec2
-                .delete_vpc()
-                .vpc_id(r.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteVpc", e))
-            {
-                Err(e) if is_not_found(&e) => Ok(()),
-                other => other.map(drop),
-            }
+            deleted(
+                aws.ec2
+                    .delete_vpc()
+                    .vpc_id(r.id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteVpc", e)),
+            )
         })
         .await
     }
