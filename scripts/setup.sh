@@ -3,13 +3,16 @@
 # (KAFKA_PLATFORM_CACHE, default ~/.cache/kafka-platform). Source it or run it.
 #
 #   - the Rust toolchain must already be there (cargo, rustfmt, clippy);
-#   - a Python virtualenv with moto[server] (the AWS API emulator), pinned below.
+#   - a Python virtualenv with moto[server] (the AWS API emulator) and ansible-core
+#     (ansible-inventory validates the rendered inventory), pinned below;
+#   - promtool (Debian package prometheus), which validates the rendered Prometheus files.
 set -euo pipefail
 
 export KAFKA_PLATFORM_CACHE="${KAFKA_PLATFORM_CACHE:-$HOME/.cache/kafka-platform}"
 mkdir -p "$KAFKA_PLATFORM_CACHE"
 
 MOTO_VERSION="5.2.5"
+ANSIBLE_CORE_VERSION="2.19.14"
 VENV="$KAFKA_PLATFORM_CACHE/venv"
 export KAFKA_PLATFORM_VENV="$VENV"
 
@@ -23,12 +26,30 @@ for tool in cargo rustfmt cargo-clippy python3; do
 done
 
 # The virtualenv is rebuilt only when the pinned requirements change.
-requirements="moto[server]==$MOTO_VERSION"
+requirements="moto[server]==$MOTO_VERSION ansible-core==$ANSIBLE_CORE_VERSION"
 if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$requirements" ]; then
   echo "setup: creating $VENV with $requirements"
   rm -rf "$VENV"
   python3 -m venv "$VENV" || setup_fail "python3 -m venv failed: install the python3-venv package"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "$requirements" \
+  # shellcheck disable=SC2086 # the requirements are separate words
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check $requirements \
     || setup_fail "pip could not install $requirements"
   echo "$requirements" > "$VENV/.requirements"
+fi
+
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    setup_fail "promtool is missing: install the Debian package prometheus (sudo apt-get install prometheus)"
+  fi
+  echo "setup: installing promtool (Debian package prometheus)"
+  export DEBIAN_FRONTEND=noninteractive
+  # Only the tool is wanted: forbid the package from starting a Prometheus server.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
+  fi
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; } >/dev/null
+  installed=$?
+  [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
+  [ "$installed" = 0 ] || setup_fail "apt-get could not install prometheus"
 fi

@@ -20,8 +20,8 @@ use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::plan::{
-    NodeResolver, NodeValue, Operation, Plan, Shown, Step, StepCounts, apply_ignore_changes,
-    dependency_names, evaluate, secret_keys,
+    NodeResolver, NodeValue, Operation, Plan, Shown, Step, StepCounts, StepRecord,
+    apply_ignore_changes, dependency_names, evaluate, secret_keys,
 };
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
@@ -160,19 +160,20 @@ struct TaskGraph {
 impl TaskGraph {
     fn build(plan: &Plan, program: &Program) -> Result<Self, String> {
         let steps = &plan.steps;
+        let records = &plan.record.steps;
         let mut tasks = Vec::new();
         let mut ready_of_node: HashMap<usize, usize> = HashMap::new();
         let mut ready_of_step: HashMap<usize, usize> = HashMap::new();
         let mut gone_of_step: HashMap<usize, usize> = HashMap::new();
         for (s, step) in steps.iter().enumerate() {
-            if step.record.op != Operation::Delete {
+            if records[s].op != Operation::Delete {
                 ready_of_step.insert(s, tasks.len());
                 if let Some(n) = step.node {
                     ready_of_node.insert(n, tasks.len());
                 }
                 tasks.push((s, TaskKind::Ready));
             }
-            if matches!(step.record.op, Operation::Replace | Operation::Delete) {
+            if matches!(records[s].op, Operation::Replace | Operation::Delete) {
                 gone_of_step.insert(s, tasks.len());
                 tasks.push((s, TaskKind::Gone));
             }
@@ -186,10 +187,11 @@ impl TaskGraph {
         let mut prereqs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); tasks.len()];
         for (t, &(s, kind)) in tasks.iter().enumerate() {
             let step = &steps[s];
-            let dbr = step.record.op == Operation::Replace && step.record.delete_before_replace;
+            let rec = &records[s];
+            let dbr = rec.op == Operation::Replace && rec.delete_before_replace;
             match kind {
                 TaskKind::Ready => {
-                    if step.record.op == Operation::Same {
+                    if rec.op == Operation::Same {
                         continue;
                     }
                     if let Some(n) = step.node {
@@ -205,7 +207,7 @@ impl TaskGraph {
                     }
                 }
                 TaskKind::Gone => {
-                    if step.record.op == Operation::Replace && !dbr {
+                    if rec.op == Operation::Replace && !dbr {
                         prereqs[t].extend(ready_of_step.get(&s));
                     }
                     let name = step.old.as_ref().map_or("", |o| o.name.as_str());
@@ -233,11 +235,11 @@ impl TaskGraph {
             tasks,
             dependents,
         };
-        graph.check_acyclic(steps)?;
+        graph.check_acyclic(records)?;
         Ok(graph)
     }
 
-    fn check_acyclic(&self, steps: &[Step]) -> Result<(), String> {
+    fn check_acyclic(&self, records: &[StepRecord]) -> Result<(), String> {
         let mut waiting = self.prereq_count.clone();
         let mut ready: Vec<usize> = (0..waiting.len()).filter(|&t| waiting[t] == 0).collect();
         let mut done = 0;
@@ -255,7 +257,7 @@ impl TaskGraph {
         }
         let stuck: BTreeSet<&str> = (0..waiting.len())
             .filter(|&t| waiting[t] > 0)
-            .map(|t| steps[self.tasks[t].0].record.name.as_str())
+            .map(|t| records[self.tasks[t].0].name.as_str())
             .collect();
         Err(format!(
             "the plan's operations cannot be ordered (replacements of {} wait on each other): mark them delete_before_replace consistently or replace them in separate applies",
@@ -336,7 +338,7 @@ impl<'a> Executor<'a> {
 
     pub(crate) async fn walk(&self, parallelism: usize) -> Result<WalkResult, String> {
         let graph = TaskGraph::build(self.plan, self.program)?;
-        let steps = &self.plan.steps;
+        let records = &self.plan.record.steps;
         let n = graph.tasks.len();
         let mut waiting = graph.prereq_count.clone();
         let mut started = vec![false; n];
@@ -367,12 +369,12 @@ impl<'a> Executor<'a> {
                 break;
             };
             let (s, kind) = graph.tasks[t];
-            let step = &steps[s];
-            let old = kind == TaskKind::Gone && step.record.op == Operation::Replace;
+            let rec = &records[s];
+            let old = kind == TaskKind::Gone && rec.op == Operation::Replace;
             match outcome {
                 Ok(op) => {
                     self.emit(ApplyEvent::Finished {
-                        name: step.record.name.clone(),
+                        name: rec.name.clone(),
                         op,
                         old,
                         error: None,
@@ -399,21 +401,21 @@ impl<'a> Executor<'a> {
                         }
                     };
                     self.emit(ApplyEvent::Finished {
-                        name: step.record.name.clone(),
-                        op: step.record.op,
+                        name: rec.name.clone(),
+                        op: rec.op,
                         old,
                         error: Some(message.clone()),
                         elapsed,
                     });
                     result.failed.push(FailedStep {
-                        name: step.record.name.clone(),
-                        op: step.record.op,
+                        name: rec.name.clone(),
+                        op: rec.op,
                         error: message,
                     });
                     let mut stack = graph.dependents[t].clone();
                     while let Some(d) = stack.pop() {
                         if skipped_by[d].is_none() && !started[d] {
-                            skipped_by[d] = Some(step.record.name.clone());
+                            skipped_by[d] = Some(rec.name.clone());
                             stack.extend(graph.dependents[d].iter().copied());
                         }
                     }
@@ -429,18 +431,18 @@ impl<'a> Executor<'a> {
             if !reported.insert(s) {
                 continue;
             }
-            let step = &steps[s];
+            let rec = &records[s];
             let blocked_by = skipped_by[t]
                 .clone()
                 .unwrap_or_else(|| "the state writer failure".to_owned());
             self.emit(ApplyEvent::Skipped {
-                name: step.record.name.clone(),
-                op: step.record.op,
+                name: rec.name.clone(),
+                op: rec.op,
                 blocked_by: blocked_by.clone(),
             });
             result.skipped.push(SkippedStep {
-                name: step.record.name.clone(),
-                op: step.record.op,
+                name: rec.name.clone(),
+                op: rec.op,
                 blocked_by,
             });
         }
@@ -449,15 +451,16 @@ impl<'a> Executor<'a> {
 
     async fn run(&self, s: usize, kind: TaskKind) -> Result<Operation, TaskError> {
         let step = &self.plan.steps[s];
+        let rec = &self.plan.record.steps[s];
         if self.stopping.load(Ordering::SeqCst) {
             return Err(TaskError::Step(
                 "not started: the state could not be written".to_owned(),
             ));
         }
-        let op = step.record.op;
+        let op = rec.op;
         if op != Operation::Same {
             self.emit(ApplyEvent::Started {
-                name: step.record.name.clone(),
+                name: rec.name.clone(),
                 op,
                 old: kind == TaskKind::Gone && op == Operation::Replace,
             });
@@ -487,7 +490,7 @@ impl<'a> Executor<'a> {
                 let cancelled = lock(&self.cancelled_deletes).contains(&s);
                 if cancelled {
                     self.update_in_place(n, step, false).await
-                } else if step.record.delete_before_replace {
+                } else if rec.delete_before_replace {
                     self.create(n).await.map(|_| Operation::Replace)
                 } else {
                     match self.update_in_place(n, step, true).await? {
@@ -777,7 +780,8 @@ impl<'a> Executor<'a> {
                 "internal: delete without a record".to_owned(),
             ));
         };
-        if step.record.op == Operation::Replace && step.record.delete_before_replace {
+        let rec = &self.plan.record.steps[s];
+        if rec.op == Operation::Replace && rec.delete_before_replace {
             if let Some(n) = step.node {
                 let reg = &self.program.nodes[n].registration;
                 let mut inputs = self.inputs(n)?;

@@ -455,10 +455,21 @@ pub enum PlanError {
 /// Every problem found while planning.
 pub type PlanErrors = ErrorList<PlanError>;
 
-/// A step with what apply needs beyond its record.
+/// What apply needs of a step beyond its record (`Plan::record.steps`, same index).
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
-    pub(crate) record: StepRecord,
+    /// The program node (absent for deletes).
+    pub(crate) node: Option<usize>,
+    /// The recorded resource this step changes or deletes.
+    pub(crate) old: Option<ResourceState>,
+    /// For a `Same` step: the record's options or dependencies changed and must be saved.
+    pub(crate) refresh_record: bool,
+}
+
+/// A step while it is being planned: its record and what apply needs.
+#[derive(Debug, Clone)]
+struct PlannedStep {
+    record: StepRecord,
     /// The program node (absent for deletes).
     pub(crate) node: Option<usize>,
     /// The recorded resource this step changes or deletes.
@@ -523,7 +534,7 @@ pub(crate) async fn plan(
 ) -> Result<Plan, PlanErrors> {
     let mut errors = Vec::new();
     let mut values = vec![NodeValue::Unknown; program.nodes.len()];
-    let mut steps: Vec<Option<Step>> = vec![None; program.nodes.len()];
+    let mut steps: Vec<Option<PlannedStep>> = vec![None; program.nodes.len()];
     let mut checked: Vec<Option<(Properties, BTreeMap<String, InputReference>)>> =
         vec![None; program.nodes.len()];
 
@@ -587,7 +598,7 @@ pub(crate) async fn plan(
                     }),
                 }
             }
-            steps[i] = Some(Step {
+            steps[i] = Some(PlannedStep {
                 record: record(Operation::Read, Vec::new()),
                 node: Some(i),
                 old,
@@ -603,7 +614,7 @@ pub(crate) async fn plan(
             inputs: &inputs,
             references: &evaluated.references,
         });
-        checked[i] = Some((inputs.clone(), evaluated.references.clone()));
+        let references = evaluated.references;
         errors.extend(failures.into_iter().map(|f| PlanError::Check {
             resource: reg.name.to_string(),
             type_token: reg.type_token.clone(),
@@ -622,12 +633,13 @@ pub(crate) async fn plan(
                     replace: false,
                 })
                 .collect();
-            steps[i] = Some(Step {
+            steps[i] = Some(PlannedStep {
                 record: record(Operation::Create, diff),
                 node: Some(i),
                 old: None,
                 refresh_record: false,
             });
+            checked[i] = Some((inputs, references));
             continue;
         };
 
@@ -662,6 +674,7 @@ pub(crate) async fn plan(
                     action: "diff",
                     error,
                 });
+                checked[i] = Some((inputs, references));
                 continue;
             }
         };
@@ -735,17 +748,18 @@ pub(crate) async fn plan(
         let mut rec = record(op, diff);
         rec.delete_before_replace = op == Operation::Replace
             && (reg.options.delete_before_replace || response.delete_before_replace);
-        steps[i] = Some(Step {
+        steps[i] = Some(PlannedStep {
             record: rec,
             node: Some(i),
             old: Some(old),
             refresh_record,
         });
+        checked[i] = Some((inputs, references));
     }
 
     errors.extend(check_related(program, providers, &checked));
     propagate_delete_before_replace(program, &mut steps);
-    let mut ordered: Vec<Step> = program
+    let mut ordered: Vec<PlannedStep> = program
         .order
         .iter()
         .filter_map(|&i| steps[i].take())
@@ -756,15 +770,26 @@ pub(crate) async fn plan(
         return Err(ErrorList(errors));
     }
     let interrupted = state.map(interrupted).unwrap_or_default();
+    let (records, steps) = ordered
+        .into_iter()
+        .map(|p| {
+            let step = Step {
+                node: p.node,
+                old: p.old,
+                refresh_record: p.refresh_record,
+            };
+            (p.record, step)
+        })
+        .unzip();
     Ok(Plan {
         record: PlanRecord {
             version: PLAN_VERSION,
             stack: program.stack.clone(),
             base: BaseState::of(state),
-            steps: ordered.iter().map(|s| s.record.clone()).collect(),
+            steps: records,
             interrupted,
         },
-        steps: ordered,
+        steps,
         values,
     })
 }
@@ -819,14 +844,14 @@ fn check_related(
 
 /// A resource replaced delete-first takes every replaced dependent with it: those must be
 /// deleted first too, or the dependency could not be deleted.
-fn propagate_delete_before_replace(program: &Program, steps: &mut [Option<Step>]) {
+fn propagate_delete_before_replace(program: &Program, steps: &mut [Option<PlannedStep>]) {
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); program.nodes.len()];
     for (i, node) in program.nodes.iter().enumerate() {
         for &d in &node.deps {
             dependents[d].push(i);
         }
     }
-    let is_dbr = |s: &Option<Step>| {
+    let is_dbr = |s: &Option<PlannedStep>| {
         s.as_ref()
             .is_some_and(|s| s.record.op == Operation::Replace && s.record.delete_before_replace)
     };
@@ -849,7 +874,7 @@ fn plan_deletes(
     program: &Program,
     state: Option<&Checkpoint>,
     errors: &mut Vec<PlanError>,
-) -> Vec<Step> {
+) -> Vec<PlannedStep> {
     let Some(state) = state else {
         return Vec::new();
     };
@@ -917,7 +942,7 @@ fn plan_deletes(
         .into_iter()
         .map(|i| {
             let r = doomed[i];
-            Step {
+            PlannedStep {
                 record: StepRecord {
                     name: r.name.clone(),
                     type_token: r.type_token.clone(),

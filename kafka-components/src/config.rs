@@ -64,6 +64,16 @@ pub struct NetworkConfig {
 pub struct SshConfig {
     /// OpenSSH public key imported as the nodes' key pair.
     pub public_key: String,
+    /// The image's login user (default `admin`, as on Debian images).
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+impl SshConfig {
+    /// The login user Ansible connects as.
+    pub fn user(&self) -> &str {
+        self.user.as_deref().unwrap_or("admin")
+    }
 }
 
 /// Machine image lookup: the most recent image of `owners` whose name matches `name`.

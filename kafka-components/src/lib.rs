@@ -8,7 +8,9 @@
 pub mod config;
 mod platform;
 pub mod policy;
+pub mod render;
 
 pub use config::{ConfigError, PlatformConfig, Role};
 pub use platform::{KafkaPlatform, Node};
 pub use policy::{PolicyErrors, Violation};
+pub use render::{NodeFacts, RenderError, RenderedFile};

@@ -20,7 +20,7 @@ use iac_core::{
     ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, EngineError, FileBackend, Passphrase,
     Plan, PlanRecord, Program, Providers, Shown, Stack,
 };
-use kafka_components::{KafkaPlatform, PlatformConfig};
+use kafka_components::{KafkaPlatform, NodeFacts, PlatformConfig};
 
 /// Success.
 const EXIT_OK: u8 = 0;
@@ -82,6 +82,12 @@ enum Verb {
         #[command(flatten)]
         target: Target,
     },
+    /// Write the configuration files rendered from the applied environment (apply does
+    /// this after every successful run).
+    Render {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Args)]
@@ -94,6 +100,9 @@ struct Target {
     /// Folder of state files (one stack per environment).
     #[arg(long, env = "IAC_STATE_DIR", default_value = ".iac/state")]
     state_dir: PathBuf,
+    /// Folder of rendered configuration (one subfolder per environment).
+    #[arg(long, env = "STACKS_RENDER_DIR", default_value = ".iac/rendered")]
+    render_dir: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -236,7 +245,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     execute(&engine, &program, Planned::Fresh(&fresh), &target, &run).await?
                 }
             };
-            finish(summary, &engine, &env.name, target.json).await
+            let code = finish(summary.as_ref(), &engine, &env.name, target.json).await?;
+            if summary.as_ref().is_some_and(ApplySummary::is_success) {
+                render(&engine, &env, &target).await?;
+            }
+            Ok(code)
         }
         Verb::Destroy { target, run } => {
             let env = load(&target)?;
@@ -244,7 +257,18 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let program = Program::empty(&env.name)?;
             let plan = engine.preview(&program).await?;
             let summary = execute(&engine, &program, Planned::Fresh(&plan), &target, &run).await?;
-            finish(summary, &engine, &env.name, target.json).await
+            let code = finish(summary.as_ref(), &engine, &env.name, target.json).await?;
+            if summary.as_ref().is_some_and(ApplySummary::is_success) {
+                // Nothing is left to describe: no file may outlive the stack it was made from.
+                let out = target.render_dir.join(&env.name);
+                match std::fs::remove_dir_all(&out) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(anyhow!("cannot remove {}: {e}", out.display()));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(code)
         }
         Verb::Refresh { target } => {
             let env = load(&target)?;
@@ -272,6 +296,12 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 EXIT_FAILED
             })
+        }
+        Verb::Render { target } => {
+            let env = load(&target)?;
+            let engine = engine(&env, &target).await?;
+            render(&engine, &env, &target).await?;
+            Ok(EXIT_OK)
         }
         Verb::Outputs { target } => {
             let env = load(&target)?;
@@ -355,8 +385,28 @@ pub(crate) fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
+/// Renders every configuration file from the applied stack into `<render dir>/<env>`.
+async fn render(engine: &Engine, env: &Env, target: &Target) -> anyhow::Result<()> {
+    let outputs = engine
+        .state(&env.name)
+        .await?
+        .map(|s| s.outputs)
+        .unwrap_or_default();
+    let nodes = NodeFacts::from_outputs(&env.name, &outputs)?;
+    let files = kafka_components::render::render(&env.name, &env.config, &nodes)?;
+    let out = target.render_dir.join(&env.name);
+    kafka_components::render::write(&out, &files)?;
+    if !target.json {
+        println!("\nRendered {} files to {}:", files.len(), out.display());
+        for file in &files {
+            println!("  {}", file.path);
+        }
+    }
+    Ok(())
+}
+
 async fn finish(
-    summary: Option<ApplySummary>,
+    summary: Option<&ApplySummary>,
     engine: &Engine,
     stack: &str,
     json: bool,

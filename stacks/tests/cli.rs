@@ -13,6 +13,7 @@ struct Env {
     name: String,
     dir: TempDir,
     state: TempDir,
+    rendered: TempDir,
 }
 
 fn dev_toml() -> String {
@@ -33,11 +34,16 @@ impl Env {
             name,
             dir,
             state: TempDir::new().unwrap(),
+            rendered: TempDir::new().unwrap(),
         }
     }
 
     fn file(&self) -> PathBuf {
         self.dir.path().join(format!("{}.toml", self.name))
+    }
+
+    fn rendered(&self, file: &str) -> Option<String> {
+        std::fs::read_to_string(self.rendered.path().join(&self.name).join(file)).ok()
     }
 
     fn edit(&self, edit: impl FnOnce(String) -> String) {
@@ -53,6 +59,7 @@ impl Env {
             .args(extra)
             .env("STACKS_ENV_DIR", self.dir.path())
             .env("IAC_STATE_DIR", self.state.path())
+            .env("STACKS_RENDER_DIR", self.rendered.path())
             .write_stdin("")
             .assert()
     }
@@ -106,6 +113,27 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         out.contains(&format!("\"name\":\"{stack}-controller-1\"")),
         "{out}"
     );
+    // Every node's fixed address is in the rendered files, straight from the applied stack.
+    let hosts = env
+        .rendered("hosts/hosts")
+        .expect("apply renders the host entries");
+    for ip in [
+        "10.0.1.10",
+        "10.0.2.10",
+        "10.0.3.10",
+        "10.0.1.20",
+        "10.0.2.20",
+        "10.0.3.20",
+        "10.0.1.30",
+        "10.0.1.40",
+    ] {
+        assert!(hosts.contains(ip), "{ip} missing from\n{hosts}");
+    }
+    assert!(
+        env.rendered("prometheus/prometheus.yml")
+            .unwrap()
+            .contains(&format!("node: {stack}-broker-3"))
+    );
 
     let again = env.run("apply", &["--yes"]).success();
     assert_eq!(
@@ -150,7 +178,24 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         (Some("eu-central-1a"), Some("10.0.1.21"))
     );
 
+    let inventory = env.rendered("ansible/hosts.yml").unwrap();
+    assert!(
+        inventory.contains(&format!("kafka_platform_name: {stack}-broker-4")),
+        "apply re-renders after a change"
+    );
+    std::fs::remove_dir_all(env.rendered.path().join(stack)).unwrap();
+    env.run("render", &[]).success();
+    assert_eq!(
+        env.rendered("ansible/hosts.yml").as_deref(),
+        Some(inventory.as_str()),
+        "render writes the same files"
+    );
+
     let destroy = env.run("destroy", &["--yes"]).success();
+    assert!(
+        env.rendered("hosts/hosts").is_none(),
+        "no rendered file outlives the stack"
+    );
     assert!(
         summary_line(&stdout(&destroy)).contains(" 40 deleted, 0 unchanged, 0 failed, 0 skipped"),
         "{}",
@@ -268,6 +313,15 @@ fn user_mistakes_are_clear_errors_with_exit_1() {
         stderr(&no_yes).contains("standard input is not a terminal: pass --yes"),
         "{}",
         stderr(&no_yes)
+    );
+
+    let early = env.run("render", &[]).code(1);
+    assert_eq!(
+        stderr(&early).trim(),
+        format!(
+            "error: stack `{}` has no `nodes` output: apply it first",
+            env.name
+        )
     );
 
     let unknown = Command::cargo_bin("stacks")

@@ -166,8 +166,7 @@ impl StateBackend for FileBackend {
     fn save(&self, checkpoint: &Checkpoint) -> Result<(), StateError> {
         self.ensure_dir()?;
         let path = self.snapshot_path(&checkpoint.stack);
-        let bytes =
-            serde_json::to_vec_pretty(checkpoint).map_err(|e| corrupt(&path, e.to_string()))?;
+        let bytes = serde_json::to_vec(checkpoint).map_err(|e| corrupt(&path, e.to_string()))?;
         write_atomic(&path, &bytes)?;
         let journal = self.journal_path(&checkpoint.stack);
         match fs::remove_file(&journal) {
