@@ -32,8 +32,8 @@ use crate::secrets::Cipher;
 use crate::stack::{NodeKind, Program};
 use crate::state::writer::StateWriter;
 use crate::state::{
-    Checkpoint, Mutation, PendingKind, PendingOperation, ResourceState, StateError, Transform,
-    now_rfc3339, transform_map,
+    Mutation, PendingKind, PendingOperation, ResourceState, StateError, Transform, now_rfc3339,
+    transform_map,
 };
 
 /// How many provider operations run at once unless told otherwise.
@@ -826,7 +826,11 @@ impl<'a> Executor<'a> {
     }
 
     /// Evaluates the stack outputs; those still unknown (after failures) keep their old value.
-    pub(crate) fn stack_outputs(&self, previous: &Checkpoint) -> (PropertyMap, BTreeSet<String>) {
+    pub(crate) fn stack_outputs(
+        &self,
+        previous: &PropertyMap,
+        previous_secret: &BTreeSet<String>,
+    ) -> (PropertyMap, BTreeSet<String>) {
         let values = lock(&self.values);
         let resolver = NodeResolver {
             program: self.program,
@@ -837,10 +841,7 @@ impl<'a> Executor<'a> {
         for (key, output) in &self.program.outputs {
             let (value, is_secret) = match output.resolve(&resolver) {
                 Ok(Some(v)) => (Some(v), output.is_secret()),
-                _ => (
-                    previous.outputs.get(key).cloned(),
-                    previous.secret_outputs.contains(key),
-                ),
+                _ => (previous.get(key).cloned(), previous_secret.contains(key)),
             };
             if let Some(v) = value {
                 outputs.insert(key.clone(), v);

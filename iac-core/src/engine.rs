@@ -156,7 +156,9 @@ impl std::fmt::Debug for Engine {
 }
 
 struct Loaded {
+    /// The state with secrets opened.
     plain: Option<Checkpoint>,
+    /// The state as stored, only when it differs from `plain` (the stack has secrets).
     sealed: Option<Checkpoint>,
     cipher: Option<Cipher>,
 }
@@ -216,13 +218,14 @@ impl Engine {
             }
             None => None,
         };
-        let plain = match &sealed {
-            Some(stored) => {
+        // Without secrets the stored state is the plain one: keep a single copy.
+        let (plain, sealed) = match (sealed, &cipher) {
+            (Some(stored), Some(_)) => {
                 let mut plain = stored.clone();
                 plain.unseal(cipher.as_ref())?;
-                Some(plain)
+                (Some(plain), Some(stored))
             }
-            None => None,
+            (stored, _) => (stored, None),
         };
         Ok(Loaded {
             plain,
@@ -329,12 +332,13 @@ impl Engine {
         options: &ApplyOptions,
     ) -> Result<ApplySummary, EngineError> {
         let started = Instant::now();
-        let previous = loaded
+        let stored = loaded
             .plain
             .unwrap_or_else(|| Checkpoint::new(&program.stack));
-        let sealed = loaded
-            .sealed
-            .unwrap_or_else(|| Checkpoint::new(&program.stack));
+        let previous_outputs = stored.outputs.clone();
+        let previous_secret = stored.secret_outputs.clone();
+        // The writer continues from the state as stored: the sealed copy when there is one.
+        let sealed = loaded.sealed.unwrap_or(stored);
         let (cipher, new_header) = match (loaded.cipher, &self.passphrase) {
             (Some(c), _) => (Some(c), None),
             (None, Some(p)) if needs_secrets(program) => {
@@ -359,9 +363,9 @@ impl Engine {
             .walk(options.parallelism)
             .await
             .map_err(EngineError::Ordering)?;
-        let (outputs, secret_outputs) = executor.stack_outputs(&previous);
+        let (outputs, secret_outputs) = executor.stack_outputs(&previous_outputs, &previous_secret);
         if walk.fatal.is_none()
-            && (outputs != previous.outputs || secret_outputs != previous.secret_outputs)
+            && (outputs != previous_outputs || secret_outputs != previous_secret)
         {
             let mut sealed = outputs.clone();
             crate::state::transform_map(
@@ -409,9 +413,10 @@ impl Engine {
             unchanged: 0,
             errors: Vec::new(),
         };
-        let (Some(plain), Some(sealed)) = (loaded.plain, loaded.sealed) else {
+        let Some(plain) = loaded.plain else {
             return Ok(report);
         };
+        let sealed = loaded.sealed.unwrap_or_else(|| plain.clone());
         let cipher = loaded.cipher;
         let mut mutations: Vec<Mutation> = Vec::new();
         let seal = |r: &ResourceState| -> Result<ResourceState, SecretsError> {

@@ -748,10 +748,12 @@ pub(crate) async fn plan(
         let mut rec = record(op, diff);
         rec.delete_before_replace = op == Operation::Replace
             && (reg.options.delete_before_replace || response.delete_before_replace);
+        // An unchanged resource needs its record only if the record itself must be rewritten.
+        let keep_old = op != Operation::Same || refresh_record;
         steps[i] = Some(PlannedStep {
             record: rec,
             node: Some(i),
-            old: Some(old),
+            old: keep_old.then_some(old),
             refresh_record,
         });
         checked[i] = Some((inputs, references));
