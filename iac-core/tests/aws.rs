@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use iac_core::aws::*;
 use iac_core::{
     ApplyOptions, ApplySummary, CheckFailure, CheckRequest, CreateRequest, CreateResponse,
-    DeleteRequest, DiffRequest, DiffResponse, Drift, Engine, EngineError, FileBackend, Operation,
-    Output, Program, PropertyMap, Provider, ProviderError, Providers, ReadRequest, ReadResponse,
-    ResourceOptions, Stack, UpdateRequest,
+    DeleteRequest, DiffRequest, DiffResponse, Drift, Engine, FileBackend, Operation, Output,
+    Program, PropertyMap, Provider, ProviderError, Providers, ReadRequest, ReadResponse, Stack,
+    UpdateRequest,
 };
 use tempfile::TempDir;
 
@@ -977,6 +977,4 @@ async fn errors_only_aws_can_know_are_surfaced_with_code_and_message() {
     );
     // Nothing half-recorded: the failed creates left no pending operation.
     assert!(world.state(&stack).await.pending.is_empty());
-    let _ = ResourceOptions::new();
-    let _: Option<EngineError> = None;
 }

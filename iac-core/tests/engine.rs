@@ -320,12 +320,11 @@ async fn ignore_changes_keeps_the_recorded_value() {
 
 #[tokio::test]
 async fn replace_on_changes_forces_replacement_of_an_in_place_property() {
-    let (provider, engine, _dir) = setup(TestProvider::new());
+    let (_provider, engine, _dir) = setup(TestProvider::new());
     let options = ResourceOptions::new().replace_on_changes(["cidr"]);
     up(&engine, &subnet("10.0.1.0/24", options.clone())).await;
     let plan = preview(&engine, &subnet("10.0.3.0/24", options)).await;
     assert_eq!(plan.record().steps[1].op, Operation::Replace);
-    let _ = provider;
 }
 
 #[tokio::test]

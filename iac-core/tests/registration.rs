@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{THING, thing, thing_with};
+use common::{thing, thing_with};
 use iac_core::{Inputs, ResourceOptions, Stack};
 
 fn errors_of(build: impl FnOnce() -> Stack) -> String {
@@ -184,5 +184,4 @@ fn a_valid_program_orders_dependencies_first_and_keeps_registration_order() {
         ["vpc", "subnet-b", "subnet-a", "instance", "early"]
     );
     assert_eq!(program.len(), 5);
-    let _ = THING;
 }
