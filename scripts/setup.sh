@@ -5,7 +5,8 @@
 #   - the Rust toolchain must already be there (cargo, rustfmt, clippy);
 #   - a Python virtualenv with moto[server] (the AWS API emulator) and ansible-core
 #     (ansible-inventory validates the rendered inventory), pinned below;
-#   - promtool (Debian package prometheus), which validates the rendered Prometheus files.
+#   - promtool and amtool (Debian packages prometheus and prometheus-alertmanager), which
+#     validate the rendered Prometheus and Alertmanager files.
 set -euo pipefail
 
 export KAFKA_PLATFORM_CACHE="${KAFKA_PLATFORM_CACHE:-$HOME/.cache/kafka-platform}"
@@ -37,19 +38,22 @@ if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$requirements" ]; then
   echo "$requirements" > "$VENV/.requirements"
 fi
 
-if ! command -v promtool >/dev/null 2>&1; then
+packages=()
+command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
+if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
-    setup_fail "promtool is missing: install the Debian package prometheus (sudo apt-get install prometheus)"
+    setup_fail "missing validators: install the Debian packages ${packages[*]} (sudo apt-get install ${packages[*]})"
   fi
-  echo "setup: installing promtool (Debian package prometheus)"
+  echo "setup: installing ${packages[*]} (for promtool and amtool)"
   export DEBIAN_FRONTEND=noninteractive
-  # Only the tool is wanted: forbid the package from starting a Prometheus server.
+  # Only the tools are wanted: forbid the packages from starting their servers.
   guard=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
   fi
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; } >/dev/null
-  installed=$?
+  installed=0
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >/dev/null || installed=$?
   [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
-  [ "$installed" = 0 ] || setup_fail "apt-get could not install prometheus"
+  [ "$installed" = 0 ] || setup_fail "apt-get could not install ${packages[*]}"
 fi

@@ -27,6 +27,28 @@ pub struct PlatformConfig {
     /// Ports of every service.
     #[serde(default)]
     pub ports: Ports,
+    /// Where Alertmanager sends alerts.
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+}
+
+/// Alert delivery. Without receivers, alerts are only shown in Alertmanager.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Webhook receivers; the first receives every alert, critical ones go to every receiver.
+    #[serde(default)]
+    pub receivers: Vec<Receiver>,
+}
+
+/// A webhook receiver (a chat bridge, an incident tool …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receiver {
+    /// Unique name.
+    pub name: String,
+    /// `http://` or `https://` URL that receives Alertmanager's webhook payload.
+    pub webhook_url: String,
 }
 
 /// Region and (for the local emulator) endpoint. `AWS_REGION` and `AWS_ENDPOINT_URL` win.

@@ -196,6 +196,30 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
         Ok(_) => {}
     }
 
+    let mut names = std::collections::BTreeSet::new();
+    for (i, receiver) in config.alerting.receivers.iter().enumerate() {
+        if !(receiver.webhook_url.starts_with("http://")
+            || receiver.webhook_url.starts_with("https://"))
+        {
+            found.push(violation(
+                format!("alerting.receivers[{i}].webhook_url"),
+                format!("`{}` is not an http(s) URL", receiver.webhook_url),
+            ));
+        }
+        let valid = !receiver.name.is_empty()
+            && receiver.name != "default"
+            && names.insert(receiver.name.as_str());
+        if !valid {
+            found.push(violation(
+                format!("alerting.receivers[{i}].name"),
+                format!(
+                    "`{}`: receiver names must be non-empty, unique and not `default`",
+                    receiver.name
+                ),
+            ));
+        }
+    }
+
     if found.is_empty() {
         Ok(())
     } else {

@@ -100,6 +100,16 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
             "`network.vpc_cidr`: 10.0.0.0/24 has no room for a /24 per zone (3 zones): use a larger block, e.g. /16",
         ),
         (
+            "a receiver that is not a URL",
+            Box::new(|c| {
+                c.alerting.receivers = vec![kafka_components::config::Receiver {
+                    name: "ops".into(),
+                    webhook_url: "chat.example/hook".into(),
+                }]
+            }),
+            "`alerting.receivers[0].webhook_url`: `chat.example/hook` is not an http(s) URL",
+        ),
+        (
             "zero brokers",
             Box::new(|c| {
                 c.nodes.broker.count = Some(0);

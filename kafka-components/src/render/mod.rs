@@ -13,7 +13,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{PlatformConfig, Ports, Role};
+use crate::config::{PlatformConfig, Ports, Receiver, Role};
 
 /// One node as the applied stack reports it (the `nodes` stack output).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -153,6 +153,14 @@ struct Prometheus<'a> {
     jobs: Vec<Job>,
 }
 
+#[derive(Template)]
+#[template(path = "alertmanager/alertmanager.yml", escape = "none")]
+struct Alertmanager<'a> {
+    env: &'a str,
+    default_receiver: &'a str,
+    receivers: &'a [Receiver],
+}
+
 fn of_role<'a>(nodes: &'a [NodeFacts], roles: &[Role]) -> Vec<&'a NodeFacts> {
     nodes.iter().filter(|n| roles.contains(&n.role)).collect()
 }
@@ -237,6 +245,12 @@ pub fn render(
         .filter(|j| !j.targets.is_empty())
         .collect(),
     };
+    let receivers = &config.alerting.receivers;
+    let alertmanager = Alertmanager {
+        env,
+        default_receiver: receivers.first().map_or("default", |r| r.name.as_str()),
+        receivers,
+    };
     Ok(vec![
         RenderedFile {
             path: "ansible/hosts.yml",
@@ -249,6 +263,10 @@ pub fn render(
         RenderedFile {
             path: "prometheus/prometheus.yml",
             contents: run("prometheus/prometheus.yml", prometheus.render())?,
+        },
+        RenderedFile {
+            path: "alertmanager/alertmanager.yml",
+            contents: run("alertmanager/alertmanager.yml", alertmanager.render())?,
         },
     ])
 }
