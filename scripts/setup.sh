@@ -5,8 +5,8 @@
 #   - the Rust toolchain must already be there (cargo, rustfmt, clippy);
 #   - a Python virtualenv with moto[server] (the AWS API emulator) and ansible-core
 #     (ansible-inventory validates the rendered inventory), pinned below;
-#   - promtool and amtool (Debian packages prometheus and prometheus-alertmanager), which
-#     validate the rendered Prometheus and Alertmanager files.
+#   - with KAFKA_PLATFORM_VALIDATORS=1 (the tests): promtool and amtool (Debian packages
+#     prometheus and prometheus-alertmanager), which validate the rendered files.
 set -euo pipefail
 
 export KAFKA_PLATFORM_CACHE="${KAFKA_PLATFORM_CACHE:-$HOME/.cache/kafka-platform}"
@@ -38,9 +38,13 @@ if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$requirements" ]; then
   echo "$requirements" > "$VENV/.requirements"
 fi
 
+# The validators are for the tests only (scripts/test.sh sets KAFKA_PLATFORM_VALIDATORS=1):
+# running the platform needs neither them nor root.
 packages=()
-command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
-command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
+if [ "${KAFKA_PLATFORM_VALIDATORS:-0}" = 1 ]; then
+  command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+  command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
+fi
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     setup_fail "missing validators: install the Debian packages ${packages[*]} (sudo apt-get install ${packages[*]})"

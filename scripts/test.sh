@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/setup.sh
-source scripts/setup.sh
+KAFKA_PLATFORM_VALIDATORS=1 source scripts/setup.sh
 
 # The AWS API emulator for the AWS provider's tests; stopped on exit if this run started it.
 eval "$(scripts/moto.sh start)"
