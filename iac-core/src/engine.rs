@@ -205,7 +205,10 @@ impl Engine {
         let name = stack.to_owned();
         let sealed = tokio::task::spawn_blocking(move || backend.load(&name))
             .await
-            .map_err(|e| StateError::WriterStopped(e.to_string()))??;
+            .map_err(|e| StateError::ReadInterrupted {
+                stack: stack.to_owned(),
+                reason: e.to_string(),
+            })??;
         let cipher = match sealed.as_ref().and_then(|c| c.encryption.as_ref()) {
             Some(header) => {
                 let passphrase =

@@ -360,11 +360,7 @@ pub(crate) fn apply_ignore_changes(inputs: &mut Properties, ignore: &[String], o
         match old.get(key) {
             Some(v) => inputs.insert(key.clone(), PropertyValue::Known(v.clone())),
             None => {
-                *inputs = inputs
-                    .iter()
-                    .filter(|(k, _)| *k != key)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                inputs.remove(key);
             }
         }
     }

@@ -49,6 +49,11 @@ impl Properties {
         self.0.insert(key.into(), value);
     }
 
+    /// Removes a property.
+    pub fn remove(&mut self, key: &str) -> Option<PropertyValue> {
+        self.0.remove(key)
+    }
+
     /// The property, known or unknown; `None` when it is not set at all.
     pub fn get(&self, key: &str) -> Option<&PropertyValue> {
         self.0.get(key)

@@ -451,6 +451,16 @@ pub enum StateError {
     /// A secret could not be sealed or opened.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// Reading the state was interrupted (the blocking read task did not complete).
+    #[error(
+        "reading the state of stack `{stack}` was interrupted: {reason}; run the command again"
+    )]
+    ReadInterrupted {
+        /// The stack.
+        stack: String,
+        /// What the runtime said.
+        reason: String,
+    },
     /// The state writer stopped (an earlier write failed).
     #[error("the state writer stopped after an earlier failure: {0}")]
     WriterStopped(String),
