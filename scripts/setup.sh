@@ -6,7 +6,8 @@
 #   - a Python virtualenv with moto[server] (the AWS API emulator) and ansible-core
 #     (ansible-inventory validates the rendered inventory), pinned below;
 #   - with KAFKA_PLATFORM_VALIDATORS=1 (the tests): promtool and amtool (Debian packages
-#     prometheus and prometheus-alertmanager), which validate the rendered files.
+#     prometheus and prometheus-alertmanager), which validate the rendered files, and
+#     node_exporter (prometheus-node-exporter), whose metric names the alerts are checked against.
 set -euo pipefail
 
 export KAFKA_PLATFORM_CACHE="${KAFKA_PLATFORM_CACHE:-$HOME/.cache/kafka-platform}"
@@ -44,12 +45,13 @@ packages=()
 if [ "${KAFKA_PLATFORM_VALIDATORS:-0}" = 1 ]; then
   command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
   command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
+  command -v prometheus-node-exporter >/dev/null 2>&1 || packages+=(prometheus-node-exporter)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     setup_fail "missing validators: install the Debian packages ${packages[*]} (sudo apt-get install ${packages[*]})"
   fi
-  echo "setup: installing ${packages[*]} (for promtool and amtool)"
+  echo "setup: installing ${packages[*]} (the validators)"
   export DEBIAN_FRONTEND=noninteractive
   # Only the tools are wanted: forbid the packages from starting their servers.
   guard=""

@@ -188,6 +188,45 @@ pub struct Ports {
     pub alertmanager: u16,
     /// The admin REST API.
     pub admin_api: u16,
+    /// The HTTP source connector's REST surface and metrics (on the Connect nodes).
+    pub http_source_connector: u16,
+}
+
+impl Ports {
+    /// The ports one node of `role` listens on, each with its field name: two of them
+    /// equal is a clash on that host.
+    pub fn on_host(&self, role: Role) -> Vec<(&'static str, u16)> {
+        let mut ports = vec![("ports.node_exporter", self.node_exporter)];
+        match role {
+            Role::Controller => ports.extend([
+                ("ports.controller", self.controller),
+                ("ports.jmx", self.jmx),
+                (
+                    "ports.jmx_exporter_controller",
+                    self.jmx_exporter_controller,
+                ),
+            ]),
+            Role::Broker => ports.extend([
+                ("ports.broker_internal", self.broker_internal),
+                ("ports.broker_client", self.broker_client),
+                ("ports.jmx", self.jmx),
+                ("ports.jmx_exporter_broker", self.jmx_exporter_broker),
+            ]),
+            Role::Connect => ports.extend([
+                ("ports.connect_rest", self.connect_rest),
+                ("ports.jmx", self.jmx),
+                ("ports.jmx_exporter_connect", self.jmx_exporter_connect),
+                ("ports.http_source_connector", self.http_source_connector),
+            ]),
+            Role::Platform => ports.extend([
+                ("ports.prometheus", self.prometheus),
+                ("ports.grafana", self.grafana),
+                ("ports.alertmanager", self.alertmanager),
+                ("ports.admin_api", self.admin_api),
+            ]),
+        }
+        ports
+    }
 }
 
 impl Default for Ports {
@@ -206,6 +245,7 @@ impl Default for Ports {
             grafana: 3000,
             alertmanager: 9093,
             admin_api: 2020,
+            http_source_connector: 8084,
         }
     }
 }

@@ -210,6 +210,7 @@ impl KafkaPlatform {
             ("kafka-jmx-exporter-controller", p.jmx_exporter_controller),
             ("kafka-jmx-exporter-connect", p.jmx_exporter_connect),
             ("kafka-node-exporter", p.node_exporter),
+            ("kafka-http-source-connector", p.http_source_connector),
         ] {
             rules.tcp(name, &kafka_sg, port, Peer::Group(&platform_sg));
         }

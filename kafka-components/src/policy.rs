@@ -127,21 +127,35 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
         ));
     }
 
-    let ports = &config.ports;
-    for (field, port) in [
-        ("ports.jmx_exporter_broker", ports.jmx_exporter_broker),
-        (
-            "ports.jmx_exporter_controller",
-            ports.jmx_exporter_controller,
-        ),
-        ("ports.jmx_exporter_connect", ports.jmx_exporter_connect),
-    ] {
-        if ports.jmx == port {
-            found.push(violation(
-                "ports.jmx",
-                format!("the native JMX port {} is also `{field}`: the JVM and the exporter cannot share a port; pick another", ports.jmx),
-            ));
+    let mut clashes = std::collections::BTreeSet::new();
+    for role in Role::ALL {
+        let on_host = config.ports.on_host(role);
+        for (i, &(first, port)) in on_host.iter().enumerate() {
+            if port == 0 {
+                clashes.insert((first, first, port));
+            }
+            for &(second, other) in &on_host[i + 1..] {
+                if port == other {
+                    clashes.insert((first, second, port));
+                }
+            }
         }
+    }
+    for (first, second, port) in clashes {
+        found.push(if first == second {
+            violation(first, "port 0 is not a port a service can listen on: pick 1-65535")
+        } else if first == "ports.jmx" || second == "ports.jmx" {
+            let exporter = if first == "ports.jmx" { second } else { first };
+            violation(
+                "ports.jmx",
+                format!("the native JMX port {port} is also `{exporter}`: the JVM and the exporter cannot share a port; pick another"),
+            )
+        } else {
+            violation(
+                second,
+                format!("{port} is also `{first}`, and both listen on the same node: pick another"),
+            )
+        });
     }
 
     let kafka = &config.kafka;

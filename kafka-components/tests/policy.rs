@@ -65,6 +65,26 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
             "`ports.jmx`: the native JMX port 7071 is also `ports.jmx_exporter_connect`: the JVM and the exporter cannot share a port; pick another",
         ),
         (
+            "two broker listeners on one port",
+            Box::new(|c| c.ports.broker_client = 9091),
+            "`ports.broker_client`: 9091 is also `ports.broker_internal`, and both listen on the same node: pick another",
+        ),
+        (
+            "the connector on Connect's REST port",
+            Box::new(|c| c.ports.http_source_connector = 8083),
+            "`ports.http_source_connector`: 8083 is also `ports.connect_rest`, and both listen on the same node: pick another",
+        ),
+        (
+            "Grafana on the node exporter's port",
+            Box::new(|c| c.ports.grafana = 9100),
+            "`ports.grafana`: 9100 is also `ports.node_exporter`, and both listen on the same node: pick another",
+        ),
+        (
+            "port zero",
+            Box::new(|c| c.ports.admin_api = 0),
+            "`ports.admin_api`: port 0 is not a port a service can listen on: pick 1-65535",
+        ),
+        (
             "an even quorum",
             Box::new(|c| c.nodes.controller.count = Some(4)),
             "`nodes.controller.count`: 4 controllers cannot form a fault-tolerant KRaft quorum: use an odd number, at least 3",

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -73,44 +73,69 @@ fn every_file_is_snapshotted_and_byte_identical_run_to_run() {
 fn a_changed_address_reaches_every_file_that_mentions_the_node() {
     let before = rendered("10.0.2.20");
     let after = rendered("10.0.2.99");
+    let (old_ip, old_dns) = ("10.0.2.20", "ip-10-0-2-20.eu-central-1.compute.internal");
+    let (new_ip, new_dns) = ("10.0.2.99", "ip-10-0-2-99.eu-central-1.compute.internal");
+    let mentions = |text: &str, ip: &str, dns: &str| text.contains(ip) || text.contains(dns);
     let mentioning: Vec<&str> = before
         .iter()
-        .filter(|f| f.contents.contains("10.0.2.20"))
+        .filter(|f| mentions(&f.contents, old_ip, old_dns))
         .map(|f| f.path)
         .collect();
     assert_eq!(
         mentioning,
         [
             "ansible/hosts.yml",
+            "connect/connect-distributed.properties",
+            "connect/http-source-connector.json",
             "hosts/hosts",
             "prometheus/prometheus.yml"
         ]
     );
+    assert_eq!(before.len(), after.len());
     for (old, new) in before.iter().zip(&after) {
+        assert_eq!(old.path, new.path);
         assert!(
-            !new.contents.contains("10.0.2.20"),
+            !mentions(&new.contents, old_ip, old_dns),
             "{} still has the old address",
             new.path
         );
         if mentioning.contains(&old.path) {
-            assert_ne!(
-                old.contents, new.contents,
-                "{} did not follow the change",
-                old.path
-            );
             assert!(
-                new.contents.contains("10.0.2.99"),
+                mentions(&new.contents, new_ip, new_dns),
                 "{} lacks the new address",
                 new.path
             );
         } else {
             assert_eq!(
                 old.contents, new.contents,
-                "{} names no node and must not change",
+                "{} names no address and must not change",
                 old.path
             );
         }
     }
+}
+
+#[test]
+fn a_configuration_the_policies_refuse_renders_nothing() {
+    let nodes = NodeFacts::from_outputs("dev", &outputs("10.0.2.20")).unwrap();
+    let mut config = dev();
+    config.ports.broker_client = config.ports.broker_internal;
+    let err = render::render("dev", &config, &nodes).unwrap_err();
+    assert!(matches!(err, render::RenderError::Policy(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("`ports.broker_client`: 9091 is also `ports.broker_internal`"),
+        "{err}"
+    );
+    let mut config = dev();
+    config.nodes.broker.count = Some(0);
+    let err = render::render("dev", &config, &nodes)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`nodes.broker.count`: the platform needs at least one broker"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -184,36 +209,55 @@ fn tool(name: &str) -> PathBuf {
     })
 }
 
+/// Runs `command`, fails the test with its output unless it succeeds, returns its output.
+fn succeeds(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{command:?}: {text}");
+    text
+}
+
+fn rules_tests() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules/kafka-platform.test.yml")
+}
+
 #[test]
 fn the_real_validators_accept_the_rendered_files() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("dev");
     render::write(&out, &rendered("10.0.2.20")).unwrap();
 
-    let promtool = Command::new(tool("promtool"))
-        .args(["check", "config"])
-        .arg(out.join("prometheus/prometheus.yml"))
-        .output()
-        .unwrap();
-    assert!(
-        promtool.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&promtool.stdout),
-        String::from_utf8_lossy(&promtool.stderr)
+    let rules = out.join("prometheus/rules/kafka-platform.yml");
+    // `check config` also loads the rule files the configuration names (rules/*.yml).
+    let checked = succeeds(
+        Command::new(tool("promtool"))
+            .args(["check", "config"])
+            .arg(out.join("prometheus/prometheus.yml")),
     );
+    assert!(checked.contains("SUCCESS: 1 rule files found"), "{checked}");
+    let checked = succeeds(
+        Command::new(tool("promtool"))
+            .args(["check", "rules"])
+            .arg(&rules),
+    );
+    assert!(checked.contains("SUCCESS: 13 rules found"), "{checked}");
+    // A unit test per alert: fires on a failing series, silent on a healthy one.
+    let tests = root.path().join("kafka-platform.test.yml");
+    std::fs::copy(rules_tests(), &tests).unwrap();
+    std::fs::copy(&rules, root.path().join("kafka-platform.yml")).unwrap();
+    let tested = succeeds(
+        Command::new(tool("promtool"))
+            .args(["test", "rules"])
+            .arg(&tests),
+    );
+    assert!(tested.contains("SUCCESS"), "{tested}");
 
     let amtool = |file: &Path| {
-        let out = Command::new(tool("amtool"))
-            .arg("check-config")
-            .arg(file)
-            .output()
-            .unwrap();
-        let output = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "amtool: {output}");
+        succeeds(Command::new(tool("amtool")).arg("check-config").arg(file));
     };
     amtool(&out.join("alertmanager/alertmanager.yml"));
     // With receivers: the first gets everything, critical alerts go to all of them.
@@ -283,4 +327,300 @@ fn the_real_validators_accept_the_rendered_files() {
         2
     );
     assert_eq!(broker2["kafka_platform_hosts"].as_array().unwrap().len(), 8);
+}
+
+fn contents<'a>(files: &'a [RenderedFile], path: &str) -> &'a str {
+    &files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("{path} is not rendered"))
+        .contents
+}
+
+fn yaml(text: &str) -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(text).unwrap()
+}
+
+/// What the JMX exporter does with one MBean attribute line: the first rule whose pattern
+/// matches names the sample (`$n` replaced by the captures, then lowercased and sanitised as
+/// the exporter does, `_total` added to counters); no matching rule, no sample.
+fn exported(rules: &serde_yaml_ng::Value, line: &str) -> Option<(usize, String)> {
+    let lowercase = rules["lowercaseOutputName"].as_bool() == Some(true);
+    let group_reference = regex::Regex::new(r"\$(\d)").unwrap();
+    for (i, rule) in rules["rules"].as_sequence().unwrap().iter().enumerate() {
+        let pattern = rule["pattern"].as_str().unwrap();
+        // The exporter anchors nothing: it wraps every pattern in `^.*(?:…).*$`.
+        let re = regex::Regex::new(&format!("^.*(?:{pattern}).*$")).unwrap();
+        let Some(caps) = re.captures(line) else {
+            continue;
+        };
+        // Java's `$1_total` is group 1, then `_total` (Rust's `expand` would read `1_total`).
+        let mut name = group_reference
+            .replace_all(rule["name"].as_str().unwrap(), |g: &regex::Captures<'_>| {
+                let n: usize = g[1].parse().unwrap();
+                caps.get(n).map_or("", |m| m.as_str()).to_owned()
+            })
+            .into_owned();
+        if lowercase {
+            name = name.to_lowercase();
+        }
+        let mut safe = String::new();
+        for c in name.chars() {
+            let c = if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                c
+            } else {
+                '_'
+            };
+            if !(c == '_' && safe.ends_with('_')) {
+                safe.push(c);
+            }
+        }
+        if rule["type"].as_str() == Some("COUNTER") && !safe.ends_with("_total") {
+            safe.push_str("_total");
+        }
+        return Some((i, safe));
+    }
+    None
+}
+
+/// Metric names in a PromQL expression: identifiers outside label matchers, strings,
+/// ranges and grouping clauses that are not functions or keywords.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let without = regex::Regex::new(
+        r#""[^"]*"|\{[^}]*\}|\[[^\]]*\]|\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"#,
+    )
+    .unwrap()
+    .replace_all(expr, " ");
+    let identifier = regex::Regex::new(r"[A-Za-z_:][A-Za-z0-9_:]*(\s*\()?").unwrap();
+    identifier
+        .find_iter(&without)
+        .map(|m| m.as_str())
+        .filter(|token| !token.ends_with('('))
+        .filter(|token| !["and", "or", "unless", "bool", "offset"].contains(token))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every alert expression and dashboard query, with where it comes from.
+fn queries(files: &[RenderedFile]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let rules = yaml(contents(files, "prometheus/rules/kafka-platform.yml"));
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            let alert = rule["alert"].as_str().unwrap();
+            found.push((
+                format!("alert {alert}"),
+                rule["expr"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    for file in files
+        .iter()
+        .filter(|f| f.path.starts_with("grafana/dashboards/"))
+    {
+        let dashboard: Value = serde_json::from_str(&file.contents).unwrap();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                found.push((
+                    format!("{} panel {}", file.path, panel["title"]),
+                    target["expr"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// Metric names a real node_exporter serves: the Debian package scripts/setup.sh installs,
+/// started on a free loopback port for the test.
+fn node_exporter_metrics() -> BTreeSet<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut exporter = Command::new(tool("prometheus-node-exporter"))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+            stream.read_to_string(&mut body).unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    exporter.kill().unwrap();
+    exporter.wait().unwrap();
+    let names: BTreeSet<String> = body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        names.contains("node_cpu_seconds_total"),
+        "no metrics from node_exporter: {body}"
+    );
+    names
+}
+
+#[test]
+fn every_queried_metric_is_produced_by_an_exporter_rule_node_exporter_or_a_service() {
+    let files = rendered("10.0.2.20");
+    let fixtures = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mbeans.txt"),
+    )
+    .unwrap();
+    let mut produced: BTreeSet<String> = BTreeSet::from(["up".to_owned()]);
+    for (role, path) in [
+        ("broker", "jmx/kafka_broker.yml"),
+        ("controller", "jmx/kafka_controller.yml"),
+        ("connect", "jmx/kafka_connect.yml"),
+    ] {
+        let rules = yaml(contents(&files, path));
+        let mut used = BTreeSet::new();
+        for line in fixtures.lines().filter(|l| !l.starts_with('#')) {
+            let Some(bean) = line.strip_prefix(role).and_then(|l| l.strip_prefix(' ')) else {
+                continue;
+            };
+            if let Some((rule, name)) = exported(&rules, bean) {
+                used.insert(rule);
+                produced.insert(name);
+            }
+        }
+        let count = rules["rules"].as_sequence().unwrap().len();
+        assert_eq!(used.len(), count, "{path}: a rule matches no {role} MBean");
+    }
+    // Per-topic and per-partition beans stay out (their number grows with every topic).
+    let broker = yaml(contents(&files, "jmx/kafka_broker.yml"));
+    for line in [
+        "kafka.server<type=BrokerTopicMetrics, name=BytesInPerSec, topic=orders><>Count: 4096",
+        "kafka.log<type=Log, name=Size, topic=orders, partition=0><>Value: 1024",
+    ] {
+        assert_eq!(exported(&broker, line), None, "{line}");
+    }
+    produced.extend(node_exporter_metrics());
+    for (_, names) in render::SERVICE_METRICS {
+        produced.extend(names.iter().map(|n| (*n).to_owned()));
+    }
+
+    let queries = queries(&files);
+    assert!(queries.len() > 30, "alerts and panels were found");
+    for (place, expr) in &queries {
+        let names = metric_names(expr);
+        assert!(!names.is_empty(), "{place}: no metric in `{expr}`");
+        for name in names {
+            assert!(
+                produced.contains(&name),
+                "{place} queries `{name}`, which nothing exports ({expr})"
+            );
+        }
+    }
+    // The parser finds what it should.
+    assert_eq!(
+        metric_names(r#"sum by (node) (rate(a_total{node=~"$node"}[5m])) / on(node) b > 2 and c"#),
+        BTreeSet::from(["a_total".to_owned(), "b".to_owned(), "c".to_owned()])
+    );
+}
+
+#[test]
+fn every_alert_has_a_unit_test_that_fires_and_one_that_stays_silent() {
+    let files = rendered("10.0.2.20");
+    let rules = yaml(contents(&files, "prometheus/rules/kafka-platform.yml"));
+    let alerts: Vec<&str> = rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 13);
+    let tests = yaml(&std::fs::read_to_string(rules_tests()).unwrap());
+    let labels_of = |series: &str| -> BTreeMap<String, String> {
+        let inner = series
+            .split_once('{')
+            .map_or("", |(_, rest)| rest.trim_end_matches('}'));
+        inner
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+            .collect()
+    };
+    for alert in alerts {
+        let (mut fires, mut silent) = (false, false);
+        for test in tests["tests"].as_sequence().unwrap() {
+            let evals: Vec<_> = test["alert_rule_test"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter(|e| e["alertname"].as_str() == Some(alert))
+                .collect();
+            let expected: Vec<BTreeMap<String, String>> = evals
+                .iter()
+                .flat_map(|e| e["exp_alerts"].as_sequence().unwrap())
+                .map(|a| serde_yaml_ng::from_value(a["exp_labels"].clone()).unwrap())
+                .collect();
+            if evals.is_empty() {
+                continue;
+            }
+            fires |= !expected.is_empty();
+            silent |= evals
+                .iter()
+                .any(|e| e["exp_alerts"].as_sequence().unwrap().is_empty());
+            // A healthy series: one no expected alert stands for.
+            silent |= test["input_series"].as_sequence().unwrap().iter().any(|s| {
+                let series = labels_of(s["series"].as_str().unwrap());
+                !expected.iter().any(|alert| {
+                    alert
+                        .iter()
+                        .filter(|(k, _)| *k != "severity")
+                        .all(|(k, v)| series.get(k).is_none_or(|s| s == v))
+                })
+            });
+        }
+        assert!(fires, "no unit test makes {alert} fire");
+        assert!(
+            silent,
+            "no unit test shows {alert} silent on a healthy series"
+        );
+    }
+}
+
+#[test]
+fn dashboards_select_nodes_from_the_graph() {
+    let files = rendered("10.0.2.20");
+    for (path, role) in [
+        ("grafana/dashboards/kafka-broker.json", "broker"),
+        ("grafana/dashboards/kafka-controller.json", "controller"),
+        ("grafana/dashboards/kafka-connect.json", "connect"),
+    ] {
+        let dashboard: Value = serde_json::from_str(contents(&files, path)).unwrap();
+        let variable = &dashboard["templating"]["list"][0];
+        let count = if role == "connect" { 1 } else { 3 };
+        let names: Vec<String> = (1..=count).map(|i| format!("dev-{role}-{i}")).collect();
+        assert_eq!(variable["query"], names.join(","), "{path}");
+        assert_eq!(variable["allValue"], names.join("|"), "{path}");
+        let provider = contents(&files, "grafana/provisioning/datasources/prometheus.yml");
+        let uid = yaml(provider)["datasources"][0]["uid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            assert_eq!(panel["datasource"]["uid"], uid.as_str(), "{path}");
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                assert!(
+                    expr.contains(r#"node=~"$node""#),
+                    "{path}: {expr} ignores the node selection"
+                );
+                assert!(!expr.contains("10.0."), "{path}: {expr} names an address");
+            }
+        }
+    }
 }

@@ -106,7 +106,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
     assert_eq!(
         summary_line(&out),
         format!(
-            "Stack {stack}: 38 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 39 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped"
         )
     );
     assert!(
@@ -139,7 +139,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
     assert_eq!(
         summary_line(&stdout(&again)),
         format!(
-            "Stack {stack}: 0 created, 0 updated, 0 replaced, 0 deleted, 38 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 0 created, 0 updated, 0 replaced, 0 deleted, 39 unchanged, 0 failed, 0 skipped"
         )
     );
     env.run("preview", &["--detailed-exitcode"]).code(0);
@@ -162,7 +162,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
     assert_eq!(
         summary_line(&stdout(&scale)),
         format!(
-            "Stack {stack}: 1 created, 0 updated, 0 replaced, 0 deleted, 38 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 1 created, 0 updated, 0 replaced, 0 deleted, 39 unchanged, 0 failed, 0 skipped"
         )
     );
     let outputs: serde_json::Value =
@@ -197,7 +197,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         "no rendered file outlives the stack"
     );
     assert!(
-        summary_line(&stdout(&destroy)).contains(" 40 deleted, 0 unchanged, 0 failed, 0 skipped"),
+        summary_line(&stdout(&destroy)).contains(" 41 deleted, 0 unchanged, 0 failed, 0 skipped"),
         "{}",
         stdout(&destroy)
     );
@@ -210,7 +210,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
             .iter()
             .filter(|s| s["op"] == "create")
             .count(),
-        39
+        40
     );
 }
 
@@ -252,7 +252,7 @@ fn a_saved_plan_is_applied_exactly() {
         .run("apply", &["--yes", "--plan", plan_file.to_str().unwrap()])
         .success();
     assert!(
-        summary_line(&stdout(&applied)).contains("38 created"),
+        summary_line(&stdout(&applied)).contains("39 created"),
         "{}",
         stdout(&applied)
     );
@@ -354,7 +354,7 @@ fn the_standard_aws_variables_win_over_the_file() {
     });
     let preview = env.run("preview", &[]).success();
     assert!(
-        stdout(&preview).contains("Resources: 38 to create, 1 to read"),
+        stdout(&preview).contains("Resources: 39 to create, 1 to read"),
         "{}",
         stdout(&preview)
     );

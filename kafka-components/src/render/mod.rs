@@ -9,11 +9,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{PlatformConfig, Ports, Receiver, Role};
+use crate::config::{PlatformConfig, Role};
+use crate::policy::{self, PolicyErrors};
+
+mod kafka;
+mod monitoring;
 
 /// One node as the applied stack reports it (the `nodes` stack output).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -82,6 +85,9 @@ pub enum RenderError {
         /// What is wrong.
         reason: String,
     },
+    /// The configuration breaks a policy: nothing is rendered.
+    #[error("{0}")]
+    Policy(#[from] PolicyErrors),
     /// A template failed.
     #[error("template {template}: {reason}")]
     Template {
@@ -109,166 +115,45 @@ pub struct RenderedFile {
     pub contents: String,
 }
 
-struct Group<'a> {
-    name: &'static str,
-    nodes: Vec<&'a NodeFacts>,
-}
+/// Metric names the platform's services export on their `/metrics` and the rendered alerts
+/// and dashboards use, by Prometheus job. The services' own tests check they export them.
+pub const SERVICE_METRICS: &[(&str, &[&str])] = &[
+    ("kafka-admin-api", &["kafka_consumergroup_lag"]),
+    (
+        "http-source-connector",
+        &[
+            "http_source_connector_status",
+            "http_source_last_success_timestamp_seconds",
+            "http_source_records_produced_total",
+        ],
+    ),
+];
 
-#[derive(Template)]
-#[template(path = "ansible/hosts.yml", escape = "none")]
-struct Inventory<'a> {
-    env: &'a str,
-    ssh_user: &'a str,
-    ports: &'a Ports,
-    replication_factor: u32,
-    min_insync_replicas: u32,
-    nodes: &'a [NodeFacts],
-    groups: Vec<Group<'a>>,
-}
-
-#[derive(Template)]
-#[template(path = "hosts/hosts", escape = "none")]
-struct Hosts<'a> {
-    env: &'a str,
-    nodes: &'a [NodeFacts],
-}
-
-struct Target {
-    address: String,
-    node: String,
-    role: &'static str,
-    zone: String,
-}
-
-struct Job {
-    name: &'static str,
-    targets: Vec<Target>,
-}
-
-#[derive(Template)]
-#[template(path = "prometheus/prometheus.yml", escape = "none")]
-struct Prometheus<'a> {
-    env: &'a str,
-    ports: &'a Ports,
-    jobs: Vec<Job>,
-}
-
-#[derive(Template)]
-#[template(path = "alertmanager/alertmanager.yml", escape = "none")]
-struct Alertmanager<'a> {
-    env: &'a str,
-    default_receiver: &'a str,
-    receivers: &'a [Receiver],
-}
-
-fn of_role<'a>(nodes: &'a [NodeFacts], roles: &[Role]) -> Vec<&'a NodeFacts> {
+pub(crate) fn of_role<'a>(nodes: &'a [NodeFacts], roles: &[Role]) -> Vec<&'a NodeFacts> {
     nodes.iter().filter(|n| roles.contains(&n.role)).collect()
 }
 
-fn job(name: &'static str, nodes: &[NodeFacts], roles: &[Role], port: u16) -> Job {
-    Job {
-        name,
-        targets: of_role(nodes, roles)
-            .into_iter()
-            .map(|n| Target {
-                address: format!("{}:{port}", n.private_ip),
-                node: n.name.clone(),
-                role: n.role.name(),
-                zone: n.zone.clone(),
-            })
-            .collect(),
-    }
-}
-
-fn run(template: &'static str, rendered: askama::Result<String>) -> Result<String, RenderError> {
-    rendered.map_err(|e| RenderError::Template {
-        template,
+/// A rendered template as the file at `path`.
+fn file(path: &'static str, rendered: askama::Result<String>) -> Result<RenderedFile, RenderError> {
+    let contents = rendered.map_err(|e| RenderError::Template {
+        template: path,
         reason: e.to_string(),
-    })
+    })?;
+    Ok(RenderedFile { path, contents })
 }
 
-/// Renders every file for `env` from its configuration and its applied nodes.
+/// Renders every file for `env` from its configuration and its applied nodes. A configuration
+/// the policy checks refuse renders nothing.
 pub fn render(
     env: &str,
     config: &PlatformConfig,
     nodes: &[NodeFacts],
 ) -> Result<Vec<RenderedFile>, RenderError> {
-    let p = &config.ports;
-    let groups = [
-        ("kafka_controller", Role::Controller),
-        ("kafka_broker", Role::Broker),
-        ("kafka_connect", Role::Connect),
-        ("platform", Role::Platform),
-    ]
-    .into_iter()
-    .map(|(name, role)| Group {
-        name,
-        nodes: of_role(nodes, &[role]),
-    })
-    .filter(|g| !g.nodes.is_empty())
-    .collect();
-    let inventory = Inventory {
-        env,
-        ssh_user: config.ssh.user(),
-        ports: p,
-        replication_factor: config.kafka.replication_factor,
-        min_insync_replicas: config.kafka.min_insync_replicas,
-        nodes,
-        groups,
-    };
-    let prometheus = Prometheus {
-        env,
-        ports: p,
-        jobs: [
-            job(
-                "kafka-controller",
-                nodes,
-                &[Role::Controller],
-                p.jmx_exporter_controller,
-            ),
-            job(
-                "kafka-broker",
-                nodes,
-                &[Role::Broker],
-                p.jmx_exporter_broker,
-            ),
-            job(
-                "kafka-connect",
-                nodes,
-                &[Role::Connect],
-                p.jmx_exporter_connect,
-            ),
-            job("node", nodes, &Role::ALL, p.node_exporter),
-            job("kafka-admin-api", nodes, &[Role::Platform], p.admin_api),
-        ]
-        .into_iter()
-        .filter(|j| !j.targets.is_empty())
-        .collect(),
-    };
-    let receivers = &config.alerting.receivers;
-    let alertmanager = Alertmanager {
-        env,
-        default_receiver: receivers.first().map_or("default", |r| r.name.as_str()),
-        receivers,
-    };
-    Ok(vec![
-        RenderedFile {
-            path: "ansible/hosts.yml",
-            contents: run("ansible/hosts.yml", inventory.render())?,
-        },
-        RenderedFile {
-            path: "hosts/hosts",
-            contents: run("hosts/hosts", Hosts { env, nodes }.render())?,
-        },
-        RenderedFile {
-            path: "prometheus/prometheus.yml",
-            contents: run("prometheus/prometheus.yml", prometheus.render())?,
-        },
-        RenderedFile {
-            path: "alertmanager/alertmanager.yml",
-            contents: run("alertmanager/alertmanager.yml", alertmanager.render())?,
-        },
-    ])
+    policy::check(config)?;
+    let mut files = kafka::files(env, config, nodes)?;
+    files.extend(monitoring::files(env, config, nodes)?);
+    files.sort_by_key(|f| f.path);
+    Ok(files)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RenderError + '_ {

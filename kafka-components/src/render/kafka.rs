@@ -1,0 +1,201 @@
+//! Kafka's own files: the cp-ansible inventory, host entries, JMX exporter rules, the Connect
+//! worker and the HTTP source connector.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+
+use super::{NodeFacts, RenderError, RenderedFile, file, of_role};
+use crate::config::{PlatformConfig, Ports, Role};
+
+/// cp-ansible numbers controllers from 9991 (`node_id`) and brokers from 1 (`broker_id`);
+/// the inventory states both so the quorum voters cannot disagree with them.
+const FIRST_CONTROLLER_ID: u32 = 9991;
+
+enum HostId {
+    Controller(u32),
+    Broker(u32),
+    None,
+}
+
+struct Host<'a> {
+    node: &'a NodeFacts,
+    id: HostId,
+}
+
+struct Group<'a> {
+    name: &'static str,
+    hosts: Vec<Host<'a>>,
+}
+
+#[derive(Template)]
+#[template(path = "ansible/hosts.yml", escape = "none")]
+struct Inventory<'a> {
+    env: &'a str,
+    ssh_user: &'a str,
+    ports: &'a Ports,
+    quorum_voters: String,
+    replication_factor: u32,
+    min_insync_replicas: u32,
+    connect_group_id: String,
+    connect_storage: Vec<(String, u32)>,
+    nodes: &'a [NodeFacts],
+    groups: Vec<Group<'a>>,
+}
+
+#[derive(Template)]
+#[template(path = "hosts/hosts", escape = "none")]
+struct Hosts<'a> {
+    env: &'a str,
+    nodes: &'a [NodeFacts],
+}
+
+#[derive(Template)]
+#[template(path = "jmx/kafka_broker.yml", escape = "none")]
+struct BrokerJmx<'a> {
+    env: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "jmx/kafka_controller.yml", escape = "none")]
+struct ControllerJmx<'a> {
+    env: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "jmx/kafka_connect.yml", escape = "none")]
+struct ConnectJmx<'a> {
+    env: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "connect/connect-distributed.properties", escape = "none")]
+struct ConnectWorker<'a> {
+    env: &'a str,
+    bootstrap_servers: &'a str,
+    group_id: &'a str,
+    replication_factor: u32,
+    rest_port: u16,
+}
+
+#[derive(Template)]
+#[template(path = "connect/http-source-connector.json", escape = "none")]
+struct HttpSourceConnector {
+    name: String,
+    config: BTreeMap<&'static str, String>,
+}
+
+fn host_id(node: &NodeFacts) -> HostId {
+    match node.role {
+        Role::Controller => HostId::Controller(FIRST_CONTROLLER_ID + node.index - 1),
+        Role::Broker => HostId::Broker(node.index),
+        Role::Connect | Role::Platform => HostId::None,
+    }
+}
+
+/// The inventory, host entries, JMX exporter rules and Connect files.
+pub(super) fn files(
+    env: &str,
+    config: &PlatformConfig,
+    nodes: &[NodeFacts],
+) -> Result<Vec<RenderedFile>, RenderError> {
+    let ports = &config.ports;
+    let kafka = &config.kafka;
+    let quorum_voters = of_role(nodes, &[Role::Controller])
+        .into_iter()
+        .map(|n| {
+            let id = FIRST_CONTROLLER_ID + n.index - 1;
+            format!("{id}@{}:{}", n.private_dns, ports.controller)
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let bootstrap_servers = of_role(nodes, &[Role::Broker])
+        .into_iter()
+        .map(|n| format!("{}:{}", n.private_dns, ports.broker_client))
+        .collect::<Vec<_>>()
+        .join(",");
+    let connect_group_id = format!("{env}-connect");
+    let groups = [
+        ("kafka_controller", Role::Controller),
+        ("kafka_broker", Role::Broker),
+        ("kafka_connect", Role::Connect),
+        ("platform", Role::Platform),
+    ]
+    .into_iter()
+    .map(|(name, role)| Group {
+        name,
+        hosts: of_role(nodes, &[role])
+            .into_iter()
+            .map(|node| Host {
+                node,
+                id: host_id(node),
+            })
+            .collect(),
+    })
+    .filter(|g| !g.hosts.is_empty())
+    .collect();
+    let inventory = Inventory {
+        env,
+        ssh_user: config.ssh.user(),
+        ports,
+        quorum_voters,
+        replication_factor: kafka.replication_factor,
+        min_insync_replicas: kafka.min_insync_replicas,
+        connect_storage: ["config", "offset", "status"]
+            .into_iter()
+            .map(|t| {
+                (
+                    format!("{t}.storage.replication.factor"),
+                    kafka.replication_factor,
+                )
+            })
+            .collect(),
+        connect_group_id: connect_group_id.clone(),
+        nodes,
+        groups,
+    };
+    let worker = ConnectWorker {
+        env,
+        bootstrap_servers: &bootstrap_servers,
+        group_id: &connect_group_id,
+        replication_factor: kafka.replication_factor,
+        rest_port: ports.connect_rest,
+    };
+    let mut files = vec![
+        file("ansible/hosts.yml", inventory.render())?,
+        file("hosts/hosts", Hosts { env, nodes }.render())?,
+        file("jmx/kafka_broker.yml", BrokerJmx { env }.render())?,
+        file("jmx/kafka_controller.yml", ControllerJmx { env }.render())?,
+        file("jmx/kafka_connect.yml", ConnectJmx { env }.render())?,
+        file("connect/connect-distributed.properties", worker.render())?,
+    ];
+    // The connector polls the admin API (on the platform node) into a topic, as the
+    // platform we replace did; without a platform node there is nothing to poll.
+    if let Some(platform) = of_role(nodes, &[Role::Platform]).first() {
+        let connector = HttpSourceConnector {
+            name: format!("{env}-admin-api-topics"),
+            config: BTreeMap::from([
+                (
+                    "http.request.url",
+                    format!("http://{}:{}/topics", platform.private_dns, ports.admin_api),
+                ),
+                ("http.request.method", "GET".to_owned()),
+                ("http.timer.interval.millis", "30000".to_owned()),
+                ("http.response.list.pointer", "/topics".to_owned()),
+                ("http.response.record.key.pointer", "/name".to_owned()),
+                ("kafka.topic", format!("{env}.admin-api.topics")),
+                ("offset.storage.topic", format!("{env}-http-source-offsets")),
+                ("producer.bootstrap.servers", bootstrap_servers.clone()),
+                (
+                    "listeners",
+                    format!("http://0.0.0.0:{}", ports.http_source_connector),
+                ),
+            ]),
+        };
+        files.push(file(
+            "connect/http-source-connector.json",
+            connector.render(),
+        )?);
+    }
+    Ok(files)
+}
