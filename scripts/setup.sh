@@ -8,6 +8,7 @@
 #   - with KAFKA_PLATFORM_VALIDATORS=1 (the tests): promtool and amtool (Debian packages
 #     prometheus and prometheus-alertmanager), which validate the rendered files, and
 #     node_exporter (prometheus-node-exporter), whose metric names the alerts are checked against.
+#   - with KAFKA_PLATFORM_BROKER=1 (the tests): the tansu Kafka broker, built with cargo.
 set -euo pipefail
 
 export KAFKA_PLATFORM_CACHE="${KAFKA_PLATFORM_CACHE:-$HOME/.cache/kafka-platform}"
@@ -62,4 +63,15 @@ if [ ${#packages[@]} -gt 0 ]; then
   { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >/dev/null || installed=$?
   [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
   [ "$installed" = 0 ] || setup_fail "apt-get could not install ${packages[*]}"
+fi
+
+# The Kafka-protocol broker the services' tests run against (tansu, from crates.io; in-memory
+# storage). Built once into the cache; debug profile without debuginfo builds fastest.
+TANSU_VERSION="0.6.0"
+export KAFKA_PLATFORM_TANSU="$KAFKA_PLATFORM_CACHE/tansu-$TANSU_VERSION/bin/tansu"
+if [ "${KAFKA_PLATFORM_BROKER:-0}" = 1 ] && [ ! -x "$KAFKA_PLATFORM_TANSU" ]; then
+  echo "setup: building tansu $TANSU_VERSION (the test broker; a few minutes, once)"
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install tansu --version "$TANSU_VERSION" --locked --debug \
+    --features dynostore --root "$KAFKA_PLATFORM_CACHE/tansu-$TANSU_VERSION" --quiet \
+    || setup_fail "cargo install tansu $TANSU_VERSION failed"
 fi

@@ -6,13 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/setup.sh
-KAFKA_PLATFORM_VALIDATORS=1 source scripts/setup.sh
+KAFKA_PLATFORM_VALIDATORS=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
 
-# The AWS API emulator for the AWS provider's tests; stopped on exit if this run started it.
+# The AWS API emulator (the AWS provider's tests) and the Kafka broker (the services' tests);
+# each is stopped on exit if this run started it.
+stops=()
+stop_servers() { for stop in "${stops[@]}"; do $stop || true; done; }
+trap stop_servers EXIT
 eval "$(scripts/moto.sh start)"
-if [ "$KAFKA_PLATFORM_MOTO_STARTED" = 1 ]; then
-  trap 'scripts/moto.sh stop' EXIT
-fi
+[ "$KAFKA_PLATFORM_MOTO_STARTED" = 1 ] && stops+=("scripts/moto.sh stop")
+eval "$(scripts/tansu.sh start)"
+[ "$KAFKA_PLATFORM_TANSU_STARTED" = 1 ] && stops+=("scripts/tansu.sh stop")
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # insta: never write snapshots during a test run; a changed snapshot fails the run.

@@ -1,0 +1,507 @@
+//! The endpoints. Each validates what it can before calling the broker, and answers every
+//! failure with the API's error type.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::kafka::{GroupSummary, Topic};
+use super::validate;
+
+/// `GET /health`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` while the process serves requests.
+    pub status: String,
+}
+
+/// `GET /ready`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    pub status: String,
+    /// Brokers the metadata lists.
+    pub brokers: usize,
+}
+
+/// A broker.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BrokerInfo {
+    /// Node id.
+    pub id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+}
+
+/// `GET /brokers`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Brokers {
+    /// Live brokers, by id.
+    pub brokers: Vec<BrokerInfo>,
+}
+
+/// A topic in a list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicSummary {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: usize,
+    /// Replicas per partition.
+    pub replication_factor: usize,
+}
+
+/// `GET /topics`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Topics {
+    /// Topics, by name.
+    pub topics: Vec<TopicSummary>,
+}
+
+/// `GET /topics` query.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TopicsQuery {
+    /// Include Kafka's internal topics (`__consumer_offsets`, …).
+    #[serde(default)]
+    pub internal: bool,
+}
+
+/// `POST /topics` body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTopicRequest {
+    /// Name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+    pub name: String,
+    /// Partitions (at least 1).
+    pub partitions: i32,
+    /// Replicas per partition (at least 1, at most the live brokers).
+    pub replication_factor: i32,
+    /// Topic configuration, e.g. `{"retention.ms": "3600000"}`.
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+}
+
+/// A partition's placement.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PartitionInfo {
+    /// Partition id.
+    pub id: i32,
+    /// Leader's broker id (-1 without a leader).
+    pub leader: i32,
+    /// Replica broker ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replica broker ids.
+    pub isr: Vec<i32>,
+}
+
+/// `GET /topics/{name}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopicDetail {
+    /// Name.
+    pub name: String,
+    /// Replicas per partition.
+    pub replication_factor: usize,
+    /// Partitions, by id.
+    pub partitions: Vec<PartitionInfo>,
+    /// Configuration the broker reports for the topic.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// `PUT /topics/{name}` body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfigUpdate {
+    /// Keys to set; keys not named keep their values.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// A group in a list.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupInfo {
+    /// Group id.
+    pub group_id: String,
+    /// State (`Stable`, `Empty`, …).
+    pub state: String,
+    /// Protocol type (`consumer` for consumer groups).
+    pub protocol_type: String,
+    /// Member count.
+    pub members: usize,
+}
+
+/// `GET /consumer-groups`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Groups {
+    /// Groups, by id.
+    pub consumer_groups: Vec<GroupInfo>,
+}
+
+/// A group member.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberInfo {
+    /// Member id.
+    pub member_id: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+}
+
+/// A group's position on one partition.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OffsetInfo {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Committed offset.
+    pub committed_offset: i64,
+    /// Log-end offset.
+    pub log_end_offset: i64,
+    /// `log_end_offset - committed_offset`.
+    pub lag: i64,
+}
+
+/// `GET /consumer-groups/{id}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupDetail {
+    /// Group id.
+    pub group_id: String,
+    /// State.
+    pub state: String,
+    /// Members.
+    pub members: Vec<MemberInfo>,
+    /// Committed offsets, by topic and partition.
+    pub offsets: Vec<OffsetInfo>,
+    /// Sum of the lags.
+    pub total_lag: i64,
+}
+
+fn detail(topic: &Topic, configs: BTreeMap<String, String>) -> TopicDetail {
+    TopicDetail {
+        name: topic.name.clone(),
+        replication_factor: topic.replication_factor(),
+        partitions: topic
+            .partitions
+            .iter()
+            .map(|p| PartitionInfo {
+                id: p.id,
+                leader: p.leader,
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+            })
+            .collect(),
+        configs,
+    }
+}
+
+fn topic_not_found(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "topic_not_found",
+        format!("there is no topic `{name}`"),
+    )
+}
+
+async fn describe(state: &AppState, name: &str) -> Result<TopicDetail, ApiError> {
+    let snapshot = state.cluster.snapshot().await?;
+    let topic = snapshot
+        .topics
+        .get(name)
+        .ok_or_else(|| topic_not_found(name))?;
+    let configs = state.cluster.topic_configs(name).await?;
+    Ok(detail(topic, configs))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+    })
+}
+
+/// Readiness: the broker answers a metadata request now.
+#[utoipa::path(get, path = "/ready", responses(
+    (status = 200, body = Ready),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
+))]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+    let snapshot = state.cluster.fetch_snapshot().await?;
+    Ok(Json(Ready {
+        status: "ready".to_owned(),
+        brokers: snapshot.brokers.len(),
+    }))
+}
+
+/// The cluster's brokers.
+#[utoipa::path(get, path = "/brokers", responses(
+    (status = 200, body = Brokers),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn brokers(State(state): State<AppState>) -> Result<Json<Brokers>, ApiError> {
+    let snapshot = state.cluster.snapshot().await?;
+    let mut brokers: Vec<BrokerInfo> = snapshot
+        .brokers
+        .iter()
+        .map(|b| BrokerInfo {
+            id: b.id,
+            host: b.host.clone(),
+            port: b.port,
+        })
+        .collect();
+    brokers.sort_by_key(|b| b.id);
+    Ok(Json(Brokers { brokers }))
+}
+
+/// Topics with their partition count and replication factor.
+#[utoipa::path(get, path = "/topics", params(TopicsQuery), responses(
+    (status = 200, body = Topics),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn list_topics(
+    State(state): State<AppState>,
+    query: Result<Query<TopicsQuery>, QueryRejection>,
+) -> Result<Json<Topics>, ApiError> {
+    let Query(query) = query?;
+    let snapshot = state.cluster.snapshot().await?;
+    let topics = snapshot
+        .topics
+        .values()
+        .filter(|t| query.internal || !t.is_internal())
+        .map(|t| TopicSummary {
+            name: t.name.clone(),
+            partitions: t.partitions.len(),
+            replication_factor: t.replication_factor(),
+        })
+        .collect();
+    Ok(Json(Topics { topics }))
+}
+
+/// Creates a topic.
+#[utoipa::path(post, path = "/topics", request_body = NewTopicRequest, security(("bearer" = [])), responses(
+    (status = 201, body = TopicDetail),
+    (status = 400, description = "invalid name, partitions, replication factor, config key or JSON", body = ErrorBody),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody),
+    (status = 409, description = "the topic exists", body = ErrorBody),
+    (status = 422, description = "the JSON lacks a field or has a wrong type", body = ErrorBody),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn create_topic(
+    State(state): State<AppState>,
+    body: Result<Json<NewTopicRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body?;
+    validate::topic_name(&request.name)?;
+    if request.partitions < 1 {
+        return Err(ApiError::bad_request(
+            "invalid_partitions",
+            format!(
+                "partitions is {}; a topic needs at least 1",
+                request.partitions
+            ),
+        ));
+    }
+    if request.replication_factor < 1 {
+        return Err(ApiError::bad_request(
+            "invalid_replication_factor",
+            format!(
+                "replication_factor is {}; it must be at least 1",
+                request.replication_factor
+            ),
+        ));
+    }
+    validate::config_keys(request.configs.keys())?;
+    let live = state.cluster.snapshot().await?.brokers.len();
+    if usize::try_from(request.replication_factor).unwrap_or(usize::MAX) > live {
+        return Err(ApiError::bad_request(
+            "invalid_replication_factor",
+            format!(
+                "replication_factor is {} but only {live} broker(s) are live",
+                request.replication_factor
+            ),
+        ));
+    }
+    state
+        .cluster
+        .create_topic(
+            &request.name,
+            request.partitions,
+            request.replication_factor,
+            &request.configs,
+        )
+        .await?;
+    let created = describe(&state, &request.name).await?;
+    let location = format!("/topics/{}", request.name);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(created),
+    )
+        .into_response())
+}
+
+/// A topic's partitions (leader, replicas, ISR) and configuration.
+#[utoipa::path(get, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name")), responses(
+    (status = 200, body = TopicDetail),
+    (status = 400, body = ErrorBody),
+    (status = 404, body = ErrorBody),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn get_topic(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<TopicDetail>, ApiError> {
+    let Path(name) = name?;
+    validate::topic_name(&name)?;
+    Ok(Json(describe(&state, &name).await?))
+}
+
+/// Sets configuration keys of a topic (IncrementalAlterConfigs: other keys keep their values).
+#[utoipa::path(put, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name")), request_body = TopicConfigUpdate, security(("bearer" = [])), responses(
+    (status = 200, body = TopicDetail),
+    (status = 400, body = ErrorBody),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody),
+    (status = 404, body = ErrorBody),
+    (status = 422, body = ErrorBody),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn update_topic(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    body: Result<Json<TopicConfigUpdate>, JsonRejection>,
+) -> Result<Json<TopicDetail>, ApiError> {
+    let Path(name) = name?;
+    let Json(update) = body?;
+    validate::topic_name(&name)?;
+    if update.configs.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "`configs` is empty: name at least one key to set",
+        ));
+    }
+    validate::config_keys(update.configs.keys())?;
+    if !state.cluster.snapshot().await?.topics.contains_key(&name) {
+        return Err(topic_not_found(&name));
+    }
+    state
+        .cluster
+        .alter_topic_configs(&name, &update.configs)
+        .await?;
+    Ok(Json(describe(&state, &name).await?))
+}
+
+/// Deletes a topic.
+#[utoipa::path(delete, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name")), security(("bearer" = [])), responses(
+    (status = 204, description = "deleted"),
+    (status = 400, body = ErrorBody),
+    (status = 401, body = ErrorBody),
+    (status = 403, body = ErrorBody),
+    (status = 404, body = ErrorBody),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn delete_topic(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(name) = name?;
+    validate::topic_name(&name)?;
+    state.cluster.delete_topic(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Consumer groups.
+#[utoipa::path(get, path = "/consumer-groups", responses(
+    (status = 200, body = Groups),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn list_groups(State(state): State<AppState>) -> Result<Json<Groups>, ApiError> {
+    let groups = state.cluster.groups(None).await?;
+    Ok(Json(Groups {
+        consumer_groups: groups
+            .into_iter()
+            .map(|g| GroupInfo {
+                members: g.members.len(),
+                group_id: g.id,
+                state: g.state,
+                protocol_type: g.protocol_type,
+            })
+            .collect(),
+    }))
+}
+
+/// A group's state, members, and committed offset, log-end offset and lag per partition.
+#[utoipa::path(get, path = "/consumer-groups/{id}", params(("id" = String, Path, description = "Group id")), responses(
+    (status = 200, body = GroupDetail),
+    (status = 404, body = ErrorBody),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn get_group(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<GroupDetail>, ApiError> {
+    let Path(id) = id?;
+    let listed = state.cluster.groups(None).await?;
+    if !listed.iter().any(|g| g.id == id) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "group_not_found",
+            format!("there is no consumer group `{id}`"),
+        ));
+    }
+    let described: Option<GroupSummary> = state.cluster.groups(Some(&id)).await?.into_iter().next();
+    let offsets = state.cluster.group_offsets(&id).await?;
+    let (group_state, members) = described.map_or_else(
+        || ("Unknown".to_owned(), Vec::new()),
+        |g| (g.state, g.members),
+    );
+    let offsets: Vec<OffsetInfo> = offsets
+        .into_iter()
+        .map(|o| OffsetInfo {
+            lag: o.lag(),
+            topic: o.topic,
+            partition: o.partition,
+            committed_offset: o.committed,
+            log_end_offset: o.log_end,
+        })
+        .collect();
+    Ok(Json(GroupDetail {
+        total_lag: offsets.iter().map(|o| o.lag).sum(),
+        group_id: id,
+        state: group_state,
+        members: members
+            .into_iter()
+            .map(|m| MemberInfo {
+                member_id: m.id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+            })
+            .collect(),
+        offsets,
+    }))
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state.cluster).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

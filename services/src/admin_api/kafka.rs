@@ -1,0 +1,500 @@
+//! The Kafka side: one admin client, a short-lived metadata snapshot cache, and every broker
+//! call bounded by the configured timeout so an unreachable broker becomes a 503, never a hang.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::Mutex;
+
+use super::error::ApiError;
+use super::ffi;
+
+/// A broker as the cluster metadata lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    /// Node id.
+    pub id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+}
+
+/// One partition's placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// Partition id.
+    pub id: i32,
+    /// Leader's node id (-1 without a leader).
+    pub leader: i32,
+    /// Replica node ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replica node ids.
+    pub isr: Vec<i32>,
+}
+
+/// A topic's partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    /// Name.
+    pub name: String,
+    /// Partitions, by id.
+    pub partitions: Vec<Partition>,
+}
+
+impl Topic {
+    /// Replicas per partition (of the first partition; Kafka keeps them equal).
+    pub fn replication_factor(&self) -> usize {
+        self.partitions.first().map_or(0, |p| p.replicas.len())
+    }
+
+    /// Kafka's own topics (`__consumer_offsets`, …) and Confluent's (`_confluent-…`).
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__") || self.name.starts_with("_confluent")
+    }
+}
+
+/// Brokers and topics at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// Live brokers.
+    pub brokers: Vec<Broker>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, Topic>,
+}
+
+/// A consumer group as ListGroups/DescribeGroups report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSummary {
+    /// Group id.
+    pub id: String,
+    /// State (`Stable`, `Empty`, …).
+    pub state: String,
+    /// Protocol type (`consumer` for consumer groups).
+    pub protocol_type: String,
+    /// Members.
+    pub members: Vec<Member>,
+}
+
+/// A group member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Member id.
+    pub id: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+}
+
+/// A group's position on one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupOffset {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The group's committed offset.
+    pub committed: i64,
+    /// The partition's log-end offset (high watermark).
+    pub log_end: i64,
+}
+
+impl GroupOffset {
+    /// Messages the group has still to consume.
+    pub fn lag(&self) -> i64 {
+        (self.log_end - self.committed).max(0)
+    }
+}
+
+struct Cached {
+    snapshot: Arc<Snapshot>,
+    at: Instant,
+}
+
+/// The cluster, as the API talks to it.
+pub struct Cluster {
+    admin: Arc<AdminClient<DefaultClientContext>>,
+    bootstrap: String,
+    timeout: Duration,
+    max_age: Duration,
+    cache: Mutex<Option<Cached>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("bootstrap", &self.bootstrap)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps a Kafka error to the API's: unavailability is 503, the caller's mistakes 4xx.
+pub(crate) fn kafka_error(what: &str, code: RDKafkaErrorCode, detail: &str) -> ApiError {
+    use RDKafkaErrorCode as C;
+    let detail = if detail.is_empty() {
+        code.to_string()
+    } else {
+        format!("{code}: {detail}")
+    };
+    match code {
+        C::OperationTimedOut
+        | C::RequestTimedOut
+        | C::AllBrokersDown
+        | C::BrokerTransportFailure
+        | C::BrokerNotAvailable
+        | C::LeaderNotAvailable
+        | C::NotController
+        | C::Resolve => ApiError::unavailable(format!(
+            "{what}: the broker did not answer ({detail}); check that Kafka is up and reachable"
+        )),
+        C::TopicAlreadyExists => ApiError::new(
+            StatusCode::CONFLICT,
+            "topic_exists",
+            format!("{what}: {detail}"),
+        ),
+        C::UnknownTopicOrPartition | C::UnknownTopic => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "topic_not_found",
+            format!("{what}: {detail}"),
+        ),
+        C::GroupIdNotFound => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "group_not_found",
+            format!("{what}: {detail}"),
+        ),
+        C::InvalidTopic => ApiError::bad_request("invalid_topic_name", format!("{what}: {detail}")),
+        C::InvalidPartitions => {
+            ApiError::bad_request("invalid_partitions", format!("{what}: {detail}"))
+        }
+        C::InvalidReplicationFactor => {
+            ApiError::bad_request("invalid_replication_factor", format!("{what}: {detail}"))
+        }
+        C::InvalidConfig | C::PolicyViolation | C::InvalidRequest => {
+            ApiError::bad_request("invalid_config", format!("{what}: {detail}"))
+        }
+        _ => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "broker_error",
+            format!("{what}: {detail}"),
+        ),
+    }
+}
+
+fn from_kafka(what: &str, error: &KafkaError) -> ApiError {
+    match error.rdkafka_error_code() {
+        Some(code) => kafka_error(what, code, ""),
+        None => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "broker_error",
+            format!("{what}: {error}"),
+        ),
+    }
+}
+
+/// Runs a blocking librdkafka call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("{what}: {e}")))?
+}
+
+impl Cluster {
+    /// A client for `bootstrap` (no connection is made until the first call). Every call
+    /// gives up after `timeout`; metadata snapshots are reused for `max_age` (zero: never).
+    pub fn new(bootstrap: &str, timeout: Duration, max_age: Duration) -> Result<Self, ApiError> {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("client.id", "kafka-admin-api")
+            .set("socket.timeout.ms", timeout.as_millis().max(10).to_string())
+            .set("log_level", "3")
+            .create()
+            .map_err(|e| ApiError::internal(format!("cannot create the Kafka client: {e}")))?;
+        Ok(Self {
+            admin: Arc::new(admin),
+            bootstrap: bootstrap.to_owned(),
+            timeout,
+            max_age,
+            cache: Mutex::new(None),
+        })
+    }
+
+    fn options(&self) -> AdminOptions {
+        AdminOptions::new()
+            .request_timeout(Some(self.timeout))
+            .operation_timeout(Some(self.timeout))
+    }
+
+    /// Fetches metadata from the broker, bypassing the cache (the readiness probe, and the
+    /// floor the benchmark compares against).
+    pub async fn fetch_snapshot(&self) -> Result<Snapshot, ApiError> {
+        let admin = Arc::clone(&self.admin);
+        let timeout = self.timeout;
+        blocking("metadata", move || {
+            let metadata = admin
+                .inner()
+                .fetch_metadata(None, timeout)
+                .map_err(|e| from_kafka("metadata", &e))?;
+            let brokers = metadata
+                .brokers()
+                .iter()
+                .map(|b| Broker {
+                    id: b.id(),
+                    host: b.host().to_owned(),
+                    port: b.port(),
+                })
+                .collect();
+            let topics = metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .map(|t| {
+                    let mut partitions: Vec<Partition> = t
+                        .partitions()
+                        .iter()
+                        .map(|p| Partition {
+                            id: p.id(),
+                            leader: p.leader(),
+                            replicas: p.replicas().to_vec(),
+                            isr: p.isr().to_vec(),
+                        })
+                        .collect();
+                    partitions.sort_by_key(|p| p.id);
+                    (
+                        t.name().to_owned(),
+                        Topic {
+                            name: t.name().to_owned(),
+                            partitions,
+                        },
+                    )
+                })
+                .collect();
+            Ok(Snapshot { brokers, topics })
+        })
+        .await
+    }
+
+    /// The cluster's metadata, at most `max_age` old. One fetch serves every request that
+    /// waits for it.
+    pub async fn snapshot(&self) -> Result<Arc<Snapshot>, ApiError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(cached) = cache.as_ref() {
+            if cached.at.elapsed() < self.max_age {
+                return Ok(Arc::clone(&cached.snapshot));
+            }
+        }
+        let snapshot = Arc::new(self.fetch_snapshot().await?);
+        *cache = Some(Cached {
+            snapshot: Arc::clone(&snapshot),
+            at: Instant::now(),
+        });
+        Ok(snapshot)
+    }
+
+    /// Forgets the cached metadata (after this API changed it).
+    async fn invalidate(&self) {
+        *self.cache.lock().await = None;
+    }
+
+    /// Creates a topic.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
+        let mut topic = NewTopic::new(
+            name,
+            partitions,
+            TopicReplication::Fixed(replication_factor),
+        );
+        for (key, value) in configs {
+            topic = topic.set(key, value);
+        }
+        let results = self
+            .admin
+            .create_topics([&topic], &self.options())
+            .await
+            .map_err(|e| from_kafka("create topic", &e));
+        self.invalidate().await;
+        for result in results? {
+            result.map_err(|(topic, code)| {
+                kafka_error(&format!("create topic `{topic}`"), code, "")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a topic.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
+        let results = self
+            .admin
+            .delete_topics(&[name], &self.options())
+            .await
+            .map_err(|e| from_kafka("delete topic", &e));
+        self.invalidate().await;
+        for result in results? {
+            result.map_err(|(topic, code)| {
+                kafka_error(&format!("delete topic `{topic}`"), code, "")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A topic's configuration (sensitive values hidden).
+    pub async fn topic_configs(&self, name: &str) -> Result<BTreeMap<String, String>, ApiError> {
+        let results = self
+            .admin
+            .describe_configs([&ResourceSpecifier::Topic(name)], &self.options())
+            .await
+            .map_err(|e| from_kafka("describe configs", &e))?;
+        let mut configs = BTreeMap::new();
+        for result in results {
+            let resource = result.map_err(|code| kafka_error("describe configs", code, ""))?;
+            for entry in resource.entries {
+                let value = if entry.is_sensitive {
+                    Some("[hidden]".to_owned())
+                } else {
+                    entry.value
+                };
+                if let Some(value) = value {
+                    configs.insert(entry.name, value);
+                }
+            }
+        }
+        Ok(configs)
+    }
+
+    /// Sets the given keys of a topic's configuration, leaving the others as they are.
+    pub async fn alter_topic_configs(
+        &self,
+        name: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
+        let admin = Arc::clone(&self.admin);
+        let timeout = self.timeout;
+        let topic = name.to_owned();
+        let entries: Vec<(String, String)> = configs.clone().into_iter().collect();
+        blocking("alter configs", move || {
+            ffi::incremental_alter_topic_configs(admin.inner(), &topic, &entries, timeout).map_err(
+                |f| kafka_error(&format!("alter configs of `{topic}`"), f.code, &f.message),
+            )
+        })
+        .await
+    }
+
+    /// Every consumer group, or only `id`.
+    pub async fn groups(&self, id: Option<&str>) -> Result<Vec<GroupSummary>, ApiError> {
+        let admin = Arc::clone(&self.admin);
+        let timeout = self.timeout;
+        let id = id.map(str::to_owned);
+        blocking("list groups", move || {
+            let list = admin
+                .inner()
+                .fetch_group_list(id.as_deref(), timeout)
+                .map_err(|e| from_kafka("list groups", &e))?;
+            let mut groups: Vec<GroupSummary> = list
+                .groups()
+                .iter()
+                .map(|g| GroupSummary {
+                    id: g.name().to_owned(),
+                    state: g.state().to_owned(),
+                    protocol_type: g.protocol_type().to_owned(),
+                    members: g
+                        .members()
+                        .iter()
+                        .map(|m| Member {
+                            id: m.id().to_owned(),
+                            client_id: m.client_id().to_owned(),
+                            client_host: m.client_host().to_owned(),
+                        })
+                        .collect(),
+                })
+                .collect();
+            groups.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(groups)
+        })
+        .await
+    }
+
+    /// A group's committed offsets on every partition it has committed to, with each
+    /// partition's log-end offset.
+    pub async fn group_offsets(&self, id: &str) -> Result<Vec<GroupOffset>, ApiError> {
+        let snapshot = self.fetch_snapshot().await?;
+        let bootstrap = self.bootstrap.clone();
+        let timeout = self.timeout;
+        let group = id.to_owned();
+        blocking("group offsets", move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", &group)
+                .set("enable.auto.commit", "false")
+                .set("client.id", "kafka-admin-api")
+                .set("log_level", "3")
+                .create()
+                .map_err(|e| ApiError::internal(format!("cannot create the Kafka client: {e}")))?;
+            let mut all = TopicPartitionList::new();
+            for topic in snapshot.topics.values().filter(|t| !t.is_internal()) {
+                for p in &topic.partitions {
+                    all.add_partition(&topic.name, p.id);
+                }
+            }
+            if all.count() == 0 {
+                return Ok(Vec::new());
+            }
+            let committed = consumer
+                .committed_offsets(all, timeout)
+                .map_err(|e| from_kafka("committed offsets", &e))?;
+            let mut ends = TopicPartitionList::new();
+            let mut found = Vec::new();
+            for e in committed.elements() {
+                if let Offset::Offset(offset) = e.offset() {
+                    found.push((e.topic().to_owned(), e.partition(), offset));
+                    ends.add_partition_offset(e.topic(), e.partition(), Offset::End)
+                        .map_err(|e| ApiError::internal(e.to_string()))?;
+                }
+            }
+            if found.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ends = consumer
+                .offsets_for_times(ends, timeout)
+                .map_err(|e| from_kafka("log-end offsets", &e))?;
+            let end_of: BTreeMap<(String, i32), i64> = ends
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
+                    _ => None,
+                })
+                .collect();
+            Ok(found
+                .into_iter()
+                .map(|(topic, partition, committed)| GroupOffset {
+                    log_end: end_of
+                        .get(&(topic.clone(), partition))
+                        .copied()
+                        .unwrap_or(committed),
+                    topic,
+                    partition,
+                    committed,
+                })
+                .collect())
+        })
+        .await
+    }
+}

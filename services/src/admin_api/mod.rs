@@ -1,0 +1,240 @@
+//! The Kafka admin REST API: topics, brokers, consumer groups and their lag over HTTP, with
+//! one JSON error shape, optional bearer-token auth on every mutating endpoint, Prometheus
+//! metrics and an OpenAPI document generated from the handlers themselves.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use clap::Parser;
+//! let args = services::admin_api::Args::parse_from(["kafka-admin-api", "--bootstrap-servers", "127.0.0.1:9092"]);
+//! let app = services::admin_api::router(services::admin_api::AppState::new(&args)?);
+//! let listener = tokio::net::TcpListener::bind(args.listen).await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub mod error;
+mod ffi;
+pub mod handlers;
+pub mod kafka;
+mod metrics;
+pub mod validate;
+
+pub use error::ApiError;
+pub use kafka::Cluster;
+pub use metrics::Metrics;
+
+/// Configuration, from flags or the environment.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "kafka-admin-api", version, about = "The Kafka admin REST API")]
+pub struct Args {
+    /// Kafka bootstrap servers (host:port, comma-separated).
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap_servers: String,
+    /// Address to listen on.
+    #[arg(long, env = "ADMIN_API_LISTEN", default_value = "0.0.0.0:2020")]
+    pub listen: SocketAddr,
+    /// Bearer token every mutating request must carry (unset: no auth).
+    #[arg(long, env = "ADMIN_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// How long one broker call may take before the API answers 503.
+    #[arg(long, env = "ADMIN_API_KAFKA_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub kafka_timeout: Duration,
+    /// How long a whole request may take before the API answers 503.
+    #[arg(long, env = "ADMIN_API_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// How long a metadata snapshot is reused by reads (0s: every read asks the broker).
+    /// This API's own changes are seen at once.
+    #[arg(long, env = "ADMIN_API_METADATA_MAX_AGE", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub metadata_max_age: Duration,
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The cluster.
+    pub cluster: Arc<Cluster>,
+    /// The bearer token of mutating requests.
+    pub token: Option<Arc<str>>,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// The API's metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// State for `args` (no connection is made yet).
+    pub fn new(args: &Args) -> Result<Self, ApiError> {
+        let token = match args.token.as_deref() {
+            Some("") => {
+                return Err(ApiError::internal(
+                    "ADMIN_API_TOKEN is set but empty: set a token, or unset it to run without auth",
+                ));
+            }
+            token => token.map(Arc::from),
+        };
+        Ok(Self {
+            cluster: Arc::new(Cluster::new(
+                &args.bootstrap_servers,
+                args.kafka_timeout,
+                args.metadata_max_age,
+            )?),
+            token,
+            request_timeout: args.request_timeout,
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kafka-admin-api", description = "Kafka admin REST API: topics, brokers, consumer groups. Errors are `{error_code, message}`."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(handlers::health))
+        .routes(routes!(handlers::ready))
+        .routes(routes!(handlers::brokers))
+        .routes(routes!(handlers::list_topics, handlers::create_topic))
+        .routes(routes!(
+            handlers::get_topic,
+            handlers::update_topic,
+            handlers::delete_topic
+        ))
+        .routes(routes!(handlers::list_groups))
+        .routes(routes!(handlers::get_group))
+        .routes(routes!(handlers::metrics))
+}
+
+/// The OpenAPI document of every endpoint (served at `/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// Constant-time equality, so the token cannot be guessed byte by byte from timings.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mutating = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if let (true, Some(token)) = (mutating, state.token.as_deref()) {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match given {
+            None => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "this endpoint changes the cluster: send `Authorization: Bearer <token>`",
+                )
+                .into_response();
+            }
+            Some(given) if !same(given.as_bytes(), token.as_bytes()) => {
+                return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the token is not valid")
+                    .into_response();
+            }
+            Some(_) => {}
+        }
+    }
+    next.run(request).await
+}
+
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {:?}", state.request_timeout),
+        )
+        .into_response(),
+    };
+    let labels = metrics::RequestLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state.metrics.observe(&labels, started.elapsed());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /openapi.json",
+    )
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let (router, spec) = routes().split_for_parts();
+    let spec = Arc::new(spec);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let spec = Arc::clone(&spec);
+                async move { axum::Json(spec.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
