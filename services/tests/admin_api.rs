@@ -34,13 +34,10 @@ fn unique(prefix: &str) -> String {
 }
 
 fn state(bootstrap: &str, extra: &[&str]) -> AppState {
-    let mut argv = vec![
-        "kafka-admin-api",
-        "--bootstrap-servers",
-        bootstrap,
-        "--kafka-timeout",
-        "2s",
-    ];
+    let mut argv = vec!["kafka-admin-api", "--bootstrap-servers", bootstrap];
+    if !extra.contains(&"--kafka-timeout") {
+        argv.extend(["--kafka-timeout", "2s"]);
+    }
     argv.extend_from_slice(extra);
     AppState::new(&Args::parse_from(argv)).unwrap()
 }
