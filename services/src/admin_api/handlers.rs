@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::kafka::{GroupSummary, Topic};
+use super::kafka::{Broker, GroupSummary, Member, Partition, Topic};
 use super::validate;
 
 /// `GET /health`.
@@ -32,22 +32,11 @@ pub struct Ready {
     pub brokers: usize,
 }
 
-/// A broker.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BrokerInfo {
-    /// Node id.
-    pub id: i32,
-    /// Advertised host.
-    pub host: String,
-    /// Advertised port.
-    pub port: i32,
-}
-
 /// `GET /brokers`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Brokers {
     /// Live brokers, by id.
-    pub brokers: Vec<BrokerInfo>,
+    pub brokers: Vec<Broker>,
 }
 
 /// A topic in a list.
@@ -91,19 +80,6 @@ pub struct NewTopicRequest {
     pub configs: BTreeMap<String, String>,
 }
 
-/// A partition's placement.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PartitionInfo {
-    /// Partition id.
-    pub id: i32,
-    /// Leader's broker id (-1 without a leader).
-    pub leader: i32,
-    /// Replica broker ids.
-    pub replicas: Vec<i32>,
-    /// In-sync replica broker ids.
-    pub isr: Vec<i32>,
-}
-
 /// `GET /topics/{name}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TopicDetail {
@@ -112,7 +88,7 @@ pub struct TopicDetail {
     /// Replicas per partition.
     pub replication_factor: usize,
     /// Partitions, by id.
-    pub partitions: Vec<PartitionInfo>,
+    pub partitions: Vec<Partition>,
     /// Configuration the broker reports for the topic.
     pub configs: BTreeMap<String, String>,
 }
@@ -145,17 +121,6 @@ pub struct Groups {
     pub consumer_groups: Vec<GroupInfo>,
 }
 
-/// A group member.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct MemberInfo {
-    /// Member id.
-    pub member_id: String,
-    /// Client id.
-    pub client_id: String,
-    /// Client host.
-    pub client_host: String,
-}
-
 /// A group's position on one partition.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OffsetInfo {
@@ -179,7 +144,7 @@ pub struct GroupDetail {
     /// State.
     pub state: String,
     /// Members.
-    pub members: Vec<MemberInfo>,
+    pub members: Vec<Member>,
     /// Committed offsets, by topic and partition.
     pub offsets: Vec<OffsetInfo>,
     /// Sum of the lags.
@@ -190,16 +155,7 @@ fn detail(topic: &Topic, configs: BTreeMap<String, String>) -> TopicDetail {
     TopicDetail {
         name: topic.name.clone(),
         replication_factor: topic.replication_factor(),
-        partitions: topic
-            .partitions
-            .iter()
-            .map(|p| PartitionInfo {
-                id: p.id,
-                leader: p.leader,
-                replicas: p.replicas.clone(),
-                isr: p.isr.clone(),
-            })
-            .collect(),
+        partitions: topic.partitions.clone(),
         configs,
     }
 }
@@ -250,15 +206,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
 ))]
 pub async fn brokers(State(state): State<AppState>) -> Result<Json<Brokers>, ApiError> {
     let snapshot = state.cluster.snapshot().await?;
-    let mut brokers: Vec<BrokerInfo> = snapshot
-        .brokers
-        .iter()
-        .map(|b| BrokerInfo {
-            id: b.id,
-            host: b.host.clone(),
-            port: b.port,
-        })
-        .collect();
+    let mut brokers = snapshot.brokers.clone();
     brokers.sort_by_key(|b| b.id);
     Ok(Json(Brokers { brokers }))
 }
@@ -480,14 +428,7 @@ pub async fn get_group(
         total_lag: offsets.iter().map(|o| o.lag).sum(),
         group_id: id,
         state: group_state,
-        members: members
-            .into_iter()
-            .map(|m| MemberInfo {
-                member_id: m.id,
-                client_id: m.client_id,
-                client_host: m.client_host,
-            })
-            .collect(),
+        members,
         offsets,
     }))
 }

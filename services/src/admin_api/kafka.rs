@@ -13,13 +13,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::ffi;
 
 /// A broker as the cluster metadata lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Broker {
     /// Node id.
     pub id: i32,
@@ -30,15 +32,15 @@ pub struct Broker {
 }
 
 /// One partition's placement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Partition {
     /// Partition id.
     pub id: i32,
-    /// Leader's node id (-1 without a leader).
+    /// Leader's broker id (-1 without a leader).
     pub leader: i32,
-    /// Replica node ids.
+    /// Replica broker ids.
     pub replicas: Vec<i32>,
-    /// In-sync replica node ids.
+    /// In-sync replica broker ids.
     pub isr: Vec<i32>,
 }
 
@@ -86,9 +88,10 @@ pub struct GroupSummary {
 }
 
 /// A group member.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Member {
     /// Member id.
+    #[serde(rename = "member_id")]
     pub id: String,
     /// Client id.
     pub client_id: String,

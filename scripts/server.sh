@@ -1,0 +1,46 @@
+# Starting and stopping a local test server on 127.0.0.1 by PID, for scripts/moto.sh and
+# scripts/tansu.sh (sourced, not run). The PID and log live in the cache's run/ folder.
+#
+#   server_main <start|stop> <name> <port> <command...>
+#
+# `start` launches the command unless this name and port already run, waits until the port
+# accepts connections, and prints `export KAFKA_PLATFORM_<NAME>_STARTED=0|1` (1 when this
+# call started it); `stop` stops it by its PID.
+
+server_main() {
+  local action="$1" name="$2" port="$3"
+  shift 3
+  local run_dir="$KAFKA_PLATFORM_CACHE/run"
+  local pid_file="$run_dir/$name-$port.pid" log_file="$run_dir/$name-$port.log"
+  local flag
+  flag="KAFKA_PLATFORM_$(echo "$name" | tr '[:lower:]' '[:upper:]')_STARTED"
+  mkdir -p "$run_dir"
+  running() { [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
+  answering() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+  case "$action" in
+    start)
+      if running; then
+        echo "export $flag=0"
+        return 0
+      fi
+      echo "export $flag=1"
+      "$@" >"$log_file" 2>&1 &
+      echo $! > "$pid_file"
+      for _ in $(seq 1 100); do
+        if answering; then return 0; fi
+        running || { cat "$log_file" >&2; echo "$name exited" >&2; return 1; }
+        sleep 0.1
+      done
+      answering || { echo "$name did not answer on 127.0.0.1:$port (log: $log_file)" >&2; return 1; }
+      ;;
+    stop)
+      if running; then
+        kill "$(cat "$pid_file")"
+      fi
+      rm -f "$pid_file"
+      ;;
+    *)
+      return 2
+      ;;
+  esac
+}
