@@ -85,9 +85,14 @@ struct HttpSourceConnector {
     config: BTreeMap<&'static str, String>,
 }
 
+/// A controller's KRaft node id, as `node_id` and in the quorum voters.
+fn controller_id(node: &NodeFacts) -> u32 {
+    FIRST_CONTROLLER_ID + node.index - 1
+}
+
 fn host_id(node: &NodeFacts) -> HostId {
     match node.role {
-        Role::Controller => HostId::Controller(FIRST_CONTROLLER_ID + node.index - 1),
+        Role::Controller => HostId::Controller(controller_id(node)),
         Role::Broker => HostId::Broker(node.index),
         Role::Connect | Role::Platform => HostId::None,
     }
@@ -104,8 +109,12 @@ pub(super) fn files(
     let quorum_voters = of_role(nodes, &[Role::Controller])
         .into_iter()
         .map(|n| {
-            let id = FIRST_CONTROLLER_ID + n.index - 1;
-            format!("{id}@{}:{}", n.private_dns, ports.controller)
+            format!(
+                "{}@{}:{}",
+                controller_id(n),
+                n.private_dns,
+                ports.controller
+            )
         })
         .collect::<Vec<_>>()
         .join(",");

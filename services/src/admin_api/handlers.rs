@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::kafka::{Broker, GroupSummary, Member, Partition, Topic};
+use super::kafka::{Broker, Member, Partition, Topic};
 use super::validate;
 
 /// `GET /health`.
@@ -169,13 +169,13 @@ fn topic_not_found(name: &str) -> ApiError {
 }
 
 async fn describe(state: &AppState, name: &str) -> Result<TopicDetail, ApiError> {
-    let snapshot = state.cluster.snapshot().await?;
-    let topic = snapshot
-        .topics
-        .get(name)
+    let topic = state
+        .cluster
+        .topic(name)
+        .await?
         .ok_or_else(|| topic_not_found(name))?;
     let configs = state.cluster.topic_configs(name).await?;
-    Ok(detail(topic, configs))
+    Ok(detail(&topic, configs))
 }
 
 /// Liveness: the process answers.
@@ -340,7 +340,7 @@ pub async fn update_topic(
         ));
     }
     validate::config_keys(update.configs.keys())?;
-    if !state.cluster.snapshot().await?.topics.contains_key(&name) {
+    if state.cluster.topic(&name).await?.is_none() {
         return Err(topic_not_found(&name));
     }
     state
@@ -400,20 +400,21 @@ pub async fn get_group(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<GroupDetail>, ApiError> {
     let Path(id) = id?;
-    let listed = state.cluster.groups(None).await?;
-    if !listed.iter().any(|g| g.id == id) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "group_not_found",
-            format!("there is no consumer group `{id}`"),
-        ));
-    }
-    let described: Option<GroupSummary> = state.cluster.groups(Some(&id)).await?.into_iter().next();
+    // librdkafka's group list describes every group (state and members) in the same call.
+    let group = state
+        .cluster
+        .groups(None)
+        .await?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "group_not_found",
+                format!("there is no consumer group `{id}`"),
+            )
+        })?;
     let offsets = state.cluster.group_offsets(&id).await?;
-    let (group_state, members) = described.map_or_else(
-        || ("Unknown".to_owned(), Vec::new()),
-        |g| (g.state, g.members),
-    );
     let offsets: Vec<OffsetInfo> = offsets
         .into_iter()
         .map(|o| OffsetInfo {
@@ -427,8 +428,8 @@ pub async fn get_group(
     Ok(Json(GroupDetail {
         total_lag: offsets.iter().map(|o| o.lag).sum(),
         group_id: id,
-        state: group_state,
-        members,
+        state: group.state,
+        members: group.members,
         offsets,
     }))
 }

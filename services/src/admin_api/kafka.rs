@@ -307,6 +307,16 @@ impl Cluster {
         Ok(snapshot)
     }
 
+    /// One topic. A name the cached snapshot lacks is looked up afresh before it counts as
+    /// missing, so a topic created elsewhere within `max_age` is never a false 404.
+    pub async fn topic(&self, name: &str) -> Result<Option<Topic>, ApiError> {
+        if let Some(topic) = self.snapshot().await?.topics.get(name) {
+            return Ok(Some(topic.clone()));
+        }
+        self.invalidate().await;
+        Ok(self.snapshot().await?.topics.get(name).cloned())
+    }
+
     /// Forgets the cached metadata (after this API changed it).
     async fn invalidate(&self) {
         *self.cache.lock().await = None;
@@ -437,7 +447,7 @@ impl Cluster {
     /// A group's committed offsets on every partition it has committed to, with each
     /// partition's log-end offset.
     pub async fn group_offsets(&self, id: &str) -> Result<Vec<GroupOffset>, ApiError> {
-        let snapshot = self.fetch_snapshot().await?;
+        let snapshot = self.snapshot().await?;
         let bootstrap = self.bootstrap.clone();
         let timeout = self.timeout;
         let group = id.to_owned();

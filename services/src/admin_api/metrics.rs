@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::kafka::{Cluster, GroupOffset};
+use super::kafka::Cluster;
 
 /// Labels of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -93,8 +93,7 @@ impl Metrics {
             Ok(groups) => {
                 up.set(1);
                 for group in groups {
-                    let offsets: Vec<GroupOffset> =
-                        cluster.group_offsets(&group.id).await.unwrap_or_default();
+                    let offsets = cluster.group_offsets(&group.id).await.unwrap_or_default();
                     for offset in offsets {
                         lag.get_or_create(&LagLabels {
                             group: group.id.clone(),
