@@ -1,6 +1,9 @@
 //! # services
 //!
 //! What runs on the platform. [`admin_api`]: the Kafka admin REST API (`kafka-admin-api`).
-//! Services depend on no IaC crate; the platform deploys them.
+//! [`http_source`]: the HTTP source connector (`http-source-connector`), which polls a REST
+//! API into a Kafka topic. Services depend on no IaC crate; the platform deploys them.
 
 pub mod admin_api;
+pub mod http_source;
+pub mod process;

@@ -1,0 +1,765 @@
+//! The connector's configuration file: Kafka Connect's shape (`{"name": …, "config": {…}}`,
+//! dotted keys, values as strings or numbers), as JSON or TOML. Every key is checked before
+//! anything starts; an error names the key to fix.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::Url;
+use serde_json::Value;
+
+use super::offset::{OffsetKind, SourceOffset};
+
+/// A configuration error, naming the file and the key to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON or TOML, or not `{name, config}`.
+    #[error("{path} is not a connector configuration: {reason}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// One key is missing or wrong.
+    #[error("{key}: {reason}")]
+    Key {
+        /// The key (`config.kafka.topic`).
+        key: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+fn key_error(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// How requests authenticate. Secrets come from the environment, never the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// No `Authorization` header.
+    None,
+    /// HTTP basic.
+    Basic {
+        /// User name.
+        user: String,
+        /// Password (read from the variable `http.auth.password.env` names).
+        password: String,
+    },
+    /// `Authorization: Bearer <token>` (read from the variable `http.auth.token.env` names).
+    Bearer(String),
+}
+
+/// How a response leads to the next page of the same poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pagination {
+    /// One request per poll.
+    None,
+    /// The value at `pointer` is the next page's URL (absolute, or relative to the request).
+    Link {
+        /// Where the next link is.
+        pointer: String,
+    },
+    /// The value at `pointer` is a cursor, sent as the query parameter `param`.
+    Cursor {
+        /// Where the next cursor is.
+        pointer: String,
+        /// The query parameter that carries it.
+        param: String,
+    },
+}
+
+/// Where the source offset comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetSpec {
+    /// JSON pointer into each record.
+    pub pointer: String,
+    /// How offsets compare.
+    pub kind: OffsetKind,
+}
+
+/// A connector's validated configuration.
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    /// The connector's name.
+    pub name: String,
+    /// The request URL, with `${offset}` where the current offset goes.
+    pub url: String,
+    /// GET or POST.
+    pub method: reqwest::Method,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// Request body template (`${offset}` substituted), for POST.
+    pub body: Option<String>,
+    /// Authentication.
+    pub auth: Auth,
+    /// Time between the end of one poll and the start of the next.
+    pub poll_interval: Duration,
+    /// Time one HTTP request may take.
+    pub request_timeout: Duration,
+    /// First retry delay after a 429, 5xx or timeout; doubles up to `retry_backoff_max`.
+    pub retry_backoff_initial: Duration,
+    /// Longest retry delay (a longer Retry-After is honoured as given).
+    pub retry_backoff_max: Duration,
+    /// Consecutive failed attempts before the connector fails (0: retry for ever).
+    pub retry_max_attempts: u32,
+    /// JSON pointer to the list of records in a response.
+    pub list_pointer: String,
+    /// JSON pointer to each record's key.
+    pub key_pointer: Option<String>,
+    /// Where each record's source offset is (none: every poll produces every record).
+    pub offset: Option<OffsetSpec>,
+    /// The offset before any record was produced.
+    pub initial_offset: Option<SourceOffset>,
+    /// JSON pointer to each record's timestamp (epoch milliseconds or RFC 3339).
+    pub timestamp_pointer: Option<String>,
+    /// Paging within one poll.
+    pub pagination: Pagination,
+    /// The target topic.
+    pub topic: String,
+    /// Partitions of the target topic if the connector creates it.
+    pub topic_partitions: i32,
+    /// Replication factor of the target topic if the connector creates it.
+    pub topic_replication_factor: i32,
+    /// The compacted topic that stores source offsets.
+    pub offset_topic: String,
+    /// Replication factor of the offset topic if the connector creates it.
+    pub offset_topic_replication_factor: i32,
+    /// librdkafka producer settings (`producer.` prefix removed).
+    pub producer: BTreeMap<String, String>,
+    /// The REST listener (`http://host:port`), if the file names one.
+    pub listener: Option<String>,
+}
+
+/// The keys the connector knows, besides `producer.*`.
+const KNOWN: &[&str] = &[
+    "connector.class",
+    "tasks.max",
+    "http.request.url",
+    "http.request.method",
+    "http.request.headers",
+    "http.request.body",
+    "http.request.timeout.millis",
+    "http.request.cursor.param",
+    "http.auth.type",
+    "http.auth.user",
+    "http.auth.password.env",
+    "http.auth.token.env",
+    "http.timer.interval.millis",
+    "http.retry.backoff.initial.millis",
+    "http.retry.backoff.max.millis",
+    "http.retry.max.attempts",
+    "http.offset.initial",
+    "http.response.list.pointer",
+    "http.response.record.key.pointer",
+    "http.response.record.offset.pointer",
+    "http.response.record.offset.type",
+    "http.response.record.timestamp.pointer",
+    "http.response.next.pointer",
+    "http.response.next.type",
+    "kafka.topic",
+    "topic.creation.default.partitions",
+    "topic.creation.default.replication.factor",
+    "offset.storage.topic",
+    "offset.storage.replication.factor",
+    "listeners",
+];
+
+/// Producer settings the delivery guarantee depends on, and the only value each may have.
+const PINNED_PRODUCER: &[(&str, &[&str])] = &[
+    ("enable.idempotence", &["true"]),
+    ("acks", &["all", "-1"]),
+    ("request.required.acks", &["all", "-1"]),
+];
+
+/// The raw `config` object, read key by key.
+struct Raw<'a> {
+    config: &'a serde_json::Map<String, Value>,
+}
+
+impl Raw<'_> {
+    fn name(key: &str) -> String {
+        format!("config.{key}")
+    }
+
+    /// A string or number, as text.
+    fn text(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.config.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(_) => Err(key_error(&Self::name(key), "must be a string or a number")),
+        }
+    }
+
+    fn required(&self, key: &str) -> Result<String, ConfigError> {
+        match self.text(key)? {
+            Some(value) if !value.trim().is_empty() => Ok(value),
+            _ => Err(key_error(&Self::name(key), "is required")),
+        }
+    }
+
+    fn number<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        default: T,
+        what: &str,
+    ) -> Result<T, ConfigError> {
+        match self.text(key)? {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| key_error(&Self::name(key), format!("must be {what}, not `{text}`"))),
+        }
+    }
+
+    fn millis(&self, key: &str, default: u64, min: u64) -> Result<Duration, ConfigError> {
+        let millis: u64 = self.number(key, default, "a whole number of milliseconds")?;
+        if millis < min {
+            return Err(key_error(
+                &Self::name(key),
+                format!("must be at least {min} ms, not {millis}"),
+            ));
+        }
+        Ok(Duration::from_millis(millis))
+    }
+
+    fn positive(&self, key: &str, default: i32) -> Result<i32, ConfigError> {
+        let n: i32 = self.number(key, default, "a positive whole number")?;
+        if n < 1 {
+            return Err(key_error(
+                &Self::name(key),
+                format!("must be at least 1, not {n}"),
+            ));
+        }
+        Ok(n)
+    }
+
+    fn pointer(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        let Some(pointer) = self.text(key)? else {
+            return Ok(None);
+        };
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            return Err(key_error(
+                &Self::name(key),
+                format!(
+                    "`{pointer}` is not a JSON pointer: it is empty (the whole value) or starts with `/`, as in `/data/items`"
+                ),
+            ));
+        }
+        Ok(Some(pointer))
+    }
+
+    fn secret(&self, key: &str) -> Result<String, ConfigError> {
+        let var = self.required(key)?;
+        match std::env::var(&var) {
+            Ok(value) if !value.is_empty() => Ok(value),
+            _ => Err(key_error(
+                &Self::name(key),
+                format!("the environment variable {var} is not set (or empty)"),
+            )),
+        }
+    }
+
+    fn headers(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        const KEY: &str = "http.request.headers";
+        let pairs: Vec<(String, String)> = match self.config.get(KEY) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(name, value)| match value {
+                    Value::String(v) => Ok((name.clone(), v.clone())),
+                    _ => Err(key_error(
+                        &format!("{}.{name}", Self::name(KEY)),
+                        "a header value must be a string",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(Value::String(list)) => list
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    entry
+                        .split_once(':')
+                        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+                        .ok_or_else(|| {
+                            key_error(&Self::name(KEY), format!("`{entry}` is not `Name: value`"))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(key_error(
+                    &Self::name(KEY),
+                    "must be `Name: value, Name: value` or an object of names to values",
+                ));
+            }
+        };
+        for (name, value) in &pairs {
+            let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
+                && reqwest::header::HeaderValue::from_str(value).is_ok();
+            if !valid {
+                return Err(key_error(
+                    &Self::name(KEY),
+                    format!("`{name}: {value}` is not a valid HTTP header"),
+                ));
+            }
+        }
+        Ok(pairs)
+    }
+}
+
+/// The URL template with `offset` in place of `${offset}`, URL-encoded.
+pub(crate) fn expand_url(template: &str, offset: &str) -> String {
+    let encoded: String = url_encode(offset);
+    template.replace("${offset}", &encoded)
+}
+
+fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl ConnectorConfig {
+    /// Reads and validates a configuration file (`.toml`, otherwise JSON).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let syntax = |reason: String| ConfigError::Syntax {
+            path: shown.clone(),
+            reason,
+        };
+        let document: Value = if path.extension().is_some_and(|ext| ext == "toml") {
+            toml::from_str(&text).map_err(|e| syntax(e.to_string()))?
+        } else {
+            serde_json::from_str(&text).map_err(|e| syntax(e.to_string()))?
+        };
+        Self::from_value(&document)
+    }
+
+    /// Validates a configuration document (`{"name": …, "config": {…}}`).
+    pub fn from_value(document: &Value) -> Result<Self, ConfigError> {
+        let name = match document.get("name") {
+            Some(Value::String(name)) if valid_name(name) => name.clone(),
+            Some(Value::String(name)) => {
+                return Err(key_error(
+                    "name",
+                    format!(
+                        "`{name}` must be 1 to 249 characters of letters, digits, `.`, `_` and `-`"
+                    ),
+                ));
+            }
+            _ => return Err(key_error("name", "is required (a string)")),
+        };
+        let Some(Value::Object(config)) = document.get("config") else {
+            return Err(key_error("config", "is required (an object of settings)"));
+        };
+        for key in config.keys() {
+            if !KNOWN.contains(&key.as_str()) && !key.starts_with("producer.") {
+                return Err(key_error(
+                    &Raw::name(key),
+                    "is not a setting of this connector (see services/README.md for the list)",
+                ));
+            }
+        }
+        let raw = Raw { config };
+
+        let url = raw.required("http.request.url")?;
+        let method = match raw
+            .text("http.request.method")?
+            .unwrap_or_else(|| "GET".to_owned())
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "GET" => reqwest::Method::GET,
+            "POST" => reqwest::Method::POST,
+            other => {
+                return Err(key_error(
+                    "config.http.request.method",
+                    format!("must be GET or POST, not `{other}`"),
+                ));
+            }
+        };
+        let auth = match raw.text("http.auth.type")?.as_deref() {
+            None | Some("none") => Auth::None,
+            Some("basic") => Auth::Basic {
+                user: raw.required("http.auth.user")?,
+                password: raw.secret("http.auth.password.env")?,
+            },
+            Some("bearer") => Auth::Bearer(raw.secret("http.auth.token.env")?),
+            Some(other) => {
+                return Err(key_error(
+                    "config.http.auth.type",
+                    format!("must be none, basic or bearer, not `{other}`"),
+                ));
+            }
+        };
+
+        let offset = match raw.pointer("http.response.record.offset.pointer")? {
+            None => {
+                if raw.text("http.response.record.offset.type")?.is_some() {
+                    return Err(key_error(
+                        "config.http.response.record.offset.type",
+                        "needs http.response.record.offset.pointer",
+                    ));
+                }
+                None
+            }
+            Some(pointer) => {
+                let kind = match raw.text("http.response.record.offset.type")?.as_deref() {
+                    None | Some("incrementing") => OffsetKind::Incrementing,
+                    Some("timestamp") => OffsetKind::Timestamp,
+                    Some("cursor") => OffsetKind::Cursor,
+                    Some(other) => {
+                        return Err(key_error(
+                            "config.http.response.record.offset.type",
+                            format!("must be incrementing, timestamp or cursor, not `{other}`"),
+                        ));
+                    }
+                };
+                Some(OffsetSpec { pointer, kind })
+            }
+        };
+        let initial_offset = match raw.text("http.offset.initial")? {
+            None => None,
+            Some(text) => {
+                let Some(spec) = &offset else {
+                    return Err(key_error(
+                        "config.http.offset.initial",
+                        "needs http.response.record.offset.pointer",
+                    ));
+                };
+                Some(
+                    SourceOffset::parse(spec.kind, &Value::String(text))
+                        .map_err(|reason| key_error("config.http.offset.initial", reason))?,
+                )
+            }
+        };
+        let expanded = expand_url(
+            &url,
+            initial_offset.as_ref().map_or("", SourceOffset::as_str),
+        );
+        match Url::parse(&expanded) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {}
+            Ok(parsed) => {
+                return Err(key_error(
+                    "config.http.request.url",
+                    format!(
+                        "`{url}` must be an http:// or https:// URL with a host, not {}:",
+                        parsed.scheme()
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(key_error(
+                    "config.http.request.url",
+                    format!("`{url}` is not a URL: {e}"),
+                ));
+            }
+        }
+
+        let pagination = match raw.pointer("http.response.next.pointer")? {
+            None => Pagination::None,
+            Some(pointer) => match raw.text("http.response.next.type")?.as_deref() {
+                None | Some("link") => Pagination::Link { pointer },
+                Some("cursor") => Pagination::Cursor {
+                    pointer,
+                    param: raw
+                        .text("http.request.cursor.param")?
+                        .unwrap_or_else(|| "cursor".to_owned()),
+                },
+                Some(other) => {
+                    return Err(key_error(
+                        "config.http.response.next.type",
+                        format!("must be link or cursor, not `{other}`"),
+                    ));
+                }
+            },
+        };
+
+        let topic = raw.required("kafka.topic")?;
+        if !valid_name(&topic) {
+            return Err(key_error(
+                "config.kafka.topic",
+                format!(
+                    "`{topic}` must be 1 to 249 characters of letters, digits, `.`, `_` and `-`"
+                ),
+            ));
+        }
+        let offset_topic = raw
+            .text("offset.storage.topic")?
+            .unwrap_or_else(|| format!("{name}-offsets"));
+        if !valid_name(&offset_topic) || offset_topic == topic {
+            return Err(key_error(
+                "config.offset.storage.topic",
+                format!("`{offset_topic}` must be a valid topic name other than kafka.topic"),
+            ));
+        }
+
+        let mut producer = BTreeMap::new();
+        for (key, _) in config.iter().filter(|(k, _)| k.starts_with("producer.")) {
+            let setting = &key["producer.".len()..];
+            let value = raw.required(key)?;
+            if let Some((_, allowed)) = PINNED_PRODUCER.iter().find(|(k, _)| *k == setting) {
+                if !allowed.contains(&value.as_str()) {
+                    return Err(key_error(
+                        &Raw::name(key),
+                        format!(
+                            "must be {} (the connector's delivery guarantee needs it), not `{value}`",
+                            allowed[0]
+                        ),
+                    ));
+                }
+            }
+            producer.insert(setting.to_owned(), value);
+        }
+        if !producer.contains_key("bootstrap.servers") {
+            return Err(key_error(
+                "config.producer.bootstrap.servers",
+                "is required",
+            ));
+        }
+
+        let listener = raw.text("listeners")?;
+        let retry_backoff_initial = raw.millis("http.retry.backoff.initial.millis", 500, 1)?;
+        let retry_backoff_max = raw.millis("http.retry.backoff.max.millis", 60_000, 1)?;
+        if retry_backoff_max < retry_backoff_initial {
+            return Err(key_error(
+                "config.http.retry.backoff.max.millis",
+                "must not be less than http.retry.backoff.initial.millis",
+            ));
+        }
+        Ok(Self {
+            url,
+            method,
+            headers: raw.headers()?,
+            body: raw.text("http.request.body")?,
+            auth,
+            poll_interval: raw.millis("http.timer.interval.millis", 60_000, 0)?,
+            request_timeout: raw.millis("http.request.timeout.millis", 30_000, 1)?,
+            retry_backoff_initial,
+            retry_backoff_max,
+            retry_max_attempts: raw.number(
+                "http.retry.max.attempts",
+                0,
+                "a whole number (0: retry for ever)",
+            )?,
+            list_pointer: raw
+                .pointer("http.response.list.pointer")?
+                .unwrap_or_default(),
+            key_pointer: raw.pointer("http.response.record.key.pointer")?,
+            offset,
+            initial_offset,
+            timestamp_pointer: raw.pointer("http.response.record.timestamp.pointer")?,
+            pagination,
+            topic,
+            topic_partitions: raw.positive("topic.creation.default.partitions", 3)?,
+            topic_replication_factor: raw
+                .positive("topic.creation.default.replication.factor", 3)?,
+            offset_topic,
+            offset_topic_replication_factor: raw
+                .positive("offset.storage.replication.factor", 3)?,
+            producer,
+            listener,
+            name,
+        })
+    }
+}
+
+/// Kafka's topic-name rule, also used for connector names.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({"name": "c", "config": {
+            "http.request.url": "http://127.0.0.1:1/items?after=${offset}",
+            "kafka.topic": "items",
+            "producer.bootstrap.servers": "127.0.0.1:9092",
+        }})
+    }
+
+    fn error_of(patch: Value) -> String {
+        let mut document = base();
+        for (key, value) in patch.as_object().into_iter().flatten() {
+            if value.is_null() {
+                document["config"].as_object_mut().map(|c| c.remove(key));
+            } else {
+                document["config"][key] = value.clone();
+            }
+        }
+        match ConnectorConfig::from_value(&document) {
+            Ok(_) => String::from("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let cases = [
+            (
+                json!({"kafka.topic": null}),
+                "config.kafka.topic: is required",
+            ),
+            (
+                json!({"http.request.url": null}),
+                "config.http.request.url: is required",
+            ),
+            (
+                json!({"http.request.url": "not a url"}),
+                "config.http.request.url: `not a url` is not a URL",
+            ),
+            (
+                json!({"http.request.url": "ftp://h/x"}),
+                "config.http.request.url: `ftp://h/x` must be an http:// or https:// URL",
+            ),
+            (
+                json!({"http.response.list.pointer": "topics"}),
+                "config.http.response.list.pointer: `topics` is not a JSON pointer",
+            ),
+            (
+                json!({"http.response.record.key.pointer": "name"}),
+                "config.http.response.record.key.pointer: `name` is not a JSON pointer",
+            ),
+            (
+                json!({"http.timer.interval.millis": "soon"}),
+                "config.http.timer.interval.millis: must be a whole number of milliseconds, not `soon`",
+            ),
+            (
+                json!({"http.request.method": "DELETE"}),
+                "config.http.request.method: must be GET or POST",
+            ),
+            (
+                json!({"http.auth.type": "digest"}),
+                "config.http.auth.type: must be none, basic or bearer",
+            ),
+            (
+                json!({"http.auth.type": "bearer", "http.auth.token.env": "KAFKA_PLATFORM_UNSET_TOKEN"}),
+                "config.http.auth.token.env: the environment variable KAFKA_PLATFORM_UNSET_TOKEN is not set",
+            ),
+            (
+                json!({"http.response.record.offset.type": "timestamp"}),
+                "config.http.response.record.offset.type: needs http.response.record.offset.pointer",
+            ),
+            (
+                json!({"http.response.record.offset.pointer": "/id", "http.offset.initial": "x"}),
+                "config.http.offset.initial: `x` is not a whole number",
+            ),
+            (
+                json!({"producer.acks": "1"}),
+                "config.producer.acks: must be all",
+            ),
+            (
+                json!({"producer.enable.idempotence": "false"}),
+                "config.producer.enable.idempotence: must be true",
+            ),
+            (
+                json!({"producer.bootstrap.servers": null}),
+                "config.producer.bootstrap.servers: is required",
+            ),
+            (
+                json!({"http.request.ulr": "x"}),
+                "config.http.request.ulr: is not a setting of this connector",
+            ),
+            (
+                json!({"http.request.headers": "Accept"}),
+                "config.http.request.headers: `Accept` is not `Name: value`",
+            ),
+            (
+                json!({"kafka.topic": "a b"}),
+                "config.kafka.topic: `a b` must be 1 to 249 characters",
+            ),
+            (
+                json!({"offset.storage.topic": "items"}),
+                "config.offset.storage.topic: `items` must be a valid topic name other than kafka.topic",
+            ),
+            (
+                json!({"topic.creation.default.partitions": 0}),
+                "config.topic.creation.default.partitions: must be at least 1, not 0",
+            ),
+        ];
+        for (patch, expected) in cases {
+            let error = error_of(patch.clone());
+            assert!(
+                error.starts_with(expected),
+                "{patch}: expected `{expected}…`, got `{error}`"
+            );
+        }
+        assert_eq!(error_of(json!({})), "accepted");
+    }
+
+    #[test]
+    fn connect_style_values_and_headers_are_read() -> Result<(), ConfigError> {
+        let mut document = base();
+        document["config"]["http.timer.interval.millis"] = json!("250");
+        document["config"]["http.request.timeout.millis"] = json!(1500);
+        document["config"]["http.request.headers"] =
+            json!("Accept: application/json, X-Team: kafka");
+        document["config"]["http.response.next.pointer"] = json!("/next");
+        document["config"]["http.response.next.type"] = json!("cursor");
+        let config = ConnectorConfig::from_value(&document)?;
+        assert_eq!(config.poll_interval, Duration::from_millis(250));
+        assert_eq!(config.request_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            config.headers,
+            [
+                ("Accept".to_owned(), "application/json".to_owned()),
+                ("X-Team".to_owned(), "kafka".to_owned())
+            ]
+        );
+        assert_eq!(
+            config.pagination,
+            Pagination::Cursor {
+                pointer: "/next".to_owned(),
+                param: "cursor".to_owned()
+            }
+        );
+        assert_eq!(config.offset_topic, "c-offsets");
+        Ok(())
+    }
+
+    #[test]
+    fn offsets_are_url_encoded_into_the_template() {
+        assert_eq!(
+            expand_url("http://h/x?since=${offset}", "2026-11-24T10:00:00+01:00"),
+            "http://h/x?since=2026-11-24T10%3A00%3A00%2B01%3A00"
+        );
+        assert_eq!(expand_url("http://h/x", "5"), "http://h/x");
+    }
+}

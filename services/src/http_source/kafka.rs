@@ -1,0 +1,264 @@
+//! The connector's Kafka side: the idempotent producer, the two topics it needs, and recovery
+//! at start — the committed offset, and the records produced after it that a restart must not
+//! produce again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::config::ConnectorConfig;
+use super::offset::{StoredOffset, offset_key};
+
+/// A record as it sits in the topic: key and value bytes.
+pub(crate) type RecordBytes = (Option<Vec<u8>>, Vec<u8>);
+
+/// Why Kafka work at start did not finish.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    /// The broker did not answer (yet): wait and retry.
+    #[error("waiting for the broker: {0}")]
+    Unavailable(String),
+    /// The broker refused something retrying will not change.
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn unavailable(what: &str, error: impl std::fmt::Display) -> StartError {
+    StartError::Unavailable(format!("{what}: {error}"))
+}
+
+fn client_config(config: &ConnectorConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    for (key, value) in &config.producer {
+        client.set(key, value);
+    }
+    client
+}
+
+/// The producer: idempotent, acks=all, and (unless the file says otherwise) no delivery
+/// timeout, so records wait in the producer while the broker is away instead of failing.
+pub(crate) fn producer(config: &ConnectorConfig) -> Result<FutureProducer, KafkaError> {
+    let mut client = client_config(config);
+    client.set("enable.idempotence", "true").set("acks", "all");
+    if !config.producer.contains_key("message.timeout.ms")
+        && !config.producer.contains_key("delivery.timeout.ms")
+    {
+        client.set("message.timeout.ms", "0");
+    }
+    client.create()
+}
+
+/// What recovery found.
+#[derive(Debug, Default)]
+pub(crate) struct Recovered {
+    /// The committed offset record, if any.
+    pub(crate) stored: Option<StoredOffset>,
+    /// The target topic's log end per partition now.
+    pub(crate) log_end: BTreeMap<i32, i64>,
+    /// Records produced after the committed offset (by the run that stopped before
+    /// committing them), with how often each occurs.
+    pub(crate) produced_after_commit: HashMap<RecordBytes, usize>,
+}
+
+/// Creates the target topic and the compacted offset topic if they are missing.
+pub(crate) async fn ensure_topics(
+    config: &ConnectorConfig,
+    timeout: Duration,
+) -> Result<(), StartError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(config)
+        .create()
+        .map_err(|e| StartError::Refused(format!("Kafka client: {e}")))?;
+    let wanted = [
+        (
+            config.topic.as_str(),
+            config.topic_partitions,
+            config.topic_replication_factor,
+            None,
+        ),
+        (
+            config.offset_topic.as_str(),
+            1,
+            config.offset_topic_replication_factor,
+            Some("compact"),
+        ),
+    ];
+    let existing: Vec<String> = {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(None, timeout)
+            .map_err(|e| unavailable("reading metadata", e))?;
+        metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.name().to_owned())
+            .collect()
+    };
+    let missing: Vec<NewTopic<'_>> = wanted
+        .iter()
+        .filter(|(name, ..)| !existing.iter().any(|e| e == name))
+        .map(|(name, partitions, replication, cleanup)| {
+            let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(*replication));
+            match cleanup {
+                Some(policy) => topic.set("cleanup.policy", policy),
+                None => topic,
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let results = admin
+        .create_topics(
+            missing.iter(),
+            &AdminOptions::new().operation_timeout(Some(timeout)),
+        )
+        .await
+        .map_err(|e| unavailable("creating topics", e))?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(StartError::Refused(format!(
+                    "cannot create topic {name}: {code}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the committed offset and the records produced after it. Blocking: run it on a
+/// blocking thread.
+pub(crate) fn recover(
+    config: &ConnectorConfig,
+    timeout: Duration,
+) -> Result<Recovered, StartError> {
+    let consumer: BaseConsumer = client_config(config)
+        .set("group.id", format!("{}-recovery", config.name))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .map_err(|e| StartError::Refused(format!("Kafka client: {e}")))?;
+    let partitions = |topic: &str| -> Result<Vec<(i32, i64, i64)>, StartError> {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|e| unavailable("reading metadata", e))?;
+        let mut out = Vec::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition.id(), timeout)
+                .map_err(|e| unavailable("reading watermarks", e))?;
+            out.push((partition.id(), low, high));
+        }
+        Ok(out)
+    };
+
+    let key = offset_key(&config.name, &config.topic);
+    let mut stored: Option<StoredOffset> = None;
+    let offset_ranges: Vec<(i32, i64, i64)> = partitions(&config.offset_topic)?;
+    read_ranges(
+        &consumer,
+        &config.offset_topic,
+        &offset_ranges,
+        timeout,
+        |k, v| {
+            if k == Some(key.as_slice()) {
+                // A record that is not ours to parse (or a tombstone) resets to "no offset".
+                stored = v.and_then(|v| serde_json::from_slice(v).ok());
+            }
+        },
+    )?;
+
+    let target = partitions(&config.topic)?;
+    let log_end = target.iter().map(|(p, _, high)| (*p, *high)).collect();
+    let mut produced_after_commit: HashMap<RecordBytes, usize> = HashMap::new();
+    if let Some(stored) = &stored {
+        let ranges: Vec<(i32, i64, i64)> = target
+            .iter()
+            .map(|(p, low, high)| {
+                (
+                    *p,
+                    stored.positions.get(p).copied().unwrap_or(*low).max(*low),
+                    *high,
+                )
+            })
+            .collect();
+        read_ranges(&consumer, &config.topic, &ranges, timeout, |k, v| {
+            *produced_after_commit
+                .entry((
+                    k.map(<[u8]>::to_vec),
+                    v.map(<[u8]>::to_vec).unwrap_or_default(),
+                ))
+                .or_default() += 1;
+        })?;
+    }
+    Ok(Recovered {
+        stored,
+        log_end,
+        produced_after_commit,
+    })
+}
+
+/// Reads each `(partition, from, to)` range of `topic`, in order per partition.
+fn read_ranges(
+    consumer: &BaseConsumer,
+    topic: &str,
+    ranges: &[(i32, i64, i64)],
+    timeout: Duration,
+    mut each: impl FnMut(Option<&[u8]>, Option<&[u8]>),
+) -> Result<(), StartError> {
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining: HashMap<i32, i64> = HashMap::new();
+    for &(partition, from, to) in ranges.iter().filter(|(_, from, to)| from < to) {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Offset(from))
+            .map_err(|e| StartError::Refused(format!("reading {topic}: {e}")))?;
+        remaining.insert(partition, to);
+    }
+    if remaining.is_empty() {
+        return Ok(());
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| unavailable(&format!("reading {topic}"), e))?;
+    let mut deadline = Instant::now() + timeout;
+    while !remaining.is_empty() {
+        if Instant::now() > deadline {
+            return Err(StartError::Unavailable(format!(
+                "reading {topic}: no progress within {}",
+                humantime::format_duration(timeout)
+            )));
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(e)) => return Err(unavailable(&format!("reading {topic}"), e)),
+            Some(Ok(message)) => {
+                deadline = Instant::now() + timeout;
+                let partition = message.partition();
+                let Some(&to) = remaining.get(&partition) else {
+                    continue;
+                };
+                if message.offset() < to {
+                    each(message.key(), message.payload());
+                }
+                if message.offset() + 1 >= to {
+                    remaining.remove(&partition);
+                }
+            }
+        }
+    }
+    consumer
+        .unassign()
+        .map_err(|e| unavailable(&format!("reading {topic}"), e))?;
+    Ok(())
+}

@@ -1,0 +1,603 @@
+//! The HTTP source connector: polls a REST API, writes its records to a Kafka topic, and
+//! loses nothing.
+//!
+//! - Each poll requests the configured URL (with the current offset in place of
+//!   `${offset}`), follows next links or cursors until the source has no more pages, and
+//!   hands every record after the current offset to an idempotent, acks=all producer.
+//! - Records are grouped by page; a page's offset is committed to the compacted offset topic
+//!   only once the broker acknowledged every record of it and of every page before it.
+//! - On start the committed offset is read back, together with the records produced after it
+//!   by a run that stopped before committing them; records at or before the offset, and those
+//!   already in the topic, are not produced again.
+//! - 429, 5xx, timeouts and connection errors are retried with backoff (Retry-After
+//!   honoured); another 4xx or a body that cannot be read fails the connector with the reason
+//!   (`FAILED` in its status) and polling stops until `POST …/restart`. While the broker is away
+//!   records wait in the producer; nothing fetched is dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use reqwest::Url;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc, watch};
+
+pub mod config;
+mod kafka;
+mod metrics;
+pub mod offset;
+mod rest;
+mod source;
+
+pub use config::{ConfigError, ConnectorConfig};
+pub use metrics::Metrics;
+pub use offset::StoredOffset;
+pub use rest::router;
+
+use kafka::{RecordBytes, Recovered, StartError};
+use metrics::{ErrorKind, Skip};
+use offset::{SourceOffset, offset_key};
+use source::{Attempt, Source};
+
+/// Pages handed to the producer whose offsets are not committed yet, at most.
+const PAGES_IN_FLIGHT: usize = 8;
+
+/// A connector's state, as Kafka Connect names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum State {
+    /// Polling (or waiting for the next poll, or retrying).
+    Running,
+    /// Paused by `PUT /connectors/{name}/pause`.
+    Paused,
+    /// Stopped by an error retrying cannot fix; the trace says which.
+    Failed,
+}
+
+impl State {
+    /// `RUNNING`, `PAUSED`, `FAILED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Paused => "PAUSED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// The state and, for FAILED or while retrying, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// The state.
+    pub state: State,
+    /// Why it failed, or what it is retrying.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
+}
+
+/// What the connector has been asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// Records of one page on their way to the broker.
+struct Batch {
+    deliveries: Vec<DeliveryFuture>,
+    /// The offset once all of them (and every earlier batch) are in.
+    offset: Option<SourceOffset>,
+    /// Produced while records of an earlier, uncommitted run may still be refetched: the
+    /// commit keeps the earlier positions so a crash now still finds those records.
+    recovering: bool,
+}
+
+/// One running connector.
+pub struct Connector {
+    config: Arc<ConnectorConfig>,
+    producer: FutureProducer,
+    source: Source,
+    metrics: Metrics,
+    status: Mutex<Status>,
+    committed: Mutex<Option<StoredOffset>>,
+    target: watch::Sender<Target>,
+    restart: Notify,
+    kafka_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("name", &self.config.name)
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a fetch ended without a body.
+enum Interrupted {
+    Stopped,
+    Failed(String),
+}
+
+/// Waits `duration`, or less if the connector is paused or stopped; false if stopped.
+async fn pause_point(target: &mut watch::Receiver<Target>, duration: Duration) -> bool {
+    let sleep = tokio::time::sleep(duration);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = &mut sleep => return *target.borrow() != Target::Stopped,
+            changed = target.changed() => match (changed, *target.borrow_and_update()) {
+                (Err(_), _) | (_, Target::Stopped) => return false,
+                (_, Target::Paused) => return true,
+                (_, Target::Running) => {}
+            },
+        }
+    }
+}
+
+impl Connector {
+    /// A connector for `config`; `kafka_timeout` bounds each broker call at start.
+    pub fn new(config: ConnectorConfig, kafka_timeout: Duration) -> Result<Arc<Self>, ConfigError> {
+        let producer = kafka::producer(&config).map_err(|e| ConfigError::Key {
+            key: "config.producer.*".to_owned(),
+            reason: e.to_string(),
+        })?;
+        let source = Source::new(&config).map_err(|reason| ConfigError::Key {
+            key: "config.http.request.*".to_owned(),
+            reason,
+        })?;
+        let metrics = Metrics::new(&config.name);
+        Ok(Arc::new(Self {
+            config: Arc::new(config),
+            producer,
+            source,
+            metrics,
+            status: Mutex::new(Status {
+                state: State::Running,
+                trace: None,
+            }),
+            committed: Mutex::new(None),
+            target: watch::Sender::new(Target::Running),
+            restart: Notify::new(),
+            kafka_timeout,
+        }))
+    }
+
+    /// The connector's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ConnectorConfig {
+        &self.config
+    }
+
+    /// Its state now.
+    pub fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The last committed offset record.
+    pub fn committed(&self) -> Option<StoredOffset> {
+        self.committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The Prometheus text exposition of its metrics.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// Stops polling after the current poll; records in flight are still committed.
+    pub fn pause(&self) {
+        self.target.send_if_modified(|t| {
+            let changed = *t == Target::Running;
+            if changed {
+                *t = Target::Paused;
+            }
+            changed
+        });
+    }
+
+    /// Polls again after a pause.
+    pub fn resume(&self) {
+        self.target.send_if_modified(|t| {
+            let changed = *t == Target::Paused;
+            if changed {
+                *t = Target::Running;
+            }
+            changed
+        });
+    }
+
+    /// Starts a FAILED connector again (from its committed offset); no effect otherwise.
+    pub fn restart(&self) {
+        if self.status().state == State::Failed {
+            self.restart.notify_one();
+        }
+    }
+
+    /// Stops polling; `run` returns once what was produced is committed.
+    pub fn stop(&self) {
+        self.target.send_replace(Target::Stopped);
+    }
+
+    fn set_status(&self, state: State, trace: Option<String>) {
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        if status.state != state {
+            tracing::info!(connector = %self.config.name, from = status.state.as_str(), to = state.as_str(), "state");
+        }
+        *status = Status { state, trace };
+        self.metrics.state(state);
+    }
+
+    fn fail(&self, reason: String) -> String {
+        if self.status().state != State::Failed {
+            tracing::error!(connector = %self.config.name, %reason, "connector failed");
+            self.metrics.error(ErrorKind::Source);
+        }
+        self.set_status(State::Failed, Some(reason.clone()));
+        reason
+    }
+
+    /// Runs until `stop`: polls, produces and commits; after a failure waits for `restart`.
+    pub async fn run(self: Arc<Self>) {
+        let mut target = self.target.subscribe();
+        loop {
+            let Err(reason) = self.run_once(&mut target).await else {
+                return;
+            };
+            self.fail(reason);
+            tokio::select! {
+                () = self.restart.notified() => {
+                    tracing::info!(connector = %self.config.name, "restarting");
+                    self.set_status(State::Running, None);
+                }
+                () = async { while !matches!(*target.borrow_and_update(), Target::Stopped) {
+                    if target.changed().await.is_err() { break; }
+                } } => return,
+            }
+        }
+    }
+
+    /// One life of the connector: start, then poll and commit side by side until stopped
+    /// (Ok) or failed (Err, the reason).
+    async fn run_once(&self, target: &mut watch::Receiver<Target>) -> Result<(), String> {
+        let Some(recovered) = self.start(target).await? else {
+            return Ok(());
+        };
+        let stored = recovered.stored.clone().unwrap_or_default();
+        let resume_at = match (&stored.offset, &self.config.offset) {
+            (Some(text), Some(spec)) => Some(
+                SourceOffset::parse(spec.kind, &Value::String(text.clone())).map_err(|e| {
+                    format!(
+                        "the committed offset in {} does not fit http.response.record.offset.type: {e}",
+                        self.config.offset_topic
+                    )
+                })?,
+            ),
+            _ => self.config.initial_offset.clone(),
+        };
+        *self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = recovered.stored.clone();
+        if let Some(at) = &resume_at {
+            tracing::info!(connector = %self.config.name, offset = at.as_str(), in_topic_uncommitted = recovered.produced_after_commit.values().sum::<usize>(), "resuming");
+        }
+        let (batches, pending) = mpsc::channel(PAGES_IN_FLIGHT);
+        let (polled, committed) = tokio::join!(
+            self.poll(target, batches, resume_at, recovered.produced_after_commit),
+            self.commit(pending, stored, recovered.log_end),
+        );
+        polled.and(committed)
+    }
+
+    /// Creates the topics and recovers, retrying while the broker is away; None if stopped.
+    async fn start(
+        &self,
+        target: &mut watch::Receiver<Target>,
+    ) -> Result<Option<Recovered>, String> {
+        let mut delay = self.config.retry_backoff_initial;
+        loop {
+            let attempt = async {
+                kafka::ensure_topics(&self.config, self.kafka_timeout).await?;
+                let config = Arc::clone(&self.config);
+                let timeout = self.kafka_timeout;
+                tokio::task::spawn_blocking(move || kafka::recover(&config, timeout))
+                    .await
+                    .map_err(|e| StartError::Refused(format!("recovery: {e}")))?
+            }
+            .await;
+            match attempt {
+                Ok(recovered) => {
+                    self.set_status(self.status().state, None);
+                    return Ok(Some(recovered));
+                }
+                Err(StartError::Refused(reason)) => return Err(reason),
+                Err(StartError::Unavailable(reason)) => {
+                    self.metrics.error(ErrorKind::Kafka);
+                    tracing::warn!(connector = %self.config.name, %reason, retry_in = %humantime::format_duration(delay), "broker not ready");
+                    self.set_status(
+                        self.status().state,
+                        Some(format!(
+                            "{reason} (retrying in {})",
+                            humantime::format_duration(delay)
+                        )),
+                    );
+                    if !pause_point(target, delay).await {
+                        return Ok(None);
+                    }
+                    delay = (delay * 2).min(self.config.retry_backoff_max);
+                }
+            }
+        }
+    }
+
+    /// Waits while paused; false once stopped.
+    async fn wait_while_paused(&self, target: &mut watch::Receiver<Target>) -> bool {
+        loop {
+            let now = *target.borrow_and_update();
+            match now {
+                Target::Running => {
+                    if self.status().state == State::Paused {
+                        self.set_status(State::Running, None);
+                    }
+                    return true;
+                }
+                Target::Stopped => return false,
+                Target::Paused => {
+                    self.set_status(State::Paused, None);
+                    if target.changed().await.is_err() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The polling side: fetch pages, hand their new records to the producer, one batch a
+    /// page.
+    async fn poll(
+        &self,
+        target: &mut watch::Receiver<Target>,
+        batches: mpsc::Sender<Batch>,
+        mut offset: Option<SourceOffset>,
+        mut already_produced: HashMap<RecordBytes, usize>,
+    ) -> Result<(), String> {
+        let mut recovering = !already_produced.is_empty();
+        loop {
+            if !self.wait_while_paused(target).await {
+                return Ok(());
+            }
+            let first = config::expand_url(
+                &self.config.url,
+                offset.as_ref().map_or("", SourceOffset::as_str),
+            );
+            let mut url =
+                Url::parse(&first).map_err(|e| self.fail(format!("request URL `{first}`: {e}")))?;
+            loop {
+                let request_offset = offset
+                    .as_ref()
+                    .map_or(String::new(), |o| o.as_str().to_owned());
+                let body = match self.fetch(&url, &request_offset, target).await {
+                    Ok(body) => body,
+                    Err(Interrupted::Stopped) => return Ok(()),
+                    Err(Interrupted::Failed(reason)) => return Err(self.fail(reason)),
+                };
+                let page =
+                    source::page(&self.config, &url, &body).map_err(|reason| self.fail(reason))?;
+                self.metrics.polled(page.items);
+                let mut batch = Batch {
+                    deliveries: Vec::with_capacity(page.records.len()),
+                    offset: None,
+                    recovering,
+                };
+                let (mut seen, mut recovered) = (0, 0);
+                for record in page.records {
+                    if let (Some(at), Some(current)) = (&record.offset, &offset) {
+                        if !at.is_after(current) {
+                            seen += 1;
+                            continue;
+                        }
+                    }
+                    let bytes = (record.key, record.value);
+                    if let Some(count) = already_produced.get_mut(&bytes).filter(|c| **c > 0) {
+                        *count -= 1;
+                        recovered += 1;
+                    } else {
+                        let delivery = self
+                            .enqueue(
+                                &self.config.topic,
+                                bytes.0.as_deref(),
+                                &bytes.1,
+                                record.timestamp,
+                            )
+                            .await
+                            .map_err(|e| {
+                                self.fail(format!("cannot produce to {}: {e}", self.config.topic))
+                            })?;
+                        batch.deliveries.push(delivery);
+                    }
+                    if let Some(at) = record.offset {
+                        if offset.as_ref().is_none_or(|current| at.is_after(current)) {
+                            offset = Some(at);
+                        }
+                    }
+                }
+                self.metrics.skipped(Skip::Offset, seen);
+                self.metrics.skipped(Skip::Recovered, recovered);
+                self.metrics
+                    .uncommitted(i64::try_from(batch.deliveries.len()).unwrap_or(i64::MAX));
+                batch.offset = offset.clone();
+                if batches.send(batch).await.is_err() {
+                    // The committing side stopped; it reports why.
+                    return Ok(());
+                }
+                match page.next {
+                    Some(next) if *target.borrow() != Target::Stopped => url = next,
+                    Some(_) => return Ok(()),
+                    None => break,
+                }
+            }
+            if recovering {
+                recovering = false;
+                already_produced = HashMap::new();
+            }
+            self.metrics.poll_succeeded();
+            if self.status().trace.is_some() {
+                self.set_status(State::Running, None);
+            }
+            if !pause_point(target, self.config.poll_interval).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One page request, retried with backoff while retrying can help.
+    async fn fetch(
+        &self,
+        url: &Url,
+        offset: &str,
+        target: &mut watch::Receiver<Target>,
+    ) -> Result<Vec<u8>, Interrupted> {
+        let mut delay = self.config.retry_backoff_initial;
+        let mut attempts: u32 = 0;
+        loop {
+            match self.source.attempt(&self.config, url, offset).await {
+                Attempt::Body(body) => return Ok(body),
+                Attempt::Fatal(reason) => return Err(Interrupted::Failed(reason)),
+                Attempt::Retry { reason, after } => {
+                    attempts += 1;
+                    self.metrics.error(ErrorKind::HttpRetried);
+                    let limit = self.config.retry_max_attempts;
+                    if limit > 0 && attempts >= limit {
+                        return Err(Interrupted::Failed(format!(
+                            "gave up after {attempts} attempts: {reason}"
+                        )));
+                    }
+                    let wait = after.unwrap_or(delay);
+                    delay = (delay * 2).min(self.config.retry_backoff_max);
+                    let trace = format!(
+                        "{reason} (attempt {attempts}, retrying in {})",
+                        humantime::format_duration(wait)
+                    );
+                    tracing::warn!(connector = %self.config.name, "{trace}");
+                    self.set_status(State::Running, Some(trace));
+                    if !pause_point(target, wait).await {
+                        return Err(Interrupted::Stopped);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands one record to the producer, waiting while its queue is full.
+    async fn enqueue(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        timestamp: Option<i64>,
+    ) -> Result<DeliveryFuture, KafkaError> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(value);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(timestamp) = timestamp {
+            record = record.timestamp(timestamp);
+        }
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => {
+                    self.metrics.error(ErrorKind::Kafka);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The committing side: waits for every record of each batch, in order, then stores the
+    /// batch's offset with the log end it reached.
+    async fn commit(
+        &self,
+        mut pending: mpsc::Receiver<Batch>,
+        recovered: StoredOffset,
+        mut log_end: std::collections::BTreeMap<i32, i64>,
+    ) -> Result<(), String> {
+        let key = offset_key(&self.config.name, &self.config.topic);
+        while let Some(batch) = pending.recv().await {
+            let records = batch.deliveries.len();
+            for delivery in batch.deliveries {
+                match delivery.await {
+                    Ok(Ok(delivered)) => {
+                        let end = log_end.entry(delivered.partition).or_default();
+                        *end = (*end).max(delivered.offset + 1);
+                    }
+                    Ok(Err((e, _))) => {
+                        self.metrics.error(ErrorKind::Kafka);
+                        return Err(format!(
+                            "the broker did not take a record for {}: {e}",
+                            self.config.topic
+                        ));
+                    }
+                    Err(_) => return Err("the producer closed before delivering".to_owned()),
+                }
+            }
+            self.metrics.produced(records);
+            let stored = StoredOffset {
+                offset: batch.offset.map(|o| o.as_str().to_owned()),
+                positions: if batch.recovering {
+                    recovered.positions.clone()
+                } else {
+                    log_end.clone()
+                },
+                committed_at_ms: StoredOffset::now_ms(),
+            };
+            let value = serde_json::to_vec(&stored).map_err(|e| format!("offset record: {e}"))?;
+            let delivery = self
+                .enqueue(&self.config.offset_topic, Some(&key), &value, None)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot store the offset in {}: {e}",
+                        self.config.offset_topic
+                    )
+                })?;
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    self.metrics.error(ErrorKind::Kafka);
+                    return Err(format!(
+                        "cannot store the offset in {}: {e}",
+                        self.config.offset_topic
+                    ));
+                }
+                Err(_) => return Err("the producer closed before delivering".to_owned()),
+            }
+            self.metrics
+                .uncommitted(-i64::try_from(records).unwrap_or(i64::MAX));
+            *self
+                .committed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(stored);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,408 @@
+//! The HTTP side: one request with the connector's method, headers and auth; retries with
+//! backoff on 429, 5xx, timeouts and connection errors (honouring Retry-After); a page's
+//! records and the link to the next page.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use serde_json::Value;
+
+use super::config::{Auth, ConnectorConfig, Pagination};
+use super::offset::{SourceOffset, timestamp_millis};
+
+/// What one attempt came to.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// A 2xx body.
+    Body(Vec<u8>),
+    /// Worth another try, after `after` if the server said so.
+    Retry {
+        /// What went wrong.
+        reason: String,
+        /// The server's Retry-After.
+        after: Option<Duration>,
+    },
+    /// Retrying will not help: the connector fails with this reason.
+    Fatal(String),
+}
+
+/// The HTTP client of one connector.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    client: reqwest::Client,
+}
+
+/// Retry-After: delay-seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    match value.parse::<u64>() {
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            Some(
+                at.duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO),
+            )
+        }
+    }
+}
+
+/// The first line of a body, for error messages.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_owned(),
+    }
+}
+
+impl Source {
+    /// A client with the connector's headers, auth and request timeout.
+    pub(crate) fn new(config: &ConnectorConfig) -> Result<Self, String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &config.headers {
+            // Both were checked when the configuration was read.
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("http-source-connector/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self { client })
+    }
+
+    /// One request.
+    pub(crate) async fn attempt(
+        &self,
+        config: &ConnectorConfig,
+        url: &Url,
+        offset: &str,
+    ) -> Attempt {
+        let mut request = self.client.request(config.method.clone(), url.clone());
+        if let Some(body) = &config.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.replace("${offset}", offset));
+        }
+        request = match &config.auth {
+            Auth::None => request,
+            Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
+            Auth::Bearer(token) => request.bearer_auth(token),
+        };
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) if e.is_builder() || e.is_redirect() => {
+                return Attempt::Fatal(format!(
+                    "{config_method} {url}: {e}",
+                    config_method = config.method
+                ));
+            }
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: format!("{} {url}: {}", config.method, error_chain(&e)),
+                    after: None,
+                };
+            }
+        };
+        let status = response.status();
+        let after = retry_after(response.headers());
+        let body = match response.bytes().await {
+            Ok(body) => body.to_vec(),
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: format!(
+                        "{} {url}: reading the body: {}",
+                        config.method,
+                        error_chain(&e)
+                    ),
+                    after: None,
+                };
+            }
+        };
+        if status.is_success() {
+            Attempt::Body(body)
+        } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            Attempt::Retry {
+                reason: format!("{} {url}: HTTP {status}: {}", config.method, excerpt(&body)),
+                after,
+            }
+        } else {
+            Attempt::Fatal(format!(
+                "{} {url}: HTTP {status}: {}",
+                config.method,
+                excerpt(&body)
+            ))
+        }
+    }
+}
+
+/// An error with its causes (reqwest's own message is often just "error sending request").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// One record, ready to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    /// Key bytes: a string key as is, anything else as JSON.
+    pub(crate) key: Option<Vec<u8>>,
+    /// The record as compact JSON.
+    pub(crate) value: Vec<u8>,
+    /// Its source offset.
+    pub(crate) offset: Option<SourceOffset>,
+    /// Its Kafka timestamp (epoch milliseconds).
+    pub(crate) timestamp: Option<i64>,
+}
+
+/// A page: its records and where the next page is.
+#[derive(Debug)]
+pub(crate) struct Page {
+    /// The records, in the order the source gave them.
+    pub(crate) records: Vec<Record>,
+    /// The number of items in the response's list.
+    pub(crate) items: usize,
+    /// The next page of this poll, if any.
+    pub(crate) next: Option<Url>,
+}
+
+fn field<'a>(
+    item: &'a Value,
+    pointer: &str,
+    what: &str,
+    index: usize,
+) -> Result<&'a Value, String> {
+    match item.pointer(pointer) {
+        Some(Value::Null) | None => Err(format!(
+            "record {index} has no {what} at `{pointer}`: {}",
+            excerpt(item.to_string().as_bytes())
+        )),
+        Some(value) => Ok(value),
+    }
+}
+
+/// Reads a response body into records; the error is why the connector fails.
+pub(crate) fn page(config: &ConnectorConfig, url: &Url, body: &[u8]) -> Result<Page, String> {
+    let mut document: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("malformed JSON from {url}: {e}: {}", excerpt(body)))?;
+    let next = match &config.pagination {
+        Pagination::None => None,
+        Pagination::Link { pointer } => match document.pointer(pointer) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(link)) if link.is_empty() => None,
+            Some(Value::String(link)) => Some(
+                url.join(link)
+                    .map_err(|e| format!("next link `{link}` from {url} is not a URL: {e}"))?,
+            ),
+            Some(other) => {
+                return Err(format!(
+                    "next link at `{pointer}` from {url} is not a string: {other}"
+                ));
+            }
+        },
+        Pagination::Cursor { pointer, param } => match document.pointer(pointer) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(cursor)) if cursor.is_empty() => None,
+            Some(Value::String(cursor)) => Some(with_query(url, param, cursor)),
+            Some(Value::Number(cursor)) => Some(with_query(url, param, &cursor.to_string())),
+            Some(other) => {
+                return Err(format!(
+                    "next cursor at `{pointer}` from {url} is not a string: {other}"
+                ));
+            }
+        },
+    };
+    let items = match document.pointer_mut(&config.list_pointer).map(Value::take) {
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(format!(
+                "`{}` in the response from {url} is not a list: {}",
+                config.list_pointer,
+                excerpt(other.to_string().as_bytes())
+            ));
+        }
+        None => {
+            return Err(format!(
+                "the response from {url} has no `{}`: {}",
+                config.list_pointer,
+                excerpt(body)
+            ));
+        }
+    };
+    let count = items.len();
+    let mut records = Vec::with_capacity(count);
+    for (index, item) in items.into_iter().enumerate() {
+        let key = match &config.key_pointer {
+            None => None,
+            Some(pointer) => Some(match field(&item, pointer, "key", index)? {
+                Value::String(key) => key.clone().into_bytes(),
+                other => other.to_string().into_bytes(),
+            }),
+        };
+        let offset = match &config.offset {
+            None => None,
+            Some(spec) => Some(
+                SourceOffset::parse(spec.kind, field(&item, &spec.pointer, "offset", index)?)
+                    .map_err(|e| {
+                        format!(
+                            "record {index} from {url}: offset at `{}`: {e}",
+                            spec.pointer
+                        )
+                    })?,
+            ),
+        };
+        let timestamp = match &config.timestamp_pointer {
+            None => None,
+            Some(pointer) => {
+                let value = field(&item, pointer, "timestamp", index)?;
+                Some(timestamp_millis(value).ok_or_else(|| {
+                    format!("record {index} from {url}: timestamp at `{pointer}` is neither epoch milliseconds nor an RFC 3339 time: {value}")
+                })?)
+            }
+        };
+        records.push(Record {
+            key,
+            value: item.to_string().into_bytes(),
+            offset,
+            timestamp,
+        });
+    }
+    Ok(Page {
+        records,
+        items: count,
+        next,
+    })
+}
+
+/// `url` with the query parameter `param` set to `value` (replacing any earlier one).
+fn with_query(url: &Url, param: &str, value: &str) -> Url {
+    let mut next = url.clone();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != param)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    next.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair(param, value);
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(extra: Value) -> ConnectorConfig {
+        let mut document = json!({"name": "c", "config": {
+            "http.request.url": "http://127.0.0.1:1/items",
+            "kafka.topic": "items",
+            "producer.bootstrap.servers": "127.0.0.1:9092",
+            "http.response.list.pointer": "/items",
+            "http.response.record.key.pointer": "/id",
+            "http.response.record.offset.pointer": "/id",
+        }});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            document["config"][k] = v.clone();
+        }
+        match ConnectorConfig::from_value(&document) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn url() -> Url {
+        match Url::parse("http://127.0.0.1:1/items?limit=2") {
+            Ok(url) => url,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn records_are_keyed_and_offset_and_the_next_page_is_found() -> Result<(), String> {
+        let config = config(
+            json!({"http.response.next.pointer": "/next", "http.response.next.type": "cursor"}),
+        );
+        let body = br#"{"items":[{"id":7,"v":"a"},{"id":8,"v":"b"}],"next":"abc"}"#;
+        let page = page(&config, &url(), body)?;
+        assert_eq!(page.items, 2);
+        assert_eq!(page.records[0].key.as_deref(), Some(&b"7"[..]));
+        assert_eq!(page.records[1].value, br#"{"id":8,"v":"b"}"#);
+        assert_eq!(
+            page.next.map(String::from).as_deref(),
+            Some("http://127.0.0.1:1/items?limit=2&cursor=abc")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_relative_next_link_resolves_against_the_request() -> Result<(), String> {
+        let config = config(json!({"http.response.next.pointer": "/links/next"}));
+        let body = br#"{"items":[],"links":{"next":"/items?page=2"}}"#;
+        let page = page(&config, &url(), body)?;
+        assert_eq!(
+            page.next.map(String::from).as_deref(),
+            Some("http://127.0.0.1:1/items?page=2")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_responses_say_what_is_wrong() {
+        let config = config(json!({}));
+        let cases: [(&[u8], &str); 4] = [
+            (
+                b"{\"items\": [",
+                "malformed JSON from http://127.0.0.1:1/items?limit=2",
+            ),
+            (
+                br#"{"data":[]}"#,
+                "the response from http://127.0.0.1:1/items?limit=2 has no `/items`",
+            ),
+            (
+                br#"{"items":{"id":1}}"#,
+                "`/items` in the response from http://127.0.0.1:1/items?limit=2 is not a list",
+            ),
+            (
+                br#"{"items":[{"id":1},{"name":"x"}]}"#,
+                "record 1 has no key at `/id`",
+            ),
+        ];
+        for (body, expected) in cases {
+            match page(&config, &url(), body) {
+                Ok(_) => panic!("accepted {}", String::from_utf8_lossy(body)),
+                Err(e) => assert!(e.starts_with(expected), "expected `{expected}…`, got `{e}`"),
+            }
+        }
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+}
