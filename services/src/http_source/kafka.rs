@@ -2,7 +2,7 @@
 //! at start — the committed offset, and the records produced after it that a restart must not
 //! produce again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -61,7 +61,8 @@ pub(crate) fn producer(config: &ConnectorConfig) -> Result<FutureProducer, Kafka
 pub(crate) struct Recovered {
     /// The committed offset record, if any.
     pub(crate) stored: Option<StoredOffset>,
-    /// The target topic's log end per partition now.
+    /// The target topic's log end per partition now (where the next commit's positions
+    /// start from).
     pub(crate) log_end: BTreeMap<i32, i64>,
     /// Records produced after the committed offset (by the run that stopped before
     /// committing them), with how often each occurs.
@@ -147,8 +148,10 @@ pub(crate) fn recover(
         .set("group.id", format!("{}-recovery", config.name))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
         .create()
         .map_err(|e| StartError::Refused(format!("Kafka client: {e}")))?;
+    // (partition, low watermark, high watermark) of each partition of a topic.
     let partitions = |topic: &str| -> Result<Vec<(i32, i64, i64)>, StartError> {
         let metadata = consumer
             .fetch_metadata(Some(topic), timeout)
@@ -165,43 +168,40 @@ pub(crate) fn recover(
 
     let key = offset_key(&config.name, &config.topic);
     let mut stored: Option<StoredOffset> = None;
-    let offset_ranges: Vec<(i32, i64, i64)> = partitions(&config.offset_topic)?;
-    read_ranges(
-        &consumer,
-        &config.offset_topic,
-        &offset_ranges,
-        timeout,
-        |k, v| {
-            if k == Some(key.as_slice()) {
-                // A record that is not ours to parse (or a tombstone) resets to "no offset".
-                stored = v.and_then(|v| serde_json::from_slice(v).ok());
-            }
-        },
-    )?;
+    let starts: Vec<(i32, i64)> = partitions(&config.offset_topic)?
+        .into_iter()
+        .map(|(partition, low, _)| (partition, low))
+        .collect();
+    read_to_end(&consumer, &config.offset_topic, &starts, timeout, |k, v| {
+        if k == Some(key.as_slice()) {
+            // A record that is not ours to parse (or a tombstone) resets to "no offset".
+            stored = v.and_then(|v| serde_json::from_slice(v).ok());
+        }
+    })?;
 
-    let target = partitions(&config.topic)?;
-    let log_end = target.iter().map(|(p, _, high)| (*p, *high)).collect();
+    // After a commit: from the committed positions. Before the first: from the end (the
+    // high watermark is where to start looking for it; the log end is where reading stops).
+    let starts: Vec<(i32, i64)> = partitions(&config.topic)?
+        .into_iter()
+        .map(|(partition, low, high)| {
+            let start = match &stored {
+                Some(stored) => stored.positions.get(&partition).copied().unwrap_or(low),
+                None => high,
+            };
+            (partition, start.max(low))
+        })
+        .collect();
     let mut produced_after_commit: HashMap<RecordBytes, usize> = HashMap::new();
-    if let Some(stored) = &stored {
-        let ranges: Vec<(i32, i64, i64)> = target
-            .iter()
-            .map(|(p, low, high)| {
-                (
-                    *p,
-                    stored.positions.get(p).copied().unwrap_or(*low).max(*low),
-                    *high,
-                )
-            })
-            .collect();
-        read_ranges(&consumer, &config.topic, &ranges, timeout, |k, v| {
+    let log_end = read_to_end(&consumer, &config.topic, &starts, timeout, |k, v| {
+        if stored.is_some() {
             *produced_after_commit
                 .entry((
                     k.map(<[u8]>::to_vec),
                     v.map(<[u8]>::to_vec).unwrap_or_default(),
                 ))
                 .or_default() += 1;
-        })?;
-    }
+        }
+    })?;
     Ok(Recovered {
         stored,
         log_end,
@@ -209,30 +209,33 @@ pub(crate) fn recover(
     })
 }
 
-/// Reads each `(partition, from, to)` range of `topic`, in order per partition.
-fn read_ranges(
+/// Reads each partition of `topic` from its start to its end (until the broker says
+/// end-of-partition: some brokers' high watermarks lag the log end), in order per
+/// partition, and returns the log end of each.
+fn read_to_end(
     consumer: &BaseConsumer,
     topic: &str,
-    ranges: &[(i32, i64, i64)],
+    starts: &[(i32, i64)],
     timeout: Duration,
     mut each: impl FnMut(Option<&[u8]>, Option<&[u8]>),
-) -> Result<(), StartError> {
+) -> Result<BTreeMap<i32, i64>, StartError> {
     let mut assignment = TopicPartitionList::new();
-    let mut remaining: HashMap<i32, i64> = HashMap::new();
-    for &(partition, from, to) in ranges.iter().filter(|(_, from, to)| from < to) {
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for &(partition, start) in starts {
         assignment
-            .add_partition_offset(topic, partition, Offset::Offset(from))
+            .add_partition_offset(topic, partition, Offset::Offset(start))
             .map_err(|e| StartError::Refused(format!("reading {topic}: {e}")))?;
-        remaining.insert(partition, to);
+        ends.insert(partition, start);
     }
-    if remaining.is_empty() {
-        return Ok(());
+    if ends.is_empty() {
+        return Ok(ends);
     }
     consumer
         .assign(&assignment)
         .map_err(|e| unavailable(&format!("reading {topic}"), e))?;
+    let mut open: BTreeSet<i32> = ends.keys().copied().collect();
     let mut deadline = Instant::now() + timeout;
-    while !remaining.is_empty() {
+    while !open.is_empty() {
         if Instant::now() > deadline {
             return Err(StartError::Unavailable(format!(
                 "reading {topic}: no progress within {}",
@@ -241,18 +244,15 @@ fn read_ranges(
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                open.remove(&partition);
+            }
             Some(Err(e)) => return Err(unavailable(&format!("reading {topic}"), e)),
             Some(Ok(message)) => {
                 deadline = Instant::now() + timeout;
-                let partition = message.partition();
-                let Some(&to) = remaining.get(&partition) else {
-                    continue;
-                };
-                if message.offset() < to {
+                if let Some(end) = ends.get_mut(&message.partition()) {
                     each(message.key(), message.payload());
-                }
-                if message.offset() + 1 >= to {
-                    remaining.remove(&partition);
+                    *end = (*end).max(message.offset() + 1);
                 }
             }
         }
@@ -260,5 +260,5 @@ fn read_ranges(
     consumer
         .unassign()
         .map_err(|e| unavailable(&format!("reading {topic}"), e))?;
-    Ok(())
+    Ok(ends)
 }

@@ -1,0 +1,837 @@
+//! The HTTP source connector against a local paged HTTP source (an axum server on a loopback
+//! port) and the real test broker (tansu; `KAFKA_BOOTSTRAP_SERVERS` names it). Every test
+//! uses its own connector, topic and offset-topic names.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::{Value, json};
+use services::http_source::{self, Connector, ConnectorConfig, State as ConnectorState};
+use tower::ServiceExt;
+
+fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| {
+        panic!("KAFKA_BOOTSTRAP_SERVERS is unset: start the test broker with `eval \"$(scripts/tansu.sh start)\"` (scripts/test.sh does)")
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Item `id` of the source: five keys, a sequence number per item, a timestamp.
+fn item(id: u64) -> Value {
+    json!({
+        "id": id,
+        "key": format!("k{}", id % 5),
+        "seq": id,
+        "at": 1_795_514_400_000_u64 + id * 1000,
+    })
+}
+
+/// A paged source: `GET /items?after=<id>&limit=<n>[&cursor=<id>]` gives the items after
+/// the cursor (or `after`) among the first `visible`, and `next` while more are visible.
+#[derive(Default)]
+struct Feed {
+    visible: AtomicU64,
+    /// The next this many requests answer 500 (odd) or 429 (even).
+    failing: AtomicUsize,
+    malformed: AtomicBool,
+    requests: AtomicUsize,
+    delay_ms: AtomicU64,
+    /// The highest item id served so far.
+    served: AtomicU64,
+    /// Requests that asked for items past the end (the connector caught up).
+    caught_up: AtomicUsize,
+    token: Option<&'static str>,
+}
+
+async fn items(
+    State(feed): State<Arc<Feed>>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    feed.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(token) = feed.token {
+        let expected = format!("Bearer {token}");
+        if headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            != Some(&expected)
+        {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+    }
+    let delay = feed.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let failing = feed.failing.load(Ordering::SeqCst);
+    if failing > 0 {
+        feed.failing.store(failing - 1, Ordering::SeqCst);
+        return if failing % 2 == 1 {
+            (StatusCode::INTERNAL_SERVER_ERROR, "database on fire").into_response()
+        } else {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "0")],
+                "slow down",
+            )
+                .into_response()
+        };
+    }
+    if feed.malformed.load(Ordering::SeqCst) {
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"items": [{"id": 1,"#,
+        )
+            .into_response();
+    }
+    let number = |name: &str, default: u64| {
+        query
+            .get(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let start = query
+        .get("cursor")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| number("after", 0));
+    let visible = feed.visible.load(Ordering::SeqCst);
+    let end = (start + number("limit", 10)).min(visible);
+    if start >= visible {
+        feed.caught_up.fetch_add(1, Ordering::SeqCst);
+    }
+    feed.served.fetch_max(end, Ordering::SeqCst);
+    let page: Vec<Value> = (start + 1..=end).map(item).collect();
+    let next = (end < visible).then(|| end.to_string());
+    Json(json!({"items": page, "next": next})).into_response()
+}
+
+async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
+
+async fn feed(visible: u64, token: Option<&'static str>) -> (Arc<Feed>, SocketAddr) {
+    let feed = Arc::new(Feed {
+        visible: AtomicU64::new(visible),
+        token,
+        ..Feed::default()
+    });
+    let app = axum::Router::new()
+        .route("/items", axum::routing::get(items))
+        .with_state(Arc::clone(&feed));
+    let address = serve(app).await;
+    (feed, address)
+}
+
+/// A connector reading the feed at `address` into `topic`, 37 items a page, cursor paging.
+fn config(name: &str, topic: &str, address: SocketAddr) -> Value {
+    json!({"name": name, "config": {
+        "http.request.url": format!("http://{address}/items?after=${{offset}}&limit=37"),
+        "http.offset.initial": "0",
+        "http.timer.interval.millis": "100",
+        "http.retry.backoff.initial.millis": "20",
+        "http.retry.backoff.max.millis": "200",
+        "http.response.list.pointer": "/items",
+        "http.response.record.key.pointer": "/key",
+        "http.response.record.offset.pointer": "/id",
+        "http.response.record.timestamp.pointer": "/at",
+        "http.response.next.pointer": "/next",
+        "http.response.next.type": "cursor",
+        "kafka.topic": topic,
+        "topic.creation.default.partitions": "3",
+        "topic.creation.default.replication.factor": "1",
+        "offset.storage.topic": format!("{topic}-offsets"),
+        "offset.storage.replication.factor": "1",
+        "producer.bootstrap.servers": bootstrap(),
+    }})
+}
+
+fn connector(config: &Value) -> Arc<Connector> {
+    let config = ConnectorConfig::from_value(config).unwrap();
+    Connector::new(config, Duration::from_secs(5)).unwrap()
+}
+
+/// Polls `check` until it is true, for at most `limit`.
+async fn eventually<F: Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn committed_offset(connector: &Connector) -> Option<String> {
+    connector.committed().and_then(|stored| stored.offset)
+}
+
+/// One record as read back: partition, key, value.
+type Read = (i32, String, Value, Option<i64>);
+
+/// Every record of `topic`, in log order per partition, read until the broker says
+/// end-of-partition (tansu's high watermark lags the log end; see KAFKA_BROKER.md).
+fn read_topic(topic: &str) -> Vec<Read> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
+        return Vec::new();
+    };
+    let mut assignment = TopicPartitionList::new();
+    let mut open = BTreeSet::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        assignment
+            .add_partition_offset(topic, partition.id(), Offset::Beginning)
+            .unwrap();
+        open.insert(partition.id());
+    }
+    let mut records = Vec::new();
+    if open.is_empty() {
+        return records;
+    }
+    consumer.assign(&assignment).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !open.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic} timed out: {} records, partitions without end {open:?}",
+            records.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
+                open.remove(&partition);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            Some(Ok(message)) => records.push((
+                message.partition(),
+                String::from_utf8(message.key().unwrap().to_vec()).unwrap(),
+                serde_json::from_slice(message.payload().unwrap()).unwrap(),
+                message.timestamp().to_millis(),
+            )),
+        }
+    }
+    records
+}
+
+fn feed_served(feed: &Feed) -> u64 {
+    feed.served.load(Ordering::SeqCst)
+}
+
+/// Every item 1..=n is in the topic exactly once, under its key, in order per key.
+fn assert_exactly_once(records: &[Read], n: u64) {
+    let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+    for (_, _, value, _) in records {
+        *seen.entry(value["id"].as_u64().unwrap()).or_default() += 1;
+    }
+    let missing: Vec<u64> = (1..=n)
+        .filter(|id| !seen.contains_key(id))
+        .take(20)
+        .collect();
+    let twice: Vec<(&u64, &usize)> = seen.iter().filter(|(_, c)| **c > 1).take(20).collect();
+    let other: Vec<&u64> = seen
+        .keys()
+        .filter(|id| !(1..=n).contains(*id))
+        .take(20)
+        .collect();
+    assert!(
+        missing.is_empty() && twice.is_empty() && other.is_empty(),
+        "{} records for {n} items; missing (first 20): {missing:?}; more than once: {twice:?}; unknown: {other:?}",
+        records.len()
+    );
+    let mut last_seq: BTreeMap<&str, (i32, u64)> = BTreeMap::new();
+    for (partition, key, value, _) in records {
+        assert_eq!(key, value["key"].as_str().unwrap(), "keyed by /key");
+        let seq = value["seq"].as_u64().unwrap();
+        if let Some((p, previous)) = last_seq.insert(key, (*partition, seq)) {
+            assert_eq!(p, *partition, "one key, one partition");
+            assert!(seq > previous, "{key}: {seq} after {previous}");
+        }
+    }
+}
+
+async fn call(connector: &Arc<Connector>, method: &str, uri: &str) -> (StatusCode, Value, String) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
+    let response = http_source::router(Arc::clone(connector), "test:8084")
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(line_start))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no `{line_start}` in:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_arrives_once_keyed_in_order_per_key_and_a_restart_adds_no_duplicates() {
+    let (feed, address) = feed(1000, None).await;
+    let (name, topic) = (unique("e2e"), unique("e2e-items"));
+    let document = config(&name, &topic, address);
+    let first = connector(&document);
+    let running = tokio::spawn(Arc::clone(&first).run());
+    eventually("offset 1000 is committed", Duration::from_secs(60), || {
+        let done = committed_offset(&first).as_deref() == Some("1000");
+        async move { done }
+    })
+    .await;
+
+    let (status, body, _) = call(&first, "GET", "/connectors").await;
+    assert_eq!((status, body), (StatusCode::OK, json!([name])));
+    let (status, body, _) = call(&first, "GET", &format!("/connectors/{name}/status")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["connector"]["state"], "RUNNING", "{body}");
+    assert_eq!(body["tasks"][0]["state"], "RUNNING", "{body}");
+    assert_eq!(body["type"], "source");
+    let (status, body, _) = call(&first, "GET", "/connectors/nope/status").await;
+    assert_eq!(
+        (status, body["error_code"].as_u64()),
+        (StatusCode::NOT_FOUND, Some(404))
+    );
+    let (_, offsets, _) = call(&first, "GET", &format!("/connectors/{name}/offsets")).await;
+    assert_eq!(
+        offsets["offsets"][0]["offset"]["offset"], "1000",
+        "{offsets}"
+    );
+
+    let (status, _, metrics) = call(&first, "GET", "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for (job, names) in kafka_components::render::SERVICE_METRICS {
+        if *job == "http-source-connector" {
+            for metric in *names {
+                assert!(
+                    metrics.contains(&format!("\n{metric}{{")),
+                    "the alerts need {metric}: {metrics}"
+                );
+            }
+        }
+    }
+    let labels = format!("{{connector=\"{name}\"}}");
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("http_source_records_produced_total{labels}")
+        ),
+        1000.0
+    );
+    assert_eq!(
+        metric(&metrics, &format!("http_source_offset_lag_records{labels}")),
+        0.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("http_source_connector_status{{connector=\"{name}\",status=\"running\"}}")
+        ),
+        1.0
+    );
+    assert!(
+        metric(
+            &metrics,
+            &format!("http_source_last_success_timestamp_seconds{labels}")
+        ) > 1.7e9
+    );
+
+    first.stop();
+    running.await.unwrap();
+    let records = read_topic(&topic);
+    assert_exactly_once(&records, 1000);
+    assert!(
+        records
+            .iter()
+            .all(|(_, _, v, ts)| *ts == Some(v["at"].as_i64().unwrap())),
+        "the Kafka timestamp is the record's /at"
+    );
+
+    // An ordinary restart, with 50 new items at the source: only those are produced.
+    feed.visible.store(1050, Ordering::SeqCst);
+    let second = connector(&document);
+    let running = tokio::spawn(Arc::clone(&second).run());
+    eventually("offset 1050 is committed", Duration::from_secs(60), || {
+        let done = committed_offset(&second).as_deref() == Some("1050");
+        async move { done }
+    })
+    .await;
+    second.stop();
+    running.await.unwrap();
+    assert_exactly_once(&read_topic(&topic), 1050);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_in_the_topic_but_not_committed_are_not_produced_again() {
+    let (feed, address) = feed(100, None).await;
+    let (name, topic) = (unique("recover"), unique("recover-items"));
+    let document = config(&name, &topic, address);
+    let first = connector(&document);
+    let running = tokio::spawn(Arc::clone(&first).run());
+    eventually("offset 100 is committed", Duration::from_secs(30), || {
+        let done = committed_offset(&first).as_deref() == Some("100");
+        async move { done }
+    })
+    .await;
+    first.stop();
+    running.await.unwrap();
+
+    // What a run that died between the broker's ack and the offset commit leaves behind:
+    // items 101..=150 in the topic, the committed offset still 100.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .unwrap();
+    for id in 101..=150 {
+        let value = item(id);
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .key(value["key"].as_str().unwrap())
+                    .payload(&value.to_string()),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+    }
+    feed.visible.store(200, Ordering::SeqCst);
+    let second = connector(&document);
+    let running = tokio::spawn(Arc::clone(&second).run());
+    eventually("offset 200 is committed", Duration::from_secs(30), || {
+        let done = committed_offset(&second).as_deref() == Some("200");
+        async move { done }
+    })
+    .await;
+    let (_, _, metrics) = call(&second, "GET", "/metrics").await;
+    second.stop();
+    running.await.unwrap();
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!(
+                "http_source_records_skipped_total{{connector=\"{name}\",kind=\"recovered\"}}"
+            )
+        ),
+        50.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("http_source_records_produced_total{{connector=\"{name}\"}}")
+        ),
+        50.0
+    );
+    let records = read_topic(&topic);
+    assert_eq!(records.len(), 200);
+    let ids: BTreeSet<u64> = records
+        .iter()
+        .map(|(_, _, v, _)| v["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=200).collect());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_stream_and_restarted_every_record_is_in_the_topic_once() {
+    const ITEMS: u64 = 3000;
+    // The source wants a bearer token, which the connector reads from the environment.
+    let (feed, address) = feed(ITEMS, Some("s3cret")).await;
+    feed.delay_ms.store(10, Ordering::SeqCst);
+    let (name, topic) = (unique("kill"), unique("kill-items"));
+    let mut document = config(&name, &topic, address);
+    document["config"]["http.auth.type"] = json!("bearer");
+    document["config"]["http.auth.token.env"] = json!("ITEMS_TOKEN");
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join("connector.json");
+    std::fs::write(&file, document.to_string()).unwrap();
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_http-source-connector"))
+            .arg(&file)
+            .env("ITEMS_TOKEN", "s3cret")
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+
+    let mut process = start();
+    eventually(
+        "a third of the items were served",
+        Duration::from_secs(60),
+        || {
+            let enough = feed_served(&feed) >= 1000;
+            async move { enough }
+        },
+    )
+    .await;
+    process.kill().unwrap(); // SIGKILL: no shutdown, no last commit
+    process.wait().unwrap();
+    let at_kill = read_topic(&topic).len();
+    assert!(
+        at_kill < ITEMS as usize,
+        "killed mid-stream ({at_kill} of {ITEMS} in the topic)"
+    );
+
+    let caught_up = feed.caught_up.load(Ordering::SeqCst);
+    let mut process = start();
+    eventually(
+        "the restarted connector caught up",
+        Duration::from_secs(60),
+        || {
+            let done = feed.caught_up.load(Ordering::SeqCst) > caught_up
+                && read_topic(&topic).len() >= ITEMS as usize;
+            async move { done }
+        },
+    )
+    .await;
+    // Let anything still on its way land before counting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    process.kill().unwrap();
+    process.wait().unwrap();
+    assert_exactly_once(&read_topic(&topic), ITEMS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_retried_and_nothing_is_lost() {
+    let (feed, address) = feed(200, None).await;
+    feed.failing.store(6, Ordering::SeqCst);
+    let (name, topic) = (unique("retry"), unique("retry-items"));
+    let connector = connector(&config(&name, &topic, address));
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    let mut saw_retry_trace = false;
+    eventually("offset 200 is committed", Duration::from_secs(30), || {
+        if let Some(trace) = connector.status().trace {
+            assert!(
+                trace.contains("HTTP 500") || trace.contains("HTTP 429"),
+                "{trace}"
+            );
+            saw_retry_trace = true;
+        }
+        let done = committed_offset(&connector).as_deref() == Some("200");
+        async move { done }
+    })
+    .await;
+    assert_eq!(
+        feed.failing.load(Ordering::SeqCst),
+        0,
+        "every failure was answered"
+    );
+    assert!(saw_retry_trace || connector.status().state == ConnectorState::Running);
+    let (_, _, metrics) = call(&connector, "GET", "/metrics").await;
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("http_source_errors_total{{connector=\"{name}\",kind=\"http_retried\"}}")
+        ),
+        6.0
+    );
+    assert_eq!(connector.status().state, ConnectorState::Running);
+    connector.stop();
+    running.await.unwrap();
+    assert_exactly_once(&read_topic(&topic), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_fails_the_connector_with_the_reason_and_restart_resumes() {
+    let (feed, address) = feed(74, None).await;
+    let (name, topic) = (unique("malformed"), unique("malformed-items"));
+    let connector = connector(&config(&name, &topic, address));
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    eventually("offset 74 is committed", Duration::from_secs(30), || {
+        let done = committed_offset(&connector).as_deref() == Some("74");
+        async move { done }
+    })
+    .await;
+
+    feed.malformed.store(true, Ordering::SeqCst);
+    feed.visible.store(100, Ordering::SeqCst);
+    eventually("the connector failed", Duration::from_secs(10), || {
+        let failed = connector.status().state == ConnectorState::Failed;
+        async move { failed }
+    })
+    .await;
+    let (_, status, _) = call(&connector, "GET", &format!("/connectors/{name}/status")).await;
+    assert_eq!(status["connector"]["state"], "FAILED");
+    let trace = status["connector"]["trace"].as_str().unwrap();
+    assert!(
+        trace.starts_with(&format!(
+            "malformed JSON from http://{address}/items?after=74&limit=37"
+        )),
+        "{trace}"
+    );
+    let (_, _, metrics) = call(&connector, "GET", "/metrics").await;
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("http_source_connector_status{{connector=\"{name}\",status=\"failed\"}}")
+        ),
+        1.0
+    );
+    // It stopped polling.
+    let requests = feed.requests.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        feed.requests.load(Ordering::SeqCst),
+        requests,
+        "a FAILED connector does not poll"
+    );
+
+    // Fixed at the source, restarted over REST: it resumes from the committed offset.
+    feed.malformed.store(false, Ordering::SeqCst);
+    let (status, _, _) = call(&connector, "POST", &format!("/connectors/{name}/restart")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    eventually("offset 100 is committed", Duration::from_secs(30), || {
+        let done = committed_offset(&connector).as_deref() == Some("100");
+        async move { done }
+    })
+    .await;
+    assert_eq!(connector.status().state, ConnectorState::Running);
+    connector.stop();
+    running.await.unwrap();
+    assert_exactly_once(&read_topic(&topic), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_error_fails_the_connector_and_pause_stops_polling() {
+    // 401: the source wants a token this connector does not send.
+    let (_, address) = feed(10, Some("other")).await;
+    let (name, topic) = (unique("denied"), unique("denied-items"));
+    let denied = connector(&config(&name, &topic, address));
+    let running = tokio::spawn(Arc::clone(&denied).run());
+    eventually("the connector failed", Duration::from_secs(30), || {
+        let failed = denied.status().state == ConnectorState::Failed;
+        async move { failed }
+    })
+    .await;
+    let trace = denied.status().trace.unwrap();
+    assert!(trace.contains("HTTP 401 Unauthorized"), "{trace}");
+    denied.stop();
+    running.await.unwrap();
+
+    let (feed, address) = feed(10, None).await;
+    let (name, topic) = (unique("pause"), unique("pause-items"));
+    let connector = connector(&config(&name, &topic, address));
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    eventually("offset 10 is committed", Duration::from_secs(30), || {
+        let done = committed_offset(&connector).as_deref() == Some("10");
+        async move { done }
+    })
+    .await;
+    let (status, _, _) = call(&connector, "PUT", &format!("/connectors/{name}/pause")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    eventually("the connector is paused", Duration::from_secs(5), || {
+        let paused = connector.status().state == ConnectorState::Paused;
+        async move { paused }
+    })
+    .await;
+    let (_, status, _) = call(&connector, "GET", &format!("/connectors/{name}/status")).await;
+    assert_eq!(status["connector"]["state"], "PAUSED");
+    feed.visible.store(20, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        committed_offset(&connector).as_deref(),
+        Some("10"),
+        "paused: nothing polled"
+    );
+    let (status, _, _) = call(&connector, "PUT", &format!("/connectors/{name}/resume")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    eventually("offset 20 is committed", Duration::from_secs(30), || {
+        let done = committed_offset(&connector).as_deref() == Some("20");
+        async move { done }
+    })
+    .await;
+    connector.stop();
+    running.await.unwrap();
+    assert_exactly_once(&read_topic(&topic), 20);
+}
+
+/// Runs the binary on `config` and returns its exit status and stderr.
+fn run_binary(config: &str, extension: &str) -> (std::process::ExitStatus, String) {
+    let directory = tempfile::tempdir().unwrap();
+    let file = directory.path().join(format!("connector.{extension}"));
+    std::fs::write(&file, config).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_http-source-connector"))
+        .arg(&file)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_errors_name_the_field_and_exit_non_zero() {
+    let good = || {
+        json!({"name": "c", "config": {
+            "http.request.url": "http://127.0.0.1:1/items",
+            "http.response.list.pointer": "/items",
+            "kafka.topic": "items",
+            "producer.bootstrap.servers": "127.0.0.1:1",
+        }})
+    };
+    let cases = [
+        (
+            "kafka.topic",
+            Value::Null,
+            "config.kafka.topic: is required",
+        ),
+        (
+            "http.response.list.pointer",
+            json!("items"),
+            "config.http.response.list.pointer: `items` is not a JSON pointer",
+        ),
+        (
+            "http.request.url",
+            json!("localhost/items"),
+            "config.http.request.url: `localhost/items` is not a URL",
+        ),
+    ];
+    for (key, value, expected) in cases {
+        let mut document = good();
+        if value.is_null() {
+            document["config"].as_object_mut().unwrap().remove(key);
+        } else {
+            document["config"][key] = value;
+        }
+        let (status, stderr) = run_binary(&document.to_string(), "json");
+        assert!(!status.success(), "{key}: exit {status}");
+        assert!(
+            stderr.contains("connector.json: ") && stderr.contains(expected),
+            "{key}: {stderr}"
+        );
+    }
+    let (status, stderr) = run_binary("name = \"c\"\n[config]\n\"kafka.topic\" = \"t\"\n", "toml");
+    assert!(!status.success());
+    assert!(
+        stderr.contains("config.http.request.url: is required"),
+        "{stderr}"
+    );
+    let (status, stderr) = run_binary("{\"name\": \"c\",", "json");
+    assert!(!status.success());
+    assert!(
+        stderr.contains("is not a connector configuration: EOF while parsing"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_rendered_and_the_example_configurations_are_accepted() {
+    let snapshot = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../snapshots/kafka-components/connect__http-source-connector.json.snap"
+    ))
+    .unwrap();
+    let rendered: Value =
+        serde_json::from_str(snapshot.splitn(3, "---\n").nth(2).unwrap()).unwrap();
+    let config = ConnectorConfig::from_value(&rendered).unwrap();
+    assert_eq!(config.topic, "dev.admin-api.topics");
+    assert_eq!(config.key_pointer.as_deref(), Some("/name"));
+    assert_eq!(config.listener.as_deref(), Some("http://0.0.0.0:8084"));
+
+    let example = ConnectorConfig::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/http-source-connector.example.json"
+    )))
+    .unwrap();
+    assert_eq!(example.url, "http://127.0.0.1:2020/topics");
+    assert_eq!(example.list_pointer, "/topics");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_polls_the_admin_api_topics_into_a_topic() {
+    use clap::Parser;
+    let admin = services::admin_api::AppState::new(&services::admin_api::Args::parse_from([
+        "kafka-admin-api",
+        "--bootstrap-servers",
+        &bootstrap(),
+    ]))
+    .unwrap();
+    let address = serve(services::admin_api::router(admin)).await;
+    let watched = unique("watched");
+    let created = reqwest::Client::new()
+        .post(format!("http://{address}/topics"))
+        .json(&json!({"name": watched, "partitions": 2, "replication_factor": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201, "{:?}", created.text().await);
+
+    let mut example: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/http-source-connector.example.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let topic = unique("admin-api-topics");
+    example["name"] = json!(unique("example"));
+    example["config"]["http.request.url"] = json!(format!("http://{address}/topics"));
+    // One poll is enough: the watched topic exists before it.
+    example["config"]["http.timer.interval.millis"] = json!("60000");
+    example["config"]["kafka.topic"] = json!(topic);
+    example["config"]["offset.storage.topic"] = json!(format!("{topic}-offsets"));
+    example["config"]["producer.bootstrap.servers"] = json!(bootstrap());
+    let connector = connector(&example);
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    eventually(
+        "the watched topic is in the topic",
+        Duration::from_secs(30),
+        || {
+            let found = read_topic(&topic).iter().any(|(_, key, value, _)| {
+                key == &watched && value["partitions"] == 2 && value["name"] == watched.as_str()
+            });
+            async move { found }
+        },
+    )
+    .await;
+    connector.stop();
+    running.await.unwrap();
+}
