@@ -177,17 +177,31 @@ fn connector(config: &Value) -> Arc<Connector> {
     Connector::new(config, Duration::from_secs(5)).unwrap()
 }
 
-/// Polls `check` until it is true, for at most `limit`.
+/// Polls `check` until it is true, for at most `limit`; whether it became true.
+async fn wait_until<F: Future<Output = bool>>(
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) -> bool {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+/// Polls `check` until it is true; fails the test after `limit`.
 async fn eventually<F: Future<Output = bool>>(
     what: &str,
     limit: Duration,
-    mut check: impl FnMut() -> F,
+    check: impl FnMut() -> F,
 ) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        wait_until(limit, check).await,
+        "timed out waiting until {what}"
+    );
 }
 
 fn committed_offset(connector: &Connector) -> Option<String> {
@@ -487,13 +501,20 @@ async fn killed_mid_stream_and_restarted_every_record_is_in_the_topic_once() {
     let directory = tempfile::tempdir().unwrap();
     let file = directory.path().join("connector.json");
     std::fs::write(&file, document.to_string()).unwrap();
+    let log = directory.path().join("connector.log");
     let start = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_http-source-connector"))
             .arg(&file)
             .env("ITEMS_TOKEN", "s3cret")
             .args(["--listen", "127.0.0.1:0"])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
             .spawn()
             .unwrap()
     };
@@ -518,16 +539,17 @@ async fn killed_mid_stream_and_restarted_every_record_is_in_the_topic_once() {
 
     let caught_up = feed.caught_up.load(Ordering::SeqCst);
     let mut process = start();
-    eventually(
-        "the restarted connector caught up",
-        Duration::from_secs(60),
-        || {
-            let done = feed.caught_up.load(Ordering::SeqCst) > caught_up
-                && read_topic(&topic).len() >= ITEMS as usize;
-            async move { done }
-        },
-    )
+    let done = wait_until(Duration::from_secs(60), || {
+        let done = feed.caught_up.load(Ordering::SeqCst) > caught_up
+            && read_topic(&topic).len() >= ITEMS as usize;
+        async move { done }
+    })
     .await;
+    assert!(
+        done,
+        "the restarted connector did not catch up; its log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     // Let anything still on its way land before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     process.kill().unwrap();

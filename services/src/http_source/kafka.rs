@@ -149,6 +149,11 @@ pub(crate) fn recover(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
+        // An empty or fully read partition answers at once instead of after the default
+        // half second: recovery reads to the end and stops.
+        .set("fetch.wait.max.ms", "10")
+        // A start before the log's beginning (retention) reads from the beginning.
+        .set("auto.offset.reset", "earliest")
         .create()
         .map_err(|e| StartError::Refused(format!("Kafka client: {e}")))?;
     // (partition, low watermark, high watermark) of each partition of a topic.
@@ -172,12 +177,19 @@ pub(crate) fn recover(
         .into_iter()
         .map(|(partition, low, _)| (partition, low))
         .collect();
-    read_to_end(&consumer, &config.offset_topic, &starts, timeout, |k, v| {
-        if k == Some(key.as_slice()) {
-            // A record that is not ours to parse (or a tombstone) resets to "no offset".
-            stored = v.and_then(|v| serde_json::from_slice(v).ok());
-        }
-    })?;
+    read_to_end(
+        &consumer,
+        &config.offset_topic,
+        &starts,
+        0,
+        timeout,
+        |_, _, k, v| {
+            if k == Some(key.as_slice()) {
+                // A record that is not ours to parse (or a tombstone) resets to "no offset".
+                stored = v.and_then(|v| serde_json::from_slice(v).ok());
+            }
+        },
+    )?;
 
     // After a commit: from the committed positions. Before the first: from the end (the
     // high watermark is where to start looking for it; the log end is where reading stops).
@@ -192,16 +204,27 @@ pub(crate) fn recover(
         })
         .collect();
     let mut produced_after_commit: HashMap<RecordBytes, usize> = HashMap::new();
-    let log_end = read_to_end(&consumer, &config.topic, &starts, timeout, |k, v| {
-        if stored.is_some() {
-            *produced_after_commit
-                .entry((
-                    k.map(<[u8]>::to_vec),
-                    v.map(<[u8]>::to_vec).unwrap_or_default(),
-                ))
-                .or_default() += 1;
-        }
-    })?;
+    let starts_of: BTreeMap<i32, i64> = starts.iter().copied().collect();
+    let log_end = read_to_end(
+        &consumer,
+        &config.topic,
+        &starts,
+        batch_records(config),
+        timeout,
+        |partition, offset, k, v| {
+            let after_commit = starts_of
+                .get(&partition)
+                .is_some_and(|start| offset >= *start);
+            if stored.is_some() && after_commit {
+                *produced_after_commit
+                    .entry((
+                        k.map(<[u8]>::to_vec),
+                        v.map(<[u8]>::to_vec).unwrap_or_default(),
+                    ))
+                    .or_default() += 1;
+            }
+        },
+    )?;
     Ok(Recovered {
         stored,
         log_end,
@@ -209,21 +232,33 @@ pub(crate) fn recover(
     })
 }
 
+/// The most records librdkafka puts in one batch (`batch.num.messages`).
+fn batch_records(config: &ConnectorConfig) -> i64 {
+    config
+        .producer
+        .get("batch.num.messages")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000)
+}
+
 /// Reads each partition of `topic` from its start to its end (until the broker says
 /// end-of-partition: some brokers' high watermarks lag the log end), in order per
-/// partition, and returns the log end of each.
+/// partition, and returns the log end of each. Reading begins up to `lead` records before
+/// each start, because some brokers answer a fetch from inside a record batch with the
+/// batches after it; `each` sees every record read, with its partition and offset.
 fn read_to_end(
     consumer: &BaseConsumer,
     topic: &str,
     starts: &[(i32, i64)],
+    lead: i64,
     timeout: Duration,
-    mut each: impl FnMut(Option<&[u8]>, Option<&[u8]>),
+    mut each: impl FnMut(i32, i64, Option<&[u8]>, Option<&[u8]>),
 ) -> Result<BTreeMap<i32, i64>, StartError> {
     let mut assignment = TopicPartitionList::new();
     let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
     for &(partition, start) in starts {
         assignment
-            .add_partition_offset(topic, partition, Offset::Offset(start))
+            .add_partition_offset(topic, partition, Offset::Offset((start - lead).max(0)))
             .map_err(|e| StartError::Refused(format!("reading {topic}: {e}")))?;
         ends.insert(partition, start);
     }
@@ -251,7 +286,12 @@ fn read_to_end(
             Some(Ok(message)) => {
                 deadline = Instant::now() + timeout;
                 if let Some(end) = ends.get_mut(&message.partition()) {
-                    each(message.key(), message.payload());
+                    each(
+                        message.partition(),
+                        message.offset(),
+                        message.key(),
+                        message.payload(),
+                    );
                     *end = (*end).max(message.offset() + 1);
                 }
             }

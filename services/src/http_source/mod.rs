@@ -43,7 +43,7 @@ use offset::{SourceOffset, offset_key};
 use source::{Attempt, Source};
 
 /// Pages handed to the producer whose offsets are not committed yet, at most.
-const PAGES_IN_FLIGHT: usize = 8;
+const PAGES_IN_FLIGHT: usize = 128;
 
 /// A connector's state, as Kafka Connect names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -273,7 +273,10 @@ impl Connector {
 
     /// One life of the connector: start, then poll and commit side by side until stopped
     /// (Ok) or failed (Err, the reason).
-    async fn run_once(&self, target: &mut watch::Receiver<Target>) -> Result<(), String> {
+    async fn run_once(
+        self: &Arc<Self>,
+        target: &mut watch::Receiver<Target>,
+    ) -> Result<(), String> {
         let Some(recovered) = self.start(target).await? else {
             return Ok(());
         };
@@ -297,10 +300,17 @@ impl Connector {
             tracing::info!(connector = %self.config.name, offset = at.as_str(), in_topic_uncommitted = recovered.produced_after_commit.values().sum::<usize>(), "resuming");
         }
         let (batches, pending) = mpsc::channel(PAGES_IN_FLIGHT);
-        let (polled, committed) = tokio::join!(
-            self.poll(target, batches, resume_at, recovered.produced_after_commit),
-            self.commit(pending, stored, recovered.log_end),
-        );
+        // The committing side runs as a task of its own, beside the polling side.
+        let committing = tokio::spawn({
+            let this = Arc::clone(self);
+            async move { this.commit(pending, stored, recovered.log_end).await }
+        });
+        let polled = self
+            .poll(target, batches, resume_at, recovered.produced_after_commit)
+            .await;
+        let committed = committing
+            .await
+            .unwrap_or_else(|e| Err(format!("committing: {e}")));
         polled.and(committed)
     }
 
@@ -387,68 +397,46 @@ impl Connector {
             );
             let mut url =
                 Url::parse(&first).map_err(|e| self.fail(format!("request URL `{first}`: {e}")))?;
+            // `${offset}` in a request body is the offset the poll started from, on every page.
+            let poll_offset = offset
+                .as_ref()
+                .map_or(String::new(), |o| o.as_str().to_owned());
+            let mut body = match self.fetch(&url, &poll_offset, target).await {
+                Ok(body) => body,
+                Err(Interrupted::Stopped) => return Ok(()),
+                Err(Interrupted::Failed(reason)) => return Err(self.fail(reason)),
+            };
             loop {
-                let request_offset = offset
-                    .as_ref()
-                    .map_or(String::new(), |o| o.as_str().to_owned());
-                let body = match self.fetch(&url, &request_offset, target).await {
-                    Ok(body) => body,
-                    Err(Interrupted::Stopped) => return Ok(()),
-                    Err(Interrupted::Failed(reason)) => return Err(self.fail(reason)),
-                };
                 let page =
                     source::page(&self.config, &url, &body).map_err(|reason| self.fail(reason))?;
                 self.metrics.polled(page.items);
-                let mut batch = Batch {
-                    deliveries: Vec::with_capacity(page.records.len()),
-                    offset: None,
-                    recovering,
+                let next = page.next;
+                // The next page is fetched while this one goes to the producer.
+                let prefetch = async {
+                    match &next {
+                        Some(next) if *target.borrow() != Target::Stopped => {
+                            Some(self.fetch(next, &poll_offset, target).await)
+                        }
+                        _ => None,
+                    }
                 };
-                let (mut seen, mut recovered) = (0, 0);
-                for record in page.records {
-                    if let (Some(at), Some(current)) = (&record.offset, &offset) {
-                        if !at.is_after(current) {
-                            seen += 1;
-                            continue;
-                        }
-                    }
-                    let bytes = (record.key, record.value);
-                    if let Some(count) = already_produced.get_mut(&bytes).filter(|c| **c > 0) {
-                        *count -= 1;
-                        recovered += 1;
-                    } else {
-                        let delivery = self
-                            .enqueue(
-                                &self.config.topic,
-                                bytes.0.as_deref(),
-                                &bytes.1,
-                                record.timestamp,
-                            )
-                            .await
-                            .map_err(|e| {
-                                self.fail(format!("cannot produce to {}: {e}", self.config.topic))
-                            })?;
-                        batch.deliveries.push(delivery);
-                    }
-                    if let Some(at) = record.offset {
-                        if offset.as_ref().is_none_or(|current| at.is_after(current)) {
-                            offset = Some(at);
-                        }
-                    }
-                }
-                self.metrics.skipped(Skip::Offset, seen);
-                self.metrics.skipped(Skip::Recovered, recovered);
-                self.metrics
-                    .uncommitted(i64::try_from(batch.deliveries.len()).unwrap_or(i64::MAX));
-                batch.offset = offset.clone();
-                if batches.send(batch).await.is_err() {
+                let produce =
+                    self.produce(page.records, &mut offset, &mut already_produced, recovering);
+                let (batch, fetched) = tokio::join!(produce, prefetch);
+                if batches.send(batch?).await.is_err() {
                     // The committing side stopped; it reports why.
                     return Ok(());
                 }
-                match page.next {
-                    Some(next) if *target.borrow() != Target::Stopped => url = next,
-                    Some(_) => return Ok(()),
-                    None => break,
+                match (next, fetched) {
+                    (None, _) => break,
+                    (Some(next), Some(Ok(fetched))) => {
+                        url = next;
+                        body = fetched;
+                    }
+                    (Some(_), None | Some(Err(Interrupted::Stopped))) => return Ok(()),
+                    (Some(_), Some(Err(Interrupted::Failed(reason)))) => {
+                        return Err(self.fail(reason));
+                    }
                 }
             }
             if recovering {
@@ -463,6 +451,60 @@ impl Connector {
                 return Ok(());
             }
         }
+    }
+
+    /// Hands a page's new records to the producer: those after the current offset, less
+    /// those a run that stopped before committing already produced. Advances the offset.
+    async fn produce(
+        &self,
+        records: Vec<source::Record>,
+        offset: &mut Option<SourceOffset>,
+        already_produced: &mut HashMap<RecordBytes, usize>,
+        recovering: bool,
+    ) -> Result<Batch, String> {
+        let mut batch = Batch {
+            deliveries: Vec::with_capacity(records.len()),
+            offset: None,
+            recovering,
+        };
+        let (mut seen, mut recovered) = (0, 0);
+        for record in records {
+            if let (Some(at), Some(current)) = (&record.offset, &*offset) {
+                if !at.is_after(current) {
+                    seen += 1;
+                    continue;
+                }
+            }
+            let bytes = (record.key, record.value);
+            if let Some(count) = already_produced.get_mut(&bytes).filter(|c| **c > 0) {
+                *count -= 1;
+                recovered += 1;
+            } else {
+                let delivery = self
+                    .enqueue(
+                        &self.config.topic,
+                        bytes.0.as_deref(),
+                        &bytes.1,
+                        record.timestamp,
+                    )
+                    .await
+                    .map_err(|e| {
+                        self.fail(format!("cannot produce to {}: {e}", self.config.topic))
+                    })?;
+                batch.deliveries.push(delivery);
+            }
+            if let Some(at) = record.offset {
+                if offset.as_ref().is_none_or(|current| at.is_after(current)) {
+                    *offset = Some(at);
+                }
+            }
+        }
+        self.metrics.skipped(Skip::Offset, seen);
+        self.metrics.skipped(Skip::Recovered, recovered);
+        self.metrics
+            .uncommitted(i64::try_from(batch.deliveries.len()).unwrap_or(i64::MAX));
+        batch.offset = offset.clone();
+        Ok(batch)
     }
 
     /// One page request, retried with backoff while retrying can help.
@@ -534,7 +576,8 @@ impl Connector {
     }
 
     /// The committing side: waits for every record of each batch, in order, then stores the
-    /// batch's offset with the log end it reached.
+    /// latest fully acknowledged batch's offset with the log end it reached. One offset write
+    /// is in flight at a time; batches acknowledged meanwhile are covered by the next one.
     async fn commit(
         &self,
         mut pending: mpsc::Receiver<Batch>,
@@ -542,7 +585,30 @@ impl Connector {
         mut log_end: std::collections::BTreeMap<i32, i64>,
     ) -> Result<(), String> {
         let key = offset_key(&self.config.name, &self.config.topic);
-        while let Some(batch) = pending.recv().await {
+        // Acknowledged but not yet written: the offset record and how many records it covers.
+        let mut acknowledged: Option<(StoredOffset, usize)> = None;
+        let mut writing: Option<OffsetWrite> = None;
+        loop {
+            let event = match writing.as_mut() {
+                Some(write) => tokio::select! {
+                    result = write.wait() => Event::Written(result),
+                    batch = pending.recv() => Event::Batch(batch),
+                },
+                None => Event::Batch(pending.recv().await),
+            };
+            let batch = match event {
+                Event::Written(result) => {
+                    if let Some(write) = writing.take() {
+                        self.written(write, result)?;
+                    }
+                    if let Some((stored, covered)) = acknowledged.take() {
+                        writing = Some(self.write_offset(&key, stored, covered).await?);
+                    }
+                    continue;
+                }
+                Event::Batch(None) => break,
+                Event::Batch(Some(batch)) => batch,
+            };
             let records = batch.deliveries.len();
             for delivery in batch.deliveries {
                 match delivery.await {
@@ -561,6 +627,7 @@ impl Connector {
                 }
             }
             self.metrics.produced(records);
+            let covered = acknowledged.take().map_or(0, |(_, n)| n) + records;
             let stored = StoredOffset {
                 offset: batch.offset.map(|o| o.as_str().to_owned()),
                 positions: if batch.recovering {
@@ -570,34 +637,89 @@ impl Connector {
                 },
                 committed_at_ms: StoredOffset::now_ms(),
             };
-            let value = serde_json::to_vec(&stored).map_err(|e| format!("offset record: {e}"))?;
-            let delivery = self
-                .enqueue(&self.config.offset_topic, Some(&key), &value, None)
-                .await
-                .map_err(|e| {
-                    format!(
-                        "cannot store the offset in {}: {e}",
-                        self.config.offset_topic
-                    )
-                })?;
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => {
-                    self.metrics.error(ErrorKind::Kafka);
-                    return Err(format!(
-                        "cannot store the offset in {}: {e}",
-                        self.config.offset_topic
-                    ));
-                }
-                Err(_) => return Err("the producer closed before delivering".to_owned()),
+            if writing.is_none() {
+                writing = Some(self.write_offset(&key, stored, covered).await?);
+            } else {
+                acknowledged = Some((stored, covered));
             }
-            self.metrics
-                .uncommitted(-i64::try_from(records).unwrap_or(i64::MAX));
-            *self
-                .committed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(stored);
+        }
+        // Stopping: the write in flight, then whatever was acknowledged after it.
+        if let Some(mut write) = writing.take() {
+            let result = write.wait().await;
+            self.written(write, result)?;
+        }
+        if let Some((stored, covered)) = acknowledged {
+            let mut write = self.write_offset(&key, stored, covered).await?;
+            let result = write.wait().await;
+            self.written(write, result)?;
         }
         Ok(())
+    }
+
+    async fn write_offset(
+        &self,
+        key: &[u8],
+        stored: StoredOffset,
+        covered: usize,
+    ) -> Result<OffsetWrite, String> {
+        let value = serde_json::to_vec(&stored).map_err(|e| format!("offset record: {e}"))?;
+        let delivery = self
+            .enqueue(&self.config.offset_topic, Some(key), &value, None)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot store the offset in {}: {e}",
+                    self.config.offset_topic
+                )
+            })?;
+        Ok(OffsetWrite {
+            delivery,
+            stored,
+            covered,
+        })
+    }
+
+    /// Records a finished offset write: committed, or the reason the connector fails.
+    fn written(&self, write: OffsetWrite, result: WriteResult) -> Result<(), String> {
+        match result {
+            Ok(Ok(_)) => {
+                self.metrics
+                    .uncommitted(-i64::try_from(write.covered).unwrap_or(i64::MAX));
+                *self
+                    .committed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(write.stored);
+                Ok(())
+            }
+            Ok(Err((e, _))) => {
+                self.metrics.error(ErrorKind::Kafka);
+                Err(format!(
+                    "cannot store the offset in {}: {e}",
+                    self.config.offset_topic
+                ))
+            }
+            Err(_) => Err("the producer closed before delivering".to_owned()),
+        }
+    }
+}
+
+type WriteResult = <DeliveryFuture as std::future::Future>::Output;
+
+/// An offset record on its way to the broker.
+struct OffsetWrite {
+    delivery: DeliveryFuture,
+    stored: StoredOffset,
+    covered: usize,
+}
+
+/// What the committing side waits for.
+enum Event {
+    Written(WriteResult),
+    Batch(Option<Batch>),
+}
+
+impl OffsetWrite {
+    async fn wait(&mut self) -> WriteResult {
+        (&mut self.delivery).await
     }
 }

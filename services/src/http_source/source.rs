@@ -6,7 +6,11 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::config::{Auth, ConnectorConfig, Pagination};
 use super::offset::{SourceOffset, timestamp_millis};
@@ -162,7 +166,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 pub(crate) struct Record {
     /// Key bytes: a string key as is, anything else as JSON.
     pub(crate) key: Option<Vec<u8>>,
-    /// The record as compact JSON.
+    /// The record's JSON, as the source sent it.
     pub(crate) value: Vec<u8>,
     /// Its source offset.
     pub(crate) offset: Option<SourceOffset>,
@@ -181,83 +185,111 @@ pub(crate) struct Page {
     pub(crate) next: Option<Url>,
 }
 
-fn field<'a>(
-    item: &'a Value,
-    pointer: &str,
-    what: &str,
-    index: usize,
-) -> Result<&'a Value, String> {
-    match item.pointer(pointer) {
-        Some(Value::Null) | None => Err(format!(
-            "record {index} has no {what} at `{pointer}`: {}",
-            excerpt(item.to_string().as_bytes())
-        )),
-        Some(value) => Ok(value),
+/// The value at a JSON pointer (RFC 6901) inside raw JSON, parsing only the objects and
+/// arrays on the way; `None` if there is nothing there (or it is null).
+fn walk<'a>(mut node: &'a RawValue, pointer: &str) -> Option<&'a RawValue> {
+    if !pointer.is_empty() {
+        for token in pointer.split('/').skip(1) {
+            let token = token.replace("~1", "/").replace("~0", "~");
+            node = match node.get().as_bytes().first() {
+                Some(b'{') => {
+                    serde_json::from_str::<HashMap<Cow<'a, str>, &'a RawValue>>(node.get())
+                        .ok()?
+                        .remove(token.as_str())?
+                }
+                Some(b'[') => {
+                    let index: usize = token.parse().ok()?;
+                    serde_json::from_str::<Vec<&'a RawValue>>(node.get())
+                        .ok()?
+                        .into_iter()
+                        .nth(index)?
+                }
+                _ => return None,
+            };
+        }
     }
+    (node.get() != "null").then_some(node)
 }
 
-/// Reads a response body into records; the error is why the connector fails.
+fn field(item: &RawValue, pointer: &str, what: &str, index: usize) -> Result<Value, String> {
+    let found = walk(item, pointer).ok_or_else(|| {
+        format!(
+            "record {index} has no {what} at `{pointer}`: {}",
+            excerpt(item.get().as_bytes())
+        )
+    })?;
+    serde_json::from_str(found.get())
+        .map_err(|e| format!("record {index}: {what} at `{pointer}`: {e}"))
+}
+
+/// Reads a response body into records; the error is why the connector fails. Records keep
+/// the bytes the source sent; only the parts the pointers name are parsed.
 pub(crate) fn page(config: &ConnectorConfig, url: &Url, body: &[u8]) -> Result<Page, String> {
-    let mut document: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("malformed JSON from {url}: {e}: {}", excerpt(body)))?;
+    let malformed =
+        |e: &dyn std::fmt::Display| format!("malformed JSON from {url}: {e}: {}", excerpt(body));
+    let text = std::str::from_utf8(body).map_err(|e| malformed(&e))?;
+    let document: &RawValue = serde_json::from_str(text).map_err(|e| malformed(&e))?;
     let next = match &config.pagination {
         Pagination::None => None,
-        Pagination::Link { pointer } => match document.pointer(pointer) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(link)) if link.is_empty() => None,
-            Some(Value::String(link)) => Some(
-                url.join(link)
-                    .map_err(|e| format!("next link `{link}` from {url} is not a URL: {e}"))?,
-            ),
-            Some(other) => {
-                return Err(format!(
-                    "next link at `{pointer}` from {url} is not a string: {other}"
-                ));
+        Pagination::Link { pointer } => {
+            match walk(document, pointer).map(|v| serde_json::from_str::<Value>(v.get())) {
+                None => None,
+                Some(Ok(Value::String(link))) if link.is_empty() => None,
+                Some(Ok(Value::String(link))) => Some(
+                    url.join(&link)
+                        .map_err(|e| format!("next link `{link}` from {url} is not a URL: {e}"))?,
+                ),
+                Some(other) => {
+                    return Err(format!(
+                        "next link at `{pointer}` from {url} is not a string: {}",
+                        other.map_or_else(|e| e.to_string(), |v| v.to_string())
+                    ));
+                }
             }
-        },
-        Pagination::Cursor { pointer, param } => match document.pointer(pointer) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(cursor)) if cursor.is_empty() => None,
-            Some(Value::String(cursor)) => Some(with_query(url, param, cursor)),
-            Some(Value::Number(cursor)) => Some(with_query(url, param, &cursor.to_string())),
+        }
+        Pagination::Cursor { pointer, param } => match walk(document, pointer)
+            .map(|v| serde_json::from_str::<Value>(v.get()))
+        {
+            None => None,
+            Some(Ok(Value::String(cursor))) if cursor.is_empty() => None,
+            Some(Ok(Value::String(cursor))) => Some(with_query(url, param, &cursor)),
+            Some(Ok(Value::Number(cursor))) => Some(with_query(url, param, &cursor.to_string())),
             Some(other) => {
                 return Err(format!(
-                    "next cursor at `{pointer}` from {url} is not a string: {other}"
+                    "next cursor at `{pointer}` from {url} is not a string: {}",
+                    other.map_or_else(|e| e.to_string(), |v| v.to_string())
                 ));
             }
         },
     };
-    let items = match document.pointer_mut(&config.list_pointer).map(Value::take) {
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            return Err(format!(
-                "`{}` in the response from {url} is not a list: {}",
-                config.list_pointer,
-                excerpt(other.to_string().as_bytes())
-            ));
-        }
-        None => {
-            return Err(format!(
-                "the response from {url} has no `{}`: {}",
-                config.list_pointer,
-                excerpt(body)
-            ));
-        }
-    };
+    let list = walk(document, &config.list_pointer).ok_or_else(|| {
+        format!(
+            "the response from {url} has no `{}`: {}",
+            config.list_pointer,
+            excerpt(body)
+        )
+    })?;
+    let items: Vec<&RawValue> = serde_json::from_str(list.get()).map_err(|_| {
+        format!(
+            "`{}` in the response from {url} is not a list: {}",
+            config.list_pointer,
+            excerpt(list.get().as_bytes())
+        )
+    })?;
     let count = items.len();
     let mut records = Vec::with_capacity(count);
     for (index, item) in items.into_iter().enumerate() {
         let key = match &config.key_pointer {
             None => None,
-            Some(pointer) => Some(match field(&item, pointer, "key", index)? {
-                Value::String(key) => key.clone().into_bytes(),
+            Some(pointer) => Some(match field(item, pointer, "key", index)? {
+                Value::String(key) => key.into_bytes(),
                 other => other.to_string().into_bytes(),
             }),
         };
         let offset = match &config.offset {
             None => None,
             Some(spec) => Some(
-                SourceOffset::parse(spec.kind, field(&item, &spec.pointer, "offset", index)?)
+                SourceOffset::parse(spec.kind, &field(item, &spec.pointer, "offset", index)?)
                     .map_err(|e| {
                         format!(
                             "record {index} from {url}: offset at `{}`: {e}",
@@ -269,15 +301,15 @@ pub(crate) fn page(config: &ConnectorConfig, url: &Url, body: &[u8]) -> Result<P
         let timestamp = match &config.timestamp_pointer {
             None => None,
             Some(pointer) => {
-                let value = field(&item, pointer, "timestamp", index)?;
-                Some(timestamp_millis(value).ok_or_else(|| {
+                let value = field(item, pointer, "timestamp", index)?;
+                Some(timestamp_millis(&value).ok_or_else(|| {
                     format!("record {index} from {url}: timestamp at `{pointer}` is neither epoch milliseconds nor an RFC 3339 time: {value}")
                 })?)
             }
         };
         records.push(Record {
             key,
-            value: item.to_string().into_bytes(),
+            value: item.get().as_bytes().to_vec(),
             offset,
             timestamp,
         });

@@ -1,0 +1,219 @@
+//! Benchmark: records/s of the HTTP source connector, end to end from a fast local paged
+//! source into the broker, beside a raw rdkafka producer sending the same records with the
+//! same delivery settings (idempotent, acks=all) to the same broker in the same run.
+//!
+//! `scripts/bench-http-source.sh [records] [rounds]` starts the broker and runs this in
+//! release mode against a broker of its own. Each round runs the raw producer and the
+//! connector (alternating which goes first), each into a fresh 3-partition topic; the
+//! medians are reported with their ratio.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::extract::{Query, State};
+use axum::response::IntoResponse;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{Value, json};
+use services::http_source::{Connector, ConnectorConfig};
+
+const PAGE: usize = 1000;
+
+/// Item `id`: a key among 100, a small payload.
+fn item(id: usize) -> Value {
+    json!({"id": id, "key": format!("k{}", id % 100), "payload": "x".repeat(100)})
+}
+
+/// Every page, serialised once, so the source costs next to nothing.
+struct Pages(Vec<Vec<u8>>);
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    cursor: Option<usize>,
+}
+
+async fn page(State(pages): State<Arc<Pages>>, Query(q): Query<PageQuery>) -> impl IntoResponse {
+    let index = q.cursor.unwrap_or(0);
+    let body = pages
+        .0
+        .get(index)
+        .cloned()
+        .unwrap_or_else(|| b"{\"items\":[],\"next\":null}".to_vec());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+}
+
+async fn create_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let results = admin
+        .create_topics(
+            [&NewTopic::new(name, 3, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await?;
+    for result in results {
+        result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
+    }
+    Ok(())
+}
+
+/// The raw producer: every record sent, then every acknowledgement awaited.
+async fn raw(bootstrap: &str, topic: &str, records: usize) -> anyhow::Result<f64> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "0")
+        .create()?;
+    let values: Vec<(String, Vec<u8>)> = (1..=records)
+        .map(|id| {
+            let value = item(id);
+            (
+                value["key"].as_str().unwrap_or_default().to_owned(),
+                value.to_string().into_bytes(),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let mut deliveries = Vec::with_capacity(records);
+    for (key, value) in &values {
+        let mut record = FutureRecord::to(topic)
+            .key(key.as_str())
+            .payload(value.as_slice());
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => break deliveries.push(delivery),
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => bail!("raw producer: {e}"),
+            }
+        }
+    }
+    for delivery in deliveries {
+        delivery
+            .await
+            .context("raw producer closed")?
+            .map_err(|(e, _)| anyhow::anyhow!("raw producer: {e}"))?;
+    }
+    Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The connector, from start until every record's offset is committed.
+async fn connector(
+    bootstrap: &str,
+    topic: &str,
+    source: &str,
+    records: usize,
+) -> anyhow::Result<f64> {
+    let config = ConnectorConfig::from_value(&json!({"name": topic, "config": {
+        "http.request.url": format!("{source}/items"),
+        "http.timer.interval.millis": "600000",
+        "http.response.list.pointer": "/items",
+        "http.response.record.key.pointer": "/key",
+        "http.response.record.offset.pointer": "/id",
+        "http.response.next.pointer": "/next",
+        "http.response.next.type": "cursor",
+        "kafka.topic": topic,
+        "offset.storage.topic": format!("{topic}-offsets"),
+        "offset.storage.replication.factor": "1",
+        "producer.bootstrap.servers": bootstrap,
+    }}))?;
+    let connector = Connector::new(config, Duration::from_secs(10))?;
+    let started = Instant::now();
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    let last = records.to_string();
+    while connector.committed().and_then(|c| c.offset).as_deref() != Some(last.as_str()) {
+        if let Some(trace) = connector.status().trace {
+            bail!("connector: {trace}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rate = records as f64 / started.elapsed().as_secs_f64();
+    connector.stop();
+    running.await?;
+    Ok(rate)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let records: usize = args
+        .next()
+        .map_or(Ok(200_000), |a| a.parse())
+        .context("records")?;
+    let rounds: usize = args.next().map_or(Ok(3), |a| a.parse()).context("rounds")?;
+    let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").context("KAFKA_BOOTSTRAP_SERVERS")?;
+
+    let pages: Vec<Vec<u8>> = (0..records.div_ceil(PAGE))
+        .map(|index| {
+            let first = index * PAGE + 1;
+            let last = ((index + 1) * PAGE).min(records);
+            let items: Vec<Value> = (first..=last).map(item).collect();
+            let next = (last < records).then_some(index + 1);
+            json!({"items": items, "next": next})
+                .to_string()
+                .into_bytes()
+        })
+        .collect();
+    let app = axum::Router::new()
+        .route("/items", axum::routing::get(page))
+        .with_state(Arc::new(Pages(pages)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let source = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let run = std::process::id();
+    let (mut raws, mut connectors) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let raw_topic = format!("bench-raw-{run}-{round}");
+        let connector_topic = format!("bench-connector-{run}-{round}");
+        create_topic(&bootstrap, &raw_topic).await?;
+        create_topic(&bootstrap, &connector_topic).await?;
+        // Alternate which goes first: the broker keeps every record in memory and slows as
+        // it fills.
+        let (r, c) = if round % 2 == 0 {
+            let r = raw(&bootstrap, &raw_topic, records).await?;
+            (
+                r,
+                connector(&bootstrap, &connector_topic, &source, records).await?,
+            )
+        } else {
+            let c = connector(&bootstrap, &connector_topic, &source, records).await?;
+            (raw(&bootstrap, &raw_topic, records).await?, c)
+        };
+        println!(
+            "round {}: raw producer {r:.0} records/s, connector {c:.0} records/s ({:.0}%)",
+            round + 1,
+            100.0 * c / r
+        );
+        raws.push(r);
+        connectors.push(c);
+    }
+    let (r, c) = (median(&mut raws), median(&mut connectors));
+    println!("median of {rounds} rounds, {records} records of ~150 bytes, 3 partitions:");
+    println!("  raw rdkafka producer : {r:.0} records/s");
+    println!(
+        "  http-source-connector: {c:.0} records/s = {:.0}% of the raw producer (target >= 80%)",
+        100.0 * c / r
+    );
+    Ok(())
+}
