@@ -19,19 +19,8 @@ use serde_json::{Value, json};
 use services::admin_api::{self, AppState, Args};
 use tower::ServiceExt;
 
-fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| {
-        panic!("KAFKA_BOOTSTRAP_SERVERS is unset: start the test broker with `eval \"$(scripts/tansu.sh start)\"` (scripts/test.sh does)")
-    })
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
+mod common;
+use common::{bootstrap, unique};
 
 fn state(bootstrap: &str, extra: &[&str]) -> AppState {
     let mut argv = vec!["kafka-admin-api", "--bootstrap-servers", bootstrap];

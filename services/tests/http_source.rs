@@ -26,19 +26,8 @@ use serde_json::{Value, json};
 use services::http_source::{self, Connector, ConnectorConfig, State as ConnectorState};
 use tower::ServiceExt;
 
-fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| {
-        panic!("KAFKA_BOOTSTRAP_SERVERS is unset: start the test broker with `eval \"$(scripts/tansu.sh start)\"` (scripts/test.sh does)")
-    })
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
+mod common;
+use common::{bootstrap, unique};
 
 /// Item `id` of the source: five keys, a sequence number per item, a timestamp.
 fn item(id: u64) -> Value {
@@ -208,6 +197,15 @@ fn committed_offset(connector: &Connector) -> Option<String> {
     connector.committed().and_then(|stored| stored.offset)
 }
 
+/// Waits until `connector` committed `offset`.
+async fn wait_committed(connector: &Connector, offset: &str, limit: Duration) {
+    eventually(&format!("offset {offset} is committed"), limit, || {
+        let done = committed_offset(connector).as_deref() == Some(offset);
+        async move { done }
+    })
+    .await;
+}
+
 /// One record as read back: partition, key, value.
 type Read = (i32, String, Value, Option<i64>);
 
@@ -332,11 +330,7 @@ async fn every_record_arrives_once_keyed_in_order_per_key_and_a_restart_adds_no_
     let document = config(&name, &topic, address);
     let first = connector(&document);
     let running = tokio::spawn(Arc::clone(&first).run());
-    eventually("offset 1000 is committed", Duration::from_secs(60), || {
-        let done = committed_offset(&first).as_deref() == Some("1000");
-        async move { done }
-    })
-    .await;
+    wait_committed(&first, "1000", Duration::from_secs(60)).await;
 
     let (status, body, _) = call(&first, "GET", "/connectors").await;
     assert_eq!((status, body), (StatusCode::OK, json!([name])));
@@ -409,11 +403,7 @@ async fn every_record_arrives_once_keyed_in_order_per_key_and_a_restart_adds_no_
     feed.visible.store(1050, Ordering::SeqCst);
     let second = connector(&document);
     let running = tokio::spawn(Arc::clone(&second).run());
-    eventually("offset 1050 is committed", Duration::from_secs(60), || {
-        let done = committed_offset(&second).as_deref() == Some("1050");
-        async move { done }
-    })
-    .await;
+    wait_committed(&second, "1050", Duration::from_secs(60)).await;
     second.stop();
     running.await.unwrap();
     assert_exactly_once(&read_topic(&topic), 1050);
@@ -426,11 +416,7 @@ async fn records_in_the_topic_but_not_committed_are_not_produced_again() {
     let document = config(&name, &topic, address);
     let first = connector(&document);
     let running = tokio::spawn(Arc::clone(&first).run());
-    eventually("offset 100 is committed", Duration::from_secs(30), || {
-        let done = committed_offset(&first).as_deref() == Some("100");
-        async move { done }
-    })
-    .await;
+    wait_committed(&first, "100", Duration::from_secs(30)).await;
     first.stop();
     running.await.unwrap();
 
@@ -455,11 +441,7 @@ async fn records_in_the_topic_but_not_committed_are_not_produced_again() {
     feed.visible.store(200, Ordering::SeqCst);
     let second = connector(&document);
     let running = tokio::spawn(Arc::clone(&second).run());
-    eventually("offset 200 is committed", Duration::from_secs(30), || {
-        let done = committed_offset(&second).as_deref() == Some("200");
-        async move { done }
-    })
-    .await;
+    wait_committed(&second, "200", Duration::from_secs(30)).await;
     let (_, _, metrics) = call(&second, "GET", "/metrics").await;
     second.stop();
     running.await.unwrap();
@@ -603,11 +585,7 @@ async fn malformed_json_fails_the_connector_with_the_reason_and_restart_resumes(
     let (name, topic) = (unique("malformed"), unique("malformed-items"));
     let connector = connector(&config(&name, &topic, address));
     let running = tokio::spawn(Arc::clone(&connector).run());
-    eventually("offset 74 is committed", Duration::from_secs(30), || {
-        let done = committed_offset(&connector).as_deref() == Some("74");
-        async move { done }
-    })
-    .await;
+    wait_committed(&connector, "74", Duration::from_secs(30)).await;
 
     feed.malformed.store(true, Ordering::SeqCst);
     feed.visible.store(100, Ordering::SeqCst);
@@ -646,11 +624,7 @@ async fn malformed_json_fails_the_connector_with_the_reason_and_restart_resumes(
     feed.malformed.store(false, Ordering::SeqCst);
     let (status, _, _) = call(&connector, "POST", &format!("/connectors/{name}/restart")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    eventually("offset 100 is committed", Duration::from_secs(30), || {
-        let done = committed_offset(&connector).as_deref() == Some("100");
-        async move { done }
-    })
-    .await;
+    wait_committed(&connector, "100", Duration::from_secs(30)).await;
     assert_eq!(connector.status().state, ConnectorState::Running);
     connector.stop();
     running.await.unwrap();
@@ -678,11 +652,7 @@ async fn a_client_error_fails_the_connector_and_pause_stops_polling() {
     let (name, topic) = (unique("pause"), unique("pause-items"));
     let connector = connector(&config(&name, &topic, address));
     let running = tokio::spawn(Arc::clone(&connector).run());
-    eventually("offset 10 is committed", Duration::from_secs(30), || {
-        let done = committed_offset(&connector).as_deref() == Some("10");
-        async move { done }
-    })
-    .await;
+    wait_committed(&connector, "10", Duration::from_secs(30)).await;
     let (status, _, _) = call(&connector, "PUT", &format!("/connectors/{name}/pause")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     eventually("the connector is paused", Duration::from_secs(5), || {
@@ -701,11 +671,7 @@ async fn a_client_error_fails_the_connector_and_pause_stops_polling() {
     );
     let (status, _, _) = call(&connector, "PUT", &format!("/connectors/{name}/resume")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    eventually("offset 20 is committed", Duration::from_secs(30), || {
-        let done = committed_offset(&connector).as_deref() == Some("20");
-        async move { done }
-    })
-    .await;
+    wait_committed(&connector, "20", Duration::from_secs(30)).await;
     connector.stop();
     running.await.unwrap();
     assert_exactly_once(&read_topic(&topic), 20);

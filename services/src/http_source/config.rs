@@ -531,7 +531,7 @@ impl ConnectorConfig {
                         &Raw::name(key),
                         format!(
                             "must be {} (the connector's delivery guarantee needs it), not `{value}`",
-                            allowed[0]
+                            allowed.join(" or ")
                         ),
                     ));
                 }

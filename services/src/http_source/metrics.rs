@@ -50,7 +50,7 @@ pub(crate) enum ErrorKind {
 
 /// One connector's metrics.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     connector: String,
     status: Family<StatusLabels, Gauge>,

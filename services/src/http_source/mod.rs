@@ -33,12 +33,11 @@ mod rest;
 mod source;
 
 pub use config::{ConfigError, ConnectorConfig};
-pub use metrics::Metrics;
 pub use offset::StoredOffset;
 pub use rest::router;
 
 use kafka::{RecordBytes, Recovered, StartError};
-use metrics::{ErrorKind, Skip};
+use metrics::{ErrorKind, Metrics, Skip};
 use offset::{SourceOffset, offset_key};
 use source::{Attempt, Source};
 

@@ -89,34 +89,27 @@ async fn offsets(State(worker): State<Worker>, Path(name): Path<String>) -> Resp
     }
 }
 
-async fn pause(State(worker): State<Worker>, Path(name): Path<String>) -> Response {
-    match named(&worker, &name) {
+/// Applies `action` to the connector called `name` and answers `done`.
+fn act(worker: &Worker, name: &str, action: fn(&Connector), done: StatusCode) -> Response {
+    match named(worker, name) {
         Ok(connector) => {
-            connector.pause();
-            StatusCode::ACCEPTED.into_response()
+            action(connector);
+            done.into_response()
         }
         Err(response) => *response,
     }
+}
+
+async fn pause(State(worker): State<Worker>, Path(name): Path<String>) -> Response {
+    act(&worker, &name, Connector::pause, StatusCode::ACCEPTED)
 }
 
 async fn resume(State(worker): State<Worker>, Path(name): Path<String>) -> Response {
-    match named(&worker, &name) {
-        Ok(connector) => {
-            connector.resume();
-            StatusCode::ACCEPTED.into_response()
-        }
-        Err(response) => *response,
-    }
+    act(&worker, &name, Connector::resume, StatusCode::ACCEPTED)
 }
 
 async fn restart(State(worker): State<Worker>, Path(name): Path<String>) -> Response {
-    match named(&worker, &name) {
-        Ok(connector) => {
-            connector.restart();
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(response) => *response,
-    }
+    act(&worker, &name, Connector::restart, StatusCode::NO_CONTENT)
 }
 
 async fn metrics(State(worker): State<Worker>) -> Response {
