@@ -823,3 +823,79 @@ async fn the_example_polls_the_admin_api_topics_into_a_topic() {
     connector.stop();
     running.await.unwrap();
 }
+
+/// A broker started by a test, stopped when dropped.
+struct OwnBroker(std::process::Child);
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_is_away_at_start_is_waited_for() {
+    let tansu = std::env::var("KAFKA_PLATFORM_TANSU").unwrap_or_else(|_| {
+        panic!("KAFKA_PLATFORM_TANSU is unset: scripts/setup.sh builds the broker and exports it (scripts/test.sh does)")
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (feed, address) = feed(50, None).await;
+    let (name, topic) = (unique("away"), unique("away-items"));
+    let mut document = config(&name, &topic, address);
+    document["config"]["producer.bootstrap.servers"] = json!(format!("127.0.0.1:{port}"));
+    document["config"]["producer.reconnect.backoff.max.ms"] = json!("500");
+    let connector = Connector::new(
+        ConnectorConfig::from_value(&document).unwrap(),
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    let waiting = wait_until(Duration::from_secs(30), || {
+        let waiting = connector
+            .status()
+            .trace
+            .is_some_and(|trace| trace.starts_with("waiting for the broker"));
+        async move { waiting }
+    })
+    .await;
+    assert!(
+        waiting,
+        "not waiting for the broker: {:?}",
+        connector.status()
+    );
+    assert_eq!(connector.status().state, ConnectorState::Running);
+    assert_eq!(
+        feed.requests.load(Ordering::SeqCst),
+        0,
+        "no poll before the committed offset is known"
+    );
+
+    let listener = format!("tcp://127.0.0.1:{port}");
+    let _broker = OwnBroker(
+        std::process::Command::new(tansu)
+            .args(["broker", "--listener-url", &listener])
+            .args(["--advertised-listener-url", &listener])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_committed(&connector, "50", Duration::from_secs(60)).await;
+    assert_eq!(connector.status().trace, None, "the wait is over");
+    let (_, _, metrics) = call(&connector, "GET", "/metrics").await;
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("http_source_records_produced_total{{connector=\"{name}\"}}")
+        ),
+        50.0
+    );
+    connector.stop();
+    running.await.unwrap();
+}

@@ -335,7 +335,8 @@ impl Connector {
                     return Ok(Some(recovered));
                 }
                 Err(StartError::Refused(reason)) => return Err(reason),
-                Err(StartError::Unavailable(reason)) => {
+                Err(unavailable @ StartError::Unavailable(_)) => {
+                    let reason = unavailable.to_string();
                     self.metrics.error(ErrorKind::Kafka);
                     tracing::warn!(connector = %self.config.name, %reason, retry_in = %humantime::format_duration(delay), "broker not ready");
                     self.set_status(
