@@ -3,9 +3,10 @@
 #
 #   server_main <start|stop> <name> <port> <command...>
 #
-# `start` launches the command unless this name and port already run, waits until the port
-# accepts connections, and prints `export KAFKA_PLATFORM_<NAME>_STARTED=0|1` (1 when this
-# call started it); `stop` stops it by its PID.
+# `start` launches the command unless this name and port already run (and refuses a port
+# something else answers on), waits until the port accepts connections, and prints
+# `export KAFKA_PLATFORM_<NAME>_STARTED=0|1` (1 when this call started it); `stop` stops it
+# by its PID.
 
 server_main() {
   local action="$1" name="$2" port="$3"
@@ -22,6 +23,10 @@ server_main() {
       if running; then
         echo "export $flag=0"
         return 0
+      fi
+      if answering; then
+        echo "$name: 127.0.0.1:$port is already in use by a process this script did not start" >&2
+        return 1
       fi
       echo "export $flag=1"
       "$@" >"$log_file" 2>&1 &
