@@ -6,7 +6,7 @@
 # `start` launches the command unless this name and port already run (and refuses a port
 # something else answers on), waits until the port accepts connections, and prints
 # `export KAFKA_PLATFORM_<NAME>_STARTED=0|1` (1 when this call started it); `stop` stops it
-# by its PID.
+# by its PID and waits until it has exited.
 
 server_main() {
   local action="$1" name="$2" port="$3"
@@ -39,8 +39,16 @@ server_main() {
       answering || { echo "$name did not answer on 127.0.0.1:$port (log: $log_file)" >&2; return 1; }
       ;;
     stop)
+      # Waits until it has exited (and freed its port): SIGTERM, then SIGKILL after 10 s.
       if running; then
-        kill "$(cat "$pid_file")"
+        local pid
+        pid="$(cat "$pid_file")"
+        kill "$pid"
+        for _ in $(seq 1 100); do
+          kill -0 "$pid" 2>/dev/null || break
+          sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
       fi
       rm -f "$pid_file"
       ;;

@@ -20,7 +20,7 @@ use services::admin_api::{self, AppState, Args};
 use tower::ServiceExt;
 
 mod common;
-use common::{bootstrap, unique};
+use common::{assert_exports_service_metrics, bootstrap, unique};
 
 fn state(bootstrap: &str, extra: &[&str]) -> AppState {
     let mut argv = vec!["kafka-admin-api", "--bootstrap-servers", bootstrap];
@@ -313,16 +313,7 @@ async fn a_topic_from_creation_to_deletion_with_a_group_lagging_on_it() {
         ),
         "{text}"
     );
-    for (job, names) in kafka_components::render::SERVICE_METRICS {
-        if *job == "kafka-admin-api" {
-            for metric in *names {
-                assert!(
-                    text.contains(&format!("\n{metric}{{")),
-                    "the alerts need {metric}: {text}"
-                );
-            }
-        }
-    }
+    assert_exports_service_metrics("kafka-admin-api", text);
 
     let (status, _) = call(&state, "DELETE", &format!("/topics/{name}"), None, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

@@ -27,7 +27,7 @@ use services::http_source::{self, Connector, ConnectorConfig, State as Connector
 use tower::ServiceExt;
 
 mod common;
-use common::{bootstrap, unique};
+use common::{assert_exports_service_metrics, bootstrap, unique};
 
 /// Item `id` of the source: five keys, a sequence number per item, a timestamp.
 fn item(id: u64) -> Value {
@@ -352,16 +352,7 @@ async fn every_record_arrives_once_keyed_in_order_per_key_and_a_restart_adds_no_
 
     let (status, _, metrics) = call(&first, "GET", "/metrics").await;
     assert_eq!(status, StatusCode::OK);
-    for (job, names) in kafka_components::render::SERVICE_METRICS {
-        if *job == "http-source-connector" {
-            for metric in *names {
-                assert!(
-                    metrics.contains(&format!("\n{metric}{{")),
-                    "the alerts need {metric}: {metrics}"
-                );
-            }
-        }
-    }
+    assert_exports_service_metrics("http-source-connector", &metrics);
     let labels = format!("{{connector=\"{name}\"}}");
     assert_eq!(
         metric(

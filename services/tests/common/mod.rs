@@ -1,4 +1,5 @@
-//! What the services' integration tests share: the test broker's address and unique names.
+//! What the services' integration tests share: the test broker's address, unique names and
+//! the metric-name contract with the rendered alerts.
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
@@ -16,4 +17,19 @@ pub(crate) fn unique(prefix: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Fails unless the `/metrics` text exports every metric the platform's alerts and dashboards
+/// take from `job` (`kafka_components::render::SERVICE_METRICS`).
+pub(crate) fn assert_exports_service_metrics(job: &str, text: &str) {
+    for (name, metrics) in kafka_components::render::SERVICE_METRICS {
+        if *name == job {
+            for metric in *metrics {
+                assert!(
+                    text.contains(&format!("\n{metric}{{")),
+                    "the alerts need {metric}: {text}"
+                );
+            }
+        }
+    }
 }
