@@ -46,6 +46,8 @@ struct Feed {
     visible: AtomicU64,
     /// The next this many requests answer 500 (odd) or 429 (even).
     failing: AtomicUsize,
+    /// The next this many requests take 2 s to answer.
+    slow: AtomicUsize,
     malformed: AtomicBool,
     requests: AtomicUsize,
     delay_ms: AtomicU64,
@@ -75,6 +77,11 @@ async fn items(
     let delay = feed.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let slow = feed.slow.load(Ordering::SeqCst);
+    if slow > 0 {
+        feed.slow.store(slow - 1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let failing = feed.failing.load(Ordering::SeqCst);
     if failing > 0 {
@@ -528,6 +535,36 @@ async fn killed_mid_stream_and_restarted_every_record_is_in_the_topic_once() {
     process.kill().unwrap();
     process.wait().unwrap();
     assert_exactly_once(&read_topic(&topic), ITEMS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_are_retried_and_nothing_is_lost() {
+    let (feed, address) = feed(100, None).await;
+    feed.slow.store(2, Ordering::SeqCst);
+    let (name, topic) = (unique("timeout"), unique("timeout-items"));
+    let mut document = config(&name, &topic, address);
+    document["config"]["http.request.timeout.millis"] = json!("300");
+    let connector = connector(&document);
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    let mut traces = Vec::new();
+    eventually("offset 100 is committed", Duration::from_secs(30), || {
+        traces.extend(connector.status().trace);
+        let done = committed_offset(&connector).as_deref() == Some("100");
+        async move { done }
+    })
+    .await;
+    assert!(traces.iter().any(|t| t.contains("timed out")), "{traces:?}");
+    let (_, _, metrics) = call(&connector, "GET", "/metrics").await;
+    assert_eq!(
+        metric(
+            &metrics,
+            &format!("http_source_errors_total{{connector=\"{name}\",kind=\"http_retried\"}}")
+        ),
+        2.0
+    );
+    connector.stop();
+    running.await.unwrap();
+    assert_exactly_once(&read_topic(&topic), 100);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
