@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication, TopicResult,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
@@ -338,32 +340,27 @@ impl Cluster {
         for (key, value) in configs {
             topic = topic.set(key, value);
         }
-        let results = self
-            .admin
-            .create_topics([&topic], &self.options())
-            .await
-            .map_err(|e| from_kafka("create topic", &e));
-        self.invalidate().await;
-        for result in results? {
-            result.map_err(|(topic, code)| {
-                kafka_error(&format!("create topic `{topic}`"), code, "")
-            })?;
-        }
-        Ok(())
+        let results = self.admin.create_topics([&topic], &self.options()).await;
+        self.changed_topics("create topic", results).await
     }
 
     /// Deletes a topic.
     pub async fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
-        let results = self
-            .admin
-            .delete_topics(&[name], &self.options())
-            .await
-            .map_err(|e| from_kafka("delete topic", &e));
+        let results = self.admin.delete_topics(&[name], &self.options()).await;
+        self.changed_topics("delete topic", results).await
+    }
+
+    /// After a change to topics (`what`): drops the metadata snapshot, then turns the
+    /// per-topic results into the API's error, if any.
+    async fn changed_topics(
+        &self,
+        what: &str,
+        results: KafkaResult<Vec<TopicResult>>,
+    ) -> Result<(), ApiError> {
+        let results = results.map_err(|e| from_kafka(what, &e));
         self.invalidate().await;
         for result in results? {
-            result.map_err(|(topic, code)| {
-                kafka_error(&format!("delete topic `{topic}`"), code, "")
-            })?;
+            result.map_err(|(topic, code)| kafka_error(&format!("{what} `{topic}`"), code, ""))?;
         }
         Ok(())
     }

@@ -324,22 +324,17 @@ impl Raw<'_> {
     }
 }
 
+/// What `${offset}` keeps unencoded: RFC 3986's unreserved characters.
+const OFFSET_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// The URL template with `offset` in place of `${offset}`, URL-encoded.
 pub(crate) fn expand_url(template: &str, offset: &str) -> String {
-    let encoded: String = url_encode(offset);
+    let encoded = percent_encoding::utf8_percent_encode(offset, OFFSET_ENCODE).to_string();
     template.replace("${offset}", &encoded)
-}
-
-fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 impl ConnectorConfig {

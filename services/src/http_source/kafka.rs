@@ -3,6 +3,7 @@
 //! produce again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -74,9 +75,11 @@ pub(crate) async fn ensure_topics(
     config: &ConnectorConfig,
     timeout: Duration,
 ) -> Result<(), StartError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(config)
-        .create()
-        .map_err(|e| StartError::Refused(format!("Kafka client: {e}")))?;
+    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
+        client_config(config)
+            .create()
+            .map_err(|e| StartError::Refused(format!("Kafka client: {e}")))?,
+    );
     let wanted = [
         (
             config.topic.as_str(),
@@ -91,18 +94,23 @@ pub(crate) async fn ensure_topics(
             Some("compact"),
         ),
     ];
-    let existing: Vec<String> = {
-        let metadata = admin
-            .inner()
-            .fetch_metadata(None, timeout)
-            .map_err(|e| unavailable("reading metadata", e))?;
-        metadata
-            .topics()
-            .iter()
-            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-            .map(|t| t.name().to_owned())
-            .collect()
-    };
+    // librdkafka's metadata call blocks: off the async workers.
+    let existing: Vec<String> = tokio::task::spawn_blocking({
+        let admin = Arc::clone(&admin);
+        move || {
+            admin.inner().fetch_metadata(None, timeout).map(|metadata| {
+                metadata
+                    .topics()
+                    .iter()
+                    .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+                    .map(|t| t.name().to_owned())
+                    .collect()
+            })
+        }
+    })
+    .await
+    .map_err(|e| StartError::Refused(format!("reading metadata: {e}")))?
+    .map_err(|e| unavailable("reading metadata", e))?;
     let missing: Vec<NewTopic<'_>> = wanted
         .iter()
         .filter(|(name, ..)| !existing.iter().any(|e| e == name))

@@ -14,11 +14,12 @@
 //!   (`FAILED` in its status) and polling stops until `POST …/restart`. While the broker is away
 //!   records wait in the producer; nothing fetched is dropped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::future_producer::Delivery;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use reqwest::Url;
 use serde::Serialize;
@@ -90,8 +91,9 @@ struct Batch {
     deliveries: Vec<DeliveryFuture>,
     /// The offset once all of them (and every earlier batch) are in.
     offset: Option<SourceOffset>,
-    /// Produced while records of an earlier, uncommitted run may still be refetched: the
-    /// commit keeps the earlier positions so a crash now still finds those records.
+    /// Produced while records of an earlier, uncommitted run may still be refetched (the
+    /// first poll after a start that found some): the commit keeps the earlier positions so a
+    /// crash now still finds those records.
     recovering: bool,
 }
 
@@ -200,21 +202,20 @@ impl Connector {
 
     /// Stops polling after the current poll; records in flight are still committed.
     pub fn pause(&self) {
-        self.target.send_if_modified(|t| {
-            let changed = *t == Target::Running;
-            if changed {
-                *t = Target::Paused;
-            }
-            changed
-        });
+        self.retarget(Target::Running, Target::Paused);
     }
 
     /// Polls again after a pause.
     pub fn resume(&self) {
+        self.retarget(Target::Paused, Target::Running);
+    }
+
+    /// Moves the target from `from` to `to`; no effect from any other target.
+    fn retarget(&self, from: Target, to: Target) {
         self.target.send_if_modified(|t| {
-            let changed = *t == Target::Paused;
+            let changed = *t == from;
             if changed {
-                *t = Target::Running;
+                *t = to;
             }
             changed
         });
@@ -239,6 +240,14 @@ impl Connector {
         }
         *status = Status { state, trace };
         self.metrics.state(state);
+    }
+
+    /// Changes what the status says is going on, not the state.
+    fn set_trace(&self, trace: Option<String>) {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .trace = trace;
     }
 
     fn fail(&self, reason: String) -> String {
@@ -302,7 +311,10 @@ impl Connector {
         // The committing side runs as a task of its own, beside the polling side.
         let committing = tokio::spawn({
             let this = Arc::clone(self);
-            async move { this.commit(pending, stored, recovered.log_end).await }
+            async move {
+                this.commit(pending, stored.positions, recovered.log_end)
+                    .await
+            }
         });
         let polled = self
             .poll(target, batches, resume_at, recovered.produced_after_commit)
@@ -331,7 +343,7 @@ impl Connector {
             .await;
             match attempt {
                 Ok(recovered) => {
-                    self.set_status(self.status().state, None);
+                    self.set_trace(None);
                     return Ok(Some(recovered));
                 }
                 Err(StartError::Refused(reason)) => return Err(reason),
@@ -339,13 +351,10 @@ impl Connector {
                     let reason = unavailable.to_string();
                     self.metrics.error(ErrorKind::Kafka);
                     tracing::warn!(connector = %self.config.name, %reason, retry_in = %humantime::format_duration(delay), "broker not ready");
-                    self.set_status(
-                        self.status().state,
-                        Some(format!(
-                            "{reason} (retrying in {})",
-                            humantime::format_duration(delay)
-                        )),
-                    );
+                    self.set_trace(Some(format!(
+                        "{reason} (retrying in {})",
+                        humantime::format_duration(delay)
+                    )));
                     if !pause_point(target, delay).await {
                         return Ok(None);
                     }
@@ -386,7 +395,6 @@ impl Connector {
         mut offset: Option<SourceOffset>,
         mut already_produced: HashMap<RecordBytes, usize>,
     ) -> Result<(), String> {
-        let mut recovering = !already_produced.is_empty();
         loop {
             if !self.wait_while_paused(target).await {
                 return Ok(());
@@ -420,8 +428,7 @@ impl Connector {
                         _ => None,
                     }
                 };
-                let produce =
-                    self.produce(page.records, &mut offset, &mut already_produced, recovering);
+                let produce = self.produce(page.records, &mut offset, &mut already_produced);
                 let (batch, fetched) = tokio::join!(produce, prefetch);
                 if batches.send(batch?).await.is_err() {
                     // The committing side stopped; it reports why.
@@ -439,14 +446,10 @@ impl Connector {
                     }
                 }
             }
-            if recovering {
-                recovering = false;
-                already_produced = HashMap::new();
-            }
+            // Whatever the first poll did not refetch is not this connector's to skip.
+            already_produced = HashMap::new();
             self.metrics.poll_succeeded();
-            if self.status().trace.is_some() {
-                self.set_status(State::Running, None);
-            }
+            self.set_trace(None);
             if !pause_point(target, self.config.poll_interval).await {
                 return Ok(());
             }
@@ -460,12 +463,11 @@ impl Connector {
         records: Vec<source::Record>,
         offset: &mut Option<SourceOffset>,
         already_produced: &mut HashMap<RecordBytes, usize>,
-        recovering: bool,
     ) -> Result<Batch, String> {
         let mut batch = Batch {
             deliveries: Vec::with_capacity(records.len()),
             offset: None,
-            recovering,
+            recovering: !already_produced.is_empty(),
         };
         let (mut seen, mut recovered) = (0, 0);
         for record in records {
@@ -536,7 +538,7 @@ impl Connector {
                         humantime::format_duration(wait)
                     );
                     tracing::warn!(connector = %self.config.name, "{trace}");
-                    self.set_status(State::Running, Some(trace));
+                    self.set_trace(Some(trace));
                     if !pause_point(target, wait).await {
                         return Err(Interrupted::Stopped);
                     }
@@ -581,12 +583,22 @@ impl Connector {
     async fn commit(
         &self,
         mut pending: mpsc::Receiver<Batch>,
-        recovered: StoredOffset,
-        mut log_end: std::collections::BTreeMap<i32, i64>,
+        recovered_positions: BTreeMap<i32, i64>,
+        mut log_end: BTreeMap<i32, i64>,
     ) -> Result<(), String> {
         let key = offset_key(&self.config.name, &self.config.topic);
-        // Acknowledged but not yet written: the offset record and how many records it covers.
-        let mut acknowledged: Option<(StoredOffset, usize)> = None;
+        // The offset record of the latest acknowledged batch, built when it is written.
+        let record = |acknowledged: &Acknowledged, log_end: &BTreeMap<i32, i64>| StoredOffset {
+            offset: acknowledged.offset.clone(),
+            positions: if acknowledged.recovering {
+                recovered_positions.clone()
+            } else {
+                log_end.clone()
+            },
+            committed_at_ms: StoredOffset::now_ms(),
+        };
+        // Acknowledged but not yet written.
+        let mut acknowledged: Option<Acknowledged> = None;
         let mut writing: Option<OffsetWrite> = None;
         loop {
             let event = match writing.as_mut() {
@@ -601,8 +613,12 @@ impl Connector {
                     if let Some(write) = writing.take() {
                         self.written(write, result)?;
                     }
-                    if let Some((stored, covered)) = acknowledged.take() {
-                        writing = Some(self.write_offset(&key, stored, covered).await?);
+                    if let Some(acknowledged) = acknowledged.take() {
+                        let stored = record(&acknowledged, &log_end);
+                        writing = Some(
+                            self.write_offset(&key, stored, acknowledged.records)
+                                .await?,
+                        );
                     }
                     continue;
                 }
@@ -611,36 +627,21 @@ impl Connector {
             };
             let records = batch.deliveries.len();
             for delivery in batch.deliveries {
-                match delivery.await {
-                    Ok(Ok(delivered)) => {
-                        let end = log_end.entry(delivered.partition).or_default();
-                        *end = (*end).max(delivered.offset + 1);
-                    }
-                    Ok(Err((e, _))) => {
-                        self.metrics.error(ErrorKind::Kafka);
-                        return Err(format!(
-                            "the broker did not take a record for {}: {e}",
-                            self.config.topic
-                        ));
-                    }
-                    Err(_) => return Err("the producer closed before delivering".to_owned()),
-                }
+                let delivered = self.delivered(delivery.await, &self.config.topic)?;
+                let end = log_end.entry(delivered.partition).or_default();
+                *end = (*end).max(delivered.offset + 1);
             }
             self.metrics.produced(records);
-            let covered = acknowledged.take().map_or(0, |(_, n)| n) + records;
-            let stored = StoredOffset {
+            let latest = Acknowledged {
                 offset: batch.offset.map(|o| o.as_str().to_owned()),
-                positions: if batch.recovering {
-                    recovered.positions.clone()
-                } else {
-                    log_end.clone()
-                },
-                committed_at_ms: StoredOffset::now_ms(),
+                recovering: batch.recovering,
+                records: acknowledged.take().map_or(0, |a| a.records) + records,
             };
             if writing.is_none() {
-                writing = Some(self.write_offset(&key, stored, covered).await?);
+                let stored = record(&latest, &log_end);
+                writing = Some(self.write_offset(&key, stored, latest.records).await?);
             } else {
-                acknowledged = Some((stored, covered));
+                acknowledged = Some(latest);
             }
         }
         // Stopping: the write in flight, then whatever was acknowledged after it.
@@ -648,8 +649,11 @@ impl Connector {
             let result = write.wait().await;
             self.written(write, result)?;
         }
-        if let Some((stored, covered)) = acknowledged {
-            let mut write = self.write_offset(&key, stored, covered).await?;
+        if let Some(acknowledged) = acknowledged {
+            let stored = record(&acknowledged, &log_end);
+            let mut write = self
+                .write_offset(&key, stored, acknowledged.records)
+                .await?;
             let result = write.wait().await;
             self.written(write, result)?;
         }
@@ -679,28 +683,37 @@ impl Connector {
         })
     }
 
-    /// Records a finished offset write: committed, or the reason the connector fails.
-    fn written(&self, write: OffsetWrite, result: WriteResult) -> Result<(), String> {
+    /// The broker's answer to one record sent to `topic`, or why the connector fails.
+    fn delivered(&self, result: WriteResult, topic: &str) -> Result<Delivery, String> {
         match result {
-            Ok(Ok(_)) => {
-                self.metrics
-                    .uncommitted(-i64::try_from(write.covered).unwrap_or(i64::MAX));
-                *self
-                    .committed
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(write.stored);
-                Ok(())
-            }
+            Ok(Ok(delivered)) => Ok(delivered),
             Ok(Err((e, _))) => {
                 self.metrics.error(ErrorKind::Kafka);
-                Err(format!(
-                    "cannot store the offset in {}: {e}",
-                    self.config.offset_topic
-                ))
+                Err(format!("the broker did not take a record for {topic}: {e}"))
             }
             Err(_) => Err("the producer closed before delivering".to_owned()),
         }
     }
+
+    /// Records a finished offset write: committed, or the reason the connector fails.
+    fn written(&self, write: OffsetWrite, result: WriteResult) -> Result<(), String> {
+        self.delivered(result, &self.config.offset_topic)?;
+        self.metrics
+            .uncommitted(-i64::try_from(write.covered).unwrap_or(i64::MAX));
+        *self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(write.stored);
+        Ok(())
+    }
+}
+
+/// The latest batch the broker acknowledged whose offset is not written yet.
+struct Acknowledged {
+    offset: Option<String>,
+    recovering: bool,
+    /// Records acknowledged since the last offset write.
+    records: usize,
 }
 
 type WriteResult = <DeliveryFuture as std::future::Future>::Output;

@@ -190,12 +190,16 @@ pub(crate) struct Page {
 fn walk<'a>(mut node: &'a RawValue, pointer: &str) -> Option<&'a RawValue> {
     if !pointer.is_empty() {
         for token in pointer.split('/').skip(1) {
-            let token = token.replace("~1", "/").replace("~0", "~");
+            let token: Cow<'_, str> = if token.contains('~') {
+                Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+            } else {
+                Cow::Borrowed(token)
+            };
             node = match node.get().as_bytes().first() {
                 Some(b'{') => {
                     serde_json::from_str::<HashMap<Cow<'a, str>, &'a RawValue>>(node.get())
                         .ok()?
-                        .remove(token.as_str())?
+                        .remove(token.as_ref())?
                 }
                 Some(b'[') => {
                     let index: usize = token.parse().ok()?;
@@ -222,6 +226,25 @@ fn field(item: &RawValue, pointer: &str, what: &str, index: usize) -> Result<Val
         .map_err(|e| format!("record {index}: {what} at `{pointer}`: {e}"))
 }
 
+/// The text of the next link or cursor at `pointer`: none when absent, null or empty; a
+/// number is taken as its digits where `numbers` allows it; anything else is an error naming
+/// `what`.
+fn next_value(
+    document: &RawValue,
+    pointer: &str,
+    (what, numbers): (&str, bool),
+    url: &Url,
+) -> Result<Option<String>, String> {
+    match walk(document, pointer).and_then(|v| serde_json::from_str::<Value>(v.get()).ok()) {
+        None => Ok(None),
+        Some(Value::String(text)) => Ok((!text.is_empty()).then_some(text)),
+        Some(Value::Number(number)) if numbers => Ok(Some(number.to_string())),
+        Some(other) => Err(format!(
+            "{what} at `{pointer}` from {url} is not a string: {other}"
+        )),
+    }
+}
+
 /// Reads a response body into records; the error is why the connector fails. Records keep
 /// the bytes the source sent; only the parts the pointers name are parsed.
 pub(crate) fn page(config: &ConnectorConfig, url: &Url, body: &[u8]) -> Result<Page, String> {
@@ -231,36 +254,16 @@ pub(crate) fn page(config: &ConnectorConfig, url: &Url, body: &[u8]) -> Result<P
     let document: &RawValue = serde_json::from_str(text).map_err(|e| malformed(&e))?;
     let next = match &config.pagination {
         Pagination::None => None,
-        Pagination::Link { pointer } => {
-            match walk(document, pointer).map(|v| serde_json::from_str::<Value>(v.get())) {
-                None => None,
-                Some(Ok(Value::String(link))) if link.is_empty() => None,
-                Some(Ok(Value::String(link))) => Some(
-                    url.join(&link)
-                        .map_err(|e| format!("next link `{link}` from {url} is not a URL: {e}"))?,
-                ),
-                Some(other) => {
-                    return Err(format!(
-                        "next link at `{pointer}` from {url} is not a string: {}",
-                        other.map_or_else(|e| e.to_string(), |v| v.to_string())
-                    ));
-                }
-            }
+        Pagination::Link { pointer } => next_value(document, pointer, ("next link", false), url)?
+            .map(|link| {
+                url.join(&link)
+                    .map_err(|e| format!("next link `{link}` from {url} is not a URL: {e}"))
+            })
+            .transpose()?,
+        Pagination::Cursor { pointer, param } => {
+            next_value(document, pointer, ("next cursor", true), url)?
+                .map(|cursor| with_query(url, param, &cursor))
         }
-        Pagination::Cursor { pointer, param } => match walk(document, pointer)
-            .map(|v| serde_json::from_str::<Value>(v.get()))
-        {
-            None => None,
-            Some(Ok(Value::String(cursor))) if cursor.is_empty() => None,
-            Some(Ok(Value::String(cursor))) => Some(with_query(url, param, &cursor)),
-            Some(Ok(Value::Number(cursor))) => Some(with_query(url, param, &cursor.to_string())),
-            Some(other) => {
-                return Err(format!(
-                    "next cursor at `{pointer}` from {url} is not a string: {}",
-                    other.map_or_else(|e| e.to_string(), |v| v.to_string())
-                ));
-            }
-        },
     };
     let list = walk(document, &config.list_pointer).ok_or_else(|| {
         format!(
