@@ -19,14 +19,14 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::change;
 use crate::plan::{
     NodeResolver, NodeValue, Operation, Plan, Shown, Step, StepCounts, StepRecord,
     apply_ignore_changes, dependency_names, evaluate, secret_keys,
 };
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
-    CreateRequest, DeleteRequest, DiffRequest, DiffResponse, Provider, Providers, ReadRequest,
-    UpdateRequest,
+    CreateRequest, DeleteRequest, Provider, Providers, ReadRequest, UpdateRequest,
 };
 use crate::secrets::Cipher;
 use crate::stack::{NodeKind, Program};
@@ -632,7 +632,8 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Decides the change of node `n` from its recorded state now that inputs are known.
+    /// Decides the change of node `n` from its recorded state now that inputs are known
+    /// (the classifier the planner used; an update whose inputs are still unknown replaces).
     fn decide(
         &self,
         n: usize,
@@ -640,35 +641,16 @@ impl<'a> Executor<'a> {
         inputs: &Properties,
     ) -> Result<Decision, TaskError> {
         let reg = &self.program.nodes[n].registration;
-        if old.type_token != reg.type_token {
-            return Ok(Decision::Replace);
-        }
-        if inputs.changed_keys(&old.inputs).is_empty() {
-            return Ok(Decision::Same);
-        }
         let provider = self.provider(&reg.type_token)?;
-        let DiffResponse { changes, .. } = provider
-            .diff(&DiffRequest {
-                type_token: &reg.type_token,
-                name: &reg.name,
-                id: &old.id,
-                old_inputs: &old.inputs,
-                old_outputs: &old.outputs,
-                new_inputs: inputs,
-            })
+        let change = change::classify(provider, reg, old, inputs)
             .map_err(|e| TaskError::Step(format!("diff failed: {e}")))?;
-        if changes.is_empty() {
-            return Ok(Decision::Same);
-        }
-        if changes
-            .iter()
-            .any(|c| c.replace || reg.options.replace_on_changes.contains(&c.key))
-        {
-            return Ok(Decision::Replace);
-        }
-        Ok(inputs
-            .to_known()
-            .map_or(Decision::Replace, Decision::Update))
+        Ok(match change.operation() {
+            Operation::Same => Decision::Same,
+            Operation::Update => inputs
+                .to_known()
+                .map_or(Decision::Replace, Decision::Update),
+            _ => Decision::Replace,
+        })
     }
 
     /// Updates node `n` in place if its inputs still differ. `Ok(Replace)` is returned, with
@@ -688,7 +670,7 @@ impl<'a> Executor<'a> {
         match self.decide(n, old, &inputs)? {
             Decision::Same => {
                 self.set_value(n, old.id.clone(), old.outputs.clone());
-                if old.dependencies != dependency_names(self.program, n) || old.protect != reg.options.protect {
+                if change::record_is_stale(old, reg, &dependency_names(self.program, n)) {
                     let record = self.record_for(n, old.id.clone(), old.inputs.clone(), old.outputs.clone());
                     self.put(record, None)?;
                 }

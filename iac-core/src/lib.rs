@@ -25,15 +25,14 @@
 //! JSON inputs and outputs. Nothing in it talks to a cloud API directly.
 
 mod apply;
-#[cfg(feature = "aws")]
-pub mod aws;
+mod change;
 mod engine;
 mod errors;
 mod output;
 mod plan;
 mod preview;
 mod property;
-mod provider;
+pub mod provider;
 mod resource;
 mod secrets;
 mod stack;

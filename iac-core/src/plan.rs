@@ -13,12 +13,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::change;
 use crate::errors::ErrorList;
 use crate::output::{EvalError, Resolve, ResourceRef};
 use crate::property::{Properties, PropertyMap, PropertyValue};
 use crate::provider::{
-    CheckRequest, DiffRequest, DiffResponse, InputReference, Provider, ProviderError, Providers,
-    ReadRequest,
+    CheckRequest, InputReference, Provider, ProviderError, Providers, ReadRequest,
 };
 use crate::stack::{NodeKind, Program, Registration};
 use crate::state::{Checkpoint, PendingKind, ResourceState};
@@ -523,101 +523,154 @@ pub(crate) fn dependency_names(program: &Program, node: usize) -> Vec<String> {
         .collect()
 }
 
+/// What the planner has found so far, node by node (indexed like `program.nodes`).
+struct Planner<'p> {
+    program: &'p Program,
+    state: Option<&'p Checkpoint>,
+    errors: Vec<PlanError>,
+    values: Vec<NodeValue>,
+    steps: Vec<Option<PlannedStep>>,
+    /// Each resource's checked inputs and references, for the providers' relation checks.
+    checked: Vec<Option<(Properties, BTreeMap<String, InputReference>)>>,
+}
+
 pub(crate) async fn plan(
     program: &Program,
     state: Option<&Checkpoint>,
     providers: &Providers,
 ) -> Result<Plan, PlanErrors> {
-    let mut errors = Vec::new();
-    let mut values = vec![NodeValue::Unknown; program.nodes.len()];
-    let mut steps: Vec<Option<PlannedStep>> = vec![None; program.nodes.len()];
-    let mut checked: Vec<Option<(Properties, BTreeMap<String, InputReference>)>> =
-        vec![None; program.nodes.len()];
-
+    let n = program.nodes.len();
+    let mut planner = Planner {
+        program,
+        state,
+        errors: Vec::new(),
+        values: vec![NodeValue::Unknown; n],
+        steps: vec![None; n],
+        checked: vec![None; n],
+    };
     for &i in &program.order {
-        let reg = &program.nodes[i].registration;
-        let resolver = NodeResolver {
-            program,
-            values: &values,
-        };
-        let evaluated = match evaluate(reg, &resolver) {
-            Ok(e) => e,
-            Err((property, error)) => {
-                errors.push(PlanError::Eval {
-                    resource: reg.name.to_string(),
-                    property,
-                    error,
-                });
-                continue;
-            }
-        };
-        let Some(provider) = providers.get(&reg.type_token) else {
-            errors.push(PlanError::NoProvider {
-                resource: reg.name.to_string(),
-                type_token: reg.type_token.clone(),
-            });
-            continue;
-        };
-        let old = state.and_then(|s| s.resource(&reg.name)).cloned();
-        let record = |op, diff| StepRecord {
+        planner.plan_node(i, providers).await;
+    }
+    planner.finish(providers)
+}
+
+impl Planner<'_> {
+    fn step_record(&self, i: usize, op: Operation, diff: Vec<PropertyDiff>) -> StepRecord {
+        let reg = &self.program.nodes[i].registration;
+        StepRecord {
             name: reg.name.to_string(),
             type_token: reg.type_token.clone(),
             op,
             delete_before_replace: false,
             diff,
-        };
-
-        if reg.kind == NodeKind::DataSource {
-            if let Some(known) = evaluated.inputs.to_known() {
-                let request = ReadRequest {
-                    stack: &program.stack,
-                    type_token: &reg.type_token,
-                    name: &reg.name,
-                    id: None,
-                    inputs: &known,
-                };
-                match provider.read(&request).await {
-                    Ok(Some(found)) => {
-                        values[i] = NodeValue::Known {
-                            id: found.id,
-                            outputs: found.outputs,
-                        }
-                    }
-                    Ok(None) => errors.push(PlanError::DataSourceNotFound {
-                        resource: reg.name.to_string(),
-                        type_token: reg.type_token.clone(),
-                    }),
-                    Err(error) => errors.push(PlanError::Provider {
-                        resource: reg.name.to_string(),
-                        action: "read",
-                        error,
-                    }),
-                }
-            }
-            steps[i] = Some(PlannedStep {
-                record: record(Operation::Read, Vec::new()),
-                node: Some(i),
-                old,
-                refresh_record: false,
-            });
-            continue;
         }
+    }
 
-        let mut inputs = evaluated.inputs;
+    /// Evaluates node `i`'s inputs against what is known so far and plans its step.
+    async fn plan_node(&mut self, i: usize, providers: &Providers) {
+        let reg = &self.program.nodes[i].registration;
+        let resolver = NodeResolver {
+            program: self.program,
+            values: &self.values,
+        };
+        let evaluated = match evaluate(reg, &resolver) {
+            Ok(e) => e,
+            Err((property, error)) => {
+                self.errors.push(PlanError::Eval {
+                    resource: reg.name.to_string(),
+                    property,
+                    error,
+                });
+                return;
+            }
+        };
+        let Some(provider) = providers.get(&reg.type_token) else {
+            self.errors.push(PlanError::NoProvider {
+                resource: reg.name.to_string(),
+                type_token: reg.type_token.clone(),
+            });
+            return;
+        };
+        let old = self.state.and_then(|s| s.resource(&reg.name)).cloned();
+        if reg.kind == NodeKind::DataSource {
+            self.read_data_source(i, provider.as_ref(), &evaluated.inputs, old)
+                .await;
+        } else {
+            self.plan_resource(i, provider.as_ref(), evaluated, old);
+        }
+    }
+
+    /// A data source is read at plan time when its inputs are known (else at apply).
+    async fn read_data_source(
+        &mut self,
+        i: usize,
+        provider: &dyn Provider,
+        inputs: &Properties,
+        old: Option<ResourceState>,
+    ) {
+        let reg = &self.program.nodes[i].registration;
+        if let Some(known) = inputs.to_known() {
+            let request = ReadRequest {
+                stack: &self.program.stack,
+                type_token: &reg.type_token,
+                name: &reg.name,
+                id: None,
+                inputs: &known,
+            };
+            match provider.read(&request).await {
+                Ok(Some(found)) => {
+                    self.values[i] = NodeValue::Known {
+                        id: found.id,
+                        outputs: found.outputs,
+                    }
+                }
+                Ok(None) => self.errors.push(PlanError::DataSourceNotFound {
+                    resource: reg.name.to_string(),
+                    type_token: reg.type_token.clone(),
+                }),
+                Err(error) => self.errors.push(PlanError::Provider {
+                    resource: reg.name.to_string(),
+                    action: "read",
+                    error,
+                }),
+            }
+        }
+        self.steps[i] = Some(PlannedStep {
+            record: self.step_record(i, Operation::Read, Vec::new()),
+            node: Some(i),
+            old,
+            refresh_record: false,
+        });
+    }
+
+    /// Checks a resource's inputs and classifies its change against its record.
+    fn plan_resource(
+        &mut self,
+        i: usize,
+        provider: &dyn Provider,
+        evaluated: Evaluated,
+        old: Option<ResourceState>,
+    ) {
+        let reg = &self.program.nodes[i].registration;
+        let Evaluated {
+            mut inputs,
+            secrets,
+            references,
+        } = evaluated;
         let failures = provider.check(&CheckRequest {
             type_token: &reg.type_token,
             name: &reg.name,
             inputs: &inputs,
-            references: &evaluated.references,
+            references: &references,
         });
-        let references = evaluated.references;
-        errors.extend(failures.into_iter().map(|f| PlanError::Check {
-            resource: reg.name.to_string(),
-            type_token: reg.type_token.clone(),
-            property: f.property,
-            reason: f.reason,
-        }));
-        let secret = |k: &str| evaluated.secrets.contains(k);
+        self.errors
+            .extend(failures.into_iter().map(|f| PlanError::Check {
+                resource: reg.name.to_string(),
+                type_token: reg.type_token.clone(),
+                property: f.property,
+                reason: f.reason,
+            }));
+        let secret = |k: &str| secrets.contains(k);
 
         let Some(old) = old else {
             let diff = inputs
@@ -629,76 +682,39 @@ pub(crate) async fn plan(
                     replace: false,
                 })
                 .collect();
-            steps[i] = Some(PlannedStep {
-                record: record(Operation::Create, diff),
+            self.steps[i] = Some(PlannedStep {
+                record: self.step_record(i, Operation::Create, diff),
                 node: Some(i),
                 old: None,
                 refresh_record: false,
             });
-            checked[i] = Some((inputs, references));
-            continue;
+            self.checked[i] = Some((inputs, references));
+            return;
         };
 
         apply_ignore_changes(&mut inputs, &reg.options.ignore_changes, &old.inputs);
-        let response = if old.type_token != reg.type_token {
-            Ok(DiffResponse {
-                changes: inputs
-                    .changed_keys(&old.inputs)
-                    .into_iter()
-                    .chain(["type".to_owned()])
-                    .map(|key| crate::provider::PropertyChange { key, replace: true })
-                    .collect(),
-                delete_before_replace: false,
-            })
-        } else if inputs.changed_keys(&old.inputs).is_empty() {
-            Ok(DiffResponse::default())
-        } else {
-            provider.diff(&DiffRequest {
-                type_token: &reg.type_token,
-                name: &reg.name,
-                id: &old.id,
-                old_inputs: &old.inputs,
-                old_outputs: &old.outputs,
-                new_inputs: &inputs,
-            })
-        };
-        let mut response = match response {
-            Ok(r) => r,
+        let change = match change::classify(provider, reg, &old, &inputs) {
+            Ok(change) => change,
             Err(error) => {
-                errors.push(PlanError::Provider {
+                self.errors.push(PlanError::Provider {
                     resource: reg.name.to_string(),
                     action: "diff",
                     error,
                 });
-                checked[i] = Some((inputs, references));
-                continue;
+                self.checked[i] = Some((inputs, references));
+                return;
             }
         };
-        for change in &mut response.changes {
-            if reg.options.replace_on_changes.contains(&change.key) {
-                change.replace = true;
-            }
-        }
-        let replace = response.changes.iter().any(|c| c.replace);
-        let op = match (response.changes.is_empty(), replace) {
-            (true, _) => Operation::Same,
-            (false, true) => Operation::Replace,
-            (false, false) => Operation::Update,
-        };
+        let op = change.operation();
         if op == Operation::Replace && (reg.options.protect || old.protect) {
-            let keys: Vec<&str> = response
-                .changes
-                .iter()
-                .filter(|c| c.replace)
-                .map(|c| c.key.as_str())
-                .collect();
-            errors.push(PlanError::Protected {
+            let keys: Vec<&str> = change.replacing_keys().collect();
+            self.errors.push(PlanError::Protected {
                 resource: reg.name.to_string(),
                 action: "replace",
                 reason: format!(" (a change of {} forces replacement)", keys.join(", ")),
             });
         }
-        let diff = response
+        let diff = change
             .changes
             .iter()
             .map(|c| PropertyDiff {
@@ -713,7 +729,7 @@ pub(crate) async fn plan(
                 replace: c.replace,
             })
             .collect();
-        values[i] = match op {
+        self.values[i] = match op {
             Operation::Same => NodeValue::Known {
                 id: old.id.clone(),
                 outputs: old.outputs.clone(),
@@ -723,7 +739,7 @@ pub(crate) async fn plan(
             Operation::Update => NodeValue::Partial {
                 id: old.id.clone(),
                 outputs: old.outputs.clone(),
-                unknown: response
+                unknown: change
                     .changes
                     .iter()
                     .map(|c| c.key.clone())
@@ -738,58 +754,60 @@ pub(crate) async fn plan(
             _ => NodeValue::Unknown,
         };
         let refresh_record = op == Operation::Same
-            && (old.protect != reg.options.protect
-                || old.dependencies != dependency_names(program, i)
-                || old.secrets != evaluated.secrets);
-        let mut rec = record(op, diff);
-        rec.delete_before_replace = op == Operation::Replace
-            && (reg.options.delete_before_replace || response.delete_before_replace);
+            && change::record_is_stale(&old, reg, &dependency_names(self.program, i));
+        let mut record = self.step_record(i, op, diff);
+        record.delete_before_replace = change.delete_before_replace;
         // An unchanged resource needs its record only if the record itself must be rewritten.
         let keep_old = op != Operation::Same || refresh_record;
-        steps[i] = Some(PlannedStep {
-            record: rec,
+        self.steps[i] = Some(PlannedStep {
+            record,
             node: Some(i),
             old: keep_old.then_some(old),
             refresh_record,
         });
-        checked[i] = Some((inputs, references));
+        self.checked[i] = Some((inputs, references));
     }
 
-    errors.extend(check_related(program, providers, &checked));
-    propagate_delete_before_replace(program, &mut steps);
-    let mut ordered: Vec<PlannedStep> = program
-        .order
-        .iter()
-        .filter_map(|&i| steps[i].take())
-        .collect();
-    ordered.extend(plan_deletes(program, state, &mut errors));
+    /// Adds the relation checks, delete-first propagation and the deletes, then the plan.
+    fn finish(mut self, providers: &Providers) -> Result<Plan, PlanErrors> {
+        let program = self.program;
+        self.errors
+            .extend(check_related(program, providers, &self.checked));
+        propagate_delete_before_replace(program, &mut self.steps);
+        let mut ordered: Vec<PlannedStep> = program
+            .order
+            .iter()
+            .filter_map(|&i| self.steps[i].take())
+            .collect();
+        ordered.extend(plan_deletes(program, self.state, &mut self.errors));
 
-    if !errors.is_empty() {
-        return Err(ErrorList(errors));
-    }
-    let interrupted = state.map(interrupted).unwrap_or_default();
-    let (records, steps) = ordered
-        .into_iter()
-        .map(|p| {
-            let step = Step {
-                node: p.node,
-                old: p.old,
-                refresh_record: p.refresh_record,
-            };
-            (p.record, step)
+        if !self.errors.is_empty() {
+            return Err(ErrorList(self.errors));
+        }
+        let interrupted = self.state.map(interrupted).unwrap_or_default();
+        let (records, steps) = ordered
+            .into_iter()
+            .map(|p| {
+                let step = Step {
+                    node: p.node,
+                    old: p.old,
+                    refresh_record: p.refresh_record,
+                };
+                (p.record, step)
+            })
+            .unzip();
+        Ok(Plan {
+            record: PlanRecord {
+                version: PLAN_VERSION,
+                stack: program.stack.clone(),
+                base: BaseState::of(self.state),
+                steps: records,
+                interrupted,
+            },
+            steps,
+            values: self.values,
         })
-        .unzip();
-    Ok(Plan {
-        record: PlanRecord {
-            version: PLAN_VERSION,
-            stack: program.stack.clone(),
-            base: BaseState::of(state),
-            steps: records,
-            interrupted,
-        },
-        steps,
-        values,
-    })
+    }
 }
 
 /// Asks each provider, once, to check the relations between all the resources it handles.

@@ -187,7 +187,12 @@ impl ResourceOptions {
 }
 
 /// Declares a typed resource: its type token, its argument struct, and a typed handle with
-/// one accessor per output (plus `id()` and `name()`).
+/// one accessor per argument and per computed output (plus `id()` and `resource_name()`).
+///
+/// An argument's accessor reads the value the provider recorded for it, with the argument's
+/// type, or with the type after `=>` when the provider always fills it in (an optional
+/// argument the cloud chooses when it is unset). Computed outputs are those that are no
+/// argument. `Args::FIELDS` lists the arguments (a provider's diff table is tested against it).
 ///
 /// ```
 /// iac_core::resource! {
@@ -196,18 +201,23 @@ impl ResourceOptions {
 ///         args NetworkArgs {
 ///             /// The CIDR block.
 ///             cidr: String,
+///             /// The zone (the provider picks one when unset).
+///             zone: Option<String> => String,
 ///         }
 ///         outputs {
-///             /// The CIDR the provider assigned.
-///             cidr: String,
+///             /// The gateway address the provider assigned.
+///             gateway: String,
 ///         }
 ///     }
 /// }
 /// let mut stack = iac_core::Stack::new("dev");
-/// let net = stack.resource::<Network>("main", NetworkArgs { cidr: "10.0.0.0/16".into() });
+/// let net = stack.resource::<Network>("main", NetworkArgs { cidr: "10.0.0.0/16".into(), ..Default::default() });
 /// let id: iac_core::Output<String> = net.id();
 /// let cidr: iac_core::Output<String> = net.cidr();
-/// assert_eq!(net.name(), "main");
+/// let zone: iac_core::Output<String> = net.zone();
+/// let gateway: iac_core::Output<String> = net.gateway();
+/// assert_eq!(net.resource_name(), "main");
+/// assert_eq!(NetworkArgs::FIELDS, ["cidr", "zone"]);
 /// assert!(stack.build().is_ok());
 /// ```
 #[macro_export]
@@ -216,7 +226,7 @@ macro_rules! resource {
         $(#[$meta:meta])*
         $vis:vis resource $name:ident($token:literal) {
             args $args:ident {
-                $( $(#[$fmeta:meta])* $field:ident : $fty:ty ),* $(,)?
+                $( $(#[$fmeta:meta])* $field:ident : $fty:ty $(=> $aty:ty)? ),* $(,)?
             }
             outputs {
                 $( $(#[$ometa:meta])* $out:ident : $oty:ty ),* $(,)?
@@ -231,6 +241,11 @@ macro_rules! resource {
         #[derive(Clone, Debug, Default)]
         $vis struct $args {
             $( $(#[$fmeta])* pub $field: $crate::Output<$fty>, )*
+        }
+
+        impl $args {
+            /// The argument names, as the provider sees them.
+            pub const FIELDS: &'static [&'static str] = &[$( stringify!($field) ),*];
         }
 
         impl $crate::IntoInputs for $args {
@@ -257,7 +272,7 @@ macro_rules! resource {
 
         impl $name {
             /// The resource's name in its stack.
-            pub fn name(&self) -> &str {
+            pub fn resource_name(&self) -> &str {
                 self.0.name()
             }
 
@@ -267,11 +282,30 @@ macro_rules! resource {
             }
 
             $(
+                $(#[$fmeta])*
+                pub fn $field(&self) -> $crate::Output<$crate::__resource_arg_type!($fty $(=> $aty)?)> {
+                    self.0.output(stringify!($field))
+                }
+            )*
+
+            $(
                 $(#[$ometa])*
                 pub fn $out(&self) -> $crate::Output<$oty> {
                     self.0.output(stringify!($out))
                 }
             )*
         }
+    };
+}
+
+/// The type of an argument's accessor in [`resource!`]: the argument's, or the one after `=>`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __resource_arg_type {
+    ($fty:ty) => {
+        $fty
+    };
+    ($fty:ty => $aty:ty) => {
+        $aty
     };
 }

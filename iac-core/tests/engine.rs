@@ -868,3 +868,70 @@ async fn relations_between_resources_are_checked_before_anything_exists() {
     );
     assert_eq!(provider.mutations(), 0);
 }
+
+/// An input that becomes secret in the same run as its upstream's update: the plan sees the
+/// input unknown (an update), apply finds it unchanged; its record must still be rewritten
+/// with the value sealed, not left in plain text until some later change.
+#[tokio::test]
+async fn an_input_made_secret_while_its_upstream_updates_is_sealed_by_that_apply() {
+    let program = |size: i64, secret: bool| {
+        let mut s = Stack::new("dev");
+        let upstream = thing(&mut s, "upstream", Inputs::new().with("size", size));
+        let arn = upstream.output::<String>("arn");
+        let arn = if secret { arn.into_secret() } else { arn };
+        thing(&mut s, "downstream", Inputs::new().with("label", arn));
+        s.build().expect("valid")
+    };
+    let (_provider, engine, dir) = setup(TestProvider::new());
+    assert!(up(&engine, &program(1, false)).await.is_success());
+    let arn = engine
+        .state("dev")
+        .await
+        .unwrap()
+        .unwrap()
+        .resource("downstream")
+        .unwrap()
+        .inputs["label"]
+        .clone();
+
+    let plan = preview(&engine, &program(2, true)).await;
+    let step = |name: &str| {
+        plan.record()
+            .steps
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .op
+    };
+    assert_eq!(
+        (step("upstream"), step("downstream")),
+        (Operation::Update, Operation::Update)
+    );
+    let summary = engine
+        .apply(&program(2, true), &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("dev.json")).unwrap()).unwrap();
+    let downstream = stored["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "downstream")
+        .unwrap();
+    assert_eq!(downstream["secrets"], json!(["label"]));
+    assert_ne!(
+        downstream["inputs"]["label"], arn,
+        "the value is stored sealed"
+    );
+    assert!(
+        downstream["inputs"]["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("enc:v1:"),
+        "{}",
+        downstream["inputs"]["label"]
+    );
+}

@@ -17,8 +17,6 @@ iac_core::resource! {
             cidr: String,
         }
         outputs {
-            /// CIDR block.
-            cidr: String,
             /// The ARN.
             arn: String,
         }
@@ -36,10 +34,7 @@ iac_core::resource! {
             /// Tags.
             tags: Vec<String>,
         }
-        outputs {
-            /// The network it belongs to.
-            network_id: String,
-        }
+        outputs {}
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use iac_core::aws::{AwsProvider, AwsSettings, SecurityGroupRule, SecurityGroupRuleArgs};
+use iac_aws::{AwsProvider, AwsSettings, SecurityGroupRule, SecurityGroupRuleArgs};
 use iac_core::{ApplyOptions, Engine, FileBackend, Program, Providers, Stack};
 use kafka_components::{KafkaPlatform, PlatformConfig};
 

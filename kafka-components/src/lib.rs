@@ -6,11 +6,13 @@
 //! [`KafkaPlatform::register`], which puts every AWS resource of the platform on a stack.
 
 pub mod config;
+pub mod nodes;
 mod platform;
 pub mod policy;
 pub mod render;
 
 pub use config::{ConfigError, PlatformConfig, Role};
+pub use nodes::NodeFacts;
 pub use platform::{KafkaPlatform, Node};
 pub use policy::{PolicyErrors, Violation};
-pub use render::{NodeFacts, RenderError, RenderedFile};
+pub use render::{RenderError, RenderedFile};

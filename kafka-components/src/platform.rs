@@ -10,11 +10,11 @@
 
 use std::net::Ipv4Addr;
 
-use iac_core::aws::*;
+use iac_aws::*;
 use iac_core::{Output, Stack};
-use serde_json::{Value, json};
 
 use crate::config::{PlatformConfig, Role};
+use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
 
 /// One node of the platform.
@@ -95,248 +95,295 @@ enum Peer<'a> {
     Group(&'a SecurityGroup),
 }
 
+/// The network: VPC, internet gateway, public route table, one subnet per zone.
+struct Network {
+    vpc: Vpc,
+    /// Per zone: its name, its /24 and its subnet.
+    subnets: Vec<(String, Cidr, Subnet)>,
+}
+
+/// The IAM identity every node carries.
+struct NodeIdentity {
+    key: KeyPair,
+    profile: IamInstanceProfile,
+}
+
+fn violation(field: impl Into<String>, message: impl Into<String>) -> PolicyErrors {
+    PolicyErrors(vec![Violation {
+        field: field.into(),
+        message: message.into(),
+    }])
+}
+
 impl KafkaPlatform {
     /// Checks the policies, then registers the whole platform on `stack`.
     pub fn register(stack: &mut Stack, config: &PlatformConfig) -> Result<Self, PolicyErrors> {
         policy::check(config)?;
-        let net = &config.network;
-        let env = stack.name().to_owned();
-        let vpc_cidr: Cidr = net.vpc_cidr.parse().map_err(|m| {
-            PolicyErrors(vec![Violation {
-                field: "network.vpc_cidr".into(),
-                message: m,
-            }])
-        })?;
-
-        let ami = stack.data_source::<Ami>(
-            "ami",
-            AmiArgs {
-                owners: config.ami.owners.clone().into(),
-                name: config.ami.name.clone().into(),
-                architecture: config.ami.architecture.clone().into(),
-            },
-        );
-        let vpc = stack.resource::<Vpc>(
-            "vpc",
-            VpcArgs {
-                cidr_block: net.vpc_cidr.clone().into(),
-                enable_dns_hostnames: Some(true).into(),
-                enable_dns_support: Some(true).into(),
-                ..Default::default()
-            },
-        );
-        let igw = stack.resource::<InternetGateway>(
-            "igw",
-            InternetGatewayArgs {
-                vpc_id: vpc.id().map(Some),
-                ..Default::default()
-            },
-        );
-        let table = stack.resource::<RouteTable>(
-            "public",
-            RouteTableArgs {
-                vpc_id: vpc.id(),
-                ..Default::default()
-            },
-        );
-        stack.resource::<Route>(
-            "public-default",
-            RouteArgs {
-                route_table_id: table.id(),
-                destination_cidr_block: "0.0.0.0/0".into(),
-                gateway_id: igw.id(),
-            },
-        );
-        let mut subnets = Vec::new();
-        for (z, zone) in net.availability_zones.iter().enumerate() {
-            let index = u32::try_from(z + 1).unwrap_or(u32::MAX);
-            let cidr = vpc_cidr.subnet(24, index).ok_or_else(|| {
-                PolicyErrors(vec![Violation {
-                    field: "network.vpc_cidr".into(),
-                    message: format!("{vpc_cidr} has no room for a /24 per zone"),
-                }])
-            })?;
-            let subnet = stack.resource::<Subnet>(
-                &format!("subnet-{zone}"),
-                SubnetArgs {
-                    vpc_id: vpc.id(),
-                    cidr_block: cidr.to_string().into(),
-                    availability_zone: Some(zone.clone()).into(),
-                    map_public_ip_on_launch: Some(true).into(),
-                    ..Default::default()
-                },
-            );
-            stack.resource::<RouteTableAssociation>(
-                &format!("public-{zone}"),
-                RouteTableAssociationArgs {
-                    route_table_id: table.id(),
-                    subnet_id: subnet.id(),
-                },
-            );
-            subnets.push((zone.clone(), cidr, subnet));
-        }
-
-        let kafka_sg = stack.resource::<SecurityGroup>(
-            "kafka-sg",
-            SecurityGroupArgs {
-                name: format!("{env}-kafka").into(),
-                description: "Kafka controllers, brokers and Connect".into(),
-                vpc_id: vpc.id(),
-                ..Default::default()
-            },
-        );
-        let platform_sg = stack.resource::<SecurityGroup>(
-            "platform-sg",
-            SecurityGroupArgs {
-                name: format!("{env}-platform").into(),
-                description: "Prometheus, Grafana, Alertmanager and the admin API".into(),
-                vpc_id: vpc.id(),
-                ..Default::default()
-            },
-        );
-        let p = &config.ports;
-        let operator = net.operator_cidr.as_str();
-        let mut rules = Rules { stack };
-        for (name, port) in [
-            ("kafka-broker-internal", p.broker_internal),
-            ("kafka-broker-client", p.broker_client),
-            ("kafka-controller", p.controller),
-            ("kafka-connect-rest", p.connect_rest),
-        ] {
-            rules.tcp(name, &kafka_sg, port, Peer::Cidr(&net.vpc_cidr));
-        }
-        for (name, port) in [
-            ("kafka-jmx-exporter-broker", p.jmx_exporter_broker),
-            ("kafka-jmx-exporter-controller", p.jmx_exporter_controller),
-            ("kafka-jmx-exporter-connect", p.jmx_exporter_connect),
-            ("kafka-node-exporter", p.node_exporter),
-            ("kafka-http-source-connector", p.http_source_connector),
-        ] {
-            rules.tcp(name, &kafka_sg, port, Peer::Group(&platform_sg));
-        }
-        rules.tcp("kafka-ssh", &kafka_sg, 22, Peer::Cidr(operator));
-        for (name, port) in [
-            ("platform-prometheus", p.prometheus),
-            ("platform-grafana", p.grafana),
-            ("platform-alertmanager", p.alertmanager),
-            ("platform-admin-api", p.admin_api),
-            ("platform-ssh", 22),
-        ] {
-            rules.tcp(name, &platform_sg, port, Peer::Cidr(operator));
-        }
-        let stack = rules.stack;
-
-        let key = stack.resource::<KeyPair>(
-            "key",
-            KeyPairArgs {
-                key_name: format!("{env}-operator").into(),
-                public_key: config.ssh.public_key.clone().into(),
-                ..Default::default()
-            },
-        );
-        let role = stack.resource::<IamRole>(
-            "node-role",
-            IamRoleArgs {
-                name: format!("{env}-kafka-node").into(),
-                assume_role_policy: EC2_TRUST.into(),
-                description: Some(format!("Kafka platform nodes of {env}")).into(),
-                ..Default::default()
-            },
-        );
-        stack.resource::<IamRolePolicy>(
-            "node-role-policy",
-            IamRolePolicyArgs {
-                role: role.as_ref().output("name"),
-                name: "describe-instances".into(),
-                policy: NODE_POLICY.into(),
-            },
-        );
-        let profile = stack.resource::<IamInstanceProfile>(
-            "node-profile",
-            IamInstanceProfileArgs {
-                name: format!("{env}-kafka-node").into(),
-                role: role.as_ref().output::<String>("name").map(Some),
-            },
-        );
-
-        let zones = u32::try_from(subnets.len()).unwrap_or(1).max(1);
-        let mut nodes = Vec::new();
-        for node_role in Role::ALL {
-            let group = config.nodes.group(node_role);
-            let sg = if node_role == Role::Platform {
-                &platform_sg
-            } else {
-                &kafka_sg
-            };
-            for i in 0..config.nodes.count(node_role) {
-                let (zone, cidr, subnet) = &subnets[usize::try_from(i % zones).unwrap_or(0)];
-                let private_ip = cidr.host(host_base(node_role) + i / zones).ok_or_else(|| {
-                    PolicyErrors(vec![Violation {
-                        field: format!("nodes.{}.count", node_role.name()),
-                        message:
-                            "too many nodes for the addresses reserved for the role in each zone"
-                                .into(),
-                    }])
-                })?;
-                let name = format!("{}-{}", node_role.name(), i + 1);
-                let instance = stack.resource::<Instance>(
-                    &name,
-                    InstanceArgs {
-                        ami: ami.image_id(),
-                        instance_type: group.instance_type.clone().into(),
-                        subnet_id: subnet.id(),
-                        private_ip: Some(private_ip.to_string()).into(),
-                        security_group_ids: Output::all([sg.id()]),
-                        key_name: key.as_ref().output::<String>("key_name").map(Some),
-                        iam_instance_profile: profile.as_ref().output::<String>("name").map(Some),
-                        root_volume_size: group.root_volume_gib.map(i64::from).into(),
-                        associate_public_ip: Some(true).into(),
-                        tags: Output::known(
-                            [("role".to_owned(), node_role.name().to_owned())].into(),
-                        ),
-                        ..Default::default()
-                    },
-                );
-                nodes.push(Node {
-                    role: node_role,
-                    index: i + 1,
-                    name,
-                    zone: zone.clone(),
-                    private_ip,
-                    instance,
-                });
-            }
-        }
-
-        let described = nodes.iter().map(|n| {
-            let fixed = json!({
-                "name": format!("{env}-{}", n.name),
-                "role": n.role.name(),
-                "index": n.index,
-                "zone": n.zone,
-                "private_ip": n.private_ip.to_string(),
-            });
-            n.instance
-                .id()
-                .zip(n.instance.public_ip())
-                .zip(n.instance.private_dns())
-                .map(move |((id, public_ip), private_dns)| {
-                    let mut node = fixed.clone();
-                    if let Value::Object(map) = &mut node {
-                        map.insert("id".into(), Value::from(id));
-                        map.insert("public_ip".into(), Value::from(public_ip));
-                        map.insert("private_dns".into(), Value::from(private_dns));
-                    }
-                    node
-                })
-        });
-        stack.export("nodes", Output::all(described));
-        stack.export("vpc_id", vpc.id());
+        let network = register_network(stack, config)?;
+        let (kafka_sg, platform_sg) = register_security(stack, config, &network.vpc);
+        let identity = register_identity(stack, config);
+        let nodes = register_nodes(stack, config, &network, &identity, &kafka_sg, &platform_sg)?;
+        export_outputs(stack, &nodes, &network.vpc);
         Ok(Self {
             nodes,
-            vpc,
+            vpc: network.vpc,
             kafka_security_group: kafka_sg,
             platform_security_group: platform_sg,
         })
     }
+}
+
+fn register_network(stack: &mut Stack, config: &PlatformConfig) -> Result<Network, PolicyErrors> {
+    let net = &config.network;
+    let vpc_cidr: Cidr = net
+        .vpc_cidr
+        .parse()
+        .map_err(|m: String| violation("network.vpc_cidr", m))?;
+    let vpc = stack.resource::<Vpc>(
+        "vpc",
+        VpcArgs {
+            cidr_block: net.vpc_cidr.clone().into(),
+            enable_dns_hostnames: Some(true).into(),
+            enable_dns_support: Some(true).into(),
+            ..Default::default()
+        },
+    );
+    let igw = stack.resource::<InternetGateway>(
+        "igw",
+        InternetGatewayArgs {
+            vpc_id: vpc.id().map(Some),
+            ..Default::default()
+        },
+    );
+    let table = stack.resource::<RouteTable>(
+        "public",
+        RouteTableArgs {
+            vpc_id: vpc.id(),
+            ..Default::default()
+        },
+    );
+    stack.resource::<Route>(
+        "public-default",
+        RouteArgs {
+            route_table_id: table.id(),
+            destination_cidr_block: "0.0.0.0/0".into(),
+            gateway_id: igw.id(),
+        },
+    );
+    let mut subnets = Vec::new();
+    for (z, zone) in net.availability_zones.iter().enumerate() {
+        let index = u32::try_from(z + 1).unwrap_or(u32::MAX);
+        let cidr = vpc_cidr.subnet(24, index).ok_or_else(|| {
+            violation(
+                "network.vpc_cidr",
+                format!("{vpc_cidr} has no room for a /24 per zone"),
+            )
+        })?;
+        let subnet = stack.resource::<Subnet>(
+            &format!("subnet-{zone}"),
+            SubnetArgs {
+                vpc_id: vpc.id(),
+                cidr_block: cidr.to_string().into(),
+                availability_zone: Some(zone.clone()).into(),
+                map_public_ip_on_launch: Some(true).into(),
+                ..Default::default()
+            },
+        );
+        stack.resource::<RouteTableAssociation>(
+            &format!("public-{zone}"),
+            RouteTableAssociationArgs {
+                route_table_id: table.id(),
+                subnet_id: subnet.id(),
+            },
+        );
+        subnets.push((zone.clone(), cidr, subnet));
+    }
+    Ok(Network { vpc, subnets })
+}
+
+/// The Kafka nodes' and the platform node's security groups with their rules.
+fn register_security(
+    stack: &mut Stack,
+    config: &PlatformConfig,
+    vpc: &Vpc,
+) -> (SecurityGroup, SecurityGroup) {
+    let env = stack.name().to_owned();
+    let net = &config.network;
+    let kafka_sg = stack.resource::<SecurityGroup>(
+        "kafka-sg",
+        SecurityGroupArgs {
+            name: format!("{env}-kafka").into(),
+            description: "Kafka controllers, brokers and Connect".into(),
+            vpc_id: vpc.id(),
+            ..Default::default()
+        },
+    );
+    let platform_sg = stack.resource::<SecurityGroup>(
+        "platform-sg",
+        SecurityGroupArgs {
+            name: format!("{env}-platform").into(),
+            description: "Prometheus, Grafana, Alertmanager and the admin API".into(),
+            vpc_id: vpc.id(),
+            ..Default::default()
+        },
+    );
+    let p = &config.ports;
+    let operator = net.operator_cidr.as_str();
+    let mut rules = Rules { stack };
+    for (name, port) in [
+        ("kafka-broker-internal", p.broker_internal),
+        ("kafka-broker-client", p.broker_client),
+        ("kafka-controller", p.controller),
+        ("kafka-connect-rest", p.connect_rest),
+    ] {
+        rules.tcp(name, &kafka_sg, port, Peer::Cidr(&net.vpc_cidr));
+    }
+    for (name, port) in [
+        ("kafka-jmx-exporter-broker", p.jmx_exporter_broker),
+        ("kafka-jmx-exporter-controller", p.jmx_exporter_controller),
+        ("kafka-jmx-exporter-connect", p.jmx_exporter_connect),
+        ("kafka-node-exporter", p.node_exporter),
+        ("kafka-http-source-connector", p.http_source_connector),
+    ] {
+        rules.tcp(name, &kafka_sg, port, Peer::Group(&platform_sg));
+    }
+    rules.tcp("kafka-ssh", &kafka_sg, 22, Peer::Cidr(operator));
+    for (name, port) in [
+        ("platform-prometheus", p.prometheus),
+        ("platform-grafana", p.grafana),
+        ("platform-alertmanager", p.alertmanager),
+        ("platform-admin-api", p.admin_api),
+        ("platform-ssh", 22),
+    ] {
+        rules.tcp(name, &platform_sg, port, Peer::Cidr(operator));
+    }
+    (kafka_sg, platform_sg)
+}
+
+/// The operator's key pair, and the role (EC2 may describe instances) with its profile.
+fn register_identity(stack: &mut Stack, config: &PlatformConfig) -> NodeIdentity {
+    let env = stack.name().to_owned();
+    let key = stack.resource::<KeyPair>(
+        "key",
+        KeyPairArgs {
+            key_name: format!("{env}-operator").into(),
+            public_key: config.ssh.public_key.clone().into(),
+            ..Default::default()
+        },
+    );
+    let role = stack.resource::<IamRole>(
+        "node-role",
+        IamRoleArgs {
+            name: format!("{env}-kafka-node").into(),
+            assume_role_policy: EC2_TRUST.into(),
+            description: Some(format!("Kafka platform nodes of {env}")).into(),
+            ..Default::default()
+        },
+    );
+    stack.resource::<IamRolePolicy>(
+        "node-role-policy",
+        IamRolePolicyArgs {
+            role: role.name(),
+            name: "describe-instances".into(),
+            policy: NODE_POLICY.into(),
+        },
+    );
+    let profile = stack.resource::<IamInstanceProfile>(
+        "node-profile",
+        IamInstanceProfileArgs {
+            name: format!("{env}-kafka-node").into(),
+            role: role.name().map(Some),
+        },
+    );
+    NodeIdentity { key, profile }
+}
+
+/// Every node, round-robin over the zones, each with its fixed private IP.
+fn register_nodes(
+    stack: &mut Stack,
+    config: &PlatformConfig,
+    network: &Network,
+    identity: &NodeIdentity,
+    kafka_sg: &SecurityGroup,
+    platform_sg: &SecurityGroup,
+) -> Result<Vec<Node>, PolicyErrors> {
+    let ami = stack.data_source::<Ami>(
+        "ami",
+        AmiArgs {
+            owners: config.ami.owners.clone().into(),
+            name: config.ami.name.clone().into(),
+            architecture: config.ami.architecture.clone().into(),
+        },
+    );
+    let zones = u32::try_from(network.subnets.len()).unwrap_or(1).max(1);
+    let mut nodes = Vec::new();
+    for node_role in Role::ALL {
+        let group = config.nodes.group(node_role);
+        let sg = if node_role == Role::Platform {
+            platform_sg
+        } else {
+            kafka_sg
+        };
+        for i in 0..config.nodes.count(node_role) {
+            let (zone, cidr, subnet) = &network.subnets[usize::try_from(i % zones).unwrap_or(0)];
+            let private_ip = cidr.host(host_base(node_role) + i / zones).ok_or_else(|| {
+                violation(
+                    format!("nodes.{}.count", node_role.name()),
+                    "too many nodes for the addresses reserved for the role in each zone",
+                )
+            })?;
+            let name = format!("{}-{}", node_role.name(), i + 1);
+            let instance = stack.resource::<Instance>(
+                &name,
+                InstanceArgs {
+                    ami: ami.image_id(),
+                    instance_type: group.instance_type.clone().into(),
+                    subnet_id: subnet.id(),
+                    private_ip: Some(private_ip.to_string()).into(),
+                    security_group_ids: Output::all([sg.id()]),
+                    key_name: identity.key.key_name().map(Some),
+                    iam_instance_profile: identity.profile.name().map(Some),
+                    root_volume_size: group.root_volume_gib.map(i64::from).into(),
+                    associate_public_ip: Some(true).into(),
+                    tags: Output::known([("role".to_owned(), node_role.name().to_owned())].into()),
+                    ..Default::default()
+                },
+            );
+            nodes.push(Node {
+                role: node_role,
+                index: i + 1,
+                name,
+                zone: zone.clone(),
+                private_ip,
+                instance,
+            });
+        }
+    }
+    Ok(nodes)
+}
+
+/// The `nodes` output (one [`NodeFacts`] per node, what the renderers read) and `vpc_id`.
+fn export_outputs(stack: &mut Stack, nodes: &[Node], vpc: &Vpc) {
+    let env = stack.name().to_owned();
+    let described = nodes.iter().map(|n| {
+        let (name, role, index, zone) =
+            (format!("{env}-{}", n.name), n.role, n.index, n.zone.clone());
+        let private_ip = n.private_ip.to_string();
+        n.instance
+            .id()
+            .zip(n.instance.public_ip())
+            .zip(n.instance.private_dns())
+            .map(move |((id, public_ip), private_dns)| NodeFacts {
+                name: name.clone(),
+                role,
+                index,
+                zone: zone.clone(),
+                id,
+                private_ip: private_ip.clone(),
+                public_ip,
+                private_dns,
+            })
+    });
+    stack.export(NODES_OUTPUT, Output::all(described));
+    stack.export("vpc_id", vpc.id());
 }

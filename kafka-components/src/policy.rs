@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use iac_core::aws::Cidr;
+use iac_aws::Cidr;
 
 use crate::config::{PlatformConfig, Role};
 

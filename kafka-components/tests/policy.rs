@@ -7,7 +7,7 @@ use std::path::Path;
 use kafka_components::{KafkaPlatform, PlatformConfig, Role};
 
 fn dev() -> PlatformConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs/dev.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dev.toml");
     PlatformConfig::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
 }
 
@@ -21,10 +21,10 @@ fn refusals(change: impl FnOnce(&mut PlatformConfig)) -> Vec<String> {
 }
 
 #[test]
-fn the_shipped_environments_pass_every_policy() {
+fn the_fixture_environments_and_the_sandbox_example_pass_every_policy() {
     assert_eq!(refusals(|_| {}), Vec::<String>::new());
     for env in ["dev", "prod"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         let config = PlatformConfig::load(&dir, env).unwrap();
         assert!(kafka_components::policy::check(&config).is_ok(), "{env}");
     }
@@ -169,7 +169,7 @@ fn opt_outs_are_explicit() {
 fn a_malformed_file_names_the_file_and_the_field() {
     let path = Path::new("envs/broken.toml");
     let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs/dev.toml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dev.toml"),
     )
     .unwrap();
     let typo = text.replace(

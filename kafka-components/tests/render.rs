@@ -7,12 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kafka_components::render::{self, NodeFacts, RenderedFile};
+use kafka_components::NodeFacts;
+use kafka_components::nodes::NODES_OUTPUT;
+use kafka_components::render::{self, RenderedFile};
 use kafka_components::{PlatformConfig, Role};
 use serde_json::{Value, json};
 
 fn dev() -> PlatformConfig {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     PlatformConfig::load(&dir, "dev").unwrap()
 }
 
@@ -21,32 +23,35 @@ fn outputs(broker2_ip: &str) -> BTreeMap<String, Value> {
     let mut nodes = Vec::new();
     let zones = ["eu-central-1a", "eu-central-1b", "eu-central-1c"];
     for (role, count, base) in [
-        ("controller", 3, 10),
-        ("broker", 3, 20),
-        ("connect", 1, 30),
-        ("platform", 1, 40),
+        (Role::Controller, 3, 10),
+        (Role::Broker, 3, 20),
+        (Role::Connect, 1, 30),
+        (Role::Platform, 1, 40),
     ] {
         for (i, zone) in zones.iter().enumerate().take(count) {
-            let ip = if role == "broker" && i == 1 {
+            let ip = if role == Role::Broker && i == 1 {
                 broker2_ip.to_owned()
             } else {
                 format!("10.0.{}.{}", i + 1, base)
             };
-            nodes.push(json!({
-                "name": format!("dev-{role}-{}", i + 1),
-                "role": role,
-                "index": i + 1,
-                "zone": zone,
-                "private_ip": ip,
-                "public_ip": format!("203.0.113.{}", base + i),
-                "private_dns": format!("ip-{}.eu-central-1.compute.internal", ip.replace('.', "-")),
-                "id": format!("i-{role}{i}"),
-            }));
+            nodes.push(NodeFacts {
+                name: format!("dev-{}-{}", role.name(), i + 1),
+                role,
+                index: u32::try_from(i + 1).unwrap(),
+                zone: (*zone).to_owned(),
+                id: format!("i-{}{i}", role.name()),
+                private_dns: format!("ip-{}.eu-central-1.compute.internal", ip.replace('.', "-")),
+                private_ip: ip,
+                public_ip: format!("203.0.113.{}", base + i),
+            });
         }
     }
     // Shuffled on purpose: the order of the output must not matter.
     nodes.reverse();
-    BTreeMap::from([("nodes".to_owned(), Value::Array(nodes))])
+    BTreeMap::from([(
+        NODES_OUTPUT.to_owned(),
+        serde_json::to_value(nodes).unwrap(),
+    )])
 }
 
 fn rendered(broker2_ip: &str) -> Vec<RenderedFile> {

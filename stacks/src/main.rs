@@ -15,7 +15,7 @@ mod progress;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
-use iac_core::aws::{AwsProvider, AwsSettings};
+use iac_aws::{AwsProvider, AwsSettings};
 use iac_core::{
     ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, EngineError, FileBackend, Passphrase,
     Plan, PlanRecord, Program, Providers, Shown, Stack,

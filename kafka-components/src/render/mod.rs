@@ -5,67 +5,15 @@
 //! Data is prepared here; templates (in the workspace's `templates/`) only loop and print.
 //! [`write`] replaces the output folder as a whole: a render never leaves half a set of files.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_json::Value;
-
 use crate::config::{PlatformConfig, Role};
+use crate::nodes::NodeFacts;
 use crate::policy::{self, PolicyErrors};
 
 mod kafka;
 mod monitoring;
-
-/// One node as the applied stack reports it (the `nodes` stack output).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct NodeFacts {
-    /// `<stack>-<role>-<n>`.
-    pub name: String,
-    /// Its role.
-    pub role: Role,
-    /// 1-based index within the role.
-    pub index: u32,
-    /// Availability zone.
-    pub zone: String,
-    /// Private IP.
-    pub private_ip: String,
-    /// Public IP (empty when it has none).
-    pub public_ip: String,
-    /// Private DNS name (the name Kafka advertises).
-    pub private_dns: String,
-}
-
-impl NodeFacts {
-    /// The nodes of an applied stack, in a stable order (role, then index).
-    pub fn from_outputs(
-        stack: &str,
-        outputs: &BTreeMap<String, Value>,
-    ) -> Result<Vec<Self>, RenderError> {
-        let nodes = outputs
-            .get("nodes")
-            .ok_or_else(|| RenderError::NotApplied {
-                stack: stack.to_owned(),
-            })?;
-        let mut nodes: Vec<Self> =
-            serde_json::from_value(nodes.clone()).map_err(|e| RenderError::BadOutputs {
-                stack: stack.to_owned(),
-                reason: e.to_string(),
-            })?;
-        nodes.sort_by_key(|n| (n.role, n.index));
-        Ok(nodes)
-    }
-
-    /// The address Ansible connects to: the public IP, or the private one without it.
-    pub fn address(&self) -> &str {
-        if self.public_ip.is_empty() {
-            &self.private_ip
-        } else {
-            &self.public_ip
-        }
-    }
-}
 
 /// Why files could not be rendered or written.
 #[derive(Debug, thiserror::Error)]

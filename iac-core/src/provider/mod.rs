@@ -5,6 +5,16 @@
 //! `check` (before any mutation), says per property whether a change is an in-place update or
 //! needs replacement in `diff`, and performs the CRUD calls. Errors carry the provider's own
 //! code and message, never swallowed.
+//!
+//! What every provider needs besides the contract lives in the submodules: [`known`] (typed
+//! reading of inputs, check helpers), [`retry`] (retries and waits with a deadline),
+//! [`ownership`] (the tags that name a resource's stack), [`diff_table`] (a kind's declared
+//! diff table).
+
+pub mod diff_table;
+pub mod known;
+pub mod ownership;
+pub mod retry;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

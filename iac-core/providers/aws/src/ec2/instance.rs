@@ -1,10 +1,6 @@
 //! `aws:ec2:Instance` and the `aws:ec2:Ami` data source.
 //!
-//! | input | change |
-//! |---|---|
-//! | `instance_type` | in place: stop, modify, start (the public IP may change) |
-//! | `security_group_ids`, `tags` | in place |
-//! | `ami`, `subnet_id`, `private_ip`, `key_name`, `iam_instance_profile`, `user_data`, `root_volume_size`, `associate_public_ip` | replace |
+//! The diff table is declared below and rendered in the provider's `RESOURCES.md`.
 //!
 //! The instance is launched through a network interface that is deleted with it, so a fixed
 //! private IP is freed when the instance terminates. Every create carries a client token, so
@@ -22,17 +18,60 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
-use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
-use crate::ResourceType as _;
-use crate::aws::props::{Inputs, known_str, map, require, strings};
-use crate::aws::{Ami, Aws, AwsKind, Instance, aws_error, found, wait_for, with_retries};
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use super::{owner_filters, tag_spec, update_tags, user_tags};
+use crate::{Ami, Aws, AwsKind, Instance, aws_error, found, wait_for, with_retries};
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::string_map_value;
+use iac_core::provider::known::{KnownInputs, known_str, map, require, strings};
+use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
 };
+use iac_core::{Properties, PropertyMap};
+
+/// The diff table of `Instance` (rendered in the provider's RESOURCES.md).
+pub(crate) const INSTANCE_TABLE: DiffTable = DiffTable {
+    type_token: Instance::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["instance_type"],
+            change: Change::InPlace,
+            note: "stop, modify, start; the public IP may change",
+        },
+        DiffRow {
+            inputs: &["security_group_ids", "tags"],
+            change: Change::InPlace,
+            note: "",
+        },
+        DiffRow {
+            inputs: &[
+                "ami",
+                "subnet_id",
+                "private_ip",
+                "key_name",
+                "iam_instance_profile",
+                "user_data",
+                "root_volume_size",
+                "associate_public_ip",
+            ],
+            change: Change::Replace,
+            note: "",
+        },
+    ],
+};
 
 pub(crate) struct InstanceKind;
+/// The diff table of `Ami` (rendered in the provider's RESOURCES.md).
+pub(crate) const AMI_TABLE: DiffTable = DiffTable {
+    type_token: Ami::TYPE,
+    rows: &[DiffRow {
+        inputs: &["owners", "name", "architecture"],
+        change: Change::Replace,
+        note: "a data source: read again at every plan",
+    }],
+};
+
 pub(crate) struct AmiKind;
 
 type Ec2Instance = aws_sdk_ec2::types::Instance;
@@ -134,17 +173,8 @@ impl AwsKind for InstanceKind {
         Instance::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &[
-            "ami",
-            "subnet_id",
-            "private_ip",
-            "key_name",
-            "iam_instance_profile",
-            "user_data",
-            "root_volume_size",
-            "associate_public_ip",
-        ]
+    fn diff_table(&self) -> &'static DiffTable {
+        &INSTANCE_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -186,7 +216,7 @@ impl AwsKind for InstanceKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let ami = inputs.str("ami")?;
         let mut interface = InstanceNetworkInterfaceSpecification::builder()
             .device_index(0)
@@ -211,7 +241,7 @@ impl AwsKind for InstanceKind {
                 ResourceType::Instance,
                 r.stack,
                 r.name,
-                &inputs.tags(),
+                &inputs.string_map("tags"),
             ))
             // One token per create: the SDK's own retries of this call reuse it.
             .client_token(format!("{:032x}", rand::random::<u128>()));
@@ -306,7 +336,7 @@ impl AwsKind for InstanceKind {
             ("security_group_ids", Value::from(groups)),
             (
                 "tags",
-                tags_value(&user_tags(r.stack, r.name, instance.tags())),
+                string_map_value(&user_tags(r.stack, r.name, instance.tags())),
             ),
         ]);
         // What AWS does not report back is as recorded.
@@ -334,7 +364,7 @@ impl AwsKind for InstanceKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let (old, new) = (Inputs(r.old_inputs), Inputs(r.new_inputs));
+        let (old, new) = (KnownInputs(r.old_inputs), KnownInputs(r.new_inputs));
         let new_type = new.str("instance_type")?;
         if old.opt_str("instance_type") != Some(new_type) {
             aws.ec2
@@ -454,8 +484,8 @@ impl AwsKind for AmiKind {
         Ami::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &[]
+    fn diff_table(&self) -> &'static DiffTable {
+        &AMI_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -477,7 +507,7 @@ impl AwsKind for AmiKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let mut call = aws
             .ec2
             .describe_images()

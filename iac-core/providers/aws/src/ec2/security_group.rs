@@ -1,10 +1,6 @@
 //! `aws:ec2:SecurityGroup` and `aws:ec2:SecurityGroupRule`.
 //!
-//! | kind | input | change |
-//! |---|---|---|
-//! | SecurityGroup | `name`, `description`, `vpc_id` | replace, deleting first (names are unique per VPC) |
-//! | SecurityGroup | `tags` | in place |
-//! | SecurityGroupRule | every input | replace (a rule is revoked and authorised again; the group is untouched) |
+//! The diff table is declared below and rendered in the provider's `RESOURCES.md`.
 //!
 //! Rules are separate resources, so adding or removing one changes the group in place. A
 //! rule's id is derived from what it allows: `<group>:<direction>:<protocol>:<from>-<to>:<peer>`.
@@ -13,19 +9,59 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
 use serde_json::Value;
 
-use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
-use crate::ResourceType as _;
-use crate::aws::props::{Inputs, check_cidr, known_str, map, require};
-use crate::aws::{
+use super::{owner_filters, tag_spec, update_tags, user_tags};
+use crate::cidr::check_cidr;
+use crate::{
     Aws, AwsKind, SecurityGroup, SecurityGroupRule, aws_error, deleted, found, with_retries,
 };
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::string_map_value;
+use iac_core::provider::known::{KnownInputs, known_str, map, require};
+use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
 };
+use iac_core::{Properties, PropertyMap};
+
+/// The diff table of `SecurityGroup` (rendered in the provider's RESOURCES.md).
+pub(crate) const SECURITY_GROUP_TABLE: DiffTable = DiffTable {
+    type_token: SecurityGroup::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["name", "description", "vpc_id"],
+            change: Change::ReplaceDeletingFirst,
+            note: "names are unique per VPC",
+        },
+        DiffRow {
+            inputs: &["tags"],
+            change: Change::InPlace,
+            note: "",
+        },
+    ],
+};
 
 pub(crate) struct SecurityGroupKind;
+/// The diff table of `SecurityGroupRule` (rendered in the provider's RESOURCES.md).
+pub(crate) const RULE_TABLE: DiffTable = DiffTable {
+    type_token: SecurityGroupRule::TYPE,
+    rows: &[DiffRow {
+        inputs: &[
+            "security_group_id",
+            "direction",
+            "protocol",
+            "from_port",
+            "to_port",
+            "cidr_ipv4",
+            "source_security_group_id",
+            "self_referencing",
+            "description",
+        ],
+        change: Change::Replace,
+        note: "a rule is revoked and authorised again; the group is untouched",
+    }],
+};
+
 pub(crate) struct RuleKind;
 
 async fn describe(
@@ -49,12 +85,8 @@ impl AwsKind for SecurityGroupKind {
         SecurityGroup::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["name", "description", "vpc_id"]
-    }
-
-    fn delete_before_replace(&self) -> bool {
-        true
+    fn diff_table(&self) -> &'static DiffTable {
+        &SECURITY_GROUP_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -74,7 +106,7 @@ impl AwsKind for SecurityGroupKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let out = with_retries(&aws.settings, || async {
             aws.ec2
                 .create_security_group()
@@ -85,7 +117,7 @@ impl AwsKind for SecurityGroupKind {
                     ResourceType::SecurityGroup,
                     r.stack,
                     r.name,
-                    &inputs.tags(),
+                    &inputs.string_map("tags"),
                 ))
                 .send()
                 .await
@@ -130,7 +162,7 @@ impl AwsKind for SecurityGroupKind {
             ("vpc_id", Value::from(group.vpc_id().unwrap_or_default())),
             (
                 "tags",
-                tags_value(&user_tags(r.stack, r.name, group.tags())),
+                string_map_value(&user_tags(r.stack, r.name, group.tags())),
             ),
         ]);
         Ok(Some(ReadResponse {
@@ -188,7 +220,7 @@ fn protocol(name: &str) -> Option<&'static str> {
 }
 
 impl<'a> Rule<'a> {
-    fn parse(inputs: &Inputs<'a>) -> Result<Self, ProviderError> {
+    fn parse(inputs: &KnownInputs<'a>) -> Result<Self, ProviderError> {
         let group = inputs.str("security_group_id")?;
         let bad = |m: String| ProviderError::with_code("InvalidInput", m);
         let ingress = match inputs.str("direction")? {
@@ -283,18 +315,8 @@ impl AwsKind for RuleKind {
         SecurityGroupRule::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &[
-            "security_group_id",
-            "direction",
-            "protocol",
-            "from_port",
-            "to_port",
-            "cidr_ipv4",
-            "source_security_group_id",
-            "self_referencing",
-            "description",
-        ]
+    fn diff_table(&self) -> &'static DiffTable {
+        &RULE_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -375,7 +397,7 @@ impl AwsKind for RuleKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let rule = Rule::parse(&Inputs(r.inputs))?;
+        let rule = Rule::parse(&KnownInputs(r.inputs))?;
         with_retries(&aws.settings, || async {
             if rule.ingress {
                 aws.ec2
@@ -409,7 +431,7 @@ impl AwsKind for RuleKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let rule = Rule::parse(&Inputs(r.inputs))?;
+        let rule = Rule::parse(&KnownInputs(r.inputs))?;
         let Some(group) = describe(aws, rule.group).await? else {
             return Ok(None);
         };
@@ -438,7 +460,7 @@ impl AwsKind for RuleKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let rule = Rule::parse(&Inputs(r.inputs))?;
+        let rule = Rule::parse(&KnownInputs(r.inputs))?;
         let result = if rule.ingress {
             aws.ec2
                 .revoke_security_group_ingress()

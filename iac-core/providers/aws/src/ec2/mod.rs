@@ -14,36 +14,12 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use serde_json::Value;
 
-use super::props::{self, known_str};
 use super::{Aws, Cidr, IamInstanceProfile, IamRole, Instance, KeyPair, Subnet, aws_error};
-use crate::ResourceType as _;
-use crate::provider::{CheckFailure, CheckRequest, ProviderError, UpdateRequest};
-
-/// The tag naming the stack that owns a resource.
-pub(crate) const STACK_TAG: &str = "iac:stack";
-/// The tag naming the resource within its stack.
-pub(crate) const RESOURCE_TAG: &str = "iac:resource";
-
-/// The `Name` tag when the user gives none: `<stack>-<resource>`.
-pub(crate) fn default_name(stack: &str, name: &str) -> String {
-    format!("{stack}-{name}")
-}
-
-/// Every tag a resource carries: the user's, `Name`, and the ownership tags.
-pub(crate) fn all_tags(
-    stack: &str,
-    name: &str,
-    user: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut tags = user.clone();
-    tags.entry("Name".to_owned())
-        .or_insert_with(|| default_name(stack, name));
-    tags.insert(STACK_TAG.to_owned(), stack.to_owned());
-    tags.insert(RESOURCE_TAG.to_owned(), name.to_owned());
-    tags
-}
+use iac_core::ResourceType as _;
+use iac_core::provider::known::{known_str, string_map};
+use iac_core::provider::ownership::{self, RESOURCE_TAG, STACK_TAG, all_tags};
+use iac_core::{CheckFailure, CheckRequest, ProviderError, UpdateRequest};
 
 fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
@@ -64,27 +40,13 @@ pub(crate) fn tag_spec(
         .build()
 }
 
-/// The user's tags, recovered from what AWS reports (ownership tags and a default `Name`
-/// removed), so a read compares equal to the program's inputs.
+/// The user's tags among what AWS reports (see [`ownership::user_tags`]).
 pub(crate) fn user_tags(stack: &str, name: &str, tags: &[Tag]) -> BTreeMap<String, String> {
-    let default = default_name(stack, name);
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            ))
-        })
-        .filter(|(k, v)| k != STACK_TAG && k != RESOURCE_TAG && !(k == "Name" && *v == default))
-        .collect()
-}
-
-/// Tags as an input/output value.
-pub(crate) fn tags_value(tags: &BTreeMap<String, String>) -> Value {
-    Value::Object(
+    ownership::user_tags(
+        stack,
+        name,
         tags.iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-            .collect(),
+            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
     )
 }
 
@@ -132,8 +94,8 @@ pub(crate) async fn sync_tags(
 /// Brings the tags of an updated resource from its old inputs to its new ones.
 pub(crate) async fn update_tags(aws: &Aws, r: &UpdateRequest<'_>) -> Result<(), ProviderError> {
     let (old, new) = (
-        props::tags(r.old_inputs.get("tags")),
-        props::tags(r.new_inputs.get("tags")),
+        string_map(r.old_inputs.get("tags")),
+        string_map(r.new_inputs.get("tags")),
     );
     sync_tags(aws, r.id, r.stack, r.name, &old, &new).await
 }

@@ -1,22 +1,38 @@
 //! `aws:ec2:ElasticIp` (with its association).
 //!
-//! | input | change |
-//! |---|---|
-//! | `instance_id` | in place (disassociate, associate) |
-//! | `tags` | in place |
+//! The diff table is declared below and rendered in the provider's `RESOURCES.md`.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{DomainType, ResourceType};
 use serde_json::Value;
 
-use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
-use crate::ResourceType as _;
-use crate::aws::props::{Inputs, map};
-use crate::aws::{Aws, AwsKind, ElasticIp, aws_error, deleted, found, with_retries};
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use super::{owner_filters, tag_spec, update_tags, user_tags};
+use crate::{Aws, AwsKind, ElasticIp, aws_error, deleted, found, with_retries};
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::string_map_value;
+use iac_core::provider::known::{KnownInputs, map};
+use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
+};
+use iac_core::{Properties, PropertyMap};
+
+/// The diff table of `ElasticIp` (rendered in the provider's RESOURCES.md).
+pub(crate) const ELASTIC_IP_TABLE: DiffTable = DiffTable {
+    type_token: ElasticIp::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["instance_id"],
+            change: Change::InPlace,
+            note: "disassociate, associate",
+        },
+        DiffRow {
+            inputs: &["tags"],
+            change: Change::InPlace,
+            note: "",
+        },
+    ],
 };
 
 pub(crate) struct ElasticIpKind;
@@ -81,8 +97,8 @@ impl AwsKind for ElasticIpKind {
         ElasticIp::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &[]
+    fn diff_table(&self) -> &'static DiffTable {
+        &ELASTIC_IP_TABLE
     }
 
     fn check(&self, _inputs: &Properties) -> Vec<CheckFailure> {
@@ -94,7 +110,7 @@ impl AwsKind for ElasticIpKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let out = aws
             .ec2
             .allocate_address()
@@ -103,7 +119,7 @@ impl AwsKind for ElasticIpKind {
                 ResourceType::ElasticIp,
                 r.stack,
                 r.name,
-                &inputs.tags(),
+                &inputs.string_map("tags"),
             ))
             .send()
             .await
@@ -150,7 +166,7 @@ impl AwsKind for ElasticIpKind {
             ),
             (
                 "tags",
-                tags_value(&user_tags(r.stack, r.name, address.tags())),
+                string_map_value(&user_tags(r.stack, r.name, address.tags())),
             ),
         ]);
         Ok(Some(ReadResponse {
@@ -162,8 +178,8 @@ impl AwsKind for ElasticIpKind {
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
         let (old, new) = (
-            Inputs(r.old_inputs).opt_str("instance_id"),
-            Inputs(r.new_inputs).opt_str("instance_id"),
+            KnownInputs(r.old_inputs).opt_str("instance_id"),
+            KnownInputs(r.new_inputs).opt_str("instance_id"),
         );
         if old != new {
             disassociate(aws, r.id).await?;

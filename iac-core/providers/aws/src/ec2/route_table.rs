@@ -1,31 +1,72 @@
 //! `aws:ec2:RouteTable`, `aws:ec2:Route` and `aws:ec2:RouteTableAssociation`.
 //!
-//! | kind | input | change |
-//! |---|---|---|
-//! | RouteTable | `vpc_id` | replace |
-//! | RouteTable | `tags` | in place |
-//! | Route | `route_table_id`, `destination_cidr_block` | replace |
-//! | Route | `gateway_id` | in place (ReplaceRoute) |
-//! | RouteTableAssociation | `subnet_id`, `route_table_id` | replace (AWS gives a moved association a new id) |
+//! The diff table is declared below and rendered in the provider's `RESOURCES.md`.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde_json::Value;
 
-use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
-use crate::ResourceType as _;
-use crate::aws::props::{Inputs, check_cidr, map, require};
-use crate::aws::{
+use super::{owner_filters, tag_spec, update_tags, user_tags};
+use crate::cidr::check_cidr;
+use crate::{
     Aws, AwsKind, Route, RouteTable, RouteTableAssociation, aws_error, deleted, found, with_retries,
 };
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::string_map_value;
+use iac_core::provider::known::{KnownInputs, map, require};
+use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
 };
+use iac_core::{Properties, PropertyMap};
+
+/// The diff table of `RouteTable` (rendered in the provider's RESOURCES.md).
+pub(crate) const ROUTE_TABLE_TABLE: DiffTable = DiffTable {
+    type_token: RouteTable::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["vpc_id"],
+            change: Change::Replace,
+            note: "",
+        },
+        DiffRow {
+            inputs: &["tags"],
+            change: Change::InPlace,
+            note: "",
+        },
+    ],
+};
 
 pub(crate) struct RouteTableKind;
+/// The diff table of `Route` (rendered in the provider's RESOURCES.md).
+pub(crate) const ROUTE_TABLE: DiffTable = DiffTable {
+    type_token: Route::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["route_table_id", "destination_cidr_block"],
+            change: Change::Replace,
+            note: "",
+        },
+        DiffRow {
+            inputs: &["gateway_id"],
+            change: Change::InPlace,
+            note: "ReplaceRoute",
+        },
+    ],
+};
+
 pub(crate) struct RouteKind;
+/// The diff table of `RouteTableAssociation` (rendered in the provider's RESOURCES.md).
+pub(crate) const ASSOCIATION_TABLE: DiffTable = DiffTable {
+    type_token: RouteTableAssociation::TYPE,
+    rows: &[DiffRow {
+        inputs: &["subnet_id", "route_table_id"],
+        change: Change::Replace,
+        note: "AWS gives a moved association a new id",
+    }],
+};
+
 pub(crate) struct AssociationKind;
 
 async fn describe_table(
@@ -49,8 +90,8 @@ impl AwsKind for RouteTableKind {
         RouteTable::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["vpc_id"]
+    fn diff_table(&self) -> &'static DiffTable {
+        &ROUTE_TABLE_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -64,7 +105,7 @@ impl AwsKind for RouteTableKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let out = with_retries(&aws.settings, || async {
             aws.ec2
                 .create_route_table()
@@ -73,7 +114,7 @@ impl AwsKind for RouteTableKind {
                     ResourceType::RouteTable,
                     r.stack,
                     r.name,
-                    &inputs.tags(),
+                    &inputs.string_map("tags"),
                 ))
                 .send()
                 .await
@@ -114,7 +155,7 @@ impl AwsKind for RouteTableKind {
             ("vpc_id", Value::from(table.vpc_id().unwrap_or_default())),
             (
                 "tags",
-                tags_value(&user_tags(r.stack, r.name, table.tags())),
+                string_map_value(&user_tags(r.stack, r.name, table.tags())),
             ),
         ]);
         Ok(Some(ReadResponse {
@@ -155,8 +196,8 @@ impl AwsKind for RouteKind {
         Route::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["route_table_id", "destination_cidr_block"]
+    fn diff_table(&self) -> &'static DiffTable {
+        &ROUTE_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -175,7 +216,7 @@ impl AwsKind for RouteKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let (table, destination) = (
             inputs.str("route_table_id")?,
             inputs.str("destination_cidr_block")?,
@@ -202,7 +243,7 @@ impl AwsKind for RouteKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let (table_id, destination) = (
             inputs.str("route_table_id")?,
             inputs.str("destination_cidr_block")?,
@@ -233,7 +274,7 @@ impl AwsKind for RouteKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let inputs = Inputs(r.new_inputs);
+        let inputs = KnownInputs(r.new_inputs);
         aws.ec2
             .replace_route()
             .route_table_id(inputs.str("route_table_id")?)
@@ -246,7 +287,7 @@ impl AwsKind for RouteKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         deleted(
             aws.ec2
                 .delete_route()
@@ -265,8 +306,8 @@ impl AwsKind for AssociationKind {
         RouteTableAssociation::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["subnet_id", "route_table_id"]
+    fn diff_table(&self) -> &'static DiffTable {
+        &ASSOCIATION_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -280,7 +321,7 @@ impl AwsKind for AssociationKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let out = with_retries(&aws.settings, || async {
             aws.ec2
                 .associate_route_table()
@@ -306,7 +347,7 @@ impl AwsKind for AssociationKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let subnet = Inputs(r.inputs).str("subnet_id")?;
+        let subnet = KnownInputs(r.inputs).str("subnet_id")?;
         let out = aws
             .ec2
             .describe_route_tables()

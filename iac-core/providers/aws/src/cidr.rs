@@ -5,6 +5,9 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
+use iac_core::provider::known::known_str;
+use iac_core::{CheckFailure, Properties};
+
 /// An IPv4 network in CIDR notation, normalised (host bits must be zero).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cidr {
@@ -109,6 +112,15 @@ impl FromStr for Cidr {
             ));
         }
         Ok(cidr)
+    }
+}
+
+/// Check helper: a CIDR input, when known, must parse.
+pub(crate) fn check_cidr(inputs: &Properties, key: &str, failures: &mut Vec<CheckFailure>) {
+    if let Some(text) = known_str(inputs, key) {
+        if let Err(reason) = text.parse::<Cidr>() {
+            failures.push(CheckFailure::new(key, reason));
+        }
     }
 }
 

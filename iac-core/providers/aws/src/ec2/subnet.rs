@@ -1,22 +1,39 @@
 //! `aws:ec2:Subnet`.
 //!
-//! | input | change |
-//! |---|---|
-//! | `vpc_id`, `cidr_block`, `availability_zone` | replace |
-//! | `map_public_ip_on_launch`, `tags` | in place |
+//! The diff table is declared below and rendered in the provider's `RESOURCES.md`.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use serde_json::Value;
 
-use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
-use crate::ResourceType as _;
-use crate::aws::props::{Inputs, check_cidr, map, require};
-use crate::aws::{Aws, AwsKind, Subnet, aws_error, deleted, found, with_retries};
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use super::{owner_filters, tag_spec, update_tags, user_tags};
+use crate::cidr::check_cidr;
+use crate::{Aws, AwsKind, Subnet, aws_error, deleted, found, with_retries};
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::string_map_value;
+use iac_core::provider::known::{KnownInputs, map, require};
+use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
+};
+use iac_core::{Properties, PropertyMap};
+
+/// The diff table of `Subnet` (rendered in the provider's RESOURCES.md).
+pub(crate) const SUBNET_TABLE: DiffTable = DiffTable {
+    type_token: Subnet::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["vpc_id", "cidr_block", "availability_zone"],
+            change: Change::Replace,
+            note: "",
+        },
+        DiffRow {
+            inputs: &["map_public_ip_on_launch", "tags"],
+            change: Change::InPlace,
+            note: "",
+        },
+    ],
 };
 
 pub(crate) struct SubnetKind;
@@ -38,8 +55,8 @@ impl AwsKind for SubnetKind {
         Subnet::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["vpc_id", "cidr_block", "availability_zone"]
+    fn diff_table(&self) -> &'static DiffTable {
+        &SUBNET_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -54,7 +71,7 @@ impl AwsKind for SubnetKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let out = with_retries(&aws.settings, || async {
             aws.ec2
                 .create_subnet()
@@ -65,7 +82,7 @@ impl AwsKind for SubnetKind {
                     ResourceType::Subnet,
                     r.stack,
                     r.name,
-                    &inputs.tags(),
+                    &inputs.string_map("tags"),
                 ))
                 .send()
                 .await
@@ -135,7 +152,7 @@ impl AwsKind for SubnetKind {
             ),
             (
                 "tags",
-                tags_value(&user_tags(r.stack, r.name, subnet.tags())),
+                string_map_value(&user_tags(r.stack, r.name, subnet.tags())),
             ),
         ]);
         let mut outputs = inputs.clone();

@@ -1,24 +1,38 @@
 //! `aws:ec2:InternetGateway` (with its VPC attachment).
 //!
-//! | input | change |
-//! |---|---|
-//! | `vpc_id` | in place (detach, attach) |
-//! | `tags` | in place |
+//! The diff table is declared below and rendered in the provider's `RESOURCES.md`.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
 use serde_json::Value;
 
-use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
-use crate::ResourceType as _;
-use crate::aws::props::{Inputs, map};
-use crate::aws::{
-    Aws, AwsKind, InternetGateway, aws_error, deleted, found, is_not_found, with_retries,
-};
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use super::{owner_filters, tag_spec, update_tags, user_tags};
+use crate::{Aws, AwsKind, InternetGateway, aws_error, deleted, found, is_not_found, with_retries};
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::string_map_value;
+use iac_core::provider::known::{KnownInputs, map};
+use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
+};
+use iac_core::{Properties, PropertyMap};
+
+/// The diff table of `InternetGateway` (rendered in the provider's RESOURCES.md).
+pub(crate) const INTERNET_GATEWAY_TABLE: DiffTable = DiffTable {
+    type_token: InternetGateway::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["vpc_id"],
+            change: Change::InPlace,
+            note: "detach, attach",
+        },
+        DiffRow {
+            inputs: &["tags"],
+            change: Change::InPlace,
+            note: "",
+        },
+    ],
 };
 
 pub(crate) struct InternetGatewayKind;
@@ -64,8 +78,8 @@ impl AwsKind for InternetGatewayKind {
         InternetGateway::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &[]
+    fn diff_table(&self) -> &'static DiffTable {
+        &INTERNET_GATEWAY_TABLE
     }
 
     fn check(&self, _inputs: &Properties) -> Vec<CheckFailure> {
@@ -77,7 +91,7 @@ impl AwsKind for InternetGatewayKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let out = aws
             .ec2
             .create_internet_gateway()
@@ -85,7 +99,7 @@ impl AwsKind for InternetGatewayKind {
                 ResourceType::InternetGateway,
                 r.stack,
                 r.name,
-                &inputs.tags(),
+                &inputs.string_map("tags"),
             ))
             .send()
             .await
@@ -130,7 +144,7 @@ impl AwsKind for InternetGatewayKind {
             ("vpc_id", vpc.map_or(Value::Null, Value::from)),
             (
                 "tags",
-                tags_value(&user_tags(r.stack, r.name, gateway.tags())),
+                string_map_value(&user_tags(r.stack, r.name, gateway.tags())),
             ),
         ]);
         Ok(Some(ReadResponse {
@@ -142,8 +156,8 @@ impl AwsKind for InternetGatewayKind {
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
         let (old, new) = (
-            Inputs(r.old_inputs).opt_str("vpc_id"),
-            Inputs(r.new_inputs).opt_str("vpc_id"),
+            KnownInputs(r.old_inputs).opt_str("vpc_id"),
+            KnownInputs(r.new_inputs).opt_str("vpc_id"),
         );
         if old != new {
             if let Some(vpc) = old {
@@ -158,7 +172,7 @@ impl AwsKind for InternetGatewayKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        if let Some(vpc) = Inputs(r.inputs).opt_str("vpc_id") {
+        if let Some(vpc) = KnownInputs(r.inputs).opt_str("vpc_id") {
             detach(aws, r.id, vpc).await?;
         }
         with_retries(&aws.settings, || async {

@@ -1,13 +1,15 @@
 //! The typed AWS resources a stack program registers. Type tokens are `aws:<service>:<Kind>`.
-//! Where AWS has its own default, the input is an `Option` and `None` leaves it alone.
+//! Where AWS has its own default, the input is an `Option` and `None` leaves it alone. How a
+//! change of each input is made (in place or by replacement) is the kind's diff table, listed
+//! in the provider's `RESOURCES.md` (the crate documentation shows it).
 
 use std::collections::BTreeMap;
 
 /// User tags of a resource (`Name` and the ownership tags are added by the provider).
 pub type Tags = BTreeMap<String, String>;
 
-crate::resource! {
-    /// A VPC. `cidr_block` forces replacement; DNS settings and tags change in place.
+iac_core::resource! {
+    /// A VPC.
     pub resource Vpc("aws:ec2:Vpc") {
         args VpcArgs {
             /// IPv4 CIDR block, /16 to /28.
@@ -20,16 +22,14 @@ crate::resource! {
             tags: Tags,
         }
         outputs {
-            /// The CIDR block.
-            cidr_block: String,
             /// The VPC's main route table.
             main_route_table_id: String,
         }
     }
 }
 
-crate::resource! {
-    /// A subnet. VPC, CIDR and availability zone force replacement.
+iac_core::resource! {
+    /// A subnet.
     pub resource Subnet("aws:ec2:Subnet") {
         args SubnetArgs {
             /// The VPC.
@@ -37,25 +37,18 @@ crate::resource! {
             /// IPv4 CIDR block inside the VPC's.
             cidr_block: String,
             /// Availability zone (AWS picks one when unset).
-            availability_zone: Option<String>,
+            availability_zone: Option<String> => String,
             /// Give instances launched here a public IP.
             map_public_ip_on_launch: Option<bool>,
             /// Tags.
             tags: Tags,
         }
-        outputs {
-            /// The CIDR block.
-            cidr_block: String,
-            /// The availability zone it is in.
-            availability_zone: String,
-            /// The VPC.
-            vpc_id: String,
-        }
+        outputs {}
     }
 }
 
-crate::resource! {
-    /// An internet gateway, attached to `vpc_id` when set (attachment changes in place).
+iac_core::resource! {
+    /// An internet gateway, attached to `vpc_id` when set.
     pub resource InternetGateway("aws:ec2:InternetGateway") {
         args InternetGatewayArgs {
             /// The VPC to attach to.
@@ -67,7 +60,7 @@ crate::resource! {
     }
 }
 
-crate::resource! {
+iac_core::resource! {
     /// A route table of a VPC.
     pub resource RouteTable("aws:ec2:RouteTable") {
         args RouteTableArgs {
@@ -80,8 +73,8 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// One route of a route table. The target gateway changes in place.
+iac_core::resource! {
+    /// One route of a route table.
     pub resource Route("aws:ec2:Route") {
         args RouteArgs {
             /// The route table.
@@ -95,8 +88,8 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// Associates a subnet with a route table (the table changes in place).
+iac_core::resource! {
+    /// Associates a subnet with a route table.
     pub resource RouteTableAssociation("aws:ec2:RouteTableAssociation") {
         args RouteTableAssociationArgs {
             /// The route table.
@@ -108,9 +101,8 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// A security group (rules are separate [`SecurityGroupRule`]s, added and removed in
-    /// place). Name, description and VPC force replacement, deleting first.
+iac_core::resource! {
+    /// A security group (its rules are separate [`SecurityGroupRule`]s).
     pub resource SecurityGroup("aws:ec2:SecurityGroup") {
         args SecurityGroupArgs {
             /// Group name, unique in the VPC.
@@ -126,9 +118,8 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// One ingress or egress rule of a security group. A rule is immutable: any change
-    /// replaces it (the group itself is untouched).
+iac_core::resource! {
+    /// One ingress or egress rule of a security group.
     pub resource SecurityGroupRule("aws:ec2:SecurityGroupRule") {
         args SecurityGroupRuleArgs {
             /// The group the rule belongs to.
@@ -154,8 +145,8 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// An imported SSH public key. Any change replaces it, deleting first (names are unique).
+iac_core::resource! {
+    /// An imported SSH public key.
     pub resource KeyPair("aws:ec2:KeyPair") {
         args KeyPairArgs {
             /// Key name.
@@ -172,10 +163,9 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// An EC2 instance. `instance_type` changes by stop, modify, start; security groups and
-    /// tags change in place; everything else replaces it. A fixed `private_ip` is set through
-    /// a network interface deleted with the instance, so the address is freed with it.
+iac_core::resource! {
+    /// An EC2 instance. A fixed `private_ip` is set through a network interface deleted with
+    /// the instance, so the address is freed with it.
     pub resource Instance("aws:ec2:Instance") {
         args InstanceArgs {
             /// AMI id (see [`Ami`] to look one up by owner and name).
@@ -184,8 +174,8 @@ crate::resource! {
             instance_type: String,
             /// Subnet.
             subnet_id: String,
-            /// Fixed private IP inside the subnet.
-            private_ip: Option<String>,
+            /// Fixed private IP inside the subnet (AWS picks one when unset).
+            private_ip: Option<String> => String,
             /// Security groups.
             security_group_ids: Vec<String>,
             /// Key pair name.
@@ -202,8 +192,6 @@ crate::resource! {
             tags: Tags,
         }
         outputs {
-            /// Private IP.
-            private_ip: String,
             /// Public IP (empty when it has none).
             public_ip: String,
             /// Private DNS name.
@@ -216,7 +204,7 @@ crate::resource! {
     }
 }
 
-crate::resource! {
+iac_core::resource! {
     /// Data source: the most recent AMI of `owners` whose name matches `name` (wildcards `*`).
     pub resource Ami("aws:ec2:Ami") {
         args AmiArgs {
@@ -238,8 +226,8 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// An Elastic IP, associated with `instance_id` when set (the association changes in place).
+iac_core::resource! {
+    /// An Elastic IP, associated with `instance_id` when set.
     pub resource ElasticIp("aws:ec2:ElasticIp") {
         args ElasticIpArgs {
             /// Instance to associate with.
@@ -254,9 +242,8 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// An IAM role. The name forces replacement (deleting first); the trust policy, the
-    /// description and tags change in place.
+iac_core::resource! {
+    /// An IAM role.
     pub resource IamRole("aws:iam:Role") {
         args IamRoleArgs {
             /// Role name.
@@ -275,8 +262,8 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// An inline policy of a role. The policy document changes in place.
+iac_core::resource! {
+    /// An inline policy of a role.
     pub resource IamRolePolicy("aws:iam:RolePolicy") {
         args IamRolePolicyArgs {
             /// The role's name.
@@ -290,8 +277,8 @@ crate::resource! {
     }
 }
 
-crate::resource! {
-    /// An instance profile carrying one role (the role changes in place).
+iac_core::resource! {
+    /// An instance profile carrying one role.
     pub resource IamInstanceProfile("aws:iam:InstanceProfile") {
         args IamInstanceProfileArgs {
             /// Profile name.

@@ -4,7 +4,6 @@
 //! emulator.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
-#![cfg(feature = "aws")]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use iac_core::aws::*;
+use iac_aws::*;
 use iac_core::{
     ApplyOptions, ApplySummary, CheckFailure, CheckRequest, CreateRequest, CreateResponse,
     DeleteRequest, DiffRequest, DiffResponse, Drift, Engine, FileBackend, Operation, Output,

@@ -3,21 +3,21 @@
 //! Endpoint, region and credentials come from the standard AWS chain (`AWS_ENDPOINT_URL`,
 //! `AWS_REGION`, `AWS_ACCESS_KEY_ID`, profiles …), so pointing `AWS_ENDPOINT_URL` at an
 //! emulator needs no code change. Each resource type is one [`AwsKind`]: its input checks, its
-//! diff table (which inputs force replacement; everything else, tags included, is updated in
-//! place) and its CRUD calls. Every resource that AWS can tag carries a `Name` tag and two
+//! declared diff table (how a change of each input is made; all of them are listed in
+//! `RESOURCES.md`, which a test keeps equal to the tables) and its CRUD calls. Every resource that AWS can tag carries a `Name` tag and two
 //! ownership tags (`iac:stack`, `iac:resource`), which also let an interrupted create be found
 //! again. AWS errors are returned with their code and message, never swallowed.
+#![doc = include_str!("../RESOURCES.md")]
 
 mod cidr;
 mod ec2;
 mod iam;
-mod props;
 mod types;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
@@ -28,11 +28,13 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 pub use cidr::Cidr;
 pub use types::*;
 
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use iac_core::provider::diff_table::DiffTable;
+use iac_core::provider::retry::{self, WaitSettings};
+use iac_core::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
     DiffResponse, Provider, ProviderError, Providers, ReadRequest, ReadResponse, UpdateRequest,
 };
+use iac_core::{Properties, PropertyMap};
 
 /// How the provider talks to AWS.
 #[derive(Debug, Clone)]
@@ -48,6 +50,16 @@ pub struct AwsSettings {
     pub wait_timeout: Duration,
     /// How often to poll while waiting.
     pub poll_interval: Duration,
+}
+
+impl AwsSettings {
+    /// The deadline and poll interval of waits and retries.
+    pub fn wait(&self) -> WaitSettings {
+        WaitSettings {
+            timeout: self.wait_timeout,
+            poll_interval: self.poll_interval,
+        }
+    }
 }
 
 impl Default for AwsSettings {
@@ -75,12 +87,8 @@ pub(crate) struct Aws {
 pub(crate) trait AwsKind: Send + Sync {
     /// The type token.
     fn token(&self) -> &'static str;
-    /// The diff table: inputs whose change needs replacement (everything else is in place).
-    fn replace_on(&self) -> &'static [&'static str];
-    /// A replacement must delete the old resource first (its name is unique).
-    fn delete_before_replace(&self) -> bool {
-        false
-    }
+    /// The diff table: how a change of each input is made.
+    fn diff_table(&self) -> &'static DiffTable;
     /// Input checks that need nothing but the inputs.
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure>;
     async fn create(
@@ -99,6 +107,27 @@ pub(crate) trait AwsKind: Send + Sync {
         request: &UpdateRequest<'_>,
     ) -> Result<PropertyMap, ProviderError>;
     async fn delete(&self, aws: &Aws, request: &DeleteRequest<'_>) -> Result<(), ProviderError>;
+}
+
+/// Every resource kind of the provider.
+fn kinds() -> Vec<Box<dyn AwsKind>> {
+    vec![
+        Box::new(ec2::vpc::VpcKind),
+        Box::new(ec2::subnet::SubnetKind),
+        Box::new(ec2::internet_gateway::InternetGatewayKind),
+        Box::new(ec2::route_table::RouteTableKind),
+        Box::new(ec2::route_table::RouteKind),
+        Box::new(ec2::route_table::AssociationKind),
+        Box::new(ec2::security_group::SecurityGroupKind),
+        Box::new(ec2::security_group::RuleKind),
+        Box::new(ec2::key_pair::KeyPairKind),
+        Box::new(ec2::instance::InstanceKind),
+        Box::new(ec2::instance::AmiKind),
+        Box::new(ec2::elastic_ip::ElasticIpKind),
+        Box::new(iam::RoleKind),
+        Box::new(iam::RolePolicyKind),
+        Box::new(iam::InstanceProfileKind),
+    ]
 }
 
 /// The AWS provider: every EC2 and IAM kind, dispatched by type token.
@@ -142,26 +171,9 @@ impl AwsProvider {
             iam: aws_sdk_iam::Client::new(&config),
             settings,
         };
-        let kinds: Vec<Box<dyn AwsKind>> = vec![
-            Box::new(ec2::vpc::VpcKind),
-            Box::new(ec2::subnet::SubnetKind),
-            Box::new(ec2::internet_gateway::InternetGatewayKind),
-            Box::new(ec2::route_table::RouteTableKind),
-            Box::new(ec2::route_table::RouteKind),
-            Box::new(ec2::route_table::AssociationKind),
-            Box::new(ec2::security_group::SecurityGroupKind),
-            Box::new(ec2::security_group::RuleKind),
-            Box::new(ec2::key_pair::KeyPairKind),
-            Box::new(ec2::instance::InstanceKind),
-            Box::new(ec2::instance::AmiKind),
-            Box::new(ec2::elastic_ip::ElasticIpKind),
-            Box::new(iam::RoleKind),
-            Box::new(iam::RolePolicyKind),
-            Box::new(iam::InstanceProfileKind),
-        ];
         Ok(Self {
             aws,
-            kinds: kinds.into_iter().map(|k| (k.token(), k)).collect(),
+            kinds: kinds().into_iter().map(|k| (k.token(), k)).collect(),
         })
     }
 
@@ -200,11 +212,10 @@ impl Provider for AwsProvider {
     }
 
     fn diff(&self, request: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {
-        let kind = self.kind(request.type_token)?;
-        let mut response = DiffResponse::from_keys(request.changed_keys(), kind.replace_on());
-        response.delete_before_replace =
-            kind.delete_before_replace() && response.changes.iter().any(|c| c.replace);
-        Ok(response)
+        Ok(self
+            .kind(request.type_token)?
+            .diff_table()
+            .diff(request.changed_keys()))
     }
 
     async fn create(&self, request: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
@@ -243,10 +254,9 @@ where
         Some(m) => m.to_owned(),
         None => DisplayErrorContext(&err).to_string(),
     };
-    ProviderError {
-        code,
-        message: format!("{action}: {message}"),
-    }
+    let mut error = ProviderError::new(format!("{action}: {message}"));
+    error.code = code;
+    error
 }
 
 /// Whether an error means "no such resource".
@@ -293,131 +303,115 @@ fn is_retryable(err: &ProviderError) -> bool {
     )
 }
 
-/// Runs `call` until it succeeds, fails with a non-retryable error, or the wait timeout
-/// passes (then its last error is returned). Backoff doubles from the poll interval with
-/// jitter, capped at 10x the poll interval.
+/// Runs `call`, retrying the errors that clear by themselves until the wait timeout
+/// (see [`retry::with_retries`]).
 pub(crate) async fn with_retries<T, F, Fut>(
     settings: &AwsSettings,
-    mut call: F,
+    call: F,
 ) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
-    let deadline = Instant::now() + settings.wait_timeout;
-    let base = settings.poll_interval;
-    let mut delay = base;
-    loop {
-        match call().await {
-            Err(e) if is_retryable(&e) && Instant::now() + delay < deadline => {
-                let jitter = delay.mul_f64(rand::random::<f64>() * 0.5);
-                tokio::time::sleep(delay + jitter).await;
-                delay = (delay * 2).min(base * 10);
-            }
-            other => return other,
-        }
-    }
+    retry::with_retries(settings.wait(), is_retryable, call).await
 }
 
 /// Polls `probe` until it returns `Some`, or fails after the wait timeout naming `what`.
 pub(crate) async fn wait_for<T, F, Fut>(
     settings: &AwsSettings,
     what: &str,
-    mut probe: F,
+    probe: F,
 ) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, ProviderError>>,
 {
-    let deadline = Instant::now() + settings.wait_timeout;
-    loop {
-        if let Some(done) = probe().await? {
-            return Ok(done);
-        }
-        if Instant::now() >= deadline {
-            return Err(ProviderError::with_code(
-                "Timeout",
-                format!("{what} did not happen within {:?}", settings.wait_timeout),
-            ));
-        }
-        tokio::time::sleep(settings.poll_interval).await;
-    }
+    retry::wait_for(settings.wait(), what, probe).await
 }
 
 #[cfg(test)]
 mod tests {
-    use std::cell::Cell;
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use iac_core::ResourceType as _;
 
     use super::*;
 
-    fn settings(wait_ms: u64) -> AwsSettings {
-        AwsSettings {
-            wait_timeout: Duration::from_millis(wait_ms),
-            poll_interval: Duration::from_millis(1),
-            ..AwsSettings::default()
+    #[test]
+    fn transient_aws_errors_are_retried_and_others_are_not() {
+        for code in [
+            "DependencyViolation",
+            "InvalidInstanceID.NotFound",
+            "RequestLimitExceeded",
+        ] {
+            assert!(is_retryable(&ProviderError::with_code(code, "")), "{code}");
+        }
+        for code in ["InvalidParameterValue", "UnauthorizedOperation"] {
+            assert!(!is_retryable(&ProviderError::with_code(code, "")), "{code}");
         }
     }
 
-    fn error(code: &str) -> ProviderError {
-        ProviderError::with_code(code, "from AWS")
+    #[test]
+    fn every_argument_is_in_its_kinds_diff_table_and_nothing_else_is() {
+        let fields: HashMap<&str, &[&str]> = HashMap::from([
+            (Vpc::TYPE, VpcArgs::FIELDS),
+            (Subnet::TYPE, SubnetArgs::FIELDS),
+            (InternetGateway::TYPE, InternetGatewayArgs::FIELDS),
+            (RouteTable::TYPE, RouteTableArgs::FIELDS),
+            (Route::TYPE, RouteArgs::FIELDS),
+            (
+                RouteTableAssociation::TYPE,
+                RouteTableAssociationArgs::FIELDS,
+            ),
+            (SecurityGroup::TYPE, SecurityGroupArgs::FIELDS),
+            (SecurityGroupRule::TYPE, SecurityGroupRuleArgs::FIELDS),
+            (KeyPair::TYPE, KeyPairArgs::FIELDS),
+            (Instance::TYPE, InstanceArgs::FIELDS),
+            (Ami::TYPE, AmiArgs::FIELDS),
+            (ElasticIp::TYPE, ElasticIpArgs::FIELDS),
+            (IamRole::TYPE, IamRoleArgs::FIELDS),
+            (IamRolePolicy::TYPE, IamRolePolicyArgs::FIELDS),
+            (IamInstanceProfile::TYPE, IamInstanceProfileArgs::FIELDS),
+        ]);
+        for kind in kinds() {
+            let table = kind.diff_table();
+            assert_eq!(table.type_token, kind.token());
+            let Some(fields) = fields.get(kind.token()) else {
+                panic!("{}: add its arguments to this test", kind.token());
+            };
+            assert_eq!(
+                table.mismatches(fields),
+                (Vec::new(), Vec::new()),
+                "{}: (arguments missing from the table, table rows that are no argument)",
+                kind.token()
+            );
+        }
     }
 
-    #[tokio::test]
-    async fn dependency_violations_are_retried_until_they_clear() {
-        let calls = Cell::new(0);
-        let result = with_retries(&settings(5_000), || {
-            calls.set(calls.get() + 1);
-            let n = calls.get();
-            async move {
-                if n < 3 {
-                    Err(error("DependencyViolation"))
-                } else {
-                    Ok(n)
-                }
-            }
-        })
-        .await;
-        assert_eq!(result, Ok(3));
-    }
-
-    #[tokio::test]
-    async fn other_errors_fail_at_once_and_retries_stop_at_the_deadline() {
-        let calls = Cell::new(0);
-        let result: Result<(), _> = with_retries(&settings(5_000), || {
-            calls.set(calls.get() + 1);
-            async { Err(error("InvalidParameterValue")) }
-        })
-        .await;
-        assert_eq!(
-            (result.unwrap_err().code.as_deref(), calls.get()),
-            (Some("InvalidParameterValue"), 1)
-        );
-
-        let result: Result<(), _> = with_retries(&settings(30), || async {
-            Err(error("DependencyViolation"))
-        })
-        .await;
-        assert_eq!(
-            result.unwrap_err().to_string(),
-            "DependencyViolation: from AWS",
-            "the last AWS error is returned"
-        );
-    }
-
-    #[tokio::test]
-    async fn waiting_gives_up_after_the_timeout_naming_what_it_waited_for() {
-        let result: Result<(), _> = wait_for(
-            &settings(20),
-            "instance i-1 reaching state running",
-            || async { Ok(None) },
-        )
-        .await;
-        let err = result.unwrap_err();
-        assert_eq!(err.code.as_deref(), Some("Timeout"));
+    /// RESOURCES.md is the tables, rendered (`UPDATE_RESOURCES_MD=1` rewrites it).
+    #[test]
+    fn resources_md_shows_every_diff_table() {
+        let mut tables: Vec<&DiffTable> = kinds().iter().map(|k| k.diff_table()).collect();
+        tables.sort_by_key(|t| t.type_token);
+        let mut rendered = String::from(RESOURCES_MD_HEADER);
+        for table in tables {
+            rendered.push('\n');
+            rendered.push_str(&table.markdown());
+        }
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/RESOURCES.md");
+        if std::env::var_os("UPDATE_RESOURCES_MD").is_some() {
+            std::fs::write(path, &rendered).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
-            err.message
-                .starts_with("instance i-1 reaching state running did not happen within"),
-            "{err}"
+            committed == rendered,
+            "RESOURCES.md differs from the diff tables: run `UPDATE_RESOURCES_MD=1 cargo test -p iac-aws` and review the change"
         );
     }
+
+    const RESOURCES_MD_HEADER: &str = "# AWS resources: how each input changes\n\n\
+        Generated from each resource kind's diff table (the one `diff` answers with) by\n\
+        `UPDATE_RESOURCES_MD=1 cargo test -p iac-aws`; a test fails when this file and the\n\
+        tables differ. *In place* updates the resource; *replace* creates the new one, then\n\
+        deletes the old; *replace, deleting first* deletes first (the name is unique).\n";
 }

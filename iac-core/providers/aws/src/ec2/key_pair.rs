@@ -1,23 +1,39 @@
 //! `aws:ec2:KeyPair` (an imported public key).
 //!
-//! | input | change |
-//! |---|---|
-//! | `key_name`, `public_key` | replace, deleting first (names are unique) |
-//! | `tags` | in place |
+//! The diff table is declared below and rendered in the provider's `RESOURCES.md`.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::ResourceType;
 use serde_json::Value;
 
-use super::{tag_spec, tags_value, update_tags, user_tags};
-use crate::ResourceType as _;
-use crate::aws::props::{Inputs, known_str, map, require};
-use crate::aws::{Aws, AwsKind, KeyPair, aws_error, deleted, found};
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use super::{tag_spec, update_tags, user_tags};
+use crate::{Aws, AwsKind, KeyPair, aws_error, deleted, found};
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::string_map_value;
+use iac_core::provider::known::{KnownInputs, known_str, map, require};
+use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
+};
+use iac_core::{Properties, PropertyMap};
+
+/// The diff table of `KeyPair` (rendered in the provider's RESOURCES.md).
+pub(crate) const KEY_PAIR_TABLE: DiffTable = DiffTable {
+    type_token: KeyPair::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["key_name", "public_key"],
+            change: Change::ReplaceDeletingFirst,
+            note: "names are unique",
+        },
+        DiffRow {
+            inputs: &["tags"],
+            change: Change::InPlace,
+            note: "",
+        },
+    ],
 };
 
 pub(crate) struct KeyPairKind;
@@ -28,12 +44,8 @@ impl AwsKind for KeyPairKind {
         KeyPair::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["key_name", "public_key"]
-    }
-
-    fn delete_before_replace(&self) -> bool {
-        true
+    fn diff_table(&self) -> &'static DiffTable {
+        &KEY_PAIR_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -63,7 +75,7 @@ impl AwsKind for KeyPairKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let name = inputs.str("key_name")?;
         let out = aws
             .ec2
@@ -74,7 +86,7 @@ impl AwsKind for KeyPairKind {
                 ResourceType::KeyPair,
                 r.stack,
                 r.name,
-                &inputs.tags(),
+                &inputs.string_map("tags"),
             ))
             .send()
             .await
@@ -93,7 +105,7 @@ impl AwsKind for KeyPairKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let name = Inputs(r.inputs).str("key_name")?;
+        let name = KnownInputs(r.inputs).str("key_name")?;
         let Some(out) = found(
             aws.ec2
                 .describe_key_pairs()
@@ -115,7 +127,10 @@ impl AwsKind for KeyPairKind {
                 "public_key",
                 r.inputs.get("public_key").cloned().unwrap_or(Value::Null),
             ),
-            ("tags", tags_value(&user_tags(r.stack, r.name, key.tags()))),
+            (
+                "tags",
+                string_map_value(&user_tags(r.stack, r.name, key.tags())),
+            ),
         ]);
         let mut outputs = inputs.clone();
         outputs.insert(
@@ -146,7 +161,7 @@ impl AwsKind for KeyPairKind {
         deleted(
             aws.ec2
                 .delete_key_pair()
-                .key_name(Inputs(r.inputs).str("key_name")?)
+                .key_name(KnownInputs(r.inputs).str("key_name")?)
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteKeyPair", e)),

@@ -1,13 +1,6 @@
 //! IAM: `aws:iam:Role`, `aws:iam:RolePolicy`, `aws:iam:InstanceProfile`.
 //!
-//! | kind | input | change |
-//! |---|---|---|
-//! | Role | `name` | replace, deleting first (names are unique) |
-//! | Role | `assume_role_policy`, `description`, `tags` | in place |
-//! | RolePolicy | `role`, `name` | replace, deleting first |
-//! | RolePolicy | `policy` | in place (PutRolePolicy) |
-//! | InstanceProfile | `name` | replace, deleting first |
-//! | InstanceProfile | `role` | in place (remove, add) |
+//! The diff table is declared below and rendered in the provider's `RESOURCES.md`.
 //!
 //! IAM returns policy documents URL-encoded; they are compared as JSON, so formatting alone
 //! is never drift.
@@ -18,21 +11,74 @@ use async_trait::async_trait;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
-use super::ec2::{RESOURCE_TAG, STACK_TAG};
-use super::props::{Inputs, known_str, map, require, tags};
 use super::{
     Aws, AwsKind, IamInstanceProfile, IamRole, IamRolePolicy, aws_error, deleted, found,
     with_retries,
 };
-use crate::ResourceType as _;
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::string_map_value;
+use iac_core::provider::known::{KnownInputs, known_str, map, require, string_map};
+use iac_core::provider::ownership::{RESOURCE_TAG, STACK_TAG};
+use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
 };
+use iac_core::{Properties, PropertyMap};
+
+/// The diff table of `IamRole` (rendered in the provider's RESOURCES.md).
+pub(crate) const ROLE_TABLE: DiffTable = DiffTable {
+    type_token: IamRole::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["name"],
+            change: Change::ReplaceDeletingFirst,
+            note: "names are unique",
+        },
+        DiffRow {
+            inputs: &["assume_role_policy", "description", "tags"],
+            change: Change::InPlace,
+            note: "",
+        },
+    ],
+};
 
 pub(crate) struct RoleKind;
+/// The diff table of `IamRolePolicy` (rendered in the provider's RESOURCES.md).
+pub(crate) const ROLE_POLICY_TABLE: DiffTable = DiffTable {
+    type_token: IamRolePolicy::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["role", "name"],
+            change: Change::ReplaceDeletingFirst,
+            note: "names are unique",
+        },
+        DiffRow {
+            inputs: &["policy"],
+            change: Change::InPlace,
+            note: "PutRolePolicy",
+        },
+    ],
+};
+
 pub(crate) struct RolePolicyKind;
+/// The diff table of `IamInstanceProfile` (rendered in the provider's RESOURCES.md).
+pub(crate) const INSTANCE_PROFILE_TABLE: DiffTable = DiffTable {
+    type_token: IamInstanceProfile::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["name"],
+            change: Change::ReplaceDeletingFirst,
+            note: "names are unique",
+        },
+        DiffRow {
+            inputs: &["role"],
+            change: Change::InPlace,
+            note: "remove, add",
+        },
+    ],
+};
+
 pub(crate) struct InstanceProfileKind;
 
 fn check_name(inputs: &Properties, key: &str, failures: &mut Vec<CheckFailure>) {
@@ -118,12 +164,8 @@ impl AwsKind for RoleKind {
         IamRole::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["name"]
-    }
-
-    fn delete_before_replace(&self) -> bool {
-        true
+    fn diff_table(&self) -> &'static DiffTable {
+        &ROLE_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -139,14 +181,14 @@ impl AwsKind for RoleKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let out = aws
             .iam
             .create_role()
             .role_name(inputs.str("name")?)
             .assume_role_policy_document(inputs.str("assume_role_policy")?)
             .set_description(inputs.opt_str("description").map(str::to_owned))
-            .set_tags(Some(iam_tags(r.stack, r.name, &inputs.tags())))
+            .set_tags(Some(iam_tags(r.stack, r.name, &inputs.string_map("tags"))))
             .send()
             .await
             .map_err(|e| aws_error("CreateRole", e))?;
@@ -166,7 +208,7 @@ impl AwsKind for RoleKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let name = r.id.map_or_else(|| Inputs(r.inputs).str("name"), Ok)?;
+        let name = r.id.map_or_else(|| KnownInputs(r.inputs).str("name"), Ok)?;
         let out = found(
             aws.iam
                 .get_role()
@@ -197,7 +239,7 @@ impl AwsKind for RoleKind {
                 "description",
                 role.description().map_or(Value::Null, Value::from),
             ),
-            ("tags", super::ec2::tags_value(&user_tags)),
+            ("tags", string_map_value(&user_tags)),
         ]);
         let mut outputs = inputs.clone();
         outputs.insert("arn".to_owned(), Value::from(role.arn()));
@@ -209,7 +251,7 @@ impl AwsKind for RoleKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let (old, new) = (Inputs(r.old_inputs), Inputs(r.new_inputs));
+        let (old, new) = (KnownInputs(r.old_inputs), KnownInputs(r.new_inputs));
         if old.opt_str("assume_role_policy") != new.opt_str("assume_role_policy") {
             aws.iam
                 .update_assume_role_policy()
@@ -229,8 +271,8 @@ impl AwsKind for RoleKind {
                 .map_err(|e| aws_error("UpdateRole", e))?;
         }
         let (old_tags, new_tags) = (
-            tags(r.old_inputs.get("tags")),
-            tags(r.new_inputs.get("tags")),
+            string_map(r.old_inputs.get("tags")),
+            string_map(r.new_inputs.get("tags")),
         );
         let removed: Vec<String> = old_tags
             .keys()
@@ -285,12 +327,8 @@ impl AwsKind for RolePolicyKind {
         IamRolePolicy::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["role", "name"]
-    }
-
-    fn delete_before_replace(&self) -> bool {
-        true
+    fn diff_table(&self) -> &'static DiffTable {
+        &ROLE_POLICY_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -306,7 +344,7 @@ impl AwsKind for RolePolicyKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let (role, name) = (inputs.str("role")?, inputs.str("name")?);
         aws.iam
             .put_role_policy()
@@ -327,7 +365,7 @@ impl AwsKind for RolePolicyKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let (role, name) = (inputs.str("role")?, inputs.str("name")?);
         let out = found(
             aws.iam
@@ -355,7 +393,7 @@ impl AwsKind for RolePolicyKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let inputs = Inputs(r.new_inputs);
+        let inputs = KnownInputs(r.new_inputs);
         aws.iam
             .put_role_policy()
             .role_name(inputs.str("role")?)
@@ -368,7 +406,7 @@ impl AwsKind for RolePolicyKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         deleted(
             aws.iam
                 .delete_role_policy()
@@ -410,12 +448,8 @@ impl AwsKind for InstanceProfileKind {
         IamInstanceProfile::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["name"]
-    }
-
-    fn delete_before_replace(&self) -> bool {
-        true
+    fn diff_table(&self) -> &'static DiffTable {
+        &INSTANCE_PROFILE_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
@@ -430,7 +464,7 @@ impl AwsKind for InstanceProfileKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let name = inputs.str("name")?;
         let out = aws
             .iam
@@ -459,7 +493,7 @@ impl AwsKind for InstanceProfileKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let name = r.id.map_or_else(|| Inputs(r.inputs).str("name"), Ok)?;
+        let name = r.id.map_or_else(|| KnownInputs(r.inputs).str("name"), Ok)?;
         let out = found(
             aws.iam
                 .get_instance_profile()
@@ -492,8 +526,8 @@ impl AwsKind for InstanceProfileKind {
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
         let (old, new) = (
-            Inputs(r.old_inputs).opt_str("role"),
-            Inputs(r.new_inputs).opt_str("role"),
+            KnownInputs(r.old_inputs).opt_str("role"),
+            KnownInputs(r.new_inputs).opt_str("role"),
         );
         if old != new {
             if let Some(role) = old {
@@ -512,7 +546,7 @@ impl AwsKind for InstanceProfileKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        if let Some(role) = Inputs(r.inputs).opt_str("role") {
+        if let Some(role) = KnownInputs(r.inputs).opt_str("role") {
             remove_role(aws, r.id, role).await?;
         }
         with_retries(&aws.settings, || async {

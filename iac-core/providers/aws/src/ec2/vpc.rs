@@ -1,22 +1,39 @@
 //! `aws:ec2:Vpc`.
 //!
-//! | input | change |
-//! |---|---|
-//! | `cidr_block` | replace |
-//! | `enable_dns_hostnames`, `enable_dns_support`, `tags` | in place |
+//! The diff table is declared below and rendered in the provider's `RESOURCES.md`.
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcAttributeName};
 use serde_json::Value;
 
-use super::{owner_filters, tag_spec, tags_value, update_tags, user_tags};
-use crate::ResourceType as _;
-use crate::aws::props::{Inputs, check_cidr, map, require};
-use crate::aws::{Aws, AwsKind, Vpc, aws_error, deleted, found};
-use crate::property::{Properties, PropertyMap};
-use crate::provider::{
+use super::{owner_filters, tag_spec, update_tags, user_tags};
+use crate::cidr::check_cidr;
+use crate::{Aws, AwsKind, Vpc, aws_error, deleted, found};
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::string_map_value;
+use iac_core::provider::known::{KnownInputs, known_str, map, require};
+use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
     ReadResponse, UpdateRequest,
+};
+use iac_core::{Properties, PropertyMap};
+
+/// The diff table of `Vpc` (rendered in the provider's RESOURCES.md).
+pub(crate) const VPC_TABLE: DiffTable = DiffTable {
+    type_token: Vpc::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["cidr_block"],
+            change: Change::Replace,
+            note: "",
+        },
+        DiffRow {
+            inputs: &["enable_dns_hostnames", "enable_dns_support", "tags"],
+            change: Change::InPlace,
+            note: "",
+        },
+    ],
 };
 
 pub(crate) struct VpcKind;
@@ -72,16 +89,16 @@ impl AwsKind for VpcKind {
         Vpc::TYPE
     }
 
-    fn replace_on(&self) -> &'static [&'static str] {
-        &["cidr_block"]
+    fn diff_table(&self) -> &'static DiffTable {
+        &VPC_TABLE
     }
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
         require(inputs, &["cidr_block"], &mut failures);
         check_cidr(inputs, "cidr_block", &mut failures);
-        if let Some(cidr) = crate::aws::props::known_str(inputs, "cidr_block")
-            .and_then(|c| c.parse::<crate::aws::Cidr>().ok())
+        if let Some(cidr) =
+            known_str(inputs, "cidr_block").and_then(|c| c.parse::<crate::Cidr>().ok())
         {
             if !(16..=28).contains(&cidr.prefix()) {
                 failures.push(CheckFailure::new(
@@ -98,12 +115,17 @@ impl AwsKind for VpcKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<CreateResponse, ProviderError> {
-        let inputs = Inputs(r.inputs);
+        let inputs = KnownInputs(r.inputs);
         let out = aws
             .ec2
             .create_vpc()
             .cidr_block(inputs.str("cidr_block")?)
-            .tag_specifications(tag_spec(ResourceType::Vpc, r.stack, r.name, &inputs.tags()))
+            .tag_specifications(tag_spec(
+                ResourceType::Vpc,
+                r.stack,
+                r.name,
+                &inputs.string_map("tags"),
+            ))
             .send()
             .await
             .map_err(|e| aws_error("CreateVpc", e))?;
@@ -143,7 +165,10 @@ impl AwsKind for VpcKind {
                 "cidr_block",
                 Value::from(vpc.cidr_block().unwrap_or_default()),
             ),
-            ("tags", tags_value(&user_tags(r.stack, r.name, vpc.tags()))),
+            (
+                "tags",
+                string_map_value(&user_tags(r.stack, r.name, vpc.tags())),
+            ),
         ]);
         for (key, attribute) in ATTRIBUTES {
             // An attribute the program leaves to AWS stays unset, so it never shows as drift.
@@ -175,7 +200,7 @@ impl AwsKind for VpcKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        crate::aws::with_retries(&aws.settings, || async {
+        crate::with_retries(&aws.settings, || async {
             deleted(
                 aws.ec2
                     .delete_vpc()

@@ -1,0 +1,66 @@
+//! The platform's `nodes` stack output: one typed record per node, serialised once by
+//! [`crate::KafkaPlatform::register`] and parsed once by [`NodeFacts::from_outputs`] for the
+//! renderers, so the two cannot disagree on a key.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::Role;
+use crate::render::RenderError;
+
+/// The name of the stack output that lists the nodes.
+pub const NODES_OUTPUT: &str = "nodes";
+
+/// One node as the applied stack reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFacts {
+    /// `<stack>-<role>-<n>`.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// 1-based index within the role.
+    pub index: u32,
+    /// Availability zone.
+    pub zone: String,
+    /// The instance id.
+    pub id: String,
+    /// Private IP.
+    pub private_ip: String,
+    /// Public IP (empty when it has none).
+    pub public_ip: String,
+    /// Private DNS name (the name Kafka advertises).
+    pub private_dns: String,
+}
+
+impl NodeFacts {
+    /// The nodes of an applied stack, in a stable order (role, then index).
+    pub fn from_outputs(
+        stack: &str,
+        outputs: &BTreeMap<String, Value>,
+    ) -> Result<Vec<Self>, RenderError> {
+        let nodes = outputs
+            .get(NODES_OUTPUT)
+            .ok_or_else(|| RenderError::NotApplied {
+                stack: stack.to_owned(),
+            })?;
+        let mut nodes: Vec<Self> =
+            serde_json::from_value(nodes.clone()).map_err(|e| RenderError::BadOutputs {
+                stack: stack.to_owned(),
+                reason: e.to_string(),
+            })?;
+        nodes.sort_by_key(|n| (n.role, n.index));
+        Ok(nodes)
+    }
+
+    /// The address Ansible connects to: the public IP, or the private one without it.
+    pub fn address(&self) -> &str {
+        if self.public_ip.is_empty() {
+            &self.private_ip
+        } else {
+            &self.public_ip
+        }
+    }
+}
