@@ -10,20 +10,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
-use serde::Serialize;
 
 use crate::apply::{ApplyOptions, ApplySummary, Executor};
 use crate::plan::{
-    BaseState, InterruptedOperation, Operation, Plan, PlanErrors, PlanRecord, PropertyDiff, Shown,
-    StepRecord,
+    BaseState, InterruptedOperation, Operation, Plan, PlanErrors, PlanRecord, Shown, StepRecord,
 };
 use crate::property::PropertyMap;
-use crate::provider::{Providers, ReadRequest};
+use crate::provider::{Providers, ReadRequest, ReadResponse};
+use crate::refresh::{self, DriftRecord, ReadFailure, Reconciled, RefreshReport};
 use crate::secrets::{Cipher, Passphrase, SecretsError};
 use crate::stack::{NodeKind, Program};
 use crate::state::writer::StateWriter;
 use crate::state::{
-    Checkpoint, LockInfo, Mutation, PendingKind, ResourceState, StateBackend, StateError, StateLock,
+    Checkpoint, LockInfo, Mutation, ResourceState, StateBackend, StateError, StateLock,
 };
 
 /// Engine failures (as opposed to individual step failures, which an [`ApplySummary`] lists).
@@ -86,57 +85,6 @@ pub enum EngineError {
     /// The plan's operations cannot be ordered.
     #[error("{0}")]
     Ordering(String),
-}
-
-/// What a refresh found for one resource.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Drift {
-    /// The resource no longer exists; it was removed from state.
-    Deleted,
-    /// Its inputs differ from the state: the next apply brings them back to the program.
-    Changed {
-        /// The differences (inputs and outputs).
-        diff: Vec<PropertyDiff>,
-    },
-    /// Only computed outputs changed (a new public IP after an Elastic IP was attached): the
-    /// state now has them; nothing needs repair.
-    OutputsChanged {
-        /// The differences.
-        diff: Vec<PropertyDiff>,
-    },
-    /// An interrupted create had made the resource; it is now recorded.
-    Adopted,
-    /// An interrupted create had not made the resource; nothing to record.
-    NotCreated,
-    /// An interrupted update or delete was settled from what the provider reports.
-    Settled,
-}
-
-/// One refresh finding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DriftRecord {
-    /// The resource.
-    pub name: String,
-    /// Its type token.
-    #[serde(rename = "type")]
-    pub type_token: String,
-    /// What was found.
-    #[serde(flatten)]
-    pub drift: Drift,
-}
-
-/// The result of a refresh.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RefreshReport {
-    /// The stack.
-    pub stack: String,
-    /// Every resource that differed.
-    pub drift: Vec<DriftRecord>,
-    /// Resources that matched the state.
-    pub unchanged: usize,
-    /// Resources whose read failed (left as recorded).
-    pub errors: Vec<(String, String)>,
 }
 
 /// Plans, applies and refreshes stacks with a set of providers and a state backend.
@@ -420,181 +368,106 @@ impl Engine {
             return Ok(report);
         };
         let sealed = loaded.sealed.unwrap_or_else(|| plain.clone());
+        let mut failures = Vec::new();
         let cipher = loaded.cipher;
-        let mut mutations: Vec<Mutation> = Vec::new();
-        let seal = |r: &ResourceState| -> Result<ResourceState, SecretsError> {
-            let mut sealed = r.clone();
-            sealed.seal(stack, cipher.as_ref())?;
-            Ok(sealed)
+        let seal = |mut reconciled: Reconciled| -> Result<Reconciled, SecretsError> {
+            if let Mutation::Put { resource, .. } = &mut reconciled.mutation {
+                resource.seal(stack, cipher.as_ref())?;
+            }
+            Ok(reconciled)
         };
 
-        let reads = plain
-            .pending
-            .values()
-            .map(|p| {
-                (
-                    p.type_token.clone(),
-                    p.name.clone(),
-                    p.id.clone(),
-                    p.inputs.clone(),
-                )
-            })
-            .chain(
-                plain
-                    .resources
-                    .iter()
-                    .filter(|r| r.kind == NodeKind::Resource)
-                    .map(|r| {
-                        (
-                            r.type_token.clone(),
-                            r.name.clone(),
-                            Some(r.id.clone()),
-                            r.inputs.clone(),
-                        )
-                    }),
-            )
-            .collect::<Vec<_>>();
-        let found: Vec<_> = stream::iter(reads.iter().map(|(ty, name, id, inputs)| async move {
-            let provider = self
-                .providers
-                .get(ty)
-                .ok_or_else(|| format!("no provider is registered for type `{ty}`"))?;
-            provider
-                .read(&ReadRequest {
-                    stack,
-                    type_token: ty,
-                    name,
-                    id: id.as_deref(),
-                    inputs,
-                })
-                .await
-                .map_err(|e| format!("read failed: {e}"))
-        }))
-        .buffered(parallelism.max(1))
-        .collect()
-        .await;
-
-        let (pending_found, resource_found) = found.split_at(plain.pending.len());
-        for (p, result) in plain.pending.values().zip(pending_found) {
-            let found = match result {
-                Ok(found) => found,
-                Err(e) => {
-                    report.errors.push((p.name.clone(), e.clone()));
-                    continue;
-                }
-            };
-            let existing = plain
-                .resources
-                .iter()
-                .find(|r| Some(&r.id) == p.id.as_ref() && r.name == p.name);
-            let drift = match (p.kind, found, existing) {
-                (PendingKind::Create, Some(f), _) => {
-                    let record = ResourceState {
-                        name: p.name.clone(),
-                        type_token: p.type_token.clone(),
-                        kind: NodeKind::Resource,
-                        id: f.id.clone(),
-                        inputs: f.inputs.clone().unwrap_or_else(|| p.inputs.clone()),
-                        outputs: f.outputs.clone(),
-                        dependencies: p.dependencies.clone(),
-                        secrets: p.secrets.clone(),
-                        protect: false,
-                        delete_pending: false,
-                    };
-                    mutations.push(Mutation::Put {
-                        resource: seal(&record)?,
-                        end: Some(p.op_id),
-                    });
-                    Drift::Adopted
-                }
-                (PendingKind::Create, None, _) => {
-                    mutations.push(Mutation::End { op: p.op_id });
-                    Drift::NotCreated
-                }
-                (_, None, Some(r)) => {
-                    mutations.push(Mutation::Remove {
-                        name: r.name.clone(),
-                        id: r.id.clone(),
-                        end: Some(p.op_id),
-                    });
-                    Drift::Deleted
-                }
-                (_, Some(f), Some(r)) => {
-                    let mut record = r.clone();
-                    if let Some(inputs) = &f.inputs {
-                        record.inputs = inputs.clone();
-                    }
-                    record.outputs = f.outputs.clone();
-                    mutations.push(Mutation::Put {
-                        resource: seal(&record)?,
-                        end: Some(p.op_id),
-                    });
-                    Drift::Settled
-                }
-                (_, _, None) => {
-                    mutations.push(Mutation::End { op: p.op_id });
-                    Drift::Settled
-                }
-            };
-            report.drift.push(DriftRecord {
-                name: p.name.clone(),
-                type_token: p.type_token.clone(),
-                drift,
-            });
-        }
-
-        let resources = plain
+        let resources: Vec<&ResourceState> = plain
             .resources
             .iter()
-            .filter(|r| r.kind == NodeKind::Resource);
-        for (r, result) in resources.zip(resource_found) {
-            match result {
-                Err(e) => report.errors.push((r.name.clone(), e.clone())),
-                Ok(None) => {
-                    mutations.push(Mutation::Remove {
-                        name: r.name.clone(),
-                        id: r.id.clone(),
-                        end: None,
-                    });
-                    report.drift.push(DriftRecord {
-                        name: r.name.clone(),
-                        type_token: r.type_token.clone(),
-                        drift: Drift::Deleted,
-                    });
+            .filter(|r| r.kind == NodeKind::Resource)
+            .collect();
+        let pending_reads = plain
+            .pending
+            .values()
+            .map(|p| self.read(stack, &p.type_token, &p.name, p.id.as_deref(), &p.inputs));
+        let resource_reads = resources
+            .iter()
+            .map(|r| self.read(stack, &r.type_token, &r.name, Some(&r.id), &r.inputs));
+        // One bounded stream for both, pending operations first.
+        let mut found: Vec<_> = stream::iter(pending_reads.chain(resource_reads))
+            .buffered(parallelism.max(1))
+            .collect()
+            .await;
+        let resource_found = found.split_off(plain.pending.len());
+        let pending_found = found;
+
+        let mut mutations = Vec::new();
+        let mut record = |name: &str, type_token: &str, reconciled: Reconciled| {
+            let Reconciled { mutation, drift } = seal(reconciled)?;
+            mutations.push(mutation);
+            report.drift.push(DriftRecord {
+                name: name.to_owned(),
+                type_token: type_token.to_owned(),
+                drift,
+            });
+            Ok::<(), SecretsError>(())
+        };
+        for (p, found) in plain.pending.values().zip(pending_found) {
+            match found {
+                Ok(found) => {
+                    let existing = plain
+                        .resources
+                        .iter()
+                        .find(|r| Some(&r.id) == p.id.as_ref() && r.name == p.name);
+                    let reconciled = refresh::reconcile_pending(p, found.as_ref(), existing);
+                    record(&p.name, &p.type_token, reconciled)?;
                 }
-                Ok(Some(f)) => {
-                    let inputs = f.inputs.clone().unwrap_or_else(|| r.inputs.clone());
-                    if inputs == r.inputs && f.outputs == r.outputs {
-                        report.unchanged += 1;
-                        continue;
-                    }
-                    let diff = drift_diff(r, &inputs, &f.outputs);
-                    let drift = if inputs == r.inputs {
-                        Drift::OutputsChanged { diff }
-                    } else {
-                        Drift::Changed { diff }
-                    };
-                    let mut record = r.clone();
-                    record.inputs = inputs;
-                    record.outputs = f.outputs.clone();
-                    mutations.push(Mutation::Put {
-                        resource: seal(&record)?,
-                        end: None,
-                    });
-                    report.drift.push(DriftRecord {
-                        name: r.name.clone(),
-                        type_token: r.type_token.clone(),
-                        drift,
-                    });
-                }
+                Err(error) => failures.push(ReadFailure {
+                    name: p.name.clone(),
+                    error,
+                }),
             }
         }
+        for (r, found) in resources.into_iter().zip(resource_found) {
+            match found {
+                Ok(found) => match refresh::reconcile_resource(r, found.as_ref()) {
+                    Some(reconciled) => record(&r.name, &r.type_token, reconciled)?,
+                    None => report.unchanged += 1,
+                },
+                Err(error) => failures.push(ReadFailure {
+                    name: r.name.clone(),
+                    error,
+                }),
+            }
+        }
+        report.errors = failures;
         if !mutations.is_empty() {
             let writer = StateWriter::start(Arc::clone(&self.backend), sealed);
             writer.commit(mutations).await?;
             writer.finish().await?;
         }
         Ok(report)
+    }
+
+    /// Reads one resource through its provider; the error as the report shows it.
+    async fn read(
+        &self,
+        stack: &str,
+        type_token: &str,
+        name: &str,
+        id: Option<&str>,
+        inputs: &PropertyMap,
+    ) -> Result<Option<ReadResponse>, String> {
+        let provider = self
+            .providers
+            .get(type_token)
+            .ok_or_else(|| format!("no provider is registered for type `{type_token}`"))?;
+        provider
+            .read(&ReadRequest {
+                stack,
+                type_token,
+                name,
+                id,
+                inputs,
+            })
+            .await
+            .map_err(|e| format!("read failed: {e}"))
     }
 
     /// The stack's outputs, secrets shown as `[secret]`.
@@ -615,39 +488,6 @@ impl Engine {
     pub fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, EngineError> {
         Ok(self.backend.break_lock(stack)?)
     }
-}
-
-fn drift_diff(
-    old: &ResourceState,
-    inputs: &PropertyMap,
-    outputs: &PropertyMap,
-) -> Vec<PropertyDiff> {
-    let mut diff = Vec::new();
-    for (before, after) in [(&old.inputs, inputs), (&old.outputs, outputs)] {
-        let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-        for key in keys {
-            let (a, b) = (before.get(key), after.get(key));
-            if a == b || diff.iter().any(|d: &PropertyDiff| &d.key == key) {
-                continue;
-            }
-            let show = |v: Option<&serde_json::Value>| {
-                v.map(|v| {
-                    if old.secrets.contains(key) {
-                        Shown::Secret
-                    } else {
-                        Shown::Value(v.clone())
-                    }
-                })
-            };
-            diff.push(PropertyDiff {
-                key: key.clone(),
-                old: show(a),
-                new: show(b),
-                replace: false,
-            });
-        }
-    }
-    diff
 }
 
 fn compare_steps(saved: &[StepRecord], fresh: &[StepRecord]) -> Vec<String> {

@@ -33,6 +33,7 @@ mod plan;
 mod preview;
 mod property;
 pub mod provider;
+mod refresh;
 mod resource;
 mod secrets;
 mod stack;
@@ -42,7 +43,7 @@ pub mod testing;
 pub use apply::{
     ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, FailedStep, SkippedStep,
 };
-pub use engine::{Drift, DriftRecord, Engine, EngineError, RefreshReport};
+pub use engine::{Engine, EngineError};
 pub use errors::ErrorList;
 pub use output::{EvalError, IntoInput, Output, Resolve, ResourceRef};
 pub use plan::{
@@ -56,6 +57,7 @@ pub use provider::{
     DiffResponse, InputReference, PropertyChange, Provider, ProviderError, Providers, ReadRequest,
     ReadResponse, UpdateRequest,
 };
+pub use refresh::{Drift, DriftRecord, ReadFailure, RefreshReport};
 pub use resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
 pub use secrets::{EncryptionHeader, Passphrase, SecretsError};
 pub use stack::{NodeKind, Program, RegistrationError, RegistrationErrors, Stack};

@@ -278,7 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 for d in &report.drift {
-                    println!("  {} ({}): {:?}", d.name, d.type_token, d.drift);
+                    println!("{d}");
                 }
                 println!(
                     "Refreshed stack {}: {} changed, {} unchanged, {} unreadable",
@@ -287,8 +287,8 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                     report.unchanged,
                     report.errors.len()
                 );
-                for (name, error) in &report.errors {
-                    println!("  ! {name}: {error}");
+                for failure in &report.errors {
+                    println!("  ! {}: {}", failure.name, failure.error);
                 }
             }
             Ok(if report.errors.is_empty() {
