@@ -13,7 +13,8 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::apply::{ApplyOptions, ApplySummary, Executor};
 use crate::plan::{
-    BaseState, InterruptedOperation, Operation, Plan, PlanErrors, PlanRecord, Shown, StepRecord,
+    BaseState, InterruptedOperation, Operation, Plan, PlanError, PlanErrors, PlanRecord, Shown,
+    StepRecord,
 };
 use crate::property::PropertyMap;
 use crate::provider::{Providers, ReadRequest, ReadResponse};
@@ -85,6 +86,24 @@ pub enum EngineError {
     /// The plan's operations cannot be ordered.
     #[error("{0}")]
     Ordering(String),
+}
+
+impl EngineError {
+    /// Whether the person running the program must change something (the program, a saved
+    /// plan, the passphrase, or wait for another run), as opposed to a provider or the state
+    /// storage having failed.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            EngineError::Plan(errors) => errors.0.iter().all(PlanError::is_user_error),
+            EngineError::StalePlan { .. }
+            | EngineError::WrongStack { .. }
+            | EngineError::PlanMismatch { .. }
+            | EngineError::Interrupted { .. }
+            | EngineError::Ordering(_) => true,
+            EngineError::State(e) => e.is_user_error(),
+            EngineError::Secrets(e) => e.is_user_error(),
+        }
+    }
 }
 
 /// Plans, applies and refreshes stacks with a set of providers and a state backend.

@@ -448,6 +448,21 @@ pub enum PlanError {
     },
 }
 
+impl PlanError {
+    /// Whether the program or its configuration must change, as opposed to a provider call
+    /// (a read or a diff) having failed.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            PlanError::NoProvider { .. }
+            | PlanError::Check { .. }
+            | PlanError::Eval { .. }
+            | PlanError::Protected { .. }
+            | PlanError::DataSourceNotFound { .. } => true,
+            PlanError::Provider { .. } => false,
+        }
+    }
+}
+
 /// Every problem found while planning.
 pub type PlanErrors = ErrorList<PlanError>;
 

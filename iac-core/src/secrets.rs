@@ -39,7 +39,7 @@ impl std::fmt::Debug for Passphrase {
 pub enum SecretsError {
     /// Secret values must be read or written, and no passphrase was given.
     #[error(
-        "stack `{stack}` has secret values and no passphrase was given: set the stack's passphrase (IAC_PASSPHRASE for the stacks CLI)"
+        "stack `{stack}` has secret values and no passphrase was given: give the engine the stack's passphrase (`Engine::with_passphrase`)"
     )]
     NoPassphrase {
         /// The stack.
@@ -63,6 +63,17 @@ pub enum SecretsError {
         /// Which value.
         what: String,
     },
+}
+
+impl SecretsError {
+    /// Whether the passphrase is missing or wrong (the user's to fix), as opposed to a
+    /// damaged state.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            SecretsError::NoPassphrase { .. } | SecretsError::WrongPassphrase { .. } => true,
+            SecretsError::Corrupt { .. } => false,
+        }
+    }
 }
 
 /// Stored beside the secrets: how to derive the key and a value to verify it.

@@ -119,10 +119,25 @@ impl KafkaPlatform {
     /// Checks the policies, then registers the whole platform on `stack`.
     pub fn register(stack: &mut Stack, config: &PlatformConfig) -> Result<Self, PolicyErrors> {
         policy::check(config)?;
+        let ami = stack.data_source::<Ami>(
+            "ami",
+            AmiArgs {
+                owners: config.ami.owners.clone().into(),
+                name: config.ami.name.clone().into(),
+                architecture: config.ami.architecture.clone().into(),
+            },
+        );
         let network = register_network(stack, config)?;
         let (kafka_sg, platform_sg) = register_security(stack, config, &network.vpc);
         let identity = register_identity(stack, config);
-        let nodes = register_nodes(stack, config, &network, &identity, &kafka_sg, &platform_sg)?;
+        let nodes = register_nodes(
+            stack,
+            config,
+            &ami,
+            &network,
+            &identity,
+            (&kafka_sg, &platform_sg),
+        )?;
         export_outputs(stack, &nodes, &network.vpc);
         Ok(Self {
             nodes,
@@ -302,19 +317,11 @@ fn register_identity(stack: &mut Stack, config: &PlatformConfig) -> NodeIdentity
 fn register_nodes(
     stack: &mut Stack,
     config: &PlatformConfig,
+    ami: &Ami,
     network: &Network,
     identity: &NodeIdentity,
-    kafka_sg: &SecurityGroup,
-    platform_sg: &SecurityGroup,
+    (kafka_sg, platform_sg): (&SecurityGroup, &SecurityGroup),
 ) -> Result<Vec<Node>, PolicyErrors> {
-    let ami = stack.data_source::<Ami>(
-        "ami",
-        AmiArgs {
-            owners: config.ami.owners.clone().into(),
-            name: config.ami.name.clone().into(),
-            architecture: config.ami.architecture.clone().into(),
-        },
-    );
     let zones = u32::try_from(network.subnets.len()).unwrap_or(1).max(1);
     let mut nodes = Vec::new();
     for node_role in Role::ALL {

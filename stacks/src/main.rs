@@ -2,34 +2,26 @@
 //! environment (`stacks/envs/<env>.toml`).
 //!
 //! Glue only: parse arguments, load the environment, call `kafka-components` and `iac-core`,
-//! print. Exit codes: 0 success; 1 the user must change something (arguments, environment
-//! file, policy, plan, lock); 2 `preview --detailed-exitcode` found changes; 3 a provider or
-//! state failure (some steps failed).
+//! print. Exit codes ([`error`]): 0 success; 1 the user must change something (arguments,
+//! environment file, policy, plan, lock, passphrase); 2 `preview --detailed-exitcode` found
+//! changes; 3 a provider or state failure (some steps failed).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod error;
 mod progress;
 
-use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
+use error::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK, EXIT_USER, StacksError};
 use iac_aws::{AwsProvider, AwsSettings};
 use iac_core::{
-    ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, EngineError, FileBackend, Passphrase,
-    Plan, PlanRecord, Program, Providers, Shown, Stack,
+    ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, FileBackend, Passphrase, Plan,
+    PlanRecord, Program, Providers, Shown, Stack,
 };
 use kafka_components::{KafkaPlatform, NodeFacts, PlatformConfig};
-
-/// Success.
-const EXIT_OK: u8 = 0;
-/// The user must change something: arguments, environment file, policy, plan, lock.
-const EXIT_USER: u8 = 1;
-/// `preview --detailed-exitcode`: the plan has changes.
-const EXIT_CHANGES: u8 = 2;
-/// A provider or state failure.
-const EXIT_FAILED: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -94,9 +86,10 @@ enum Verb {
 struct Target {
     /// The environment: a file `<env>.toml` in the environments folder.
     env: String,
-    /// Folder of environment files.
-    #[arg(long, env = "STACKS_ENV_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/envs"))]
-    env_dir: PathBuf,
+    /// Folder of environment files [default: `stacks/envs` in the working directory, else
+    /// `envs`].
+    #[arg(long, env = "STACKS_ENV_DIR")]
+    env_dir: Option<PathBuf>,
     /// Folder of state files (one stack per environment).
     #[arg(long, env = "IAC_STATE_DIR", default_value = ".iac/state")]
     state_dir: PathBuf,
@@ -122,7 +115,16 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are answers; any other argument error is the user's to fix
+            // (exit 1: clap's own 2 means "changes" for `--detailed-exitcode`).
+            let code = if e.use_stderr() { EXIT_USER } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,25 +138,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(exit_code_of(&e))
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
-    }
-}
-
-/// 1 for what the user must fix, 3 for provider and state failures.
-fn exit_code_of(e: &anyhow::Error) -> u8 {
-    match e.downcast_ref::<EngineError>() {
-        Some(EngineError::Plan(_))
-        | Some(EngineError::StalePlan { .. })
-        | Some(EngineError::PlanMismatch { .. })
-        | Some(EngineError::WrongStack { .. })
-        | Some(EngineError::Interrupted { .. })
-        | Some(EngineError::Secrets(_))
-        | Some(EngineError::State(iac_core::state::StateError::Locked { .. })) => EXIT_USER,
-        Some(_) => EXIT_FAILED,
-        None if e.downcast_ref::<iac_core::ProviderError>().is_some() => EXIT_FAILED,
-        None => EXIT_USER,
     }
 }
 
@@ -164,23 +150,37 @@ struct Env {
     file: PathBuf,
 }
 
-fn load(target: &Target) -> anyhow::Result<Env> {
-    let config = PlatformConfig::load(&target.env_dir, &target.env)?;
+impl Target {
+    /// `--env-dir`, else `stacks/envs` when the working directory has it, else `envs`.
+    fn env_dir(&self) -> PathBuf {
+        match &self.env_dir {
+            Some(dir) => dir.clone(),
+            None if Path::new("stacks/envs").is_dir() => PathBuf::from("stacks/envs"),
+            None => PathBuf::from("envs"),
+        }
+    }
+}
+
+fn load(target: &Target) -> Result<Env, StacksError> {
+    let dir = target.env_dir();
+    let config = PlatformConfig::load(&dir, &target.env)?;
     Ok(Env {
         name: target.env.clone(),
         config,
-        file: target.env_dir.join(format!("{}.toml", target.env)),
+        file: dir.join(format!("{}.toml", target.env)),
     })
 }
 
-fn program(env: &Env) -> anyhow::Result<Program> {
+fn program(env: &Env) -> Result<Program, StacksError> {
     let mut stack = Stack::new(env.name.clone());
-    KafkaPlatform::register(&mut stack, &env.config)
-        .map_err(|e| anyhow!("{}: refused by policy:\n{e}", env.file.display()))?;
+    KafkaPlatform::register(&mut stack, &env.config).map_err(|errors| StacksError::Policy {
+        file: env.file.clone(),
+        errors,
+    })?;
     Ok(stack.build()?)
 }
 
-async fn engine(env: &Env, target: &Target) -> anyhow::Result<Engine> {
+async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
     let settings = AwsSettings {
         region: Some(env.config.aws.region.clone()),
         endpoint_url: env.config.aws.endpoint_url.clone(),
@@ -188,7 +188,8 @@ async fn engine(env: &Env, target: &Target) -> anyhow::Result<Engine> {
     };
     let mut providers = Providers::new();
     AwsProvider::connect(settings)
-        .await?
+        .await
+        .map_err(StacksError::Connect)?
         .register(&mut providers);
     let mut engine = Engine::new(providers, FileBackend::new(&target.state_dir));
     if let Ok(passphrase) = std::env::var("IAC_PASSPHRASE") {
@@ -205,7 +206,7 @@ async fn engine(env: &Env, target: &Target) -> anyhow::Result<Engine> {
     Ok(engine)
 }
 
-async fn run(cli: Cli) -> anyhow::Result<u8> {
+async fn run(cli: Cli) -> Result<u8, StacksError> {
     match cli.verb {
         Verb::Preview {
             target,
@@ -216,10 +217,14 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let program = program(&env)?;
             let engine = engine(&env, &target).await?;
             let plan = engine.preview(&program).await?;
-            print_plan(&plan, target.json)?;
+            print_plan(&plan, target.json);
             if let Some(path) = plan_out {
-                std::fs::write(&path, plan.record().to_json())
-                    .with_context(|| format!("cannot write the plan to {}", path.display()))?;
+                std::fs::write(&path, plan.record().to_json()).map_err(|e| {
+                    StacksError::PlanFile {
+                        path: path.clone(),
+                        reason: format!("cannot write the plan: {e}"),
+                    }
+                })?;
                 eprintln!("plan saved to {}", path.display());
             }
             Ok(if detailed_exitcode && plan.has_changes() {
@@ -234,10 +239,16 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let engine = engine(&env, &target).await?;
             let summary = match plan {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read the plan {}", path.display()))?;
-                    let saved = PlanRecord::from_json(&text)
-                        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|e| StacksError::PlanFile {
+                            path: path.clone(),
+                            reason: format!("cannot read the plan: {e}"),
+                        })?;
+                    let saved =
+                        PlanRecord::from_json(&text).map_err(|e| StacksError::PlanFile {
+                            path: path.clone(),
+                            reason: e.to_string(),
+                        })?;
                     execute(&engine, &program, Planned::Saved(&saved), &target, &run).await?
                 }
                 None => {
@@ -263,7 +274,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 let out = target.render_dir.join(&env.name);
                 match std::fs::remove_dir_all(&out) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(anyhow!("cannot remove {}: {e}", out.display()));
+                        return Err(StacksError::io(format!("cannot remove {}", out.display()))(
+                            e,
+                        ));
                     }
                     _ => {}
                 }
@@ -275,7 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             let engine = engine(&env, &target).await?;
             let report = engine.refresh(&env.name, target.parallel).await?;
             if target.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                println!("{}", to_json(&report));
             } else {
                 for d in &report.drift {
                     println!("{d}");
@@ -306,7 +319,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Verb::Outputs { target } => {
             let env = load(&target)?;
             let engine = engine(&env, &target).await?;
-            print_outputs(&engine.outputs(&env.name).await?, target.json)?;
+            print_outputs(&engine.outputs(&env.name).await?, target.json);
             Ok(EXIT_OK)
         }
     }
@@ -317,27 +330,34 @@ enum Planned<'a> {
     Saved(&'a PlanRecord),
 }
 
-fn print_plan(plan: &Plan, json: bool) -> anyhow::Result<()> {
+fn print_plan(plan: &Plan, json: bool) {
     if json {
         println!("{}", plan.record().to_json());
     } else {
         print!("{}", plan.render());
     }
-    Ok(())
+}
+
+/// Pretty JSON of a value that is always representable (maps with string keys).
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 /// Asks before changing anything, unless `--yes`; refuses to guess without a terminal.
-fn confirm(stack: &str) -> anyhow::Result<bool> {
+fn confirm(stack: &str) -> Result<bool, StacksError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(anyhow!(
-            "apply needs confirmation and standard input is not a terminal: pass --yes"
-        ));
+        return Err(StacksError::NeedsConfirmation);
     }
     print!("Apply these changes to stack {stack}? [yes/no] ");
-    std::io::stdout().flush()?;
+    std::io::stdout()
+        .flush()
+        .map_err(StacksError::io("cannot print the question"))?;
     let mut answer = String::new();
-    stdin.lock().read_line(&mut answer)?;
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(StacksError::io("cannot read the answer"))?;
     Ok(answer.trim() == "yes")
 }
 
@@ -347,10 +367,10 @@ async fn execute(
     planned: Planned<'_>,
     target: &Target,
     run: &RunArgs,
-) -> anyhow::Result<Option<ApplySummary>> {
+) -> Result<Option<ApplySummary>, StacksError> {
     let has_changes = match planned {
         Planned::Fresh(plan) => {
-            print_plan(plan, target.json)?;
+            print_plan(plan, target.json);
             plan.has_changes()
         }
         Planned::Saved(record) => {
@@ -386,7 +406,7 @@ pub(crate) fn seconds(d: Duration) -> String {
 }
 
 /// Renders every configuration file from the applied stack into `<render dir>/<env>`.
-async fn render(engine: &Engine, env: &Env, target: &Target) -> anyhow::Result<()> {
+async fn render(engine: &Engine, env: &Env, target: &Target) -> Result<(), StacksError> {
     let outputs = engine
         .state(&env.name)
         .await?
@@ -410,12 +430,12 @@ async fn finish(
     engine: &Engine,
     stack: &str,
     json: bool,
-) -> anyhow::Result<u8> {
+) -> Result<u8, StacksError> {
     let Some(summary) = summary else {
         return Ok(EXIT_OK);
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        println!("{}", to_json(&summary));
     } else {
         let c = summary.counts;
         println!(
@@ -435,7 +455,7 @@ async fn finish(
         for s in &summary.skipped {
             println!("  skipped {} (needs {})", s.name, s.blocked_by);
         }
-        print_outputs(&engine.outputs(stack).await?, false)?;
+        print_outputs(&engine.outputs(stack).await?, false);
     }
     Ok(if summary.is_success() {
         EXIT_OK
@@ -444,10 +464,7 @@ async fn finish(
     })
 }
 
-fn print_outputs(
-    outputs: &std::collections::BTreeMap<String, Shown>,
-    json: bool,
-) -> anyhow::Result<()> {
+fn print_outputs(outputs: &std::collections::BTreeMap<String, Shown>, json: bool) {
     if json {
         let values: serde_json::Map<String, serde_json::Value> = outputs
             .iter()
@@ -459,11 +476,11 @@ fn print_outputs(
                 (k.clone(), value)
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&values)?);
-        return Ok(());
+        println!("{}", to_json(&values));
+        return;
     }
     if outputs.is_empty() {
-        return Ok(());
+        return;
     }
     println!("\nOutputs:");
     for (key, value) in outputs {
@@ -477,5 +494,4 @@ fn print_outputs(
             other => println!("  {key}: {other}"),
         }
     }
-    Ok(())
 }

@@ -190,6 +190,22 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         Some(inventory.as_str()),
         "render writes the same files"
     );
+    // The folder cannot be written (a file is in the way): a failure, 3, not the user's 1.
+    let blocked = env.state.path().join("not-a-folder");
+    std::fs::write(&blocked, "").unwrap();
+    let unwritable = Command::cargo_bin("stacks")
+        .unwrap()
+        .args(["render", stack])
+        .env("STACKS_ENV_DIR", env.dir.path())
+        .env("IAC_STATE_DIR", env.state.path())
+        .env("STACKS_RENDER_DIR", &blocked)
+        .assert()
+        .code(3);
+    assert!(
+        stderr(&unwritable).contains("not-a-folder"),
+        "{}",
+        stderr(&unwritable)
+    );
 
     let destroy = env.run("destroy", &["--yes"]).success();
     assert!(
@@ -357,5 +373,71 @@ fn the_standard_aws_variables_win_over_the_file() {
         stdout(&preview).contains("Resources: 39 to create, 1 to read"),
         "{}",
         stdout(&preview)
+    );
+}
+
+/// Every exit code the README documents, each from the path that produces it (0 and 2 are
+/// covered by the apply and preview tests above).
+#[test]
+fn each_failure_exits_with_its_documented_code() {
+    let env = Env::new("codes", |t| t);
+    let stacks = || {
+        let mut command = Command::cargo_bin("stacks").unwrap();
+        command.env("STACKS_ENV_DIR", env.dir.path());
+        command
+    };
+
+    // Arguments: 1, not clap's 2 (2 means "changes"); help is an answer, 0.
+    let missing = stacks().arg("preview").assert().code(1);
+    assert!(stderr(&missing).contains("<ENV>"), "{}", stderr(&missing));
+    stacks()
+        .args(["preview", &env.name, "--parallel", "many"])
+        .assert()
+        .code(1);
+    stacks().arg("--help").assert().code(0);
+
+    // AWS unreachable while planning: a provider failure, 3.
+    let down = stacks()
+        .args(["preview", &env.name])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("IAC_STATE_DIR", env.state.path())
+        .assert()
+        .code(3);
+    let err = stderr(&down);
+    assert!(
+        err.contains("resource `ami`: provider read failed: DescribeImages: dispatch failure")
+            && err.contains("Connection refused")
+            && !err.contains("DispatchFailure {"),
+        "{err}"
+    );
+
+    // Another run holds the lock: 1, with the CLI's hint.
+    std::fs::create_dir_all(env.state.path()).unwrap();
+    let lock = env.state.path().join(format!("{}.lock", env.name));
+    std::fs::write(
+        &lock,
+        r#"{"pid": 4242, "host": "elsewhere", "operation": "apply", "since": "2026-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let locked = env.run("refresh", &[]).code(1);
+    assert!(
+        stderr(&locked).contains("is locked by pid 4242 on host elsewhere")
+            && stderr(&locked).contains("(stacks: --force-unlock"),
+        "{}",
+        stderr(&locked)
+    );
+    std::fs::remove_file(&lock).unwrap();
+
+    // Damaged state: a state failure, 3.
+    std::fs::write(
+        env.state.path().join(format!("{}.json", env.name)),
+        "{not json",
+    )
+    .unwrap();
+    let damaged = env.run("outputs", &[]).code(3);
+    assert!(
+        stderr(&damaged).contains("is damaged"),
+        "{}",
+        stderr(&damaged)
     );
 }

@@ -11,6 +11,7 @@ pub(crate) mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -439,7 +440,7 @@ pub enum StateError {
     },
     /// Another run holds the stack's lock.
     #[error(
-        "stack `{stack}` is locked by pid {} on host {} ({}) since {}: wait for that run to finish, or if it is gone, break the lock (stacks: --force-unlock)",
+        "stack `{stack}` is locked by pid {} on host {} ({}) since {}: wait for that run to finish, or if it is gone, break the lock (`Engine::break_lock`)",
         holder.pid, holder.host, holder.operation, holder.since
     )]
     Locked {
@@ -461,9 +462,32 @@ pub enum StateError {
         /// What the runtime said.
         reason: String,
     },
-    /// The state writer stopped (an earlier write failed).
-    #[error("the state writer stopped after an earlier failure: {0}")]
-    WriterStopped(String),
+    /// A state write failed; the writer refuses every later batch with the same error, so
+    /// nothing after it is acknowledged.
+    #[error("{0}")]
+    WriteFailed(Arc<StateError>),
+    /// The state writer is gone (its thread ended early or the runtime stopped).
+    #[error("the state writer is gone: {reason}")]
+    WriterGone {
+        /// What ended it.
+        reason: String,
+    },
+}
+
+impl StateError {
+    /// Whether someone must act (wait for or break a lock, upgrade, give the right
+    /// passphrase) rather than storage having failed.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            StateError::Locked { .. } | StateError::UnsupportedVersion { .. } => true,
+            StateError::Secrets(e) => e.is_user_error(),
+            StateError::WriteFailed(first) => first.is_user_error(),
+            StateError::Io { .. }
+            | StateError::Corrupt { .. }
+            | StateError::ReadInterrupted { .. }
+            | StateError::WriterGone { .. } => false,
+        }
+    }
 }
 
 /// A held stack lock; released on drop.

@@ -16,8 +16,10 @@ use super::{Checkpoint, Mutation, StateBackend, StateError};
 type Ack = oneshot::Sender<Result<(), StateError>>;
 type Receiver = oneshot::Receiver<Result<(), StateError>>;
 
-fn stopped() -> StateError {
-    StateError::WriterStopped("the writer thread is gone".to_owned())
+fn gone(reason: &str) -> StateError {
+    StateError::WriterGone {
+        reason: reason.to_owned(),
+    }
 }
 
 pub(crate) struct StateWriter {
@@ -29,14 +31,14 @@ impl StateWriter {
     pub(crate) fn start(backend: Arc<dyn StateBackend>, mut checkpoint: Checkpoint) -> Self {
         let (tx, rx) = mpsc::channel::<(Vec<Mutation>, Ack)>();
         let thread = std::thread::spawn(move || {
-            let mut failed: Option<String> = None;
+            let mut failed: Option<Arc<StateError>> = None;
             let mut dirty = false;
             while let Ok(first) = rx.recv() {
                 dirty = true;
                 let mut batch = vec![first];
                 batch.extend(rx.try_iter());
                 let result = match &failed {
-                    Some(reason) => Err(reason.clone()),
+                    Some(first) => Err(Arc::clone(first)),
                     None => {
                         let mutations: Vec<Mutation> =
                             batch.iter_mut().flat_map(|(m, _)| m.drain(..)).collect();
@@ -44,20 +46,18 @@ impl StateWriter {
                             checkpoint.apply(m);
                         }
                         checkpoint.serial += 1;
-                        backend
-                            .append(&checkpoint, &mutations)
-                            .map_err(|e| e.to_string())
+                        backend.append(&checkpoint, &mutations).map_err(Arc::new)
                     }
                 };
-                if let Err(reason) = &result {
-                    failed = Some(reason.clone());
+                if let Err(first) = &result {
+                    failed = Some(Arc::clone(first));
                 }
                 for (_, ack) in batch {
-                    let _ = ack.send(result.clone().map_err(StateError::WriterStopped));
+                    let _ = ack.send(result.clone().map_err(StateError::WriteFailed));
                 }
             }
             match failed {
-                Some(reason) => Err(StateError::WriterStopped(reason)),
+                Some(first) => Err(StateError::WriteFailed(first)),
                 None if dirty => backend.save(&checkpoint).map(|()| checkpoint),
                 None => Ok(checkpoint),
             }
@@ -72,15 +72,17 @@ impl StateWriter {
         let (ack, done) = oneshot::channel();
         self.tx
             .as_ref()
-            .ok_or_else(stopped)?
+            .ok_or_else(|| gone("already finished"))?
             .send((mutations, ack))
-            .map_err(|_| stopped())?;
+            .map_err(|_| gone("its thread ended"))?;
         Ok(done)
     }
 
     /// Persists `mutations`; returns once they are durable.
     pub(crate) async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), StateError> {
-        self.enqueue(mutations)?.await.map_err(|_| stopped())?
+        self.enqueue(mutations)?
+            .await
+            .map_err(|_| gone("its thread ended"))?
     }
 
     /// Queues `mutations` without waiting for them to be durable. Batches are written in
@@ -98,11 +100,11 @@ impl StateWriter {
         tokio::task::spawn_blocking(move || match thread {
             Some(t) => t
                 .join()
-                .unwrap_or_else(|_| Err(StateError::WriterStopped("writer panicked".to_owned()))),
-            None => Err(StateError::WriterStopped("already finished".to_owned())),
+                .unwrap_or_else(|_| Err(gone("its thread panicked"))),
+            None => Err(gone("already finished")),
         })
         .await
-        .unwrap_or_else(|e| Err(StateError::WriterStopped(e.to_string())))
+        .unwrap_or_else(|e| Err(gone(&e.to_string())))
     }
 }
 

@@ -54,6 +54,19 @@ pub enum RenderError {
     },
 }
 
+impl RenderError {
+    /// Whether the user must act (apply first, fix the configuration), as opposed to a
+    /// template or the file system having failed.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            RenderError::NotApplied { .. }
+            | RenderError::BadOutputs { .. }
+            | RenderError::Policy(_) => true,
+            RenderError::Template { .. } | RenderError::Io { .. } => false,
+        }
+    }
+}
+
 /// One rendered file: its path inside the output folder and its contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedFile {

@@ -23,7 +23,6 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 pub use cidr::Cidr;
 pub use types::*;
@@ -247,16 +246,31 @@ impl Provider for AwsProvider {
 pub(crate) fn aws_error<E, R>(action: &str, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let code = err.code().map(str::to_owned);
     let message = match err.message() {
         Some(m) => m.to_owned(),
-        None => DisplayErrorContext(&err).to_string(),
+        None => error_chain(&err),
     };
     let mut error = ProviderError::new(format!("{action}: {message}"));
     error.code = code;
     error
+}
+
+/// An error and its sources, each message once ("dispatch failure: io error: … Connection
+/// refused"), without the SDK's debug rendering.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&message)) {
+            parts.push(message);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }
 
 /// Whether an error means "no such resource".

@@ -1,0 +1,102 @@
+//! Every way a `stacks` command fails, and its exit code. The match in
+//! [`StacksError::exit_code`] is exhaustive: a new failure must be given its code here.
+
+use std::path::PathBuf;
+
+use iac_core::state::StateError;
+use iac_core::{EngineError, ProviderError, RegistrationErrors, SecretsError};
+use kafka_components::{ConfigError, PolicyErrors, RenderError};
+
+/// Success.
+pub(crate) const EXIT_OK: u8 = 0;
+/// The user must change something: arguments, environment file, policy, plan, lock.
+pub(crate) const EXIT_USER: u8 = 1;
+/// `preview --detailed-exitcode`: the plan has changes.
+pub(crate) const EXIT_CHANGES: u8 = 2;
+/// A provider or state failure.
+pub(crate) const EXIT_FAILED: u8 = 3;
+
+/// A failed command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StacksError {
+    /// The environment file is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The environment breaks a policy.
+    #[error("{}: refused by policy:\n{errors}", file.display())]
+    Policy {
+        /// The environment file.
+        file: PathBuf,
+        /// Every violation.
+        errors: PolicyErrors,
+    },
+    /// The program's graph is invalid.
+    #[error(transparent)]
+    Registration(#[from] RegistrationErrors),
+    /// The engine refused or failed; CLI hints are added to the library's message.
+    #[error("{0}{hint}", hint = hint(.0))]
+    Engine(#[from] EngineError),
+    /// The AWS provider could not be set up.
+    #[error("cannot reach AWS: {0}")]
+    Connect(ProviderError),
+    /// A saved plan cannot be read or written.
+    #[error("{}: {reason}", path.display())]
+    PlanFile {
+        /// The plan file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A change needs confirmation and nobody can give it.
+    #[error("apply needs confirmation and standard input is not a terminal: pass --yes")]
+    NeedsConfirmation,
+    /// The configuration could not be rendered or written.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// Reading the answer, printing, or removing the rendered folder failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl StacksError {
+    /// The documented exit code (README, "Exit codes").
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            StacksError::Config(_)
+            | StacksError::Policy { .. }
+            | StacksError::Registration(_)
+            | StacksError::PlanFile { .. }
+            | StacksError::NeedsConfirmation => EXIT_USER,
+            StacksError::Engine(e) if e.is_user_error() => EXIT_USER,
+            StacksError::Render(e) if e.is_user_error() => EXIT_USER,
+            StacksError::Engine(_)
+            | StacksError::Render(_)
+            | StacksError::Connect(_)
+            | StacksError::Io { .. } => EXIT_FAILED,
+        }
+    }
+
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| StacksError::Io { what, source }
+    }
+}
+
+/// What the CLI adds to the engine's message: the flag or variable that acts on it.
+fn hint(error: &EngineError) -> &'static str {
+    match error {
+        EngineError::State(StateError::Locked { .. }) => {
+            " (stacks: --force-unlock breaks a lock whose run is gone)"
+        }
+        EngineError::Secrets(SecretsError::NoPassphrase { .. })
+        | EngineError::State(StateError::Secrets(SecretsError::NoPassphrase { .. })) => {
+            " (stacks: set IAC_PASSPHRASE)"
+        }
+        _ => "",
+    }
+}
