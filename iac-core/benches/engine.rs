@@ -204,11 +204,11 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    if let [flag, spec] = args.as_slice() {
-        if flag == "--case" {
-            run_case(&Case::parse(spec).expect("a case: shape:nodes:latency_ms:parallelism"));
-            return;
-        }
+    if let [flag, spec] = args.as_slice()
+        && flag == "--case"
+    {
+        run_case(&Case::parse(spec).expect("a case: shape:nodes:latency_ms:parallelism"));
+        return;
     }
     let filter = args.first().cloned().unwrap_or_default();
     let cases: Vec<Case> = match Case::parse(&filter) {

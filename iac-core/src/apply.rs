@@ -468,16 +468,12 @@ impl<'a> Executor<'a> {
         match (kind, op, step.node) {
             (TaskKind::Gone, _, _) => self.gone(s, step).await,
             (TaskKind::Ready, Operation::Same, Some(n)) => {
-                if step.refresh_record {
-                    if let Some(old) = &step.old {
-                        let record = self.record_for(
-                            n,
-                            old.id.clone(),
-                            old.inputs.clone(),
-                            old.outputs.clone(),
-                        );
-                        self.put(record, None)?;
-                    }
+                if step.refresh_record
+                    && let Some(old) = &step.old
+                {
+                    let record =
+                        self.record_for(n, old.id.clone(), old.inputs.clone(), old.outputs.clone());
+                    self.put(record, None)?;
                 }
                 Ok(Operation::Same)
             }
@@ -763,15 +759,16 @@ impl<'a> Executor<'a> {
             ));
         };
         let rec = &self.plan.record.steps[s];
-        if rec.op == Operation::Replace && rec.delete_before_replace {
-            if let Some(n) = step.node {
-                let reg = &self.program.nodes[n].registration;
-                let mut inputs = self.inputs(n)?;
-                apply_ignore_changes(&mut inputs, &reg.options.ignore_changes, &old.inputs);
-                if !matches!(self.decide(n, old, &inputs)?, Decision::Replace) {
-                    lock(&self.cancelled_deletes).insert(s);
-                    return Ok(Operation::Same);
-                }
+        if rec.op == Operation::Replace
+            && rec.delete_before_replace
+            && let Some(n) = step.node
+        {
+            let reg = &self.program.nodes[n].registration;
+            let mut inputs = self.inputs(n)?;
+            apply_ignore_changes(&mut inputs, &reg.options.ignore_changes, &old.inputs);
+            if !matches!(self.decide(n, old, &inputs)?, Decision::Replace) {
+                lock(&self.cancelled_deletes).insert(s);
+                return Ok(Operation::Same);
             }
         }
         if old.kind == NodeKind::DataSource {

@@ -234,13 +234,13 @@ impl Engine {
                 current: current.serial,
             });
         }
-        if let Some(state) = &loaded.plain {
-            if !state.pending.is_empty() {
-                return Err(EngineError::Interrupted {
-                    stack: stack.to_owned(),
-                    operations: crate::plan::interrupted(state),
-                });
-            }
+        if let Some(state) = &loaded.plain
+            && !state.pending.is_empty()
+        {
+            return Err(EngineError::Interrupted {
+                stack: stack.to_owned(),
+                operations: crate::plan::interrupted(state),
+            });
         }
         Ok(())
     }

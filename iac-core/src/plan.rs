@@ -889,11 +889,12 @@ fn propagate_delete_before_replace(program: &Program, steps: &mut [Option<Planne
     let mut stack: Vec<usize> = (0..steps.len()).filter(|&i| is_dbr(&steps[i])).collect();
     while let Some(i) = stack.pop() {
         for &d in &dependents[i] {
-            if let Some(step) = steps[d].as_mut() {
-                if step.record.op == Operation::Replace && !step.record.delete_before_replace {
-                    step.record.delete_before_replace = true;
-                    stack.push(d);
-                }
+            if let Some(step) = steps[d].as_mut()
+                && step.record.op == Operation::Replace
+                && !step.record.delete_before_replace
+            {
+                step.record.delete_before_replace = true;
+                stack.push(d);
             }
         }
     }

@@ -360,30 +360,30 @@ impl Provider for TestProvider {
                 continue;
             };
             let parent_request = resources.iter().find(|p| p.name == parent.resource);
-            if let (Some(own), Some(limit)) = (size(r), parent_request.and_then(size)) {
-                if own > limit {
-                    failures.push((
-                        r.name.to_owned(),
-                        CheckFailure::new(
-                            "size",
-                            format!("{own} does not fit in `{}` (size {limit})", parent.resource),
-                        ),
-                    ));
-                }
+            if let (Some(own), Some(limit)) = (size(r), parent_request.and_then(size))
+                && own > limit
+            {
+                failures.push((
+                    r.name.to_owned(),
+                    CheckFailure::new(
+                        "size",
+                        format!("{own} does not fit in `{}` (size {limit})", parent.resource),
+                    ),
+                ));
             }
         }
         let mut seen: HashMap<&Value, &str> = HashMap::new();
         for r in resources {
-            if let Some(unique) = r.inputs.known("unique_name") {
-                if let Some(first) = seen.insert(unique, r.name) {
-                    failures.push((
-                        r.name.to_owned(),
-                        CheckFailure::new(
-                            "unique_name",
-                            format!("{unique} is already used by `{first}`"),
-                        ),
-                    ));
-                }
+            if let Some(unique) = r.inputs.known("unique_name")
+                && let Some(first) = seen.insert(unique, r.name)
+            {
+                failures.push((
+                    r.name.to_owned(),
+                    CheckFailure::new(
+                        "unique_name",
+                        format!("{unique} is already used by `{first}`"),
+                    ),
+                ));
             }
         }
         failures

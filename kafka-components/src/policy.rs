@@ -113,7 +113,7 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
     }
 
     let controllers = nodes.count(Role::Controller);
-    if controllers < 3 || controllers % 2 == 0 {
+    if controllers < 3 || controllers.is_multiple_of(2) {
         found.push(violation(
             "nodes.controller.count",
             format!("{controllers} controllers cannot form a fault-tolerant KRaft quorum: use an odd number, at least 3"),

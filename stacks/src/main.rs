@@ -195,13 +195,13 @@ async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
     if let Ok(passphrase) = std::env::var("IAC_PASSPHRASE") {
         engine = engine.with_passphrase(Passphrase::new(passphrase));
     }
-    if target.force_unlock {
-        if let Some(holder) = engine.break_lock(&env.name)? {
-            eprintln!(
-                "broke the lock of stack `{}` held by pid {} on {} ({}) since {}",
-                env.name, holder.pid, holder.host, holder.operation, holder.since
-            );
-        }
+    if target.force_unlock
+        && let Some(holder) = engine.break_lock(&env.name)?
+    {
+        eprintln!(
+            "broke the lock of stack `{}` held by pid {} on {} ({}) since {}",
+            env.name, holder.pid, holder.host, holder.operation, holder.since
+        );
     }
     Ok(engine)
 }

@@ -296,10 +296,10 @@ impl Cluster {
     /// waits for it.
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, ApiError> {
         let mut cache = self.cache.lock().await;
-        if let Some(cached) = cache.as_ref() {
-            if cached.at.elapsed() < self.max_age {
-                return Ok(Arc::clone(&cached.snapshot));
-            }
+        if let Some(cached) = cache.as_ref()
+            && cached.at.elapsed() < self.max_age
+        {
+            return Ok(Arc::clone(&cached.snapshot));
         }
         let snapshot = Arc::new(self.fetch_snapshot().await?);
         *cache = Some(Cached {

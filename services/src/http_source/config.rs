@@ -520,16 +520,16 @@ impl ConnectorConfig {
         for (key, _) in config.iter().filter(|(k, _)| k.starts_with("producer.")) {
             let setting = &key["producer.".len()..];
             let value = raw.required(key)?;
-            if let Some((_, allowed)) = PINNED_PRODUCER.iter().find(|(k, _)| *k == setting) {
-                if !allowed.contains(&value.as_str()) {
-                    return Err(key_error(
-                        &Raw::name(key),
-                        format!(
-                            "must be {} (the connector's delivery guarantee needs it), not `{value}`",
-                            allowed.join(" or ")
-                        ),
-                    ));
-                }
+            if let Some((_, allowed)) = PINNED_PRODUCER.iter().find(|(k, _)| *k == setting)
+                && !allowed.contains(&value.as_str())
+            {
+                return Err(key_error(
+                    &Raw::name(key),
+                    format!(
+                        "must be {} (the connector's delivery guarantee needs it), not `{value}`",
+                        allowed.join(" or ")
+                    ),
+                ));
             }
             producer.insert(setting.to_owned(), value);
         }

@@ -471,11 +471,11 @@ impl Connector {
         };
         let (mut seen, mut recovered) = (0, 0);
         for record in records {
-            if let (Some(at), Some(current)) = (&record.offset, &*offset) {
-                if !at.is_after(current) {
-                    seen += 1;
-                    continue;
-                }
+            if let (Some(at), Some(current)) = (&record.offset, &*offset)
+                && !at.is_after(current)
+            {
+                seen += 1;
+                continue;
             }
             let bytes = (record.key, record.value);
             if let Some(count) = already_produced.get_mut(&bytes).filter(|c| **c > 0) {
@@ -495,10 +495,10 @@ impl Connector {
                     })?;
                 batch.deliveries.push(delivery);
             }
-            if let Some(at) = record.offset {
-                if offset.as_ref().is_none_or(|current| at.is_after(current)) {
-                    *offset = Some(at);
-                }
+            if let Some(at) = record.offset
+                && offset.as_ref().is_none_or(|current| at.is_after(current))
+            {
+                *offset = Some(at);
             }
         }
         self.metrics.skipped(Skip::Offset, seen);

@@ -117,10 +117,10 @@ impl FromStr for Cidr {
 
 /// Check helper: a CIDR input, when known, must parse.
 pub(crate) fn check_cidr(inputs: &Properties, key: &str, failures: &mut Vec<CheckFailure>) {
-    if let Some(text) = known_str(inputs, key) {
-        if let Err(reason) = text.parse::<Cidr>() {
-            failures.push(CheckFailure::new(key, reason));
-        }
+    if let Some(text) = known_str(inputs, key)
+        && let Err(reason) = text.parse::<Cidr>()
+    {
+        failures.push(CheckFailure::new(key, reason));
     }
 }
 

@@ -148,15 +148,14 @@ impl AwsProvider {
             .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)));
         if std::env::var_os("AWS_REGION").is_none()
             && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            && let Some(region) = &settings.region
         {
-            if let Some(region) = &settings.region {
-                loader = loader.region(aws_config::Region::new(region.clone()));
-            }
+            loader = loader.region(aws_config::Region::new(region.clone()));
         }
-        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-            if let Some(endpoint) = &settings.endpoint_url {
-                loader = loader.endpoint_url(endpoint);
-            }
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none()
+            && let Some(endpoint) = &settings.endpoint_url
+        {
+            loader = loader.endpoint_url(endpoint);
         }
         let config = loader.load().await;
         if config.region().is_none() {

@@ -184,29 +184,29 @@ impl AwsKind for InstanceKind {
             &["ami", "instance_type", "subnet_id"],
             &mut failures,
         );
-        if let Some(ip) = known_str(inputs, "private_ip") {
-            if ip.parse::<Ipv4Addr>().is_err() {
-                failures.push(CheckFailure::new(
-                    "private_ip",
-                    format!("`{ip}` is not an IPv4 address"),
-                ));
-            }
+        if let Some(ip) = known_str(inputs, "private_ip")
+            && ip.parse::<Ipv4Addr>().is_err()
+        {
+            failures.push(CheckFailure::new(
+                "private_ip",
+                format!("`{ip}` is not an IPv4 address"),
+            ));
         }
-        if let Some(t) = known_str(inputs, "instance_type") {
-            if !InstanceType::values().contains(&t) {
-                failures.push(CheckFailure::new(
-                    "instance_type",
-                    format!("`{t}` is not an EC2 instance type"),
-                ));
-            }
+        if let Some(t) = known_str(inputs, "instance_type")
+            && !InstanceType::values().contains(&t)
+        {
+            failures.push(CheckFailure::new(
+                "instance_type",
+                format!("`{t}` is not an EC2 instance type"),
+            ));
         }
-        if let Some(size) = inputs.known("root_volume_size").and_then(Value::as_i64) {
-            if !(1..=16_384).contains(&size) {
-                failures.push(CheckFailure::new(
-                    "root_volume_size",
-                    format!("{size} GiB is outside 1-16384"),
-                ));
-            }
+        if let Some(size) = inputs.known("root_volume_size").and_then(Value::as_i64)
+            && !(1..=16_384).contains(&size)
+        {
+            failures.push(CheckFailure::new(
+                "root_volume_size",
+                format!("{size} GiB is outside 1-16384"),
+            ));
         }
         failures
     }

@@ -142,21 +142,20 @@ pub(crate) fn check_related(resources: &[CheckRequest<'_>]) -> Vec<(String, Chec
             (None, Some(id)) => format!("id {id}"),
             (None, None) => continue,
         };
-        if let Some(vpc) = referenced(resources, subnet, "vpc_id") {
-            if let Some(vpc_cidr) = cidr_of(vpc, "cidr_block") {
-                if !vpc_cidr.contains(cidr) {
-                    failures.push((
-                        subnet.name.to_owned(),
-                        CheckFailure::new(
-                            "cidr_block",
-                            format!(
-                                "{cidr} is outside VPC `{}` ({vpc_cidr}): choose a block inside it",
-                                vpc.name
-                            ),
-                        ),
-                    ));
-                }
-            }
+        if let Some(vpc) = referenced(resources, subnet, "vpc_id")
+            && let Some(vpc_cidr) = cidr_of(vpc, "cidr_block")
+            && !vpc_cidr.contains(cidr)
+        {
+            failures.push((
+                subnet.name.to_owned(),
+                CheckFailure::new(
+                    "cidr_block",
+                    format!(
+                        "{cidr} is outside VPC `{}` ({vpc_cidr}): choose a block inside it",
+                        vpc.name
+                    ),
+                ),
+            ));
         }
         let siblings = by_vpc.entry(vpc_key).or_default();
         if let Some((other, other_cidr)) = siblings.iter().find(|(_, c)| c.overlaps(cidr)) {
@@ -180,24 +179,24 @@ pub(crate) fn check_related(resources: &[CheckRequest<'_>]) -> Vec<(String, Chec
         let Ok(ip) = text.parse::<Ipv4Addr>() else {
             continue;
         };
-        if let Some(subnet) = referenced(resources, instance, "subnet_id") {
-            if let Some(cidr) = cidr_of(subnet, "cidr_block") {
-                let problem = if !cidr.contains_ip(ip) {
-                    Some(format!("{ip} is outside subnet `{}` ({cidr})", subnet.name))
-                } else if cidr.is_aws_reserved(ip) {
-                    Some(format!(
-                        "{ip} is one of the five addresses AWS reserves in subnet `{}` ({cidr}): the first four and the last",
-                        subnet.name
-                    ))
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    failures.push((
-                        instance.name.to_owned(),
-                        CheckFailure::new("private_ip", problem),
-                    ));
-                }
+        if let Some(subnet) = referenced(resources, instance, "subnet_id")
+            && let Some(cidr) = cidr_of(subnet, "cidr_block")
+        {
+            let problem = if !cidr.contains_ip(ip) {
+                Some(format!("{ip} is outside subnet `{}` ({cidr})", subnet.name))
+            } else if cidr.is_aws_reserved(ip) {
+                Some(format!(
+                    "{ip} is one of the five addresses AWS reserves in subnet `{}` ({cidr}): the first four and the last",
+                    subnet.name
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                failures.push((
+                    instance.name.to_owned(),
+                    CheckFailure::new("private_ip", problem),
+                ));
             }
         }
         if let Some(other) = taken.insert(ip, instance.name) {

@@ -361,13 +361,13 @@ impl AwsKind for RuleKind {
                 }
             }
         }
-        if let (Some(from), Some(to)) = (port("from_port"), port("to_port")) {
-            if from > to {
-                failures.push(CheckFailure::new(
-                    "from_port",
-                    format!("the range {from}-{to} is reversed: from_port must not exceed to_port"),
-                ));
-            }
+        if let (Some(from), Some(to)) = (port("from_port"), port("to_port"))
+            && from > to
+        {
+            failures.push(CheckFailure::new(
+                "from_port",
+                format!("the range {from}-{to} is reversed: from_port must not exceed to_port"),
+            ));
         }
         let peers = ["cidr_ipv4", "source_security_group_id"]
             .iter()

@@ -99,13 +99,12 @@ impl AwsKind for VpcKind {
         check_cidr(inputs, "cidr_block", &mut failures);
         if let Some(cidr) =
             known_str(inputs, "cidr_block").and_then(|c| c.parse::<crate::Cidr>().ok())
+            && !(16..=28).contains(&cidr.prefix())
         {
-            if !(16..=28).contains(&cidr.prefix()) {
-                failures.push(CheckFailure::new(
-                    "cidr_block",
-                    format!("{cidr}: a VPC block must be /16 to /28"),
-                ));
-            }
+            failures.push(CheckFailure::new(
+                "cidr_block",
+                format!("{cidr}: a VPC block must be /16 to /28"),
+            ));
         }
         failures
     }
