@@ -20,23 +20,43 @@ struct Worker {
     id: Arc<str>,
 }
 
-fn error(status: StatusCode, message: String) -> Response {
-    (
-        status,
-        Json(json!({"error_code": status.as_u16(), "message": message})),
-    )
-        .into_response()
+/// Connect's error responses.
+#[derive(Debug)]
+enum RestError {
+    /// No connector of that name runs here.
+    UnknownConnector(String),
+    /// No such endpoint.
+    NoEndpoint,
+    /// The endpoint does not take this method.
+    MethodNotAllowed,
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            RestError::UnknownConnector(name) => {
+                (StatusCode::NOT_FOUND, format!("Connector {name} not found"))
+            }
+            RestError::NoEndpoint => (StatusCode::NOT_FOUND, "no such endpoint".to_owned()),
+            RestError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint".to_owned(),
+            ),
+        };
+        (
+            status,
+            Json(json!({"error_code": status.as_u16(), "message": message})),
+        )
+            .into_response()
+    }
 }
 
 /// The connector called `name`, or Connect's 404.
-fn named<'a>(worker: &'a Worker, name: &str) -> Result<&'a Connector, Box<Response>> {
+fn named<'a>(worker: &'a Worker, name: &str) -> Result<&'a Connector, RestError> {
     if worker.connector.name() == name {
         Ok(&worker.connector)
     } else {
-        Err(Box::new(error(
-            StatusCode::NOT_FOUND,
-            format!("Connector {name} not found"),
-        )))
+        Err(RestError::UnknownConnector(name.to_owned()))
     }
 }
 
@@ -52,63 +72,69 @@ async fn connectors(State(worker): State<Worker>) -> Json<Vec<String>> {
     Json(vec![worker.connector.name().to_owned()])
 }
 
-async fn status(State(worker): State<Worker>, Path(name): Path<String>) -> Response {
-    match named(&worker, &name) {
-        Ok(connector) => {
-            let status = connector.status();
-            let mut task = state(&status, &worker.id);
-            task["id"] = json!(0);
-            Json(json!({
-                "name": connector.name(),
-                "connector": state(&status, &worker.id),
-                "tasks": [task],
-                "type": "source",
-            }))
-            .into_response()
-        }
-        Err(response) => *response,
-    }
+async fn status(
+    State(worker): State<Worker>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, RestError> {
+    let connector = named(&worker, &name)?;
+    let status = connector.status();
+    let mut task = state(&status, &worker.id);
+    task["id"] = json!(0);
+    Ok(Json(json!({
+        "name": connector.name(),
+        "connector": state(&status, &worker.id),
+        "tasks": [task],
+        "type": "source",
+    })))
 }
 
-async fn offsets(State(worker): State<Worker>, Path(name): Path<String>) -> Response {
-    match named(&worker, &name) {
-        Ok(connector) => {
-            let offsets: Vec<serde_json::Value> = connector
-                .committed()
-                .map(|stored| {
-                    json!({
-                        "partition": {"topic": connector.config().topic},
-                        "offset": stored,
-                    })
-                })
-                .into_iter()
-                .collect();
-            Json(json!({ "offsets": offsets })).into_response()
-        }
-        Err(response) => *response,
-    }
+async fn offsets(
+    State(worker): State<Worker>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, RestError> {
+    let connector = named(&worker, &name)?;
+    let offsets: Vec<serde_json::Value> = connector
+        .committed()
+        .map(|stored| {
+            json!({
+                "partition": {"topic": connector.config().topic},
+                "offset": stored,
+            })
+        })
+        .into_iter()
+        .collect();
+    Ok(Json(json!({ "offsets": offsets })))
 }
 
 /// Applies `action` to the connector called `name` and answers `done`.
-fn act(worker: &Worker, name: &str, action: fn(&Connector), done: StatusCode) -> Response {
-    match named(worker, name) {
-        Ok(connector) => {
-            action(connector);
-            done.into_response()
-        }
-        Err(response) => *response,
-    }
+fn act(
+    worker: &Worker,
+    name: &str,
+    action: fn(&Connector),
+    done: StatusCode,
+) -> Result<StatusCode, RestError> {
+    action(named(worker, name)?);
+    Ok(done)
 }
 
-async fn pause(State(worker): State<Worker>, Path(name): Path<String>) -> Response {
+async fn pause(
+    State(worker): State<Worker>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, RestError> {
     act(&worker, &name, Connector::pause, StatusCode::ACCEPTED)
 }
 
-async fn resume(State(worker): State<Worker>, Path(name): Path<String>) -> Response {
+async fn resume(
+    State(worker): State<Worker>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, RestError> {
     act(&worker, &name, Connector::resume, StatusCode::ACCEPTED)
 }
 
-async fn restart(State(worker): State<Worker>, Path(name): Path<String>) -> Response {
+async fn restart(
+    State(worker): State<Worker>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, RestError> {
     act(&worker, &name, Connector::restart, StatusCode::NO_CONTENT)
 }
 
@@ -123,15 +149,12 @@ async fn metrics(State(worker): State<Worker>) -> Response {
         .into_response()
 }
 
-async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "no such endpoint".to_owned())
+async fn not_found() -> RestError {
+    RestError::NoEndpoint
 }
 
-async fn method_not_allowed() -> Response {
-    error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed on this endpoint".to_owned(),
-    )
+async fn method_not_allowed() -> RestError {
+    RestError::MethodNotAllowed
 }
 
 /// The REST API of a worker running `connector`; `worker_id` is its `host:port`.

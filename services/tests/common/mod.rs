@@ -22,14 +22,20 @@ pub(crate) fn unique(prefix: &str) -> String {
 /// Fails unless the `/metrics` text exports every metric the platform's alerts and dashboards
 /// take from `job` (`kafka_components::render::SERVICE_METRICS`).
 pub(crate) fn assert_exports_service_metrics(job: &str, text: &str) {
-    for (name, metrics) in kafka_components::render::SERVICE_METRICS {
-        if *name == job {
-            for metric in *metrics {
-                assert!(
-                    text.contains(&format!("\n{metric}{{")),
-                    "the alerts need {metric}: {text}"
-                );
-            }
-        }
+    let Some((_, metrics)) = kafka_components::render::SERVICE_METRICS
+        .iter()
+        .find(|(name, _)| *name == job)
+    else {
+        panic!("SERVICE_METRICS has no job `{job}`: the contract checks nothing");
+    };
+    assert!(
+        !metrics.is_empty(),
+        "SERVICE_METRICS lists no metric for `{job}`"
+    );
+    for metric in *metrics {
+        assert!(
+            text.contains(&format!("\n{metric}{{")),
+            "the alerts need {metric}: {text}"
+        );
     }
 }
