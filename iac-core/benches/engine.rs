@@ -8,7 +8,7 @@
 //! left is the engine's overhead), and the peak resident memory. Each case runs in a child
 //! process so its peak memory is its own.
 //!
-//! Run: `cargo bench -p iac-core --no-default-features --bench engine` (add `-- chain` to run only matching cases,
+//! Run: `cargo bench -p iac-core --bench engine` (add `-- chain` to run only matching cases,
 //! or `-- chain:1000:0:10` for one case given as shape:nodes:latency_ms:parallelism).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly

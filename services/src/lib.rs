@@ -7,3 +7,4 @@
 pub mod admin_api;
 pub mod http_source;
 pub mod process;
+pub mod topic_name;

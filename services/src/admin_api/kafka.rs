@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
+use super::StartupError;
 use super::error::ApiError;
 use super::ffi;
 
@@ -220,14 +221,21 @@ async fn blocking<T: Send + 'static>(
 impl Cluster {
     /// A client for `bootstrap` (no connection is made until the first call). Every call
     /// gives up after `timeout`; metadata snapshots are reused for `max_age` (zero: never).
-    pub fn new(bootstrap: &str, timeout: Duration, max_age: Duration) -> Result<Self, ApiError> {
+    pub fn new(
+        bootstrap: &str,
+        timeout: Duration,
+        max_age: Duration,
+    ) -> Result<Self, StartupError> {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             .set("client.id", "kafka-admin-api")
             .set("socket.timeout.ms", timeout.as_millis().max(10).to_string())
             .set("log_level", "3")
             .create()
-            .map_err(|e| ApiError::internal(format!("cannot create the Kafka client: {e}")))?;
+            .map_err(|e| StartupError::KafkaClient {
+                bootstrap: bootstrap.to_owned(),
+                reason: e.to_string(),
+            })?;
         Ok(Self {
             admin: Arc::new(admin),
             bootstrap: bootstrap.to_owned(),

@@ -79,15 +79,28 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
+/// Why the API cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// `--token` / `ADMIN_API_TOKEN` is empty.
+    #[error("ADMIN_API_TOKEN is set but empty: set a token, or unset it to run without auth")]
+    EmptyToken,
+    /// librdkafka refused the client configuration.
+    #[error("cannot create the Kafka client for {bootstrap}: {reason}")]
+    KafkaClient {
+        /// `--bootstrap-servers`.
+        bootstrap: String,
+        /// What librdkafka said.
+        reason: String,
+    },
+}
+
 impl AppState {
     /// State for `args` (no connection is made yet).
-    pub fn new(args: &Args) -> Result<Self, ApiError> {
+    pub fn new(args: &Args) -> Result<Self, StartupError> {
         let token = match args.token.as_deref() {
-            Some("") => {
-                return Err(ApiError::internal(
-                    "ADMIN_API_TOKEN is set but empty: set a token, or unset it to run without auth",
-                ));
-            }
+            Some("") => return Err(StartupError::EmptyToken),
             token => token.map(Arc::from),
         };
         Ok(Self {

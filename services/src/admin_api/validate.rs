@@ -40,23 +40,9 @@ pub const TOPIC_CONFIGS: &[&str] = &[
     "unclean.leader.election.enable",
 ];
 
-/// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+/// Kafka's topic name rules (`crate::topic_name`), as the API's 400.
 pub fn topic_name(name: &str) -> Result<(), ApiError> {
-    let reason = if name.is_empty() {
-        Some("is empty".to_owned())
-    } else if name.len() > 249 {
-        Some(format!(
-            "has {} characters; at most 249 are allowed",
-            name.len()
-        ))
-    } else if name == "." || name == ".." {
-        Some("cannot be `.` or `..`".to_owned())
-    } else {
-        name.chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-            .map(|c| format!("contains {c:?}; only a-z, A-Z, 0-9, `.`, `_` and `-` are allowed"))
-    };
-    match reason {
+    match crate::topic_name::problem(name) {
         None => Ok(()),
         Some(reason) => Err(ApiError::bad_request(
             "invalid_topic_name",

@@ -359,16 +359,17 @@ impl ConnectorConfig {
 
     /// Validates a configuration document (`{"name": …, "config": {…}}`).
     pub fn from_value(document: &Value) -> Result<Self, ConfigError> {
+        // The name prefixes the default offset topic: it follows the topic name rule.
         let name = match document.get("name") {
-            Some(Value::String(name)) if valid_name(name) => name.clone(),
-            Some(Value::String(name)) => {
-                return Err(key_error(
-                    "name",
-                    format!(
-                        "`{name}` must be 1 to 249 characters of letters, digits, `.`, `_` and `-`"
-                    ),
-                ));
-            }
+            Some(Value::String(name)) => match crate::topic_name::problem(name) {
+                None => name.clone(),
+                Some(problem) => {
+                    return Err(key_error(
+                        "name",
+                        format!("`{name}` cannot name a connector: it {problem}"),
+                    ));
+                }
+            },
             _ => return Err(key_error("name", "is required (a string)")),
         };
         let Some(Value::Object(config)) = document.get("config") else {
@@ -498,21 +499,25 @@ impl ConnectorConfig {
         };
 
         let topic = raw.required("kafka.topic")?;
-        if !valid_name(&topic) {
+        if let Some(problem) = crate::topic_name::problem(&topic) {
             return Err(key_error(
                 "config.kafka.topic",
-                format!(
-                    "`{topic}` must be 1 to 249 characters of letters, digits, `.`, `_` and `-`"
-                ),
+                format!("`{topic}` is not a topic name: it {problem}"),
             ));
         }
         let offset_topic = raw
             .text("offset.storage.topic")?
             .unwrap_or_else(|| format!("{name}-offsets"));
-        if !valid_name(&offset_topic) || offset_topic == topic {
+        if let Some(problem) = crate::topic_name::problem(&offset_topic) {
             return Err(key_error(
                 "config.offset.storage.topic",
-                format!("`{offset_topic}` must be a valid topic name other than kafka.topic"),
+                format!("`{offset_topic}` is not a topic name: it {problem}"),
+            ));
+        }
+        if offset_topic == topic {
+            return Err(key_error(
+                "config.offset.storage.topic",
+                format!("`{offset_topic}` is kafka.topic: offsets need a topic of their own"),
             ));
         }
 
@@ -587,16 +592,6 @@ impl ConnectorConfig {
 }
 
 /// Kafka's topic-name rule, also used for connector names.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 249
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,11 +693,11 @@ mod tests {
             ),
             (
                 json!({"kafka.topic": "a b"}),
-                "config.kafka.topic: `a b` must be 1 to 249 characters",
+                "config.kafka.topic: `a b` is not a topic name: it contains ' '",
             ),
             (
                 json!({"offset.storage.topic": "items"}),
-                "config.offset.storage.topic: `items` must be a valid topic name other than kafka.topic",
+                "config.offset.storage.topic: `items` is kafka.topic: offsets need a topic of their own",
             ),
             (
                 json!({"topic.creation.default.partitions": 0}),

@@ -141,17 +141,23 @@ async fn pause_point(target: &mut watch::Receiver<Target>, duration: Duration) -
     }
 }
 
+/// Why a valid configuration still cannot make a connector.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// librdkafka refused the producer settings (`config.producer.*`).
+    #[error("cannot create the Kafka producer (check config.producer.*): {0}")]
+    Producer(String),
+    /// The HTTP client cannot be built (TLS backend, headers).
+    #[error("cannot create the HTTP client (check config.http.request.*): {0}")]
+    HttpClient(String),
+}
+
 impl Connector {
     /// A connector for `config`; `kafka_timeout` bounds each broker call at start.
-    pub fn new(config: ConnectorConfig, kafka_timeout: Duration) -> Result<Arc<Self>, ConfigError> {
-        let producer = kafka::producer(&config).map_err(|e| ConfigError::Key {
-            key: "config.producer.*".to_owned(),
-            reason: e.to_string(),
-        })?;
-        let source = Source::new(&config).map_err(|reason| ConfigError::Key {
-            key: "config.http.request.*".to_owned(),
-            reason,
-        })?;
+    pub fn new(config: ConnectorConfig, kafka_timeout: Duration) -> Result<Arc<Self>, BuildError> {
+        let producer = kafka::producer(&config).map_err(|e| BuildError::Producer(e.to_string()))?;
+        let source = Source::new(&config).map_err(BuildError::HttpClient)?;
         let metrics = Metrics::new(&config.name);
         Ok(Arc::new(Self {
             config: Arc::new(config),
