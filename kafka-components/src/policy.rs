@@ -87,8 +87,26 @@ fn violation(field: impl Into<String>, message: impl Into<String>) -> Violation 
 /// Checks a configuration against every policy.
 pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
     let mut found = Vec::new();
-    let nodes = &config.nodes;
+    for lesson in [
+        instance_memory,
+        quorum_and_brokers,
+        ports_on_a_node,
+        replication,
+        network,
+        alert_receivers,
+    ] {
+        lesson(config, &mut found);
+    }
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(PolicyErrors(found))
+    }
+}
 
+/// Kafka nodes need 8 GiB (2 GiB nodes were OOM-killed running Kafka and the JMX exporter).
+fn instance_memory(config: &PlatformConfig, found: &mut Vec<Violation>) {
+    let nodes = &config.nodes;
     for role in Role::ALL {
         let group = nodes.group(role);
         let field = format!("nodes.{}.instance_type", role.name());
@@ -111,7 +129,11 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
             Some(_) => {}
         }
     }
+}
 
+/// An odd KRaft quorum of at least 3, and at least one broker.
+fn quorum_and_brokers(config: &PlatformConfig, found: &mut Vec<Violation>) {
+    let nodes = &config.nodes;
     let controllers = nodes.count(Role::Controller);
     if controllers < 3 || controllers.is_multiple_of(2) {
         found.push(violation(
@@ -126,7 +148,10 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
             "the platform needs at least one broker",
         ));
     }
+}
 
+/// No two services on one port of a node; the native JMX port is not an exporter's.
+fn ports_on_a_node(config: &PlatformConfig, found: &mut Vec<Violation>) {
     let mut clashes = std::collections::BTreeSet::new();
     for role in Role::ALL {
         let on_host = config.ports.on_host(role);
@@ -157,7 +182,11 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
             )
         });
     }
+}
 
+/// Replicas fit on the brokers, and `min.insync.replicas` leaves room for one replica down.
+fn replication(config: &PlatformConfig, found: &mut Vec<Violation>) {
+    let brokers = config.nodes.count(Role::Broker);
     let kafka = &config.kafka;
     if kafka.replication_factor > brokers {
         found.push(violation(
@@ -179,7 +208,10 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
             ),
         ));
     }
+}
 
+/// Three zones, a VPC with a /24 per zone, and an operator CIDR that is not the internet.
+fn network(config: &PlatformConfig, found: &mut Vec<Violation>) {
     let network = &config.network;
     let zones = network.availability_zones.len();
     if zones == 0 {
@@ -209,7 +241,10 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
         )),
         Ok(_) => {}
     }
+}
 
+/// Alert receivers: http(s) webhooks with unique names other than `default`.
+fn alert_receivers(config: &PlatformConfig, found: &mut Vec<Violation>) {
     let mut names = std::collections::BTreeSet::new();
     for (i, receiver) in config.alerting.receivers.iter().enumerate() {
         if !(receiver.webhook_url.starts_with("http://")
@@ -232,11 +267,5 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
                 ),
             ));
         }
-    }
-
-    if found.is_empty() {
-        Ok(())
-    } else {
-        Err(PolicyErrors(found))
     }
 }
