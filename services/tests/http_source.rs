@@ -48,6 +48,8 @@ struct Feed {
     failing: AtomicUsize,
     /// The next this many requests take 2 s to answer.
     slow: AtomicUsize,
+    /// From this request number on (1-based; 0: never), every request answers 500.
+    failing_from: AtomicUsize,
     malformed: AtomicBool,
     requests: AtomicUsize,
     delay_ms: AtomicU64,
@@ -63,7 +65,11 @@ async fn items(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    feed.requests.fetch_add(1, Ordering::SeqCst);
+    let number = feed.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let failing_from = feed.failing_from.load(Ordering::SeqCst);
+    if failing_from > 0 && number >= failing_from {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "down for maintenance").into_response();
+    }
     if let Some(token) = feed.token {
         let expected = format!("Bearer {token}");
         if headers
@@ -468,6 +474,38 @@ async fn records_in_the_topic_but_not_committed_are_not_produced_again() {
     assert_eq!(ids, (1..=200).collect());
 }
 
+/// The connector binary on `file`, its JSON log appended to `log`.
+fn spawn_connector(
+    file: &std::path::Path,
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_http-source-connector"))
+        .arg(file)
+        .envs(env.iter().copied())
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(
+            std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+/// Log lines at ERROR level (an alert on errors would fire on them).
+fn error_lines(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains(r#""level":"ERROR""#))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_stream_and_restarted_every_record_is_in_the_topic_once() {
     const ITEMS: u64 = 3000;
@@ -482,22 +520,7 @@ async fn killed_mid_stream_and_restarted_every_record_is_in_the_topic_once() {
     let file = directory.path().join("connector.json");
     std::fs::write(&file, document.to_string()).unwrap();
     let log = directory.path().join("connector.log");
-    let start = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_http-source-connector"))
-            .arg(&file)
-            .env("ITEMS_TOKEN", "s3cret")
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::null())
-            .stderr(
-                std::fs::File::options()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            )
-            .spawn()
-            .unwrap()
-    };
+    let start = || spawn_connector(&file, &log, &[("ITEMS_TOKEN", "s3cret")]);
 
     let mut process = start();
     eventually(
@@ -942,4 +965,179 @@ async fn a_broker_that_is_away_at_start_is_waited_for() {
     );
     connector.stop();
     running.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_committed_while_the_next_one_is_being_retried() {
+    let (feed, address) = feed(100, None).await;
+    // The first request answers; every later one fails until the test ends.
+    feed.failing_from.store(2, Ordering::SeqCst);
+    let (name, topic) = (unique("retrying"), unique("retrying-items"));
+    let connector = connector(&config(&name, &topic, address));
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    wait_committed(&connector, "37", Duration::from_secs(20)).await;
+    assert!(
+        feed.requests.load(Ordering::SeqCst) >= 2,
+        "the second page is still being retried"
+    );
+    connector.stop();
+    running.await.unwrap();
+    assert_exactly_once(&read_topic(&topic), 37);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_polls_write_no_offset_record() {
+    let (_feed, address) = feed(10, None).await;
+    let (name, topic) = (unique("idle"), unique("idle-items"));
+    let connector = connector(&config(&name, &topic, address));
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    wait_committed(&connector, "10", Duration::from_secs(20)).await;
+    let offsets = format!("{topic}-offsets");
+    let polls = || metric(&connector.metrics_text(), "http_source_polls_total");
+    let (records, polled) = (read_topic(&offsets).len(), polls());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(polls() >= polled + 5.0, "the connector kept polling");
+    assert_eq!(
+        read_topic(&offsets).len(),
+        records,
+        "polls that find nothing new write no offset record"
+    );
+    connector.stop();
+    running.await.unwrap();
+}
+
+/// One source shape of the crash soak.
+struct Shape {
+    paged: bool,
+    interval_ms: u64,
+}
+
+/// `kill -9` of the real binary at seeded random moments (start-up, recovery, the first poll
+/// before any commit, mid-stream, while retrying), for paged and unpaged sources polled at
+/// 0, 50 and 1000 ms, each followed by a restart; then the topic, read by an independent
+/// consumer to end of partition, holds every item once, in order per key.
+/// `HTTP_SOURCE_SOAK_KILLS` (kills per shape, default 2) and `HTTP_SOURCE_SOAK_SEED` set the
+/// run; `scripts/soak-http-source.sh` runs the long version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_seeded_random_moments_loses_and_duplicates_nothing() {
+    use rand::{Rng, SeedableRng};
+    const ITEMS: u64 = 600;
+    let kills: usize = std::env::var("HTTP_SOURCE_SOAK_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let seed: u64 = std::env::var("HTTP_SOURCE_SOAK_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+        });
+    println!("crash soak: seed {seed}, {kills} kills per shape");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut total, mut mid_run, mut at_start) = (0, 0, 0);
+    for shape in [
+        Shape {
+            paged: true,
+            interval_ms: 0,
+        },
+        Shape {
+            paged: true,
+            interval_ms: 50,
+        },
+        Shape {
+            paged: true,
+            interval_ms: 1000,
+        },
+        Shape {
+            paged: false,
+            interval_ms: 0,
+        },
+        Shape {
+            paged: false,
+            interval_ms: 50,
+        },
+        Shape {
+            paged: false,
+            interval_ms: 1000,
+        },
+    ] {
+        let (feed, address) = feed(ITEMS, None).await;
+        // ~17 requests of 60 ms: a run lasts about as long as the window kills land in.
+        feed.delay_ms.store(60, Ordering::SeqCst);
+        let (name, topic) = (unique("soak"), unique("soak-items"));
+        let mut document = config(&name, &topic, address);
+        document["config"]["http.timer.interval.millis"] = json!(shape.interval_ms.to_string());
+        // Records wait up to 300 ms in the producer, and so does each offset write: a wide
+        // window in which records are in the topic and their offset is not.
+        document["config"]["producer.linger.ms"] = json!("300");
+        if !shape.paged {
+            // One request per poll: the items after the offset, 37 at a time.
+            let fields = document["config"].as_object_mut().unwrap();
+            fields.remove("http.response.next.pointer");
+            fields.remove("http.response.next.type");
+        }
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("connector.json");
+        std::fs::write(&file, document.to_string()).unwrap();
+        let log = directory.path().join("connector.log");
+        for _ in 0..kills {
+            if rng.random_bool(0.3) {
+                feed.failing.store(3, Ordering::SeqCst);
+            }
+            let (requests, caught_up) = (
+                feed.requests.load(Ordering::SeqCst),
+                feed.caught_up.load(Ordering::SeqCst),
+            );
+            let mut process = spawn_connector(&file, &log, &[]);
+            tokio::time::sleep(Duration::from_millis(rng.random_range(0..2000))).await;
+            process.kill().unwrap();
+            process.wait().unwrap();
+            total += 1;
+            if feed.requests.load(Ordering::SeqCst) == requests {
+                at_start += 1;
+            } else if feed.caught_up.load(Ordering::SeqCst) == caught_up {
+                // It had not yet asked past the last item: killed mid-run.
+                mid_run += 1;
+            }
+        }
+        feed.failing.store(0, Ordering::SeqCst);
+        let caught_up = feed.caught_up.load(Ordering::SeqCst);
+        let mut process = spawn_connector(&file, &log, &[]);
+        let done = wait_until(Duration::from_secs(90), || {
+            let done = feed.caught_up.load(Ordering::SeqCst) > caught_up
+                && read_topic(&topic).len() >= ITEMS as usize;
+            async move { done }
+        })
+        .await;
+        // Let anything still on its way land before counting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        process.kill().unwrap();
+        process.wait().unwrap();
+        assert!(
+            done,
+            "seed {seed}, paged {}, interval {} ms: did not catch up; log:\n{}",
+            shape.paged,
+            shape.interval_ms,
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let records = read_topic(&topic);
+        println!(
+            "crash soak: seed {seed}, paged {}, interval {} ms: {} records for {ITEMS} items",
+            shape.paged,
+            shape.interval_ms,
+            records.len()
+        );
+        assert_exactly_once(&records, ITEMS);
+        assert_eq!(
+            error_lines(&log),
+            Vec::<String>::new(),
+            "no ERROR line in an ordinary run"
+        );
+    }
+    println!(
+        "crash soak: seed {seed}: {total} kills, {mid_run} mid-run, {at_start} before the first request, 0 lost, 0 duplicated"
+    );
 }

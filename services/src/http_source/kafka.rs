@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
@@ -146,13 +146,30 @@ pub(crate) async fn ensure_topics(
     Ok(())
 }
 
+/// The recovery consumer's client context: reaching the end of a partition is what recovery
+/// reads for, not an error (librdkafka reports it through the error callback too).
+struct RecoveryContext;
+
+impl ClientContext for RecoveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            KafkaError::PartitionEOF(partition) => {
+                tracing::debug!(partition, "recovery read to the end of a partition");
+            }
+            error => tracing::warn!(%error, reason, "recovery consumer"),
+        }
+    }
+}
+
+impl ConsumerContext for RecoveryContext {}
+
 /// Reads the committed offset and the records produced after it. Blocking: run it on a
 /// blocking thread.
 pub(crate) fn recover(
     config: &ConnectorConfig,
     timeout: Duration,
 ) -> Result<Recovered, StartError> {
-    let consumer: BaseConsumer = client_config(config)
+    let consumer: BaseConsumer<RecoveryContext> = client_config(config)
         .set("group.id", format!("{}-recovery", config.name))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -162,7 +179,7 @@ pub(crate) fn recover(
         .set("fetch.wait.max.ms", "10")
         // A start before the log's beginning (retention) reads from the beginning.
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_with_context(RecoveryContext)
         .map_err(|e| StartError::Refused(format!("Kafka client: {e}")))?;
     // (partition, low watermark, high watermark) of each partition of a topic.
     let partitions = |topic: &str| -> Result<Vec<(i32, i64, i64)>, StartError> {
@@ -255,7 +272,7 @@ fn batch_records(config: &ConnectorConfig) -> i64 {
 /// each start, because some brokers answer a fetch from inside a record batch with the
 /// batches after it; `each` sees every record read, with its partition and offset.
 fn read_to_end(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<RecoveryContext>,
     topic: &str,
     starts: &[(i32, i64)],
     lead: i64,

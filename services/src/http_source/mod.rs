@@ -91,9 +91,8 @@ struct Batch {
     deliveries: Vec<DeliveryFuture>,
     /// The offset once all of them (and every earlier batch) are in.
     offset: Option<SourceOffset>,
-    /// Produced while records of an earlier, uncommitted run may still be refetched (the
-    /// first poll after a start that found some): the commit keeps the earlier positions so a
-    /// crash now still finds those records.
+    /// Produced while records of an earlier, uncommitted run are still to be matched: the
+    /// commit keeps the earlier positions so a crash now still finds those records.
     recovering: bool,
 }
 
@@ -310,6 +309,12 @@ impl Connector {
             .committed
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = recovered.stored.clone();
+        let stored = match recovered.stored {
+            Some(_) => stored,
+            // A first start: record where this connector begins before producing anything,
+            // so a run killed before its first commit is recovered from here like any other.
+            None => self.mark_start(&resume_at, &recovered.log_end).await?,
+        };
         if let Some(at) = &resume_at {
             tracing::info!(connector = %self.config.name, offset = at.as_str(), in_topic_uncommitted = recovered.produced_after_commit.values().sum::<usize>(), "resuming");
         }
@@ -329,6 +334,25 @@ impl Connector {
             .await
             .unwrap_or_else(|e| Err(format!("committing: {e}")));
         polled.and(committed)
+    }
+
+    /// Writes the first offset record (the initial offset, the target topic's log end now)
+    /// and waits until the broker has it.
+    async fn mark_start(
+        &self,
+        initial: &Option<SourceOffset>,
+        log_end: &BTreeMap<i32, i64>,
+    ) -> Result<StoredOffset, String> {
+        let key = offset_key(&self.config.name, &self.config.topic);
+        let start = StoredOffset {
+            offset: initial.as_ref().map(|o| o.as_str().to_owned()),
+            positions: log_end.clone(),
+            committed_at_ms: StoredOffset::now_ms(),
+        };
+        let mut write = self.write_offset(&key, start.clone(), 0).await?;
+        let result = write.wait().await;
+        self.written(write, result)?;
+        Ok(start)
     }
 
     /// Creates the topics and recovers, retrying while the broker is away; None if stopped.
@@ -434,9 +458,16 @@ impl Connector {
                         _ => None,
                     }
                 };
-                let produce = self.produce(page.records, &mut offset, &mut already_produced);
-                let (batch, fetched) = tokio::join!(produce, prefetch);
-                if batches.send(batch?).await.is_err() {
+                // The page goes to the committing side as soon as it is produced, not after the
+                // prefetch: a next page that is being retried holds up no commit.
+                let produce = async {
+                    let batch = self
+                        .produce(page.records, &mut offset, &mut already_produced)
+                        .await?;
+                    Ok::<bool, String>(batches.send(batch).await.is_ok())
+                };
+                let (sent, fetched) = tokio::join!(produce, prefetch);
+                if !sent? {
                     // The committing side stopped; it reports why.
                     return Ok(());
                 }
@@ -452,8 +483,6 @@ impl Connector {
                     }
                 }
             }
-            // Whatever the first poll did not refetch is not this connector's to skip.
-            already_produced = HashMap::new();
             self.metrics.poll_succeeded();
             self.set_trace(None);
             if !pause_point(target, self.config.poll_interval).await {
@@ -484,8 +513,13 @@ impl Connector {
                 continue;
             }
             let bytes = (record.key, record.value);
-            if let Some(count) = already_produced.get_mut(&bytes).filter(|c| **c > 0) {
+            // A record a stopped run produced after its last commit is matched once, by any
+            // later poll that returns it (unpaged sources return it in a later poll).
+            if let Some(count) = already_produced.get_mut(&bytes) {
                 *count -= 1;
+                if *count == 0 {
+                    already_produced.remove(&bytes);
+                }
                 recovered += 1;
             } else {
                 let delivery = self
@@ -621,10 +655,9 @@ impl Connector {
                     }
                     if let Some(acknowledged) = acknowledged.take() {
                         let stored = record(&acknowledged, &log_end);
-                        writing = Some(
-                            self.write_offset(&key, stored, acknowledged.records)
-                                .await?,
-                        );
+                        writing = self
+                            .write_if_moved(&key, stored, acknowledged.records)
+                            .await?;
                     }
                     continue;
                 }
@@ -645,7 +678,7 @@ impl Connector {
             };
             if writing.is_none() {
                 let stored = record(&latest, &log_end);
-                writing = Some(self.write_offset(&key, stored, latest.records).await?);
+                writing = self.write_if_moved(&key, stored, latest.records).await?;
             } else {
                 acknowledged = Some(latest);
             }
@@ -657,13 +690,36 @@ impl Connector {
         }
         if let Some(acknowledged) = acknowledged {
             let stored = record(&acknowledged, &log_end);
-            let mut write = self
-                .write_offset(&key, stored, acknowledged.records)
-                .await?;
-            let result = write.wait().await;
-            self.written(write, result)?;
+            if let Some(mut write) = self
+                .write_if_moved(&key, stored, acknowledged.records)
+                .await?
+            {
+                let result = write.wait().await;
+                self.written(write, result)?;
+            }
         }
         Ok(())
+    }
+
+    /// Starts writing `stored`, covering `covered` acknowledged records, unless nothing moved
+    /// since the last commit (an idle poll: no record, the same offset and positions).
+    async fn write_if_moved(
+        &self,
+        key: &[u8],
+        stored: StoredOffset,
+        covered: usize,
+    ) -> Result<Option<OffsetWrite>, String> {
+        let unchanged = covered == 0
+            && self
+                .committed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_some_and(|c| c.offset == stored.offset && c.positions == stored.positions);
+        if unchanged {
+            return Ok(None);
+        }
+        self.write_offset(key, stored, covered).await.map(Some)
     }
 
     async fn write_offset(
