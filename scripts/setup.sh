@@ -3,8 +3,9 @@
 # (KAFKA_PLATFORM_CACHE, default ~/.cache/kafka-platform). Source it or run it.
 #
 #   - the Rust toolchain must already be there (cargo, rustfmt, clippy);
-#   - a Python virtualenv with moto[server] (the AWS API emulator) and ansible-core
-#     (ansible-inventory validates the rendered inventory), pinned below;
+#   - a Python virtualenv with moto[server] (the AWS API emulator), ansible-core
+#     (ansible-inventory validates the rendered inventory) and schemathesis (fuzzes the admin
+#     API from its OpenAPI document), pinned below;
 #   - with KAFKA_PLATFORM_VALIDATORS=1 (the tests): promtool and amtool (Debian packages
 #     prometheus and prometheus-alertmanager), which validate the rendered files, and
 #     node_exporter (prometheus-node-exporter), whose metric names the alerts are checked against.
@@ -16,6 +17,7 @@ mkdir -p "$KAFKA_PLATFORM_CACHE"
 
 MOTO_VERSION="5.2.5"
 ANSIBLE_CORE_VERSION="2.19.14"
+SCHEMATHESIS_VERSION="4.32.5"
 VENV="$KAFKA_PLATFORM_CACHE/venv"
 export KAFKA_PLATFORM_VENV="$VENV"
 
@@ -29,7 +31,7 @@ for tool in cargo rustfmt cargo-clippy python3; do
 done
 
 # The virtualenv is rebuilt only when the pinned requirements change.
-requirements="moto[server]==$MOTO_VERSION ansible-core==$ANSIBLE_CORE_VERSION"
+requirements="moto[server]==$MOTO_VERSION ansible-core==$ANSIBLE_CORE_VERSION schemathesis==$SCHEMATHESIS_VERSION"
 if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$requirements" ]; then
   echo "setup: creating $VENV with $requirements"
   rm -rf "$VENV"

@@ -29,6 +29,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee "${TMPDIR:-/tmp}/kafka-platform-test.log"
 status=${PIPESTATUS[0]}
+echo "== schemathesis against the admin API"
+scripts/fuzz-admin-api.sh || status=1
 
 # One summary line for the whole run, counted from every test binary's own summary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, i }' \

@@ -87,7 +87,12 @@ async fn bad_requests_get_their_status_and_error_code() {
         ("POST", "/topics", Some(topic(&long)), StatusCode::BAD_REQUEST, "invalid_topic_name"),
         ("POST", "/topics", Some(json!({"name": "p0", "partitions": 0, "replication_factor": 1}).to_string()), StatusCode::BAD_REQUEST, "invalid_partitions"),
         ("POST", "/topics", Some(json!({"name": "r0", "partitions": 1, "replication_factor": 0}).to_string()), StatusCode::BAD_REQUEST, "invalid_replication_factor"),
-        ("POST", "/topics", Some(json!({"name": "r9", "partitions": 1, "replication_factor": 9}).to_string()), StatusCode::BAD_REQUEST, "invalid_replication_factor"),
+        ("POST", "/topics", Some(json!({"name": "r9", "partitions": 1, "replication_factor": 9}).to_string()), StatusCode::CONFLICT, "insufficient_brokers"),
+        ("POST", "/topics", Some(json!({"name": "p-many", "partitions": 10_001, "replication_factor": 1}).to_string()), StatusCode::BAD_REQUEST, "invalid_partitions"),
+        ("POST", "/topics", Some(json!({"name": "nul", "partitions": 1, "replication_factor": 1, "configs": {"retention.ms": "1\u{0}"}}).to_string()), StatusCode::BAD_REQUEST, "invalid_config"),
+        ("POST", "/topics", Some(json!({"name": "nul-key", "partitions": 1, "replication_factor": 1, "configs": {"retention\u{0}.ms": "1"}}).to_string()), StatusCode::BAD_REQUEST, "unknown_config"),
+        ("POST", "/topics", Some(json!({"name": "long-value", "partitions": 1, "replication_factor": 1, "configs": {"retention.ms": "1".repeat(40_000)}}).to_string()), StatusCode::BAD_REQUEST, "invalid_config"),
+        ("PUT", &existing_uri, Some(json!({"configs": {"retention.ms": "9".repeat(40_000)}}).to_string()), StatusCode::BAD_REQUEST, "invalid_config"),
         ("POST", "/topics", Some(json!({"name": "c", "partitions": 1, "replication_factor": 1, "configs": {"retention.msx": "1"}}).to_string()), StatusCode::BAD_REQUEST, "unknown_config"),
         ("POST", "/topics", Some(topic(&existing)), StatusCode::CONFLICT, "topic_exists"),
         ("GET", "/topics/no-such-topic-xyz", None, StatusCode::NOT_FOUND, "topic_not_found"),
@@ -114,6 +119,19 @@ async fn bad_requests_get_their_status_and_error_code() {
     }
     let (status, value) = call(&state, "POST", "/topics", Some("{}"), None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{value}");
+    // JSON Schema counts 2.0 as an integer: so does the API.
+    let whole = json!({"name": unique("whole"), "partitions": 2.0, "replication_factor": 1.0});
+    let (status, value) = call(&state, "POST", "/topics", Some(&whole.to_string()), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{value}");
+    assert_eq!(value["partitions"].as_array().map(Vec::len), Some(2));
+    call(
+        &state,
+        "DELETE",
+        &format!("/topics/{}", whole["name"].as_str().unwrap()),
+        None,
+        None,
+    )
+    .await;
     let response = admin_api::router(state.clone())
         .oneshot(
             Request::post("/topics")
@@ -155,6 +173,26 @@ async fn a_token_guards_every_mutating_endpoint() {
     }
     let (status, _) = call(&state, "GET", "/topics", None, None).await;
     assert_eq!(status, StatusCode::OK, "reads need no token");
+    // Routing comes before auth: a wrong path or method says so to anyone.
+    let (status, _) = call(&state, "POST", "/no-such-endpoint", Some("{}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&state, "PATCH", "/topics", Some("{}"), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    // The scheme is case-insensitive.
+    let lower = admin_api::router(state.clone())
+        .oneshot(
+            Request::delete(format!("/topics/{name}-never"))
+                .header(header::AUTHORIZATION, "bearer s3cret")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        lower.status(),
+        StatusCode::NOT_FOUND,
+        "accepted, then no such topic"
+    );
     let (status, value) = call(&state, "POST", "/topics", Some(&body), Some("s3cret")).await;
     assert_eq!(status, StatusCode::CREATED, "{value}");
     let (status, _) = call(
@@ -295,9 +333,19 @@ async fn a_topic_from_creation_to_deletion_with_a_group_lagging_on_it() {
     assert_eq!(status, StatusCode::OK, "{value}");
     assert_eq!(
         value["offsets"],
-        json!([{"topic": name, "partition": 0, "committed_offset": 4, "log_end_offset": 10, "lag": 6}])
+        json!([
+            {"topic": name, "partition": 0, "committed_offset": 4, "log_end_offset": 10, "lag": 6},
+            // Partitions of the group's topic without a commit, as kafka-consumer-groups
+            // --describe lists them.
+            {"topic": name, "partition": 1, "committed_offset": null, "log_end_offset": 0, "lag": null},
+            {"topic": name, "partition": 2, "committed_offset": null, "log_end_offset": 0, "lag": null},
+        ])
     );
     assert_eq!(value["total_lag"], 6);
+    assert_eq!(
+        value["max_lag"],
+        json!({"topic": name, "partition": 0, "lag": 6})
+    );
 
     let (status, text) = call(&state, "GET", "/metrics", None, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -359,6 +407,12 @@ async fn an_unreachable_broker_is_a_fast_503_and_health_stays_up() {
     let body = json!({"name": "t", "partitions": 1, "replication_factor": 1}).to_string();
     let (status, _) = call(&state, "POST", "/topics", Some(&body), None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // An admin operation's failure carries its code inside: still 503, not 502.
+    let (status, value) = call(&state, "DELETE", "/topics/t", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{value}");
+    let update = json!({"configs": {"retention.ms": "1000"}}).to_string();
+    let (status, value) = call(&state, "PUT", "/topics/t", Some(&update), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{value}");
     let (status, text) = call(&state, "GET", "/metrics", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text.as_str().unwrap().contains("kafka_admin_broker_up 0"));
@@ -366,7 +420,21 @@ async fn an_unreachable_broker_is_a_fast_503_and_health_stays_up() {
 
 #[tokio::test]
 async fn the_openapi_document_matches_the_routes() {
-    let state = state("127.0.0.1:1", &["--kafka-timeout", "1s"]);
+    let open = state(
+        "127.0.0.1:1",
+        &["--kafka-timeout", "1s", "--max-partitions", "50"],
+    );
+    let (_, spec) = call(&open, "GET", "/openapi.json", None, None).await;
+    assert!(
+        !spec.to_string().contains("bearer"),
+        "without a token the document asks for none"
+    );
+    assert_eq!(
+        spec["components"]["schemas"]["NewTopicRequest"]["properties"]["partitions"]["maximum"],
+        json!(50),
+        "the document states the server's own limit"
+    );
+    let state = state("127.0.0.1:1", &["--kafka-timeout", "1s", "--token", "t"]);
     let (status, spec) = call(&state, "GET", "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(spec, serde_json::to_value(admin_api::openapi()).unwrap());

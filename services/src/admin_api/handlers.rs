@@ -59,6 +59,7 @@ pub struct Topics {
 
 /// `GET /topics` query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TopicsQuery {
     /// Include Kafka's internal topics (`__consumer_offsets`, …).
     #[serde(default)]
@@ -70,14 +71,74 @@ pub struct TopicsQuery {
 #[serde(deny_unknown_fields)]
 pub struct NewTopicRequest {
     /// Name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+    #[schema(pattern = "^[a-zA-Z0-9._-]{1,249}$", min_length = 1, max_length = 249)]
     pub name: String,
-    /// Partitions (at least 1).
+    /// Partitions (1 to the server's `--max-partitions`).
+    #[schema(minimum = 1, maximum = 10_000)]
+    #[serde(deserialize_with = "whole_number")]
     pub partitions: i32,
     /// Replicas per partition (at least 1, at most the live brokers).
+    #[schema(minimum = 1, maximum = 32_767)]
+    #[serde(deserialize_with = "whole_number")]
     pub replication_factor: i32,
     /// Topic configuration, e.g. `{"retention.ms": "3600000"}`.
     #[serde(default)]
+    #[schema(schema_with = configs_schema)]
     pub configs: BTreeMap<String, String>,
+}
+
+/// An integer as JSON Schema counts them: `3` or `3.0` (the same number).
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|n| i32::try_from(n).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number in range")))
+}
+
+/// A topic configuration map as the API validates it: known keys (or Confluent Server's
+/// `confluent.` ones), values without NUL bytes of at most 16384 bytes.
+fn config_map(min_properties: Option<usize>) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AnyOf, ObjectBuilder, Type};
+    let known: Vec<serde_json::Value> = validate::TOPIC_CONFIGS
+        .iter()
+        .map(|k| serde_json::Value::from(*k))
+        .collect();
+    let names = AnyOf::builder()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(known)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(validate::CONFLUENT_KEY_PATTERN)),
+        )
+        .build();
+    let value = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(validate::MAX_CONFIG_VALUE))
+        .pattern(Some("^[^\\u0000]*$"));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(names))
+        .additional_properties(Some(value))
+        .min_properties(min_properties)
+        .build()
+}
+
+fn configs_schema() -> utoipa::openapi::schema::Object {
+    config_map(None)
+}
+
+fn nonempty_configs_schema() -> utoipa::openapi::schema::Object {
+    config_map(Some(1))
 }
 
 /// `GET /topics/{name}`.
@@ -97,7 +158,8 @@ pub struct TopicDetail {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicConfigUpdate {
-    /// Keys to set; keys not named keep their values.
+    /// Keys to set (at least one); keys not named keep their values.
+    #[schema(schema_with = nonempty_configs_schema)]
     pub configs: BTreeMap<String, String>,
 }
 
@@ -128,11 +190,23 @@ pub struct OffsetInfo {
     pub topic: String,
     /// Partition.
     pub partition: i32,
-    /// Committed offset.
-    pub committed_offset: i64,
+    /// Committed offset (`null`: nothing committed on this partition of a topic the group
+    /// consumes).
+    pub committed_offset: Option<i64>,
     /// Log-end offset.
     pub log_end_offset: i64,
-    /// `log_end_offset - committed_offset`.
+    /// `log_end_offset - committed_offset` (`null` without a committed offset).
+    pub lag: Option<i64>,
+}
+
+/// The partition the group lags most on (Confluent REST Proxy's `lag-summary`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MaxLag {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Its lag.
     pub lag: i64,
 }
 
@@ -147,7 +221,9 @@ pub struct GroupDetail {
     pub members: Vec<Member>,
     /// Committed offsets, by topic and partition.
     pub offsets: Vec<OffsetInfo>,
-    /// Sum of the lags.
+    /// The largest lag (`null` when nothing is committed).
+    pub max_lag: Option<MaxLag>,
+    /// Sum of the lags of the partitions with a committed offset.
     pub total_lag: i64,
 }
 
@@ -202,7 +278,8 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
 /// The cluster's brokers.
 #[utoipa::path(get, path = "/brokers", responses(
     (status = 200, body = Brokers),
-    (status = 503, body = ErrorBody),
+    (status = 502, description = "the broker answered with an error", body = ErrorBody),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
 ))]
 pub async fn brokers(State(state): State<AppState>) -> Result<Json<Brokers>, ApiError> {
     let snapshot = state.cluster.snapshot().await?;
@@ -214,7 +291,9 @@ pub async fn brokers(State(state): State<AppState>) -> Result<Json<Brokers>, Api
 /// Topics with their partition count and replication factor.
 #[utoipa::path(get, path = "/topics", params(TopicsQuery), responses(
     (status = 200, body = Topics),
-    (status = 503, body = ErrorBody),
+    (status = 400, description = "`internal` is not `true` or `false`", body = ErrorBody),
+    (status = 502, description = "the broker answered with an error", body = ErrorBody),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
 ))]
 pub async fn list_topics(
     State(state): State<AppState>,
@@ -241,9 +320,11 @@ pub async fn list_topics(
     (status = 400, description = "invalid name, partitions, replication factor, config key or JSON", body = ErrorBody),
     (status = 401, body = ErrorBody),
     (status = 403, body = ErrorBody),
-    (status = 409, description = "the topic exists", body = ErrorBody),
+    (status = 409, description = "the topic exists, or more replicas than live brokers", body = ErrorBody),
+    (status = 415, description = "the body is not `application/json`", body = ErrorBody),
     (status = 422, description = "the JSON lacks a field or has a wrong type", body = ErrorBody),
-    (status = 503, body = ErrorBody),
+    (status = 502, description = "the broker answered with an error", body = ErrorBody),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
 ))]
 pub async fn create_topic(
     State(state): State<AppState>,
@@ -269,11 +350,22 @@ pub async fn create_topic(
             ),
         ));
     }
-    validate::config_keys(request.configs.keys())?;
+    if request.partitions > state.max_partitions {
+        return Err(ApiError::bad_request(
+            "invalid_partitions",
+            format!(
+                "partitions is {}; this API creates at most {} (--max-partitions)",
+                request.partitions, state.max_partitions
+            ),
+        ));
+    }
+    validate::configs(&request.configs)?;
     let live = state.cluster.snapshot().await?.brokers.len();
     if usize::try_from(request.replication_factor).unwrap_or(usize::MAX) > live {
-        return Err(ApiError::bad_request(
-            "invalid_replication_factor",
+        // A well-formed request the cluster's state cannot take now.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "insufficient_brokers",
             format!(
                 "replication_factor is {} but only {live} broker(s) are live",
                 request.replication_factor
@@ -300,11 +392,12 @@ pub async fn create_topic(
 }
 
 /// A topic's partitions (leader, replicas, ISR) and configuration.
-#[utoipa::path(get, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name")), responses(
+#[utoipa::path(get, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^[a-zA-Z0-9._-]{1,249}$")), responses(
     (status = 200, body = TopicDetail),
-    (status = 400, body = ErrorBody),
+    (status = 400, description = "not a topic name", body = ErrorBody),
     (status = 404, body = ErrorBody),
-    (status = 503, body = ErrorBody),
+    (status = 502, description = "the broker answered with an error", body = ErrorBody),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
 ))]
 pub async fn get_topic(
     State(state): State<AppState>,
@@ -316,14 +409,16 @@ pub async fn get_topic(
 }
 
 /// Sets configuration keys of a topic (IncrementalAlterConfigs: other keys keep their values).
-#[utoipa::path(put, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name")), request_body = TopicConfigUpdate, security(("bearer" = [])), responses(
+#[utoipa::path(put, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^[a-zA-Z0-9._-]{1,249}$")), request_body = TopicConfigUpdate, security(("bearer" = [])), responses(
     (status = 200, body = TopicDetail),
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),
     (status = 403, body = ErrorBody),
     (status = 404, body = ErrorBody),
+    (status = 415, description = "the body is not `application/json`", body = ErrorBody),
     (status = 422, body = ErrorBody),
-    (status = 503, body = ErrorBody),
+    (status = 502, description = "the broker answered with an error", body = ErrorBody),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
 ))]
 pub async fn update_topic(
     State(state): State<AppState>,
@@ -339,7 +434,7 @@ pub async fn update_topic(
             "`configs` is empty: name at least one key to set",
         ));
     }
-    validate::config_keys(update.configs.keys())?;
+    validate::configs(&update.configs)?;
     if state.cluster.topic(&name).await?.is_none() {
         return Err(topic_not_found(&name));
     }
@@ -351,13 +446,14 @@ pub async fn update_topic(
 }
 
 /// Deletes a topic.
-#[utoipa::path(delete, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name")), security(("bearer" = [])), responses(
+#[utoipa::path(delete, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^[a-zA-Z0-9._-]{1,249}$")), security(("bearer" = [])), responses(
     (status = 204, description = "deleted"),
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),
     (status = 403, body = ErrorBody),
     (status = 404, body = ErrorBody),
-    (status = 503, body = ErrorBody),
+    (status = 502, description = "the broker answered with an error", body = ErrorBody),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
 ))]
 pub async fn delete_topic(
     State(state): State<AppState>,
@@ -372,7 +468,8 @@ pub async fn delete_topic(
 /// Consumer groups.
 #[utoipa::path(get, path = "/consumer-groups", responses(
     (status = 200, body = Groups),
-    (status = 503, body = ErrorBody),
+    (status = 502, description = "the broker answered with an error", body = ErrorBody),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
 ))]
 pub async fn list_groups(State(state): State<AppState>) -> Result<Json<Groups>, ApiError> {
     let groups = state.cluster.groups(None).await?;
@@ -393,7 +490,8 @@ pub async fn list_groups(State(state): State<AppState>) -> Result<Json<Groups>, 
 #[utoipa::path(get, path = "/consumer-groups/{id}", params(("id" = String, Path, description = "Group id")), responses(
     (status = 200, body = GroupDetail),
     (status = 404, body = ErrorBody),
-    (status = 503, body = ErrorBody),
+    (status = 502, description = "the broker answered with an error", body = ErrorBody),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
 ))]
 pub async fn get_group(
     State(state): State<AppState>,
@@ -425,8 +523,18 @@ pub async fn get_group(
             log_end_offset: o.log_end,
         })
         .collect();
+    let max_lag = offsets
+        .iter()
+        .filter_map(|o| Some((o, o.lag?)))
+        .max_by_key(|(_, lag)| *lag)
+        .map(|(o, lag)| MaxLag {
+            topic: o.topic.clone(),
+            partition: o.partition,
+            lag,
+        });
     Ok(Json(GroupDetail {
-        total_lag: offsets.iter().map(|o| o.lag).sum(),
+        total_lag: offsets.iter().filter_map(|o| o.lag).sum(),
+        max_lag,
         group_id: id,
         state: group.state,
         members: group.members,

@@ -1,7 +1,7 @@
 //! The Kafka side: one admin client, a short-lived metadata snapshot cache, and every broker
 //! call bounded by the configured timeout so an unreachable broker becomes a 503, never a hang.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -109,16 +109,18 @@ pub struct GroupOffset {
     pub topic: String,
     /// Partition.
     pub partition: i32,
-    /// The group's committed offset.
-    pub committed: i64,
+    /// The group's committed offset (`None`: the group has committed nothing on this
+    /// partition of a topic it consumes).
+    pub committed: Option<i64>,
     /// The partition's log-end offset (high watermark).
     pub log_end: i64,
 }
 
 impl GroupOffset {
-    /// Messages the group has still to consume.
-    pub fn lag(&self) -> i64 {
-        (self.log_end - self.committed).max(0)
+    /// Messages the group has still to consume (`None` without a committed offset, as
+    /// `kafka-consumer-groups --describe` shows `-`).
+    pub fn lag(&self) -> Option<i64> {
+        self.committed.map(|c| (self.log_end - c).max(0))
     }
 }
 
@@ -198,9 +200,19 @@ pub(crate) fn kafka_error(what: &str, code: RDKafkaErrorCode, detail: &str) -> A
 }
 
 fn from_kafka(what: &str, error: &KafkaError) -> ApiError {
-    match error.rdkafka_error_code() {
-        Some(code) => kafka_error(what, code, ""),
-        None => ApiError::new(
+    match (error, error.rdkafka_error_code()) {
+        (_, Some(code)) => kafka_error(what, code, ""),
+        // rdkafka reports no code for a failed admin operation; the code is inside.
+        (KafkaError::AdminOp(code), None) => kafka_error(what, *code, ""),
+        // A string with a NUL byte cannot reach librdkafka: the request's mistake.
+        (KafkaError::Nul(_), None) => ApiError::bad_request(
+            "invalid_body",
+            format!("{what}: a name or value contains a NUL byte"),
+        ),
+        (KafkaError::Canceled, None) => ApiError::unavailable(format!(
+            "{what}: the request to the broker was cancelled; check that Kafka is up and reachable"
+        )),
+        _ => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "broker_error",
             format!("{what}: {error}"),
@@ -477,39 +489,49 @@ impl Cluster {
             let committed = consumer
                 .committed_offsets(all, timeout)
                 .map_err(|e| from_kafka("committed offsets", &e))?;
+            // Every partition of each topic the group has committed on, committed or not.
+            let committed_at: BTreeMap<(String, i32), i64> = committed
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(offset) => Some(((e.topic().to_owned(), e.partition()), offset)),
+                    _ => None,
+                })
+                .collect();
+            let topics: BTreeSet<&str> = committed_at.keys().map(|(t, _)| t.as_str()).collect();
+            if topics.is_empty() {
+                return Ok(Vec::new());
+            }
             let mut ends = TopicPartitionList::new();
-            let mut found = Vec::new();
-            for e in committed.elements() {
-                if let Offset::Offset(offset) = e.offset() {
-                    found.push((e.topic().to_owned(), e.partition(), offset));
-                    ends.add_partition_offset(e.topic(), e.partition(), Offset::End)
+            for topic in snapshot
+                .topics
+                .values()
+                .filter(|t| topics.contains(t.name.as_str()))
+            {
+                for p in &topic.partitions {
+                    ends.add_partition_offset(&topic.name, p.id, Offset::End)
                         .map_err(|e| ApiError::internal(e.to_string()))?;
                 }
-            }
-            if found.is_empty() {
-                return Ok(Vec::new());
             }
             let ends = consumer
                 .offsets_for_times(ends, timeout)
                 .map_err(|e| from_kafka("log-end offsets", &e))?;
-            let end_of: BTreeMap<(String, i32), i64> = ends
+            Ok(ends
                 .elements()
                 .iter()
-                .filter_map(|e| match e.offset() {
-                    Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
-                    _ => None,
-                })
-                .collect();
-            Ok(found
-                .into_iter()
-                .map(|(topic, partition, committed)| GroupOffset {
-                    log_end: end_of
-                        .get(&(topic.clone(), partition))
-                        .copied()
-                        .unwrap_or(committed),
-                    topic,
-                    partition,
-                    committed,
+                .map(|e| {
+                    let key = (e.topic().to_owned(), e.partition());
+                    let committed = committed_at.get(&key).copied();
+                    let log_end = match e.offset() {
+                        Offset::Offset(o) => o,
+                        _ => committed.unwrap_or(0),
+                    };
+                    GroupOffset {
+                        topic: key.0,
+                        partition: key.1,
+                        committed,
+                        log_end,
+                    }
                 })
                 .collect())
         })

@@ -95,12 +95,14 @@ impl Metrics {
                 for group in groups {
                     let offsets = cluster.group_offsets(&group.id).await.unwrap_or_default();
                     for offset in offsets {
-                        lag.get_or_create(&LagLabels {
-                            group: group.id.clone(),
-                            topic: offset.topic.clone(),
-                            partition: offset.partition,
-                        })
-                        .set(offset.lag());
+                        if let Some(value) = offset.lag() {
+                            lag.get_or_create(&LagLabels {
+                                group: group.id.clone(),
+                                topic: offset.topic.clone(),
+                                partition: offset.partition,
+                            })
+                            .set(value);
+                        }
                     }
                 }
             }

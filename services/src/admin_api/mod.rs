@@ -64,6 +64,9 @@ pub struct Args {
     /// This API's own changes are seen at once.
     #[arg(long, env = "ADMIN_API_METADATA_MAX_AGE", default_value = "1s", value_parser = humantime::parse_duration)]
     pub metadata_max_age: Duration,
+    /// The most partitions `POST /topics` creates in one topic (the OpenAPI document says so).
+    #[arg(long, env = "ADMIN_API_MAX_PARTITIONS", default_value_t = 10_000, value_parser = clap::value_parser!(i32).range(1..))]
+    pub max_partitions: i32,
 }
 
 /// What every handler shares.
@@ -75,6 +78,8 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     /// Request timeout.
     pub request_timeout: Duration,
+    /// The most partitions of a new topic.
+    pub max_partitions: i32,
     /// The API's metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -111,6 +116,7 @@ impl AppState {
             )?),
             token,
             request_timeout: args.request_timeout,
+            max_partitions: args.max_partitions,
             metrics: Arc::new(Metrics::default()),
         })
     }
@@ -161,6 +167,14 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start())
+}
+
 async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mutating = !matches!(
         *request.method(),
@@ -171,7 +185,7 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(bearer_token);
         match given {
             None => {
                 return ApiError::new(
@@ -232,9 +246,53 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// Sets the document's most partitions of a new topic to the server's.
+fn limit_partitions(spec: &mut utoipa::openapi::OpenApi, max: i32) {
+    use utoipa::Number;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let Some(RefOr::T(Schema::Object(request))) = spec
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("NewTopicRequest"))
+    else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(partitions))) = request.properties.get_mut("partitions") {
+        partitions.maximum = Some(Number::Int(max as isize));
+    }
+}
+
+/// Removes the bearer scheme and every operation's requirement of it.
+fn without_auth(spec: &mut utoipa::openapi::OpenApi) {
+    for item in spec.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation.security = None;
+            operation.responses.responses.remove("401");
+            operation.responses.responses.remove("403");
+        }
+    }
+    if let Some(components) = spec.components.as_mut() {
+        components.security_schemes.remove("bearer");
+    }
+}
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
-    let (router, spec) = routes().split_for_parts();
+    let (router, mut spec) = routes().split_for_parts();
+    if state.token.is_none() {
+        // Without a token nothing asks for one: the document says so.
+        without_auth(&mut spec);
+    }
+    limit_partitions(&mut spec, state.max_partitions);
     let spec = Arc::new(spec);
     router
         .route(
@@ -244,9 +302,10 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(spec.as_ref().clone()) }
             }),
         )
+        // Routing before auth: an unknown path is a 404 and a wrong method a 405 for anyone.
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -3,7 +3,8 @@
 use super::error::ApiError;
 
 /// Topic-level configuration keys Kafka 4.x accepts (`TopicConfig`). Keys of Confluent
-/// Server (`confluent.…`) are passed to the broker, which checks them.
+/// Server (`confluent.…`, see [`CONFLUENT_KEY_PATTERN`]) are passed to the broker, which
+/// checks them.
 pub const TOPIC_CONFIGS: &[&str] = &[
     "cleanup.policy",
     "compression.gzip.level",
@@ -51,13 +52,52 @@ pub fn topic_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Every key must be a topic config Kafka knows.
-pub fn config_keys<'a>(keys: impl IntoIterator<Item = &'a String>) -> Result<(), ApiError> {
-    for key in keys {
-        if !(TOPIC_CONFIGS.contains(&key.as_str()) || key.starts_with("confluent.")) {
+/// The longest topic config value accepted, in bytes (longer values are refused before they
+/// reach a broker: some drop the connection on them).
+pub const MAX_CONFIG_VALUE: usize = 16_384;
+/// The pattern a topic name matches (besides not being `.` or `..`).
+pub const TOPIC_NAME_PATTERN: &str = "^[a-zA-Z0-9._-]{1,249}$";
+/// Confluent Server's own topic keys (`confluent.` and lower-case dotted words), passed to
+/// the broker, which checks them.
+pub const CONFLUENT_KEY_PATTERN: &str = "^confluent(\\.[a-z0-9]+)+$";
+
+fn is_confluent_key(key: &str) -> bool {
+    key.strip_prefix("confluent.").is_some_and(|rest| {
+        rest.split('.').all(|word| {
+            !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+    })
+}
+
+/// Every key must be a topic config Kafka knows; every value at most [`MAX_CONFIG_VALUE`]
+/// bytes without a NUL byte.
+pub fn configs(configs: &std::collections::BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (key, value) in configs {
+        if !(TOPIC_CONFIGS.contains(&key.as_str()) || is_confluent_key(key)) {
             return Err(ApiError::bad_request(
                 "unknown_config",
-                format!("`{key}` is not a topic configuration (e.g. retention.ms, cleanup.policy)"),
+                format!(
+                    "`{}` is not a topic configuration (e.g. retention.ms, cleanup.policy)",
+                    key.escape_debug()
+                ),
+            ));
+        }
+        if value.len() > MAX_CONFIG_VALUE {
+            return Err(ApiError::bad_request(
+                "invalid_config",
+                format!(
+                    "`{key}` is {} bytes long; at most {MAX_CONFIG_VALUE} are accepted",
+                    value.len()
+                ),
+            ));
+        }
+        if value.contains('\0') {
+            return Err(ApiError::bad_request(
+                "invalid_config",
+                format!("the value of `{key}` contains a NUL byte"),
             ));
         }
     }
