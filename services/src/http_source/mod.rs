@@ -466,7 +466,9 @@ impl Connector {
                         .await?;
                     Ok::<bool, String>(batches.send(batch).await.is_ok())
                 };
-                let (sent, fetched) = tokio::join!(produce, prefetch);
+                // The prefetch is polled first, so its request is on its way before producing
+                // (which does not yield) starts.
+                let (fetched, sent) = tokio::join!(prefetch, produce);
                 if !sent? {
                     // The committing side stopped; it reports why.
                     return Ok(());
