@@ -434,6 +434,22 @@ async fn the_openapi_document_matches_the_routes() {
         json!(50),
         "the document states the server's own limit"
     );
+    // The document's name pattern is Kafka's rule, the one the API applies.
+    let pattern = spec["components"]["schemas"]["NewTopicRequest"]["properties"]["name"]["pattern"]
+        .as_str()
+        .unwrap();
+    let pattern = regex::Regex::new(pattern).unwrap();
+    let long = "n".repeat(249);
+    let too_long = "n".repeat(250);
+    for name in [
+        "orders", ".", "..", "...", ".a", "..a", "a.", "_x-1.y", "", "a b", "é", &long, &too_long,
+    ] {
+        assert_eq!(
+            pattern.is_match(name),
+            services::topic_name::problem(name).is_none(),
+            "{name:?}"
+        );
+    }
     let state = state("127.0.0.1:1", &["--kafka-timeout", "1s", "--token", "t"]);
     let (status, spec) = call(&state, "GET", "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);

@@ -71,7 +71,11 @@ pub struct TopicsQuery {
 #[serde(deny_unknown_fields)]
 pub struct NewTopicRequest {
     /// Name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-    #[schema(pattern = "^[a-zA-Z0-9._-]{1,249}$", min_length = 1, max_length = 249)]
+    #[schema(
+        pattern = "^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$",
+        min_length = 1,
+        max_length = 249
+    )]
     pub name: String,
     /// Partitions (1 to the server's `--max-partitions`).
     #[schema(minimum = 1, maximum = 10_000)]
@@ -392,7 +396,7 @@ pub async fn create_topic(
 }
 
 /// A topic's partitions (leader, replicas, ISR) and configuration.
-#[utoipa::path(get, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^[a-zA-Z0-9._-]{1,249}$")), responses(
+#[utoipa::path(get, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$")), responses(
     (status = 200, body = TopicDetail),
     (status = 400, description = "not a topic name", body = ErrorBody),
     (status = 404, body = ErrorBody),
@@ -409,7 +413,7 @@ pub async fn get_topic(
 }
 
 /// Sets configuration keys of a topic (IncrementalAlterConfigs: other keys keep their values).
-#[utoipa::path(put, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^[a-zA-Z0-9._-]{1,249}$")), request_body = TopicConfigUpdate, security(("bearer" = [])), responses(
+#[utoipa::path(put, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$")), request_body = TopicConfigUpdate, security(("bearer" = [])), responses(
     (status = 200, body = TopicDetail),
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),
@@ -446,7 +450,7 @@ pub async fn update_topic(
 }
 
 /// Deletes a topic.
-#[utoipa::path(delete, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^[a-zA-Z0-9._-]{1,249}$")), security(("bearer" = [])), responses(
+#[utoipa::path(delete, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$")), security(("bearer" = [])), responses(
     (status = 204, description = "deleted"),
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),

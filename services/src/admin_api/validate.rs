@@ -55,8 +55,6 @@ pub fn topic_name(name: &str) -> Result<(), ApiError> {
 /// The longest topic config value accepted, in bytes (longer values are refused before they
 /// reach a broker: some drop the connection on them).
 pub const MAX_CONFIG_VALUE: usize = 16_384;
-/// The pattern a topic name matches (besides not being `.` or `..`).
-pub const TOPIC_NAME_PATTERN: &str = "^[a-zA-Z0-9._-]{1,249}$";
 /// Confluent Server's own topic keys (`confluent.` and lower-case dotted words), passed to
 /// the broker, which checks them.
 pub const CONFLUENT_KEY_PATTERN: &str = "^confluent(\\.[a-z0-9]+)+$";
