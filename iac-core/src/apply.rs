@@ -666,7 +666,12 @@ impl<'a> Executor<'a> {
         match self.decide(n, old, &inputs)? {
             Decision::Same => {
                 self.set_value(n, old.id.clone(), old.outputs.clone());
-                if change::record_is_stale(old, reg, &dependency_names(self.program, n)) {
+                if change::record_is_stale(
+                    old,
+                    reg,
+                    &dependency_names(self.program, n),
+                    &secret_keys(reg),
+                ) {
                     let record = self.record_for(n, old.id.clone(), old.inputs.clone(), old.outputs.clone());
                     self.put(record, None)?;
                 }

@@ -4,7 +4,9 @@
 //! secrecy changed). The planner calls it with what is known at preview, the executor again
 //! with the inputs known at apply; there is no second copy of either decision.
 
-use crate::plan::{Operation, secret_keys};
+use std::collections::BTreeSet;
+
+use crate::plan::Operation;
 use crate::property::Properties;
 use crate::provider::{DiffRequest, PropertyChange, Provider, ProviderError};
 use crate::stack::Registration;
@@ -96,14 +98,16 @@ pub(crate) fn classify(
 }
 
 /// Whether the record of an unchanged resource must be rewritten: its protection, its
-/// dependencies or which of its values are secret changed (a value that became secret must be
+/// dependencies or which of its values are secret (`secrets`: the registration's
+/// [`secret_keys`](crate::plan::secret_keys)) changed (a value that became secret must be
 /// sealed now, not at some later change).
 pub(crate) fn record_is_stale(
     old: &ResourceState,
     registration: &Registration,
     dependencies: &[String],
+    secrets: &BTreeSet<String>,
 ) -> bool {
     old.protect != registration.options.protect
         || old.dependencies != dependencies
-        || old.secrets != secret_keys(registration)
+        || &old.secrets != secrets
 }

@@ -769,7 +769,7 @@ impl Planner<'_> {
             _ => NodeValue::Unknown,
         };
         let refresh_record = op == Operation::Same
-            && change::record_is_stale(&old, reg, &dependency_names(self.program, i));
+            && change::record_is_stale(&old, reg, &dependency_names(self.program, i), &secrets);
         let mut record = self.step_record(i, op, diff);
         record.delete_before_replace = change.delete_before_replace;
         // An unchanged resource needs its record only if the record itself must be rewritten.
