@@ -188,6 +188,19 @@ fn ports_on_a_node(config: &PlatformConfig, found: &mut Vec<Violation>) {
 fn replication(config: &PlatformConfig, found: &mut Vec<Violation>) {
     let brokers = config.nodes.count(Role::Broker);
     let kafka = &config.kafka;
+    if kafka.replication_factor == 0 {
+        found.push(violation(
+            "kafka.replication_factor",
+            "0 replicas keep no data: use at least 1 (3 in production)",
+        ));
+        return;
+    }
+    if kafka.min_insync_replicas == 0 {
+        found.push(violation(
+            "kafka.min_insync_replicas",
+            "0 acknowledges writes no replica has: use at least 1",
+        ));
+    }
     if kafka.replication_factor > brokers {
         found.push(violation(
             "kafka.replication_factor",
@@ -210,10 +223,53 @@ fn replication(config: &PlatformConfig, found: &mut Vec<Violation>) {
     }
 }
 
-/// Three zones, a VPC with a /24 per zone, and an operator CIDR that is not the internet.
+/// Three distinct zones, a VPC with a /24 per zone, an operator CIDR that is not the internet,
+/// and no empty region, endpoint or login user.
 fn network(config: &PlatformConfig, found: &mut Vec<Violation>) {
     let network = &config.network;
     let zones = network.availability_zones.len();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, zone) in network.availability_zones.iter().enumerate() {
+        if zone.trim().is_empty() {
+            found.push(violation(
+                format!("network.availability_zones[{i}]"),
+                "is empty: name a zone, e.g. eu-central-1a",
+            ));
+        } else if !seen.insert(zone.as_str()) {
+            found.push(violation(
+                format!("network.availability_zones[{i}]"),
+                format!("`{zone}` is listed twice: each zone gets one subnet"),
+            ));
+        }
+    }
+    if config.aws.region.trim().is_empty() {
+        found.push(violation(
+            "aws.region",
+            "is empty: name a region, e.g. eu-central-1",
+        ));
+    }
+    if config
+        .aws
+        .endpoint_url
+        .as_deref()
+        .is_some_and(|u| u.trim().is_empty())
+    {
+        found.push(violation(
+            "aws.endpoint_url",
+            "is empty: remove it to use AWS, or give the emulator's URL",
+        ));
+    }
+    if config
+        .ssh
+        .user
+        .as_deref()
+        .is_some_and(|u| u.trim().is_empty())
+    {
+        found.push(violation(
+            "ssh.user",
+            "is empty: remove it (the image's default `admin`) or name the login user",
+        ));
+    }
     if zones == 0 {
         found.push(violation(
             "network.availability_zones",

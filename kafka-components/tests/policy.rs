@@ -85,6 +85,41 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
             "`ports.admin_api`: port 0 is not a port a service can listen on: pick 1-65535",
         ),
         (
+            "no replicas",
+            Box::new(|c| c.kafka.replication_factor = 0),
+            "`kafka.replication_factor`: 0 replicas keep no data: use at least 1 (3 in production)",
+        ),
+        (
+            "no in-sync replica",
+            Box::new(|c| c.kafka.min_insync_replicas = 0),
+            "`kafka.min_insync_replicas`: 0 acknowledges writes no replica has: use at least 1",
+        ),
+        (
+            "an empty zone",
+            Box::new(|c| c.network.availability_zones[1] = String::new()),
+            "`network.availability_zones[1]`: is empty: name a zone, e.g. eu-central-1a",
+        ),
+        (
+            "a zone twice",
+            Box::new(|c| c.network.availability_zones[2] = c.network.availability_zones[0].clone()),
+            "`network.availability_zones[2]`: `eu-central-1a` is listed twice: each zone gets one subnet",
+        ),
+        (
+            "an empty region",
+            Box::new(|c| c.aws.region = String::new()),
+            "`aws.region`: is empty: name a region, e.g. eu-central-1",
+        ),
+        (
+            "an empty endpoint",
+            Box::new(|c| c.aws.endpoint_url = Some(String::new())),
+            "`aws.endpoint_url`: is empty: remove it to use AWS, or give the emulator's URL",
+        ),
+        (
+            "an empty login user",
+            Box::new(|c| c.ssh.user = Some(" ".into())),
+            "`ssh.user`: is empty: remove it (the image's default `admin`) or name the login user",
+        ),
+        (
             "an even quorum",
             Box::new(|c| c.nodes.controller.count = Some(4)),
             "`nodes.controller.count`: 4 controllers cannot form a fault-tolerant KRaft quorum: use an odd number, at least 3",

@@ -73,6 +73,9 @@ impl StacksError {
             | StacksError::PlanFile { .. }
             | StacksError::NeedsConfirmation => EXIT_USER,
             StacksError::Engine(e) if e.is_user_error() => EXIT_USER,
+            StacksError::Connect(e) if e.code.as_deref() == Some(iac_aws::CONFIGURATION_ERROR) => {
+                EXIT_USER
+            }
             StacksError::Render(e) if e.is_user_error() => EXIT_USER,
             StacksError::Engine(_)
             | StacksError::Render(_)

@@ -102,8 +102,8 @@ struct Target {
     /// Break a stale lock left by a run that is gone, then continue.
     #[arg(long)]
     force_unlock: bool,
-    /// Provider operations running at once.
-    #[arg(long, default_value_t = DEFAULT_PARALLELISM)]
+    /// Provider operations running at once (at least 1).
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     parallel: usize,
 }
 

@@ -395,6 +395,22 @@ fn each_failure_exits_with_its_documented_code() {
         .assert()
         .code(1);
     stacks().arg("--help").assert().code(0);
+    let zero = stacks()
+        .args(["preview", &env.name, "--parallel", "0"])
+        .assert()
+        .code(1);
+    assert!(stderr(&zero).contains("--parallel"), "{}", stderr(&zero));
+
+    // An empty endpoint is a mistake to fix, said plainly (it used to panic).
+    let empty = stacks()
+        .args(["preview", &env.name])
+        .env("AWS_ENDPOINT_URL", "")
+        .assert()
+        .code(1);
+    assert_eq!(
+        stderr(&empty).trim(),
+        "error: cannot reach AWS: InvalidConfiguration: AWS_ENDPOINT_URL is set but empty: unset it to use AWS, or set the endpoint's URL"
+    );
 
     // AWS unreachable while planning: a provider failure, 3.
     let down = stacks()

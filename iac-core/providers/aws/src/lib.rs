@@ -35,6 +35,10 @@ use iac_core::{
 };
 use iac_core::{Properties, PropertyMap};
 
+/// The error code of a connection refused before any call: the configuration (region,
+/// endpoint) is the user's to fix.
+pub const CONFIGURATION_ERROR: &str = "InvalidConfiguration";
+
 /// How the provider talks to AWS.
 #[derive(Debug, Clone)]
 pub struct AwsSettings {
@@ -144,6 +148,19 @@ impl std::fmt::Debug for AwsProvider {
 impl AwsProvider {
     /// Connects using the standard AWS configuration chain, with `settings` as fallbacks.
     pub async fn connect(settings: AwsSettings) -> Result<Self, ProviderError> {
+        let empty = |v: &str| v.trim().is_empty();
+        if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| empty(&v)) {
+            return Err(ProviderError::with_code(
+                CONFIGURATION_ERROR,
+                "AWS_ENDPOINT_URL is set but empty: unset it to use AWS, or set the endpoint's URL",
+            ));
+        }
+        if settings.endpoint_url.as_deref().is_some_and(empty) {
+            return Err(ProviderError::with_code(
+                CONFIGURATION_ERROR,
+                "the endpoint URL is empty: leave it unset to use AWS, or give the endpoint's URL",
+            ));
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)));
         if std::env::var_os("AWS_REGION").is_none()
@@ -160,7 +177,7 @@ impl AwsProvider {
         let config = loader.load().await;
         if config.region().is_none() {
             return Err(ProviderError::with_code(
-                "NoRegion",
+                CONFIGURATION_ERROR,
                 "no AWS region is configured: set AWS_REGION or the environment's region",
             ));
         }

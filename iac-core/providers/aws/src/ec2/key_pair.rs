@@ -36,6 +36,44 @@ pub(crate) const KEY_PAIR_TABLE: DiffTable = DiffTable {
     ],
 };
 
+/// An OpenSSH public key: `<type> <base64 body> [comment]`, whose body decodes and names the
+/// same type (AWS refuses anything else, after the rest of the stack exists).
+fn check_public_key(key: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let mut fields = key.split_whitespace();
+    let kind = fields.next().unwrap_or("");
+    if !matches!(
+        kind,
+        "ssh-rsa"
+            | "ssh-ed25519"
+            | "ecdsa-sha2-nistp256"
+            | "ecdsa-sha2-nistp384"
+            | "ecdsa-sha2-nistp521"
+    ) {
+        return Err("is not an OpenSSH public key (it should start with ssh-ed25519, ssh-rsa or ecdsa-sha2-…)".to_owned());
+    }
+    let body = fields
+        .next()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .ok_or_else(|| {
+            format!(
+                "is a `{kind}` key whose body is not base64: copy the whole line of the .pub file"
+            )
+        })?;
+    // The body starts with the type again, as a length-prefixed string.
+    let named = body
+        .get(..4)
+        .and_then(|len| <[u8; 4]>::try_from(len).ok())
+        .map(|len| u32::from_be_bytes(len) as usize)
+        .and_then(|len| body.get(4..4 + len));
+    if named != Some(kind.as_bytes()) {
+        return Err(format!(
+            "is a `{kind}` key whose body does not decode to a {kind} key: copy the whole line of the .pub file"
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) struct KeyPairKind;
 
 #[async_trait]
@@ -51,21 +89,10 @@ impl AwsKind for KeyPairKind {
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
         require(inputs, &["key_name", "public_key"], &mut failures);
-        if let Some(key) = known_str(inputs, "public_key") {
-            let kind = key.split_whitespace().next().unwrap_or("");
-            if !matches!(
-                kind,
-                "ssh-rsa"
-                    | "ssh-ed25519"
-                    | "ecdsa-sha2-nistp256"
-                    | "ecdsa-sha2-nistp384"
-                    | "ecdsa-sha2-nistp521"
-            ) {
-                failures.push(CheckFailure::new(
-                    "public_key",
-                    "is not an OpenSSH public key (it should start with ssh-ed25519, ssh-rsa or ecdsa-sha2-…)",
-                ));
-            }
+        if let Some(key) = known_str(inputs, "public_key")
+            && let Err(reason) = check_public_key(key)
+        {
+            failures.push(CheckFailure::new("public_key", reason));
         }
         failures
     }
@@ -166,5 +193,28 @@ impl AwsKind for KeyPairKind {
                 .await
                 .map_err(|e| aws_error("DeleteKeyPair", e)),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_public_key;
+
+    #[test]
+    fn a_public_key_must_decode_to_its_stated_type() {
+        let good = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFq1Tt/sd65iWyd7T82le5AqNSLw8bmmV8w/kZtmgfpr operator@dev";
+        assert_eq!(check_public_key(good), Ok(()));
+        let as_rsa = good.replacen("ssh-ed25519", "ssh-rsa", 1);
+        assert_eq!(
+            check_public_key(&as_rsa),
+            Err("is a `ssh-rsa` key whose body does not decode to a ssh-rsa key: copy the whole line of the .pub file".to_owned())
+        );
+        assert!(
+            check_public_key("ssh-ed25519 not*base64").is_err_and(|e| e.contains("not base64"))
+        );
+        assert!(check_public_key("ssh-ed25519 AAAA").is_err());
+        assert!(
+            check_public_key("hello").is_err_and(|e| e.starts_with("is not an OpenSSH public key"))
+        );
     }
 }
