@@ -457,3 +457,40 @@ fn each_failure_exits_with_its_documented_code() {
         stderr(&damaged)
     );
 }
+
+/// Runs `code` with boto3 from the project's virtualenv against the emulator: the test's own
+/// way to change AWS behind the CLI's back.
+fn boto3(code: &str) {
+    let venv = std::env::var("KAFKA_PLATFORM_VENV").unwrap_or_else(|_| {
+        panic!("KAFKA_PLATFORM_VENV is unset: scripts/setup.sh makes the virtualenv (run scripts/test.sh)")
+    });
+    let status = std::process::Command::new(format!("{venv}/bin/python"))
+        .args(["-c", &format!("import boto3, os\nec2 = boto3.client('ec2', endpoint_url=os.environ['AWS_ENDPOINT_URL'], region_name='eu-central-1')\n{code}")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "boto3: {code}");
+}
+
+/// An apply whose steps fail (a key pair of that name exists already, made outside the stack)
+/// exits 3, names the failure and what it held back, and destroys cleanly afterwards.
+#[test]
+fn an_apply_with_failed_steps_exits_3_and_names_them() {
+    let env = Env::new("failing", |t| t);
+    let key = format!("{}-operator", env.name);
+    let public_key = dev_toml()
+        .lines()
+        .find_map(|l| l.strip_prefix("public_key = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    boto3(&format!(
+        "ec2.import_key_pair(KeyName='{key}', PublicKeyMaterial=b'{public_key}')"
+    ));
+    let failed = env.run("apply", &["--yes"]).code(3);
+    let out = stdout(&failed);
+    assert!(out.contains("  failed  key: "), "{out}");
+    assert!(out.contains("  skipped controller-1 (needs key)"), "{out}");
+    assert!(summary_line(&out).contains(" 1 failed, 8 skipped"), "{out}");
+    env.run("destroy", &["--yes"]).success();
+    boto3(&format!("ec2.delete_key_pair(KeyName='{key}')"));
+}
