@@ -349,9 +349,8 @@ impl Connector {
             positions: log_end.clone(),
             committed_at_ms: StoredOffset::now_ms(),
         };
-        let mut write = self.write_offset(&key, start.clone(), 0).await?;
-        let result = write.wait().await;
-        self.written(write, result)?;
+        let write = self.write_offset(&key, start.clone(), 0).await?;
+        self.settle(write).await?;
         Ok(start)
     }
 
@@ -686,18 +685,16 @@ impl Connector {
             }
         }
         // Stopping: the write in flight, then whatever was acknowledged after it.
-        if let Some(mut write) = writing.take() {
-            let result = write.wait().await;
-            self.written(write, result)?;
+        if let Some(write) = writing.take() {
+            self.settle(write).await?;
         }
         if let Some(acknowledged) = acknowledged {
             let stored = record(&acknowledged, &log_end);
-            if let Some(mut write) = self
+            if let Some(write) = self
                 .write_if_moved(&key, stored, acknowledged.records)
                 .await?
             {
-                let result = write.wait().await;
-                self.written(write, result)?;
+                self.settle(write).await?;
             }
         }
         Ok(())
@@ -757,6 +754,12 @@ impl Connector {
             }
             Err(_) => Err("the producer closed before delivering".to_owned()),
         }
+    }
+
+    /// Waits for an offset write and records it.
+    async fn settle(&self, mut write: OffsetWrite) -> Result<(), String> {
+        let result = write.wait().await;
+        self.written(write, result)
     }
 
     /// Records a finished offset write: committed, or the reason the connector fails.
