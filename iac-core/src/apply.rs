@@ -610,11 +610,13 @@ impl<'a> Executor<'a> {
         let op = self
             .begin(pending_operation(PendingKind::Create, announced))
             .await?;
+        let token = format!("iac-{op:016x}");
         let request = CreateRequest {
             stack: &self.program.stack,
             type_token: &reg.type_token,
             name: &reg.name,
             inputs: &inputs,
+            idempotency_token: &token,
         };
         match provider.create(&request).await {
             Ok(created) => {
@@ -624,7 +626,12 @@ impl<'a> Executor<'a> {
                 self.set_value(n, created.id, created.outputs);
                 Ok(Operation::Create)
             }
-            Err(e) => self.fail(op, format!("create failed: {e}")),
+            Err(e) if e.refused => self.fail(op, format!("create failed: {e}")),
+            // It may exist: the pending operation stays, so that the next run looks for it
+            // before anything is created again.
+            Err(e) => Err(TaskError::Step(format!(
+                "create failed: {e} (it may have been made: the next apply or refresh looks for it first)"
+            ))),
         }
     }
 
@@ -730,6 +737,7 @@ impl<'a> Executor<'a> {
                 name: &reg.name,
                 id: None,
                 inputs: &inputs,
+                created_since: None,
             };
             match provider.read(&request).await {
                 Ok(Some(found)) => (found.id, found.outputs),

@@ -23,7 +23,7 @@ use crate::secrets::{Cipher, Passphrase, SecretsError};
 use crate::stack::{NodeKind, Program};
 use crate::state::writer::StateWriter;
 use crate::state::{
-    Checkpoint, LockInfo, Mutation, ResourceState, StateBackend, StateError, StateLock,
+    Checkpoint, LockInfo, Mutation, PendingKind, ResourceState, StateBackend, StateError, StateLock,
 };
 
 /// Engine failures (as opposed to individual step failures, which an [`ApplySummary`] lists).
@@ -375,6 +375,40 @@ impl Engine {
         stack: &str,
         parallelism: usize,
     ) -> Result<RefreshReport, EngineError> {
+        self.reconcile(stack, parallelism, true).await
+    }
+
+    /// Resolves only the operations an interrupted run left (a create whose outcome is
+    /// unknown is looked up and adopted if it happened): what an apply needs before it can
+    /// plan. Takes no lock and reads nothing when there are none.
+    pub async fn resolve_interrupted(
+        &self,
+        stack: &str,
+        parallelism: usize,
+    ) -> Result<RefreshReport, EngineError> {
+        let pending = self
+            .load(stack)
+            .await?
+            .plain
+            .is_some_and(|state| !state.pending.is_empty());
+        if !pending {
+            return Ok(RefreshReport {
+                stack: stack.to_owned(),
+                drift: Vec::new(),
+                unchanged: 0,
+                errors: Vec::new(),
+            });
+        }
+        self.reconcile(stack, parallelism, false).await
+    }
+
+    /// Refresh (`every_resource`) or only the resolution of pending operations.
+    async fn reconcile(
+        &self,
+        stack: &str,
+        parallelism: usize,
+        every_resource: bool,
+    ) -> Result<RefreshReport, EngineError> {
         let _lock = self.lock(stack, "refresh")?;
         let loaded = self.load(stack).await?;
         let mut report = RefreshReport {
@@ -399,15 +433,31 @@ impl Engine {
         let resources: Vec<&ResourceState> = plain
             .resources
             .iter()
-            .filter(|r| r.kind == NodeKind::Resource)
+            .filter(|r| every_resource && r.kind == NodeKind::Resource)
             .collect();
-        let pending_reads = plain
-            .pending
-            .values()
-            .map(|p| self.read(stack, &p.type_token, &p.name, p.id.as_deref(), &p.inputs));
-        let resource_reads = resources
-            .iter()
-            .map(|r| self.read(stack, &r.type_token, &r.name, Some(&r.id), &r.inputs));
+        let pending_reads = plain.pending.values().map(|p| {
+            let read = ReadRequest {
+                stack,
+                type_token: &p.type_token,
+                name: &p.name,
+                id: p.id.as_deref(),
+                inputs: &p.inputs,
+                created_since: (p.kind == PendingKind::Create)
+                    .then(|| humantime::parse_rfc3339(&p.started).ok())
+                    .flatten(),
+            };
+            self.read(read)
+        });
+        let resource_reads = resources.iter().map(|r| {
+            self.read(ReadRequest {
+                stack,
+                type_token: &r.type_token,
+                name: &r.name,
+                id: Some(&r.id),
+                inputs: &r.inputs,
+                created_since: None,
+            })
+        });
         // One bounded stream for both, pending operations first.
         let mut found: Vec<_> = stream::iter(pending_reads.chain(resource_reads))
             .buffered(parallelism.max(1))
@@ -465,26 +515,14 @@ impl Engine {
     }
 
     /// Reads one resource through its provider; the error as the report shows it.
-    async fn read(
-        &self,
-        stack: &str,
-        type_token: &str,
-        name: &str,
-        id: Option<&str>,
-        inputs: &PropertyMap,
-    ) -> Result<Option<ReadResponse>, String> {
+    async fn read(&self, request: ReadRequest<'_>) -> Result<Option<ReadResponse>, String> {
+        let type_token = request.type_token;
         let provider = self
             .providers
             .get(type_token)
             .ok_or_else(|| format!("no provider is registered for type `{type_token}`"))?;
         provider
-            .read(&ReadRequest {
-                stack,
-                type_token,
-                name,
-                id,
-                inputs,
-            })
+            .read(&request)
             .await
             .map_err(|e| format!("read failed: {e}"))
     }

@@ -61,6 +61,7 @@ struct Inner {
     calls: Vec<Call>,
     failures: HashMap<(CallKind, String), String>,
     crashes: BTreeSet<(CallKind, String)>,
+    lost: BTreeSet<(CallKind, String)>,
     latency: HashMap<String, Duration>,
 }
 
@@ -125,7 +126,8 @@ impl TestProvider {
         self.lock().latency.insert(name.to_owned(), latency);
     }
 
-    /// The next `kind` call on `name` fails with `message` (and every later one, until cleared).
+    /// The next `kind` call on `name` is refused with `message`, changing nothing (and every
+    /// later one, until cleared).
     pub fn fail(&self, kind: CallKind, name: &str, message: &str) {
         self.lock()
             .failures
@@ -140,6 +142,12 @@ impl TestProvider {
     /// The `kind` call on `name` takes effect and then never returns.
     pub fn crash(&self, kind: CallKind, name: &str) {
         self.lock().crashes.insert((kind, name.to_owned()));
+    }
+
+    /// The next `kind` call on `name` takes effect, but its answer is lost: it fails with
+    /// its outcome unknown.
+    pub fn lose_answer(&self, kind: CallKind, name: &str) {
+        self.lock().lost.insert((kind, name.to_owned()));
     }
 
     /// Removes every injected crash.
@@ -241,8 +249,16 @@ impl TestProvider {
         let (result, crash) = {
             let mut inner = self.lock();
             let result = match inner.failures.get(&(kind, name.to_owned())) {
-                Some(message) => Err(ProviderError::with_code("Injected", message.clone())),
-                None => effect(&mut inner),
+                Some(message) => {
+                    Err(ProviderError::with_code("Injected", message.clone()).refused())
+                }
+                None => {
+                    let result = effect(&mut inner);
+                    match inner.lost.remove(&(kind, name.to_owned())) {
+                        true => Err(ProviderError::with_code("Lost", "the answer was lost")),
+                        false => result,
+                    }
+                }
             };
             inner.calls.push(Call {
                 kind,

@@ -935,3 +935,51 @@ async fn an_input_made_secret_while_its_upstream_updates_is_sealed_by_that_apply
         downstream["inputs"]["label"]
     );
 }
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_stays_pending_and_is_adopted_not_repeated() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    provider.lose_answer(CallKind::Create, "subnet-a");
+    provider.fail(CallKind::Create, "sg", "quota exceeded");
+    let program = network(1);
+    let summary = up(&engine, &program).await;
+    assert!(!summary.is_success());
+    let state = engine.state("dev").await.unwrap().unwrap();
+    let pending: Vec<&str> = state.pending.values().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        pending,
+        ["subnet-a"],
+        "the lost create stays pending; the refused one changed nothing and does not"
+    );
+    assert!(provider.existing().contains("subnet-a"));
+
+    provider.clear_failures();
+    let report = engine.resolve_interrupted("dev", 4).await.unwrap();
+    let drift: Vec<(&str, &Drift)> = report
+        .drift
+        .iter()
+        .map(|d| (d.name.as_str(), &d.drift))
+        .collect();
+    assert_eq!(drift, [("subnet-a", &Drift::Adopted)]);
+    assert_eq!(
+        report.unchanged, 0,
+        "only the interrupted operation is read"
+    );
+
+    provider.reset_calls();
+    let summary = up(&engine, &program).await;
+    assert!(summary.is_success(), "{summary:?}");
+    let mut created = provider.names(CallKind::Create);
+    created.sort();
+    assert_eq!(created, ["instance", "sg"], "subnet-a is not made twice");
+    assert_eq!(provider.existing().len(), 5);
+
+    let reads_before = provider.names(CallKind::Read).len();
+    let nothing = engine.resolve_interrupted("dev", 4).await.unwrap();
+    assert!(nothing.drift.is_empty());
+    assert_eq!(
+        provider.names(CallKind::Read).len(),
+        reads_before,
+        "nothing to resolve, nothing read"
+    );
+}

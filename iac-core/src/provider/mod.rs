@@ -19,6 +19,7 @@ pub mod retry;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -52,23 +53,43 @@ pub struct ProviderError {
     pub code: Option<String>,
     /// The message.
     pub message: String,
+    /// The call changed nothing: the API refused it, or it was never sent. A failed create
+    /// that is not `refused` may have made its resource (a lost answer, a later call of a
+    /// multi-call create failing): the engine keeps its pending operation, and the next
+    /// refresh or apply looks the resource up before anything is created again.
+    pub refused: bool,
 }
 
 impl ProviderError {
-    /// An error with a message only.
+    /// An error with a message only, whose call may have changed something.
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             code: None,
             message: message.into(),
+            refused: false,
         }
     }
 
-    /// An error with the API's error code.
+    /// An error with the API's error code, whose call may have changed something.
     pub fn with_code(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code: Some(code.into()),
             message: message.into(),
+            refused: false,
         }
+    }
+
+    /// The same error, saying the call changed nothing.
+    pub fn refused(mut self) -> Self {
+        self.refused = true;
+        self
+    }
+
+    /// The same error, saying something may have changed (a later step of a multi-call
+    /// create failed after its resource was made).
+    pub fn after_changes(mut self) -> Self {
+        self.refused = false;
+        self
     }
 }
 
@@ -173,6 +194,9 @@ pub struct CreateRequest<'a> {
     pub name: &'a str,
     /// Inputs, all known.
     pub inputs: &'a PropertyMap,
+    /// Unique to this create (the same for every retry of it): for APIs that deduplicate
+    /// requests by a client token.
+    pub idempotency_token: &'a str,
 }
 
 /// What a create returns.
@@ -198,6 +222,10 @@ pub struct ReadRequest<'a> {
     pub id: Option<&'a str>,
     /// Inputs as recorded (or, for a data source, as given).
     pub inputs: &'a PropertyMap,
+    /// For the lookup of an interrupted create (`id` is `None`): when that create was sent.
+    /// A provider whose API shows new objects only after a while keeps looking until that
+    /// while has passed before it answers "not there".
+    pub created_since: Option<SystemTime>,
 }
 
 /// What a read finds.
@@ -269,11 +297,15 @@ pub trait Provider: Send + Sync {
         Ok(DiffResponse::from_keys(request.changed_keys(), &[]))
     }
 
-    /// Creates the resource. Must be safe to retry (use an idempotency token where the API has
-    /// one).
+    /// Creates the resource. Must be safe to retry (use `idempotency_token` where the API
+    /// takes one) and must never make a second object when an answer is lost: look for the
+    /// first one (by its ownership tags or natural key) before sending the create again.
+    /// An error that is not [`ProviderError::refused`] leaves the create's outcome unknown.
     async fn create(&self, request: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError>;
 
-    /// Reads the resource as it is now; `Ok(None)` when it no longer exists.
+    /// Reads the resource as it is now; `Ok(None)` when it no longer exists (a "not found"
+    /// from any call of the read means gone). With no `id`, looks the resource up by what
+    /// an interrupted create gave it (ownership tags, natural key).
     async fn read(&self, request: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError>;
 
     /// Updates the resource in place and returns its new outputs.

@@ -47,6 +47,21 @@ pub fn user_tags<'t>(
         .collect()
 }
 
+/// Whether the reported tags say `stack` owns the resource `name` (only such an object is
+/// ever adopted).
+pub fn is_owned<'t>(
+    stack: &str,
+    name: &str,
+    reported: impl IntoIterator<Item = (&'t str, &'t str)>,
+) -> bool {
+    let (mut stack_tag, mut resource_tag) = (false, false);
+    for (k, v) in reported {
+        stack_tag |= k == STACK_TAG && v == stack;
+        resource_tag |= k == RESOURCE_TAG && v == name;
+    }
+    stack_tag && resource_tag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +82,15 @@ mod tests {
             named,
             "a Name of the user's is kept"
         );
+    }
+
+    #[test]
+    fn only_both_ownership_tags_of_this_stack_and_resource_own() {
+        let all = all_tags("dev", "key", &BTreeMap::new());
+        let reported = || all.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        assert!(is_owned("dev", "key", reported()));
+        assert!(!is_owned("prod", "key", reported()));
+        assert!(!is_owned("dev", "other", reported()));
+        assert!(!is_owned("dev", "key", [("Name", "dev-key")]));
     }
 }

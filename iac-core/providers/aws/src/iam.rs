@@ -8,21 +8,21 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{InstanceProfile, Role, Tag};
 use serde_json::Value;
 
 use super::{
-    Aws, AwsKind, IamInstanceProfile, IamRole, IamRolePolicy, aws_error, deleted, found,
+    Aws, AwsKind, IamInstanceProfile, IamRole, IamRolePolicy, aws_error, deleted, found, wait_for,
     with_retries,
 };
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::string_map_value;
 use iac_core::provider::known::{KnownInputs, known_str, map, require, string_map};
-use iac_core::provider::ownership::{RESOURCE_TAG, STACK_TAG};
+use iac_core::provider::ownership::{self, RESOURCE_TAG, STACK_TAG};
 use iac_core::{
-    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
-    ReadResponse, UpdateRequest,
+    CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
@@ -148,6 +148,35 @@ fn policy_as_recorded(from_aws: &str, recorded: Option<&Value>) -> Value {
     }
 }
 
+/// Whether IAM's tags say this stack's resource `name` owns the object.
+fn owned(stack: &str, name: &str, tags: &[Tag]) -> bool {
+    ownership::is_owned(stack, name, tags.iter().map(|t| (t.key(), t.value())))
+}
+
+async fn get_role(aws: &Aws, name: &str) -> Result<Option<Role>, ProviderError> {
+    Ok(found(
+        aws.iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetRole", e)),
+    )?
+    .and_then(|out| out.role().cloned()))
+}
+
+async fn get_profile(aws: &Aws, name: &str) -> Result<Option<InstanceProfile>, ProviderError> {
+    Ok(found(
+        aws.iam
+            .get_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetInstanceProfile", e)),
+    )?
+    .and_then(|out| out.instance_profile().cloned()))
+}
+
 fn iam_tags(stack: &str, name: &str, user: &BTreeMap<String, String>) -> Vec<Tag> {
     let mut all = user.clone();
     all.insert(STACK_TAG.to_owned(), stack.to_owned());
@@ -176,14 +205,10 @@ impl AwsKind for RoleKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let inputs = KnownInputs(r.inputs);
         let out = aws
-            .iam
+            .iam_once
             .create_role()
             .role_name(inputs.str("name")?)
             .assume_role_policy_document(inputs.str("assume_role_policy")?)
@@ -192,15 +217,35 @@ impl AwsKind for RoleKind {
             .send()
             .await
             .map_err(|e| aws_error("CreateRole", e))?;
-        let role = out
+        Ok(out
             .role()
-            .ok_or_else(|| ProviderError::new("CreateRole returned no role"))?;
+            .ok_or_else(|| ProviderError::new("CreateRole returned no role"))?
+            .role_name()
+            .to_owned())
+    }
+
+    async fn complete(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+        id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        let role = wait_for(&aws.settings, "the new role to show", || get_role(aws, id)).await?;
         let mut outputs = r.inputs.clone();
         outputs.insert("arn".to_owned(), Value::from(role.arn()));
-        Ok(CreateResponse {
-            id: role.role_name().to_owned(),
-            outputs,
-        })
+        Ok(outputs)
+    }
+
+    /// The role of that name, when this stack's resource owns it.
+    async fn find(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<Option<String>, ProviderError> {
+        let role = get_role(aws, KnownInputs(r.inputs).str("name")?).await?;
+        Ok(role
+            .filter(|role| owned(r.stack, r.name, role.tags()))
+            .map(|role| role.role_name().to_owned()))
     }
 
     async fn read(
@@ -209,15 +254,7 @@ impl AwsKind for RoleKind {
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
         let name = r.id.map_or_else(|| KnownInputs(r.inputs).str("name"), Ok)?;
-        let out = found(
-            aws.iam
-                .get_role()
-                .role_name(name)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetRole", e)),
-        )?;
-        let Some(role) = out.as_ref().and_then(|o| o.role()) else {
+        let Some(role) = get_role(aws, name).await? else {
             return Ok(None);
         };
         let user_tags: BTreeMap<String, String> = role
@@ -339,13 +376,10 @@ impl AwsKind for RolePolicyKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let inputs = KnownInputs(r.inputs);
         let (role, name) = (inputs.str("role")?, inputs.str("name")?);
+        // A put: sent again, it sets the same document.
         aws.iam
             .put_role_policy()
             .role_name(role)
@@ -354,10 +388,16 @@ impl AwsKind for RolePolicyKind {
             .send()
             .await
             .map_err(|e| aws_error("PutRolePolicy", e))?;
-        Ok(CreateResponse {
-            id: format!("{role}:{name}"),
-            outputs: r.inputs.clone(),
-        })
+        Ok(format!("{role}:{name}"))
+    }
+
+    async fn complete(
+        &self,
+        _aws: &Aws,
+        r: &CreateRequest<'_>,
+        _id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        Ok(r.inputs.clone())
     }
 
     async fn read(
@@ -459,33 +499,49 @@ impl AwsKind for InstanceProfileKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
-        let name = inputs.str("name")?;
-        let out = aws
-            .iam
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
+        let name = KnownInputs(r.inputs).str("name")?;
+        aws.iam_once
             .create_instance_profile()
             .instance_profile_name(name)
             .set_tags(Some(iam_tags(r.stack, r.name, &BTreeMap::new())))
             .send()
             .await
             .map_err(|e| aws_error("CreateInstanceProfile", e))?;
-        if let Some(role) = inputs.opt_str("role") {
-            add_role(aws, name, role).await?;
+        Ok(name.to_owned())
+    }
+
+    async fn complete(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+        id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        let profile = wait_for(&aws.settings, "the new instance profile to show", || {
+            get_profile(aws, id)
+        })
+        .await?;
+        if let Some(role) = KnownInputs(r.inputs).opt_str("role") {
+            // An earlier run may have added it before its answer was lost.
+            if !profile.roles().iter().any(|r| r.role_name() == role) {
+                add_role(aws, id, role).await?;
+            }
         }
         let mut outputs = r.inputs.clone();
-        outputs.insert(
-            "arn".to_owned(),
-            Value::from(out.instance_profile().map(|p| p.arn()).unwrap_or_default()),
-        );
-        Ok(CreateResponse {
-            id: name.to_owned(),
-            outputs,
-        })
+        outputs.insert("arn".to_owned(), Value::from(profile.arn()));
+        Ok(outputs)
+    }
+
+    /// The instance profile of that name, when this stack's resource owns it.
+    async fn find(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<Option<String>, ProviderError> {
+        let profile = get_profile(aws, KnownInputs(r.inputs).str("name")?).await?;
+        Ok(profile
+            .filter(|p| owned(r.stack, r.name, p.tags()))
+            .map(|p| p.instance_profile_name().to_owned()))
     }
 
     async fn read(
@@ -494,15 +550,7 @@ impl AwsKind for InstanceProfileKind {
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
         let name = r.id.map_or_else(|| KnownInputs(r.inputs).str("name"), Ok)?;
-        let out = found(
-            aws.iam
-                .get_instance_profile()
-                .instance_profile_name(name)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetInstanceProfile", e)),
-        )?;
-        let Some(profile) = out.as_ref().and_then(|o| o.instance_profile()) else {
+        let Some(profile) = get_profile(aws, name).await? else {
             return Ok(None);
         };
         let inputs = map([

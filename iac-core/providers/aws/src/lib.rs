@@ -10,6 +10,7 @@
 #![doc = include_str!("../RESOURCES.md")]
 
 mod cidr;
+mod create;
 mod ec2;
 mod iam;
 mod types;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 pub use cidr::Cidr;
@@ -53,6 +55,10 @@ pub struct AwsSettings {
     pub wait_timeout: Duration,
     /// How often to poll while waiting.
     pub poll_interval: Duration,
+    /// How long after a create AWS may still not show the new object to describes. A create
+    /// whose answer was lost is looked for this long (from when it was sent) before it is
+    /// sent again, so a slow-to-appear object is adopted, not made twice.
+    pub consistency_window: Duration,
 }
 
 impl AwsSettings {
@@ -73,6 +79,7 @@ impl Default for AwsSettings {
             max_attempts: 5,
             wait_timeout: Duration::from_secs(600),
             poll_interval: Duration::from_secs(2),
+            consistency_window: Duration::from_secs(30),
         }
     }
 }
@@ -80,8 +87,12 @@ impl Default for AwsSettings {
 /// SDK clients and settings shared by every resource kind.
 #[derive(Clone, Debug)]
 pub(crate) struct Aws {
+    /// For reads, updates, deletes and idempotent calls: the SDK retries transient errors.
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) iam: aws_sdk_iam::Client,
+    /// For creates AWS does not deduplicate: never re-sent by the SDK (see [`create`]).
+    pub(crate) ec2_once: aws_sdk_ec2::Client,
+    pub(crate) iam_once: aws_sdk_iam::Client,
     pub(crate) settings: AwsSettings,
 }
 
@@ -94,11 +105,29 @@ pub(crate) trait AwsKind: Send + Sync {
     fn diff_table(&self) -> &'static DiffTable;
     /// Input checks that need nothing but the inputs.
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure>;
-    async fn create(
+    /// The one call that makes the resource, on a client that never re-sends it; returns
+    /// its id. [`create::create_once`] sends it at most once per known outcome.
+    async fn make(&self, aws: &Aws, request: &CreateRequest<'_>) -> Result<String, ProviderError>;
+    /// The calls that finish a made resource (each safe to repeat on one an earlier run
+    /// made), and its outputs.
+    async fn complete(
         &self,
         aws: &Aws,
         request: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError>;
+        id: &str,
+    ) -> Result<PropertyMap, ProviderError>;
+    /// What an earlier `make` of this resource made, by its ownership tags or natural key
+    /// (only an object this stack owns): the id. By default, the read without an id.
+    async fn find(
+        &self,
+        aws: &Aws,
+        request: &CreateRequest<'_>,
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(self
+            .read(aws, &lookup(request))
+            .await?
+            .map(|found| found.id))
+    }
     async fn read(
         &self,
         aws: &Aws,
@@ -110,6 +139,18 @@ pub(crate) trait AwsKind: Send + Sync {
         request: &UpdateRequest<'_>,
     ) -> Result<PropertyMap, ProviderError>;
     async fn delete(&self, aws: &Aws, request: &DeleteRequest<'_>) -> Result<(), ProviderError>;
+}
+
+/// The read that looks up what a create of `request` made (no id).
+pub(crate) fn lookup<'a>(request: &CreateRequest<'a>) -> ReadRequest<'a> {
+    ReadRequest {
+        stack: request.stack,
+        type_token: request.type_token,
+        name: request.name,
+        id: None,
+        inputs: request.inputs,
+        created_since: None,
+    }
 }
 
 /// Every resource kind of the provider.
@@ -146,6 +187,30 @@ impl std::fmt::Debug for AwsProvider {
 }
 
 impl AwsProvider {
+    /// A provider on an SDK configuration the caller built (its endpoint, region and
+    /// credentials are used as they are; `settings` gives the waits and attempts).
+    pub fn with_sdk_config(config: &aws_config::SdkConfig, settings: AwsSettings) -> Self {
+        let retrying = config
+            .to_builder()
+            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
+            .build();
+        let once = config
+            .to_builder()
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let aws = Aws {
+            ec2: aws_sdk_ec2::Client::new(&retrying),
+            iam: aws_sdk_iam::Client::new(&retrying),
+            ec2_once: aws_sdk_ec2::Client::new(&once),
+            iam_once: aws_sdk_iam::Client::new(&once),
+            settings,
+        };
+        Self {
+            aws,
+            kinds: kinds().into_iter().map(|k| (k.token(), k)).collect(),
+        }
+    }
+
     /// Connects using the standard AWS configuration chain, with `settings` as fallbacks.
     pub async fn connect(settings: AwsSettings) -> Result<Self, ProviderError> {
         let empty = |v: &str| v.trim().is_empty();
@@ -161,8 +226,7 @@ impl AwsProvider {
                 "the endpoint URL is empty: leave it unset to use AWS, or give the endpoint's URL",
             ));
         }
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if std::env::var_os("AWS_REGION").is_none()
             && std::env::var_os("AWS_DEFAULT_REGION").is_none()
             && let Some(region) = &settings.region
@@ -181,15 +245,7 @@ impl AwsProvider {
                 "no AWS region is configured: set AWS_REGION or the environment's region",
             ));
         }
-        let aws = Aws {
-            ec2: aws_sdk_ec2::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            settings,
-        };
-        Ok(Self {
-            aws,
-            kinds: kinds().into_iter().map(|k| (k.token(), k)).collect(),
-        })
+        Ok(Self::with_sdk_config(&config, settings))
     }
 
     /// Every type token this provider handles.
@@ -234,15 +290,30 @@ impl Provider for AwsProvider {
     }
 
     async fn create(&self, request: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
-        self.kind(request.type_token)?
-            .create(&self.aws, request)
+        let kind = self.kind(request.type_token)?;
+        let aws = &self.aws;
+        let id = create::create_once(
+            aws,
+            request.stack,
+            || kind.make(aws, request),
+            || kind.find(aws, request),
+        )
+        .await?;
+        // The resource exists from here on: a failure leaves its create's outcome open.
+        let outputs = kind
+            .complete(aws, request, &id)
             .await
+            .map_err(ProviderError::after_changes)?;
+        Ok(CreateResponse { id, outputs })
     }
 
     async fn read(&self, request: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
-        self.kind(request.type_token)?
-            .read(&self.aws, request)
-            .await
+        let kind = self.kind(request.type_token)?;
+        let read = || async { found(kind.read(&self.aws, request).await).map(Option::flatten) };
+        match (request.id, request.created_since) {
+            (None, Some(since)) => create::look_until(&self.aws, since, read).await,
+            _ => read().await,
+        }
     }
 
     async fn update(&self, request: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
@@ -259,18 +330,27 @@ impl Provider for AwsProvider {
 }
 
 /// An AWS SDK error as a provider error: the API's code and message, with what was being done.
-pub(crate) fn aws_error<E, R>(action: &str, err: SdkError<E, R>) -> ProviderError
+///
+/// An answer AWS gave with a 4xx status, or a request never built, changed nothing
+/// ([`ProviderError::refused`]); a lost or unreadable answer, a timeout or a 5xx leaves the
+/// call's outcome unknown.
+pub(crate) fn aws_error<E>(action: &str, err: SdkError<E, HttpResponse>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
 {
     let code = err.code().map(str::to_owned);
     let message = match err.message() {
         Some(m) => m.to_owned(),
         None => error_chain(&err),
     };
+    let refused = match &err {
+        SdkError::ConstructionFailure(_) => true,
+        SdkError::ServiceError(context) => context.raw().status().is_client_error(),
+        _ => false,
+    };
     let mut error = ProviderError::new(format!("{action}: {message}"));
     error.code = code;
+    error.refused = refused;
     error
 }
 
@@ -325,6 +405,8 @@ fn is_retryable(err: &ProviderError) -> bool {
                 | "Throttling"
                 | "ThrottlingException"
                 | "InvalidInstanceID.NotFound"
+                | "InvalidVpcID.NotFound"
+                | "InvalidAllocationID.NotFound"
                 | "InvalidSubnetID.NotFound"
                 | "InvalidGroup.NotFound"
                 | "InvalidRouteTableID.NotFound"

@@ -66,6 +66,7 @@ fn settings() -> AwsSettings {
         max_attempts: 1,
         wait_timeout: Duration::from_secs(20),
         poll_interval: Duration::from_millis(20),
+        consistency_window: Duration::from_secs(3),
     }
 }
 

@@ -7,14 +7,14 @@ use aws_sdk_ec2::types::{DomainType, ResourceType};
 use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
-use crate::{Aws, AwsKind, ElasticIp, aws_error, deleted, found, with_retries};
+use crate::{Aws, AwsKind, ElasticIp, aws_error, deleted, found, wait_for, with_retries};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::string_map_value;
 use iac_core::provider::known::{KnownInputs, map};
 use iac_core::{
-    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
-    ReadResponse, UpdateRequest,
+    CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
@@ -105,37 +105,40 @@ impl AwsKind for ElasticIpKind {
         Vec::new()
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let out = aws
-            .ec2
+            .ec2_once
             .allocate_address()
             .domain(DomainType::Vpc)
             .tag_specifications(tag_spec(
                 ResourceType::ElasticIp,
                 r.stack,
                 r.name,
-                &inputs.string_map("tags"),
+                &KnownInputs(r.inputs).string_map("tags"),
             ))
             .send()
             .await
             .map_err(|e| aws_error("AllocateAddress", e))?;
-        let id = out
+        Ok(out
             .allocation_id()
             .ok_or_else(|| ProviderError::new("AllocateAddress returned no allocation id"))?
-            .to_owned();
-        if let Some(instance) = inputs.opt_str("instance_id") {
-            associate(aws, &id, instance).await?;
+            .to_owned())
+    }
+
+    async fn complete(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+        id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        if let Some(instance) = KnownInputs(r.inputs).opt_str("instance_id") {
+            associate(aws, id, instance).await?;
         }
-        let address = describe(aws, &id).await?;
-        Ok(CreateResponse {
-            outputs: outputs(r.inputs, address.as_ref()),
-            id,
+        let address = wait_for(&aws.settings, "the new address to show", || {
+            describe(aws, id)
         })
+        .await?;
+        Ok(outputs(r.inputs, Some(&address)))
     }
 
     async fn read(

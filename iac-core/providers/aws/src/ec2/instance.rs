@@ -19,14 +19,15 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
-use crate::{Ami, Aws, AwsKind, Instance, aws_error, found, wait_for, with_retries};
+use crate::{Ami, Aws, AwsKind, Instance, aws_error, found, wait_for};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::string_map_value;
 use iac_core::provider::known::{KnownInputs, known_str, map, require, strings};
+use iac_core::provider::retry;
 use iac_core::{
-    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
-    ReadResponse, UpdateRequest,
+    CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
@@ -211,11 +212,7 @@ impl AwsKind for InstanceKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let inputs = KnownInputs(r.inputs);
         let ami = inputs.str("ami")?;
         let mut interface = InstanceNetworkInterfaceSpecification::builder()
@@ -228,7 +225,7 @@ impl AwsKind for InstanceKind {
             interface = interface.associate_public_ip_address(true);
         }
         let mut call = aws
-            .ec2
+            .ec2_once
             .run_instances()
             .image_id(ami)
             .instance_type(InstanceType::from(inputs.str("instance_type")?))
@@ -243,8 +240,8 @@ impl AwsKind for InstanceKind {
                 r.name,
                 &inputs.string_map("tags"),
             ))
-            // One token per create: the SDK's own retries of this call reuse it.
-            .client_token(format!("{:032x}", rand::random::<u128>()));
+            // AWS makes one instance per token, however often the call is sent.
+            .client_token(r.idempotency_token);
         if let Some(profile) = inputs.opt_str("iam_instance_profile") {
             call = call.iam_instance_profile(
                 IamInstanceProfileSpecification::builder()
@@ -268,25 +265,30 @@ impl AwsKind for InstanceKind {
                     .build(),
             );
         }
-        // A just-created instance profile takes a moment to be usable by EC2.
-        let out = with_retries(&aws.settings, || async {
+        // A just-created instance profile takes a while to be usable by EC2.
+        let out = retry::with_retries(aws.settings.wait(), profile_propagating, || async {
             call.clone()
                 .send()
                 .await
                 .map_err(|e| aws_error("RunInstances", e))
         })
         .await?;
-        let id = out
+        Ok(out
             .instances()
             .first()
             .and_then(|i| i.instance_id())
             .ok_or_else(|| ProviderError::new("RunInstances returned no instance"))?
-            .to_owned();
-        let running = wait_state(aws, &id, InstanceStateName::Running).await?;
-        Ok(CreateResponse {
-            outputs: outputs(r.inputs, &running),
-            id,
-        })
+            .to_owned())
+    }
+
+    async fn complete(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+        id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        let running = wait_state(aws, id, InstanceStateName::Running).await?;
+        Ok(outputs(r.inputs, &running))
     }
 
     async fn read(
@@ -471,11 +473,18 @@ fn sorted(values: &[String]) -> Vec<&String> {
     v
 }
 
+/// AWS's answer while an instance profile it has just made is not yet known to EC2.
+fn profile_propagating(error: &ProviderError) -> bool {
+    error.code.as_deref() == Some("InvalidParameterValue")
+        && error.message.contains("Invalid IAM Instance Profile")
+}
+
 fn data_source_only(token: &str) -> ProviderError {
     ProviderError::with_code(
         "DataSource",
         format!("`{token}` is a data source: register it with Stack::data_source"),
     )
+    .refused()
 }
 
 #[async_trait]
@@ -494,11 +503,16 @@ impl AwsKind for AmiKind {
         failures
     }
 
-    async fn create(
+    async fn make(&self, _aws: &Aws, _r: &CreateRequest<'_>) -> Result<String, ProviderError> {
+        Err(data_source_only(Ami::TYPE))
+    }
+
+    async fn complete(
         &self,
         _aws: &Aws,
         _r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+        _id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
         Err(data_source_only(Ami::TYPE))
     }
 

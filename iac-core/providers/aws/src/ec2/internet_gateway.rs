@@ -7,14 +7,15 @@ use aws_sdk_ec2::types::ResourceType;
 use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
+use crate::create::is_duplicate;
 use crate::{Aws, AwsKind, InternetGateway, aws_error, deleted, found, is_not_found, with_retries};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::string_map_value;
 use iac_core::provider::known::{KnownInputs, map};
 use iac_core::{
-    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
-    ReadResponse, UpdateRequest,
+    CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
@@ -37,8 +38,10 @@ pub(crate) const INTERNET_GATEWAY_TABLE: DiffTable = DiffTable {
 
 pub(crate) struct InternetGatewayKind;
 
+/// Attaches the gateway to `vpc`; already attached there (an earlier run's lost answer) is
+/// done.
 async fn attach(aws: &Aws, id: &str, vpc: &str) -> Result<(), ProviderError> {
-    with_retries(&aws.settings, || async {
+    let attached = with_retries(&aws.settings, || async {
         aws.ec2
             .attach_internet_gateway()
             .internet_gateway_id(id)
@@ -47,8 +50,25 @@ async fn attach(aws: &Aws, id: &str, vpc: &str) -> Result<(), ProviderError> {
             .await
             .map_err(|e| aws_error("AttachInternetGateway", e))
     })
-    .await
-    .map(drop)
+    .await;
+    match attached {
+        Err(e) if is_duplicate(&e) => {
+            let out = aws
+                .ec2
+                .describe_internet_gateways()
+                .internet_gateway_ids(id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeInternetGateways", e))?;
+            let there = out
+                .internet_gateways()
+                .iter()
+                .flat_map(|g| g.attachments())
+                .any(|a| a.vpc_id() == Some(vpc));
+            if there { Ok(()) } else { Err(e) }
+        }
+        other => other.map(drop),
+    }
 }
 
 async fn detach(aws: &Aws, id: &str, vpc: &str) -> Result<(), ProviderError> {
@@ -86,36 +106,36 @@ impl AwsKind for InternetGatewayKind {
         Vec::new()
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let out = aws
-            .ec2
+            .ec2_once
             .create_internet_gateway()
             .tag_specifications(tag_spec(
                 ResourceType::InternetGateway,
                 r.stack,
                 r.name,
-                &inputs.string_map("tags"),
+                &KnownInputs(r.inputs).string_map("tags"),
             ))
             .send()
             .await
             .map_err(|e| aws_error("CreateInternetGateway", e))?;
-        let id = out
+        Ok(out
             .internet_gateway()
             .and_then(|g| g.internet_gateway_id())
             .ok_or_else(|| ProviderError::new("CreateInternetGateway returned no id"))?
-            .to_owned();
-        if let Some(vpc) = inputs.opt_str("vpc_id") {
-            attach(aws, &id, vpc).await?;
+            .to_owned())
+    }
+
+    async fn complete(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+        id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        if let Some(vpc) = KnownInputs(r.inputs).opt_str("vpc_id") {
+            attach(aws, id, vpc).await?;
         }
-        Ok(CreateResponse {
-            id,
-            outputs: r.inputs.clone(),
-        })
+        Ok(r.inputs.clone())
     }
 
     async fn read(

@@ -4,20 +4,34 @@
 
 use async_trait::async_trait;
 use aws_sdk_ec2::primitives::Blob;
-use aws_sdk_ec2::types::ResourceType;
+use aws_sdk_ec2::types::{KeyPairInfo, ResourceType};
 use serde_json::Value;
 
-use super::{tag_spec, update_tags, user_tags};
-use crate::{Aws, AwsKind, KeyPair, aws_error, deleted, found};
+use super::{owned, tag_spec, update_tags, user_tags};
+use crate::{Aws, AwsKind, KeyPair, aws_error, deleted, found, wait_for};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::string_map_value;
 use iac_core::provider::known::{KnownInputs, known_str, map, require};
 use iac_core::{
-    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
-    ReadResponse, UpdateRequest,
+    CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
+
+/// The key pair named by the inputs, if it exists.
+async fn describe(aws: &Aws, r: &CreateRequest<'_>) -> Result<Option<KeyPairInfo>, ProviderError> {
+    let name = KnownInputs(r.inputs).str("key_name")?;
+    Ok(found(
+        aws.ec2
+            .describe_key_pairs()
+            .key_names(name)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeKeyPairs", e)),
+    )?
+    .and_then(|out| out.key_pairs().first().cloned()))
+}
 
 /// The diff table of `KeyPair` (rendered in the provider's RESOURCES.md).
 pub(crate) const KEY_PAIR_TABLE: DiffTable = DiffTable {
@@ -97,15 +111,11 @@ impl AwsKind for KeyPairKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let inputs = KnownInputs(r.inputs);
         let name = inputs.str("key_name")?;
         let out = aws
-            .ec2
+            .ec2_once
             .import_key_pair()
             .key_name(name)
             .public_key_material(Blob::new(inputs.str("public_key")?.as_bytes()))
@@ -118,13 +128,38 @@ impl AwsKind for KeyPairKind {
             .send()
             .await
             .map_err(|e| aws_error("ImportKeyPair", e))?;
+        Ok(out.key_pair_id().unwrap_or(name).to_owned())
+    }
+
+    async fn complete(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+        _id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        let key = wait_for(&aws.settings, "the imported key pair to show", || {
+            describe(aws, r)
+        })
+        .await?;
         let mut outputs = r.inputs.clone();
         outputs.insert(
             "key_fingerprint".to_owned(),
-            Value::from(out.key_fingerprint().unwrap_or_default()),
+            Value::from(key.key_fingerprint().unwrap_or_default()),
         );
-        let id = out.key_pair_id().unwrap_or(name).to_owned();
-        Ok(CreateResponse { id, outputs })
+        Ok(outputs)
+    }
+
+    /// The key pair of that name, when this stack's resource owns it.
+    async fn find(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<Option<String>, ProviderError> {
+        let name = KnownInputs(r.inputs).str("key_name")?;
+        Ok(describe(aws, r)
+            .await?
+            .filter(|key| owned(r.stack, r.name, key.tags()))
+            .map(|key| key.key_pair_id().unwrap_or(name).to_owned()))
     }
 
     async fn read(

@@ -50,6 +50,16 @@ pub(crate) fn user_tags(stack: &str, name: &str, tags: &[Tag]) -> BTreeMap<Strin
     )
 }
 
+/// Whether EC2's tags say this stack's resource `name` owns the object.
+pub(crate) fn owned(stack: &str, name: &str, tags: &[Tag]) -> bool {
+    ownership::is_owned(
+        stack,
+        name,
+        tags.iter()
+            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
+    )
+}
+
 /// Brings the tags of `id` from `old` to `new` (user tags; the rest follows).
 pub(crate) async fn sync_tags(
     aws: &Aws,

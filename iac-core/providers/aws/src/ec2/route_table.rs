@@ -9,15 +9,16 @@ use serde_json::Value;
 use super::{owner_filters, tag_spec, update_tags, user_tags};
 use crate::cidr::check_cidr;
 use crate::{
-    Aws, AwsKind, Route, RouteTable, RouteTableAssociation, aws_error, deleted, found, with_retries,
+    Aws, AwsKind, Route, RouteTable, RouteTableAssociation, aws_error, deleted, found, lookup,
+    with_retries,
 };
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::string_map_value;
 use iac_core::provider::known::{KnownInputs, map, require};
 use iac_core::{
-    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
-    ReadResponse, UpdateRequest,
+    CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
@@ -100,36 +101,36 @@ impl AwsKind for RouteTableKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let inputs = KnownInputs(r.inputs);
-        let out = with_retries(&aws.settings, || async {
-            aws.ec2
-                .create_route_table()
-                .vpc_id(inputs.str("vpc_id")?)
-                .tag_specifications(tag_spec(
-                    ResourceType::RouteTable,
-                    r.stack,
-                    r.name,
-                    &inputs.string_map("tags"),
-                ))
-                .send()
-                .await
-                .map_err(|e| aws_error("CreateRouteTable", e))
-        })
-        .await?;
-        let id = out
+        let out = aws
+            .ec2_once
+            .create_route_table()
+            .vpc_id(inputs.str("vpc_id")?)
+            .client_token(r.idempotency_token)
+            .tag_specifications(tag_spec(
+                ResourceType::RouteTable,
+                r.stack,
+                r.name,
+                &inputs.string_map("tags"),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateRouteTable", e))?;
+        Ok(out
             .route_table()
             .and_then(|t| t.route_table_id())
             .ok_or_else(|| ProviderError::new("CreateRouteTable returned no id"))?
-            .to_owned();
-        Ok(CreateResponse {
-            id,
-            outputs: r.inputs.clone(),
-        })
+            .to_owned())
+    }
+
+    async fn complete(
+        &self,
+        _aws: &Aws,
+        r: &CreateRequest<'_>,
+        _id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        Ok(r.inputs.clone())
     }
 
     async fn read(
@@ -211,31 +212,53 @@ impl AwsKind for RouteKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let inputs = KnownInputs(r.inputs);
         let (table, destination) = (
             inputs.str("route_table_id")?,
             inputs.str("destination_cidr_block")?,
         );
-        with_retries(&aws.settings, || async {
-            aws.ec2
-                .create_route()
-                .route_table_id(table)
-                .destination_cidr_block(destination)
-                .gateway_id(inputs.str("gateway_id")?)
-                .send()
-                .await
-                .map_err(|e| aws_error("CreateRoute", e))
-        })
-        .await?;
-        Ok(CreateResponse {
-            id: route_id(table, destination),
-            outputs: r.inputs.clone(),
-        })
+        aws.ec2_once
+            .create_route()
+            .route_table_id(table)
+            .destination_cidr_block(destination)
+            .gateway_id(inputs.str("gateway_id")?)
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateRoute", e))?;
+        Ok(route_id(table, destination))
+    }
+
+    async fn complete(
+        &self,
+        _aws: &Aws,
+        r: &CreateRequest<'_>,
+        _id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        Ok(r.inputs.clone())
+    }
+
+    /// The route to the destination, when it goes where this one should (a route an
+    /// earlier run made, or exactly the one asked for).
+    async fn find(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+    ) -> Result<Option<String>, ProviderError> {
+        let inputs = KnownInputs(r.inputs);
+        let (table, destination) = (
+            inputs.str("route_table_id")?,
+            inputs.str("destination_cidr_block")?,
+        );
+        let gateway = inputs.str("gateway_id")?;
+        let Some(found) = describe_table(aws, table).await? else {
+            return Ok(None);
+        };
+        let same = found.routes().iter().any(|route| {
+            route.destination_cidr_block() == Some(destination)
+                && route.gateway_id() == Some(gateway)
+        });
+        Ok(same.then(|| route_id(table, destination)))
     }
 
     async fn read(
@@ -316,30 +339,45 @@ impl AwsKind for AssociationKind {
         failures
     }
 
-    async fn create(
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
+        let inputs = KnownInputs(r.inputs);
+        let out = aws
+            .ec2_once
+            .associate_route_table()
+            .route_table_id(inputs.str("route_table_id")?)
+            .subnet_id(inputs.str("subnet_id")?)
+            .send()
+            .await
+            .map_err(|e| aws_error("AssociateRouteTable", e))?;
+        Ok(out
+            .association_id()
+            .ok_or_else(|| ProviderError::new("AssociateRouteTable returned no association id"))?
+            .to_owned())
+    }
+
+    async fn complete(
+        &self,
+        _aws: &Aws,
+        r: &CreateRequest<'_>,
+        _id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        Ok(r.inputs.clone())
+    }
+
+    /// The subnet's association, when it is with this route table.
+    async fn find(
         &self,
         aws: &Aws,
         r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
-        let out = with_retries(&aws.settings, || async {
-            aws.ec2
-                .associate_route_table()
-                .route_table_id(inputs.str("route_table_id")?)
-                .subnet_id(inputs.str("subnet_id")?)
-                .send()
-                .await
-                .map_err(|e| aws_error("AssociateRouteTable", e))
-        })
-        .await?;
-        let id = out
-            .association_id()
-            .ok_or_else(|| ProviderError::new("AssociateRouteTable returned no association id"))?
-            .to_owned();
-        Ok(CreateResponse {
-            id,
-            outputs: r.inputs.clone(),
-        })
+    ) -> Result<Option<String>, ProviderError> {
+        let table = KnownInputs(r.inputs).str("route_table_id")?;
+        Ok(self
+            .read(aws, &lookup(r))
+            .await?
+            .filter(|found| {
+                found.outputs.get("route_table_id").and_then(Value::as_str) == Some(table)
+            })
+            .map(|found| found.id))
     }
 
     async fn read(

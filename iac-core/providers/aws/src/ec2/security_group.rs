@@ -19,8 +19,8 @@ use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::string_map_value;
 use iac_core::provider::known::{KnownInputs, known_str, map, require};
 use iac_core::{
-    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
-    ReadResponse, UpdateRequest,
+    CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
@@ -101,37 +101,36 @@ impl AwsKind for SecurityGroupKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let inputs = KnownInputs(r.inputs);
-        let out = with_retries(&aws.settings, || async {
-            aws.ec2
-                .create_security_group()
-                .group_name(inputs.str("name")?)
-                .description(inputs.str("description")?)
-                .vpc_id(inputs.str("vpc_id")?)
-                .tag_specifications(tag_spec(
-                    ResourceType::SecurityGroup,
-                    r.stack,
-                    r.name,
-                    &inputs.string_map("tags"),
-                ))
-                .send()
-                .await
-                .map_err(|e| aws_error("CreateSecurityGroup", e))
-        })
-        .await?;
-        let id = out
+        let out = aws
+            .ec2_once
+            .create_security_group()
+            .group_name(inputs.str("name")?)
+            .description(inputs.str("description")?)
+            .vpc_id(inputs.str("vpc_id")?)
+            .tag_specifications(tag_spec(
+                ResourceType::SecurityGroup,
+                r.stack,
+                r.name,
+                &inputs.string_map("tags"),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateSecurityGroup", e))?;
+        Ok(out
             .group_id()
             .ok_or_else(|| ProviderError::new("CreateSecurityGroup returned no group id"))?
-            .to_owned();
-        Ok(CreateResponse {
-            id,
-            outputs: r.inputs.clone(),
-        })
+            .to_owned())
+    }
+
+    async fn complete(
+        &self,
+        _aws: &Aws,
+        r: &CreateRequest<'_>,
+        _id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        Ok(r.inputs.clone())
     }
 
     async fn read(
@@ -392,38 +391,35 @@ impl AwsKind for RuleKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let rule = Rule::parse(&KnownInputs(r.inputs))?;
-        with_retries(&aws.settings, || async {
-            if rule.ingress {
-                aws.ec2
-                    .authorize_security_group_ingress()
-                    .group_id(rule.group)
-                    .ip_permissions(rule.permission())
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))
-            } else {
-                aws.ec2
-                    .authorize_security_group_egress()
-                    .group_id(rule.group)
-                    .ip_permissions(rule.permission())
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e))
-            }
-        })
-        .await?;
-        Ok(CreateResponse {
-            id: rule.id(),
-            outputs: r.inputs.clone(),
-        })
+        if rule.ingress {
+            aws.ec2_once
+                .authorize_security_group_ingress()
+                .group_id(rule.group)
+                .ip_permissions(rule.permission())
+                .send()
+                .await
+                .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))?;
+        } else {
+            aws.ec2_once
+                .authorize_security_group_egress()
+                .group_id(rule.group)
+                .ip_permissions(rule.permission())
+                .send()
+                .await
+                .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e))?;
+        }
+        Ok(rule.id())
+    }
+
+    async fn complete(
+        &self,
+        _aws: &Aws,
+        r: &CreateRequest<'_>,
+        _id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        Ok(r.inputs.clone())
     }
 
     async fn read(

@@ -8,14 +8,14 @@ use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
 use crate::cidr::check_cidr;
-use crate::{Aws, AwsKind, Subnet, aws_error, deleted, found, with_retries};
+use crate::{Aws, AwsKind, Subnet, aws_error, deleted, found, wait_for, with_retries};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::string_map_value;
 use iac_core::provider::known::{KnownInputs, map, require};
 use iac_core::{
-    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
-    ReadResponse, UpdateRequest,
+    CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
@@ -66,42 +66,57 @@ impl AwsKind for SubnetKind {
         failures
     }
 
-    async fn create(
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
+        let inputs = KnownInputs(r.inputs);
+        let out = aws
+            .ec2_once
+            .create_subnet()
+            .vpc_id(inputs.str("vpc_id")?)
+            .cidr_block(inputs.str("cidr_block")?)
+            .set_availability_zone(inputs.opt_str("availability_zone").map(str::to_owned))
+            .tag_specifications(tag_spec(
+                ResourceType::Subnet,
+                r.stack,
+                r.name,
+                &inputs.string_map("tags"),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateSubnet", e))?;
+        Ok(out
+            .subnet()
+            .and_then(|s| s.subnet_id())
+            .ok_or_else(|| ProviderError::new("CreateSubnet returned no subnet"))?
+            .to_owned())
+    }
+
+    async fn complete(
         &self,
         aws: &Aws,
         r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
-        let out = with_retries(&aws.settings, || async {
-            aws.ec2
-                .create_subnet()
-                .vpc_id(inputs.str("vpc_id")?)
-                .cidr_block(inputs.str("cidr_block")?)
-                .set_availability_zone(inputs.opt_str("availability_zone").map(str::to_owned))
-                .tag_specifications(tag_spec(
-                    ResourceType::Subnet,
-                    r.stack,
-                    r.name,
-                    &inputs.string_map("tags"),
-                ))
-                .send()
-                .await
-                .map_err(|e| aws_error("CreateSubnet", e))
+        id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
+        if KnownInputs(r.inputs).bool("map_public_ip_on_launch") {
+            with_retries(&aws.settings, || set_public_ip(aws, id, true)).await?;
+        }
+        let subnet = wait_for(&aws.settings, "the new subnet to show", || async {
+            found(
+                aws.ec2
+                    .describe_subnets()
+                    .subnet_ids(id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeSubnets", e)),
+            )
+            .map(|out| out.and_then(|out| out.subnets().first().cloned()))
         })
         .await?;
-        let subnet = out
-            .subnet()
-            .ok_or_else(|| ProviderError::new("CreateSubnet returned no subnet"))?;
-        let id = subnet.subnet_id().unwrap_or_default().to_owned();
-        if inputs.bool("map_public_ip_on_launch") {
-            set_public_ip(aws, &id, true).await?;
-        }
         let mut outputs = r.inputs.clone();
         outputs.insert(
             "availability_zone".to_owned(),
             Value::from(subnet.availability_zone().unwrap_or_default()),
         );
-        Ok(CreateResponse { id, outputs })
+        Ok(outputs)
     }
 
     async fn read(

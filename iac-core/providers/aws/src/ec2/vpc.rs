@@ -8,14 +8,14 @@ use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
 use crate::cidr::check_cidr;
-use crate::{Aws, AwsKind, Vpc, aws_error, deleted, found};
+use crate::{Aws, AwsKind, Vpc, aws_error, deleted, found, wait_for, with_retries};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::string_map_value;
 use iac_core::provider::known::{KnownInputs, known_str, map, require};
 use iac_core::{
-    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, ProviderError, ReadRequest,
-    ReadResponse, UpdateRequest,
+    CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
@@ -109,14 +109,10 @@ impl AwsKind for VpcKind {
         failures
     }
 
-    async fn create(
-        &self,
-        aws: &Aws,
-        r: &CreateRequest<'_>,
-    ) -> Result<CreateResponse, ProviderError> {
+    async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let inputs = KnownInputs(r.inputs);
         let out = aws
-            .ec2
+            .ec2_once
             .create_vpc()
             .cidr_block(inputs.str("cidr_block")?)
             .tag_specifications(tag_spec(
@@ -128,18 +124,37 @@ impl AwsKind for VpcKind {
             .send()
             .await
             .map_err(|e| aws_error("CreateVpc", e))?;
-        let id = out
+        Ok(out
             .vpc()
             .and_then(|v| v.vpc_id())
             .ok_or_else(|| ProviderError::new("CreateVpc returned no VPC id"))?
-            .to_owned();
+            .to_owned())
+    }
+
+    async fn complete(
+        &self,
+        aws: &Aws,
+        r: &CreateRequest<'_>,
+        id: &str,
+    ) -> Result<PropertyMap, ProviderError> {
         for (key, attribute) in ATTRIBUTES {
             if let Some(value) = r.inputs.get(key).and_then(Value::as_bool) {
-                set_attribute(aws, &id, attribute, value).await?;
+                with_retries(&aws.settings, || {
+                    set_attribute(aws, id, attribute.clone(), value)
+                })
+                .await?;
             }
         }
-        let outputs = read_outputs(aws, &id, r.inputs).await?;
-        Ok(CreateResponse { id, outputs })
+        // The main route table shows a moment after the VPC does.
+        wait_for(&aws.settings, "the VPC's main route table", || async {
+            let outputs = read_outputs(aws, id, r.inputs).await?;
+            let shown = outputs
+                .get("main_route_table_id")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty());
+            Ok(shown.then_some(outputs))
+        })
+        .await
     }
 
     async fn read(
@@ -199,7 +214,7 @@ impl AwsKind for VpcKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        crate::with_retries(&aws.settings, || async {
+        with_retries(&aws.settings, || async {
             deleted(
                 aws.ec2
                     .delete_vpc()
