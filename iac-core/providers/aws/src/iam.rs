@@ -459,15 +459,26 @@ impl AwsKind for RolePolicyKind {
     }
 }
 
+/// Gives the profile its role; a profile that already has it (an earlier attempt whose
+/// answer was lost) is done.
 async fn add_role(aws: &Aws, profile: &str, role: &str) -> Result<(), ProviderError> {
-    aws.iam
+    let added = aws
+        .iam
         .add_role_to_instance_profile()
         .instance_profile_name(profile)
         .role_name(role)
         .send()
         .await
-        .map_err(|e| aws_error("AddRoleToInstanceProfile", e))
-        .map(drop)
+        .map_err(|e| aws_error("AddRoleToInstanceProfile", e));
+    match added {
+        Err(e) if e.code.as_deref() == Some("LimitExceeded") => {
+            let has_it = get_profile(aws, profile)
+                .await?
+                .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role));
+            if has_it { Ok(()) } else { Err(e) }
+        }
+        other => other.map(drop),
+    }
 }
 
 async fn remove_role(aws: &Aws, profile: &str, role: &str) -> Result<(), ProviderError> {
