@@ -82,8 +82,11 @@ impl fmt::Display for DriftRecord {
             Drift::Deleted => ("-", "deleted outside the program; removed from state"),
             Drift::Changed { .. } => ("~", "changed outside the program; apply restores it"),
             Drift::OutputsChanged { .. } => ("~", "outputs changed; recorded"),
-            Drift::Adopted => ("+", "made by an interrupted create; now recorded"),
-            Drift::NotCreated => (" ", "an interrupted create had not made it"),
+            Drift::Adopted => (
+                "+",
+                "made by a create whose outcome was unknown; now recorded",
+            ),
+            Drift::NotCreated => (" ", "a create whose outcome was unknown had not made it"),
             Drift::Settled => ("~", "an interrupted operation was settled"),
         };
         write!(f, "{symbol} {} ({}): {what}", self.name, self.type_token)?;

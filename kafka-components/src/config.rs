@@ -60,6 +60,43 @@ pub struct AwsConfig {
     /// API endpoint (the local emulator in `dev`).
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// How long AWS may take to show a new object (`"30s"`, the default): a create whose
+    /// answer was lost is looked for this long before it is sent again. The emulator shows
+    /// objects at once; a shorter window only shortens recovery there.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "duration_text"
+    )]
+    pub consistency_window: Option<std::time::Duration>,
+}
+
+/// An optional duration written as text (`"2s"`, `"1m 30s"`).
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => serializer.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration ({e}): write it like \"30s\" or \"1m 30s\""
+            ))
+        })
+    }
 }
 
 /// Network layout.

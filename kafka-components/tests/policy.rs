@@ -222,6 +222,22 @@ fn a_malformed_file_names_the_file_and_the_field() {
         err.contains("invalid type: integer `3`, expected a string"),
         "{err}"
     );
+    let window = |value: &str| {
+        let edited = text.replace(
+            "[aws]\n",
+            &format!("[aws]\nconsistency_window = \"{value}\"\n"),
+        );
+        PlatformConfig::parse(&edited, path).map(|c| c.aws.consistency_window)
+    };
+    assert_eq!(
+        window("1m 30s").unwrap(),
+        Some(std::time::Duration::from_secs(90))
+    );
+    let err = window("soon").unwrap_err().to_string();
+    assert!(
+        err.contains("`soon` is not a duration") && err.contains("consistency_window"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -39,6 +39,16 @@ pub(crate) enum StacksError {
     /// The AWS provider could not be set up.
     #[error("cannot reach AWS: {0}")]
     Connect(ProviderError),
+    /// What an earlier run left unfinished could not be looked up, so nothing is planned.
+    #[error(
+        "cannot resolve the unfinished operation on `{name}` an earlier run left: {error}; nothing was changed: run again when the provider answers"
+    )]
+    Unresolved {
+        /// The resource.
+        name: String,
+        /// Why the lookup failed.
+        error: String,
+    },
     /// A saved plan cannot be read or written.
     #[error("{}: {reason}", path.display())]
     PlanFile {
@@ -80,6 +90,7 @@ impl StacksError {
             StacksError::Engine(_)
             | StacksError::Render(_)
             | StacksError::Connect(_)
+            | StacksError::Unresolved { .. }
             | StacksError::Io { .. } => EXIT_FAILED,
         }
     }

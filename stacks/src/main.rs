@@ -181,10 +181,16 @@ fn program(env: &Env) -> Result<Program, StacksError> {
 }
 
 async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
+    let defaults = AwsSettings::default();
     let settings = AwsSettings {
         region: Some(env.config.aws.region.clone()),
         endpoint_url: env.config.aws.endpoint_url.clone(),
-        ..AwsSettings::default()
+        consistency_window: env
+            .config
+            .aws
+            .consistency_window
+            .unwrap_or(defaults.consistency_window),
+        ..defaults
     };
     let mut providers = Providers::new();
     AwsProvider::connect(settings)
@@ -252,6 +258,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
                     execute(&engine, &program, Planned::Saved(&saved), &target, &run).await?
                 }
                 None => {
+                    resolve_interrupted(&engine, &env.name, &target).await?;
                     let fresh = engine.preview(&program).await?;
                     execute(&engine, &program, Planned::Fresh(&fresh), &target, &run).await?
                 }
@@ -266,6 +273,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             let env = load(&target)?;
             let engine = engine(&env, &target).await?;
             let program = Program::empty(&env.name)?;
+            resolve_interrupted(&engine, &env.name, &target).await?;
             let plan = engine.preview(&program).await?;
             let summary = execute(&engine, &program, Planned::Fresh(&plan), &target, &run).await?;
             let code = finish(summary.as_ref(), &engine, &env.name, target.json).await?;
@@ -322,6 +330,30 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             print_outputs(&engine.outputs(&env.name).await?, target.json);
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// Before planning: looks up what an interrupted run (or a create whose answer was lost) may
+/// have made, and records it, so nothing is created twice and nothing waits for the user.
+async fn resolve_interrupted(
+    engine: &Engine,
+    stack: &str,
+    target: &Target,
+) -> Result<(), StacksError> {
+    let report = engine.resolve_interrupted(stack, target.parallel).await?;
+    if !report.drift.is_empty() && !target.json {
+        println!("Resolved operations an earlier run left unfinished:");
+        for d in &report.drift {
+            println!("{d}");
+        }
+        println!();
+    }
+    match report.errors.first() {
+        None => Ok(()),
+        Some(failure) => Err(StacksError::Unresolved {
+            name: failure.name.clone(),
+            error: failure.error.clone(),
+        }),
     }
 }
 
