@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
@@ -25,6 +25,9 @@ use crate::state::writer::StateWriter;
 use crate::state::{
     Checkpoint, LockInfo, Mutation, PendingKind, ResourceState, StateBackend, StateError, StateLock,
 };
+
+/// How often a command waiting for a lock tries again.
+const LOCK_POLL: Duration = Duration::from_millis(250);
 
 /// Engine failures (as opposed to individual step failures, which an [`ApplySummary`] lists).
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +115,7 @@ pub struct Engine {
     providers: Providers,
     backend: Arc<dyn StateBackend>,
     passphrase: Option<Passphrase>,
+    lock_timeout: Duration,
 }
 
 impl std::fmt::Debug for Engine {
@@ -158,7 +162,15 @@ impl Engine {
             providers,
             backend: Arc::new(backend),
             passphrase: None,
+            lock_timeout: Duration::ZERO,
         }
+    }
+
+    /// How long a command waits for a stack locked by a live run before it gives up
+    /// (none by default: it fails at once, naming the holder).
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     /// Sets the passphrase that encrypts the stacks' secrets.
@@ -221,8 +233,17 @@ impl Engine {
         Ok(crate::plan::plan(program, loaded.plain.as_ref(), &self.providers).await?)
     }
 
-    fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, EngineError> {
-        Ok(self.backend.lock(stack, operation)?)
+    /// Takes the stack's lock, waiting up to the lock timeout for a live holder.
+    async fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, EngineError> {
+        let deadline = Instant::now() + self.lock_timeout;
+        loop {
+            match self.backend.lock(stack, operation) {
+                Err(StateError::Locked { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(LOCK_POLL).await;
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     fn check_base(stack: &str, loaded: &Loaded, planned: &BaseState) -> Result<(), EngineError> {
@@ -259,7 +280,7 @@ impl Engine {
             });
         }
         self.require_passphrase(program)?;
-        let _lock = self.lock(&program.stack, "apply")?;
+        let _lock = self.lock(&program.stack, "apply").await?;
         let loaded = self.load(&program.stack).await?;
         Self::check_base(&program.stack, &loaded, &plan.record.base)?;
         self.execute(program, plan, loaded, options).await
@@ -280,7 +301,7 @@ impl Engine {
             });
         }
         self.require_passphrase(program)?;
-        let _lock = self.lock(&program.stack, "apply")?;
+        let _lock = self.lock(&program.stack, "apply").await?;
         let loaded = self.load(&program.stack).await?;
         Self::check_base(&program.stack, &loaded, &saved.base)?;
         let fresh = crate::plan::plan(program, loaded.plain.as_ref(), &self.providers).await?;
@@ -409,7 +430,7 @@ impl Engine {
         parallelism: usize,
         every_resource: bool,
     ) -> Result<RefreshReport, EngineError> {
-        let _lock = self.lock(stack, "refresh")?;
+        let _lock = self.lock(stack, "refresh").await?;
         let loaded = self.load(stack).await?;
         let mut report = RefreshReport {
             stack: stack.to_owned(),
@@ -541,9 +562,16 @@ impl Engine {
         Ok(self.load(stack).await?.plain)
     }
 
-    /// Breaks a stale lock, returning who held it.
+    /// Breaks the stack's lock whatever host it was taken on (refused while its holder is
+    /// alive on this one), returning who held it.
     pub fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, EngineError> {
         Ok(self.backend.break_lock(stack)?)
+    }
+
+    /// Clears a lock left by a run on this host that is gone (killed, crashed), returning
+    /// who held it. Every command does this by itself; call it to tell the user.
+    pub fn take_over_stale_lock(&self, stack: &str) -> Result<Option<LockInfo>, EngineError> {
+        Ok(self.backend.take_over(stack)?)
     }
 }
 

@@ -504,11 +504,23 @@ async fn a_crash_mid_apply_is_reported_and_refresh_resolves_it_without_duplicate
         "{message}"
     );
     assert!(message.contains("(apply)"), "{message}");
+    let alive = engine.break_lock("dev").unwrap_err().to_string();
+    assert!(
+        alive.contains("which is still running"),
+        "a live holder's lock is not broken: {alive}"
+    );
+
+    // The holder's process is gone: what it left is the state files and a lock file that
+    // no process holds (as after kill -9).
+    let (engine, _dir) = after_kill(&provider, dir.path());
     let holder = engine
-        .break_lock("dev")
+        .take_over_stale_lock("dev")
         .unwrap()
-        .expect("a holder was recorded");
-    assert_eq!(holder.pid, std::process::id());
+        .expect("the dead run's lock is taken over");
+    assert_eq!(
+        (holder.pid, holder.operation.as_str()),
+        (std::process::id(), "apply")
+    );
 
     let err = engine
         .apply(&program, &plan, &ApplyOptions::default())
@@ -552,8 +564,29 @@ async fn a_second_run_on_a_locked_stack_is_refused_naming_the_holder() {
         .to_string();
     assert!(err.contains("is locked by pid"), "{err}");
     assert!(err.contains("(refresh) since 20"), "{err}");
-    assert!(err.contains("break the lock"), "{err}");
+    assert!(err.contains("wait for that run to finish"), "{err}");
     assert_eq!(provider.mutations(), 0);
+}
+
+#[tokio::test]
+async fn with_a_lock_timeout_a_run_waits_for_the_holder_to_finish() {
+    let (provider, _, dir) = setup(TestProvider::new());
+    let engine = common::engine(&provider, dir.path()).with_lock_timeout(Duration::from_secs(10));
+    let held = FileBackend::new(dir.path()).lock("dev", "refresh").unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let summary = up(&engine, &network(1)).await;
+    assert!(summary.is_success());
+    assert!(started.elapsed() >= Duration::from_millis(500), "it waited");
+    release.await.unwrap();
+
+    let short = common::engine(&provider, dir.path()).with_lock_timeout(Duration::from_millis(300));
+    let _held = FileBackend::new(dir.path()).lock("dev", "refresh").unwrap();
+    let err = short.refresh("dev", 4).await.unwrap_err();
+    assert!(err.to_string().contains("is locked by pid"), "{err}");
 }
 
 #[tokio::test]
@@ -601,7 +634,7 @@ async fn secrets_never_reach_disk_or_preview_in_plaintext() {
     assert!(!contains(&bytes, SECRET) && !contains(&bytes, "hunter2"));
 
     provider.clear_crashes();
-    engine.break_lock("dev").unwrap();
+    let (engine, dir) = after_kill(&provider, dir.path());
     engine.refresh("dev", 4).await.unwrap();
     let summary = up(&engine, &program()).await;
     assert_eq!(summary.outputs["url"], Shown::Secret);

@@ -105,7 +105,7 @@ impl StacksError {
 fn hint(error: &EngineError) -> &'static str {
     match error {
         EngineError::State(StateError::Locked { .. }) => {
-            " (stacks: --force-unlock breaks a lock whose run is gone)"
+            " (stacks: --lock-timeout waits for it; --force-unlock breaks a lock left on another host)"
         }
         EngineError::Secrets(SecretsError::NoPassphrase { .. })
         | EngineError::State(StateError::Secrets(SecretsError::NoPassphrase { .. })) => {

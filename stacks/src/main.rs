@@ -99,9 +99,15 @@ struct Target {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
-    /// Break a stale lock left by a run that is gone, then continue.
+    /// Break the stack's lock, then continue: for a lock left on another host by a run
+    /// that is gone (one left on this host is taken over by itself). Refused while the
+    /// holder runs on this host.
     #[arg(long)]
     force_unlock: bool,
+    /// Wait this long for a run that holds the stack's lock (`30s`, `5m`) instead of
+    /// failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    lock_timeout: Option<Duration>,
     /// Provider operations running at once (at least 1).
     #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     parallel: usize,
@@ -201,12 +207,20 @@ async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
     if let Ok(passphrase) = std::env::var("IAC_PASSPHRASE") {
         engine = engine.with_passphrase(Passphrase::new(passphrase));
     }
+    if let Some(timeout) = target.lock_timeout {
+        engine = engine.with_lock_timeout(timeout);
+    }
     if target.force_unlock
         && let Some(holder) = engine.break_lock(&env.name)?
     {
         eprintln!(
             "broke the lock of stack `{}` held by pid {} on {} ({}) since {}",
             env.name, holder.pid, holder.host, holder.operation, holder.since
+        );
+    } else if let Some(holder) = engine.take_over_stale_lock(&env.name)? {
+        eprintln!(
+            "took over the lock of stack `{}` left by pid {} ({}, since {}): that run is gone",
+            env.name, holder.pid, holder.operation, holder.since
         );
     }
     Ok(engine)

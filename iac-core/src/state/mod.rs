@@ -440,10 +440,21 @@ pub enum StateError {
     },
     /// Another run holds the stack's lock.
     #[error(
-        "stack `{stack}` is locked by pid {} on host {} ({}) since {}: wait for that run to finish, or if it is gone, break the lock (`Engine::break_lock`)",
+        "stack `{stack}` is locked by pid {} on host {} ({}) since {}: wait for that run to finish; a lock left on another host by a run that is gone must be broken (`Engine::break_lock`)",
         holder.pid, holder.host, holder.operation, holder.since
     )]
     Locked {
+        /// The stack.
+        stack: String,
+        /// The holder.
+        holder: LockInfo,
+    },
+    /// Breaking a lock was refused: its holder is alive on this host.
+    #[error(
+        "stack `{stack}` is locked by pid {} on this host ({}) since {}, which is still running: wait for it to finish, or stop it",
+        holder.pid, holder.operation, holder.since
+    )]
+    HolderAlive {
         /// The stack.
         stack: String,
         /// The holder.
@@ -479,7 +490,9 @@ impl StateError {
     /// passphrase) rather than storage having failed.
     pub fn is_user_error(&self) -> bool {
         match self {
-            StateError::Locked { .. } | StateError::UnsupportedVersion { .. } => true,
+            StateError::Locked { .. }
+            | StateError::HolderAlive { .. }
+            | StateError::UnsupportedVersion { .. } => true,
             StateError::Secrets(e) => e.is_user_error(),
             StateError::WriteFailed(first) => first.is_user_error(),
             StateError::Io { .. }
@@ -533,10 +546,16 @@ pub trait StateBackend: Send + Sync + 'static {
         self.save(checkpoint)
     }
 
-    /// Takes the stack's lock for `operation`, or fails naming the holder.
+    /// Takes the stack's lock for `operation`, or fails naming the holder. A lock whose
+    /// holder ran on this host and is gone is taken over; one held from another host is not.
     fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, StateError>;
 
-    /// Removes a (stale) lock, returning who held it.
+    /// Clears a lock whose holder ran on this host and is gone, returning who held it
+    /// (`None` when the lock is free, held by a live process, or held from another host).
+    fn take_over(&self, stack: &str) -> Result<Option<LockInfo>, StateError>;
+
+    /// Clears the lock whatever its holder's host (the explicit way out of a lock left on
+    /// another machine), returning who held it; refused while the holder is alive here.
     fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, StateError>;
 }
 

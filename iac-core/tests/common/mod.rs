@@ -24,6 +24,20 @@ pub fn engine(provider: &Arc<TestProvider>, dir: &Path) -> Engine {
         .with_passphrase(Passphrase::new("test passphrase"))
 }
 
+/// What a run killed mid-apply leaves: its state files, and its lock file held by no
+/// process. A copy of `dir` (the run in this process still holds the original's lock), with
+/// an engine on it.
+pub fn after_kill(provider: &Arc<TestProvider>, dir: &Path) -> (Engine, tempfile::TempDir) {
+    let copy = tempfile::TempDir::new().expect("temp dir");
+    for entry in std::fs::read_dir(dir).expect("state dir") {
+        let path = entry.expect("entry").path();
+        if let Some(name) = path.file_name() {
+            std::fs::copy(&path, copy.path().join(name)).expect("copy");
+        }
+    }
+    (engine(provider, copy.path()), copy)
+}
+
 pub fn thing(stack: &mut Stack, name: &str, inputs: Inputs) -> Resource {
     stack.register(THING, name, inputs, ResourceOptions::default())
 }
