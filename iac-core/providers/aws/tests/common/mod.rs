@@ -1,7 +1,7 @@
 //! What the AWS provider's tests share: the provider wrapped to count mutations, a world of
 //! engine + independent SDK clients, and the three-AZ platform program.
 
-#![allow(dead_code, unreachable_pub)] // each test binary uses part of it
+#![allow(dead_code, unreachable_pub, unused_imports)] // each test binary uses part of it
 
 pub use std::collections::BTreeMap;
 pub use std::sync::Arc;
