@@ -127,6 +127,11 @@ impl FaultProxy {
         self.shared.rules().faults.values().map(Vec::len).sum()
     }
 
+    /// The action of every request so far, in arrival order.
+    pub fn actions(&self) -> Vec<String> {
+        self.shared.rules().seen.clone()
+    }
+
     /// How many requests of `action` arrived.
     pub fn count(&self, action: &str) -> usize {
         self.shared
