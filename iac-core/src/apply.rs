@@ -818,10 +818,13 @@ impl<'a> Executor<'a> {
     }
 
     /// Evaluates the stack outputs; those still unknown (after failures) keep their old value.
+    /// Outputs the program no longer has are dropped only after a run that `completed`: a
+    /// destroy whose deletes failed keeps the outputs of what still exists.
     pub(crate) fn stack_outputs(
         &self,
         previous: &PropertyMap,
         previous_secret: &BTreeSet<String>,
+        completed: bool,
     ) -> (PropertyMap, BTreeSet<String>) {
         let values = lock(&self.values);
         let resolver = NodeResolver {
@@ -839,6 +842,16 @@ impl<'a> Executor<'a> {
                 outputs.insert(key.clone(), v);
                 if is_secret {
                     secret.insert(key.clone());
+                }
+            }
+        }
+        if !completed {
+            for (key, value) in previous {
+                if !self.program.outputs.contains_key(key) {
+                    outputs.insert(key.clone(), value.clone());
+                    if previous_secret.contains(key) {
+                        secret.insert(key.clone());
+                    }
                 }
             }
         }

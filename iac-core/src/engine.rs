@@ -354,7 +354,11 @@ impl Engine {
             .walk(options.parallelism)
             .await
             .map_err(EngineError::Ordering)?;
-        let (outputs, secret_outputs) = executor.stack_outputs(&previous_outputs, &previous_secret);
+        let (outputs, secret_outputs) = executor.stack_outputs(
+            &previous_outputs,
+            &previous_secret,
+            walk.failed.is_empty() && walk.skipped.is_empty(),
+        );
         if walk.fatal.is_none()
             && (outputs != previous_outputs || secret_outputs != previous_secret)
         {

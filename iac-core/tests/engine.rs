@@ -1016,3 +1016,30 @@ async fn a_create_whose_answer_is_lost_stays_pending_and_is_adopted_not_repeated
         "nothing to resolve, nothing read"
     );
 }
+
+#[tokio::test]
+async fn a_failed_destroy_keeps_the_outputs_of_what_still_exists() {
+    let program = {
+        let mut s = Stack::new("dev");
+        let vpc = thing(&mut s, "vpc", Inputs::new().with("cidr", "10.0.0.0/16"));
+        s.export("vpc_id", vpc.id());
+        s.build().expect("valid")
+    };
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    up(&engine, &program).await;
+    let before = engine.outputs("dev").await.unwrap();
+    assert!(before.contains_key("vpc_id"));
+
+    provider.fail(CallKind::Delete, "vpc", "endpoint unreachable");
+    let failed = destroy(&engine, "dev").await;
+    assert!(!failed.is_success());
+    assert_eq!(
+        engine.outputs("dev").await.unwrap(),
+        before,
+        "the VPC still exists, and so does its output"
+    );
+
+    provider.clear_failures();
+    assert!(destroy(&engine, "dev").await.is_success());
+    assert!(engine.outputs("dev").await.unwrap().is_empty());
+}

@@ -207,6 +207,31 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         stderr(&unwritable)
     );
 
+    // A destroy that cannot reach AWS fails, and the outputs and files of what still
+    // exists stay.
+    let unreachable = Command::cargo_bin("stacks")
+        .unwrap()
+        .args(["destroy", stack, "--yes"])
+        .env("STACKS_ENV_DIR", env.dir.path())
+        .env("IAC_STATE_DIR", env.state.path())
+        .env("STACKS_RENDER_DIR", env.rendered.path())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .assert()
+        .code(3);
+    assert!(
+        stdout(&unreachable).contains(" 0 deleted, "),
+        "{}",
+        stdout(&unreachable)
+    );
+    let kept: serde_json::Value =
+        serde_json::from_str(&stdout(&env.run("outputs", &["--json"]).success())).unwrap();
+    assert_eq!(kept, outputs, "a failed destroy keeps the outputs");
+    env.run("render", &[]).success();
+    assert_eq!(
+        env.rendered("ansible/hosts.yml").as_deref(),
+        Some(inventory.as_str())
+    );
+
     let destroy = env.run("destroy", &["--yes"]).success();
     assert!(
         env.rendered("hosts/hosts").is_none(),
@@ -438,11 +463,63 @@ fn each_failure_exits_with_its_documented_code() {
     let locked = env.run("refresh", &[]).code(1);
     assert!(
         stderr(&locked).contains("is locked by pid 4242 on host elsewhere")
-            && stderr(&locked).contains("(stacks: --force-unlock"),
+            && stderr(&locked).contains("(stacks: --lock-timeout waits for it; --force-unlock"),
         "{}",
         stderr(&locked)
     );
-    std::fs::remove_file(&lock).unwrap();
+    let broken = env.run("refresh", &["--force-unlock"]).success();
+    assert!(
+        stderr(&broken).contains("broke the lock of stack")
+            && stderr(&broken).contains("held by pid 4242 on elsewhere"),
+        "{}",
+        stderr(&broken)
+    );
+    // Left on this host by a run that is gone (no process holds the file's lock): taken
+    // over, with one line saying so.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    std::fs::write(
+        &lock,
+        format!(
+            r#"{{"pid": 4243, "host": "{}", "operation": "apply", "since": "2026-01-01T00:00:00Z"}}"#,
+            host.trim()
+        ),
+    )
+    .unwrap();
+    let taken = env.run("refresh", &[]).success();
+    assert!(
+        stderr(&taken).contains("took over the lock of stack")
+            && stderr(&taken)
+                .contains("left by pid 4243 (apply, since 2026-01-01T00:00:00Z): that run is gone"),
+        "{}",
+        stderr(&taken)
+    );
+    // Held by a live process on this host (this test): never broken; waited for.
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    held.lock().unwrap();
+    std::fs::write(
+        &lock,
+        format!(
+            r#"{{"pid": {}, "host": "{}", "operation": "apply", "since": "2026-01-01T00:00:00Z"}}"#,
+            std::process::id(),
+            host.trim()
+        ),
+    )
+    .unwrap();
+    let alive = env.run("refresh", &["--force-unlock"]).code(1);
+    assert!(
+        stderr(&alive).contains("which is still running: wait for it to finish, or stop it"),
+        "{}",
+        stderr(&alive)
+    );
+    let started = std::time::Instant::now();
+    env.run("refresh", &["--lock-timeout", "1s"]).code(1);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    drop(held);
+    env.run("refresh", &["--lock-timeout", "1s"]).success();
 
     // Damaged state: a state failure, 3.
     std::fs::write(

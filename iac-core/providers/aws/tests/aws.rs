@@ -446,6 +446,20 @@ async fn bad_inputs_fail_before_any_mutation_with_the_field_named() {
                 ..Default::default()
             },
         );
+        for name in ["ssh", "ssh-again"] {
+            s.resource::<SecurityGroupRule>(
+                name,
+                SecurityGroupRuleArgs {
+                    security_group_id: "sg-123".into(),
+                    direction: "ingress".into(),
+                    protocol: "tcp".into(),
+                    from_port: 22.into(),
+                    to_port: 22.into(),
+                    cidr_ipv4: Some("10.60.0.0/16".to_owned()).into(),
+                    ..Default::default()
+                },
+            );
+        }
         s.build().unwrap()
     };
     let err = world
@@ -464,6 +478,7 @@ async fn bad_inputs_fail_before_any_mutation_with_the_field_named() {
         "resource `role` (aws:iam:Role): `assume_role_policy`: is not valid JSON: EOF while parsing a value at line 1 column 12",
         "resource `udp-ish` (aws:ec2:SecurityGroupRule): `direction`: `inbound` must be `ingress` or `egress`",
         "resource `udp-ish` (aws:ec2:SecurityGroupRule): `protocol`: `sctp` is unknown: use tcp, udp, icmp or all",
+        "resource `ssh-again` (aws:ec2:SecurityGroupRule): `from_port`: the same permission (group, direction, protocol, ports and peer) as rule `ssh`: AWS keeps one rule per permission; change the ports or drop one",
     ] {
         assert!(
             message.contains(expected),

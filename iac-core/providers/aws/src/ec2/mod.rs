@@ -15,7 +15,9 @@ use std::net::Ipv4Addr;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
-use super::{Aws, Cidr, IamInstanceProfile, IamRole, Instance, KeyPair, Subnet, aws_error};
+use super::{
+    Aws, Cidr, IamInstanceProfile, IamRole, Instance, KeyPair, SecurityGroupRule, Subnet, aws_error,
+};
 use iac_core::ResourceType as _;
 use iac_core::provider::known::{known_str, string_map};
 use iac_core::provider::ownership::{self, RESOURCE_TAG, STACK_TAG, all_tags};
@@ -220,6 +222,8 @@ pub(crate) fn check_related(resources: &[CheckRequest<'_>]) -> Vec<(String, Chec
         }
     }
 
+    duplicate_rules(of_type(SecurityGroupRule::TYPE), &mut failures);
+
     for (token, key, what) in [
         (KeyPair::TYPE, "key_name", "key pair"),
         (IamRole::TYPE, "name", "IAM role"),
@@ -228,6 +232,64 @@ pub(crate) fn check_related(resources: &[CheckRequest<'_>]) -> Vec<(String, Chec
         unique(of_type(token), key, what, &mut failures);
     }
     failures
+}
+
+/// What an input is: the resource output it references, its known value, or nothing (unset);
+/// `None` while it is unknown and no reference says what it will be.
+fn identity(r: &CheckRequest<'_>, key: &str) -> Option<String> {
+    match (r.references.get(key), r.inputs.known(key)) {
+        (Some(reference), _) => Some(format!("{}.{}", reference.resource, reference.property)),
+        (None, Some(value)) if !value.is_null() => Some(value.to_string()),
+        (None, _) if r.inputs.is_unknown(key) => None,
+        (None, _) => Some(String::new()),
+    }
+}
+
+/// Two rules with the same permission on one group: AWS holds one rule per permission, so
+/// the second create would fail (or adopt the first's rule, and a delete of either would
+/// take both away).
+fn duplicate_rules<'r, 'a: 'r>(
+    rules: impl Iterator<Item = &'r CheckRequest<'a>>,
+    failures: &mut Vec<(String, CheckFailure)>,
+) {
+    let mut seen: BTreeMap<Vec<String>, &str> = BTreeMap::new();
+    for rule in rules {
+        let self_referencing = rule
+            .inputs
+            .known("self_referencing")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        let group = identity(rule, "security_group_id");
+        let peer = if self_referencing {
+            group.clone()
+        } else {
+            identity(rule, "cidr_ipv4")
+                .zip(identity(rule, "source_security_group_id"))
+                .map(|(cidr, source)| format!("{cidr}{source}"))
+        };
+        let key: Option<Vec<String>> = [
+            group,
+            identity(rule, "direction"),
+            identity(rule, "protocol"),
+            identity(rule, "from_port"),
+            identity(rule, "to_port"),
+            peer,
+        ]
+        .into_iter()
+        .collect();
+        let Some(key) = key else { continue };
+        if let Some(first) = seen.insert(key, rule.name) {
+            failures.push((
+                rule.name.to_owned(),
+                CheckFailure::new(
+                    "from_port",
+                    format!(
+                        "the same permission (group, direction, protocol, ports and peer) as rule `{first}`: AWS keeps one rule per permission; change the ports or drop one"
+                    ),
+                ),
+            ));
+        }
+    }
 }
 
 /// Names that must be unique among resources of one type.
