@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -46,6 +46,9 @@ pub struct ApplyOptions {
     pub parallelism: usize,
     /// Progress events, for a live display.
     pub events: Option<UnboundedSender<ApplyEvent>>,
+    /// Asks the apply to stop: no new step starts, the steps in flight finish and are
+    /// recorded, the rest are reported skipped (an interrupt, a deadline).
+    pub stop: StopSignal,
 }
 
 impl Default for ApplyOptions {
@@ -53,7 +56,29 @@ impl Default for ApplyOptions {
         Self {
             parallelism: DEFAULT_PARALLELISM,
             events: None,
+            stop: StopSignal::default(),
         }
+    }
+}
+
+/// A request to stop an apply between steps; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// Not stopped yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks every apply given this signal to stop starting steps.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -291,6 +316,7 @@ pub(crate) struct Executor<'a> {
     pub(crate) values: Mutex<Vec<NodeValue>>,
     pub(crate) cancelled_deletes: Mutex<BTreeSet<usize>>,
     pub(crate) stopping: AtomicBool,
+    pub(crate) stop: StopSignal,
 }
 
 /// The outcome of the walk: counts, failures, skips.
@@ -316,6 +342,7 @@ impl<'a> Executor<'a> {
         writer: &'a StateWriter,
         cipher: Option<&'a Cipher>,
         events: Option<&'a UnboundedSender<ApplyEvent>>,
+        stop: StopSignal,
     ) -> Self {
         Self {
             program,
@@ -327,6 +354,7 @@ impl<'a> Executor<'a> {
             values: Mutex::new(plan.values.clone()),
             cancelled_deletes: Mutex::new(BTreeSet::new()),
             stopping: AtomicBool::new(false),
+            stop,
         }
     }
 
@@ -352,7 +380,10 @@ impl<'a> Executor<'a> {
             fatal: None,
         };
         loop {
-            while result.fatal.is_none() && running.len() < parallelism.max(1) {
+            while result.fatal.is_none()
+                && !self.stop.is_stopped()
+                && running.len() < parallelism.max(1)
+            {
                 let Some(t) = ready.pop_front() else { break };
                 if skipped_by[t].is_some() {
                     continue;
@@ -432,9 +463,14 @@ impl<'a> Executor<'a> {
                 continue;
             }
             let rec = &records[s];
-            let blocked_by = skipped_by[t]
-                .clone()
-                .unwrap_or_else(|| "the state writer failure".to_owned());
+            let blocked_by = skipped_by[t].clone().unwrap_or_else(|| {
+                if result.fatal.is_some() {
+                    "the state writer failure"
+                } else {
+                    "the stop request"
+                }
+                .to_owned()
+            });
             self.emit(ApplyEvent::Skipped {
                 name: rec.name.clone(),
                 op: rec.op,

@@ -349,6 +349,7 @@ impl Engine {
             &writer,
             cipher.as_ref(),
             options.events.as_ref(),
+            options.stop.clone(),
         );
         let walk = executor
             .walk(options.parallelism)

@@ -42,6 +42,7 @@ pub mod testing;
 
 pub use apply::{
     ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, FailedStep, SkippedStep,
+    StopSignal,
 };
 pub use engine::{Engine, EngineError};
 pub use errors::ErrorList;

@@ -797,6 +797,7 @@ async fn progress_events_report_every_start_finish_and_skip() {
     let options = ApplyOptions {
         parallelism: 4,
         events: Some(tx),
+        ..ApplyOptions::default()
     };
     engine.apply(&program(), &plan, &options).await.unwrap();
     let mut events = Vec::new();
@@ -1042,4 +1043,55 @@ async fn a_failed_destroy_keeps_the_outputs_of_what_still_exists() {
     provider.clear_failures();
     assert!(destroy(&engine, "dev").await.is_success());
     assert!(engine.outputs("dev").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_stop_request_starts_no_new_step_and_records_the_steps_in_flight() {
+    let (provider, engine, _dir) =
+        setup(TestProvider::new().with_latency(Duration::from_millis(300)));
+    let program = network(1);
+    let plan = preview(&engine, &program).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = ApplyOptions {
+        parallelism: 1,
+        events: Some(tx),
+        ..ApplyOptions::default()
+    };
+    // Stop as the second step starts: it is in flight when the stop comes.
+    let stop = options.stop.clone();
+    let stopper = tokio::spawn(async move {
+        let mut started = 0;
+        while let Some(event) = rx.recv().await {
+            if matches!(event, iac_core::ApplyEvent::Started { .. }) {
+                started += 1;
+                if started == 2 {
+                    stop.stop();
+                }
+            }
+        }
+    });
+    let summary = engine.apply(&program, &plan, &options).await.unwrap();
+    drop(options);
+    stopper.await.unwrap();
+    assert_eq!(
+        summary.counts.create, 2,
+        "the step in flight finished: {summary:?}"
+    );
+    assert!(summary.failed.is_empty());
+    assert_eq!(summary.skipped.len(), 3);
+    assert!(
+        summary
+            .skipped
+            .iter()
+            .all(|s| s.blocked_by == "the stop request"),
+        "{summary:?}"
+    );
+    let state = engine.state("dev").await.unwrap().unwrap();
+    assert!(state.pending.is_empty(), "nothing is left in flight");
+    assert_eq!(state.resources.len(), 2);
+
+    provider.reset_calls();
+    let rest = up(&engine, &program).await;
+    assert!(rest.is_success());
+    assert_eq!(rest.counts.create, 3);
 }

@@ -15,6 +15,10 @@ pub(crate) const EXIT_USER: u8 = 1;
 pub(crate) const EXIT_CHANGES: u8 = 2;
 /// A provider or state failure.
 pub(crate) const EXIT_FAILED: u8 = 3;
+/// An apply stopped by Ctrl-C (128 + SIGINT).
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
+/// An apply stopped by SIGTERM (128 + SIGTERM).
+pub(crate) const EXIT_TERMINATED: u8 = 143;
 
 /// A failed command.
 #[derive(Debug, thiserror::Error)]

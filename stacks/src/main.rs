@@ -12,8 +12,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod error;
+mod interrupt;
 mod progress;
 
+use crate::interrupt::Interrupts;
 use clap::{Args, Parser, Subcommand};
 use error::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK, EXIT_USER, StacksError};
 use iac_aws::{AwsProvider, AwsSettings};
@@ -278,7 +280,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
                 }
             };
             let code = finish(summary.as_ref(), &engine, &env.name, target.json).await?;
-            if summary.as_ref().is_some_and(ApplySummary::is_success) {
+            if summary.as_ref().is_some_and(Applied::is_success) {
                 render(&engine, &env, &target).await?;
             }
             Ok(code)
@@ -291,7 +293,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             let plan = engine.preview(&program).await?;
             let summary = execute(&engine, &program, Planned::Fresh(&plan), &target, &run).await?;
             let code = finish(summary.as_ref(), &engine, &env.name, target.json).await?;
-            if summary.as_ref().is_some_and(ApplySummary::is_success) {
+            if summary.as_ref().is_some_and(Applied::is_success) {
                 // Nothing is left to describe: no file may outlive the stack it was made from.
                 let out = target.render_dir.join(&env.name);
                 match std::fs::remove_dir_all(&out) {
@@ -413,7 +415,7 @@ async fn execute(
     planned: Planned<'_>,
     target: &Target,
     run: &RunArgs,
-) -> Result<Option<ApplySummary>, StacksError> {
+) -> Result<Option<Applied>, StacksError> {
     let has_changes = match planned {
         Planned::Fresh(plan) => {
             print_plan(plan, target.json);
@@ -437,14 +439,31 @@ async fn execute(
     let options = ApplyOptions {
         parallelism: target.parallel,
         events: Some(tx),
+        ..ApplyOptions::default()
     };
+    let interrupts = Interrupts::watch(options.stop.clone())?;
     let result = match planned {
         Planned::Fresh(plan) => engine.apply(program, plan, &options).await,
         Planned::Saved(record) => engine.apply_saved(program, record, &options).await,
     };
     drop(options);
     let _ = printer.await;
-    Ok(Some(result?))
+    Ok(Some(Applied {
+        summary: result?,
+        interrupted: interrupts.exit_code(),
+    }))
+}
+
+/// What an apply did, and the signal that stopped it, if one did.
+struct Applied {
+    summary: ApplySummary,
+    interrupted: Option<u8>,
+}
+
+impl Applied {
+    fn is_success(&self) -> bool {
+        self.interrupted.is_none() && self.summary.is_success()
+    }
 }
 
 pub(crate) fn seconds(d: Duration) -> String {
@@ -472,12 +491,16 @@ async fn render(engine: &Engine, env: &Env, target: &Target) -> Result<(), Stack
 }
 
 async fn finish(
-    summary: Option<&ApplySummary>,
+    applied: Option<&Applied>,
     engine: &Engine,
     stack: &str,
     json: bool,
 ) -> Result<u8, StacksError> {
-    let Some(summary) = summary else {
+    let Some(Applied {
+        summary,
+        interrupted,
+    }) = applied
+    else {
         return Ok(EXIT_OK);
     };
     if json {
@@ -503,10 +526,10 @@ async fn finish(
         }
         print_outputs(&engine.outputs(stack).await?, false);
     }
-    Ok(if summary.is_success() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
+    Ok(match interrupted {
+        Some(code) => *code,
+        None if summary.is_success() => EXIT_OK,
+        None => EXIT_FAILED,
     })
 }
 

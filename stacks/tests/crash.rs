@@ -231,3 +231,86 @@ async fn kill_9_at_seeded_random_moments_leaves_no_duplicate_no_orphan_and_no_st
         "destroy left objects of the stack"
     );
 }
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
+/// Waits until `child` has sent a mutating request through the proxy: it is mid-run.
+async fn until_mutating(proxy: &FaultProxy, before: usize) {
+    while mutations(proxy) == before {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGTERM stops an apply between steps (the steps in flight finish and are recorded, the
+/// summary is printed, exit 143); two Ctrl-Cs stop it at once (exit 130) and the next run
+/// resolves what was in flight. Either way the next apply finishes the platform exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_signal_stops_between_steps_and_a_second_stops_at_once() {
+    let emulator = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("the signal test needs the emulator: run scripts/test.sh, or eval \"$(scripts/moto.sh start)\" first")
+    });
+    let proxy = FaultProxy::start(&emulator).await.unwrap();
+    proxy.set_latency(Duration::from_millis(150), Duration::from_millis(250));
+    let soak = Soak::new(proxy.url());
+
+    let before = mutations(&proxy);
+    let child = soak
+        .command("apply", &["--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until_mutating(&proxy, before).await;
+    signal(&child, "TERM");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(143), "{said}");
+    assert!(said.contains("stopping: no new step starts"), "{said}");
+    assert!(said.contains("(needs the stop request)"), "{said}");
+    assert!(said.contains(&format!("Stack {}: ", soak.name)), "{said}");
+    let preview = soak.run("preview", &[]).await;
+    assert!(
+        !text(&preview).contains("Interrupted operations"),
+        "every call in flight was recorded: {}",
+        text(&preview)
+    );
+
+    let before = mutations(&proxy);
+    let child = soak
+        .command("destroy", &["--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until_mutating(&proxy, before).await;
+    signal(&child, "INT");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = Instant::now();
+    signal(&child, "INT");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "the second signal stops at once"
+    );
+    assert!(text(&out).contains("stopped at once"), "{}", text(&out));
+
+    let out = soak.run("apply", &["--yes"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let world = inventory(&soak.name);
+    let instances = world.iter().filter(|(kind, _)| kind == "instance").count();
+    assert_eq!(instances, 8, "{world:?}");
+    let out = soak.run("destroy", &["--yes"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(inventory(&soak.name), Vec::new());
+}
