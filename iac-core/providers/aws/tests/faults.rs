@@ -301,3 +301,44 @@ async fn eventual_consistency_makes_no_duplicate_and_no_failure() {
     assert!(world.run(&empty).await.is_success());
     assert_eq!(inventory(&world, &p.stack).await, nothing());
 }
+
+/// A read that races a delete: the VPC is found, and gone by the next call of the read. It
+/// is reported deleted, not as a failed read.
+#[tokio::test]
+async fn not_found_from_any_call_of_a_read_means_gone() {
+    let proxy = FaultProxy::start(&emulator_url()).await.unwrap();
+    let world = World::behind(&proxy, fault_settings()).await;
+    let stack = unique("fault-read-race");
+    let mut s = Stack::new(stack.clone());
+    s.resource::<Vpc>(
+        "vpc",
+        VpcArgs {
+            cidr_block: "10.43.0.0/16".into(),
+            enable_dns_hostnames: Some(true).into(),
+            ..Default::default()
+        },
+    );
+    let program = s.build().unwrap();
+    assert!(world.run(&program).await.is_success());
+    let id = world.id(&stack, "vpc").await;
+
+    proxy.inject(
+        "DescribeVpcAttribute",
+        Fault::Answer("InvalidVpcID.NotFound"),
+        1,
+    );
+    let report = world.engine.refresh(&stack, 1).await.unwrap();
+    assert_eq!(
+        proxy.faults_left(),
+        0,
+        "the read reached DescribeVpcAttribute"
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let drift: Vec<(&str, &Drift)> = report
+        .drift
+        .iter()
+        .map(|d| (d.name.as_str(), &d.drift))
+        .collect();
+    assert_eq!(drift, [("vpc", &Drift::Deleted)]);
+    world.ec2.delete_vpc().vpc_id(id).send().await.unwrap();
+}

@@ -34,6 +34,9 @@ pub enum Fault {
     LoseResponse,
     /// The connection is closed before the request is carried out.
     CloseConnection,
+    /// EC2 answers with this error code (HTTP 400), carrying nothing out: the object the
+    /// request names is gone (`InvalidVpcID.NotFound`), say.
+    Answer(&'static str),
 }
 
 /// AWS's eventual consistency, as the proxy emulates it.
@@ -248,8 +251,14 @@ async fn handle(
         Verdict::Answer(response) => return Ok(response),
         Verdict::Forward { latency, fault } => (latency, fault),
     };
-    if fault == Some(Fault::CloseConnection) {
-        return Err(ProxyError("connection closed before forwarding"));
+    match fault {
+        Some(Fault::CloseConnection) => {
+            return Err(ProxyError("connection closed before forwarding"));
+        }
+        Some(Fault::Answer(code)) => {
+            return Ok(ec2_error(code, "answered by the fault-injecting proxy"));
+        }
+        _ => {}
     }
     // Carried out in a task of its own: it completes even if this client goes away.
     let forwarding = tokio::spawn(async move {
