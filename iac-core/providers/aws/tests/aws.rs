@@ -365,6 +365,76 @@ async fn drift_is_reported_by_refresh_and_repaired_by_the_next_apply() {
     );
 }
 
+/// A rule changed in place under its own id (SSH opened to the world) is drift with the
+/// property diff, not a deleted rule; the next apply puts the rule on record back and leaves
+/// no world-open rule behind.
+#[tokio::test]
+async fn a_rule_widened_in_place_is_drift_and_the_next_apply_narrows_it_again() {
+    let world = World::new().await;
+    let p = Platform::new("aws-rule-drift");
+    world.up(&platform(&p)).await;
+    let sg = world.id(&p.stack, "kafka-sg").await;
+    let rule = world.id(&p.stack, "ssh").await;
+    assert!(
+        rule.starts_with("sgr-"),
+        "rules are recorded by their id: {rule}"
+    );
+    world
+        .ec2
+        .modify_security_group_rules()
+        .group_id(&sg)
+        .security_group_rules(
+            aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+                .security_group_rule_id(&rule)
+                .security_group_rule(
+                    aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+                        .ip_protocol("tcp")
+                        .from_port(22)
+                        .to_port(22)
+                        .cidr_ipv4("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let report = world.engine.refresh(&p.stack, 8).await.unwrap();
+    let ssh: Vec<String> = report
+        .drift
+        .iter()
+        .filter(|d| d.name == "ssh")
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        ssh,
+        [
+            "~ ssh (aws:ec2:SecurityGroupRule): changed outside the program; apply restores it\n    cidr_ipv4: \"203.0.113.7/32\" => \"0.0.0.0/0\""
+        ],
+        "{report:#?}"
+    );
+
+    world.up(&platform(&p)).await;
+    let group = world
+        .ec2
+        .describe_security_groups()
+        .group_ids(&sg)
+        .send()
+        .await
+        .unwrap();
+    let ssh_peers: Vec<&str> = group.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .filter(|p| p.from_port() == Some(22))
+        .flat_map(|p| p.ip_ranges())
+        .filter_map(|r| r.cidr_ip())
+        .collect();
+    assert_eq!(ssh_peers, ["203.0.113.7/32"], "no world-open rule is left");
+    let again = world.engine.refresh(&p.stack, 8).await.unwrap();
+    assert!(again.drift.iter().all(|d| d.name != "ssh"), "{again:#?}");
+}
+
 #[tokio::test]
 async fn bad_inputs_fail_before_any_mutation_with_the_field_named() {
     let world = World::new().await;

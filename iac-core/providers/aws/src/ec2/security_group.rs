@@ -6,7 +6,9 @@
 //! rule's id is derived from what it allows: `<group>:<direction>:<protocol>:<from>-<to>:<peer>`.
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, UserIdGroupPair};
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, ResourceType, SecurityGroupRule as AwsRule, UserIdGroupPair,
+};
 use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
@@ -294,17 +296,20 @@ impl<'a> Rule<'a> {
         .build()
     }
 
-    fn matches(&self, p: &IpPermission) -> bool {
+    /// Whether AWS's rule `found` is exactly this one.
+    fn is(&self, found: &AwsRule) -> bool {
         let ports = self.protocol == "-1"
-            || (p.from_port() == Some(self.from) && p.to_port() == Some(self.to));
+            || (found.from_port() == Some(self.from) && found.to_port() == Some(self.to));
         let peer = match self.peer {
-            Peer::Cidr(cidr) => p.ip_ranges().iter().any(|r| r.cidr_ip() == Some(cidr)),
-            Peer::Group(group) => p
-                .user_id_group_pairs()
-                .iter()
-                .any(|g| g.group_id() == Some(group)),
+            Peer::Cidr(cidr) => found.cidr_ipv4() == Some(cidr),
+            Peer::Group(group) => {
+                found.referenced_group_info().and_then(|g| g.group_id()) == Some(group)
+            }
         };
-        p.ip_protocol() == Some(self.protocol) && ports && peer
+        found.is_egress() == Some(!self.ingress)
+            && protocol(found.ip_protocol().unwrap_or_default()) == Some(self.protocol)
+            && ports
+            && peer
     }
 }
 
@@ -393,14 +398,18 @@ impl AwsKind for RuleKind {
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
         let rule = Rule::parse(&KnownInputs(r.inputs))?;
-        if rule.ingress {
+        let made = if rule.ingress {
             aws.ec2_once
                 .authorize_security_group_ingress()
                 .group_id(rule.group)
                 .ip_permissions(rule.permission())
                 .send()
                 .await
-                .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))?;
+                .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))?
+                .security_group_rules()
+                .first()
+                .and_then(AwsRule::security_group_rule_id)
+                .map(str::to_owned)
         } else {
             aws.ec2_once
                 .authorize_security_group_egress()
@@ -408,9 +417,20 @@ impl AwsKind for RuleKind {
                 .ip_permissions(rule.permission())
                 .send()
                 .await
-                .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e))?;
+                .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e))?
+                .security_group_rules()
+                .first()
+                .and_then(AwsRule::security_group_rule_id)
+                .map(str::to_owned)
+        };
+        match made {
+            Some(id) => Ok(id),
+            // The rule exists but its id was not returned: look it up by its permission.
+            None => Ok(find_rule(aws, &rule)
+                .await?
+                .and_then(|found| found.security_group_rule_id().map(str::to_owned))
+                .unwrap_or_else(|| rule.id())),
         }
-        Ok(rule.id())
     }
 
     async fn complete(
@@ -422,27 +442,34 @@ impl AwsKind for RuleKind {
         Ok(r.inputs.clone())
     }
 
+    /// By its rule id (`sgr-…`): what AWS holds under it now, so a rule changed in place
+    /// shows as drift. A record from before rule ids (or a lookup) finds the rule by its
+    /// exact permission.
     async fn read(
         &self,
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let rule = Rule::parse(&KnownInputs(r.inputs))?;
-        let Some(group) = describe(aws, rule.group).await? else {
-            return Ok(None);
+        let found = match r.id.filter(|id| id.starts_with("sgr-")) {
+            Some(id) => found(
+                aws.ec2
+                    .describe_security_group_rules()
+                    .security_group_rule_ids(id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DescribeSecurityGroupRules", e)),
+            )?
+            .and_then(|out| out.security_group_rules().first().cloned()),
+            None => find_rule(aws, &Rule::parse(&KnownInputs(r.inputs))?).await?,
         };
-        let permissions = if rule.ingress {
-            group.ip_permissions()
-        } else {
-            group.ip_permissions_egress()
-        };
-        if !permissions.iter().any(|p| rule.matches(p)) {
-            return Ok(None);
-        }
+        let Some(found) = found else { return Ok(None) };
+        let now = reported(&found, r.inputs);
         Ok(Some(ReadResponse {
-            id: rule.id(),
-            inputs: Some(r.inputs.clone()),
-            outputs: r.inputs.clone(),
+            id: found
+                .security_group_rule_id()
+                .map_or_else(|| r.id.unwrap_or_default().to_owned(), str::to_owned),
+            outputs: now.clone(),
+            inputs: Some(now),
         }))
     }
 
@@ -455,27 +482,129 @@ impl AwsKind for RuleKind {
         Ok(r.new_inputs.clone())
     }
 
+    /// By its rule id when it has one, whatever the rule says now (a rule widened in place
+    /// goes, not just the permission on record).
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         let rule = Rule::parse(&KnownInputs(r.inputs))?;
+        let by_id = r.id.starts_with("sgr-").then_some(r.id);
         let result = if rule.ingress {
-            aws.ec2
-                .revoke_security_group_ingress()
-                .group_id(rule.group)
-                .ip_permissions(rule.permission())
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| aws_error("RevokeSecurityGroupIngress", e))
+            let call = aws.ec2.revoke_security_group_ingress().group_id(rule.group);
+            match by_id {
+                Some(id) => call.security_group_rule_ids(id),
+                None => call.ip_permissions(rule.permission()),
+            }
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("RevokeSecurityGroupIngress", e))
         } else {
-            aws.ec2
-                .revoke_security_group_egress()
-                .group_id(rule.group)
-                .ip_permissions(rule.permission())
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| aws_error("RevokeSecurityGroupEgress", e))
+            let call = aws.ec2.revoke_security_group_egress().group_id(rule.group);
+            match by_id {
+                Some(id) => call.security_group_rule_ids(id),
+                None => call.ip_permissions(rule.permission()),
+            }
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| aws_error("RevokeSecurityGroupEgress", e))
         };
         deleted(result)
     }
+}
+
+/// The rule of `rule`'s group with exactly its permission.
+async fn find_rule(aws: &Aws, rule: &Rule<'_>) -> Result<Option<AwsRule>, ProviderError> {
+    let Some(out) = found(
+        aws.ec2
+            .describe_security_group_rules()
+            .filters(
+                Filter::builder()
+                    .name("group-id")
+                    .values(rule.group)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSecurityGroupRules", e)),
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(out
+        .security_group_rules()
+        .iter()
+        .find(|found| rule.is(found))
+        .cloned())
+}
+
+/// A rule's inputs as AWS holds them, written the way `recorded` writes them (a protocol
+/// number or name, ports of an all-protocol rule, a self reference) so that only a real
+/// change differs.
+fn reported(found: &AwsRule, recorded: &PropertyMap) -> PropertyMap {
+    let kept = |key: &str| recorded.get(key).cloned().unwrap_or(Value::Null);
+    let group = found.group_id().unwrap_or_default();
+    let aws_protocol = found.ip_protocol().unwrap_or_default();
+    let protocol_value = match KnownInputs(recorded).opt_str("protocol") {
+        Some(p) if protocol(p) == protocol(aws_protocol) => kept("protocol"),
+        _ if aws_protocol == "-1" => Value::from("all"),
+        _ => Value::from(aws_protocol),
+    };
+    let all = aws_protocol == "-1";
+    let port = |key: &str, value: Option<i32>| {
+        if all {
+            kept(key)
+        } else {
+            value.map_or(Value::Null, Value::from)
+        }
+    };
+    let referenced = found
+        .referenced_group_info()
+        .and_then(|g| g.group_id())
+        .map(str::to_owned);
+    let self_referencing = referenced.as_deref() == Some(group)
+        && recorded.get("self_referencing").and_then(Value::as_bool) == Some(true);
+    map([
+        ("security_group_id", Value::from(group)),
+        (
+            "direction",
+            Value::from(if found.is_egress() == Some(true) {
+                "egress"
+            } else {
+                "ingress"
+            }),
+        ),
+        ("protocol", protocol_value),
+        ("from_port", port("from_port", found.from_port())),
+        ("to_port", port("to_port", found.to_port())),
+        (
+            "cidr_ipv4",
+            found.cidr_ipv4().map_or(Value::Null, Value::from),
+        ),
+        (
+            "source_security_group_id",
+            if self_referencing {
+                kept("source_security_group_id")
+            } else {
+                referenced.map_or(Value::Null, Value::from)
+            },
+        ),
+        (
+            "self_referencing",
+            if self_referencing {
+                Value::Bool(true)
+            } else {
+                match kept("self_referencing") {
+                    Value::Null => Value::Null,
+                    _ => Value::Bool(false),
+                }
+            },
+        ),
+        (
+            "description",
+            match found.description() {
+                Some(d) if !d.is_empty() => Value::from(d),
+                _ => Value::Null,
+            },
+        ),
+    ])
 }
