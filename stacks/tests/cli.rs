@@ -535,6 +535,48 @@ fn each_failure_exits_with_its_documented_code() {
     );
 }
 
+/// The state folder fills up mid-apply (a file-size limit, which fails writes as a full disk
+/// does): the apply fails cleanly with exit 3, and once there is room again the next runs
+/// read the state, resolve what was in flight and finish, creating nothing twice.
+#[test]
+fn a_full_disk_fails_the_apply_cleanly_and_the_next_run_recovers() {
+    let env = Env::new("full", |t| t);
+    let stacks = assert_cmd::cargo::cargo_bin("stacks");
+    // 24 KiB: the first snapshot fits, the journal outgrows it part-way through the apply.
+    let limited = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -f 24; trap '' XFSZ; exec \"$0\" apply \"$1\" --yes",
+        ])
+        .arg(&stacks)
+        .arg(&env.name)
+        .env("STACKS_ENV_DIR", env.dir.path())
+        .env("IAC_STATE_DIR", env.state.path())
+        .env("STACKS_RENDER_DIR", env.rendered.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&limited.stderr);
+    assert_eq!(limited.status.code(), Some(3), "{said}");
+    assert!(said.contains("File too large"), "{said}");
+
+    env.run("refresh", &[]).success();
+    env.run("refresh", &[]).success();
+    let apply = env.run("apply", &["--yes"]).success();
+    assert!(
+        summary_line(&stdout(&apply)).contains(" 0 failed, 0 skipped"),
+        "{}",
+        stdout(&apply)
+    );
+    env.run("preview", &["--detailed-exitcode"]).code(0);
+    let destroy = env.run("destroy", &["--yes"]).success();
+    assert!(
+        summary_line(&stdout(&destroy)).contains(" 0 failed, 0 skipped"),
+        "{}",
+        stdout(&destroy)
+    );
+}
+
 /// Runs `code` with boto3 from the project's virtualenv against the emulator: the test's own
 /// way to change AWS behind the CLI's back.
 fn boto3(code: &str) {

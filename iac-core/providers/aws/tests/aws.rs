@@ -433,6 +433,31 @@ async fn a_rule_widened_in_place_is_drift_and_the_next_apply_narrows_it_again() 
     assert_eq!(ssh_peers, ["203.0.113.7/32"], "no world-open rule is left");
     let again = world.engine.refresh(&p.stack, 8).await.unwrap();
     assert!(again.drift.iter().all(|d| d.name != "ssh"), "{again:#?}");
+
+    // A description is set on the rule in place, keeping its id.
+    let narrowed = world.id(&p.stack, "ssh").await;
+    let described = Platform {
+        ssh_description: Some("operator"),
+        ..p.clone()
+    };
+    let summary = world.up(&platform(&described)).await;
+    assert_eq!(
+        (summary.counts.update, summary.counts.replace),
+        (1, 0),
+        "{summary:#?}"
+    );
+    assert_eq!(world.id(&p.stack, "ssh").await, narrowed);
+    let rules = world
+        .ec2
+        .describe_security_group_rules()
+        .security_group_rule_ids(&narrowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rules.security_group_rules()[0].description(),
+        Some("operator")
+    );
 }
 
 #[tokio::test]

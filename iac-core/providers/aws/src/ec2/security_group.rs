@@ -7,7 +7,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, ResourceType, SecurityGroupRule as AwsRule, UserIdGroupPair,
+    Filter, IpPermission, IpRange, ResourceType, SecurityGroupRule as AwsRule,
+    SecurityGroupRuleRequest, SecurityGroupRuleUpdate, UserIdGroupPair,
 };
 use serde_json::Value;
 
@@ -47,21 +48,27 @@ pub(crate) struct SecurityGroupKind;
 /// The diff table of `SecurityGroupRule` (rendered in the provider's RESOURCES.md).
 pub(crate) const RULE_TABLE: DiffTable = DiffTable {
     type_token: SecurityGroupRule::TYPE,
-    rows: &[DiffRow {
-        inputs: &[
-            "security_group_id",
-            "direction",
-            "protocol",
-            "from_port",
-            "to_port",
-            "cidr_ipv4",
-            "source_security_group_id",
-            "self_referencing",
-            "description",
-        ],
-        change: Change::Replace,
-        note: "a rule is revoked and authorised again; the group is untouched",
-    }],
+    rows: &[
+        DiffRow {
+            inputs: &[
+                "security_group_id",
+                "direction",
+                "protocol",
+                "from_port",
+                "to_port",
+                "cidr_ipv4",
+                "source_security_group_id",
+                "self_referencing",
+            ],
+            change: Change::Replace,
+            note: "a rule is revoked and authorised again; the group is untouched",
+        },
+        DiffRow {
+            inputs: &["description"],
+            change: Change::InPlace,
+            note: "set on the rule by its id",
+        },
+    ],
 };
 
 pub(crate) struct RuleKind;
@@ -463,7 +470,11 @@ impl AwsKind for RuleKind {
             None => find_rule(aws, &Rule::parse(&KnownInputs(r.inputs))?).await?,
         };
         let Some(found) = found else { return Ok(None) };
-        let now = reported(&found, r.inputs);
+        let description = match found.description().filter(|d| !d.is_empty()) {
+            Some(d) => Some(d.to_owned()),
+            None => pair_description(aws, &found).await?,
+        };
+        let now = reported(&found, description, r.inputs);
         Ok(Some(ReadResponse {
             id: found
                 .security_group_rule_id()
@@ -473,12 +484,45 @@ impl AwsKind for RuleKind {
         }))
     }
 
-    async fn update(
-        &self,
-        _aws: &Aws,
-        r: &UpdateRequest<'_>,
-    ) -> Result<PropertyMap, ProviderError> {
-        // Every input replaces; nothing is left to change in place.
+    /// Only the description changes in place (every other input replaces the rule).
+    async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        let rule = Rule::parse(&KnownInputs(r.new_inputs))?;
+        let id = match r.id.starts_with("sgr-") {
+            true => Some(r.id.to_owned()),
+            false => find_rule(aws, &rule)
+                .await?
+                .and_then(|f| f.security_group_rule_id().map(str::to_owned)),
+        };
+        let id = id.ok_or_else(|| {
+            ProviderError::with_code(
+                "InvalidSecurityGroupRuleId.NotFound",
+                format!("no rule of {} has the permission {}", rule.group, rule.id()),
+            )
+        })?;
+        let mut request = SecurityGroupRuleRequest::builder()
+            .ip_protocol(rule.protocol)
+            .from_port(rule.from)
+            .to_port(rule.to)
+            .set_description(rule.description.map(str::to_owned));
+        request = match rule.peer {
+            Peer::Cidr(cidr) => request.cidr_ipv4(cidr),
+            Peer::Group(group) => request.referenced_group_id(group),
+        };
+        with_retries(&aws.settings, || async {
+            aws.ec2
+                .modify_security_group_rules()
+                .group_id(rule.group)
+                .security_group_rules(
+                    SecurityGroupRuleUpdate::builder()
+                        .security_group_rule_id(&id)
+                        .security_group_rule(request.clone().build())
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| aws_error("ModifySecurityGroupRules", e))
+        })
+        .await?;
         Ok(r.new_inputs.clone())
     }
 
@@ -537,10 +581,38 @@ async fn find_rule(aws: &Aws, rule: &Rule<'_>) -> Result<Option<AwsRule>, Provid
         .cloned())
 }
 
+/// The description of a rule that references a group, from its group's permissions (where
+/// some APIs keep it when the rule itself does not say).
+async fn pair_description(aws: &Aws, found: &AwsRule) -> Result<Option<String>, ProviderError> {
+    let Some(peer) = found.referenced_group_info().and_then(|g| g.group_id()) else {
+        return Ok(None);
+    };
+    let Some(group) = describe(aws, found.group_id().unwrap_or_default()).await? else {
+        return Ok(None);
+    };
+    let permissions = if found.is_egress() == Some(true) {
+        group.ip_permissions_egress()
+    } else {
+        group.ip_permissions()
+    };
+    Ok(permissions
+        .iter()
+        .filter(|p| {
+            p.ip_protocol() == found.ip_protocol()
+                && (found.ip_protocol() == Some("-1")
+                    || (p.from_port() == found.from_port() && p.to_port() == found.to_port()))
+        })
+        .flat_map(|p| p.user_id_group_pairs())
+        .find(|pair| pair.group_id() == Some(peer))
+        .and_then(|pair| pair.description())
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned))
+}
+
 /// A rule's inputs as AWS holds them, written the way `recorded` writes them (a protocol
 /// number or name, ports of an all-protocol rule, a self reference) so that only a real
 /// change differs.
-fn reported(found: &AwsRule, recorded: &PropertyMap) -> PropertyMap {
+fn reported(found: &AwsRule, description: Option<String>, recorded: &PropertyMap) -> PropertyMap {
     let kept = |key: &str| recorded.get(key).cloned().unwrap_or(Value::Null);
     let group = found.group_id().unwrap_or_default();
     let aws_protocol = found.ip_protocol().unwrap_or_default();
@@ -599,12 +671,6 @@ fn reported(found: &AwsRule, recorded: &PropertyMap) -> PropertyMap {
                 }
             },
         ),
-        (
-            "description",
-            match found.description() {
-                Some(d) if !d.is_empty() => Value::from(d),
-                _ => Value::Null,
-            },
-        ),
+        ("description", description.map_or(Value::Null, Value::from)),
     ])
 }

@@ -268,6 +268,7 @@ pub struct Platform {
     pub instance_type: &'static str,
     pub kafka_port: i64,
     pub ssh_rule: bool,
+    pub ssh_description: Option<&'static str>,
     pub env_tag: &'static str,
 }
 
@@ -278,6 +279,7 @@ impl Platform {
             instance_type: "t3.small",
             kafka_port: 9092,
             ssh_rule: true,
+            ssh_description: None,
             env_tag: "test",
         }
     }
@@ -368,6 +370,7 @@ pub fn platform(p: &Platform) -> Program {
                 from_port: 22.into(),
                 to_port: 22.into(),
                 cidr_ipv4: Some("203.0.113.7/32".to_owned()).into(),
+                description: p.ssh_description.map(str::to_owned).into(),
                 ..Default::default()
             },
         );
