@@ -391,15 +391,6 @@ impl AwsKind for RolePolicyKind {
         Ok(format!("{role}:{name}"))
     }
 
-    async fn complete(
-        &self,
-        _aws: &Aws,
-        r: &CreateRequest<'_>,
-        _id: &str,
-    ) -> Result<PropertyMap, ProviderError> {
-        Ok(r.inputs.clone())
-    }
-
     async fn read(
         &self,
         aws: &Aws,

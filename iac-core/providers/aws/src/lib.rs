@@ -109,13 +109,16 @@ pub(crate) trait AwsKind: Send + Sync {
     /// its id. [`create::create_once`] sends it at most once per known outcome.
     async fn make(&self, aws: &Aws, request: &CreateRequest<'_>) -> Result<String, ProviderError>;
     /// The calls that finish a made resource (each safe to repeat on one an earlier run
-    /// made), and its outputs.
+    /// made), and its outputs. By default none: the outputs are the inputs.
     async fn complete(
         &self,
         aws: &Aws,
         request: &CreateRequest<'_>,
         id: &str,
-    ) -> Result<PropertyMap, ProviderError>;
+    ) -> Result<PropertyMap, ProviderError> {
+        let _ = (aws, id);
+        Ok(request.inputs.clone())
+    }
     /// What an earlier `make` of this resource made, by its ownership tags or natural key
     /// (only an object this stack owns): the id. By default, the read without an id.
     async fn find(

@@ -124,15 +124,6 @@ impl AwsKind for RouteTableKind {
             .to_owned())
     }
 
-    async fn complete(
-        &self,
-        _aws: &Aws,
-        r: &CreateRequest<'_>,
-        _id: &str,
-    ) -> Result<PropertyMap, ProviderError> {
-        Ok(r.inputs.clone())
-    }
-
     async fn read(
         &self,
         aws: &Aws,
@@ -227,15 +218,6 @@ impl AwsKind for RouteKind {
             .await
             .map_err(|e| aws_error("CreateRoute", e))?;
         Ok(route_id(table, destination))
-    }
-
-    async fn complete(
-        &self,
-        _aws: &Aws,
-        r: &CreateRequest<'_>,
-        _id: &str,
-    ) -> Result<PropertyMap, ProviderError> {
-        Ok(r.inputs.clone())
     }
 
     /// The route to the destination, when it goes where this one should (a route an
@@ -353,15 +335,6 @@ impl AwsKind for AssociationKind {
             .association_id()
             .ok_or_else(|| ProviderError::new("AssociateRouteTable returned no association id"))?
             .to_owned())
-    }
-
-    async fn complete(
-        &self,
-        _aws: &Aws,
-        r: &CreateRequest<'_>,
-        _id: &str,
-    ) -> Result<PropertyMap, ProviderError> {
-        Ok(r.inputs.clone())
     }
 
     /// The subnet's association, when it is with this route table.

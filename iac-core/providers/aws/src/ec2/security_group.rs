@@ -133,15 +133,6 @@ impl AwsKind for SecurityGroupKind {
             .to_owned())
     }
 
-    async fn complete(
-        &self,
-        _aws: &Aws,
-        r: &CreateRequest<'_>,
-        _id: &str,
-    ) -> Result<PropertyMap, ProviderError> {
-        Ok(r.inputs.clone())
-    }
-
     async fn read(
         &self,
         aws: &Aws,
@@ -414,9 +405,7 @@ impl AwsKind for RuleKind {
                 .await
                 .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))?
                 .security_group_rules()
-                .first()
-                .and_then(AwsRule::security_group_rule_id)
-                .map(str::to_owned)
+                .to_vec()
         } else {
             aws.ec2_once
                 .authorize_security_group_egress()
@@ -426,10 +415,12 @@ impl AwsKind for RuleKind {
                 .await
                 .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e))?
                 .security_group_rules()
-                .first()
-                .and_then(AwsRule::security_group_rule_id)
-                .map(str::to_owned)
+                .to_vec()
         };
+        let made = made
+            .first()
+            .and_then(AwsRule::security_group_rule_id)
+            .map(str::to_owned);
         match made {
             Some(id) => Ok(id),
             // The rule exists but its id was not returned: look it up by its permission.
@@ -438,15 +429,6 @@ impl AwsKind for RuleKind {
                 .and_then(|found| found.security_group_rule_id().map(str::to_owned))
                 .unwrap_or_else(|| rule.id())),
         }
-    }
-
-    async fn complete(
-        &self,
-        _aws: &Aws,
-        r: &CreateRequest<'_>,
-        _id: &str,
-    ) -> Result<PropertyMap, ProviderError> {
-        Ok(r.inputs.clone())
     }
 
     /// By its rule id (`sgr-…`): what AWS holds under it now, so a rule changed in place
