@@ -608,6 +608,13 @@ fn an_apply_with_failed_steps_exits_3_and_names_them() {
     let failed = env.run("apply", &["--yes"]).code(3);
     let out = stdout(&failed);
     assert!(out.contains("  failed  key: "), "{out}");
+    assert!(
+        out.contains(&format!(
+            "InvalidKeyPair.Duplicate: ImportKeyPair: The keypair '{key}' already exists.: it was not made by stack `{}` (it lacks the `iac:stack` tag of this stack): remove it (`aws ec2 delete-key-pair --key-name {key}`), or give this resource another name",
+            env.name
+        )),
+        "{out}"
+    );
     assert!(out.contains("  skipped controller-1 (needs key)"), "{out}");
     assert!(summary_line(&out).contains(" 1 failed, 8 skipped"), "{out}");
     env.run("destroy", &["--yes"]).success();

@@ -187,6 +187,9 @@ async fn kill_9_at_seeded_random_moments_leaves_no_duplicate_no_orphan_and_no_st
     println!(
         "crash soak: seed {seed}, {kills} kills: {mid_run} mid-run, {before_any_change} before any change, {after_the_end} after the run had ended"
     );
+    if kills >= 10 {
+        assert!(2 * mid_run > kills, "most kills must land mid-run");
+    }
 
     let out = soak.run("apply", &["--yes"]).await;
     assert!(out.status.success(), "{}", text(&out));

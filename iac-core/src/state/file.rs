@@ -7,9 +7,11 @@
 //! replays the journal over the snapshot; a torn last line (a crash mid-append, never
 //! acknowledged) is ignored.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +23,9 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct FileBackend {
     dir: PathBuf,
+    /// Journals this backend appended to whole: their last line is complete, so the next
+    /// append needs no look at the tail.
+    whole: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 #[derive(Deserialize)]
@@ -43,7 +48,14 @@ struct VersionProbe {
 impl FileBackend {
     /// A backend storing state under `dir` (created when first written).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            whole: Arc::default(),
+        }
+    }
+
+    fn whole(&self) -> MutexGuard<'_, HashSet<PathBuf>> {
+        self.whole.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The folder.
@@ -189,19 +201,29 @@ impl StateBackend for FileBackend {
         })
         .map_err(|e| corrupt(&path, e.to_string()))?;
         line.push(b'\n');
+        // Taken out while the append runs: a failure part-way leaves it out, so the next
+        // append cuts what this one tore.
+        let whole = self.whole().remove(&path);
         let result = (|| {
-            let mut file = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .write(true)
-                .truncate(false)
-                .open(&path)?;
-            let end = cut_torn_tail(&mut file)?;
-            file.seek(SeekFrom::Start(end))?;
+            let mut file = if whole {
+                OpenOptions::new().create(true).append(true).open(&path)?
+            } else {
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .read(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&path)?;
+                let end = cut_torn_tail(&mut file)?;
+                file.seek(SeekFrom::Start(end))?;
+                file
+            };
             file.write_all(&line)?;
             file.sync_data()
         })();
-        result.map_err(|source| io_error(&path, source))
+        result.map_err(|source| io_error(&path, source))?;
+        self.whole().insert(path);
+        Ok(())
     }
 
     fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, StateError> {
@@ -432,6 +454,8 @@ mod tests {
         // A batch cut short (the disk filled up mid-write), then the next run's batches.
         let text = fs::read_to_string(&journal).unwrap();
         fs::write(&journal, format!("{text}{{\"serial\":3,\"mutat")).unwrap();
+        // The next run's backend.
+        let backend = FileBackend::new(dir.path());
         for op in 3..=4 {
             let m = pending(op);
             cp.apply(&m);
@@ -443,6 +467,7 @@ mod tests {
         // And again, with the journal's only line torn.
         backend.save(&cp).unwrap();
         fs::write(&journal, "{\"serial\":9,\"mu").unwrap();
+        let backend = FileBackend::new(dir.path());
         let m = pending(5);
         cp.apply(&m);
         cp.serial += 1;

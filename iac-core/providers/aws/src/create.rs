@@ -41,11 +41,18 @@ pub(crate) fn is_duplicate(error: &ProviderError) -> bool {
         .is_some_and(|code| DUPLICATE_CODES.contains(&code))
 }
 
+/// Whose name a create claims: the stack, and the command that removes an object of that
+/// name made outside it.
+pub(crate) struct Holder<'a> {
+    pub(crate) stack: &'a str,
+    pub(crate) removal: Option<String>,
+}
+
 /// Sends `make` so that a lost answer never makes a second object (see the module
 /// documentation); `find` looks up what an earlier send made. Returns the id.
 pub(crate) async fn create_once<M, MF, F, FF>(
     aws: &Aws,
-    stack: &str,
+    holder: Holder<'_>,
     mut make: M,
     mut find: F,
 ) -> Result<String, ProviderError>
@@ -66,7 +73,7 @@ where
         if is_duplicate(&error) {
             return match find().await? {
                 Some(ours) => Ok(ours),
-                None => Err(conflict(error, stack)),
+                None => Err(conflict(error, &holder)),
             };
         }
         if error.refused {
@@ -108,10 +115,14 @@ where
 }
 
 /// The "already exists" answer for an object this stack does not own.
-fn conflict(error: ProviderError, stack: &str) -> ProviderError {
+fn conflict(error: ProviderError, holder: &Holder<'_>) -> ProviderError {
+    let remove = match &holder.removal {
+        Some(command) => format!("remove it (`{command}`)"),
+        None => "remove it".to_owned(),
+    };
     let message = format!(
-        "{}: it was not made by stack `{stack}` (it lacks the `{STACK_TAG}` tag of this stack): delete it, or give this resource another name",
-        error.message
+        "{}: it was not made by stack `{}` (it lacks the `{STACK_TAG}` tag of this stack): {remove}, or give this resource another name",
+        error.message, holder.stack
     );
     let mut conflict = ProviderError::new(message).refused();
     conflict.code = error.code;
@@ -145,6 +156,13 @@ mod tests {
         crate::AwsProvider::with_sdk_config(&config, settings).aws
     }
 
+    fn dev() -> Holder<'static> {
+        Holder {
+            stack: "dev",
+            removal: Some("aws ec2 delete-key-pair --key-name k".to_owned()),
+        }
+    }
+
     fn lost() -> ProviderError {
         ProviderError::new("CreateVpc: connection closed")
     }
@@ -154,7 +172,7 @@ mod tests {
         let (sent, looked) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let id = create_once(
             &aws(5),
-            "dev",
+            dev(),
             || async {
                 sent.fetch_add(1, Ordering::SeqCst);
                 Err(lost())
@@ -175,7 +193,7 @@ mod tests {
         let sent = AtomicUsize::new(0);
         let id = create_once(
             &aws(3),
-            "dev",
+            dev(),
             || async {
                 match sent.fetch_add(1, Ordering::SeqCst) {
                     0 => Err(lost()),
@@ -213,18 +231,18 @@ mod tests {
                 .refused(),
             )
         };
-        let adopted = create_once(&aws(1), "dev", duplicate, || async {
+        let adopted = create_once(&aws(1), dev(), duplicate, || async {
             Ok(Some("key-1".to_owned()))
         })
         .await
         .unwrap();
         assert_eq!(adopted, "key-1");
-        let error = create_once(&aws(1), "dev", duplicate, || async { Ok(None) })
+        let error = create_once(&aws(1), dev(), duplicate, || async { Ok(None) })
             .await
             .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "InvalidKeyPair.Duplicate: The keypair 'k' already exists.: it was not made by stack `dev` (it lacks the `iac:stack` tag of this stack): delete it, or give this resource another name"
+            "InvalidKeyPair.Duplicate: The keypair 'k' already exists.: it was not made by stack `dev` (it lacks the `iac:stack` tag of this stack): remove it (`aws ec2 delete-key-pair --key-name k`), or give this resource another name"
         );
         assert!(error.refused);
     }
@@ -234,7 +252,7 @@ mod tests {
         let looked = AtomicUsize::new(0);
         let error = create_once(
             &aws(5),
-            "dev",
+            dev(),
             || async { Err(ProviderError::with_code("InvalidParameterValue", "bad").refused()) },
             || async {
                 looked.fetch_add(1, Ordering::SeqCst);

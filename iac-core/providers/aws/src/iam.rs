@@ -236,6 +236,13 @@ impl AwsKind for RoleKind {
         Ok(outputs)
     }
 
+    fn removal(&self, r: &CreateRequest<'_>) -> Option<String> {
+        let name = KnownInputs(r.inputs).str("name").ok()?;
+        Some(format!(
+            "aws iam delete-role --role-name {name}, after removing its policies and instance profiles"
+        ))
+    }
+
     /// The role of that name, when this stack's resource owns it.
     async fn find(
         &self,
@@ -532,6 +539,13 @@ impl AwsKind for InstanceProfileKind {
         let mut outputs = r.inputs.clone();
         outputs.insert("arn".to_owned(), Value::from(profile.arn()));
         Ok(outputs)
+    }
+
+    fn removal(&self, r: &CreateRequest<'_>) -> Option<String> {
+        let name = KnownInputs(r.inputs).str("name").ok()?;
+        Some(format!(
+            "aws iam delete-instance-profile --instance-profile-name {name}, after removing its role"
+        ))
     }
 
     /// The instance profile of that name, when this stack's resource owns it.

@@ -131,6 +131,11 @@ pub(crate) trait AwsKind: Send + Sync {
             .await?
             .map(|found| found.id))
     }
+    /// For a name that something outside the stack holds: the command that removes it.
+    fn removal(&self, request: &CreateRequest<'_>) -> Option<String> {
+        let _ = request;
+        None
+    }
     async fn read(
         &self,
         aws: &Aws,
@@ -297,7 +302,10 @@ impl Provider for AwsProvider {
         let aws = &self.aws;
         let id = create::create_once(
             aws,
-            request.stack,
+            create::Holder {
+                stack: request.stack,
+                removal: kind.removal(request),
+            },
             || kind.make(aws, request),
             || kind.find(aws, request),
         )

@@ -149,6 +149,11 @@ impl AwsKind for KeyPairKind {
         Ok(outputs)
     }
 
+    fn removal(&self, r: &CreateRequest<'_>) -> Option<String> {
+        let name = KnownInputs(r.inputs).str("key_name").ok()?;
+        Some(format!("aws ec2 delete-key-pair --key-name {name}"))
+    }
+
     /// The key pair of that name, when this stack's resource owns it.
     async fn find(
         &self,

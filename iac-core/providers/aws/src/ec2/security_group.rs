@@ -133,6 +133,14 @@ impl AwsKind for SecurityGroupKind {
             .to_owned())
     }
 
+    fn removal(&self, r: &CreateRequest<'_>) -> Option<String> {
+        let inputs = KnownInputs(r.inputs);
+        let (name, vpc) = (inputs.str("name").ok()?, inputs.str("vpc_id").ok()?);
+        Some(format!(
+            "aws ec2 delete-security-group --group-id <the id of group {name} in {vpc}>"
+        ))
+    }
+
     async fn read(
         &self,
         aws: &Aws,
