@@ -211,7 +211,7 @@ mod tests {
     async fn attempts_run_out_with_the_outcome_still_unknown() {
         let error = create_once(
             &aws(1),
-            "dev",
+            dev(),
             || async { Err(lost()) },
             || async { Ok(None) },
         )
