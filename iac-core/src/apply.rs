@@ -773,6 +773,7 @@ impl<'a> Executor<'a> {
                 name: &reg.name,
                 id: None,
                 inputs: &inputs,
+                outputs: None,
                 created_since: None,
             };
             match provider.read(&request).await {

@@ -468,6 +468,7 @@ impl Engine {
                 name: &p.name,
                 id: p.id.as_deref(),
                 inputs: &p.inputs,
+                outputs: None,
                 created_since: (p.kind == PendingKind::Create)
                     .then(|| humantime::parse_rfc3339(&p.started).ok())
                     .flatten(),
@@ -481,6 +482,7 @@ impl Engine {
                 name: &r.name,
                 id: Some(&r.id),
                 inputs: &r.inputs,
+                outputs: Some(&r.outputs),
                 created_since: None,
             })
         });

@@ -631,6 +631,7 @@ impl Planner<'_> {
                 name: &reg.name,
                 id: None,
                 inputs: &known,
+                outputs: None,
                 created_since: None,
             };
             match provider.read(&request).await {

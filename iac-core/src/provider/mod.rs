@@ -222,6 +222,9 @@ pub struct ReadRequest<'a> {
     pub id: Option<&'a str>,
     /// Inputs as recorded (or, for a data source, as given).
     pub inputs: &'a PropertyMap,
+    /// Outputs as recorded (`None` for a lookup and a data source): what a provider with
+    /// nothing to read back (a command that ran) reports unchanged.
+    pub outputs: Option<&'a PropertyMap>,
     /// For the lookup of an interrupted create (`id` is `None`): when that create was sent.
     /// A provider whose API shows new objects only after a while keeps looking until that
     /// while has passed before it answers "not there".

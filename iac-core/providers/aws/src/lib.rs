@@ -157,6 +157,7 @@ pub(crate) fn lookup<'a>(request: &CreateRequest<'a>) -> ReadRequest<'a> {
         name: request.name,
         id: None,
         inputs: request.inputs,
+        outputs: None,
         created_since: None,
     }
 }

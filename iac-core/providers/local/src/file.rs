@@ -1,0 +1,192 @@
+//! `local:File`: a file written atomically with its mode.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::{KnownInputs, known_str, map, require};
+use iac_core::{
+    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, Properties, PropertyMap,
+    ProviderError, ReadRequest, ReadResponse, UpdateRequest,
+};
+use serde_json::Value;
+
+use crate::{File, LocalKind, io_error};
+
+/// The diff table of `File`.
+pub(crate) const FILE_TABLE: DiffTable = DiffTable {
+    type_token: File::TYPE,
+    rows: &[
+        DiffRow {
+            inputs: &["path"],
+            change: Change::Replace,
+            note: "the new file is written, then the old one removed",
+        },
+        DiffRow {
+            inputs: &["content", "mode"],
+            change: Change::InPlace,
+            note: "rewritten atomically",
+        },
+    ],
+};
+
+/// The mode when none is given.
+const DEFAULT_MODE: u32 = 0o644;
+
+pub(crate) struct FileKind;
+
+fn parse_mode(text: &str) -> Option<u32> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+}
+
+fn mode_text(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+/// Writes `content` to `path` so that a reader sees the old file or the new one: a temporary
+/// file beside it, its mode set and fsynced, renamed over, the folder fsynced.
+pub(crate) fn write_atomic(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.write_all(content)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fs::File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write(inputs: &PropertyMap) -> Result<String, ProviderError> {
+    let known = KnownInputs(inputs);
+    let path = known.str("path")?;
+    let mode = known
+        .opt_str("mode")
+        .and_then(parse_mode)
+        .unwrap_or(DEFAULT_MODE);
+    write_atomic(Path::new(path), known.str("content")?.as_bytes(), mode)
+        .map_err(|e| io_error(&format!("writing {path}"), &e))?;
+    Ok(path.to_owned())
+}
+
+#[async_trait]
+impl LocalKind for FileKind {
+    fn token(&self) -> &'static str {
+        File::TYPE
+    }
+
+    fn diff_table(&self) -> &'static DiffTable {
+        &FILE_TABLE
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["path", "content"], &mut failures);
+        if known_str(inputs, "path").is_some_and(str::is_empty) {
+            failures.push(CheckFailure::new("path", "is empty: give the file's path"));
+        }
+        if let Some(mode) = known_str(inputs, "mode")
+            && parse_mode(mode).is_none()
+        {
+            failures.push(CheckFailure::new(
+                "mode",
+                format!("`{mode}` is not an octal mode: write it like \"0644\" or \"0600\""),
+            ));
+        }
+        failures
+    }
+
+    async fn create(&self, r: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
+        let id = write(r.inputs)?;
+        Ok(CreateResponse {
+            id,
+            outputs: r.inputs.clone(),
+        })
+    }
+
+    /// What is on disk now: an edited content or mode is drift, a missing file is gone.
+    async fn read(&self, r: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
+        let path = match r.id {
+            Some(id) => id.to_owned(),
+            None => KnownInputs(r.inputs).str("path")?.to_owned(),
+        };
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&format!("reading {path}"), &e)),
+        };
+        let mode = fs::metadata(&path)
+            .map_err(|e| io_error(&format!("reading {path}"), &e))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        // A mode the program leaves to the default is reported unset while it is the default.
+        let recorded = r.inputs.get("mode").and_then(Value::as_str);
+        let mode = match recorded {
+            Some(text) if parse_mode(text) == Some(mode) => Value::from(text),
+            None if mode == DEFAULT_MODE => Value::Null,
+            _ => Value::from(mode_text(mode)),
+        };
+        let now = map([
+            ("path", Value::from(path.as_str())),
+            (
+                "content",
+                Value::from(String::from_utf8_lossy(&bytes).into_owned()),
+            ),
+            ("mode", mode),
+        ]);
+        Ok(Some(ReadResponse {
+            id: path,
+            outputs: now.clone(),
+            inputs: Some(now),
+        }))
+    }
+
+    async fn update(&self, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        write(r.new_inputs)?;
+        Ok(r.new_inputs.clone())
+    }
+
+    async fn delete(&self, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        match fs::remove_file(r.id) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(io_error(&format!("removing {}", r.id), &e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_are_octal_text() {
+        assert_eq!(parse_mode("0644"), Some(0o644));
+        assert_eq!(parse_mode("600"), Some(0o600));
+        assert_eq!(parse_mode("0o755"), Some(0o755));
+        assert_eq!(parse_mode("0999"), None);
+        assert_eq!(parse_mode("77777"), None);
+        assert_eq!(mode_text(0o600), "0600");
+    }
+}

@@ -1,0 +1,131 @@
+//! The local provider: resources on this machine — files, commands and long-running
+//! processes — with the same contract as a cloud provider (check, diff, create, read, update,
+//! delete), so a stack can stand a whole platform up on one machine from the same graph that
+//! builds it in the cloud.
+//!
+//! - [`File`]: written atomically with its mode; refresh notices an edit or a deletion.
+//! - [`Command`]: `sh -c` at create (and update, and delete), output captured, a non-zero exit
+//!   fails the step with the command's last lines.
+//! - [`Service`]: a detached process, ready when its TCP or HTTP probe passes; recorded by pid
+//!   *and* start time (a reused pid is never signalled); stopped with SIGTERM, then SIGKILL;
+//!   marked with its stack and resource in its environment, so a process an interrupted
+//!   create started is found again, never left running unknown to the state.
+
+mod command;
+mod file;
+mod process;
+mod service;
+mod types;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use iac_core::provider::diff_table::DiffTable;
+use iac_core::{
+    CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
+    DiffResponse, Properties, PropertyMap, Provider, ProviderError, Providers, ReadRequest,
+    ReadResponse, UpdateRequest,
+};
+
+pub use types::*;
+
+/// One local resource type.
+#[async_trait]
+trait LocalKind: Send + Sync {
+    fn token(&self) -> &'static str;
+    fn diff_table(&self) -> &'static DiffTable;
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure>;
+    async fn create(&self, request: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError>;
+    async fn read(&self, request: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError>;
+    async fn update(&self, request: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError>;
+    async fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError>;
+}
+
+/// The local provider: every kind, dispatched by type token.
+pub struct LocalProvider {
+    kinds: HashMap<&'static str, Box<dyn LocalKind>>,
+}
+
+impl std::fmt::Debug for LocalProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalProvider").finish_non_exhaustive()
+    }
+}
+
+impl Default for LocalProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LocalProvider {
+    /// The provider with every kind.
+    pub fn new() -> Self {
+        let kinds: Vec<Box<dyn LocalKind>> = vec![
+            Box::new(file::FileKind),
+            Box::new(command::CommandKind),
+            Box::new(service::ServiceKind),
+        ];
+        Self {
+            kinds: kinds.into_iter().map(|k| (k.token(), k)).collect(),
+        }
+    }
+
+    /// Every type token this provider handles.
+    pub fn type_tokens(&self) -> Vec<&'static str> {
+        let mut tokens: Vec<&'static str> = self.kinds.keys().copied().collect();
+        tokens.sort_unstable();
+        tokens
+    }
+
+    /// Registers this provider for all its type tokens.
+    pub fn register(self, providers: &mut Providers) {
+        let tokens = self.type_tokens();
+        providers.register(Arc::new(self), tokens);
+    }
+
+    fn kind(&self, token: &str) -> Result<&dyn LocalKind, ProviderError> {
+        self.kinds.get(token).map(|k| k.as_ref()).ok_or_else(|| {
+            ProviderError::new(format!("the local provider has no type `{token}`")).refused()
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for LocalProvider {
+    fn check(&self, request: &CheckRequest<'_>) -> Vec<CheckFailure> {
+        match self.kind(request.type_token) {
+            Ok(kind) => kind.check(request.inputs),
+            Err(e) => vec![CheckFailure::new("", e.message)],
+        }
+    }
+
+    fn diff(&self, request: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {
+        Ok(self
+            .kind(request.type_token)?
+            .diff_table()
+            .diff(request.changed_keys()))
+    }
+
+    async fn create(&self, request: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
+        self.kind(request.type_token)?.create(request).await
+    }
+
+    async fn read(&self, request: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
+        self.kind(request.type_token)?.read(request).await
+    }
+
+    async fn update(&self, request: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        self.kind(request.type_token)?.update(request).await
+    }
+
+    async fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        self.kind(request.type_token)?.delete(request).await
+    }
+}
+
+/// An I/O failure as a provider error naming what was being done.
+fn io_error(what: &str, error: &std::io::Error) -> ProviderError {
+    ProviderError::with_code("LocalIo", format!("{what}: {error}"))
+}

@@ -1,0 +1,285 @@
+//! `local:Service`: a detached long-running process, ready when its probe passes.
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use iac_core::ResourceType as _;
+use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
+use iac_core::provider::known::{KnownInputs, known_str, require, string_map};
+use iac_core::{
+    CheckFailure, CreateRequest, CreateResponse, DeleteRequest, Properties, PropertyMap,
+    ProviderError, ReadRequest, ReadResponse, UpdateRequest,
+};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::process::{Process, RESOURCE_VAR, STACK_VAR};
+use crate::{LocalKind, Service, io_error};
+
+/// The diff table of `Service`: any change restarts it (stop first: its port is taken).
+pub(crate) const SERVICE_TABLE: DiffTable = DiffTable {
+    type_token: Service::TYPE,
+    rows: &[DiffRow {
+        inputs: &[
+            "program",
+            "args",
+            "environment",
+            "dir",
+            "log_file",
+            "ready_tcp",
+            "ready_http",
+            "ready_status",
+            "ready_timeout_secs",
+            "stop_grace_secs",
+        ],
+        change: Change::ReplaceDeletingFirst,
+        note: "restarted: stopped, then started with the new inputs",
+    }],
+};
+
+pub(crate) struct ServiceKind;
+
+fn seconds(inputs: &PropertyMap, key: &str, default: u64) -> Duration {
+    let secs = KnownInputs(inputs)
+        .opt_i64(key)
+        .and_then(|s| u64::try_from(s).ok())
+        .unwrap_or(default);
+    Duration::from_secs(secs)
+}
+
+/// `host:port` of an `http://host:port/…` URL.
+fn http_authority(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    Some((authority, path))
+}
+
+fn resolve(address: &str) -> Option<SocketAddr> {
+    address.to_socket_addrs().ok()?.next()
+}
+
+/// Whether the probe passes now.
+async fn ready(inputs: &PropertyMap) -> bool {
+    let known = KnownInputs(inputs);
+    if let Some(address) = known.opt_str("ready_tcp") {
+        return tokio::net::TcpStream::connect(address).await.is_ok();
+    }
+    if let Some(url) = known.opt_str("ready_http") {
+        let want = known.opt_i64("ready_status").unwrap_or(200);
+        return http_status(url).await == Some(want);
+    }
+    true
+}
+
+/// The status of a GET of `url` (plain HTTP/1.1; a probe needs no more).
+async fn http_status(url: &str) -> Option<i64> {
+    let (authority, path) = http_authority(url)?;
+    let mut stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut head = vec![0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head))
+        .await
+        .ok()?
+        .ok()?;
+    let line = String::from_utf8_lossy(&head[..read]);
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The last lines of the log, for an error.
+fn log_tail(path: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+/// The recorded process of a service (from its id `pid:start_time`).
+fn recorded(id: &str) -> Option<Process> {
+    let (pid, start) = id.split_once(':')?;
+    Some(Process {
+        pid: pid.parse().ok()?,
+        start_time: start.parse().ok()?,
+    })
+}
+
+fn described(process: Process, inputs: &PropertyMap) -> (String, PropertyMap) {
+    let mut outputs = inputs.clone();
+    outputs.insert("pid".to_owned(), Value::from(process.pid));
+    outputs.insert("start_time".to_owned(), Value::from(process.start_time));
+    (format!("{}:{}", process.pid, process.start_time), outputs)
+}
+
+/// Starts the service and waits for its probe; on any failure nothing is left running.
+async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
+    let known = KnownInputs(r.inputs);
+    let program = known.str("program")?;
+    let log = known.str("log_file")?;
+    if let Some(address) = known.opt_str("ready_tcp") {
+        let free = resolve(address).is_some_and(|addr| TcpListener::bind(addr).is_ok());
+        if !free {
+            return Err(ProviderError::with_code(
+                "PortTaken",
+                format!("{address} is already taken by another process: stop it, or give this service another port"),
+            )
+            .refused());
+        }
+    }
+    if let Some(dir) = Path::new(log)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io_error(&format!("creating {}", dir.display()), &e).refused())?;
+    }
+    let open_log = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| io_error(&format!("opening {log}"), &e).refused())
+    };
+    let mut command = std::process::Command::new(program);
+    command
+        .args(known.strings("args"))
+        .envs(string_map(r.inputs.get("environment")))
+        .env(STACK_VAR, r.stack)
+        .env(RESOURCE_VAR, r.name)
+        .stdin(std::process::Stdio::null())
+        .stdout(open_log()?)
+        .stderr(open_log()?)
+        // Its own process group: a Ctrl-C of the CLI does not reach it, and a stop reaches
+        // whatever it started.
+        .process_group(0);
+    if let Some(dir) = known.opt_str("dir") {
+        command.current_dir(dir);
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| io_error(&format!("starting {program}"), &e).refused())?;
+    let pid = i32::try_from(child.id()).map_err(|_| ProviderError::new("pid out of range"))?;
+    let Some(process) = Process::of(pid) else {
+        return Err(ProviderError::with_code(
+            "ServiceExited",
+            format!("{program} exited at once:\n{}", log_tail(log)),
+        )
+        .refused());
+    };
+    let deadline = Instant::now() + seconds(r.inputs, "ready_timeout_secs", 30);
+    loop {
+        if !process.is_running() {
+            return Err(ProviderError::with_code(
+                "ServiceExited",
+                format!("{program} exited before it was ready:\n{}", log_tail(log)),
+            )
+            .refused());
+        }
+        if ready(r.inputs).await {
+            return Ok(process);
+        }
+        if Instant::now() >= deadline {
+            process.stop(seconds(r.inputs, "stop_grace_secs", 10)).await;
+            return Err(ProviderError::with_code(
+                "ServiceNotReady",
+                format!(
+                    "{program} was not ready after {}s (stopped again):\n{}",
+                    seconds(r.inputs, "ready_timeout_secs", 30).as_secs(),
+                    log_tail(log)
+                ),
+            )
+            .refused());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[async_trait]
+impl LocalKind for ServiceKind {
+    fn token(&self) -> &'static str {
+        Service::TYPE
+    }
+
+    fn diff_table(&self) -> &'static DiffTable {
+        &SERVICE_TABLE
+    }
+
+    fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
+        let mut failures = Vec::new();
+        require(inputs, &["program", "log_file"], &mut failures);
+        for key in ["program", "log_file"] {
+            if known_str(inputs, key).is_some_and(str::is_empty) {
+                failures.push(CheckFailure::new(key, "is empty"));
+            }
+        }
+        if let Some(address) = known_str(inputs, "ready_tcp")
+            && resolve(address).is_none()
+        {
+            failures.push(CheckFailure::new(
+                "ready_tcp",
+                format!("`{address}` is not a host:port"),
+            ));
+        }
+        if let Some(url) = known_str(inputs, "ready_http")
+            && http_authority(url).is_none()
+        {
+            failures.push(CheckFailure::new(
+                "ready_http",
+                format!("`{url}` is not an http:// URL"),
+            ));
+        }
+        for key in ["ready_timeout_secs", "stop_grace_secs", "ready_status"] {
+            if inputs
+                .known(key)
+                .and_then(Value::as_i64)
+                .is_some_and(|v| v < 0)
+            {
+                failures.push(CheckFailure::new(key, "must not be negative"));
+            }
+        }
+        failures
+    }
+
+    async fn create(&self, r: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
+        // A process an interrupted create started is this one: adopted, not started twice.
+        let process = match Process::marked(r.stack, r.name) {
+            Some(running) => running,
+            None => start(r).await?,
+        };
+        let (id, outputs) = described(process, r.inputs);
+        Ok(CreateResponse { id, outputs })
+    }
+
+    /// Running (its pid with its start time) is there; anything else is gone, so the next
+    /// apply starts it again. Without an id: the process marked as this resource.
+    async fn read(&self, r: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
+        let process = match r.id {
+            Some(id) => recorded(id).filter(Process::is_running),
+            None => Process::marked(r.stack, r.name),
+        };
+        Ok(process.map(|process| {
+            let (id, outputs) = described(process, r.inputs);
+            ReadResponse {
+                id,
+                inputs: None,
+                outputs,
+            }
+        }))
+    }
+
+    async fn update(&self, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
+        // Every input restarts it (the diff table replaces); nothing changes in place.
+        Ok(r.old_outputs.clone())
+    }
+
+    async fn delete(&self, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
+        if let Some(process) = recorded(r.id) {
+            process.stop(seconds(r.inputs, "stop_grace_secs", 10)).await;
+        }
+        Ok(())
+    }
+}
