@@ -18,6 +18,29 @@ fn is_empty(value: Option<&Shown>) -> bool {
     }
 }
 
+/// The changed lines of a multi-line text (a file's content) as a unified diff with two
+/// lines of context, indented under its property.
+fn line_diff(old: &str, new: &str) -> String {
+    let diff = similar::TextDiff::from_lines(old, new);
+    let mut out = String::new();
+    for hunk in diff.unified_diff().context_radius(2).iter_hunks() {
+        let _ = writeln!(out, "            {}", hunk.header());
+        for change in hunk.iter_changes() {
+            let sign = match change.tag() {
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Equal => ' ',
+            };
+            let _ = writeln!(
+                out,
+                "            {sign}{}",
+                change.value().trim_end_matches('\n')
+            );
+        }
+    }
+    out
+}
+
 /// Renders the preview of a plan.
 pub fn render(plan: &PlanRecord) -> String {
     let mut out = String::new();
@@ -62,17 +85,25 @@ pub fn render(plan: &PlanRecord) -> String {
             .iter()
             .filter(|d| !(step.op == Operation::Create && is_empty(d.new.as_ref())))
         {
+            let forces = if d.replace {
+                " (forces replacement)"
+            } else {
+                ""
+            };
+            if let (Some(Shown::Value(Value::String(old))), Some(Shown::Value(Value::String(new)))) =
+                (&d.old, &d.new)
+                && (old.contains('\n') || new.contains('\n'))
+            {
+                let _ = writeln!(out, "        ~ {}:{forces}", d.key);
+                out.push_str(&line_diff(old, new));
+                continue;
+            }
             let line = match (&d.old, &d.new) {
                 (None, Some(new)) if step.op == Operation::Create => format!("{}: {new}", d.key),
                 (None, Some(new)) => format!("+ {}: {new}", d.key),
                 (Some(old), None) => format!("- {}: {old}", d.key),
                 (Some(old), Some(new)) => format!("~ {}: {old} => {new}", d.key),
                 (None, None) => format!("~ {}", d.key),
-            };
-            let forces = if d.replace {
-                " (forces replacement)"
-            } else {
-                ""
             };
             let _ = writeln!(out, "        {line}{forces}");
         }

@@ -332,3 +332,60 @@ async fn the_process_of_an_interrupted_create_is_adopted_not_started_twice() {
         .unwrap();
     assert!(!marked_running("adopt", "web"));
 }
+
+/// The preview of a changed file shows the changed lines as a unified diff; a secret file's
+/// content shows as `[secret]`, never as lines.
+#[tokio::test]
+async fn the_preview_of_a_file_change_is_a_line_diff_and_a_secret_stays_hidden() {
+    let dir = TempDir::new().unwrap();
+    let engine = engine(&dir);
+    let program = |ip: &str, password: &str| {
+        let mut s = Stack::new("diffs");
+        s.resource::<File>(
+            "prometheus",
+            FileArgs {
+                path: dir.path().join("prometheus.yml").display().to_string().into(),
+                content: format!(
+                    "global:\n  scrape_interval: 15s\nscrape_configs:\n  - targets:\n      - {ip}:9100\n"
+                )
+                .into(),
+                ..Default::default()
+            },
+        );
+        s.resource::<File>(
+            "users",
+            FileArgs {
+                path: dir.path().join("users").display().to_string().into(),
+                content: iac_core::Output::secret(format!("admin:{password}\n")),
+                mode: Some("0600".to_owned()).into(),
+            },
+        );
+        s.build().unwrap()
+    };
+    assert!(
+        up(&engine, &program("10.0.1.10", "s3cret"))
+            .await
+            .is_success()
+    );
+    let preview = engine
+        .preview(&program("10.0.1.11", "0ther"))
+        .await
+        .unwrap()
+        .render();
+    let expected = "        ~ content:
+            @@ -3,3 +3,3 @@
+             scrape_configs:
+               - targets:
+            -      - 10.0.1.10:9100
+            +      - 10.0.1.11:9100
+";
+    assert!(preview.contains(expected), "{preview}");
+    assert!(
+        preview.contains("~ content: [secret] => [secret]"),
+        "{preview}"
+    );
+    assert!(
+        !preview.contains("s3cret") && !preview.contains("0ther"),
+        "{preview}"
+    );
+}
