@@ -1095,3 +1095,32 @@ async fn a_stop_request_starts_no_new_step_and_records_the_steps_in_flight() {
     assert!(rest.is_success());
     assert_eq!(rest.counts.create, 3);
 }
+
+#[tokio::test]
+async fn a_damaged_encryption_header_is_damaged_state_not_a_wrong_passphrase() {
+    let program = {
+        let mut s = Stack::new("dev");
+        thing(
+            &mut s,
+            "db",
+            Inputs::new().with("password", Output::secret("hunter2".to_owned())),
+        );
+        s.build().expect("valid")
+    };
+    let (_provider, engine, dir) = setup(TestProvider::new());
+    up(&engine, &program).await;
+    let path = dir.path().join("dev.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    state["encryption"]["salt"] = json!("not base64!");
+    std::fs::write(&path, state.to_string()).unwrap();
+    let err = engine.state("dev").await.unwrap_err();
+    assert!(
+        !err.is_user_error(),
+        "damaged state is a failure, not the user's to fix: {err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "secret `encryption header` in the state of stack `dev` cannot be decrypted: the state file is damaged"
+    );
+}
