@@ -5,7 +5,6 @@
 //! Data is prepared here; templates (in the workspace's `templates/`) only loop and print.
 //! [`write`] replaces the output folder as a whole: a render never leaves half a set of files.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::config::{PlatformConfig, Role};
@@ -117,46 +116,16 @@ pub fn render(
     Ok(files)
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RenderError + '_ {
-    move |source| RenderError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// Replaces `dir` with exactly `files`: written to a sibling temporary folder first, then
-/// swapped in by rename, so readers see the old set or the new one, never a mix.
+/// Replaces `dir` with exactly `files`, as one: readers see the old set or the new one,
+/// never a mix (`iac_local::write_folder`).
 pub fn write(dir: &Path, files: &[RenderedFile]) -> Result<(), RenderError> {
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "rendered".to_owned());
-    fs::create_dir_all(parent).map_err(io(parent))?;
-    let pid = std::process::id();
-    let staging = parent.join(format!(".{name}.tmp-{pid}"));
-    let previous = parent.join(format!(".{name}.old-{pid}"));
-    let _ = fs::remove_dir_all(&staging);
-    for file in files {
-        let path = staging.join(file.path);
-        if let Some(folder) = path.parent() {
-            fs::create_dir_all(folder).map_err(io(folder))?;
-        }
-        fs::write(&path, &file.contents).map_err(io(&path))?;
-    }
-    let had_previous = dir.exists();
-    if had_previous {
-        fs::rename(dir, &previous).map_err(io(dir))?;
-    }
-    if let Err(e) = fs::rename(&staging, dir) {
-        if had_previous {
-            let _ = fs::rename(&previous, dir);
-        }
-        return Err(io(dir)(e));
-    }
-    let _ = fs::remove_dir_all(&previous);
-    Ok(())
+    iac_local::write_folder(
+        dir,
+        files.iter().map(|f| (f.path, f.contents.as_bytes())),
+        0o644,
+    )
+    .map_err(|e| RenderError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }

@@ -35,17 +35,17 @@ pub(crate) const FILE_TABLE: DiffTable = DiffTable {
 };
 
 /// The mode when none is given.
-const DEFAULT_MODE: u32 = 0o644;
+pub(crate) const DEFAULT_MODE: u32 = 0o644;
 
 pub(crate) struct FileKind;
 
-fn parse_mode(text: &str) -> Option<u32> {
+pub(crate) fn parse_mode(text: &str) -> Option<u32> {
     u32::from_str_radix(text.trim_start_matches("0o"), 8)
         .ok()
         .filter(|m| *m <= 0o7777)
 }
 
-fn mode_text(mode: u32) -> String {
+pub(crate) fn mode_text(mode: u32) -> String {
     format!("{mode:04o}")
 }
 

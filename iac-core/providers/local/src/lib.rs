@@ -4,6 +4,8 @@
 //! builds it in the cloud.
 //!
 //! - [`File`]: written atomically with its mode; refresh notices an edit or a deletion.
+//! - [`Folder`]: a set of files replaced as one ([`write_folder`]): a reader sees the old set
+//!   or the new one, never a mix.
 //! - [`Command`]: `sh -c` at create (and update, and delete), output captured, a non-zero exit
 //!   fails the step with the command's last lines.
 //! - [`Service`]: a detached process, ready when its TCP or HTTP probe passes; recorded by pid
@@ -13,6 +15,7 @@
 
 mod command;
 mod file;
+mod folder;
 mod process;
 mod service;
 mod types;
@@ -28,6 +31,7 @@ use iac_core::{
     ReadResponse, UpdateRequest,
 };
 
+pub use folder::{FolderError, write_folder};
 pub use types::*;
 
 /// One local resource type.
@@ -64,6 +68,7 @@ impl LocalProvider {
     pub fn new() -> Self {
         let kinds: Vec<Box<dyn LocalKind>> = vec![
             Box::new(file::FileKind),
+            Box::new(folder::FolderKind),
             Box::new(command::CommandKind),
             Box::new(service::ServiceKind),
         ];

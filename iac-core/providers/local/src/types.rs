@@ -22,6 +22,22 @@ iac_core::resource! {
 }
 
 iac_core::resource! {
+    /// A folder holding exactly a set of files, replaced as one (readers see the old set or
+    /// the new one, never a mix). Refresh notices a file edited, added or removed by hand.
+    pub resource Folder("local:Folder") {
+        args FolderArgs {
+            /// Where (absolute, or relative to the working directory).
+            path: String,
+            /// Each file's content by its path inside the folder (`prometheus/rules.yml`).
+            files: BTreeMap<String, String>,
+            /// Permission bits of every file in octal (default `"0644"`).
+            mode: Option<String>,
+        }
+        outputs {}
+    }
+}
+
+iac_core::resource! {
     /// A command run by `sh -c` when the resource is created (and, when given, when its
     /// inputs change, and when it is deleted), like Pulumi's `command.local.Command`.
     pub resource Command("local:Command") {

@@ -389,3 +389,85 @@ async fn the_preview_of_a_file_change_is_a_line_diff_and_a_secret_stays_hidden()
         "{preview}"
     );
 }
+
+#[tokio::test]
+async fn a_folder_is_replaced_as_one_and_a_file_added_by_hand_is_drift() {
+    let dir = TempDir::new().unwrap();
+    let engine = engine(&dir);
+    let path = dir.path().join("rendered");
+    let program = |version: &str| {
+        let mut s = Stack::new("folders");
+        s.resource::<Folder>(
+            "config",
+            FolderArgs {
+                path: path.display().to_string().into(),
+                files: BTreeMap::from([
+                    (
+                        "prometheus/prometheus.yml".to_owned(),
+                        format!("v: {version}\n"),
+                    ),
+                    ("alertmanager.yml".to_owned(), format!("v: {version}\n")),
+                ])
+                .into(),
+                ..Default::default()
+            },
+        );
+        s.build().unwrap()
+    };
+    assert!(up(&engine, &program("1")).await.is_success());
+    assert_eq!(
+        std::fs::read_to_string(path.join("prometheus/prometheus.yml")).unwrap(),
+        "v: 1\n"
+    );
+    assert!(up(&engine, &program("2")).await.is_success());
+    assert_eq!(
+        std::fs::read_to_string(path.join("alertmanager.yml")).unwrap(),
+        "v: 2\n"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("rendered") && n != "rendered")
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "no staging folder is left: {leftovers:?}"
+    );
+
+    std::fs::write(path.join("stray.yml"), "hand-made\n").unwrap();
+    let report = engine.refresh("folders", 4).await.unwrap();
+    assert!(
+        matches!(drift_of(&report, "config"), Some(Drift::Changed { .. })),
+        "{report:?}"
+    );
+    assert_eq!(up(&engine, &program("2")).await.counts.update, 1);
+    assert!(
+        !path.join("stray.yml").exists(),
+        "apply puts back exactly the set"
+    );
+
+    let empty = Program::empty("folders").unwrap();
+    assert!(up(&engine, &empty).await.is_success());
+    assert!(!path.exists());
+
+    let mut s = Stack::new("folders");
+    s.resource::<Folder>(
+        "escape",
+        FolderArgs {
+            path: path.display().to_string().into(),
+            files: BTreeMap::from([("../outside".to_owned(), String::new())]).into(),
+            mode: Some("0999".to_owned()).into(),
+        },
+    );
+    let err = engine
+        .preview(&s.build().unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`files`: `../outside` is not a path inside the folder (relative, no `..`)")
+            && err.contains("`mode`: `0999` is not an octal mode"),
+        "{err}"
+    );
+}
