@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -103,9 +104,14 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> StateError {
     }
 }
 
-/// Writes `bytes` to `path` atomically and durably.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+/// Writes `bytes` to `path` so that a reader sees the old file or the new one, and the new one
+/// survives a crash: a temporary file beside it (with `mode` when given), fsynced, renamed
+/// over, the folder fsynced. The snapshot is written this way; so are a local provider's files.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -113,15 +119,22 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> 
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp)?;
+        if let Some(mode) = mode {
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()
     })();
-    result.map_err(|source| {
+    if result.is_err() {
         let _ = fs::remove_file(&tmp);
-        io_error(path, source)
-    })
+    }
+    result
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    write_atomically(path, bytes, None).map_err(|source| io_error(path, source))
 }
 
 impl StateBackend for FileBackend {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use file::FileBackend;
+pub use file::{FileBackend, write_atomically};
 
 use crate::property::PropertyMap;
 use crate::secrets::{Cipher, EncryptionHeader, SecretsError};

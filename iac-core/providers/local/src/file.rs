@@ -1,14 +1,14 @@
 //! `local:File`: a file written atomically with its mode.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use async_trait::async_trait;
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
 use iac_core::provider::known::{KnownInputs, known_str, map, require};
+use iac_core::state::write_atomically;
 use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, Properties, PropertyMap,
     ProviderError, ReadRequest, ReadResponse, UpdateRequest,
@@ -49,31 +49,35 @@ pub(crate) fn mode_text(mode: u32) -> String {
     format!("{mode:04o}")
 }
 
-/// Writes `content` to `path` so that a reader sees the old file or the new one: a temporary
-/// file beside it, its mode set and fsynced, renamed over, the folder fsynced.
-pub(crate) fn write_atomic(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.write_all(content)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        fs::File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+/// Writes `content` to `path` atomically (see [`write_atomically`]), making its folder.
+fn write_atomic(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)?;
     }
-    result
+    write_atomically(path, content, Some(mode))
+}
+
+/// The checks a file and a folder share: a path, and an octal mode.
+pub(crate) fn check_path_and_mode(inputs: &Properties, failures: &mut Vec<CheckFailure>) {
+    if known_str(inputs, "path").is_some_and(str::is_empty) {
+        failures.push(CheckFailure::new("path", "is empty: give the path"));
+    }
+    if let Some(mode) = known_str(inputs, "mode")
+        && parse_mode(mode).is_none()
+    {
+        failures.push(CheckFailure::new(
+            "mode",
+            format!("`{mode}` is not an octal mode: write it like \"0644\" or \"0600\""),
+        ));
+    }
+}
+
+/// The path a read looks at: the recorded one, or the inputs' for a lookup.
+pub(crate) fn read_path(r: &ReadRequest<'_>) -> Result<String, ProviderError> {
+    Ok(match r.id {
+        Some(id) => id.to_owned(),
+        None => KnownInputs(r.inputs).str("path")?.to_owned(),
+    })
 }
 
 fn write(inputs: &PropertyMap) -> Result<String, ProviderError> {
@@ -101,17 +105,7 @@ impl LocalKind for FileKind {
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
         require(inputs, &["path", "content"], &mut failures);
-        if known_str(inputs, "path").is_some_and(str::is_empty) {
-            failures.push(CheckFailure::new("path", "is empty: give the file's path"));
-        }
-        if let Some(mode) = known_str(inputs, "mode")
-            && parse_mode(mode).is_none()
-        {
-            failures.push(CheckFailure::new(
-                "mode",
-                format!("`{mode}` is not an octal mode: write it like \"0644\" or \"0600\""),
-            ));
-        }
+        check_path_and_mode(inputs, &mut failures);
         failures
     }
 
@@ -125,10 +119,7 @@ impl LocalKind for FileKind {
 
     /// What is on disk now: an edited content or mode is drift, a missing file is gone.
     async fn read(&self, r: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
-        let path = match r.id {
-            Some(id) => id.to_owned(),
-            None => KnownInputs(r.inputs).str("path")?.to_owned(),
-        };
+        let path = read_path(r)?;
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

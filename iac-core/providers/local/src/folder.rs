@@ -8,16 +8,14 @@ use std::path::{Component, Path, PathBuf};
 use async_trait::async_trait;
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::{
-    KnownInputs, known_str, map, require, string_map, string_map_value,
-};
+use iac_core::provider::known::{KnownInputs, map, require, string_map, string_map_value};
 use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, Properties, PropertyMap,
     ProviderError, ReadRequest, ReadResponse, UpdateRequest,
 };
 use serde_json::Value;
 
-use crate::file::{DEFAULT_MODE, mode_text, parse_mode};
+use crate::file::{DEFAULT_MODE, check_path_and_mode, mode_text, parse_mode, read_path};
 use crate::{Folder, LocalKind, io_error};
 
 /// The diff table of `Folder`.
@@ -154,20 +152,7 @@ impl LocalKind for FolderKind {
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
         require(inputs, &["path"], &mut failures);
-        if known_str(inputs, "path").is_some_and(str::is_empty) {
-            failures.push(CheckFailure::new(
-                "path",
-                "is empty: give the folder's path",
-            ));
-        }
-        if let Some(mode) = known_str(inputs, "mode")
-            && parse_mode(mode).is_none()
-        {
-            failures.push(CheckFailure::new(
-                "mode",
-                format!("`{mode}` is not an octal mode: write it like \"0644\" or \"0600\""),
-            ));
-        }
+        check_path_and_mode(inputs, &mut failures);
         if let Some(files) = inputs.known("files").and_then(Value::as_object) {
             for name in files.keys() {
                 let inside = !name.is_empty()
@@ -195,10 +180,7 @@ impl LocalKind for FolderKind {
 
     /// The files there now: one edited, added or removed by hand is drift.
     async fn read(&self, r: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
-        let path = match r.id {
-            Some(id) => id.to_owned(),
-            None => KnownInputs(r.inputs).str("path")?.to_owned(),
-        };
+        let path = read_path(r)?;
         let tree = match read_tree(Path::new(&path)) {
             Ok(tree) => tree,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
