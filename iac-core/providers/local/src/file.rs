@@ -15,7 +15,7 @@ use iac_core::{
 };
 use serde_json::Value;
 
-use crate::{File, LocalKind, io_error};
+use crate::{File, LocalKind, io_error, removed};
 
 /// The diff table of `File`.
 pub(crate) const FILE_TABLE: DiffTable = DiffTable {
@@ -158,12 +158,7 @@ impl LocalKind for FileKind {
     }
 
     async fn delete(&self, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        match fs::remove_file(r.id) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(io_error(&format!("removing {}", r.id), &e))
-            }
-            _ => Ok(()),
-        }
+        removed(fs::remove_file(r.id), r.id)
     }
 }
 

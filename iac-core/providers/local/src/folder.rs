@@ -16,7 +16,7 @@ use iac_core::{
 use serde_json::Value;
 
 use crate::file::{DEFAULT_MODE, check_path_and_mode, mode_text, parse_mode, read_path};
-use crate::{Folder, LocalKind, io_error};
+use crate::{Folder, LocalKind, io_error, removed};
 
 /// The diff table of `Folder`.
 pub(crate) const FOLDER_TABLE: DiffTable = DiffTable {
@@ -214,11 +214,6 @@ impl LocalKind for FolderKind {
     }
 
     async fn delete(&self, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        match fs::remove_dir_all(r.id) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(io_error(&format!("removing {}", r.id), &e))
-            }
-            _ => Ok(()),
-        }
+        removed(fs::remove_dir_all(r.id), r.id)
     }
 }

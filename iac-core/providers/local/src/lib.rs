@@ -130,6 +130,16 @@ impl Provider for LocalProvider {
     }
 }
 
+/// A removal: done when it is gone already.
+fn removed(result: std::io::Result<()>, path: &str) -> Result<(), ProviderError> {
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(io_error(&format!("removing {path}"), &e))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// An I/O failure as a provider error naming what was being done.
 fn io_error(what: &str, error: &std::io::Error) -> ProviderError {
     ProviderError::with_code("LocalIo", format!("{what}: {error}"))
