@@ -64,17 +64,24 @@ fn resolve(address: &str) -> Option<SocketAddr> {
     address.to_socket_addrs().ok()?.next()
 }
 
-/// Whether the probe passes now.
-async fn ready(inputs: &PropertyMap) -> bool {
+/// Whether the probe passes now; when it does not, the probe's input and what it found.
+async fn probe(inputs: &PropertyMap) -> Result<(), (&'static str, String)> {
     let known = KnownInputs(inputs);
     if let Some(address) = known.opt_str("ready_tcp") {
-        return tokio::net::TcpStream::connect(address).await.is_ok();
+        return match tokio::net::TcpStream::connect(address).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(("ready_tcp", format!("not ready: {e}"))),
+        };
     }
     if let Some(url) = known.opt_str("ready_http") {
         let want = known.opt_i64("ready_status").unwrap_or(200);
-        return http_status(url).await == Some(want);
+        return match http_status(url).await {
+            Some(status) if status == want => Ok(()),
+            Some(status) => Err(("ready_http", format!("not ready: answers {status}"))),
+            None => Err(("ready_http", "not ready: no answer".to_owned())),
+        };
     }
-    true
+    Ok(())
 }
 
 /// The status of a GET of `url` (plain HTTP/1.1; a probe needs no more).
@@ -179,7 +186,7 @@ async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
             )
             .refused());
         }
-        if ready(r.inputs).await {
+        if probe(r.inputs).await.is_ok() {
             return Ok(process);
         }
         if Instant::now() >= deadline {
@@ -255,19 +262,30 @@ impl LocalKind for ServiceKind {
     }
 
     /// Running (its pid with its start time) is there; anything else is gone, so the next
-    /// apply starts it again. Without an id: the process marked as this resource.
+    /// apply starts it again. Running but failing its probe is drift on the probe's input
+    /// (`ready_http: "http://…" => "not ready: answers 503"`), which the next apply repairs by
+    /// a restart. Without an id: the process marked as this resource.
     async fn read(&self, r: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
         let process = match r.id {
             Some(id) => recorded(id).filter(Process::is_running),
             None => Process::marked(r.stack, r.name),
         };
-        Ok(process.map(|process| {
-            let (id, outputs) = described(process, r.inputs);
-            ReadResponse {
-                id,
-                inputs: None,
-                outputs,
+        let Some(process) = process else {
+            return Ok(None);
+        };
+        let inputs = match probe(r.inputs).await {
+            Ok(()) => None,
+            Err((key, found)) => {
+                let mut now = r.inputs.clone();
+                now.insert(key.to_owned(), Value::from(found));
+                Some(now)
             }
+        };
+        let (id, outputs) = described(process, r.inputs);
+        Ok(Some(ReadResponse {
+            id,
+            inputs,
+            outputs,
         }))
     }
 

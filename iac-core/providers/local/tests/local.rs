@@ -471,3 +471,46 @@ async fn a_folder_is_replaced_as_one_and_a_file_added_by_hand_is_drift() {
         "{err}"
     );
 }
+
+/// A service that runs but fails its probe is drift on the probe, and the next apply
+/// restarts it (the old process stopped, a new one ready).
+#[tokio::test]
+async fn a_running_service_that_is_not_ready_is_drift_and_apply_restarts_it() {
+    let dir = TempDir::new().unwrap();
+    let engine = engine(&dir);
+    let port = free_port();
+    std::fs::write(dir.path().join("ready.txt"), "ok").unwrap();
+    let probe = format!("http://127.0.0.1:{port}/ready.txt");
+    let program = {
+        let mut s = Stack::new("unready");
+        s.resource::<Service>(
+            "web",
+            ServiceArgs {
+                ready_http: Some(probe.clone()).into(),
+                ..web(&dir, port)
+            },
+        );
+        s.build().unwrap()
+    };
+    assert!(up(&engine, &program).await.is_success());
+    let first = pid_of(&engine.state("unready").await.unwrap().unwrap(), "web");
+
+    std::fs::remove_file(dir.path().join("ready.txt")).unwrap();
+    let report = engine.refresh("unready", 4).await.unwrap();
+    let shown: Vec<String> = report.drift.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [format!(
+            "~ web (local:Service): changed outside the program; apply restores it\n    ready_http: \"{probe}\" => \"not ready: answers 404\""
+        )]
+    );
+
+    std::fs::write(dir.path().join("ready.txt"), "ok").unwrap();
+    let summary = up(&engine, &program).await;
+    assert_eq!(summary.counts.replace, 1, "{summary:?}");
+    let second = pid_of(&engine.state("unready").await.unwrap().unwrap(), "web");
+    assert!(second != first && running(second) && !running(first));
+    let empty = Program::empty("unready").unwrap();
+    assert!(up(&engine, &empty).await.is_success());
+    assert!(!running(second));
+}
