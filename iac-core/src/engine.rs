@@ -20,7 +20,7 @@ use crate::property::PropertyMap;
 use crate::provider::{Providers, ReadRequest, ReadResponse};
 use crate::refresh::{self, DriftRecord, ReadFailure, Reconciled, RefreshReport};
 use crate::secrets::{Cipher, Passphrase, SecretsError};
-use crate::stack::{NodeKind, Program};
+use crate::stack::{NodeKind, Program, RegistrationErrors};
 use crate::state::writer::StateWriter;
 use crate::state::{
     Checkpoint, LockInfo, Mutation, PendingKind, ResourceState, StateBackend, StateError, StateLock,
@@ -89,6 +89,9 @@ pub enum EngineError {
     /// The plan's operations cannot be ordered.
     #[error("{0}")]
     Ordering(String),
+    /// The program (or the stack name) is invalid.
+    #[error(transparent)]
+    Program(#[from] RegistrationErrors),
 }
 
 impl EngineError {
@@ -102,7 +105,8 @@ impl EngineError {
             | EngineError::WrongStack { .. }
             | EngineError::PlanMismatch { .. }
             | EngineError::Interrupted { .. }
-            | EngineError::Ordering(_) => true,
+            | EngineError::Ordering(_)
+            | EngineError::Program(_) => true,
             EngineError::State(e) => e.is_user_error(),
             EngineError::Secrets(e) => e.is_user_error(),
         }
@@ -284,6 +288,18 @@ impl Engine {
         let loaded = self.load(&program.stack).await?;
         Self::check_base(&program.stack, &loaded, &plan.record.base)?;
         self.execute(program, plan, loaded, options).await
+    }
+
+    /// Deletes every resource of the stack (dependents first): the plan of an empty program,
+    /// applied.
+    pub async fn destroy(
+        &self,
+        stack: &str,
+        options: &ApplyOptions,
+    ) -> Result<ApplySummary, EngineError> {
+        let program = Program::empty(stack)?;
+        let plan = self.preview(&program).await?;
+        self.apply(&program, &plan, options).await
     }
 
     /// Applies exactly a saved plan: refused if the state changed since it was made or if

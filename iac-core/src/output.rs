@@ -305,6 +305,37 @@ impl From<&str> for Output<String> {
     }
 }
 
+/// An optional string input given as a plain `&str`: `private_ip: "10.0.1.10".into()`.
+impl From<&str> for Output<Option<String>> {
+    fn from(value: &str) -> Self {
+        Self::known(Some(value.to_owned()))
+    }
+}
+
+/// A string list given as `&str`s: `owners: vec!["amazon"].into()`.
+impl From<Vec<&str>> for Output<Vec<String>> {
+    fn from(values: Vec<&str>) -> Self {
+        Self::known(values.into_iter().map(str::to_owned).collect())
+    }
+}
+
+/// Integer inputs (ports, sizes) from the integer types programs hold them in.
+macro_rules! integer_inputs {
+    ($($from:ty),*) => {$(
+        impl From<$from> for Output<i64> {
+            fn from(value: $from) -> Self {
+                Self::known(i64::from(value))
+            }
+        }
+        impl From<$from> for Output<Option<i64>> {
+            fn from(value: $from) -> Self {
+                Self::known(Some(i64::from(value)))
+            }
+        }
+    )*};
+}
+integer_inputs!(u8, u16, u32, i32);
+
 impl<T: Clone + Default + Send + Sync + 'static> Default for Output<T> {
     fn default() -> Self {
         Self::known(T::default())
@@ -314,6 +345,29 @@ impl<T: Clone + Default + Send + Sync + 'static> Default for Output<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn common_input_shapes_convert_without_ceremony() {
+        let known = |o: &Output<Value>| o.resolve(&Fixed(None)).ok().flatten();
+        let ip: Output<Option<String>> = "10.0.1.10".into();
+        let owners: Output<Vec<String>> = vec!["amazon", "self"].into();
+        let port: Output<i64> = 9092u16.into();
+        let size: Output<Option<i64>> = 30i32.into();
+        assert_eq!(
+            known(&ip.map(|v| json_value(&v))),
+            Some(Value::from("10.0.1.10"))
+        );
+        assert_eq!(
+            known(&owners.map(|v| json_value(&v))),
+            Some(serde_json::json!(["amazon", "self"]))
+        );
+        assert_eq!(known(&port.map(Value::from)), Some(Value::from(9092)));
+        assert_eq!(known(&size.map(|v| json_value(&v))), Some(Value::from(30)));
+    }
+
+    fn json_value<T: Serialize>(value: &T) -> Value {
+        serde_json::to_value(value).unwrap_or(Value::Null)
+    }
 
     struct Fixed(Option<Value>);
     impl Resolve for Fixed {

@@ -220,6 +220,18 @@ impl StepCounts {
     }
 }
 
+/// `3 created, 1 updated, 0 replaced, 0 deleted, 36 unchanged` (data source reads are not
+/// changes and are left out).
+impl fmt::Display for StepCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} created, {} updated, {} replaced, {} deleted, {} unchanged",
+            self.create, self.update, self.replace, self.delete, self.same
+        )
+    }
+}
+
 impl PlanRecord {
     /// Counts steps by operation.
     pub fn counts(&self) -> StepCounts {

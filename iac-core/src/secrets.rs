@@ -25,6 +25,14 @@ impl Passphrase {
     pub fn new(passphrase: impl Into<String>) -> Self {
         Self(passphrase.into())
     }
+
+    /// The variable [`Passphrase::from_env`] reads.
+    pub const ENV: &'static str = "IAC_PASSPHRASE";
+
+    /// The passphrase in `IAC_PASSPHRASE`, if that is set.
+    pub fn from_env() -> Option<Self> {
+        std::env::var(Self::ENV).ok().map(Self)
+    }
 }
 
 impl std::fmt::Debug for Passphrase {

@@ -206,8 +206,8 @@ async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
         .map_err(StacksError::Connect)?
         .register(&mut providers);
     let mut engine = Engine::new(providers, FileBackend::new(&target.state_dir));
-    if let Ok(passphrase) = std::env::var("IAC_PASSPHRASE") {
-        engine = engine.with_passphrase(Passphrase::new(passphrase));
+    if let Some(passphrase) = Passphrase::from_env() {
+        engine = engine.with_passphrase(passphrase);
     }
     if let Some(timeout) = target.lock_timeout {
         engine = engine.with_lock_timeout(timeout);
@@ -506,14 +506,9 @@ async fn finish(
     if json {
         println!("{}", to_json(&summary));
     } else {
-        let c = summary.counts;
         println!(
-            "\nStack {stack}: {} created, {} updated, {} replaced, {} deleted, {} unchanged, {} failed, {} skipped in {}",
-            c.create,
-            c.update,
-            c.replace,
-            c.delete,
-            c.same,
+            "\nStack {stack}: {}, {} failed, {} skipped in {}",
+            summary.counts,
             summary.failed.len(),
             summary.skipped.len(),
             seconds(summary.duration)

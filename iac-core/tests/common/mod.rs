@@ -72,8 +72,10 @@ pub async fn up(engine: &Engine, program: &Program) -> ApplySummary {
 }
 
 pub async fn destroy(engine: &Engine, stack: &str) -> ApplySummary {
-    let program = Program::empty(stack).expect("valid stack name");
-    up(engine, &program).await
+    engine
+        .destroy(stack, &ApplyOptions::default())
+        .await
+        .expect("destroy runs")
 }
 
 /// Every file under `dir`, concatenated (to search state bytes for plaintext).
