@@ -827,7 +827,8 @@ impl<'a> Executor<'a> {
                 id: old.id.clone(),
                 end: None,
             }])?;
-            return Ok(Operation::Delete);
+            // Forgotten, not deleted: nothing existed to delete.
+            return Ok(Operation::Read);
         }
         let provider = self.provider(&old.type_token)?;
         let op = self

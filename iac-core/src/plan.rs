@@ -124,6 +124,17 @@ pub struct StepRecord {
     /// Property changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<PropertyDiff>,
+    /// A data source: its record is only forgotten when it leaves the program (no delete
+    /// is shown or counted for it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data_source: bool,
+}
+
+impl StepRecord {
+    /// A data source leaving the program: nothing exists to delete.
+    pub fn forgets_a_data_source(&self) -> bool {
+        self.data_source && self.op == Operation::Delete
+    }
 }
 
 /// Which state a plan was made against.
@@ -236,7 +247,7 @@ impl PlanRecord {
     /// Counts steps by operation.
     pub fn counts(&self) -> StepCounts {
         let mut c = StepCounts::default();
-        for s in &self.steps {
+        for s in self.steps.iter().filter(|s| !s.forgets_a_data_source()) {
             c.add(s.op);
         }
         c
@@ -244,9 +255,9 @@ impl PlanRecord {
 
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| !matches!(s.op, Operation::Same | Operation::Read))
+        self.steps.iter().any(|s| {
+            !matches!(s.op, Operation::Same | Operation::Read) && !s.forgets_a_data_source()
+        })
     }
 
     /// The plan as JSON (for `--plan-out`).
@@ -590,6 +601,7 @@ impl Planner<'_> {
             op,
             delete_before_replace: false,
             diff,
+            data_source: reg.kind == NodeKind::DataSource,
         }
     }
 
@@ -995,6 +1007,7 @@ fn plan_deletes(
                     op: Operation::Delete,
                     delete_before_replace: false,
                     diff: Vec::new(),
+                    data_source: r.kind == NodeKind::DataSource,
                 },
                 node: None,
                 old: Some(r.clone()),

@@ -57,7 +57,7 @@ pub fn render(plan: &PlanRecord) -> String {
     let shown: Vec<_> = plan
         .steps
         .iter()
-        .filter(|s| s.op != Operation::Same)
+        .filter(|s| s.op != Operation::Same && !s.forgets_a_data_source())
         .collect();
     let type_width = shown.iter().map(|s| s.type_token.len()).max().unwrap_or(0);
     let name_width = shown.iter().map(|s| s.name.len()).max().unwrap_or(0);

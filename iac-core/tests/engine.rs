@@ -1124,3 +1124,47 @@ async fn a_damaged_encryption_header_is_damaged_state_not_a_wrong_passphrase() {
         "secret `encryption header` in the state of stack `dev` cannot be decrypted: the state file is damaged"
     );
 }
+
+#[tokio::test]
+async fn a_destroy_deletes_resources_and_only_forgets_data_sources() {
+    let program = {
+        let mut s = Stack::new("dev");
+        let ami = s.read(LOOKUP, "ami", Inputs::new().with("query", "debian"));
+        let vm = thing(
+            &mut s,
+            "vm",
+            Inputs::new().with("image", ami.output::<String>("value")),
+        );
+        thing(&mut s, "disk", Inputs::new().with("vm", vm.id()));
+        s.build().expect("valid")
+    };
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    up(&engine, &program).await;
+    let empty = Program::empty("dev").unwrap();
+    let plan = preview(&engine, &empty).await;
+    let text = plan.render();
+    assert!(text.contains("Resources: 2 to delete\n"), "{text}");
+    assert!(
+        !text.contains("ami"),
+        "a data source is not deleted: {text}"
+    );
+    let summary = engine
+        .destroy("dev", &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success());
+    assert_eq!(
+        summary.counts.to_string(),
+        "0 created, 0 updated, 0 replaced, 2 deleted, 0 unchanged"
+    );
+    assert!(
+        engine
+            .state("dev")
+            .await
+            .unwrap()
+            .unwrap()
+            .resources
+            .is_empty()
+    );
+    assert!(provider.existing().is_empty());
+}

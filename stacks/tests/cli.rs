@@ -238,7 +238,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         "no rendered file outlives the stack"
     );
     assert!(
-        summary_line(&stdout(&destroy)).contains(" 41 deleted, 0 unchanged, 0 failed, 0 skipped"),
+        summary_line(&stdout(&destroy)).contains(" 40 deleted, 0 unchanged, 0 failed, 0 skipped"),
         "{}",
         stdout(&destroy)
     );
