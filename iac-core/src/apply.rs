@@ -86,7 +86,8 @@ impl StopSignal {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ApplyEvent {
-    /// A task started.
+    /// A task started (unchanged steps and data sources that are only forgotten announce
+    /// nothing).
     Started {
         /// The resource.
         name: String,
@@ -95,7 +96,7 @@ pub enum ApplyEvent {
         /// This task deletes the old version of a replaced resource.
         old: bool,
     },
-    /// A task finished.
+    /// A task that started finished (or any task failed).
     Finished {
         /// The resource.
         name: String,
@@ -404,13 +405,16 @@ impl<'a> Executor<'a> {
             let old = kind == TaskKind::Gone && rec.op == Operation::Replace;
             match outcome {
                 Ok(op) => {
-                    self.emit(ApplyEvent::Finished {
-                        name: rec.name.clone(),
-                        op,
-                        old,
-                        error: None,
-                        elapsed,
-                    });
+                    // Only steps that announced a start report their end.
+                    if rec.op != Operation::Same && !rec.forgets_a_data_source() {
+                        self.emit(ApplyEvent::Finished {
+                            name: rec.name.clone(),
+                            op,
+                            old,
+                            error: None,
+                            elapsed,
+                        });
+                    }
                     if !old {
                         result.counts.add(op);
                     }
@@ -494,7 +498,7 @@ impl<'a> Executor<'a> {
             ));
         }
         let op = rec.op;
-        if op != Operation::Same {
+        if op != Operation::Same && !rec.forgets_a_data_source() {
             self.emit(ApplyEvent::Started {
                 name: rec.name.clone(),
                 op,

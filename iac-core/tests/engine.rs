@@ -824,6 +824,19 @@ async fn progress_events_report_every_start_finish_and_skip() {
             "start c create",
         ]
     );
+
+    // Unchanged steps announce nothing: an apply that changes nothing is silent.
+    provider.clear_failures();
+    up(&engine, &program()).await;
+    let plan = preview(&engine, &program()).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let options = ApplyOptions {
+        events: Some(tx),
+        ..ApplyOptions::default()
+    };
+    engine.apply(&program(), &plan, &options).await.unwrap();
+    drop(options);
+    assert!(rx.try_recv().is_err(), "no event for an unchanged step");
 }
 
 #[tokio::test]
