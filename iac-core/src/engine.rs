@@ -183,15 +183,20 @@ impl Engine {
         self
     }
 
-    async fn load(&self, stack: &str) -> Result<Loaded, EngineError> {
+    /// The stored state as it is on disk (secrets still sealed).
+    async fn load_sealed(&self, stack: &str) -> Result<Option<Checkpoint>, EngineError> {
         let backend = Arc::clone(&self.backend);
         let name = stack.to_owned();
-        let sealed = tokio::task::spawn_blocking(move || backend.load(&name))
+        Ok(tokio::task::spawn_blocking(move || backend.load(&name))
             .await
             .map_err(|e| StateError::ReadInterrupted {
                 stack: stack.to_owned(),
                 reason: e.to_string(),
-            })??;
+            })??)
+    }
+
+    async fn load(&self, stack: &str) -> Result<Loaded, EngineError> {
+        let sealed = self.load_sealed(stack).await?;
         let cipher = match sealed.as_ref().and_then(|c| c.encryption.as_ref()) {
             Some(header) => {
                 let passphrase =
@@ -422,24 +427,19 @@ impl Engine {
 
     /// Resolves only the operations an interrupted run left (a create whose outcome is
     /// unknown is looked up and adopted if it happened): what an apply needs before it can
-    /// plan. Takes no lock and reads nothing when there are none.
+    /// plan. When there are none it takes no lock, derives no key and reads nothing through
+    /// a provider.
     pub async fn resolve_interrupted(
         &self,
         stack: &str,
         parallelism: usize,
     ) -> Result<RefreshReport, EngineError> {
         let pending = self
-            .load(stack)
+            .load_sealed(stack)
             .await?
-            .plain
             .is_some_and(|state| !state.pending.is_empty());
         if !pending {
-            return Ok(RefreshReport {
-                stack: stack.to_owned(),
-                drift: Vec::new(),
-                unchanged: 0,
-                errors: Vec::new(),
-            });
+            return Ok(RefreshReport::new(stack));
         }
         self.reconcile(stack, parallelism, false).await
     }
@@ -453,12 +453,7 @@ impl Engine {
     ) -> Result<RefreshReport, EngineError> {
         let _lock = self.lock(stack, "refresh").await?;
         let loaded = self.load(stack).await?;
-        let mut report = RefreshReport {
-            stack: stack.to_owned(),
-            drift: Vec::new(),
-            unchanged: 0,
-            errors: Vec::new(),
-        };
+        let mut report = RefreshReport::new(stack);
         let Some(plain) = loaded.plain else {
             return Ok(report);
         };

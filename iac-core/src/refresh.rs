@@ -75,6 +75,18 @@ pub struct RefreshReport {
     pub errors: Vec<ReadFailure>,
 }
 
+impl RefreshReport {
+    /// A report of nothing read yet.
+    pub(crate) fn new(stack: &str) -> Self {
+        Self {
+            stack: stack.to_owned(),
+            drift: Vec::new(),
+            unchanged: 0,
+            errors: Vec::new(),
+        }
+    }
+}
+
 /// The preview's style: `~ name (type): key: old => new`, one line per property.
 impl fmt::Display for DriftRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,7 +10,7 @@ use iac_core::{
 };
 use serde_json::Value;
 
-use crate::{Command, LocalKind, io_error};
+use crate::{Command, LocalKind, io_error, last_lines};
 
 /// The diff table of `Command`.
 pub(crate) const COMMAND_TABLE: DiffTable = DiffTable {
@@ -31,8 +31,6 @@ pub(crate) const COMMAND_TABLE: DiffTable = DiffTable {
 
 /// How much of each output stream is kept.
 const KEPT: usize = 64 * 1024;
-/// How many lines of its output a failed command's error shows.
-const SHOWN_LINES: usize = 10;
 
 pub(crate) struct CommandKind;
 
@@ -44,11 +42,6 @@ fn tail(bytes: &[u8]) -> String {
         start += 1;
     }
     text[start..].to_owned()
-}
-
-fn last_lines(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(SHOWN_LINES)..].join("\n")
 }
 
 /// Runs `script` with the inputs' directory and environment; its captured output, or an

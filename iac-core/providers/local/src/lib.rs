@@ -130,6 +130,15 @@ impl Provider for LocalProvider {
     }
 }
 
+/// How many lines of a command's output or a service's log an error shows.
+const SHOWN_LINES: usize = 10;
+
+/// The last lines of `text`, for an error.
+fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(SHOWN_LINES)..].join("\n")
+}
+
 /// A removal: done when it is gone already.
 fn removed(result: std::io::Result<()>, path: &str) -> Result<(), ProviderError> {
     match result {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::process::{Process, RESOURCE_VAR, STACK_VAR};
-use crate::{LocalKind, Service, io_error};
+use crate::{LocalKind, Service, io_error, last_lines};
 
 /// The diff table of `Service`: any change restarts it (stop first: its port is taken).
 pub(crate) const SERVICE_TABLE: DiffTable = DiffTable {
@@ -101,9 +101,7 @@ async fn http_status(url: &str) -> Option<i64> {
 
 /// The last lines of the log, for an error.
 fn log_tail(path: &str) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(10)..].join("\n")
+    last_lines(&std::fs::read_to_string(path).unwrap_or_default())
 }
 
 /// The recorded process of a service (from its id `pid:start_time`).
@@ -177,7 +175,8 @@ async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
         )
         .refused());
     };
-    let deadline = Instant::now() + seconds(r.inputs, "ready_timeout_secs", 30);
+    let timeout = seconds(r.inputs, "ready_timeout_secs", 30);
+    let deadline = Instant::now() + timeout;
     loop {
         if !process.is_running() {
             return Err(ProviderError::with_code(
@@ -195,7 +194,7 @@ async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
                 "ServiceNotReady",
                 format!(
                     "{program} was not ready after {}s (stopped again):\n{}",
-                    seconds(r.inputs, "ready_timeout_secs", 30).as_secs(),
+                    timeout.as_secs(),
                     log_tail(log)
                 ),
             )

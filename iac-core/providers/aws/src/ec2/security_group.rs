@@ -486,7 +486,11 @@ impl AwsKind for RuleKind {
         let id = id.ok_or_else(|| {
             ProviderError::with_code(
                 "InvalidSecurityGroupRuleId.NotFound",
-                format!("no rule of {} has the permission {}", rule.group, rule.id()),
+                format!(
+                    "no rule of {} has the permission {}: it was removed outside the program; run refresh, and the next apply makes it again",
+                    rule.group,
+                    rule.id()
+                ),
             )
         })?;
         let mut request = SecurityGroupRuleRequest::builder()
