@@ -63,6 +63,9 @@ pub enum EvalError {
     /// A value could not be turned into JSON.
     #[error("a value could not be serialised to JSON: {0}")]
     Serialize(String),
+    /// A program's derivation ([`Output::try_map`]) refused its input.
+    #[error("{0}")]
+    Derive(String),
 }
 
 /// Gives access to resolved resource outputs while outputs are evaluated.
@@ -176,11 +179,13 @@ impl<T: 'static> Output<T> {
         self.try_map(move |v| Ok(f(v)))
     }
 
-    pub(crate) fn try_map<U: 'static>(
+    /// Derives a new output that can fail: the error (which names what to fix) fails the
+    /// preview or the step that needs the value.
+    pub fn try_map<U: 'static>(
         self,
-        f: impl Fn(T) -> Result<U, EvalError> + Send + Sync + 'static,
+        f: impl Fn(T) -> Result<U, String> + Send + Sync + 'static,
     ) -> Output<U> {
-        let mut mapped = self.convert(f);
+        let mut mapped = self.convert(move |v| f(v).map_err(EvalError::Derive));
         mapped.origin = None;
         mapped
     }

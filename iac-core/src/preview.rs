@@ -41,6 +41,47 @@ fn line_diff(old: &str, new: &str) -> String {
     out
 }
 
+/// A map of texts (a folder's files by path): an object whose values are all strings, some
+/// of several lines. Shown file by file, not as one line of JSON.
+fn texts(shown: Option<&Shown>) -> Option<&serde_json::Map<String, Value>> {
+    match shown {
+        Some(Shown::Value(Value::Object(map)))
+            if !map.is_empty()
+                && map.values().all(Value::is_string)
+                && map.values().any(|v| v.as_str().is_some_and(|t| t.contains('\n'))) =>
+        {
+            Some(map)
+        }
+        _ => None,
+    }
+}
+
+fn line_count(text: &Value) -> usize {
+    text.as_str().map_or(0, |t| t.lines().count())
+}
+
+/// The texts that a change adds, removes or edits, each edit as a line diff.
+fn texts_diff(old: &serde_json::Map<String, Value>, new: &serde_json::Map<String, Value>) -> String {
+    let mut out = String::new();
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for key in keys {
+        match (old.get(key), new.get(key)) {
+            (None, Some(text)) => {
+                let _ = writeln!(out, "          + {key} ({} lines)", line_count(text));
+            }
+            (Some(_), None) => {
+                let _ = writeln!(out, "          - {key}");
+            }
+            (Some(Value::String(a)), Some(Value::String(b))) if a != b => {
+                let _ = writeln!(out, "          ~ {key}:");
+                out.push_str(&line_diff(a, b));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Renders the preview of a plan.
 pub fn render(plan: &PlanRecord) -> String {
     let mut out = String::new();
@@ -98,7 +139,18 @@ pub fn render(plan: &PlanRecord) -> String {
                 out.push_str(&line_diff(old, new));
                 continue;
             }
+            if let Some(new) = texts(d.new.as_ref()) {
+                let empty = serde_json::Map::new();
+                let old = texts(d.old.as_ref()).unwrap_or(&empty);
+                let sign = if d.old.is_some() { "~ " } else { "" };
+                let _ = writeln!(out, "        {sign}{}:{forces}", d.key);
+                out.push_str(&texts_diff(old, new));
+                continue;
+            }
             let line = match (&d.old, &d.new) {
+                (None, Some(Shown::Value(Value::String(text)))) if text.contains('\n') => {
+                    format!("{}: ({} lines)", d.key, text.lines().count())
+                }
                 (None, Some(new)) if step.op == Operation::Create => format!("{}: {new}", d.key),
                 (None, Some(new)) => format!("+ {}: {new}", d.key),
                 (Some(old), None) => format!("- {}: {old}", d.key),

@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = PlatformConfig::load(&dir, "sandbox")?;
 
     let mut stack = Stack::new("sandbox");
-    let platform = KafkaPlatform::register(&mut stack, &config)?;
+    let platform = KafkaPlatform::register(&mut stack, &config, ".iac/sandbox-rendered")?;
     stack.resource::<SecurityGroupRule>(
         "partner-clients",
         SecurityGroupRuleArgs {
@@ -44,9 +44,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let mut providers = Providers::new();
+    // The rendered configuration is a folder on this machine.
+    iac_local::LocalProvider::new().register(&mut providers);
+    let Some(site) = config.aws() else {
+        return Err("sandbox.toml must describe an AWS environment".into());
+    };
     let settings = AwsSettings {
-        region: Some(config.aws.region.clone()),
-        endpoint_url: config.aws.endpoint_url.clone(),
+        region: Some(site.aws.region.clone()),
+        endpoint_url: site.aws.endpoint_url.clone(),
         ..AwsSettings::default()
     };
     AwsProvider::connect(settings)
@@ -61,7 +66,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let summary = engine
         .apply(&program, &plan, &ApplyOptions::default())
         .await?;
-    println!("{:?}; failed: {:?}", summary.counts, summary.failed);
+    println!("{}, {} failed", summary.counts, summary.failed.len());
+    for failed in &summary.failed {
+        println!("  failed {}: {}", failed.name, failed.error);
+    }
     for (key, value) in engine.outputs("sandbox").await? {
         println!("{key}: {value}");
     }

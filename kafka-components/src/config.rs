@@ -8,9 +8,38 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// An environment's whole configuration.
+///
+/// Where it runs is the [`Site`]: AWS (the `[aws]`, `[network]`, `[ssh]`, `[ami]` and
+/// `[nodes]` tables) or this machine (`[local]`). The rest is the same for every site.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ConfigFile", into = "ConfigFile")]
 pub struct PlatformConfig {
+    /// Where the platform runs.
+    pub site: Site,
+    /// Kafka settings the policy checks need.
+    pub kafka: KafkaConfig,
+    /// Ports of every service.
+    pub ports: Ports,
+    /// Where Alertmanager sends alerts, and how soon.
+    pub alerting: AlertingConfig,
+    /// Prometheus: how often it scrapes, when a stalled source alerts.
+    pub monitoring: MonitoringConfig,
+    /// The HTTP source connector that polls the admin API.
+    pub connector: ConnectorSettings,
+}
+
+/// Where a platform runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Site {
+    /// EC2 instances in a VPC.
+    Aws(Box<AwsSite>),
+    /// Processes on 127.0.0.1 of this machine.
+    Local(LocalSite),
+}
+
+/// An AWS environment's tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSite {
     /// Where the platform runs.
     pub aws: AwsConfig,
     /// Network layout and who may reach it.
@@ -21,24 +50,262 @@ pub struct PlatformConfig {
     pub ami: AmiConfig,
     /// Node groups.
     pub nodes: Nodes,
-    /// Kafka settings the policy checks need.
+}
+
+impl PlatformConfig {
+    /// The AWS tables, when the platform runs on AWS.
+    pub fn aws(&self) -> Option<&AwsSite> {
+        match &self.site {
+            Site::Aws(aws) => Some(aws),
+            Site::Local(_) => None,
+        }
+    }
+
+    /// How many nodes of `role` the platform has: the `[nodes]` table on AWS; one broker,
+    /// one Connect worker and one platform node (and no KRaft controllers: the local broker
+    /// needs none) on this machine.
+    pub fn count(&self, role: Role) -> u32 {
+        match &self.site {
+            Site::Aws(aws) => aws.nodes.count(role),
+            Site::Local(_) => u32::from(role != Role::Controller),
+        }
+    }
+
+    /// The address services listen on: every interface of a node on AWS (its security
+    /// groups decide who reaches it), only 127.0.0.1 on this machine.
+    pub fn listen_host(&self) -> &'static str {
+        match self.site {
+            Site::Aws(_) => "0.0.0.0",
+            Site::Local(_) => "127.0.0.1",
+        }
+    }
+
+    /// The login user Ansible connects as (`admin` where nothing names one).
+    pub fn ssh_user(&self) -> &str {
+        self.aws().map_or("admin", |aws| aws.ssh.user())
+    }
+}
+
+/// The platform on this machine: the broker (tansu), the admin API, the HTTP source
+/// connector, Prometheus, Alertmanager and node_exporter as processes on 127.0.0.1, on the
+/// ports of `[ports]`, each started with the configuration rendered for the environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSite {
+    /// Where the processes keep their data and logs (default `.iac/local/<env>`).
     #[serde(default)]
-    pub kafka: KafkaConfig,
-    /// Ports of every service.
+    pub dir: Option<String>,
+    /// A shell command the CLI runs before planning, to build the programs this workspace
+    /// makes (the admin API and the connector); unset: they are expected to exist.
     #[serde(default)]
-    pub ports: Ports,
-    /// Where Alertmanager sends alerts.
+    pub build: Option<String>,
+    /// The programs (a path, `~/` for the home folder, or a name on `PATH`).
     #[serde(default)]
-    pub alerting: AlertingConfig,
+    pub programs: LocalPrograms,
+}
+
+/// The programs of a local platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalPrograms {
+    /// The Kafka-protocol broker (`cargo install tansu`; scripts/setup.sh builds it).
+    pub tansu: String,
+    /// Prometheus (Debian package `prometheus`).
+    pub prometheus: String,
+    /// Alertmanager (Debian package `prometheus-alertmanager`).
+    pub alertmanager: String,
+    /// node_exporter (Debian package `prometheus-node-exporter`).
+    pub node_exporter: String,
+    /// This workspace's `kafka-admin-api`.
+    pub admin_api: String,
+    /// This workspace's `http-source-connector`.
+    pub connector: String,
+}
+
+impl Default for LocalPrograms {
+    fn default() -> Self {
+        Self {
+            tansu: "tansu".into(),
+            prometheus: "prometheus".into(),
+            alertmanager: "prometheus-alertmanager".into(),
+            node_exporter: "prometheus-node-exporter".into(),
+            admin_api: "target/debug/kafka-admin-api".into(),
+            connector: "target/debug/http-source-connector".into(),
+        }
+    }
+}
+
+/// An environment file as written: the tables of either site.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aws: Option<AwsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    network: Option<NetworkConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ssh: Option<SshConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ami: Option<AmiConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nodes: Option<Nodes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    local: Option<LocalSite>,
+    #[serde(default)]
+    kafka: KafkaConfig,
+    #[serde(default)]
+    ports: Ports,
+    #[serde(default)]
+    alerting: AlertingConfig,
+    #[serde(default)]
+    monitoring: MonitoringConfig,
+    #[serde(default)]
+    connector: ConnectorSettings,
+}
+
+impl TryFrom<ConfigFile> for PlatformConfig {
+    type Error = String;
+
+    fn try_from(file: ConfigFile) -> Result<Self, String> {
+        let site = match (file.local, file.aws, file.network, file.ssh, file.ami, file.nodes) {
+            (Some(local), None, None, None, None, None) => Site::Local(local),
+            (Some(_), ..) => {
+                return Err("a local environment ([local]) has no [aws], [network], [ssh], [ami] or [nodes] table: remove them, or remove [local]".into());
+            }
+            (None, Some(aws), Some(network), Some(ssh), Some(ami), Some(nodes)) => {
+                Site::Aws(Box::new(AwsSite {
+                    aws,
+                    network,
+                    ssh,
+                    ami,
+                    nodes,
+                }))
+            }
+            (None, aws, network, ssh, ami, nodes) => {
+                let missing: Vec<&str> = [
+                    ("[aws]", aws.is_none()),
+                    ("[network]", network.is_none()),
+                    ("[ssh]", ssh.is_none()),
+                    ("[ami]", ami.is_none()),
+                    ("[nodes]", nodes.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(table, absent)| absent.then_some(table))
+                .collect();
+                return Err(format!(
+                    "missing {}: an AWS environment needs [aws], [network], [ssh], [ami] and [nodes]; one on this machine needs [local] instead",
+                    missing.join(", ")
+                ));
+            }
+        };
+        Ok(Self {
+            site,
+            kafka: file.kafka,
+            ports: file.ports,
+            alerting: file.alerting,
+            monitoring: file.monitoring,
+            connector: file.connector,
+        })
+    }
+}
+
+impl From<PlatformConfig> for ConfigFile {
+    fn from(config: PlatformConfig) -> Self {
+        let (aws, local) = match config.site {
+            Site::Aws(aws) => (Some(*aws), None),
+            Site::Local(local) => (None, Some(local)),
+        };
+        Self {
+            network: aws.as_ref().map(|a| a.network.clone()),
+            ssh: aws.as_ref().map(|a| a.ssh.clone()),
+            ami: aws.as_ref().map(|a| a.ami.clone()),
+            nodes: aws.as_ref().map(|a| a.nodes.clone()),
+            aws: aws.map(|a| a.aws),
+            local,
+            kafka: config.kafka,
+            ports: config.ports,
+            alerting: config.alerting,
+            monitoring: config.monitoring,
+            connector: config.connector,
+        }
+    }
+}
+
+/// Prometheus settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringConfig {
+    /// How often Prometheus scrapes and evaluates rules (default `"15s"`).
+    #[serde(with = "duration_text")]
+    pub scrape_interval: std::time::Duration,
+    /// A connector whose source has not answered for this long raises
+    /// `ConnectorSourceStalled` (default `"10m"`); the alert waits half as long again
+    /// before it fires.
+    #[serde(with = "duration_text")]
+    pub source_stalled_after: std::time::Duration,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        Self {
+            scrape_interval: std::time::Duration::from_secs(15),
+            source_stalled_after: std::time::Duration::from_secs(600),
+        }
+    }
+}
+
+/// The HTTP source connector's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectorSettings {
+    /// How often it polls the admin API's `/topics` (default `"30s"`).
+    #[serde(with = "duration_text")]
+    pub poll_interval: std::time::Duration,
+}
+
+impl Default for ConnectorSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// Alert delivery. Without receivers, alerts are only shown in Alertmanager.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
     /// Webhook receivers; the first receives every alert, critical ones go to every receiver.
     #[serde(default)]
     pub receivers: Vec<Receiver>,
+    /// How long Alertmanager waits to group a new alert's first notification (default
+    /// `"30s"`).
+    #[serde(default = "AlertingConfig::default_group_wait", with = "duration_text")]
+    pub group_wait: std::time::Duration,
+    /// How long it waits before notifying a group's changes, resolutions included (default
+    /// `"5m"`).
+    #[serde(default = "AlertingConfig::default_group_interval", with = "duration_text")]
+    pub group_interval: std::time::Duration,
+}
+
+impl AlertingConfig {
+    fn default_group_wait() -> std::time::Duration {
+        std::time::Duration::from_secs(30)
+    }
+
+    fn default_group_interval() -> std::time::Duration {
+        std::time::Duration::from_secs(300)
+    }
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        Self {
+            receivers: Vec::new(),
+            group_wait: Self::default_group_wait(),
+            group_interval: Self::default_group_interval(),
+        }
+    }
 }
 
 /// A webhook receiver (a chat bridge, an incident tool …).
@@ -66,36 +333,56 @@ pub struct AwsConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "duration_text"
+        with = "duration_text::optional"
     )]
     pub consistency_window: Option<std::time::Duration>,
 }
 
-/// An optional duration written as text (`"2s"`, `"1m 30s"`).
+/// A duration written as text (`"2s"`, `"1m 30s"`).
 mod duration_text {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(
-        value: &Option<Duration>,
+        value: &Duration,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(d) => serializer.serialize_str(&humantime::format_duration(*d).to_string()),
-            None => serializer.serialize_none(),
-        }
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Option<Duration>, D::Error> {
+    ) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map(Some).map_err(|e| {
+        humantime::parse_duration(&text).map_err(|e| {
             serde::de::Error::custom(format!(
                 "`{text}` is not a duration ({e}): write it like \"30s\" or \"1m 30s\""
             ))
         })
+    }
+
+    /// The same, optional.
+    pub(super) mod optional {
+        use std::time::Duration;
+
+        use serde::{Deserializer, Serializer};
+
+        pub(in crate::config) fn serialize<S: Serializer>(
+            value: &Option<Duration>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match value {
+                Some(d) => super::serialize(d, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub(in crate::config) fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(deserializer).map(Some)
+        }
     }
 }
 
@@ -263,6 +550,20 @@ impl Ports {
             ]),
         }
         ports
+    }
+}
+
+impl Ports {
+    /// The ports the local platform listens on, all on 127.0.0.1, each with its field name.
+    pub fn on_this_machine(&self) -> Vec<(&'static str, u16)> {
+        vec![
+            ("ports.broker_client", self.broker_client),
+            ("ports.admin_api", self.admin_api),
+            ("ports.http_source_connector", self.http_source_connector),
+            ("ports.prometheus", self.prometheus),
+            ("ports.alertmanager", self.alertmanager),
+            ("ports.node_exporter", self.node_exporter),
+        ]
     }
 }
 

@@ -6,13 +6,15 @@
 //! [`KafkaPlatform::register`], which puts every AWS resource of the platform on a stack.
 
 pub mod config;
+mod local;
 pub mod nodes;
 mod platform;
 pub mod policy;
 pub mod render;
 
-pub use config::{ConfigError, PlatformConfig, Role};
+pub use config::{ConfigError, PlatformConfig, Role, Site};
+pub use local::{LocalPlatform, LocalService, local_nodes};
 pub use nodes::NodeFacts;
 pub use platform::{KafkaPlatform, Node};
 pub use policy::{PolicyErrors, Violation};
-pub use render::{RenderError, RenderedFile};
+pub use render::{RenderError, RenderedConfig, RenderedFile};

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use iac_aws::*;
 use iac_core::{Output, Stack};
 
-use crate::config::{PlatformConfig, Role};
+use crate::config::{AwsSite, PlatformConfig, Role};
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
 
@@ -116,29 +116,43 @@ fn violation(field: impl Into<String>, message: impl Into<String>) -> PolicyErro
 }
 
 impl KafkaPlatform {
-    /// Checks the policies, then registers the whole platform on `stack`.
-    pub fn register(stack: &mut Stack, config: &PlatformConfig) -> Result<Self, PolicyErrors> {
+    /// Checks the policies, then registers the whole platform on `stack`, with its rendered
+    /// configuration as the folder `rendered` (a `local:Folder` named `config`).
+    pub fn register(
+        stack: &mut Stack,
+        config: &PlatformConfig,
+        rendered: &str,
+    ) -> Result<Self, PolicyErrors> {
         policy::check(config)?;
+        let Some(site) = config.aws() else {
+            return Err(violation(
+                "local",
+                "this environment runs on this machine: register it with LocalPlatform",
+            ));
+        };
         let ami = stack.data_source::<Ami>(
             "ami",
             AmiArgs {
-                owners: config.ami.owners.clone().into(),
-                name: config.ami.name.clone().into(),
-                architecture: config.ami.architecture.clone().into(),
+                owners: site.ami.owners.clone().into(),
+                name: site.ami.name.clone().into(),
+                architecture: site.ami.architecture.clone().into(),
             },
         );
-        let network = register_network(stack, config)?;
-        let (kafka_sg, platform_sg) = register_security(stack, config, &network.vpc);
-        let identity = register_identity(stack, config);
+        let network = register_network(stack, site)?;
+        let (kafka_sg, platform_sg) = register_security(stack, config, site, &network.vpc);
+        let identity = register_identity(stack, site);
         let nodes = register_nodes(
             stack,
-            config,
+            site,
             &ami,
             &network,
             &identity,
             (&kafka_sg, &platform_sg),
         )?;
-        export_outputs(stack, &nodes, &network.vpc);
+        let facts = node_facts(stack.name(), &nodes);
+        crate::render::register(stack, config, facts.clone(), rendered);
+        stack.export(NODES_OUTPUT, facts);
+        stack.export("vpc_id", network.vpc.id());
         Ok(Self {
             nodes,
             vpc: network.vpc,
@@ -148,7 +162,7 @@ impl KafkaPlatform {
     }
 }
 
-fn register_network(stack: &mut Stack, config: &PlatformConfig) -> Result<Network, PolicyErrors> {
+fn register_network(stack: &mut Stack, config: &AwsSite) -> Result<Network, PolicyErrors> {
     let net = &config.network;
     let vpc_cidr: Cidr = net
         .vpc_cidr
@@ -220,10 +234,11 @@ fn register_network(stack: &mut Stack, config: &PlatformConfig) -> Result<Networ
 fn register_security(
     stack: &mut Stack,
     config: &PlatformConfig,
+    site: &AwsSite,
     vpc: &Vpc,
 ) -> (SecurityGroup, SecurityGroup) {
     let env = stack.name().to_owned();
-    let net = &config.network;
+    let net = &site.network;
     let kafka_sg = stack.resource::<SecurityGroup>(
         "kafka-sg",
         SecurityGroupArgs {
@@ -276,7 +291,7 @@ fn register_security(
 }
 
 /// The operator's key pair, and the role (EC2 may describe instances) with its profile.
-fn register_identity(stack: &mut Stack, config: &PlatformConfig) -> NodeIdentity {
+fn register_identity(stack: &mut Stack, config: &AwsSite) -> NodeIdentity {
     let env = stack.name().to_owned();
     let key = stack.resource::<KeyPair>(
         "key",
@@ -316,7 +331,7 @@ fn register_identity(stack: &mut Stack, config: &PlatformConfig) -> NodeIdentity
 /// Every node, round-robin over the zones, each with its fixed private IP.
 fn register_nodes(
     stack: &mut Stack,
-    config: &PlatformConfig,
+    config: &AwsSite,
     ami: &Ami,
     network: &Network,
     identity: &NodeIdentity,
@@ -369,9 +384,8 @@ fn register_nodes(
     Ok(nodes)
 }
 
-/// The `nodes` output (one [`NodeFacts`] per node, what the renderers read) and `vpc_id`.
-fn export_outputs(stack: &mut Stack, nodes: &[Node], vpc: &Vpc) {
-    let env = stack.name().to_owned();
+/// One [`NodeFacts`] per node: the `nodes` output, and what the renderers read.
+fn node_facts(env: &str, nodes: &[Node]) -> Output<Vec<NodeFacts>> {
     let described = nodes.iter().map(|n| {
         let (name, role, index, zone) =
             (format!("{env}-{}", n.name), n.role, n.index, n.zone.clone());
@@ -391,6 +405,5 @@ fn export_outputs(stack: &mut Stack, nodes: &[Node], vpc: &Vpc) {
                 private_dns,
             })
     });
-    stack.export(NODES_OUTPUT, Output::all(described));
-    stack.export("vpc_id", vpc.id());
+    Output::all(described)
 }

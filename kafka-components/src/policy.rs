@@ -12,7 +12,7 @@ use std::fmt;
 
 use iac_aws::Cidr;
 
-use crate::config::{PlatformConfig, Role};
+use crate::config::{AwsSite, PlatformConfig, Role, Site};
 
 /// Memory (GiB) of the instance types the platform may use. A type not listed is refused:
 /// add it here with its memory.
@@ -87,14 +87,16 @@ fn violation(field: impl Into<String>, message: impl Into<String>) -> Violation 
 /// Checks a configuration against every policy.
 pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
     let mut found = Vec::new();
-    for lesson in [
-        instance_memory,
-        quorum_and_brokers,
-        ports_on_a_node,
-        replication,
-        network,
-        alert_receivers,
-    ] {
+    match &config.site {
+        Site::Aws(aws) => {
+            for lesson in [instance_memory, quorum_and_brokers, network] {
+                lesson(aws, &mut found);
+            }
+            ports_on_a_node(config, &mut found);
+        }
+        Site::Local(_) => ports_on_this_machine(config, &mut found),
+    }
+    for lesson in [replication, alert_receivers, timings] {
         lesson(config, &mut found);
     }
     if found.is_empty() {
@@ -105,7 +107,7 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
 }
 
 /// Kafka nodes need 8 GiB (2 GiB nodes were OOM-killed running Kafka and the JMX exporter).
-fn instance_memory(config: &PlatformConfig, found: &mut Vec<Violation>) {
+fn instance_memory(config: &AwsSite, found: &mut Vec<Violation>) {
     let nodes = &config.nodes;
     for role in Role::ALL {
         let group = nodes.group(role);
@@ -132,7 +134,7 @@ fn instance_memory(config: &PlatformConfig, found: &mut Vec<Violation>) {
 }
 
 /// An odd KRaft quorum of at least 3, and at least one broker.
-fn quorum_and_brokers(config: &PlatformConfig, found: &mut Vec<Violation>) {
+fn quorum_and_brokers(config: &AwsSite, found: &mut Vec<Violation>) {
     let nodes = &config.nodes;
     let controllers = nodes.count(Role::Controller);
     if controllers < 3 || controllers.is_multiple_of(2) {
@@ -154,18 +156,39 @@ fn quorum_and_brokers(config: &PlatformConfig, found: &mut Vec<Violation>) {
 fn ports_on_a_node(config: &PlatformConfig, found: &mut Vec<Violation>) {
     let mut clashes = std::collections::BTreeSet::new();
     for role in Role::ALL {
-        let on_host = config.ports.on_host(role);
-        for (i, &(first, port)) in on_host.iter().enumerate() {
-            if port == 0 {
-                clashes.insert((first, first, port));
-            }
-            for &(second, other) in &on_host[i + 1..] {
-                if port == other {
-                    clashes.insert((first, second, port));
-                }
+        clashes.extend(port_clashes(&config.ports.on_host(role)));
+    }
+    report_clashes(clashes, "both listen on the same node", found);
+}
+
+/// No two local services on one port: they all share 127.0.0.1.
+fn ports_on_this_machine(config: &PlatformConfig, found: &mut Vec<Violation>) {
+    let clashes = port_clashes(&config.ports.on_this_machine());
+    report_clashes(clashes, "both listen on this machine", found);
+}
+
+/// Pairs of fields with the same port (a field paired with itself: port 0).
+fn port_clashes(ports: &[(&'static str, u16)]) -> Vec<(&'static str, &'static str, u16)> {
+    let mut clashes = Vec::new();
+    for (i, &(first, port)) in ports.iter().enumerate() {
+        if port == 0 {
+            clashes.push((first, first, port));
+        }
+        for &(second, other) in &ports[i + 1..] {
+            if port == other {
+                clashes.push((first, second, port));
             }
         }
     }
+    clashes
+}
+
+fn report_clashes(
+    clashes: impl IntoIterator<Item = (&'static str, &'static str, u16)>,
+    shared: &str,
+    found: &mut Vec<Violation>,
+) {
+    let clashes: std::collections::BTreeSet<_> = clashes.into_iter().collect();
     for (first, second, port) in clashes {
         found.push(if first == second {
             violation(first, "port 0 is not a port a service can listen on: pick 1-65535")
@@ -178,7 +201,7 @@ fn ports_on_a_node(config: &PlatformConfig, found: &mut Vec<Violation>) {
         } else {
             violation(
                 second,
-                format!("{port} is also `{first}`, and both listen on the same node: pick another"),
+                format!("{port} is also `{first}`, and {shared}: pick another"),
             )
         });
     }
@@ -186,7 +209,7 @@ fn ports_on_a_node(config: &PlatformConfig, found: &mut Vec<Violation>) {
 
 /// Replicas fit on the brokers, and `min.insync.replicas` leaves room for one replica down.
 fn replication(config: &PlatformConfig, found: &mut Vec<Violation>) {
-    let brokers = config.nodes.count(Role::Broker);
+    let brokers = config.count(Role::Broker);
     let kafka = &config.kafka;
     if kafka.replication_factor == 0 {
         found.push(violation(
@@ -210,7 +233,10 @@ fn replication(config: &PlatformConfig, found: &mut Vec<Violation>) {
             ),
         ));
     }
-    if kafka.min_insync_replicas >= kafka.replication_factor {
+    // One local broker holds one replica: nothing can be down and still take writes.
+    let single_local_replica =
+        matches!(config.site, Site::Local(_)) && kafka.replication_factor == 1;
+    if kafka.min_insync_replicas >= kafka.replication_factor && !single_local_replica {
         found.push(violation(
             "kafka.min_insync_replicas",
             format!(
@@ -225,7 +251,7 @@ fn replication(config: &PlatformConfig, found: &mut Vec<Violation>) {
 
 /// Three distinct zones, a VPC with a /24 per zone, an operator CIDR that is not the internet,
 /// and no empty region, endpoint or login user.
-fn network(config: &PlatformConfig, found: &mut Vec<Violation>) {
+fn network(config: &AwsSite, found: &mut Vec<Violation>) {
     let network = &config.network;
     let zones = network.availability_zones.len();
     let mut seen = std::collections::BTreeSet::new();
@@ -296,6 +322,33 @@ fn network(config: &PlatformConfig, found: &mut Vec<Violation>) {
             "0.0.0.0/0 opens SSH and the monitoring ports to the whole internet: use your address (e.g. 203.0.113.7/32), or set allow_open_operator_cidr",
         )),
         Ok(_) => {}
+    }
+}
+
+/// Intervals that can work: a stalled-source alert slower than two polls (else a healthy
+/// connector between polls raises it), and nothing polled or scraped more than once a second.
+fn timings(config: &PlatformConfig, found: &mut Vec<Violation>) {
+    let second = std::time::Duration::from_secs(1);
+    let poll = config.connector.poll_interval;
+    for (field, value) in [
+        ("monitoring.scrape_interval", config.monitoring.scrape_interval),
+        ("connector.poll_interval", poll),
+    ] {
+        if value < second {
+            found.push(violation(field, "is under a second: use at least \"1s\""));
+        }
+    }
+    let stalled = config.monitoring.source_stalled_after;
+    if stalled < 2 * poll {
+        found.push(violation(
+            "monitoring.source_stalled_after",
+            format!(
+                "{} is less than two polls of the connector (connector.poll_interval = {}): a healthy connector would raise ConnectorSourceStalled between polls; use at least {}",
+                humantime::format_duration(stalled),
+                humantime::format_duration(poll),
+                humantime::format_duration(2 * poll)
+            ),
+        ));
     }
 }
 

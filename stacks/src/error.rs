@@ -61,6 +61,16 @@ pub(crate) enum StacksError {
         /// What is wrong.
         reason: String,
     },
+    /// The local environment's build command failed.
+    #[error("`{command}` (local.build in {}) failed ({status}): fix the build, then run again", file.display())]
+    Build {
+        /// The command.
+        command: String,
+        /// The environment file.
+        file: PathBuf,
+        /// How it ended.
+        status: String,
+    },
     /// A change needs confirmation and nobody can give it.
     #[error("apply needs confirmation and standard input is not a terminal: pass --yes")]
     NeedsConfirmation,
@@ -85,6 +95,7 @@ impl StacksError {
             | StacksError::Policy { .. }
             | StacksError::Registration(_)
             | StacksError::PlanFile { .. }
+            | StacksError::Build { .. }
             | StacksError::NeedsConfirmation => EXIT_USER,
             StacksError::Engine(e) if e.is_user_error() => EXIT_USER,
             StacksError::Connect(e) if e.code.as_deref() == Some(iac_aws::CONFIGURATION_ERROR) => {

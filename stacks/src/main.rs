@@ -19,11 +19,12 @@ use crate::interrupt::Interrupts;
 use clap::{Args, Parser, Subcommand};
 use error::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK, EXIT_USER, StacksError};
 use iac_aws::{AwsProvider, AwsSettings};
+use iac_local::LocalProvider;
 use iac_core::{
     ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, FileBackend, Passphrase, Plan,
     PlanRecord, Program, Providers, Shown, Stack,
 };
-use kafka_components::{KafkaPlatform, NodeFacts, PlatformConfig};
+use kafka_components::{KafkaPlatform, LocalPlatform, NodeFacts, PlatformConfig, Site};
 
 #[derive(Parser)]
 #[command(
@@ -76,8 +77,8 @@ enum Verb {
         #[command(flatten)]
         target: Target,
     },
-    /// Write the configuration files rendered from the applied environment (apply does
-    /// this after every successful run).
+    /// Write the configuration files rendered from the applied environment again (apply
+    /// keeps them as the stack's `config` resource).
     Render {
         #[command(flatten)]
         target: Target,
@@ -179,32 +180,93 @@ fn load(target: &Target) -> Result<Env, StacksError> {
     })
 }
 
-fn program(env: &Env) -> Result<Program, StacksError> {
+/// Where the rendered configuration of the environment goes: absolute, so the state means
+/// the same folder whatever the working directory of a later run.
+fn rendered_dir(env: &Env, target: &Target) -> Result<String, StacksError> {
+    let dir = target.render_dir.join(&env.name);
+    std::path::absolute(&dir)
+        .map(|d| d.to_string_lossy().into_owned())
+        .map_err(StacksError::io(format!("cannot resolve {}", dir.display())))
+}
+
+/// What a registered platform offers a person: the URLs of a local one.
+enum Registered {
+    Aws,
+    Local(LocalPlatform),
+}
+
+fn program(env: &Env, target: &Target) -> Result<(Program, Registered), StacksError> {
     let mut stack = Stack::new(env.name.clone());
-    KafkaPlatform::register(&mut stack, &env.config).map_err(|errors| StacksError::Policy {
+    let rendered = rendered_dir(env, target)?;
+    let policy = |errors| StacksError::Policy {
         file: env.file.clone(),
         errors,
-    })?;
-    Ok(stack.build()?)
+    };
+    let registered = match &env.config.site {
+        Site::Aws(_) => {
+            KafkaPlatform::register(&mut stack, &env.config, &rendered).map_err(policy)?;
+            Registered::Aws
+        }
+        Site::Local(_) => Registered::Local(
+            LocalPlatform::register(
+                &mut stack,
+                &env.config,
+                &rendered,
+                &env.file.display().to_string(),
+            )
+            .map_err(policy)?,
+        ),
+    };
+    Ok((stack.build()?, registered))
+}
+
+/// Builds what a local environment runs from this workspace (`local.build`), before it is
+/// planned: an up-to-date build takes a moment, and a rebuilt program restarts its service.
+fn build_local(env: &Env, json: bool) -> Result<(), StacksError> {
+    let Site::Local(site) = &env.config.site else {
+        return Ok(());
+    };
+    let Some(build) = &site.build else {
+        return Ok(());
+    };
+    if !json {
+        eprintln!("Building the local programs: {build}");
+    }
+    let status = std::process::Command::new("sh")
+        .args(["-c", build])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(StacksError::io(format!("cannot run `{build}`")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(StacksError::Build {
+            command: build.clone(),
+            file: env.file.clone(),
+            status: status.to_string(),
+        })
+    }
 }
 
 async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
-    let defaults = AwsSettings::default();
-    let settings = AwsSettings {
-        region: Some(env.config.aws.region.clone()),
-        endpoint_url: env.config.aws.endpoint_url.clone(),
-        consistency_window: env
-            .config
-            .aws
-            .consistency_window
-            .unwrap_or(defaults.consistency_window),
-        ..defaults
-    };
     let mut providers = Providers::new();
-    AwsProvider::connect(settings)
-        .await
-        .map_err(StacksError::Connect)?
-        .register(&mut providers);
+    LocalProvider::new().register(&mut providers);
+    if let Some(site) = env.config.aws() {
+        let defaults = AwsSettings::default();
+        let settings = AwsSettings {
+            region: Some(site.aws.region.clone()),
+            endpoint_url: site.aws.endpoint_url.clone(),
+            consistency_window: site
+                .aws
+                .consistency_window
+                .unwrap_or(defaults.consistency_window),
+            ..defaults
+        };
+        AwsProvider::connect(settings)
+            .await
+            .map_err(StacksError::Connect)?
+            .register(&mut providers);
+    }
     let mut engine = Engine::new(providers, FileBackend::new(&target.state_dir));
     if let Some(passphrase) = Passphrase::from_env() {
         engine = engine.with_passphrase(passphrase);
@@ -236,7 +298,8 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             detailed_exitcode,
         } => {
             let env = load(&target)?;
-            let program = program(&env)?;
+            build_local(&env, target.json)?;
+            let (program, _) = program(&env, &target)?;
             let engine = engine(&env, &target).await?;
             let plan = engine.preview(&program).await?;
             print_plan(&plan, target.json);
@@ -257,7 +320,8 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
         }
         Verb::Apply { target, run, plan } => {
             let env = load(&target)?;
-            let program = program(&env)?;
+            build_local(&env, target.json)?;
+            let (program, registered) = program(&env, &target)?;
             let engine = engine(&env, &target).await?;
             let summary = match plan {
                 Some(path) => {
@@ -280,8 +344,8 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
                 }
             };
             let code = finish(summary.as_ref(), &engine, &env.name, target.json).await?;
-            if summary.as_ref().is_some_and(Applied::is_success) {
-                render(&engine, &env, &target).await?;
+            if summary.as_ref().is_some_and(Applied::is_success) && !target.json {
+                show_what_runs(&registered, &env, &target)?;
             }
             Ok(code)
         }
@@ -468,6 +532,22 @@ impl Applied {
 
 pub(crate) fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
+}
+
+/// After a successful apply: where the configuration is, and what a local platform offers.
+fn show_what_runs(
+    registered: &Registered,
+    env: &Env,
+    target: &Target,
+) -> Result<(), StacksError> {
+    println!("\nConfiguration rendered to {}", rendered_dir(env, target)?);
+    if let Registered::Local(platform) = registered {
+        println!("\nRunning on this machine:");
+        for service in &platform.services {
+            println!("  {:<22} {}", service.name, service.url);
+        }
+    }
+    Ok(())
 }
 
 /// Renders every configuration file from the applied stack into `<render dir>/<env>`.

@@ -145,7 +145,7 @@ pub(super) fn files(
     .collect();
     let inventory = Inventory {
         env,
-        ssh_user: config.ssh.user(),
+        ssh_user: config.ssh_user(),
         ports,
         quorum_voters,
         replication_factor: kafka.replication_factor,
@@ -189,7 +189,10 @@ pub(super) fn files(
                     format!("http://{}:{}/topics", platform.private_dns, ports.admin_api),
                 ),
                 ("http.request.method", "GET".to_owned()),
-                ("http.timer.interval.millis", "30000".to_owned()),
+                (
+                    "http.timer.interval.millis",
+                    config.connector.poll_interval.as_millis().to_string(),
+                ),
                 ("http.response.list.pointer", "/topics".to_owned()),
                 ("http.response.record.key.pointer", "/name".to_owned()),
                 ("kafka.topic", format!("{env}.admin-api.topics")),
@@ -197,7 +200,11 @@ pub(super) fn files(
                 ("producer.bootstrap.servers", bootstrap_servers.clone()),
                 (
                     "listeners",
-                    format!("http://0.0.0.0:{}", ports.http_source_connector),
+                    format!(
+                        "http://{}:{}",
+                        config.listen_host(),
+                        ports.http_source_connector
+                    ),
                 ),
             ]),
         };

@@ -5,7 +5,11 @@
 //! Data is prepared here; templates (in the workspace's `templates/`) only loop and print.
 //! [`write`] replaces the output folder as a whole: a render never leaves half a set of files.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use iac_core::{Output, Stack};
+use iac_local::{Folder, FolderArgs};
 
 use crate::config::{PlatformConfig, Role};
 use crate::nodes::NodeFacts;
@@ -114,6 +118,48 @@ pub fn render(
     files.extend(monitoring::files(env, config, nodes)?);
     files.sort_by_key(|f| f.path);
     Ok(files)
+}
+
+/// The name of the resource that holds the rendered configuration.
+pub const CONFIG_RESOURCE: &str = "config";
+
+/// The rendered configuration in a stack.
+#[derive(Debug, Clone)]
+pub struct RenderedConfig {
+    /// The folder resource (named [`CONFIG_RESOURCE`]).
+    pub folder: Folder,
+    /// Its files by path, as rendered (known at preview when the nodes are): what a
+    /// consumer of a file derives its triggers from.
+    pub files: Output<BTreeMap<String, String>>,
+}
+
+/// Registers the rendered configuration as a resource: the folder `dir` holding every file
+/// [`render`] makes from `nodes`, so a preview shows the files and lines a change reaches,
+/// refresh notices a hand edit, and whatever reads a file can depend on it.
+pub fn register(
+    stack: &mut Stack,
+    config: &PlatformConfig,
+    nodes: Output<Vec<NodeFacts>>,
+    dir: &str,
+) -> RenderedConfig {
+    let env = stack.name().to_owned();
+    let config = config.clone();
+    let files = nodes.try_map(move |nodes| {
+        let files = render(&env, &config, &nodes).map_err(|e| e.to_string())?;
+        Ok(files
+            .into_iter()
+            .map(|f| (f.path.to_owned(), f.contents))
+            .collect::<BTreeMap<_, _>>())
+    });
+    let folder = stack.resource::<Folder>(
+        CONFIG_RESOURCE,
+        FolderArgs {
+            path: dir.into(),
+            files: files.clone(),
+            mode: Output::known(None),
+        },
+    );
+    RenderedConfig { folder, files }
 }
 
 /// Replaces `dir` with exactly `files`, as one: readers see the old set or the new one,

@@ -5,7 +5,7 @@
 use askama::Template;
 
 use super::{NodeFacts, RenderError, RenderedFile, file, of_role};
-use crate::config::{PlatformConfig, Ports, Receiver, Role};
+use crate::config::{PlatformConfig, Ports, Receiver, Role, Site};
 
 /// The datasource every dashboard panel names.
 const DATASOURCE_UID: &str = "kafka-platform-prometheus";
@@ -27,6 +27,7 @@ struct Job {
 struct Prometheus<'a> {
     env: &'a str,
     ports: &'a Ports,
+    scrape_interval: String,
     jobs: Vec<Job>,
 }
 
@@ -34,12 +35,16 @@ struct Prometheus<'a> {
 #[template(path = "prometheus/rules/kafka-platform.yml", escape = "none")]
 struct AlertRules<'a> {
     env: &'a str,
+    stalled_seconds: u64,
+    stalled_for: String,
 }
 
 #[derive(Template)]
 #[template(path = "alertmanager/alertmanager.yml", escape = "none")]
 struct Alertmanager<'a> {
     env: &'a str,
+    group_wait: String,
+    group_interval: String,
     default_receiver: &'a str,
     receivers: &'a [Receiver],
 }
@@ -304,6 +309,66 @@ const CONNECT_PANELS: &[PanelSpec] = &[
     ),
 ];
 
+/// A duration as Prometheus and Alertmanager write it (`5m`, `90s`).
+fn prometheus_duration(d: std::time::Duration) -> String {
+    let seconds = d.as_secs();
+    if seconds > 0 && seconds.is_multiple_of(60) {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+/// The scrape jobs: the JMX exporters of every Kafka JVM on AWS (none runs on this machine),
+/// node_exporter (on every node; once for the one machine locally) and the services.
+fn jobs(env: &str, config: &PlatformConfig, nodes: &[NodeFacts]) -> Vec<Job> {
+    let p = &config.ports;
+    let mut jobs = Vec::new();
+    match &config.site {
+        Site::Aws(_) => jobs.extend([
+            job(
+                "kafka-controller",
+                nodes,
+                &[Role::Controller],
+                p.jmx_exporter_controller,
+            ),
+            job(
+                "kafka-broker",
+                nodes,
+                &[Role::Broker],
+                p.jmx_exporter_broker,
+            ),
+            job(
+                "kafka-connect",
+                nodes,
+                &[Role::Connect],
+                p.jmx_exporter_connect,
+            ),
+            job("node", nodes, &Role::ALL, p.node_exporter),
+        ]),
+        Site::Local(_) => jobs.push(Job {
+            name: "node",
+            targets: vec![Target {
+                address: format!("127.0.0.1:{}", p.node_exporter),
+                node: format!("{env}-host"),
+                role: "host",
+                zone: "local".to_owned(),
+            }],
+        }),
+    }
+    jobs.extend([
+        job("kafka-admin-api", nodes, &[Role::Platform], p.admin_api),
+        job(
+            "http-source-connector",
+            nodes,
+            &[Role::Connect],
+            p.http_source_connector,
+        ),
+    ]);
+    jobs.retain(|j| !j.targets.is_empty());
+    jobs
+}
+
 fn job(name: &'static str, nodes: &[NodeFacts], roles: &[Role], port: u16) -> Job {
     Job {
         name,
@@ -376,41 +441,20 @@ pub(super) fn files(
     let prometheus = Prometheus {
         env,
         ports: p,
-        jobs: [
-            job(
-                "kafka-controller",
-                nodes,
-                &[Role::Controller],
-                p.jmx_exporter_controller,
-            ),
-            job(
-                "kafka-broker",
-                nodes,
-                &[Role::Broker],
-                p.jmx_exporter_broker,
-            ),
-            job(
-                "kafka-connect",
-                nodes,
-                &[Role::Connect],
-                p.jmx_exporter_connect,
-            ),
-            job("node", nodes, &Role::ALL, p.node_exporter),
-            job("kafka-admin-api", nodes, &[Role::Platform], p.admin_api),
-            job(
-                "http-source-connector",
-                nodes,
-                &[Role::Connect],
-                p.http_source_connector,
-            ),
-        ]
-        .into_iter()
-        .filter(|j| !j.targets.is_empty())
-        .collect(),
+        scrape_interval: prometheus_duration(config.monitoring.scrape_interval),
+        jobs: jobs(env, config, nodes),
+    };
+    let stalled = config.monitoring.source_stalled_after;
+    let rules = AlertRules {
+        env,
+        stalled_seconds: stalled.as_secs(),
+        stalled_for: prometheus_duration(stalled / 2),
     };
     let receivers = &config.alerting.receivers;
     let alertmanager = Alertmanager {
         env,
+        group_wait: prometheus_duration(config.alerting.group_wait),
+        group_interval: prometheus_duration(config.alerting.group_interval),
         default_receiver: receivers.first().map_or("default", |r| r.name.as_str()),
         receivers,
     };
@@ -421,10 +465,7 @@ pub(super) fn files(
     };
     Ok(vec![
         file("prometheus/prometheus.yml", prometheus.render())?,
-        file(
-            "prometheus/rules/kafka-platform.yml",
-            AlertRules { env }.render(),
-        )?,
+        file("prometheus/rules/kafka-platform.yml", rules.render())?,
         file("alertmanager/alertmanager.yml", alertmanager.render())?,
         file(
             "grafana/provisioning/datasources/prometheus.yml",

@@ -32,6 +32,7 @@ use iac_core::{
 };
 
 pub use folder::{FolderError, write_folder};
+pub use service::locate;
 pub use types::*;
 
 /// One local resource type.

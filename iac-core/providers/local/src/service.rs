@@ -34,9 +34,14 @@ pub(crate) const SERVICE_TABLE: DiffTable = DiffTable {
             "ready_status",
             "ready_timeout_secs",
             "stop_grace_secs",
+            "triggers",
         ],
         change: Change::ReplaceDeletingFirst,
         note: "restarted: stopped, then started with the new inputs",
+    }, DiffRow {
+        inputs: &["port_setting"],
+        change: Change::InPlace,
+        note: "only named in errors",
     }],
 };
 
@@ -62,6 +67,23 @@ fn http_authority(url: &str) -> Option<(&str, &str)> {
 
 fn resolve(address: &str) -> Option<SocketAddr> {
     address.to_socket_addrs().ok()?.next()
+}
+
+/// The `host:port` the service listens on: its probe's.
+fn listened<'a>(known: &KnownInputs<'a>) -> Option<&'a str> {
+    known
+        .opt_str("ready_tcp")
+        .or_else(|| known.opt_str("ready_http").and_then(http_authority).map(|(a, _)| a))
+}
+
+/// Where `program` is: itself when it names a path, else the first match on `PATH`.
+pub fn locate(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        return Path::new(program).is_file().then(|| program.into());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Whether the probe passes now; when it does not, the probe's input and what it found.
@@ -125,12 +147,16 @@ async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
     let known = KnownInputs(r.inputs);
     let program = known.str("program")?;
     let log = known.str("log_file")?;
-    if let Some(address) = known.opt_str("ready_tcp") {
+    if let Some(address) = listened(&known) {
         let free = resolve(address).is_some_and(|addr| TcpListener::bind(addr).is_ok());
         if !free {
+            let change = match known.opt_str("port_setting") {
+                Some(setting) => format!("change {setting}"),
+                None => "give this service another port".to_owned(),
+            };
             return Err(ProviderError::with_code(
                 "PortTaken",
-                format!("{address} is already taken by another process: stop it, or give this service another port"),
+                format!("{address} is already taken by another process: stop it, or {change}"),
             )
             .refused());
         }
@@ -221,6 +247,16 @@ impl LocalKind for ServiceKind {
             if known_str(inputs, key).is_some_and(str::is_empty) {
                 failures.push(CheckFailure::new(key, "is empty"));
             }
+        }
+        if let Some(program) = known_str(inputs, "program").filter(|p| !p.is_empty())
+            && locate(program).is_none()
+        {
+            let what = if program.contains('/') {
+                "is not a file"
+            } else {
+                "is not on PATH"
+            };
+            failures.push(CheckFailure::new("program", format!("`{program}` {what}")));
         }
         if let Some(address) = known_str(inputs, "ready_tcp")
             && resolve(address).is_none()

@@ -90,6 +90,11 @@ iac_core::resource! {
             ready_timeout_secs: Option<i64>,
             /// How long a SIGTERM gets before SIGKILL, in seconds (default 10).
             stop_grace_secs: Option<i64>,
+            /// Any change restarts it (e.g. a digest of the files it reads, or of its program).
+            triggers: Vec<String>,
+            /// Where its port is set, named when the port is taken (e.g. `ports.prometheus
+            /// in stacks/envs/local.toml`).
+            port_setting: Option<String>,
         }
         outputs {
             /// Its process id.
