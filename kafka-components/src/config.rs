@@ -61,6 +61,14 @@ impl PlatformConfig {
         }
     }
 
+    /// The AWS tables to change, when the platform runs on AWS.
+    pub fn aws_mut(&mut self) -> Option<&mut AwsSite> {
+        match &mut self.site {
+            Site::Aws(aws) => Some(aws),
+            Site::Local(_) => None,
+        }
+    }
+
     /// How many nodes of `role` the platform has: the `[nodes]` table on AWS; one broker,
     /// one Connect worker and one platform node (and no KRaft controllers: the local broker
     /// needs none) on this machine.

@@ -46,17 +46,17 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
     let cases: Vec<Case> = vec![
         (
             "a broker with 4 GiB",
-            Box::new(|c| c.nodes.broker.instance_type = "t3.medium".into()),
+            Box::new(|c| c.aws_mut().unwrap().nodes.broker.instance_type = "t3.medium".into()),
             "`nodes.broker.instance_type`: t3.medium has 4 GiB of memory; a broker runs a Kafka JVM and the JMX exporter and needs at least 8 GiB (smaller nodes were OOM-killed): choose e.g. m7i-flex.large",
         ),
         (
             "a controller with 2 GiB",
-            Box::new(|c| c.nodes.controller.instance_type = "t3.small".into()),
+            Box::new(|c| c.aws_mut().unwrap().nodes.controller.instance_type = "t3.small".into()),
             "`nodes.controller.instance_type`: t3.small has 2 GiB of memory; a controller runs a Kafka JVM and the JMX exporter and needs at least 8 GiB (smaller nodes were OOM-killed): choose e.g. m7i-flex.large",
         ),
         (
             "an instance type not in the table",
-            Box::new(|c| c.nodes.connect.instance_type = "x9.huge".into()),
+            Box::new(|c| c.aws_mut().unwrap().nodes.connect.instance_type = "x9.huge".into()),
             "`nodes.connect.instance_type`: `x9.huge` is not in the instance memory table: use a listed type (e.g. m7i-flex.large) or add it to kafka-components' table",
         ),
         (
@@ -96,47 +96,47 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
         ),
         (
             "an empty zone",
-            Box::new(|c| c.network.availability_zones[1] = String::new()),
+            Box::new(|c| c.aws_mut().unwrap().network.availability_zones[1] = String::new()),
             "`network.availability_zones[1]`: is empty: name a zone, e.g. eu-central-1a",
         ),
         (
             "a zone twice",
-            Box::new(|c| c.network.availability_zones[2] = c.network.availability_zones[0].clone()),
+            Box::new(|c| c.aws_mut().unwrap().network.availability_zones[2] = c.aws_mut().unwrap().network.availability_zones[0].clone()),
             "`network.availability_zones[2]`: `eu-central-1a` is listed twice: each zone gets one subnet",
         ),
         (
             "an empty region",
-            Box::new(|c| c.aws.region = String::new()),
+            Box::new(|c| c.aws_mut().unwrap().aws.region = String::new()),
             "`aws.region`: is empty: name a region, e.g. eu-central-1",
         ),
         (
             "an empty endpoint",
-            Box::new(|c| c.aws.endpoint_url = Some(String::new())),
+            Box::new(|c| c.aws_mut().unwrap().aws.endpoint_url = Some(String::new())),
             "`aws.endpoint_url`: is empty: remove it to use AWS, or give the emulator's URL",
         ),
         (
             "an empty login user",
-            Box::new(|c| c.ssh.user = Some(" ".into())),
+            Box::new(|c| c.aws_mut().unwrap().ssh.user = Some(" ".into())),
             "`ssh.user`: is empty: remove it (the image's default `admin`) or name the login user",
         ),
         (
             "an even quorum",
-            Box::new(|c| c.nodes.controller.count = Some(4)),
+            Box::new(|c| c.aws_mut().unwrap().nodes.controller.count = Some(4)),
             "`nodes.controller.count`: 4 controllers cannot form a fault-tolerant KRaft quorum: use an odd number, at least 3",
         ),
         (
             "a single controller",
-            Box::new(|c| c.nodes.controller.count = Some(1)),
+            Box::new(|c| c.aws_mut().unwrap().nodes.controller.count = Some(1)),
             "`nodes.controller.count`: 1 controllers cannot form a fault-tolerant KRaft quorum: use an odd number, at least 3",
         ),
         (
             "nodes in two zones",
-            Box::new(|c| c.network.availability_zones.truncate(2)),
+            Box::new(|c| c.aws_mut().unwrap().network.availability_zones.truncate(2)),
             "`network.availability_zones`: 2 zone(s): controllers and brokers must spread over 3 zones to survive losing one; list 3 (or set allow_fewer_than_three_zones for a sandbox)",
         ),
         (
             "replication above the broker count",
-            Box::new(|c| c.nodes.broker.count = Some(2)),
+            Box::new(|c| c.aws_mut().unwrap().nodes.broker.count = Some(2)),
             "`kafka.replication_factor`: 3 replicas cannot be placed on 2 broker(s): lower it or add brokers",
         ),
         (
@@ -146,12 +146,12 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
         ),
         (
             "the whole internet as operator",
-            Box::new(|c| c.network.operator_cidr = "0.0.0.0/0".into()),
+            Box::new(|c| c.aws_mut().unwrap().network.operator_cidr = "0.0.0.0/0".into()),
             "`network.operator_cidr`: 0.0.0.0/0 opens SSH and the monitoring ports to the whole internet: use your address (e.g. 203.0.113.7/32), or set allow_open_operator_cidr",
         ),
         (
             "no room for the subnets",
-            Box::new(|c| c.network.vpc_cidr = "10.0.0.0/24".into()),
+            Box::new(|c| c.aws_mut().unwrap().network.vpc_cidr = "10.0.0.0/24".into()),
             "`network.vpc_cidr`: 10.0.0.0/24 has no room for a /24 per zone (3 zones): use a larger block, e.g. /16",
         ),
         (
@@ -167,7 +167,7 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
         (
             "zero brokers",
             Box::new(|c| {
-                c.nodes.broker.count = Some(0);
+                c.aws_mut().unwrap().nodes.broker.count = Some(0);
                 c.kafka.replication_factor = 0;
             }),
             "`nodes.broker.count`: the platform needs at least one broker",
@@ -186,15 +186,15 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
 fn opt_outs_are_explicit() {
     assert!(
         refusals(|c| {
-            c.network.operator_cidr = "0.0.0.0/0".into();
-            c.network.allow_open_operator_cidr = true;
+            c.aws_mut().unwrap().network.operator_cidr = "0.0.0.0/0".into();
+            c.aws_mut().unwrap().network.allow_open_operator_cidr = true;
         })
         .is_empty()
     );
     assert!(
         refusals(|c| {
-            c.network.availability_zones.truncate(1);
-            c.network.allow_fewer_than_three_zones = true;
+            c.aws_mut().unwrap().network.availability_zones.truncate(1);
+            c.aws_mut().unwrap().network.allow_fewer_than_three_zones = true;
         })
         .is_empty()
     );
@@ -227,7 +227,7 @@ fn a_malformed_file_names_the_file_and_the_field() {
             "[aws]\n",
             &format!("[aws]\nconsistency_window = \"{value}\"\n"),
         );
-        PlatformConfig::parse(&edited, path).map(|c| c.aws.consistency_window)
+        PlatformConfig::parse(&edited, path).map(|c| c.aws().and_then(|a| a.aws.consistency_window))
     };
     assert_eq!(
         window("1m 30s").unwrap(),
@@ -244,8 +244,8 @@ fn a_malformed_file_names_the_file_and_the_field() {
 fn nodes_are_spread_over_the_zones_with_fixed_addresses_and_operator_names() {
     let mut stack = iac_core::Stack::new("dev");
     let mut config = dev();
-    config.nodes.broker.count = Some(5);
-    let platform = KafkaPlatform::register(&mut stack, &config).unwrap();
+    config.aws_mut().unwrap().nodes.broker.count = Some(5);
+    let platform = KafkaPlatform::register(&mut stack, &config, "rendered").unwrap();
     let brokers: Vec<(String, String, String)> = platform
         .nodes
         .iter()
@@ -310,4 +310,88 @@ fn nodes_are_spread_over_the_zones_with_fixed_addresses_and_operator_names() {
             "{expected} missing from {names:?}"
         );
     }
+}
+
+/// The shipped local environment (`stacks/envs/local.toml`).
+fn local() -> PlatformConfig {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs");
+    PlatformConfig::load(&dir, "local").unwrap()
+}
+
+fn local_refusals(change: impl FnOnce(&mut PlatformConfig)) -> Vec<String> {
+    let mut config = local();
+    change(&mut config);
+    match kafka_components::policy::check(&config) {
+        Ok(()) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn a_local_environment_is_checked_as_one_machine_without_weakening_aws() {
+    let config = local();
+    assert!(matches!(config.site, kafka_components::Site::Local(_)));
+    assert_eq!(
+        Role::ALL.map(|r| config.count(r)),
+        [0, 1, 1, 1],
+        "no controllers, one broker, one Connect worker, one platform node"
+    );
+    assert_eq!(local_refusals(|_| {}), Vec::<String>::new());
+    // Every service shares 127.0.0.1: ports of different roles may not meet.
+    assert_eq!(
+        local_refusals(|c| c.ports.prometheus = c.ports.broker_client),
+        ["`ports.prometheus`: 29092 is also `ports.broker_client`, and both listen on this machine: pick another"]
+    );
+    // One replica on the one local broker is the only shape there is; on AWS it stays refused.
+    assert_eq!(
+        refusals(|c| {
+            c.kafka.replication_factor = 1;
+            c.kafka.min_insync_replicas = 1;
+        }),
+        ["`kafka.min_insync_replicas`: 1 with replication factor 1 stops writes as soon as one replica is down: use at most 0"]
+    );
+    assert_eq!(
+        local_refusals(|c| c.kafka.replication_factor = 2),
+        ["`kafka.replication_factor`: 2 replicas cannot be placed on 1 broker(s): lower it or add brokers"]
+    );
+}
+
+#[test]
+fn timings_that_would_raise_false_alarms_are_refused() {
+    assert_eq!(
+        local_refusals(|c| c.monitoring.source_stalled_after = std::time::Duration::from_secs(3)),
+        ["`monitoring.source_stalled_after`: 3s is less than two polls of the connector (connector.poll_interval = 2s): a healthy connector would raise ConnectorSourceStalled between polls; use at least 4s"]
+    );
+    assert_eq!(
+        refusals(|c| c.monitoring.scrape_interval = std::time::Duration::from_millis(100)),
+        ["`monitoring.scrape_interval`: is under a second: use at least \"1s\""]
+    );
+}
+
+#[test]
+fn an_environment_runs_on_aws_or_on_this_machine_never_half_of_each() {
+    let path = Path::new("envs/mixed.toml");
+    let dev = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dev.toml"),
+    )
+    .unwrap();
+    let mixed = format!("{dev}\n[local]\n");
+    let err = PlatformConfig::parse(&mixed, path).unwrap_err().to_string();
+    assert!(
+        err.contains("envs/mixed.toml")
+            && err.contains("a local environment ([local]) has no [aws], [network], [ssh], [ami] or [nodes] table"),
+        "{err}"
+    );
+    let start = dev.find("[ami]").unwrap();
+    let end = start + dev[start..].find("\n[nodes").unwrap();
+    let no_ami = format!("{}{}", &dev[..start], &dev[end..]);
+    let err = PlatformConfig::parse(&no_ami, path).unwrap_err().to_string();
+    assert!(
+        err.contains("missing [ami]: an AWS environment needs [aws], [network], [ssh], [ami] and [nodes]; one on this machine needs [local] instead"),
+        "{err}"
+    );
+    let err = PlatformConfig::parse("[local]\nbuidl = \"make\"\n", path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `buidl`"), "{err}");
 }

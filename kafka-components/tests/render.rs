@@ -133,7 +133,7 @@ fn a_configuration_the_policies_refuse_renders_nothing() {
         "{err}"
     );
     let mut config = dev();
-    config.nodes.broker.count = Some(0);
+    config.aws_mut().unwrap().nodes.broker.count = Some(0);
     let err = render::render("dev", &config, &nodes)
         .unwrap_err()
         .to_string();
@@ -628,4 +628,73 @@ fn dashboards_select_nodes_from_the_graph() {
             }
         }
     }
+}
+
+/// The shipped local environment's files.
+fn rendered_local() -> Vec<RenderedFile> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs");
+    let config = PlatformConfig::load(&dir, "local").unwrap();
+    render::render("local", &config, &kafka_components::local_nodes("local")).unwrap()
+}
+
+#[test]
+fn the_local_platform_scrapes_what_runs_on_this_machine_and_the_validators_accept_it() {
+    let files = rendered_local();
+    let prometheus = yaml(contents(&files, "prometheus/prometheus.yml"));
+    let jobs: Vec<(&str, Vec<&str>)> = prometheus["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|job| {
+            let targets = job["static_configs"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .flat_map(|c| c["targets"].as_sequence().unwrap())
+                .map(|t| t.as_str().unwrap())
+                .collect();
+            (job["job_name"].as_str().unwrap(), targets)
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            ("prometheus", vec!["localhost:29090"]),
+            ("node", vec!["127.0.0.1:29100"]),
+            ("kafka-admin-api", vec!["127.0.0.1:22020"]),
+            ("http-source-connector", vec!["127.0.0.1:28084"]),
+        ],
+        "no JMX exporter runs locally, and node_exporter runs once for the one machine"
+    );
+    assert_eq!(prometheus["global"]["scrape_interval"].as_str(), Some("2s"));
+    let connector: Value =
+        serde_json::from_str(contents(&files, "connect/http-source-connector.json")).unwrap();
+    assert_eq!(connector["config"]["listeners"], "http://127.0.0.1:28084");
+    assert_eq!(connector["config"]["http.timer.interval.millis"], "2000");
+    assert_eq!(
+        connector["config"]["http.request.url"],
+        "http://127.0.0.1:22020/topics"
+    );
+    let rules = contents(&files, "prometheus/rules/kafka-platform.yml");
+    assert!(
+        rules.contains("http_source_last_success_timestamp_seconds > 10\n        for: 5s\n"),
+        "{rules}"
+    );
+    let alertmanager = contents(&files, "alertmanager/alertmanager.yml");
+    assert!(alertmanager.contains("group_wait: 1s\n  group_interval: 2s\n"));
+
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("local");
+    render::write(&out, &files).unwrap();
+    let checked = succeeds(
+        Command::new(tool("promtool"))
+            .args(["check", "config"])
+            .arg(out.join("prometheus/prometheus.yml")),
+    );
+    assert!(checked.contains("SUCCESS: 1 rule files found"), "{checked}");
+    succeeds(
+        Command::new(tool("amtool"))
+            .arg("check-config")
+            .arg(out.join("alertmanager/alertmanager.yml")),
+    );
 }
