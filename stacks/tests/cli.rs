@@ -97,7 +97,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {
-        insta::assert_snapshot!("preview_dev", stdout(&preview).replace(env.name.as_str(), "[env]"));
+        insta::assert_snapshot!("preview_dev", stdout(&preview).replace(env.rendered.path().to_str().unwrap(), "[rendered]").replace(env.name.as_str(), "[env]"));
     });
 
     let apply = env.run("apply", &["--yes"]).success();
@@ -106,7 +106,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
     assert_eq!(
         summary_line(&out),
         format!(
-            "Stack {stack}: 39 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 40 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped"
         )
     );
     assert!(
@@ -139,12 +139,13 @@ fn preview_apply_reapply_scale_out_and_destroy() {
     assert_eq!(
         summary_line(&stdout(&again)),
         format!(
-            "Stack {stack}: 0 created, 0 updated, 0 replaced, 0 deleted, 39 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 0 created, 0 updated, 0 replaced, 0 deleted, 40 unchanged, 0 failed, 0 skipped"
         )
     );
     env.run("preview", &["--detailed-exitcode"]).code(0);
 
-    // One more broker: created in the next zone round-robin, nothing else touched.
+    // One more broker: created in the next zone round-robin; the configuration follows it,
+    // nothing else is touched.
     env.edit(|t| t.replacen("[nodes.broker]\ncount = 3", "[nodes.broker]\ncount = 4", 1));
     let plan = env
         .run("preview", &["--detailed-exitcode", "--json"])
@@ -157,12 +158,12 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         .filter(|s| s["op"] != "same" && s["op"] != "read")
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(changing, ["broker-4"]);
+    assert_eq!(changing, ["broker-4", "config"]);
     let scale = env.run("apply", &["--yes"]).success();
     assert_eq!(
         summary_line(&stdout(&scale)),
         format!(
-            "Stack {stack}: 1 created, 0 updated, 0 replaced, 0 deleted, 39 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 1 created, 1 updated, 0 replaced, 0 deleted, 39 unchanged, 0 failed, 0 skipped"
         )
     );
     let outputs: serde_json::Value =
@@ -207,8 +208,9 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         stderr(&unwritable)
     );
 
-    // A destroy that cannot reach AWS fails, and the outputs and files of what still
-    // exists stay.
+    // A destroy that cannot reach AWS fails, and the outputs of what still exists stay;
+    // the configuration folder goes first (it depends on the nodes), and `render` writes it
+    // again from what the stack still has.
     let unreachable = Command::cargo_bin("stacks")
         .unwrap()
         .args(["destroy", stack, "--yes"])
@@ -219,7 +221,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         .assert()
         .code(3);
     assert!(
-        stdout(&unreachable).contains(" 0 deleted, "),
+        stdout(&unreachable).contains(" 1 deleted, "),
         "{}",
         stdout(&unreachable)
     );
@@ -251,7 +253,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
             .iter()
             .filter(|s| s["op"] == "create")
             .count(),
-        40
+        41
     );
 }
 
@@ -293,7 +295,7 @@ fn a_saved_plan_is_applied_exactly() {
         .run("apply", &["--yes", "--plan", plan_file.to_str().unwrap()])
         .success();
     assert!(
-        summary_line(&stdout(&applied)).contains("39 created"),
+        summary_line(&stdout(&applied)).contains("40 created"),
         "{}",
         stdout(&applied)
     );
@@ -395,7 +397,7 @@ fn the_standard_aws_variables_win_over_the_file() {
     });
     let preview = env.run("preview", &[]).success();
     assert!(
-        stdout(&preview).contains("Resources: 39 to create, 1 to read"),
+        stdout(&preview).contains("Resources: 40 to create, 1 to read"),
         "{}",
         stdout(&preview)
     );
@@ -616,7 +618,7 @@ fn an_apply_with_failed_steps_exits_3_and_names_them() {
         "{out}"
     );
     assert!(out.contains("  skipped controller-1 (needs key)"), "{out}");
-    assert!(summary_line(&out).contains(" 1 failed, 8 skipped"), "{out}");
+    assert!(summary_line(&out).contains(" 1 failed, 9 skipped"), "{out}");
     env.run("destroy", &["--yes"]).success();
     boto3(&format!("ec2.delete_key_pair(KeyName='{key}')"));
 }
