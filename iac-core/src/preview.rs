@@ -48,7 +48,9 @@ fn texts(shown: Option<&Shown>) -> Option<&serde_json::Map<String, Value>> {
         Some(Shown::Value(Value::Object(map)))
             if !map.is_empty()
                 && map.values().all(Value::is_string)
-                && map.values().any(|v| v.as_str().is_some_and(|t| t.contains('\n'))) =>
+                && map
+                    .values()
+                    .any(|v| v.as_str().is_some_and(|t| t.contains('\n'))) =>
         {
             Some(map)
         }
@@ -56,18 +58,29 @@ fn texts(shown: Option<&Shown>) -> Option<&serde_json::Map<String, Value>> {
     }
 }
 
-fn line_count(text: &Value) -> usize {
-    text.as_str().map_or(0, |t| t.lines().count())
+/// `(1 line)`, `(12 lines)`.
+fn lines(text: &str) -> String {
+    match text.lines().count() {
+        1 => "(1 line)".to_owned(),
+        n => format!("({n} lines)"),
+    }
 }
 
 /// The texts that a change adds, removes or edits, each edit as a line diff.
-fn texts_diff(old: &serde_json::Map<String, Value>, new: &serde_json::Map<String, Value>) -> String {
+fn texts_diff(
+    old: &serde_json::Map<String, Value>,
+    new: &serde_json::Map<String, Value>,
+) -> String {
     let mut out = String::new();
     let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     for key in keys {
         match (old.get(key), new.get(key)) {
             (None, Some(text)) => {
-                let _ = writeln!(out, "          + {key} ({} lines)", line_count(text));
+                let _ = writeln!(
+                    out,
+                    "          + {key} {}",
+                    lines(text.as_str().unwrap_or(""))
+                );
             }
             (Some(_), None) => {
                 let _ = writeln!(out, "          - {key}");
@@ -149,7 +162,7 @@ pub fn render(plan: &PlanRecord) -> String {
             }
             let line = match (&d.old, &d.new) {
                 (None, Some(Shown::Value(Value::String(text)))) if text.contains('\n') => {
-                    format!("{}: ({} lines)", d.key, text.lines().count())
+                    format!("{}: {}", d.key, lines(text))
                 }
                 (None, Some(new)) if step.op == Operation::Create => format!("{}: {new}", d.key),
                 (None, Some(new)) => format!("+ {}: {new}", d.key),

@@ -175,7 +175,14 @@ impl TryFrom<ConfigFile> for PlatformConfig {
     type Error = String;
 
     fn try_from(file: ConfigFile) -> Result<Self, String> {
-        let site = match (file.local, file.aws, file.network, file.ssh, file.ami, file.nodes) {
+        let site = match (
+            file.local,
+            file.aws,
+            file.network,
+            file.ssh,
+            file.ami,
+            file.nodes,
+        ) {
             (Some(local), None, None, None, None, None) => Site::Local(local),
             (Some(_), ..) => {
                 return Err("a local environment ([local]) has no [aws], [network], [ssh], [ami] or [nodes] table: remove them, or remove [local]".into());
@@ -292,7 +299,10 @@ pub struct AlertingConfig {
     pub group_wait: std::time::Duration,
     /// How long it waits before notifying a group's changes, resolutions included (default
     /// `"5m"`).
-    #[serde(default = "AlertingConfig::default_group_interval", with = "duration_text")]
+    #[serde(
+        default = "AlertingConfig::default_group_interval",
+        with = "duration_text"
+    )]
     pub group_interval: std::time::Duration,
 }
 

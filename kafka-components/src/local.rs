@@ -127,8 +127,7 @@ impl LocalPlatform {
             .clone()
             .unwrap_or_else(|| format!(".iac/local/{env}"));
         // Absolute: the state means the same folder whatever the working directory.
-        let dir = std::path::absolute(&dir)
-            .map_or(dir, |d| d.to_string_lossy().into_owned());
+        let dir = std::path::absolute(&dir).map_or(dir, |d| d.to_string_lossy().into_owned());
         let mut services = Vec::new();
         for spec in specs(config, site, rendered, &dir) {
             let fingerprint = program_fingerprint(&spec.program);
@@ -249,7 +248,10 @@ fn specs(config: &PlatformConfig, site: &LocalSite, rendered: &str, dir: &str) -
         Spec {
             name: "node-exporter",
             program: expand_home(&programs.node_exporter),
-            args: vec![format!("--web.listen-address=127.0.0.1:{}", p.node_exporter)],
+            args: vec![format!(
+                "--web.listen-address=127.0.0.1:{}",
+                p.node_exporter
+            )],
             ready_path: Some("/metrics"),
             port: p.node_exporter,
             port_field: "ports.node_exporter",
@@ -287,7 +289,12 @@ fn specs(config: &PlatformConfig, site: &LocalSite, rendered: &str, dir: &str) -
             port_field: "ports.prometheus",
             reads: &["prometheus/"],
             open: Some("/targets"),
-            after: &["alertmanager", "node-exporter", "admin-api", "http-source-connector"],
+            after: &[
+                "alertmanager",
+                "node-exporter",
+                "admin-api",
+                "http-source-connector",
+            ],
         },
     ]
 }

@@ -331,7 +331,10 @@ fn timings(config: &PlatformConfig, found: &mut Vec<Violation>) {
     let second = std::time::Duration::from_secs(1);
     let poll = config.connector.poll_interval;
     for (field, value) in [
-        ("monitoring.scrape_interval", config.monitoring.scrape_interval),
+        (
+            "monitoring.scrape_interval",
+            config.monitoring.scrape_interval,
+        ),
         ("connector.poll_interval", poll),
     ] {
         if value < second {

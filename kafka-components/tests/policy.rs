@@ -101,7 +101,10 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
         ),
         (
             "a zone twice",
-            Box::new(|c| c.aws_mut().unwrap().network.availability_zones[2] = c.aws_mut().unwrap().network.availability_zones[0].clone()),
+            Box::new(|c| {
+                c.aws_mut().unwrap().network.availability_zones[2] =
+                    c.aws_mut().unwrap().network.availability_zones[0].clone()
+            }),
             "`network.availability_zones[2]`: `eu-central-1a` is listed twice: each zone gets one subnet",
         ),
         (
@@ -340,7 +343,9 @@ fn a_local_environment_is_checked_as_one_machine_without_weakening_aws() {
     // Every service shares 127.0.0.1: ports of different roles may not meet.
     assert_eq!(
         local_refusals(|c| c.ports.prometheus = c.ports.broker_client),
-        ["`ports.prometheus`: 29092 is also `ports.broker_client`, and both listen on this machine: pick another"]
+        [
+            "`ports.prometheus`: 29092 is also `ports.broker_client`, and both listen on this machine: pick another"
+        ]
     );
     // One replica on the one local broker is the only shape there is; on AWS it stays refused.
     assert_eq!(
@@ -348,11 +353,15 @@ fn a_local_environment_is_checked_as_one_machine_without_weakening_aws() {
             c.kafka.replication_factor = 1;
             c.kafka.min_insync_replicas = 1;
         }),
-        ["`kafka.min_insync_replicas`: 1 with replication factor 1 stops writes as soon as one replica is down: use at most 0"]
+        [
+            "`kafka.min_insync_replicas`: 1 with replication factor 1 stops writes as soon as one replica is down: use at most 0"
+        ]
     );
     assert_eq!(
         local_refusals(|c| c.kafka.replication_factor = 2),
-        ["`kafka.replication_factor`: 2 replicas cannot be placed on 1 broker(s): lower it or add brokers"]
+        [
+            "`kafka.replication_factor`: 2 replicas cannot be placed on 1 broker(s): lower it or add brokers"
+        ]
     );
 }
 
@@ -360,7 +369,9 @@ fn a_local_environment_is_checked_as_one_machine_without_weakening_aws() {
 fn timings_that_would_raise_false_alarms_are_refused() {
     assert_eq!(
         local_refusals(|c| c.monitoring.source_stalled_after = std::time::Duration::from_secs(3)),
-        ["`monitoring.source_stalled_after`: 3s is less than two polls of the connector (connector.poll_interval = 2s): a healthy connector would raise ConnectorSourceStalled between polls; use at least 4s"]
+        [
+            "`monitoring.source_stalled_after`: 3s is less than two polls of the connector (connector.poll_interval = 2s): a healthy connector would raise ConnectorSourceStalled between polls; use at least 4s"
+        ]
     );
     assert_eq!(
         refusals(|c| c.monitoring.scrape_interval = std::time::Duration::from_millis(100)),
@@ -385,7 +396,9 @@ fn an_environment_runs_on_aws_or_on_this_machine_never_half_of_each() {
     let start = dev.find("[ami]").unwrap();
     let end = start + dev[start..].find("\n[nodes").unwrap();
     let no_ami = format!("{}{}", &dev[..start], &dev[end..]);
-    let err = PlatformConfig::parse(&no_ami, path).unwrap_err().to_string();
+    let err = PlatformConfig::parse(&no_ami, path)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("missing [ami]: an AWS environment needs [aws], [network], [ssh], [ami] and [nodes]; one on this machine needs [local] instead"),
         "{err}"

@@ -19,11 +19,11 @@ use crate::interrupt::Interrupts;
 use clap::{Args, Parser, Subcommand};
 use error::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK, EXIT_USER, StacksError};
 use iac_aws::{AwsProvider, AwsSettings};
-use iac_local::LocalProvider;
 use iac_core::{
     ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, FileBackend, Passphrase, Plan,
     PlanRecord, Program, Providers, Shown, Stack,
 };
+use iac_local::LocalProvider;
 use kafka_components::{KafkaPlatform, LocalPlatform, NodeFacts, PlatformConfig, Site};
 
 #[derive(Parser)]
@@ -535,11 +535,7 @@ pub(crate) fn seconds(d: Duration) -> String {
 }
 
 /// After a successful apply: where the configuration is, and what a local platform offers.
-fn show_what_runs(
-    registered: &Registered,
-    env: &Env,
-    target: &Target,
-) -> Result<(), StacksError> {
+fn show_what_runs(registered: &Registered, env: &Env, target: &Target) -> Result<(), StacksError> {
     println!("\nConfiguration rendered to {}", rendered_dir(env, target)?);
     if let Registered::Local(platform) = registered {
         println!("\nRunning on this machine:");

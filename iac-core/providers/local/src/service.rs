@@ -22,27 +22,30 @@ use crate::{LocalKind, Service, io_error, last_lines};
 /// The diff table of `Service`: any change restarts it (stop first: its port is taken).
 pub(crate) const SERVICE_TABLE: DiffTable = DiffTable {
     type_token: Service::TYPE,
-    rows: &[DiffRow {
-        inputs: &[
-            "program",
-            "args",
-            "environment",
-            "dir",
-            "log_file",
-            "ready_tcp",
-            "ready_http",
-            "ready_status",
-            "ready_timeout_secs",
-            "stop_grace_secs",
-            "triggers",
-        ],
-        change: Change::ReplaceDeletingFirst,
-        note: "restarted: stopped, then started with the new inputs",
-    }, DiffRow {
-        inputs: &["port_setting"],
-        change: Change::InPlace,
-        note: "only named in errors",
-    }],
+    rows: &[
+        DiffRow {
+            inputs: &[
+                "program",
+                "args",
+                "environment",
+                "dir",
+                "log_file",
+                "ready_tcp",
+                "ready_http",
+                "ready_status",
+                "ready_timeout_secs",
+                "stop_grace_secs",
+                "triggers",
+            ],
+            change: Change::ReplaceDeletingFirst,
+            note: "restarted: stopped, then started with the new inputs",
+        },
+        DiffRow {
+            inputs: &["port_setting"],
+            change: Change::InPlace,
+            note: "only named in errors",
+        },
+    ],
 };
 
 pub(crate) struct ServiceKind;
@@ -71,9 +74,12 @@ fn resolve(address: &str) -> Option<SocketAddr> {
 
 /// The `host:port` the service listens on: its probe's.
 fn listened<'a>(known: &KnownInputs<'a>) -> Option<&'a str> {
-    known
-        .opt_str("ready_tcp")
-        .or_else(|| known.opt_str("ready_http").and_then(http_authority).map(|(a, _)| a))
+    known.opt_str("ready_tcp").or_else(|| {
+        known
+            .opt_str("ready_http")
+            .and_then(http_authority)
+            .map(|(a, _)| a)
+    })
 }
 
 /// Where `program` is: itself when it names a path, else the first match on `PATH`.

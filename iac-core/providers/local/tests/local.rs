@@ -414,10 +414,20 @@ async fn a_folder_is_replaced_as_one_and_a_file_added_by_hand_is_drift() {
         );
         s.build().unwrap()
     };
+    let created = engine.preview(&program("1")).await.unwrap().render();
+    assert!(
+        created.contains("        files:\n          + alertmanager.yml (1 line)\n          + prometheus/prometheus.yml (1 line)\n"),
+        "a new folder lists its files: {created}"
+    );
     assert!(up(&engine, &program("1")).await.is_success());
     assert_eq!(
         std::fs::read_to_string(path.join("prometheus/prometheus.yml")).unwrap(),
         "v: 1\n"
+    );
+    let changed = engine.preview(&program("2")).await.unwrap().render();
+    assert!(
+        changed.contains("        ~ files:\n          ~ alertmanager.yml:\n            @@ -1 +1 @@\n            -v: 1\n            +v: 2\n          ~ prometheus/prometheus.yml:\n"),
+        "each changed file is a line diff: {changed}"
     );
     assert!(up(&engine, &program("2")).await.is_success());
     assert_eq!(
@@ -512,5 +522,67 @@ async fn a_running_service_that_is_not_ready_is_drift_and_apply_restarts_it() {
     assert!(second != first && running(second) && !running(first));
     let empty = Program::empty("unready").unwrap();
     assert!(up(&engine, &empty).await.is_success());
+    assert!(!running(second));
+}
+
+#[tokio::test]
+async fn a_trigger_restarts_a_service_and_a_missing_program_is_refused_at_preview() {
+    let dir = TempDir::new().unwrap();
+    let engine = engine(&dir);
+    let port = free_port();
+    let program = |trigger: &str, setting: &str| {
+        let mut s = Stack::new("triggers");
+        s.resource::<Service>(
+            "web",
+            ServiceArgs {
+                triggers: vec![trigger].into(),
+                port_setting: Some(setting.to_owned()).into(),
+                ..web(&dir, port)
+            },
+        );
+        s.build().unwrap()
+    };
+    assert!(
+        up(&engine, &program("config v1", "ports.web"))
+            .await
+            .is_success()
+    );
+    let first = pid_of(&engine.state("triggers").await.unwrap().unwrap(), "web");
+
+    // Where the port is set only names it in errors: no restart.
+    let renamed = up(&engine, &program("config v1", "ports.web in web.toml")).await;
+    assert_eq!(renamed.counts.update, 1);
+    assert_eq!(
+        pid_of(&engine.state("triggers").await.unwrap().unwrap(), "web"),
+        first
+    );
+    // A changed trigger (the digest of a file it reads) restarts it.
+    let changed = up(&engine, &program("config v2", "ports.web in web.toml")).await;
+    assert_eq!(changed.counts.replace, 1);
+    let second = pid_of(&engine.state("triggers").await.unwrap().unwrap(), "web");
+    assert!(second != first && running(second) && !running(first));
+
+    let missing = {
+        let mut s = Stack::new("triggers");
+        s.resource::<Service>(
+            "web",
+            ServiceArgs {
+                program: "no-such-program-anywhere".into(),
+                ..web(&dir, port)
+            },
+        );
+        s.build().unwrap()
+    };
+    let refused = engine.preview(&missing).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("program")
+            && refused.contains("`no-such-program-anywhere` is not on PATH"),
+        "{refused}"
+    );
+    assert!(
+        up(&engine, &Program::empty("triggers").unwrap())
+            .await
+            .is_success()
+    );
     assert!(!running(second));
 }

@@ -1,0 +1,612 @@
+//! The local platform end to end, real processes only: `stacks apply` of a local environment
+//! starts tansu, the admin API, the connector, node_exporter, Alertmanager and Prometheus;
+//! everything is then checked through the programs' own APIs (Prometheus's targets, rules and
+//! queries, Alertmanager's webhook, the topic read by an rdkafka consumer) and `/proc`, never
+//! through the tool's view of itself.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use rdkafka::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The workspace root (the local build command runs there).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The folder cargo puts this build's binaries in (`target/debug`).
+fn binaries() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+/// Ports nobody listens on now, all different.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
+}
+
+/// The running (not zombie) processes whose environment marks them as `stack`'s: read from
+/// `/proc`, independently of the state.
+fn marked_processes(stack: &str) -> Vec<(i32, String)> {
+    let mark = format!("IAC_STACK={stack}");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if !environ.split(|b| *b == 0).any(|v| v == mark.as_bytes()) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .unwrap_or("Z");
+        if state == "Z" || state == "X" {
+            continue;
+        }
+        let resource = environ
+            .split(|b| *b == 0)
+            .find_map(|v| v.strip_prefix(b"IAC_RESOURCE="))
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .unwrap_or_default();
+        found.push((pid, resource));
+    }
+    found
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A webhook receiver: every body Alertmanager posts, as JSON.
+struct Webhook {
+    url: String,
+    received: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Webhook {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::clone(&received);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let mut data = Vec::new();
+                    let mut buffer = [0u8; 8192];
+                    loop {
+                        let Ok(n) = socket.read(&mut buffer).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        data.extend_from_slice(&buffer[..n]);
+                        let text = String::from_utf8_lossy(&data).into_owned();
+                        let Some(end) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (name, value) = l.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if data.len() < end + 4 + length {
+                            continue;
+                        }
+                        if let Ok(body) = serde_json::from_slice(&data[end + 4..end + 4 + length]) {
+                            store.lock().unwrap().push(body);
+                        }
+                        let _ = socket
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                            .await;
+                        return;
+                    }
+                });
+            }
+        });
+        Self { url, received }
+    }
+
+    /// Whether an alert named `name` arrived with `status` (`firing`, `resolved`).
+    fn has(&self, name: &str, status: &str) -> bool {
+        self.received.lock().unwrap().iter().any(|body| {
+            body["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|alert| alert["labels"]["alertname"] == name && alert["status"] == status)
+        })
+    }
+}
+
+/// A local environment of its own: its own ports, state, rendered files and data.
+struct Platform {
+    name: String,
+    envs: TempDir,
+    state: TempDir,
+    rendered: TempDir,
+    data: TempDir,
+    prometheus: u16,
+    admin_api: u16,
+    broker: u16,
+}
+
+impl Platform {
+    fn new(prefix: &str, receiver: &str) -> Self {
+        let tansu = std::env::var("KAFKA_PLATFORM_TANSU").expect(
+            "KAFKA_PLATFORM_TANSU is unset: scripts/setup.sh builds the broker (run scripts/test.sh)",
+        );
+        let name = format!("{prefix}{}", std::process::id());
+        let [
+            broker,
+            admin_api,
+            connector,
+            prometheus,
+            alertmanager,
+            node_exporter,
+        ] = free_ports::<6>();
+        let envs = TempDir::new().unwrap();
+        let data = TempDir::new().unwrap();
+        let bin = binaries();
+        for program in ["kafka-admin-api", "http-source-connector"] {
+            assert!(
+                bin.join(program).is_file(),
+                "{} is missing: `cargo test --workspace` (scripts/test.sh) builds it, or run `cargo build -p services --bins`",
+                bin.join(program).display()
+            );
+        }
+        let text = format!(
+            r#"
+[local]
+dir = "{data}"
+
+[local.programs]
+tansu = "{tansu}"
+admin_api = "{admin}"
+connector = "{conn}"
+
+[kafka]
+replication_factor = 1
+min_insync_replicas = 1
+
+[ports]
+broker_client = {broker}
+admin_api = {admin_api}
+http_source_connector = {connector}
+prometheus = {prometheus}
+alertmanager = {alertmanager}
+node_exporter = {node_exporter}
+
+[monitoring]
+scrape_interval = "1s"
+source_stalled_after = "6s"
+
+[connector]
+poll_interval = "1s"
+
+[alerting]
+group_wait = "1s"
+group_interval = "1s"
+
+[[alerting.receivers]]
+name = "test"
+webhook_url = "{receiver}"
+"#,
+            data = data.path().display(),
+            admin = bin.join("kafka-admin-api").display(),
+            conn = bin.join("http-source-connector").display(),
+        );
+        std::fs::write(envs.path().join(format!("{name}.toml")), text).unwrap();
+        Self {
+            name,
+            envs,
+            state: TempDir::new().unwrap(),
+            rendered: TempDir::new().unwrap(),
+            data,
+            prometheus,
+            admin_api,
+            broker,
+        }
+    }
+
+    fn stacks(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        let (verb, rest) = args.split_first().unwrap();
+        Command::cargo_bin("stacks")
+            .unwrap()
+            .current_dir(root())
+            .arg(verb)
+            .arg(&self.name)
+            .args(rest)
+            .env("STACKS_ENV_DIR", self.envs.path())
+            .env("IAC_STATE_DIR", self.state.path())
+            .env("STACKS_RENDER_DIR", self.rendered.path())
+            .timeout(Duration::from_secs(300))
+            .assert()
+    }
+
+    fn prometheus(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.prometheus)
+    }
+}
+
+impl Drop for Platform {
+    /// Whatever the test did, nothing it started outlives it.
+    fn drop(&mut self) {
+        let _ = Command::cargo_bin("stacks")
+            .unwrap()
+            .current_dir(root())
+            .args(["destroy", &self.name, "--yes"])
+            .env("STACKS_ENV_DIR", self.envs.path())
+            .env("IAC_STATE_DIR", self.state.path())
+            .env("STACKS_RENDER_DIR", self.rendered.path())
+            .timeout(Duration::from_secs(120))
+            .output();
+        for (pid, _) in marked_processes(&self.name) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+fn stdout(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+}
+
+fn summary(out: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with("Stack "))
+        .unwrap_or_default()
+        .split(" in ")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// Polls `check` every 200 ms until it holds or `limit` passes; the time it took.
+async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    start.elapsed()
+}
+
+async fn targets(client: &reqwest::Client, platform: &Platform) -> Vec<(String, String)> {
+    let body = get(client, &platform.prometheus("/api/v1/targets")).await;
+    body["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["labels"]["job"].as_str().unwrap_or_default().to_owned(),
+                t["health"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every query of the rendered dashboards whose metrics the local Prometheus has (the
+/// components that run here), with the dashboard's node selector opened up.
+async fn local_dashboard_queries(
+    client: &reqwest::Client,
+    platform: &Platform,
+    rendered: &Path,
+) -> Vec<String> {
+    let known: BTreeSet<String> = serde_json::from_value(
+        get(
+            client,
+            &platform.prometheus("/api/v1/label/__name__/values"),
+        )
+        .await["data"]
+            .clone(),
+    )
+    .unwrap();
+    // Every dashboard query selects its series as `metric{node=~"$node"}`.
+    let metric = regex::Regex::new(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{").unwrap();
+    let mut queries = Vec::new();
+    for entry in std::fs::read_dir(rendered.join("grafana/dashboards")).unwrap() {
+        let dashboard: Value =
+            serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap().replace("$node", ".*");
+                let names: Vec<String> = metric
+                    .captures_iter(&expr)
+                    .map(|c| c[1].to_owned())
+                    .collect();
+                if !names.is_empty() && names.iter().all(|n| known.contains(n)) {
+                    queries.push(expr);
+                }
+            }
+        }
+    }
+    queries
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
+    let webhook = Webhook::start().await;
+    let platform = Platform::new("e2e", &webhook.url);
+    let client = reqwest::Client::new();
+    let stack = platform.name.clone();
+
+    let preview = platform.stacks(&["preview", "--detailed-exitcode"]).code(2);
+    assert!(
+        stdout(&preview).contains("Resources: 7 to create"),
+        "{}",
+        stdout(&preview)
+    );
+
+    // Apply, then every Prometheus target UP.
+    let started = Instant::now();
+    let apply = platform.stacks(&["apply", "--yes"]).success();
+    let out = stdout(&apply);
+    let applied_in = started.elapsed();
+    assert_eq!(
+        summary(&out),
+        format!(
+            "Stack {stack}: 7 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped"
+        ),
+        "{out}"
+    );
+    for what in [
+        "prometheus",
+        "alertmanager",
+        "admin-api",
+        "http-source-connector",
+    ] {
+        assert!(out.contains(&format!("  {what} ")), "what to open: {out}");
+    }
+    within(Duration::from_secs(60), "every target UP", || async {
+        let targets = targets(&client, &platform).await;
+        targets.len() == 4 && targets.iter().all(|(_, health)| health == "up")
+    })
+    .await;
+    let all_up = started.elapsed();
+    let jobs: BTreeSet<String> = targets(&client, &platform)
+        .await
+        .into_iter()
+        .map(|(job, _)| job)
+        .collect();
+    assert_eq!(
+        jobs,
+        BTreeSet::from(
+            [
+                "prometheus",
+                "node",
+                "kafka-admin-api",
+                "http-source-connector"
+            ]
+            .map(String::from)
+        )
+    );
+    let processes = marked_processes(&stack);
+    let resident: u64 = processes.iter().map(|(pid, _)| rss_kib(*pid)).sum();
+    assert_eq!(processes.len(), 6, "{processes:?}");
+
+    // Every alert rule loaded.
+    let rules = get(&client, &platform.prometheus("/api/v1/rules")).await;
+    let loaded: usize = rules["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["rules"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(loaded, 13, "{rules}");
+
+    // A second apply changes nothing; a preview agrees.
+    let again_started = Instant::now();
+    let again = platform.stacks(&["apply", "--yes"]).success();
+    let noop = again_started.elapsed();
+    assert_eq!(
+        summary(&stdout(&again)),
+        format!(
+            "Stack {stack}: 0 created, 0 updated, 0 replaced, 0 deleted, 7 unchanged, 0 failed, 0 skipped"
+        )
+    );
+    platform.stacks(&["preview", "--detailed-exitcode"]).code(0);
+
+    // The connector's topic holds the admin API's topic list: a topic made through the API
+    // arrives there as a record keyed by its name, read by a consumer of our own.
+    let created = client
+        .post(format!("http://127.0.0.1:{}/topics", platform.admin_api))
+        .json(&serde_json::json!({"name": "e2e-orders", "partitions": 1, "replication_factor": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            format!("127.0.0.1:{}", platform.broker),
+        )
+        .set("group.id", format!("{stack}-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer
+        .subscribe(&[&format!("{stack}.admin-api.topics")])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut keys = BTreeSet::new();
+    while !keys.contains("e2e-orders") {
+        assert!(
+            Instant::now() < deadline,
+            "e2e-orders never reached the topic: {keys:?}"
+        );
+        if let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await
+            && let Some(key) = message.key()
+        {
+            keys.insert(String::from_utf8_lossy(key).into_owned());
+        }
+    }
+
+    // Every dashboard query of a component that runs here returns data.
+    let queries =
+        local_dashboard_queries(&client, &platform, &platform.rendered.path().join(&stack)).await;
+    assert!(
+        queries
+            .iter()
+            .any(|q| q.contains("http_source_records_produced_total")),
+        "the connector's panels are checked: {queries:?}"
+    );
+    for query in &queries {
+        within(
+            Duration::from_secs(30),
+            &format!("data for `{query}`"),
+            || async {
+                let url = platform.prometheus("/api/v1/query");
+                let body: Value = client
+                    .get(&url)
+                    .query(&[("query", query.as_str())])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                body["data"]["result"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty())
+            },
+        )
+        .await;
+    }
+
+    // kill -9 of the admin API: the connector's source alert fires through the real
+    // Alertmanager into our webhook; refresh reports the service gone; apply restarts it;
+    // the alert resolves.
+    let (admin_pid, _) = processes
+        .iter()
+        .find(|(_, resource)| resource == "admin-api")
+        .cloned()
+        .unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &admin_pid.to_string()])
+        .status()
+        .unwrap();
+    let fired = within(
+        Duration::from_secs(90),
+        "ConnectorSourceStalled fired",
+        || async { webhook.has("ConnectorSourceStalled", "firing") },
+    )
+    .await;
+    let refresh = platform.stacks(&["refresh"]).success();
+    assert!(
+        stdout(&refresh).contains("admin-api"),
+        "refresh reports the dead service: {}",
+        stdout(&refresh)
+    );
+    let healed = platform.stacks(&["apply", "--yes"]).success();
+    assert_eq!(
+        summary(&stdout(&healed)),
+        format!(
+            "Stack {stack}: 1 created, 0 updated, 0 replaced, 0 deleted, 6 unchanged, 0 failed, 0 skipped"
+        ),
+        "{}",
+        stdout(&healed)
+    );
+    within(
+        Duration::from_secs(90),
+        "ConnectorSourceStalled resolved",
+        || async { webhook.has("ConnectorSourceStalled", "resolved") },
+    )
+    .await;
+
+    // Destroy stops every process and leaves none behind; its ports are free again.
+    let destroy = platform.stacks(&["destroy", "--yes"]).success();
+    assert_eq!(
+        summary(&stdout(&destroy)),
+        format!(
+            "Stack {stack}: 0 created, 0 updated, 0 replaced, 7 deleted, 0 unchanged, 0 failed, 0 skipped"
+        )
+    );
+    assert_eq!(marked_processes(&stack), Vec::new());
+    assert!(TcpListener::bind(("127.0.0.1", platform.prometheus)).is_ok());
+    assert!(!platform.rendered.path().join(&stack).exists());
+    println!(
+        "local platform: apply {:.1}s, all targets UP {:.1}s after the apply began, resident {} MiB for {} processes, no-op apply {:.2}s, alert fired {:.1}s after the kill",
+        applied_in.as_secs_f64(),
+        all_up.as_secs_f64(),
+        resident / 1024,
+        processes.len(),
+        noop.as_secs_f64(),
+        fired.as_secs_f64()
+    );
+    let _ = &platform.data;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_is_refused_naming_the_env_file_field() {
+    let platform = Platform::new("taken", "http://127.0.0.1:9/");
+    let _squatter = TcpListener::bind(("127.0.0.1", platform.prometheus)).unwrap();
+    let failed = platform.stacks(&["apply", "--yes"]).code(3);
+    let out = stdout(&failed);
+    let file = platform.envs.path().join(format!("{}.toml", platform.name));
+    assert!(
+        out.contains(&format!(
+            "127.0.0.1:{} is already taken by another process: stop it, or change ports.prometheus in {}",
+            platform.prometheus,
+            file.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        summary(&out).contains(" 1 failed, 0 skipped"),
+        "only Prometheus failed: {out}"
+    );
+    let running: BTreeSet<String> = marked_processes(&platform.name)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert!(!running.contains("prometheus"), "{running:?}");
+}
