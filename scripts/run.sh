@@ -1,24 +1,49 @@
 #!/usr/bin/env bash
-# The main job: stand up the dev platform on the local AWS emulator, end to end.
+# The main job: the dev platform on the local AWS emulator, and the local platform running
+# for real on this machine (broker, admin API, connector, Prometheus, Alertmanager,
+# node_exporter), end to end.
 #
-#   scripts/run.sh              # cargo run -p stacks -- apply dev --yes
-#   scripts/run.sh preview      # any other verb for dev: preview, refresh, outputs, destroy
+#   scripts/run.sh              # apply dev, then apply local; prints what to open
+#   scripts/run.sh destroy      # destroy local, then dev, and stop the emulator
+#   scripts/run.sh preview      # any other verb for both: preview, refresh, outputs
 #
-# Installs the emulator (scripts/setup.sh) and leaves it running on 127.0.0.1 so later
-# commands see the same resources; `scripts/moto.sh stop` stops it.
+# Installs what they need (scripts/setup.sh: the emulator, tansu, the monitoring programs)
+# and leaves the emulator and the local platform running on 127.0.0.1, so later commands
+# see the same resources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
 eval "$(scripts/moto.sh start)"
 verb="${1:-apply}"
 [ $# -gt 0 ] && shift
+
+stacks() {
+  case "$1" in
+    apply | destroy) cargo run -q -p stacks -- "$1" "$2" --yes "${@:3}" ;;
+    *) cargo run -q -p stacks -- "$@" ;;
+  esac
+}
 
 # A fresh emulator has forgotten what the state file records: refresh first, so apply
 # recreates what is missing instead of trusting stale state.
 if [ "$KAFKA_PLATFORM_MOTO_STARTED" = 1 ] && [ -f "${IAC_STATE_DIR:-.iac/state}/dev.json" ]; then
   echo "The emulator was just started: refreshing the recorded state of dev first."
-  cargo run -q -p stacks -- refresh dev
+  stacks refresh dev
 fi
+
 case "$verb" in
-  apply | destroy) exec cargo run -q -p stacks -- "$verb" dev --yes "$@" ;;
-  *) exec cargo run -q -p stacks -- "$verb" dev "$@" ;;
+  destroy)
+    echo "== local"
+    stacks destroy local "$@"
+    echo "== dev"
+    stacks destroy dev "$@"
+    scripts/moto.sh stop
+    ;;
+  *)
+    echo "== dev (EC2 on the AWS emulator)"
+    stacks "$verb" dev "$@"
+    echo
+    echo "== local (processes on this machine)"
+    stacks "$verb" local "$@"
+    ;;
 esac

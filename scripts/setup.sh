@@ -6,10 +6,12 @@
 #   - a Python virtualenv with moto[server] (the AWS API emulator), ansible-core
 #     (ansible-inventory validates the rendered inventory) and schemathesis (fuzzes the admin
 #     API from its OpenAPI document), pinned below;
-#   - with KAFKA_PLATFORM_VALIDATORS=1 (the tests): promtool and amtool (Debian packages
-#     prometheus and prometheus-alertmanager), which validate the rendered files, and
-#     node_exporter (prometheus-node-exporter), whose metric names the alerts are checked against.
-#   - with KAFKA_PLATFORM_BROKER=1 (the tests): the tansu Kafka broker, built with cargo.
+#   - with KAFKA_PLATFORM_MONITORING=1 (the tests and the local platform): Prometheus,
+#     Alertmanager and node_exporter (Debian packages prometheus, prometheus-alertmanager and
+#     prometheus-node-exporter): their promtool and amtool validate the rendered files, the
+#     local platform runs them;
+#   - with KAFKA_PLATFORM_BROKER=1 (the tests and the local platform): the tansu Kafka broker,
+#     built with cargo.
 set -euo pipefail
 
 export KAFKA_PLATFORM_CACHE="${KAFKA_PLATFORM_CACHE:-$HOME/.cache/kafka-platform}"
@@ -42,21 +44,23 @@ if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$requirements" ]; then
   echo "$requirements" > "$VENV/.requirements"
 fi
 
-# The validators are for the tests only (scripts/test.sh sets KAFKA_PLATFORM_VALIDATORS=1):
-# running the platform needs neither them nor root.
+# The monitoring programs: the tests validate with them, the local platform runs them
+# (scripts/test.sh and scripts/run.sh set KAFKA_PLATFORM_MONITORING=1). The dev environment
+# on the emulator needs neither them nor root.
 packages=()
-if [ "${KAFKA_PLATFORM_VALIDATORS:-0}" = 1 ]; then
-  command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+if [ "${KAFKA_PLATFORM_MONITORING:-0}" = 1 ]; then
+  command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
   command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
   command -v prometheus-node-exporter >/dev/null 2>&1 || packages+=(prometheus-node-exporter)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
-    setup_fail "missing validators: install the Debian packages ${packages[*]} (sudo apt-get install ${packages[*]})"
+    setup_fail "missing monitoring programs: install the Debian packages ${packages[*]} (sudo apt-get install ${packages[*]})"
   fi
-  echo "setup: installing ${packages[*]} (the validators)"
+  echo "setup: installing ${packages[*]} (the monitoring programs)"
   export DEBIAN_FRONTEND=noninteractive
-  # Only the tools are wanted: forbid the packages from starting their servers.
+  # Forbid the packages from starting their servers as system services: the local platform
+  # starts its own, on its own ports.
   guard=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1

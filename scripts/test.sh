@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/setup.sh
-KAFKA_PLATFORM_VALIDATORS=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
+KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
 
 # The AWS API emulator (the AWS provider's tests) and the Kafka broker (the services' tests);
 # each is stopped on exit if this run started it.

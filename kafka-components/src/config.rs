@@ -107,7 +107,8 @@ pub struct LocalSite {
     /// makes (the admin API and the connector); unset: they are expected to exist.
     #[serde(default)]
     pub build: Option<String>,
-    /// The programs (a path, `~/` for the home folder, or a name on `PATH`).
+    /// The programs (a path, `~/` for the home folder, or a name on `PATH`; `${NAME}` and
+    /// `${NAME:-default}` are replaced by environment variables).
     #[serde(default)]
     pub programs: LocalPrograms,
 }

@@ -68,17 +68,40 @@ struct Spec {
     /// Rendered files it reads (a change restarts it).
     reads: &'static [&'static str],
     /// What to open, after `http://127.0.0.1:<port>` (none: not HTTP).
-    open: Option<&'static str>,
+    open: Option<String>,
     after: &'static [&'static str],
 }
 
-/// A program as the environment file names it: `~/…` in the home folder, a relative path
-/// made absolute (the state means the same file from any working directory), a bare name
-/// left to `PATH`.
+/// `${NAME}` and `${NAME:-default}` replaced by the variable (or the default when it is
+/// unset or empty); anything else is left as written.
+fn expand_variables(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let inner = &rest[start + 2..start + end];
+        let (name, default) = inner.split_once(":-").unwrap_or((inner, ""));
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => out.push_str(&value),
+            _ => out.push_str(default),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A program as the environment file names it: variables expanded, `~/…` in the home
+/// folder, a relative path made absolute (the state means the same file from any working
+/// directory), a bare name left to `PATH`.
 fn expand_home(program: &str) -> String {
+    let program = expand_variables(program);
     let path = match (program.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{home}/{rest}"),
-        _ => program.to_owned(),
+        _ => program.clone(),
     };
     if !path.contains('/') {
         return path;
@@ -110,13 +133,17 @@ impl LocalPlatform {
         rendered: &str,
         env_file: &str,
     ) -> Result<Self, PolicyErrors> {
-        policy::check(config)?;
         let crate::config::Site::Local(site) = &config.site else {
             return Err(PolicyErrors(vec![Violation {
                 field: "local".to_owned(),
                 message: "this environment runs on AWS: register it with KafkaPlatform".to_owned(),
             }]));
         };
+        let mut refused = policy::check(config).err().map(|e| e.0).unwrap_or_default();
+        refused.extend(missing_programs(site));
+        if !refused.is_empty() {
+            return Err(PolicyErrors(refused));
+        }
         let env = stack.name().to_owned();
         let nodes = local_nodes(&env);
         let rendered_config =
@@ -129,7 +156,7 @@ impl LocalPlatform {
         // Absolute: the state means the same folder whatever the working directory.
         let dir = std::path::absolute(&dir).map_or(dir, |d| d.to_string_lossy().into_owned());
         let mut services = Vec::new();
-        for spec in specs(config, site, rendered, &dir) {
+        for spec in specs(&env, config, site, rendered, &dir) {
             let fingerprint = program_fingerprint(&spec.program);
             let reads = spec.reads;
             let triggers = if reads.is_empty() {
@@ -167,7 +194,7 @@ impl LocalPlatform {
             services.push(LocalService {
                 name: spec.name,
                 service,
-                url: match spec.open {
+                url: match &spec.open {
                     Some(path) => format!("http://{address}{path}"),
                     None => format!("{address} (Kafka bootstrap servers)"),
                 },
@@ -178,6 +205,50 @@ impl LocalPlatform {
             services,
         })
     }
+}
+
+/// Every program of `[local.programs]` that is not there, with where to get it.
+fn missing_programs(site: &LocalSite) -> Vec<Violation> {
+    let p = &site.programs;
+    [
+        (
+            "tansu",
+            &p.tansu,
+            "scripts/setup.sh builds it (`cargo install tansu --features dynostore`)",
+        ),
+        (
+            "prometheus",
+            &p.prometheus,
+            "install the Debian package prometheus",
+        ),
+        (
+            "alertmanager",
+            &p.alertmanager,
+            "install the Debian package prometheus-alertmanager",
+        ),
+        (
+            "node_exporter",
+            &p.node_exporter,
+            "install the Debian package prometheus-node-exporter",
+        ),
+        (
+            "admin_api",
+            &p.admin_api,
+            "`cargo build -p services --bins` builds it (local.build runs that before every plan)",
+        ),
+        (
+            "connector",
+            &p.connector,
+            "`cargo build -p services --bins` builds it (local.build runs that before every plan)",
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, program, _)| iac_local::locate(&expand_home(program)).is_none())
+    .map(|(field, program, remedy)| Violation {
+        field: format!("local.programs.{field}"),
+        message: format!("`{program}` is not there: {remedy}, or name where it is"),
+    })
+    .collect()
 }
 
 /// The program's size and modification time: a rebuilt binary restarts its service.
@@ -194,7 +265,13 @@ fn program_fingerprint(program: &str) -> String {
     )
 }
 
-fn specs(config: &PlatformConfig, site: &LocalSite, rendered: &str, dir: &str) -> Vec<Spec> {
+fn specs(
+    env: &str,
+    config: &PlatformConfig,
+    site: &LocalSite,
+    rendered: &str,
+    dir: &str,
+) -> Vec<Spec> {
     let p = &config.ports;
     let programs = &site.programs;
     let broker = format!("tcp://127.0.0.1:{}", p.broker_client);
@@ -231,7 +308,7 @@ fn specs(config: &PlatformConfig, site: &LocalSite, rendered: &str, dir: &str) -
             port: p.admin_api,
             port_field: "ports.admin_api",
             reads: &[],
-            open: Some("/topics"),
+            open: Some("/topics".into()),
             after: &["tansu"],
         },
         Spec {
@@ -242,7 +319,7 @@ fn specs(config: &PlatformConfig, site: &LocalSite, rendered: &str, dir: &str) -
             port: p.http_source_connector,
             port_field: "ports.http_source_connector",
             reads: &["connect/http-source-connector.json"],
-            open: Some("/connectors"),
+            open: Some(format!("/connectors/{}-admin-api-topics/status", env)),
             after: &["tansu", "admin-api"],
         },
         Spec {
@@ -256,7 +333,7 @@ fn specs(config: &PlatformConfig, site: &LocalSite, rendered: &str, dir: &str) -
             port: p.node_exporter,
             port_field: "ports.node_exporter",
             reads: &[],
-            open: Some("/metrics"),
+            open: Some("/metrics".into()),
             after: &[],
         },
         Spec {
@@ -273,7 +350,7 @@ fn specs(config: &PlatformConfig, site: &LocalSite, rendered: &str, dir: &str) -
             port: p.alertmanager,
             port_field: "ports.alertmanager",
             reads: &["alertmanager/"],
-            open: Some("/"),
+            open: Some("/".into()),
             after: &[],
         },
         Spec {
@@ -288,7 +365,7 @@ fn specs(config: &PlatformConfig, site: &LocalSite, rendered: &str, dir: &str) -
             port: p.prometheus,
             port_field: "ports.prometheus",
             reads: &["prometheus/"],
-            open: Some("/targets"),
+            open: Some("/targets".into()),
             after: &[
                 "alertmanager",
                 "node-exporter",
@@ -297,4 +374,25 @@ fn specs(config: &PlatformConfig, site: &LocalSite, rendered: &str, dir: &str) -
             ],
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_variables;
+
+    #[test]
+    fn variables_and_defaults_are_expanded() {
+        // PATH and HOME are set for any test run; the other name is never set.
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(
+            expand_variables("${HOME}/bin/tansu"),
+            format!("{home}/bin/tansu")
+        );
+        assert_eq!(
+            expand_variables("${KAFKA_PLATFORM_NEVER_SET_ANYWHERE:-~/.cache/tansu}"),
+            "~/.cache/tansu"
+        );
+        assert_eq!(expand_variables("tansu"), "tansu");
+        assert_eq!(expand_variables("broken ${OPEN"), "broken ${OPEN");
+    }
 }

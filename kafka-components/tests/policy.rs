@@ -408,3 +408,23 @@ fn an_environment_runs_on_aws_or_on_this_machine_never_half_of_each() {
         .to_string();
     assert!(err.contains("unknown field `buidl`"), "{err}");
 }
+
+#[test]
+fn a_local_program_that_is_not_there_is_refused_with_where_to_get_it() {
+    let mut config = local();
+    let kafka_components::Site::Local(site) = &mut config.site else {
+        unreachable!("local.toml is a local environment")
+    };
+    site.programs.prometheus = "no-such-prometheus".into();
+    site.programs.tansu = "~/no/such/tansu".into();
+    let mut stack = iac_core::Stack::new("local");
+    let refused =
+        kafka_components::LocalPlatform::register(&mut stack, &config, "rendered", "local.toml")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        refused.contains("`local.programs.tansu`: `~/no/such/tansu` is not there: scripts/setup.sh builds it")
+            && refused.contains("`local.programs.prometheus`: `no-such-prometheus` is not there: install the Debian package prometheus, or name where it is"),
+        "{refused}"
+    );
+}
