@@ -559,9 +559,10 @@ impl<'a> Executor<'a> {
         let resolver = NodeResolver {
             program: self.program,
             values: &values,
+            sketch: false,
         };
         let reg = &self.program.nodes[n].registration;
-        let evaluated = evaluate(reg, &resolver)
+        let evaluated = evaluate(reg, &resolver, None)
             .map_err(|(key, e)| TaskError::Step(format!("input `{key}`: {e}")))?;
         Ok(evaluated.inputs)
     }
@@ -872,6 +873,7 @@ impl<'a> Executor<'a> {
         let resolver = NodeResolver {
             program: self.program,
             values: &values,
+            sketch: false,
         };
         let mut outputs = PropertyMap::new();
         let mut secret = BTreeSet::new();

@@ -49,7 +49,7 @@ pub use errors::ErrorList;
 pub use output::{EvalError, IntoInput, Output, Resolve, ResourceRef};
 pub use plan::{
     BaseState, InterruptedOperation, Operation, PLAN_VERSION, Plan, PlanError, PlanErrors,
-    PlanRecord, PropertyDiff, Shown, StepCounts, StepRecord,
+    PlanRecord, PropertyDiff, SKETCH_MARK, Shown, StepCounts, StepRecord,
 };
 pub use preview::render as render_preview;
 pub use property::{Properties, PropertyMap, PropertyValue};

@@ -106,7 +106,15 @@ pub struct PropertyDiff {
     /// Whether this change forces replacement.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replace: bool,
+    /// When the planned value is known only after apply: the value as far as it is known
+    /// now, each unknown part written [`SKETCH_MARK`] (a rendered file with its new lines).
+    /// Never for a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sketch: Option<Value>,
 }
+
+/// What stands for a part of a [`PropertyDiff::sketch`] that is known only after apply.
+pub const SKETCH_MARK: &str = "(known after apply)";
 
 /// One planned step, as saved and shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,6 +306,8 @@ pub(crate) enum NodeValue {
 pub(crate) struct NodeResolver<'a> {
     pub(crate) program: &'a Program,
     pub(crate) values: &'a [NodeValue],
+    /// Answer [`SKETCH_MARK`] for what is not known yet, instead of "unknown".
+    pub(crate) sketch: bool,
 }
 
 impl Resolve for NodeResolver<'_> {
@@ -305,9 +315,10 @@ impl Resolve for NodeResolver<'_> {
         let Some(&i) = self.program.index.get(resource.name()) else {
             return Ok(None);
         };
+        let not_yet = || Ok(self.sketch.then(|| Value::String(SKETCH_MARK.to_owned())));
         let (id, outputs) = match &self.values[i] {
-            NodeValue::Unknown => return Ok(None),
-            NodeValue::Partial { unknown, .. } if unknown.contains(property) => return Ok(None),
+            NodeValue::Unknown => return not_yet(),
+            NodeValue::Partial { unknown, .. } if unknown.contains(property) => return not_yet(),
             NodeValue::Known { id, outputs } | NodeValue::Partial { id, outputs, .. } => {
                 (id, outputs)
             }
@@ -331,15 +342,43 @@ pub(crate) struct Evaluated {
     pub(crate) inputs: Properties,
     pub(crate) secrets: BTreeSet<String>,
     pub(crate) references: BTreeMap<String, InputReference>,
+    /// The unknown, non-secret inputs as far as they are known (with `sketcher`).
+    pub(crate) sketches: BTreeMap<String, Value>,
 }
 
+/// Whether a sketch shows [`SKETCH_MARK`] somewhere.
+fn marked(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains(SKETCH_MARK),
+        Value::Array(items) => items.iter().any(marked),
+        Value::Object(map) => map.values().any(marked),
+        _ => false,
+    }
+}
+
+/// Evaluates a registration's inputs; with `sketcher` (a resolver answering
+/// [`SKETCH_MARK`] for what is unknown), also sketches every unknown input that is not secret.
 pub(crate) fn evaluate(
     registration: &Registration,
     resolver: &dyn Resolve,
+    sketcher: Option<&dyn Resolve>,
 ) -> Result<Evaluated, (String, EvalError)> {
     let mut inputs = Properties::new();
+    let mut sketches = BTreeMap::new();
     for (key, output) in &registration.inputs {
         let value = output.resolve(resolver).map_err(|e| (key.clone(), e))?;
+        if value.is_none()
+            && !output.is_secret()
+            && let Some(sketcher) = sketcher
+            // A sketch that cannot be made (a mark where a number must be) is left out, and so
+            // is one that says nothing more (the mark alone) or hides what is unknown (a
+            // number computed from the mark).
+            && let Ok(Some(sketch)) = output.resolve(sketcher)
+            && sketch != Value::String(SKETCH_MARK.to_owned())
+            && marked(&sketch)
+        {
+            sketches.insert(key.clone(), sketch);
+        }
         inputs.insert(
             key.clone(),
             value.map_or(PropertyValue::Unknown, PropertyValue::Known),
@@ -363,6 +402,7 @@ pub(crate) fn evaluate(
         inputs,
         secrets: secret_keys(registration),
         references,
+        sketches,
     })
 }
 
@@ -611,8 +651,13 @@ impl Planner<'_> {
         let resolver = NodeResolver {
             program: self.program,
             values: &self.values,
+            sketch: false,
         };
-        let evaluated = match evaluate(reg, &resolver) {
+        let sketcher = NodeResolver {
+            sketch: true,
+            ..resolver
+        };
+        let evaluated = match evaluate(reg, &resolver, Some(&sketcher)) {
             Ok(e) => e,
             Err((property, error)) => {
                 self.errors.push(PlanError::Eval {
@@ -697,6 +742,7 @@ impl Planner<'_> {
             mut inputs,
             secrets,
             references,
+            sketches,
         } = evaluated;
         let failures = provider.check(&CheckRequest {
             type_token: &reg.type_token,
@@ -712,6 +758,10 @@ impl Planner<'_> {
                 reason: f.reason,
             }));
         let secret = |k: &str| secrets.contains(k);
+        let sketch = |k: &str, v: Option<&PropertyValue>| match v {
+            Some(PropertyValue::Unknown) if !secret(k) => sketches.get(k).cloned(),
+            _ => None,
+        };
 
         let Some(old) = old else {
             let diff = inputs
@@ -721,6 +771,7 @@ impl Planner<'_> {
                     old: None,
                     new: Some(shown_property(v, secret(k))),
                     replace: false,
+                    sketch: sketch(k, Some(v)),
                 })
                 .collect();
             self.steps[i] = Some(PlannedStep {
@@ -768,6 +819,7 @@ impl Planner<'_> {
                     .get(&c.key)
                     .map(|v| shown_property(v, secret(&c.key))),
                 replace: c.replace,
+                sketch: sketch(&c.key, inputs.get(&c.key)),
             })
             .collect();
         self.values[i] = match op {

@@ -152,6 +152,22 @@ pub fn render(plan: &PlanRecord) -> String {
                 out.push_str(&line_diff(old, new));
                 continue;
             }
+            // Known after apply: the files as far as they are known now, each part that is
+            // not written as the mark.
+            if let (Some(Shown::Unknown), Some(sketch)) = (&d.new, &d.sketch)
+                && let Some(new) = texts(Some(&Shown::Value(sketch.clone())))
+            {
+                let empty = serde_json::Map::new();
+                let old = texts(d.old.as_ref()).unwrap_or(&empty);
+                let sign = if d.old.is_some() { "~ " } else { "" };
+                let _ = writeln!(
+                    out,
+                    "        {sign}{}: (known after apply; as far as known now){forces}",
+                    d.key
+                );
+                out.push_str(&texts_diff(old, new));
+                continue;
+            }
             if let Some(new) = texts(d.new.as_ref()) {
                 let empty = serde_json::Map::new();
                 let old = texts(d.old.as_ref()).unwrap_or(&empty);

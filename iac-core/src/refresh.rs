@@ -248,6 +248,7 @@ fn drift_diff(
                 old: show(a),
                 new: show(b),
                 replace: false,
+                sketch: None,
             });
         }
     }
@@ -430,6 +431,7 @@ mod tests {
                     old: Some(Shown::Value(json!("dev-kafka-node"))),
                     new: None,
                     replace: false,
+                    sketch: None,
                 }],
             },
         };

@@ -120,3 +120,63 @@ async fn preview_of_an_unchanged_stack_says_so() {
         preview(&engine, &first("s3cret")).await.render()
     );
 }
+
+#[tokio::test]
+async fn an_unknown_input_is_sketched_with_what_is_known_and_a_secret_never_is() {
+    let provider = Arc::new(TestProvider::new());
+    let dir = TempDir::new().unwrap();
+    let engine = engine(&provider, dir.path());
+    let mut s = Stack::new("dev");
+    let vpc = thing(&mut s, "vpc", Inputs::new().with("cidr", "10.0.0.0/16"));
+    let files = vpc.id().map(|id| {
+        std::collections::BTreeMap::from([(
+            "hosts".to_owned(),
+            format!("10.0.0.1 gateway\n{id} vpc\n"),
+        )])
+    });
+    thing(
+        &mut s,
+        "config",
+        Inputs::new()
+            .with("files", files)
+            .with("port", vpc.id().map(|id| id.len()))
+            .with("subnet", vpc.id())
+            .with("token", vpc.id().into_secret()),
+    );
+    let plan = preview(&engine, &s.build().unwrap()).await;
+    let step = plan
+        .record()
+        .steps
+        .iter()
+        .find(|s| s.name == "config")
+        .cloned()
+        .unwrap();
+    let sketch = |key: &str| {
+        step.diff
+            .iter()
+            .find(|d| d.key == key)
+            .and_then(|d| d.sketch.clone())
+    };
+    assert_eq!(
+        sketch("files"),
+        Some(serde_json::json!({"hosts": "10.0.0.1 gateway\n(known after apply) vpc\n"}))
+    );
+    assert_eq!(sketch("token"), None, "a secret is never sketched");
+    assert_eq!(
+        sketch("port"),
+        None,
+        "a number computed from the mark would look known: no sketch"
+    );
+    assert_eq!(sketch("subnet"), None, "the mark alone says nothing more");
+    let text = plan.render();
+    assert!(
+        text.contains(
+            "        files: (known after apply; as far as known now)\n          + hosts (2 lines)\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("        port: (known after apply)\n"),
+        "{text}"
+    );
+}

@@ -315,9 +315,9 @@ fn nodes_are_spread_over_the_zones_with_fixed_addresses_and_operator_names() {
     }
 }
 
-/// The shipped local environment (`stacks/envs/local.toml`).
+/// The local environment (a copy of the shipped `stacks/envs/local.toml`).
 fn local() -> PlatformConfig {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     PlatformConfig::load(&dir, "local").unwrap()
 }
 

@@ -630,9 +630,9 @@ fn dashboards_select_nodes_from_the_graph() {
     }
 }
 
-/// The shipped local environment's files.
+/// The local environment's files.
 fn rendered_local() -> Vec<RenderedFile> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks/envs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let config = PlatformConfig::load(&dir, "local").unwrap();
     render::render("local", &config, &kafka_components::local_nodes("local")).unwrap()
 }

@@ -159,6 +159,20 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(changing, ["broker-4", "config"]);
+    // The preview shows the configuration lines that follow the new broker, its fixed address
+    // already, what AWS assigns as known after apply.
+    let preview = stdout(&env.run("preview", &[]).success());
+    for line in [
+        "        ~ files: (known after apply; as far as known now)\n",
+        "          ~ prometheus/prometheus.yml:\n",
+        "            +      - targets: [\"10.0.1.21:9999\"]\n",
+        &format!("            +          node: {stack}-broker-4\n"),
+        "          ~ ansible/hosts.yml:\n",
+        "            +    (known after apply):\n",
+        "            +      private_ip: \"10.0.1.21\"\n",
+    ] {
+        assert!(preview.contains(line), "{line:?} missing from\n{preview}");
+    }
     let scale = env.run("apply", &["--yes"]).success();
     assert_eq!(
         summary_line(&stdout(&scale)),

@@ -25,7 +25,7 @@ fn every_shipped_environment_passes_every_policy() {
     checked.sort();
     assert_eq!(
         checked,
-        ["dev", "prod"],
+        ["dev", "local", "prod"],
         "a new environment file is checked too"
     );
 }
