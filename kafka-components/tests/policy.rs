@@ -6,13 +6,25 @@ use std::path::Path;
 
 use kafka_components::{KafkaPlatform, PlatformConfig, Role};
 
+/// The text of the dev fixture.
+fn dev_text() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dev.toml"))
+        .unwrap()
+}
+
 fn dev() -> PlatformConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dev.toml");
-    PlatformConfig::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+    PlatformConfig::parse(&dev_text(), Path::new("tests/fixtures/dev.toml")).unwrap()
 }
 
 fn refusals(change: impl FnOnce(&mut PlatformConfig)) -> Vec<String> {
-    let mut config = dev();
+    refusals_of(dev(), change)
+}
+
+/// What the policies say of `config` once `change` is made to it.
+fn refusals_of(
+    mut config: PlatformConfig,
+    change: impl FnOnce(&mut PlatformConfig),
+) -> Vec<String> {
     change(&mut config);
     match kafka_components::policy::check(&config) {
         Ok(()) => Vec::new(),
@@ -206,10 +218,7 @@ fn opt_outs_are_explicit() {
 #[test]
 fn a_malformed_file_names_the_file_and_the_field() {
     let path = Path::new("envs/broken.toml");
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dev.toml"),
-    )
-    .unwrap();
+    let text = dev_text();
     let typo = text.replace(
         "instance_type = \"t3.small\"",
         "instance_typ = \"t3.small\"",
@@ -322,12 +331,7 @@ fn local() -> PlatformConfig {
 }
 
 fn local_refusals(change: impl FnOnce(&mut PlatformConfig)) -> Vec<String> {
-    let mut config = local();
-    change(&mut config);
-    match kafka_components::policy::check(&config) {
-        Ok(()) => Vec::new(),
-        Err(e) => e.0.iter().map(ToString::to_string).collect(),
-    }
+    refusals_of(local(), change)
 }
 
 #[test]
@@ -382,10 +386,7 @@ fn timings_that_would_raise_false_alarms_are_refused() {
 #[test]
 fn an_environment_runs_on_aws_or_on_this_machine_never_half_of_each() {
     let path = Path::new("envs/mixed.toml");
-    let dev = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dev.toml"),
-    )
-    .unwrap();
+    let dev = dev_text();
     let mixed = format!("{dev}\n[local]\n");
     let err = PlatformConfig::parse(&mixed, path).unwrap_err().to_string();
     assert!(

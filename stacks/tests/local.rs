@@ -246,10 +246,11 @@ webhook_url = "{receiver}"
         }
     }
 
-    fn stacks(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+    /// `stacks <verb> <this env> <args…>` on this environment's folders.
+    fn command(&self, args: &[&str]) -> Command {
         let (verb, rest) = args.split_first().unwrap();
-        Command::cargo_bin("stacks")
-            .unwrap()
+        let mut command = Command::cargo_bin("stacks").unwrap();
+        command
             .current_dir(root())
             .arg(verb)
             .arg(&self.name)
@@ -257,8 +258,12 @@ webhook_url = "{receiver}"
             .env("STACKS_ENV_DIR", self.envs.path())
             .env("IAC_STATE_DIR", self.state.path())
             .env("STACKS_RENDER_DIR", self.rendered.path())
-            .timeout(Duration::from_secs(300))
-            .assert()
+            .timeout(Duration::from_secs(300));
+        command
+    }
+
+    fn stacks(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        self.command(args).assert()
     }
 
     fn prometheus(&self, path: &str) -> String {
@@ -269,15 +274,7 @@ webhook_url = "{receiver}"
 impl Drop for Platform {
     /// Whatever the test did, nothing it started outlives it.
     fn drop(&mut self) {
-        let _ = Command::cargo_bin("stacks")
-            .unwrap()
-            .current_dir(root())
-            .args(["destroy", &self.name, "--yes"])
-            .env("STACKS_ENV_DIR", self.envs.path())
-            .env("IAC_STATE_DIR", self.state.path())
-            .env("STACKS_RENDER_DIR", self.rendered.path())
-            .timeout(Duration::from_secs(120))
-            .output();
+        let _ = self.command(&["destroy", "--yes"]).output();
         for (pid, _) in marked_processes(&self.name) {
             let _ = std::process::Command::new("kill")
                 .args(["-9", &pid.to_string()])
