@@ -67,9 +67,8 @@ pub(crate) fn classify(
             delete_before_replace: registration.options.delete_before_replace,
         });
     }
-    if changed.is_empty() {
-        return Ok(Change::default());
-    }
+    // Asked even when no input changed: a resource may change alone (a certificate that
+    // entered its renewal window is replaced with no input changed).
     let response = provider.diff(&DiffRequest {
         type_token: &registration.type_token,
         name: &registration.name,

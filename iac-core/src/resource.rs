@@ -193,6 +193,8 @@ impl ResourceOptions {
 /// type, or with the type after `=>` when the provider always fills it in (an optional
 /// argument the cloud chooses when it is unset). Computed outputs are those that are no
 /// argument. `Args::FIELDS` lists the arguments (a provider's diff table is tested against it).
+/// An optional `secret [a, b]` after the outputs names outputs that are always secret
+/// (encrypted in state, `[secret]` in previews, secret in everything derived from them).
 ///
 /// ```
 /// iac_core::resource! {
@@ -207,7 +209,10 @@ impl ResourceOptions {
 ///         outputs {
 ///             /// The gateway address the provider assigned.
 ///             gateway: String,
+///             /// Its administrator's password.
+///             admin_password: String,
 ///         }
+///         secret [admin_password]
 ///     }
 /// }
 /// let mut stack = iac_core::Stack::new("dev");
@@ -216,6 +221,7 @@ impl ResourceOptions {
 /// let cidr: iac_core::Output<String> = net.cidr();
 /// let zone: iac_core::Output<String> = net.zone();
 /// let gateway: iac_core::Output<String> = net.gateway();
+/// assert!(net.admin_password().is_secret() && !gateway.is_secret());
 /// assert_eq!(net.resource_name(), "main");
 /// assert_eq!(NetworkArgs::FIELDS, ["cidr", "zone"]);
 /// assert!(stack.build().is_ok());
@@ -231,6 +237,7 @@ macro_rules! resource {
             outputs {
                 $( $(#[$ometa:meta])* $out:ident : $oty:ty ),* $(,)?
             }
+            $( secret [ $( $secret:ident ),* $(,)? ] )?
         }
     ) => {
         $(#[$meta])*
@@ -258,6 +265,7 @@ macro_rules! resource {
 
         impl $crate::ResourceType for $name {
             const TYPE: &'static str = $token;
+            const SECRET_OUTPUTS: &'static [&'static str] = &[$($( stringify!($secret) ),*)?];
             type Args = $args;
             fn from_resource(resource: $crate::Resource) -> Self {
                 Self(resource)
