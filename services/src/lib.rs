@@ -6,5 +6,6 @@
 
 pub mod admin_api;
 pub mod http_source;
+pub mod kafka_security;
 pub mod process;
 pub mod topic_name;

@@ -14,6 +14,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
+
+use crate::kafka_security::ClientSecurity;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -133,6 +135,7 @@ struct Cached {
 pub struct Cluster {
     admin: Arc<AdminClient<DefaultClientContext>>,
     bootstrap: String,
+    security: ClientSecurity,
     timeout: Duration,
     max_age: Duration,
     cache: Mutex<Option<Cached>>,
@@ -235,10 +238,12 @@ impl Cluster {
     /// gives up after `timeout`; metadata snapshots are reused for `max_age` (zero: never).
     pub fn new(
         bootstrap: &str,
+        security: &ClientSecurity,
         timeout: Duration,
         max_age: Duration,
     ) -> Result<Self, StartupError> {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        let admin: AdminClient<DefaultClientContext> = security
+            .apply(&mut ClientConfig::new())
             .set("bootstrap.servers", bootstrap)
             .set("client.id", "kafka-admin-api")
             .set("socket.timeout.ms", timeout.as_millis().max(10).to_string())
@@ -251,6 +256,7 @@ impl Cluster {
         Ok(Self {
             admin: Arc::new(admin),
             bootstrap: bootstrap.to_owned(),
+            security: security.clone(),
             timeout,
             max_age,
             cache: Mutex::new(None),
@@ -466,10 +472,12 @@ impl Cluster {
     pub async fn group_offsets(&self, id: &str) -> Result<Vec<GroupOffset>, ApiError> {
         let snapshot = self.snapshot().await?;
         let bootstrap = self.bootstrap.clone();
+        let security = self.security.clone();
         let timeout = self.timeout;
         let group = id.to_owned();
         blocking("group offsets", move || {
-            let consumer: BaseConsumer = ClientConfig::new()
+            let consumer: BaseConsumer = security
+                .apply(&mut ClientConfig::new())
                 .set("bootstrap.servers", &bootstrap)
                 .set("group.id", &group)
                 .set("enable.auto.commit", "false")

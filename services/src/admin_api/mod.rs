@@ -67,6 +67,9 @@ pub struct Args {
     /// The most partitions `POST /topics` creates in one topic (the OpenAPI document says so).
     #[arg(long, env = "ADMIN_API_MAX_PARTITIONS", default_value_t = 10_000, value_parser = clap::value_parser!(i32).range(1..))]
     pub max_partitions: i32,
+    /// How the API reaches the brokers (TLS, SASL).
+    #[command(flatten)]
+    pub kafka_security: crate::kafka_security::KafkaSecurity,
 }
 
 /// What every handler shares.
@@ -91,6 +94,9 @@ pub enum StartupError {
     /// `--token` / `ADMIN_API_TOKEN` is empty.
     #[error("ADMIN_API_TOKEN is set but empty: set a token, or unset it to run without auth")]
     EmptyToken,
+    /// The Kafka security flags do not fit together.
+    #[error("{0}")]
+    KafkaSecurity(String),
     /// librdkafka refused the client configuration.
     #[error("cannot create the Kafka client for {bootstrap}: {reason}")]
     KafkaClient {
@@ -108,9 +114,14 @@ impl AppState {
             Some("") => return Err(StartupError::EmptyToken),
             token => token.map(Arc::from),
         };
+        let security = args
+            .kafka_security
+            .settings()
+            .map_err(StartupError::KafkaSecurity)?;
         Ok(Self {
             cluster: Arc::new(Cluster::new(
                 &args.bootstrap_servers,
+                &security,
                 args.kafka_timeout,
                 args.metadata_max_age,
             )?),

@@ -536,7 +536,30 @@ impl ConnectorConfig {
                     ),
                 ));
             }
-            producer.insert(setting.to_owned(), value);
+            match setting {
+                // Secrets come from the environment, never the file.
+                "sasl.password" => {
+                    return Err(key_error(
+                        &Raw::name(key),
+                        "a password does not belong in the file: put it in an environment variable and name that in config.producer.sasl.password.env",
+                    ));
+                }
+                "sasl.password.env" => {
+                    let password = std::env::var(&value).ok().filter(|p| !p.is_empty());
+                    let password = password.ok_or_else(|| {
+                        key_error(
+                            &Raw::name(key),
+                            format!(
+                                "the variable `{value}` is not set (it holds the SASL password)"
+                            ),
+                        )
+                    })?;
+                    producer.insert("sasl.password".to_owned(), password);
+                }
+                _ => {
+                    producer.insert(setting.to_owned(), value);
+                }
+            }
         }
         if !producer.contains_key("bootstrap.servers") {
             return Err(key_error(
@@ -674,6 +697,14 @@ mod tests {
             (
                 json!({"producer.acks": "1"}),
                 "config.producer.acks: must be all",
+            ),
+            (
+                json!({"producer.sasl.password": "hunter2"}),
+                "config.producer.sasl.password: a password does not belong in the file: put it in an environment variable and name that in config.producer.sasl.password.env",
+            ),
+            (
+                json!({"producer.sasl.password.env": "KAFKA_PLATFORM_UNSET_PASSWORD"}),
+                "config.producer.sasl.password.env: the variable `KAFKA_PLATFORM_UNSET_PASSWORD` is not set (it holds the SASL password)",
             ),
             (
                 json!({"producer.enable.idempotence": "false"}),
