@@ -71,13 +71,17 @@ if [ ${#packages[@]} -gt 0 ]; then
   [ "$installed" = 0 ] || setup_fail "apt-get could not install ${packages[*]}"
 fi
 
-# The Kafka-protocol broker the services' tests run against (tansu, from crates.io; in-memory
-# storage). Built once into the cache; debug profile without debuginfo builds fastest.
+# The Kafka-protocol broker the tests and the local platform run (tansu, from crates.io), with
+# its in-memory storage (the tests) and its SQLite storage (the local platform keeps its topics
+# across restarts; SCRAM users need a storage that outlives a restart). Built once into the
+# cache; debug profile without debuginfo builds fastest.
 TANSU_VERSION="0.6.0"
-export KAFKA_PLATFORM_TANSU="$KAFKA_PLATFORM_CACHE/tansu-$TANSU_VERSION/bin/tansu"
+TANSU_FEATURES="dynostore,libsql"
+TANSU_ROOT="$KAFKA_PLATFORM_CACHE/tansu-$TANSU_VERSION-${TANSU_FEATURES//,/-}"
+export KAFKA_PLATFORM_TANSU="$TANSU_ROOT/bin/tansu"
 if [ "${KAFKA_PLATFORM_BROKER:-0}" = 1 ] && [ ! -x "$KAFKA_PLATFORM_TANSU" ]; then
-  echo "setup: building tansu $TANSU_VERSION (the test broker; a few minutes, once)"
+  echo "setup: building tansu $TANSU_VERSION with $TANSU_FEATURES (the broker; a few minutes, once)"
   CARGO_PROFILE_DEV_DEBUG=0 cargo install tansu --version "$TANSU_VERSION" --locked --debug \
-    --features dynostore --root "$KAFKA_PLATFORM_CACHE/tansu-$TANSU_VERSION" --quiet \
+    --features "$TANSU_FEATURES" --root "$TANSU_ROOT" --quiet \
     || setup_fail "cargo install tansu $TANSU_VERSION failed"
 fi

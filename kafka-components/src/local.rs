@@ -70,6 +70,8 @@ struct Spec {
     /// What to open, after `http://127.0.0.1:<port>` (none: not HTTP).
     open: Option<String>,
     after: &'static [&'static str],
+    /// Its working directory (made when missing), else the CLI's.
+    workdir: Option<String>,
 }
 
 /// `${NAME}` and `${NAME:-default}` replaced by the variable (or the default when it is
@@ -178,6 +180,7 @@ impl LocalPlatform {
                 stop_grace_secs: 10.into(),
                 triggers,
                 port_setting: Some(format!("{} in {env_file}", spec.port_field)).into(),
+                dir: spec.workdir.clone().into(),
                 ..Default::default()
             };
             let mut options = ResourceOptions::new();
@@ -285,8 +288,9 @@ fn specs(
                 broker.clone(),
                 "--advertised-listener-url".into(),
                 broker,
+                // SQLite in its own folder: topics, offsets and users outlive a restart.
                 "--storage-engine".into(),
-                "memory://tansu/".into(),
+                "sqlite://tansu.db".into(),
             ],
             ready_path: None,
             port: p.broker_client,
@@ -294,6 +298,7 @@ fn specs(
             reads: &[],
             open: None,
             after: &[],
+            workdir: Some(format!("{dir}/tansu")),
         },
         Spec {
             name: "admin-api",
@@ -310,6 +315,7 @@ fn specs(
             reads: &[],
             open: Some("/topics".into()),
             after: &["tansu"],
+            workdir: None,
         },
         Spec {
             name: "http-source-connector",
@@ -321,6 +327,7 @@ fn specs(
             reads: &["connect/http-source-connector.json"],
             open: Some(format!("/connectors/{}-admin-api-topics/status", env)),
             after: &["tansu", "admin-api"],
+            workdir: None,
         },
         Spec {
             name: "node-exporter",
@@ -335,6 +342,7 @@ fn specs(
             reads: &[],
             open: Some("/metrics".into()),
             after: &[],
+            workdir: None,
         },
         Spec {
             name: "alertmanager",
@@ -352,6 +360,7 @@ fn specs(
             reads: &["alertmanager/"],
             open: Some("/".into()),
             after: &[],
+            workdir: None,
         },
         Spec {
             name: "prometheus",
@@ -372,6 +381,7 @@ fn specs(
                 "admin-api",
                 "http-source-connector",
             ],
+            workdir: None,
         },
     ]
 }

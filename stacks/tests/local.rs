@@ -559,6 +559,42 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     )
     .await;
 
+    // The broker keeps its topics in SQLite: killed and started again by the next apply, it
+    // still has the topic made through the API.
+    let (tansu_pid, _) = marked_processes(&stack)
+        .into_iter()
+        .find(|(_, resource)| resource == "tansu")
+        .unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &tansu_pid.to_string()])
+        .status()
+        .unwrap();
+    platform.stacks(&["refresh"]).success();
+    let restarted = platform.stacks(&["apply", "--yes"]).success();
+    assert!(
+        summary(&stdout(&restarted)).contains(": 1 created, "),
+        "{}",
+        stdout(&restarted)
+    );
+    within(
+        Duration::from_secs(60),
+        "e2e-orders after the broker's restart",
+        || async {
+            let topics = client
+                .get(format!("http://127.0.0.1:{}/topics", platform.admin_api))
+                .send()
+                .await;
+            match topics {
+                Ok(answer) => answer
+                    .text()
+                    .await
+                    .is_ok_and(|body| body.contains("\"e2e-orders\"")),
+                Err(_) => false,
+            }
+        },
+    )
+    .await;
+
     // Destroy stops every process and leaves none behind; its ports are free again.
     let destroy = platform.stacks(&["destroy", "--yes"]).success();
     assert_eq!(

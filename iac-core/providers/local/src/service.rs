@@ -194,6 +194,8 @@ async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
         // whatever it started.
         .process_group(0);
     if let Some(dir) = known.opt_str("dir") {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io_error(&format!("creating {dir}"), &e).refused())?;
         command.current_dir(dir);
     }
     let child = command

@@ -75,7 +75,7 @@ iac_core::resource! {
             args: Vec<String>,
             /// Environment added to the CLI's (values may be secret; never printed).
             environment: Environment,
-            /// Working directory.
+            /// Working directory (made when missing).
             dir: Option<String>,
             /// Where its standard output and error go (appended).
             log_file: String,
