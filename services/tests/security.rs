@@ -1,0 +1,249 @@
+//! SASL/SCRAM-SHA-512 end to end against a real broker that requires authentication: tansu
+//! on its SQLite storage, with a user made by `tansu user create` before authentication is
+//! switched on (once it is on, tansu refuses an unauthenticated user change, and its memory
+//! storage forgets users at a restart). The admin API and the connector work with the user's
+//! password and are refused without it or with a wrong one.
+//!
+//! TLS is not tested against tansu: 0.6.0 parses `--cert` and `--key` but never uses the
+//! acceptor it builds from them (`tansu-broker` `broker.rs`, `let _acceptor`), so its listener
+//! is plain TCP whatever the flags say.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::Message as _;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::{Value, json};
+
+const USER: &str = "platform";
+const PASSWORD: &str = "scram-password-of-the-test";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tansu_program() -> String {
+    std::env::var("KAFKA_PLATFORM_TANSU").expect(
+        "KAFKA_PLATFORM_TANSU is unset: scripts/setup.sh builds the broker (run scripts/test.sh)",
+    )
+}
+
+fn tansu(dir: &Path, port: u16, authentication: bool) -> Running {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let mut command = Command::new(tansu_program());
+    command
+        .current_dir(dir)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if authentication {
+        command.arg("--authentication");
+    }
+    let child = Running(command.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "tansu did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// A broker on `port` that requires SCRAM, knowing `USER` with `PASSWORD`.
+fn authenticating_broker(dir: &Path, port: u16) -> Running {
+    {
+        let _open = tansu(dir, port, false);
+        let made = Command::new(tansu_program())
+            .current_dir(dir)
+            .args([
+                "user",
+                "create",
+                "--broker",
+                &format!("tcp://127.0.0.1:{port}"),
+            ])
+            .args(["--mechanism", "scram512", USER, PASSWORD])
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "tansu user create: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+    // The first broker is gone (killed, not left serving): its port is free again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpListener::bind(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the first broker kept {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tansu(dir, port, true)
+}
+
+fn admin_api(broker: u16, password: Option<&str>) -> (Running, u16) {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-admin-api"));
+    command
+        .args(["--bootstrap-servers", &format!("127.0.0.1:{broker}")])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--kafka-timeout", "2s"])
+        .env_remove("KAFKA_SASL_PASSWORD")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(password) = password {
+        command
+            .args(["--kafka-security-protocol", "sasl_plaintext"])
+            .args(["--kafka-sasl-username", USER])
+            .env("KAFKA_SASL_PASSWORD", password);
+    }
+    let child = Running(command.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the admin API did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, port)
+}
+
+async fn ready(client: &reqwest::Client, port: u16) -> u16 {
+    client
+        .get(format!("http://127.0.0.1:{port}/ready"))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_users_reach_a_broker_that_requires_them_and_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = free_port();
+    let _broker = authenticating_broker(dir.path(), broker);
+    let client = reqwest::Client::new();
+
+    let (_api, api) = admin_api(broker, Some(PASSWORD));
+    let (_wrong, wrong) = admin_api(broker, Some("not-the-password-at-all"));
+    let (_anonymous, anonymous) = admin_api(broker, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready(&client, api).await != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the admin API with the password never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        ready(&client, wrong).await,
+        503,
+        "a wrong password is refused"
+    );
+    assert_eq!(
+        ready(&client, anonymous).await,
+        503,
+        "no authentication is refused"
+    );
+
+    let created = client
+        .post(format!("http://127.0.0.1:{api}/topics"))
+        .json(&json!({"name": "secured-orders", "partitions": 1, "replication_factor": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+
+    // The connector polls the admin API's topics into a topic, as the platform does, and
+    // takes its password from the environment variable its file names.
+    let connector_port = free_port();
+    let config = dir.path().join("connector.json");
+    std::fs::write(
+        &config,
+        serde_json::to_string(&json!({
+            "name": "secured-topics",
+            "config": {
+                "http.request.url": format!("http://127.0.0.1:{api}/topics"),
+                "http.timer.interval.millis": "500",
+                "http.response.list.pointer": "/topics",
+                "http.response.record.key.pointer": "/name",
+                "kafka.topic": "secured.topics",
+                "offset.storage.topic": "secured-offsets",
+                "topic.creation.default.replication.factor": "1",
+                "producer.bootstrap.servers": format!("127.0.0.1:{broker}"),
+                "producer.security.protocol": "sasl_plaintext",
+                "producer.sasl.mechanism": "SCRAM-SHA-512",
+                "producer.sasl.username": USER,
+                "producer.sasl.password.env": "SECURED_CONNECTOR_PASSWORD",
+                "listeners": format!("http://127.0.0.1:{connector_port}")
+            }
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let _connector = Running(
+        Command::new(env!("CARGO_BIN_EXE_http-source-connector"))
+            .arg(&config)
+            .env("SECURED_CONNECTOR_PASSWORD", PASSWORD)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", format!("127.0.0.1:{broker}"))
+        .set("security.protocol", "sasl_plaintext")
+        .set("sasl.mechanism", "SCRAM-SHA-512")
+        .set("sasl.username", USER)
+        .set("sasl.password", PASSWORD)
+        .set("group.id", "secured-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["secured.topics"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut keys = Vec::new();
+    while !keys.iter().any(|k| k == "secured-orders") {
+        assert!(
+            Instant::now() < deadline,
+            "secured-orders never reached secured.topics: {keys:?}"
+        );
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(500))
+            && let Some(key) = message.key()
+        {
+            keys.push(String::from_utf8_lossy(key).into_owned());
+        }
+    }
+    let status: Value = client
+        .get(format!(
+            "http://127.0.0.1:{connector_port}/connectors/secured-topics/status"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["connector"]["state"], "RUNNING", "{status}");
+}
