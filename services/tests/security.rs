@@ -10,10 +10,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
+#[path = "support/processes.rs"]
+mod processes;
+
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use processes::{Running, free_port, ready, wait_ready};
 
 use rdkafka::Message as _;
 use rdkafka::config::ClientConfig;
@@ -23,62 +28,21 @@ use serde_json::{Value, json};
 const USER: &str = "platform";
 const PASSWORD: &str = "scram-password-of-the-test";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tansu_program() -> String {
-    std::env::var("KAFKA_PLATFORM_TANSU").expect(
-        "KAFKA_PLATFORM_TANSU is unset: scripts/setup.sh builds the broker (run scripts/test.sh)",
-    )
-}
-
 fn tansu(dir: &Path, port: u16, authentication: bool) -> Running {
     let url = format!("tcp://127.0.0.1:{port}");
-    let mut command = Command::new(tansu_program());
-    command
-        .current_dir(dir)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if authentication {
-        command.arg("--authentication");
-    }
-    let child = Running(command.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
+    let extra: &[&str] = if authentication {
+        &["--authentication"]
+    } else {
+        &[]
+    };
+    processes::tansu(dir, port, &url, "sqlite://tansu.db", extra)
 }
 
 /// A broker on `port` that requires SCRAM, knowing `USER` with `PASSWORD`.
 fn authenticating_broker(dir: &Path, port: u16) -> Running {
     {
         let _open = tansu(dir, port, false);
-        let made = Command::new(tansu_program())
+        let made = Command::new(processes::tansu_program())
             .current_dir(dir)
             .args([
                 "user",
@@ -105,36 +69,20 @@ fn authenticating_broker(dir: &Path, port: u16) -> Running {
 }
 
 fn admin_api(broker: u16, password: Option<&str>) -> (Running, u16) {
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-admin-api"));
-    command
-        .args(["--bootstrap-servers", &format!("127.0.0.1:{broker}")])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--kafka-timeout", "2s"])
-        .env_remove("KAFKA_SASL_PASSWORD")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(password) = password {
-        command
-            .args(["--kafka-security-protocol", "sasl_plaintext"])
-            .args(["--kafka-sasl-username", USER])
-            .env("KAFKA_SASL_PASSWORD", password);
+    let bootstrap = format!("127.0.0.1:{broker}");
+    match password {
+        Some(password) => processes::admin_api(
+            &bootstrap,
+            &[
+                "--kafka-security-protocol",
+                "sasl_plaintext",
+                "--kafka-sasl-username",
+                USER,
+            ],
+            &[("KAFKA_SASL_PASSWORD", password)],
+        ),
+        None => processes::admin_api(&bootstrap, &[], &[]),
     }
-    let child = Running(command.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the admin API did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, port)
-}
-
-async fn ready(client: &reqwest::Client, port: u16) -> u16 {
-    client
-        .get(format!("http://127.0.0.1:{port}/ready"))
-        .send()
-        .await
-        .map_or(0, |r| r.status().as_u16())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,14 +95,7 @@ async fn scram_users_reach_a_broker_that_requires_them_and_others_are_refused() 
     let (_api, api) = admin_api(broker, Some(PASSWORD));
     let (_wrong, wrong) = admin_api(broker, Some("not-the-password-at-all"));
     let (_anonymous, anonymous) = admin_api(broker, None);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ready(&client, api).await != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the admin API with the password never got ready"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_ready(&client, api, "the admin API with the password").await;
     assert_eq!(
         ready(&client, wrong).await,
         503,

@@ -7,10 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+#[path = "support/processes.rs"]
+mod processes;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use iac_core::{ApplyOptions, Engine, FileBackend, Passphrase, Providers, Stack};
 use iac_tls::{Certificate, CertificateArgs, PrivateKey, PrivateKeyArgs, TlsProvider};
@@ -18,23 +18,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use processes::{Running, free_port, ready, wait_ready};
 
 /// The PEMs the graph generated, by name: `<name>.key` and `<name>.crt`.
 struct Pki {
@@ -150,34 +134,6 @@ async fn terminator(cert: &str, key: &str, upstream: u16) -> u16 {
     port
 }
 
-/// A tansu that advertises `localhost:<advertised>` (the terminator before it).
-fn tansu(port: u16, advertised: u16) -> Running {
-    let program = std::env::var("KAFKA_PLATFORM_TANSU").expect(
-        "KAFKA_PLATFORM_TANSU is unset: scripts/setup.sh builds the broker (run scripts/test.sh)",
-    );
-    let child = Command::new(program)
-        .args([
-            "broker",
-            "--listener-url",
-            &format!("tcp://127.0.0.1:{port}"),
-        ])
-        .args([
-            "--advertised-listener-url",
-            &format!("tcp://localhost:{advertised}"),
-        ])
-        .args(["--storage-engine", "memory://tansu/", "--silent"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Running(child)
-}
-
 /// A broker behind a terminator presenting `cert`: the bootstrap address.
 async fn tls_broker(pki: &Pki, cert: &str) -> (Running, String) {
     let upstream = free_port();
@@ -187,39 +143,31 @@ async fn tls_broker(pki: &Pki, cert: &str) -> (Running, String) {
         upstream,
     )
     .await;
-    (tansu(upstream, front), format!("localhost:{front}"))
+    let dir = std::env::temp_dir();
+    let broker = processes::tansu(
+        &dir,
+        upstream,
+        &format!("tcp://localhost:{front}"),
+        "memory://tansu/",
+        &[],
+    );
+    (broker, format!("localhost:{front}"))
 }
 
 fn admin_api(bootstrap: &str, ca: Option<&std::path::Path>) -> (Running, u16) {
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-admin-api"));
-    command
-        .args(["--bootstrap-servers", bootstrap])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--kafka-timeout", "2s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Some(ca) = ca {
-        command
-            .args(["--kafka-security-protocol", "ssl"])
-            .arg("--kafka-ssl-ca-location")
-            .arg(ca);
+    match ca {
+        Some(ca) => processes::admin_api(
+            bootstrap,
+            &[
+                "--kafka-security-protocol",
+                "ssl",
+                "--kafka-ssl-ca-location",
+                &ca.display().to_string(),
+            ],
+            &[],
+        ),
+        None => processes::admin_api(bootstrap, &[], &[]),
     }
-    let child = Running(command.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the admin API did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, port)
-}
-
-async fn ready(client: &reqwest::Client, port: u16) -> u16 {
-    client
-        .get(format!("http://127.0.0.1:{port}/ready"))
-        .send()
-        .await
-        .map_or(0, |r| r.status().as_u16())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,14 +192,7 @@ async fn the_admin_api_trusts_only_the_generated_ca_and_the_name_it_signed() {
     let (_misnamed, misnamed) = admin_api(&wrong_bootstrap, Some(&ca));
     let (_plain, plain) = admin_api(&bootstrap, None);
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ready(&client, api).await != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the admin API trusting the CA never got ready"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_ready(&client, api, "the admin API trusting the CA").await;
     let created = client
         .post(format!("http://127.0.0.1:{api}/topics"))
         .json(&json!({"name": "tls-orders", "partitions": 1, "replication_factor": 1}))

@@ -1,0 +1,106 @@
+//! Processes the security tests start: brokers (tansu) and admin APIs on free ports, each
+//! killed when the test ends, however it ends.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free port on 127.0.0.1.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends.
+pub(crate) struct Running(pub(crate) Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until something accepts connections on `port`.
+pub(crate) fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The broker program (`KAFKA_PLATFORM_TANSU`, set by scripts/setup.sh).
+pub(crate) fn tansu_program() -> String {
+    std::env::var("KAFKA_PLATFORM_TANSU").expect(
+        "KAFKA_PLATFORM_TANSU is unset: scripts/setup.sh builds the broker (run scripts/test.sh)",
+    )
+}
+
+/// tansu listening on `port`, advertising `advertised`, on `storage`, working in `dir`.
+pub(crate) fn tansu(
+    dir: &Path,
+    port: u16,
+    advertised: &str,
+    storage: &str,
+    extra: &[&str],
+) -> Running {
+    let child = Command::new(tansu_program())
+        .current_dir(dir)
+        .args([
+            "broker",
+            "--listener-url",
+            &format!("tcp://127.0.0.1:{port}"),
+        ])
+        .args(["--advertised-listener-url", advertised])
+        .args(["--storage-engine", storage, "--silent"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    wait_listening(port, "tansu");
+    running
+}
+
+/// The admin API for `bootstrap` with `args` and `env` added: the process and its port.
+pub(crate) fn admin_api(bootstrap: &str, args: &[&str], env: &[(&str, &str)]) -> (Running, u16) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_kafka-admin-api"))
+        .args(["--bootstrap-servers", bootstrap])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--kafka-timeout", "2s"])
+        .args(args)
+        .env_remove("KAFKA_SASL_PASSWORD")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    wait_listening(port, "the admin API");
+    (running, port)
+}
+
+/// The status of the admin API's `/ready` (0: no answer).
+pub(crate) async fn ready(client: &reqwest::Client, port: u16) -> u16 {
+    client
+        .get(format!("http://127.0.0.1:{port}/ready"))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+/// Waits until the admin API on `port` is ready.
+pub(crate) async fn wait_ready(client: &reqwest::Client, port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ready(client, port).await != 200 {
+        assert!(Instant::now() < deadline, "{what} never got ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
