@@ -47,8 +47,9 @@ fn key_error(key: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// How requests authenticate. Secrets come from the environment, never the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How requests authenticate. Secrets come from the environment, never the file, and
+/// `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
     /// No `Authorization` header.
     None,
@@ -61,6 +62,35 @@ pub enum Auth {
     },
     /// `Authorization: Bearer <token>` (read from the variable `http.auth.token.env` names).
     Bearer(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Basic { user, .. } => f
+                .debug_struct("Basic")
+                .field("user", user)
+                .field("password", &"[secret]")
+                .finish(),
+            Auth::Bearer(_) => f.write_str("Bearer([secret])"),
+        }
+    }
+}
+
+/// librdkafka producer settings; `Debug` hides `sasl.password`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ProducerSettings(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for ProducerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if k == "sasl.password" { "[secret]" } else { v };
+                (k, shown)
+            }))
+            .finish()
+    }
 }
 
 /// How a response leads to the next page of the same poll.
@@ -139,7 +169,7 @@ pub struct ConnectorConfig {
     /// Replication factor of the offset topic if the connector creates it.
     pub offset_topic_replication_factor: i32,
     /// librdkafka producer settings (`producer.` prefix removed).
-    pub producer: BTreeMap<String, String>,
+    pub producer: ProducerSettings,
     /// The REST listener (`http://host:port`), if the file names one.
     pub listener: Option<String>,
 }
@@ -607,7 +637,7 @@ impl ConnectorConfig {
             offset_topic,
             offset_topic_replication_factor: raw
                 .positive("offset.storage.replication.factor", 3)?,
-            producer,
+            producer: ProducerSettings(producer),
             listener,
             name,
         })
@@ -641,6 +671,24 @@ mod tests {
             Ok(_) => String::from("accepted"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn secrets_from_the_environment_never_show_in_debug() {
+        // PATH and HOME are set in any test run: their values stand in for the secrets.
+        let mut document = base();
+        document["config"]["producer.sasl.password.env"] = json!("PATH");
+        document["config"]["http.auth.type"] = json!("bearer");
+        document["config"]["http.auth.token.env"] = json!("HOME");
+        let config = ConnectorConfig::from_value(&document).unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{config:?}");
+        for secret in [std::env::var("PATH"), std::env::var("HOME")] {
+            let secret = secret.unwrap_or_default();
+            assert!(!secret.is_empty() && !shown.contains(&secret), "{shown}");
+        }
+        assert!(
+            shown.contains("\"sasl.password\": \"[secret]\"") && shown.contains("Bearer([secret])")
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ fn unavailable(what: &str, error: impl std::fmt::Display) -> StartError {
 
 fn client_config(config: &ConnectorConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
-    for (key, value) in &config.producer {
+    for (key, value) in &config.producer.0 {
         client.set(key, value);
     }
     client
@@ -49,8 +49,8 @@ fn client_config(config: &ConnectorConfig) -> ClientConfig {
 pub(crate) fn producer(config: &ConnectorConfig) -> Result<FutureProducer, KafkaError> {
     let mut client = client_config(config);
     client.set("enable.idempotence", "true").set("acks", "all");
-    if !config.producer.contains_key("message.timeout.ms")
-        && !config.producer.contains_key("delivery.timeout.ms")
+    if !config.producer.0.contains_key("message.timeout.ms")
+        && !config.producer.0.contains_key("delivery.timeout.ms")
     {
         client.set("message.timeout.ms", "0");
     }
@@ -261,6 +261,7 @@ pub(crate) fn recover(
 fn batch_records(config: &ConnectorConfig) -> i64 {
     config
         .producer
+        .0
         .get("batch.num.messages")
         .and_then(|n| n.parse().ok())
         .unwrap_or(10_000)
