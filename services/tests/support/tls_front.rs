@@ -1,0 +1,124 @@
+//! TLS before a broker for the tests and the benchmark: certificates the graph generates (the
+//! `iac-tls` provider through the engine) and a `rustls` terminator that presents one and
+//! forwards to a plain-TCP broker (tansu 0.6.0 cannot terminate TLS itself).
+
+use std::sync::Arc;
+
+use iac_core::{ApplyOptions, Engine, FileBackend, Passphrase, Providers, Stack};
+use iac_tls::{Certificate, CertificateArgs, PrivateKey, PrivateKeyArgs, TlsProvider};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The PEMs the graph generated, by name: `<name>.key` and `<name>.crt`.
+pub(crate) struct Pki {
+    pems: std::collections::BTreeMap<String, String>,
+}
+
+impl Pki {
+    pub(crate) fn get(&self, name: &str) -> &str {
+        &self.pems[name]
+    }
+}
+
+/// Applies a stack of two CAs, a broker certificate for `localhost`/127.0.0.1 signed by the
+/// first, and one for another name signed by it too.
+pub(crate) async fn generate(dir: &std::path::Path) -> Pki {
+    let mut s = Stack::new("tls-test");
+    let mut cas = Vec::new();
+    for ca in ["ca", "other-ca"] {
+        let key = s.resource::<PrivateKey>(&format!("{ca}-key"), PrivateKeyArgs::default());
+        let cert = s.resource::<Certificate>(
+            ca,
+            CertificateArgs {
+                private_key_pem: key.private_key_pem(),
+                common_name: format!("{ca} of the TLS test").into(),
+                is_ca: Some(true).into(),
+                validity_days: 30.into(),
+                ..Default::default()
+            },
+        );
+        cas.push((key, cert));
+    }
+    let (ca_key, ca) = &cas[0];
+    for (name, dns, ip) in [
+        ("broker", "localhost", Some("127.0.0.1")),
+        ("wrong-name", "kafka.example.com", None),
+    ] {
+        let key = s.resource::<PrivateKey>(&format!("{name}-key"), PrivateKeyArgs::default());
+        s.resource::<Certificate>(
+            name,
+            CertificateArgs {
+                private_key_pem: key.private_key_pem(),
+                common_name: dns.into(),
+                dns_names: vec![dns].into(),
+                ip_addresses: ip.map(|i| vec![i.to_owned()]).unwrap_or_default().into(),
+                validity_days: 30.into(),
+                ca_private_key_pem: ca_key.private_key_pem().map(Some),
+                ca_cert_pem: ca.cert_pem().map(Some),
+                ..Default::default()
+            },
+        );
+    }
+    let program = s.build().unwrap();
+    let mut providers = Providers::new();
+    TlsProvider::new().register(&mut providers);
+    let engine = Engine::new(providers, FileBackend::new(dir.join("state")))
+        .with_passphrase(Passphrase::new("tls test"));
+    let plan = engine.preview(&program).await.unwrap();
+    let summary = engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{:?}", summary.failed);
+    let state = engine.state("tls-test").await.unwrap().unwrap();
+    let mut pems = std::collections::BTreeMap::new();
+    for name in ["ca", "other-ca", "broker", "wrong-name"] {
+        let output = |resource: &str, key: &str| {
+            state.resource(resource).unwrap().outputs[key]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        pems.insert(format!("{name}.crt"), output(name, "cert_pem"));
+        pems.insert(
+            format!("{name}.key"),
+            output(&format!("{name}-key"), "private_key_pem"),
+        );
+    }
+    Pki { pems }
+}
+
+/// A TLS terminator on a free port presenting `cert`/`key`, forwarding to `upstream`.
+pub(crate) async fn terminator(cert: &str, key: &str, upstream: u16) -> u16 {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut broker) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut broker).await;
+            });
+        }
+    });
+    port
+}
