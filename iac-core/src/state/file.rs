@@ -268,8 +268,11 @@ impl StateBackend for FileBackend {
         write_holder(&file, &bytes).map_err(|source| io_error(&path, source))?;
         Ok(StateLock::new(move || {
             // Never removed (a process waiting on the old file would lock a deleted one):
-            // emptied, then unlocked as the file closes.
+            // emptied, then unlocked. Explicitly: a child forked meanwhile (a provider
+            // starting a process) shares the open file until it execs, and closing our copy
+            // alone would leave the lock held for that moment; unlocking frees it for all.
             let _ = file.set_len(0);
+            let _ = file.unlock();
         }))
     }
 
