@@ -43,9 +43,9 @@ fn line_diff(old: &str, new: &str) -> String {
 
 /// A map of texts (a folder's files by path): an object whose values are all strings, some
 /// of several lines. Shown file by file, not as one line of JSON.
-fn texts(shown: Option<&Shown>) -> Option<&serde_json::Map<String, Value>> {
-    match shown {
-        Some(Shown::Value(Value::Object(map)))
+fn texts(value: &Value) -> Option<&serde_json::Map<String, Value>> {
+    match value {
+        Value::Object(map)
             if !map.is_empty()
                 && map.values().all(Value::is_string)
                 && map
@@ -152,28 +152,24 @@ pub fn render(plan: &PlanRecord) -> String {
                 out.push_str(&line_diff(old, new));
                 continue;
             }
-            // Known after apply: the files as far as they are known now, each part that is
-            // not written as the mark.
-            if let (Some(Shown::Unknown), Some(sketch)) = (&d.new, &d.sketch)
-                && let Some(new) = texts(Some(&Shown::Value(sketch.clone())))
-            {
+            // A map of texts file by file; one known only after apply as far as it is known
+            // now (its sketch), each part that is not written as the mark.
+            let (planned, note) = match (&d.new, &d.sketch) {
+                (Some(Shown::Unknown), Some(sketch)) => {
+                    (Some(sketch), " (known after apply; as far as known now)")
+                }
+                (Some(Shown::Value(value)), _) => (Some(value), ""),
+                _ => (None, ""),
+            };
+            if let Some(new) = planned.and_then(texts) {
                 let empty = serde_json::Map::new();
-                let old = texts(d.old.as_ref()).unwrap_or(&empty);
+                let old = match &d.old {
+                    Some(Shown::Value(value)) => texts(value),
+                    _ => None,
+                };
                 let sign = if d.old.is_some() { "~ " } else { "" };
-                let _ = writeln!(
-                    out,
-                    "        {sign}{}: (known after apply; as far as known now){forces}",
-                    d.key
-                );
-                out.push_str(&texts_diff(old, new));
-                continue;
-            }
-            if let Some(new) = texts(d.new.as_ref()) {
-                let empty = serde_json::Map::new();
-                let old = texts(d.old.as_ref()).unwrap_or(&empty);
-                let sign = if d.old.is_some() { "~ " } else { "" };
-                let _ = writeln!(out, "        {sign}{}:{forces}", d.key);
-                out.push_str(&texts_diff(old, new));
+                let _ = writeln!(out, "        {sign}{}:{note}{forces}", d.key);
+                out.push_str(&texts_diff(old.unwrap_or(&empty), new));
                 continue;
             }
             let line = match (&d.old, &d.new) {

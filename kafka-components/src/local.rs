@@ -99,7 +99,7 @@ fn expand_variables(text: &str) -> String {
 /// A program as the environment file names it: variables expanded, `~/…` in the home
 /// folder, a relative path made absolute (the state means the same file from any working
 /// directory), a bare name left to `PATH`.
-fn expand_home(program: &str) -> String {
+fn program_path(program: &str) -> String {
     let program = expand_variables(program);
     let path = match (program.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{home}/{rest}"),
@@ -246,7 +246,7 @@ fn missing_programs(site: &LocalSite) -> Vec<Violation> {
         ),
     ]
     .into_iter()
-    .filter(|(_, program, _)| iac_local::locate(&expand_home(program)).is_none())
+    .filter(|(_, program, _)| iac_local::locate(&program_path(program)).is_none())
     .map(|(field, program, remedy)| Violation {
         field: format!("local.programs.{field}"),
         message: format!("`{program}` is not there: {remedy}, or name where it is"),
@@ -281,7 +281,7 @@ fn specs(
     vec![
         Spec {
             name: "tansu",
-            program: expand_home(&programs.tansu),
+            program: program_path(&programs.tansu),
             args: vec![
                 "broker".into(),
                 "--listener-url".into(),
@@ -302,7 +302,7 @@ fn specs(
         },
         Spec {
             name: "admin-api",
-            program: expand_home(&programs.admin_api),
+            program: program_path(&programs.admin_api),
             args: vec![
                 "--bootstrap-servers".into(),
                 format!("127.0.0.1:{}", p.broker_client),
@@ -319,7 +319,7 @@ fn specs(
         },
         Spec {
             name: "http-source-connector",
-            program: expand_home(&programs.connector),
+            program: program_path(&programs.connector),
             args: vec![format!("{rendered}/connect/http-source-connector.json")],
             ready_path: Some("/metrics"),
             port: p.http_source_connector,
@@ -331,7 +331,7 @@ fn specs(
         },
         Spec {
             name: "node-exporter",
-            program: expand_home(&programs.node_exporter),
+            program: program_path(&programs.node_exporter),
             args: vec![format!(
                 "--web.listen-address=127.0.0.1:{}",
                 p.node_exporter
@@ -346,7 +346,7 @@ fn specs(
         },
         Spec {
             name: "alertmanager",
-            program: expand_home(&programs.alertmanager),
+            program: program_path(&programs.alertmanager),
             args: vec![
                 format!("--config.file={rendered}/alertmanager/alertmanager.yml"),
                 format!("--storage.path={dir}/alertmanager"),
@@ -364,7 +364,7 @@ fn specs(
         },
         Spec {
             name: "prometheus",
-            program: expand_home(&programs.prometheus),
+            program: program_path(&programs.prometheus),
             args: vec![
                 format!("--config.file={rendered}/prometheus/prometheus.yml"),
                 format!("--storage.tsdb.path={dir}/prometheus"),

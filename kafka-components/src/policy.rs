@@ -154,10 +154,9 @@ fn quorum_and_brokers(config: &AwsSite, found: &mut Vec<Violation>) {
 
 /// No two services on one port of a node; the native JMX port is not an exporter's.
 fn ports_on_a_node(config: &PlatformConfig, found: &mut Vec<Violation>) {
-    let mut clashes = std::collections::BTreeSet::new();
-    for role in Role::ALL {
-        clashes.extend(port_clashes(&config.ports.on_host(role)));
-    }
+    let clashes = Role::ALL
+        .into_iter()
+        .flat_map(|role| port_clashes(&config.ports.on_host(role)));
     report_clashes(clashes, "both listen on the same node", found);
 }
 
@@ -188,6 +187,7 @@ fn report_clashes(
     shared: &str,
     found: &mut Vec<Violation>,
 ) {
+    // Roles share ports (node_exporter's): one clash is reported once.
     let clashes: std::collections::BTreeSet<_> = clashes.into_iter().collect();
     for (first, second, port) in clashes {
         found.push(if first == second {

@@ -162,7 +162,8 @@ struct Platform {
     envs: TempDir,
     state: TempDir,
     rendered: TempDir,
-    data: TempDir,
+    /// Holds the processes' data and logs until the test ends.
+    _data: TempDir,
     prometheus: u16,
     admin_api: u16,
     broker: u16,
@@ -239,7 +240,7 @@ webhook_url = "{receiver}"
             envs,
             state: TempDir::new().unwrap(),
             rendered: TempDir::new().unwrap(),
-            data,
+            _data: data,
             prometheus,
             admin_api,
             broker,
@@ -615,7 +616,6 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         noop.as_secs_f64(),
         fired.as_secs_f64()
     );
-    let _ = &platform.data;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

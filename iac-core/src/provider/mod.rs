@@ -12,6 +12,7 @@
 //! diff table).
 
 pub mod diff_table;
+pub mod kinds;
 pub mod known;
 pub mod ownership;
 pub mod retry;

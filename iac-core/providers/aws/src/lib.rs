@@ -15,7 +15,6 @@ mod ec2;
 mod iam;
 mod types;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +29,7 @@ pub use cidr::Cidr;
 pub use types::*;
 
 use iac_core::provider::diff_table::DiffTable;
+use iac_core::provider::kinds::Kinds;
 use iac_core::provider::retry::{self, WaitSettings};
 use iac_core::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
@@ -186,7 +186,7 @@ fn kinds() -> Vec<Box<dyn AwsKind>> {
 /// The AWS provider: every EC2 and IAM kind, dispatched by type token.
 pub struct AwsProvider {
     aws: Aws,
-    kinds: HashMap<&'static str, Box<dyn AwsKind>>,
+    kinds: Kinds<dyn AwsKind>,
 }
 
 impl std::fmt::Debug for AwsProvider {
@@ -216,7 +216,7 @@ impl AwsProvider {
         };
         Self {
             aws,
-            kinds: kinds().into_iter().map(|k| (k.token(), k)).collect(),
+            kinds: Kinds::new("AWS", kinds().into_iter().map(|k| (k.token(), k))),
         }
     }
 
@@ -259,9 +259,7 @@ impl AwsProvider {
 
     /// Every type token this provider handles.
     pub fn type_tokens(&self) -> Vec<&'static str> {
-        let mut tokens: Vec<&'static str> = self.kinds.keys().copied().collect();
-        tokens.sort_unstable();
-        tokens
+        self.kinds.tokens()
     }
 
     /// Registers this provider for all its type tokens.
@@ -271,10 +269,7 @@ impl AwsProvider {
     }
 
     fn kind(&self, token: &str) -> Result<&dyn AwsKind, ProviderError> {
-        self.kinds
-            .get(token)
-            .map(|k| k.as_ref())
-            .ok_or_else(|| ProviderError::new(format!("the AWS provider has no type `{token}`")))
+        self.kinds.get(token)
     }
 }
 
@@ -477,7 +472,7 @@ mod tests {
 
     #[test]
     fn every_argument_is_in_its_kinds_diff_table_and_nothing_else_is() {
-        let fields: HashMap<&str, &[&str]> = HashMap::from([
+        let fields: std::collections::HashMap<&str, &[&str]> = std::collections::HashMap::from([
             (Vpc::TYPE, VpcArgs::FIELDS),
             (Subnet::TYPE, SubnetArgs::FIELDS),
             (InternetGateway::TYPE, InternetGatewayArgs::FIELDS),

@@ -72,6 +72,34 @@ pub(crate) fn check_path_and_mode(inputs: &Properties, failures: &mut Vec<CheckF
     }
 }
 
+/// The mode the inputs ask for (`mode`, else [`DEFAULT_MODE`]).
+pub(crate) fn wanted_mode(known: &KnownInputs<'_>) -> u32 {
+    known
+        .opt_str("mode")
+        .and_then(parse_mode)
+        .unwrap_or(DEFAULT_MODE)
+}
+
+/// The `mode` a read reports for files found with `found` modes: the recorded text while
+/// every file has the mode it asks for (unset while that is the default), else the first
+/// mode that differs.
+pub(crate) fn reported_mode(recorded: Option<&str>, found: impl IntoIterator<Item = u32>) -> Value {
+    let wanted = recorded.and_then(parse_mode).unwrap_or(DEFAULT_MODE);
+    match found.into_iter().find(|m| *m != wanted) {
+        Some(other) => Value::from(mode_text(other)),
+        None => recorded.map_or(Value::Null, Value::from),
+    }
+}
+
+/// What a read found on disk, at `path`: the inputs as they are now, and the outputs.
+pub(crate) fn found(path: String, now: PropertyMap) -> ReadResponse {
+    ReadResponse {
+        id: path,
+        outputs: now.clone(),
+        inputs: Some(now),
+    }
+}
+
 /// The path a read looks at: the recorded one, or the inputs' for a lookup.
 pub(crate) fn read_path(r: &ReadRequest<'_>) -> Result<String, ProviderError> {
     Ok(match r.id {
@@ -83,12 +111,12 @@ pub(crate) fn read_path(r: &ReadRequest<'_>) -> Result<String, ProviderError> {
 fn write(inputs: &PropertyMap) -> Result<String, ProviderError> {
     let known = KnownInputs(inputs);
     let path = known.str("path")?;
-    let mode = known
-        .opt_str("mode")
-        .and_then(parse_mode)
-        .unwrap_or(DEFAULT_MODE);
-    write_atomic(Path::new(path), known.str("content")?.as_bytes(), mode)
-        .map_err(|e| io_error(&format!("writing {path}"), &e))?;
+    write_atomic(
+        Path::new(path),
+        known.str("content")?.as_bytes(),
+        wanted_mode(&known),
+    )
+    .map_err(|e| io_error(&format!("writing {path}"), &e))?;
     Ok(path.to_owned())
 }
 
@@ -130,13 +158,7 @@ impl LocalKind for FileKind {
             .permissions()
             .mode()
             & 0o7777;
-        // A mode the program leaves to the default is reported unset while it is the default.
-        let recorded = r.inputs.get("mode").and_then(Value::as_str);
-        let mode = match recorded {
-            Some(text) if parse_mode(text) == Some(mode) => Value::from(text),
-            None if mode == DEFAULT_MODE => Value::Null,
-            _ => Value::from(mode_text(mode)),
-        };
+        let mode = reported_mode(KnownInputs(r.inputs).opt_str("mode"), [mode]);
         let now = map([
             ("path", Value::from(path.as_str())),
             (
@@ -145,11 +167,7 @@ impl LocalKind for FileKind {
             ),
             ("mode", mode),
         ]);
-        Ok(Some(ReadResponse {
-            id: path,
-            outputs: now.clone(),
-            inputs: Some(now),
-        }))
+        Ok(Some(found(path, now)))
     }
 
     async fn update(&self, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {

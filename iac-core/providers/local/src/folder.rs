@@ -15,7 +15,7 @@ use iac_core::{
 };
 use serde_json::Value;
 
-use crate::file::{DEFAULT_MODE, check_path_and_mode, mode_text, parse_mode, read_path};
+use crate::file::{check_path_and_mode, found, read_path, reported_mode, wanted_mode};
 use crate::{Folder, LocalKind, io_error, removed};
 
 /// The diff table of `Folder`.
@@ -125,10 +125,7 @@ pub(crate) struct FolderKind;
 fn write(inputs: &PropertyMap) -> Result<String, ProviderError> {
     let known = KnownInputs(inputs);
     let path = known.str("path")?;
-    let mode = known
-        .opt_str("mode")
-        .and_then(parse_mode)
-        .unwrap_or(DEFAULT_MODE);
+    let mode = wanted_mode(&known);
     let files = string_map(inputs.get("files"));
     write_folder(
         Path::new(path),
@@ -186,12 +183,10 @@ impl LocalKind for FolderKind {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(&format!("reading {path}"), &e)),
         };
-        let recorded = KnownInputs(r.inputs).opt_str("mode");
-        let wanted = recorded.and_then(parse_mode).unwrap_or(DEFAULT_MODE);
-        let mode = match tree.values().map(|(_, m)| *m).find(|m| *m != wanted) {
-            Some(other) => Value::from(mode_text(other)),
-            None => recorded.map_or(Value::Null, Value::from),
-        };
+        let mode = reported_mode(
+            KnownInputs(r.inputs).opt_str("mode"),
+            tree.values().map(|(_, m)| *m),
+        );
         let files: BTreeMap<String, String> = tree
             .into_iter()
             .map(|(k, (contents, _))| (k, contents))
@@ -201,11 +196,7 @@ impl LocalKind for FolderKind {
             ("files", string_map_value(&files)),
             ("mode", mode),
         ]);
-        Ok(Some(ReadResponse {
-            id: path,
-            outputs: now.clone(),
-            inputs: Some(now),
-        }))
+        Ok(Some(found(path, now)))
     }
 
     async fn update(&self, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {

@@ -20,11 +20,11 @@ mod process;
 mod service;
 mod types;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use iac_core::provider::diff_table::DiffTable;
+use iac_core::provider::kinds::Kinds;
 use iac_core::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
     DiffResponse, Properties, PropertyMap, Provider, ProviderError, Providers, ReadRequest,
@@ -49,7 +49,7 @@ trait LocalKind: Send + Sync {
 
 /// The local provider: every kind, dispatched by type token.
 pub struct LocalProvider {
-    kinds: HashMap<&'static str, Box<dyn LocalKind>>,
+    kinds: Kinds<dyn LocalKind>,
 }
 
 impl std::fmt::Debug for LocalProvider {
@@ -74,15 +74,13 @@ impl LocalProvider {
             Box::new(service::ServiceKind),
         ];
         Self {
-            kinds: kinds.into_iter().map(|k| (k.token(), k)).collect(),
+            kinds: Kinds::new("local", kinds.into_iter().map(|k| (k.token(), k))),
         }
     }
 
     /// Every type token this provider handles.
     pub fn type_tokens(&self) -> Vec<&'static str> {
-        let mut tokens: Vec<&'static str> = self.kinds.keys().copied().collect();
-        tokens.sort_unstable();
-        tokens
+        self.kinds.tokens()
     }
 
     /// Registers this provider for all its type tokens.
@@ -92,9 +90,7 @@ impl LocalProvider {
     }
 
     fn kind(&self, token: &str) -> Result<&dyn LocalKind, ProviderError> {
-        self.kinds.get(token).map(|k| k.as_ref()).ok_or_else(|| {
-            ProviderError::new(format!("the local provider has no type `{token}`")).refused()
-        })
+        self.kinds.get(token)
     }
 }
 

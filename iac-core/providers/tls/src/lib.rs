@@ -127,12 +127,9 @@ impl TlsProvider {
     }
 }
 
-/// The renewal window of a certificate's inputs: `early_renewal_days`, or a third of the
-/// validity.
-fn early_renewal_days(inputs: &KnownInputs<'_>) -> i64 {
-    inputs
-        .opt_i64("early_renewal_days")
-        .unwrap_or_else(|| inputs.opt_i64("validity_days").unwrap_or(0) / 3)
+/// The renewal window of a certificate: `early_renewal_days`, or a third of the validity.
+fn early_renewal_days(early_renewal_days: Option<i64>, validity_days: Option<i64>) -> i64 {
+    early_renewal_days.unwrap_or_else(|| validity_days.unwrap_or(0) / 3)
 }
 
 #[async_trait]
@@ -220,12 +217,8 @@ impl Provider for TlsProvider {
     fn diff(&self, request: &DiffRequest<'_>) -> Result<DiffResponse, ProviderError> {
         let mut response = Self::table(request.type_token)?.diff(request.changed_keys());
         if request.type_token == Certificate::TYPE {
-            let planned: PropertyMap = request
-                .new_inputs
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.known()?.clone())))
-                .collect();
-            let renewal = early_renewal_days(&KnownInputs(&planned));
+            let days = |key: &str| request.new_inputs.known(key).and_then(Value::as_i64);
+            let renewal = early_renewal_days(days("early_renewal_days"), days("validity_days"));
             let due = request
                 .old_outputs
                 .get("not_after")
