@@ -21,7 +21,7 @@ eval "$(scripts/tansu.sh start)"
 
 cargo build --release --quiet -p services --bin kafka-admin-api --example metadata_floor --example tls_front
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RUST_LOG=warn target/release/kafka-admin-api --listen "127.0.0.1:$port" \
+RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/kafka-admin-api --listen "127.0.0.1:$port" \
   --bootstrap-servers "$KAFKA_BOOTSTRAP_SERVERS" >/dev/null 2>&1 &
 api=$!
 pids=("$api")
@@ -42,7 +42,7 @@ for path in /topics "/topics/$prefix-42"; do
     | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors'
 done
 echo "== floor"
-target/release/examples/metadata_floor "$KAFKA_BOOTSTRAP_SERVERS" "$prefix-42" "$connections" "$seconds"
+"${CARGO_TARGET_DIR:-target}"/release/examples/metadata_floor "$KAFKA_BOOTSTRAP_SERVERS" "$prefix-42" "$connections" "$seconds"
 
 for i in $(seq 0 99); do
   curl -sf -o /dev/null -X DELETE "http://127.0.0.1:$port/topics/$prefix-$i" || true
@@ -53,7 +53,7 @@ echo "== over TLS: the API reaches a broker of its own through a TLS front"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pki=$(mktemp -d)
 upstream=$(free_port)
-exec 3< <(target/release/examples/tls_front "$pki" "$upstream")
+exec 3< <("${CARGO_TARGET_DIR:-target}"/release/examples/tls_front "$pki" "$upstream")
 pids+=("$!")
 read -r front <&3
 "$KAFKA_PLATFORM_TANSU" broker --listener-url "tcp://127.0.0.1:$upstream" \
@@ -61,7 +61,7 @@ read -r front <&3
   >/dev/null 2>&1 &
 pids+=("$!")
 tls_port=$(free_port)
-RUST_LOG=warn target/release/kafka-admin-api --listen "127.0.0.1:$tls_port" \
+RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/kafka-admin-api --listen "127.0.0.1:$tls_port" \
   --bootstrap-servers "localhost:$front" --kafka-security-protocol ssl \
   --kafka-ssl-ca-location "$pki/ca.crt" >/dev/null 2>&1 &
 pids+=("$!")

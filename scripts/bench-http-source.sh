@@ -12,4 +12,4 @@ export TANSU_PORT="${BENCH_TANSU_PORT:-19292}"
 eval "$(scripts/tansu.sh start)"
 [ "$KAFKA_PLATFORM_TANSU_STARTED" = 1 ] && trap 'scripts/tansu.sh stop' EXIT
 cargo build --release --quiet -p services --example bench_http_source
-RUST_LOG=warn target/release/examples/bench_http_source "${1:-200000}" "${2:-3}"
+RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/examples/bench_http_source "${1:-200000}" "${2:-3}"

@@ -13,7 +13,7 @@ KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
 # The same build as local.build, so the apply finds the programs up to date.
 cargo build -q -p stacks
 cargo build -q -p services --bins
-stacks=target/debug/stacks
+stacks="${CARGO_TARGET_DIR:-target}"/debug/stacks
 prometheus="http://127.0.0.1:$(sed -n 's/^prometheus = \([0-9]*\)$/\1/p' stacks/envs/local.toml)"
 
 now() { date +%s.%N; }

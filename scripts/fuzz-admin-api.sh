@@ -28,7 +28,7 @@ for mode in open token; do
     args+=(--token fuzz-token)
     auth=(-H "Authorization: Bearer fuzz-token")
   fi
-  RUST_LOG=warn target/debug/kafka-admin-api "${args[@]}" >"$log" 2>&1 &
+  RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/debug/kafka-admin-api "${args[@]}" >"$log" 2>&1 &
   api=$!
   echo "== schemathesis: admin API $mode (127.0.0.1:$port), $examples examples per operation, seed $seed"
   status=0

@@ -19,6 +19,17 @@ eval "$(scripts/tansu.sh start)"
 [ "$KAFKA_PLATFORM_TANSU_STARTED" = 1 ] && stops+=("scripts/tansu.sh stop")
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Build outputs are cached outside the clone, like every install: a fresh clone on a machine
+# that ran the tests before compiles only the workspace's own crates, not its dependencies
+# (the AWS SDK alone takes minutes). CARGO_TARGET_DIR overrides it. Each clone's own crates
+# add a few GiB, so a cache grown past 40 GiB is emptied first. Incremental compilation
+# only pays for a tree that is built again, so CI (a clone built once) goes without.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KAFKA_PLATFORM_CACHE/target}"
+if [ -d "$CARGO_TARGET_DIR" ] && [ "$(du -s --block-size=1G "$CARGO_TARGET_DIR" | cut -f1)" -gt 40 ]; then
+  echo "test: $CARGO_TARGET_DIR is over 40 GiB; emptying it"
+  rm -rf "$CARGO_TARGET_DIR"
+fi
+[ "${CI:-}" = true ] && export CARGO_INCREMENTAL=0
 # insta: never write snapshots during a test run; a changed snapshot fails the run.
 export INSTA_UPDATE=no
 
