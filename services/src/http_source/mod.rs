@@ -45,6 +45,26 @@ use source::{Attempt, Source};
 /// Pages handed to the producer whose offsets are not committed yet, at most.
 const PAGES_IN_FLIGHT: usize = 128;
 
+/// Whether `record` is one a stopped run produced after its last commit; if so it is
+/// matched off, once.
+fn recovers(
+    already_produced: &mut HashMap<RecordBytes, usize>,
+    record: &source::Record<'_>,
+) -> bool {
+    let bytes = (
+        record.key.as_deref().map(<[u8]>::to_vec),
+        record.value.to_vec(),
+    );
+    let Some(count) = already_produced.get_mut(&bytes) else {
+        return false;
+    };
+    *count -= 1;
+    if *count == 0 {
+        already_produced.remove(&bytes);
+    }
+    true
+}
+
 /// A connector's state, as Kafka Connect names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -496,7 +516,7 @@ impl Connector {
     /// those a run that stopped before committing already produced. Advances the offset.
     async fn produce(
         &self,
-        records: Vec<source::Record>,
+        records: Vec<source::Record<'_>>,
         offset: &mut Option<SourceOffset>,
         already_produced: &mut HashMap<RecordBytes, usize>,
     ) -> Result<Batch, String> {
@@ -513,21 +533,16 @@ impl Connector {
                 seen += 1;
                 continue;
             }
-            let bytes = (record.key, record.value);
             // A record a stopped run produced after its last commit is matched once, by any
             // later poll that returns it (unpaged sources return it in a later poll).
-            if let Some(count) = already_produced.get_mut(&bytes) {
-                *count -= 1;
-                if *count == 0 {
-                    already_produced.remove(&bytes);
-                }
+            if !already_produced.is_empty() && recovers(already_produced, &record) {
                 recovered += 1;
             } else {
                 let delivery = self
                     .enqueue(
                         &self.config.topic,
-                        bytes.0.as_deref(),
-                        &bytes.1,
+                        record.key.as_deref(),
+                        record.value,
                         record.timestamp,
                     )
                     .await

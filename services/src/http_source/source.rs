@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -161,13 +160,13 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// One record, ready to produce.
+/// One record, ready to produce, borrowing its value from the response body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Record {
+pub(crate) struct Record<'a> {
     /// Key bytes: a string key as is, anything else as JSON.
-    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) key: Option<Cow<'a, [u8]>>,
     /// The record's JSON, as the source sent it.
-    pub(crate) value: Vec<u8>,
+    pub(crate) value: &'a [u8],
     /// Its source offset.
     pub(crate) offset: Option<SourceOffset>,
     /// Its Kafka timestamp (epoch milliseconds).
@@ -176,47 +175,151 @@ pub(crate) struct Record {
 
 /// A page: its records and where the next page is.
 #[derive(Debug)]
-pub(crate) struct Page {
+pub(crate) struct Page<'a> {
     /// The records, in the order the source gave them.
-    pub(crate) records: Vec<Record>,
+    pub(crate) records: Vec<Record<'a>>,
     /// The number of items in the response's list.
     pub(crate) items: usize,
     /// The next page of this poll, if any.
     pub(crate) next: Option<Url>,
 }
 
-/// The value at a JSON pointer (RFC 6901) inside raw JSON, parsing only the objects and
-/// arrays on the way; `None` if there is nothing there (or it is null).
-fn walk<'a>(mut node: &'a RawValue, pointer: &str) -> Option<&'a RawValue> {
-    if !pointer.is_empty() {
-        for token in pointer.split('/').skip(1) {
+/// The values at JSON pointers (RFC 6901, each empty or starting with `/`) inside raw JSON,
+/// in one pass over each object or array on the way: their other members are skipped, not
+/// built. `None` where there is nothing (or null), or `node` is not valid JSON.
+fn walk<'a, const N: usize>(
+    node: &'a RawValue,
+    pointers: [Option<&str>; N],
+) -> [Option<&'a RawValue>; N] {
+    // Each pointer's first token (unescaped) and the rest of it; `None` for the empty pointer.
+    let steps = pointers.map(|pointer| {
+        pointer.map(|pointer| {
+            let rest = pointer.strip_prefix('/')?;
+            let (token, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
             let token: Cow<'_, str> = if token.contains('~') {
                 Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
             } else {
                 Cow::Borrowed(token)
             };
-            node = match node.get().as_bytes().first() {
-                Some(b'{') => {
-                    serde_json::from_str::<HashMap<Cow<'a, str>, &'a RawValue>>(node.get())
-                        .ok()?
-                        .remove(token.as_ref())?
-                }
-                Some(b'[') => {
-                    let index: usize = token.parse().ok()?;
-                    serde_json::from_str::<Vec<&'a RawValue>>(node.get())
-                        .ok()?
-                        .into_iter()
-                        .nth(index)?
-                }
-                _ => return None,
-            };
-        }
-    }
-    (node.get() != "null").then_some(node)
+            Some((token, rest))
+        })
+    });
+    let tokens: [Option<&str>; N] = std::array::from_fn(|i| match &steps[i] {
+        Some(Some((token, _))) => Some(token.as_ref()),
+        _ => None,
+    });
+    let found = if tokens.iter().all(Option::is_none) {
+        [None; N]
+    } else {
+        let mut parser = serde_json::Deserializer::from_str(node.get());
+        serde::de::DeserializeSeed::deserialize(Members { tokens }, &mut parser)
+            .unwrap_or([None; N])
+    };
+    std::array::from_fn(|i| {
+        let value = match &steps[i] {
+            None => None,
+            Some(None) => Some(node),
+            Some(Some((_, ""))) => found[i],
+            Some(Some((_, rest))) => {
+                let [value] = walk(found[i]?, [Some(*rest)]);
+                value
+            }
+        };
+        value.filter(|value| value.get() != "null")
+    })
 }
 
-fn field(item: &RawValue, pointer: &str, what: &str, index: usize) -> Result<Value, String> {
-    let found = walk(item, pointer).ok_or_else(|| {
+/// One step of several JSON pointers at once: for each token, the member of that name of
+/// an object or the element at that index of an array, as raw JSON borrowed from the
+/// document (`None` for a token that is itself `None`).
+struct Members<'t, const N: usize> {
+    tokens: [Option<&'t str>; N],
+}
+
+impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Members<'_, N> {
+    type Value = [Option<&'de RawValue>; N];
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, const N: usize> serde::de::Visitor<'de> for Members<'_, N> {
+    type Value = [Option<&'de RawValue>; N];
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object or an array")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = [None; N];
+        while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+            let wanted: [bool; N] =
+                std::array::from_fn(|i| found[i].is_none() && self.tokens[i] == Some(&*name));
+            if wanted.contains(&true) {
+                let value = map.next_value::<&'de RawValue>()?;
+                for (slot, _) in found.iter_mut().zip(wanted).filter(|(_, wanted)| *wanted) {
+                    *slot = Some(value);
+                }
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let indices = self
+            .tokens
+            .map(|token| token.and_then(|t| t.parse::<usize>().ok()));
+        let mut found = [None; N];
+        for at in 0.. {
+            if indices.contains(&Some(at)) {
+                let Some(element) = seq.next_element::<&'de RawValue>()? else {
+                    break;
+                };
+                for (slot, _) in found
+                    .iter_mut()
+                    .zip(indices)
+                    .filter(|(_, i)| *i == Some(at))
+                {
+                    *slot = Some(element);
+                }
+            } else if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok([None; N])
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok([None; N])
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok([None; N])
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok([None; N])
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok([None; N])
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok([None; N])
+    }
+}
+
+/// The value a record's pointer found, parsed; an error naming the record when there is none.
+fn field(
+    found: Option<&RawValue>,
+    (item, index): (&RawValue, usize),
+    pointer: &str,
+    what: &str,
+) -> Result<Value, String> {
+    let found = found.ok_or_else(|| {
         format!(
             "record {index} has no {what} at `{pointer}`: {}",
             excerpt(item.get().as_bytes())
@@ -226,16 +329,39 @@ fn field(item: &RawValue, pointer: &str, what: &str, index: usize) -> Result<Val
         .map_err(|e| format!("record {index}: {what} at `{pointer}`: {e}"))
 }
 
-/// The text of the next link or cursor at `pointer`: none when absent, null or empty; a
-/// number is taken as its digits where `numbers` allows it; anything else is an error naming
-/// `what`.
+/// A record's key: a string as its text (borrowed unless it has escapes), anything else as
+/// its JSON.
+fn key_bytes<'a>(
+    found: Option<&'a RawValue>,
+    (item, index): (&RawValue, usize),
+    pointer: &str,
+) -> Result<Cow<'a, [u8]>, String> {
+    if let Some(text) = found.filter(|found| found.get().starts_with('"')) {
+        // Borrowed where the text has no escape to undo.
+        if let Ok(key) = serde_json::from_str::<&'a str>(text.get()) {
+            return Ok(Cow::Borrowed(key.as_bytes()));
+        }
+        let key: String = serde_json::from_str(text.get())
+            .map_err(|e| format!("record {index}: key at `{pointer}`: {e}"))?;
+        return Ok(Cow::Owned(key.into_bytes()));
+    }
+    Ok(Cow::Owned(
+        field(found, (item, index), pointer, "key")?
+            .to_string()
+            .into_bytes(),
+    ))
+}
+
+/// The text of the next link or cursor found at `pointer`: none when absent, null or empty;
+/// a number is taken as its digits where `numbers` allows it; anything else is an error
+/// naming `what`.
 fn next_value(
-    document: &RawValue,
+    found: Option<&RawValue>,
     pointer: &str,
     (what, numbers): (&str, bool),
     url: &Url,
 ) -> Result<Option<String>, String> {
-    match walk(document, pointer).and_then(|v| serde_json::from_str::<Value>(v.get()).ok()) {
+    match found.and_then(|v| serde_json::from_str::<Value>(v.get()).ok()) {
         None => Ok(None),
         Some(Value::String(text)) => Ok((!text.is_empty()).then_some(text)),
         Some(Value::Number(number)) if numbers => Ok(Some(number.to_string())),
@@ -246,26 +372,36 @@ fn next_value(
 }
 
 /// Reads a response body into records; the error is why the connector fails. Records keep
-/// the bytes the source sent; only the parts the pointers name are parsed.
-pub(crate) fn page(config: &ConnectorConfig, url: &Url, body: &[u8]) -> Result<Page, String> {
+/// the bytes the source sent; only the parts the pointers name are parsed, each object on
+/// the way read once for all of them.
+pub(crate) fn page<'a>(
+    config: &ConnectorConfig,
+    url: &Url,
+    body: &'a [u8],
+) -> Result<Page<'a>, String> {
     let malformed =
         |e: &dyn std::fmt::Display| format!("malformed JSON from {url}: {e}: {}", excerpt(body));
     let text = std::str::from_utf8(body).map_err(|e| malformed(&e))?;
     let document: &RawValue = serde_json::from_str(text).map_err(|e| malformed(&e))?;
+    let next_pointer = match &config.pagination {
+        Pagination::None => None,
+        Pagination::Link { pointer } | Pagination::Cursor { pointer, .. } => Some(pointer.as_str()),
+    };
+    let [list, found_next] = walk(document, [Some(config.list_pointer.as_str()), next_pointer]);
     let next = match &config.pagination {
         Pagination::None => None,
-        Pagination::Link { pointer } => next_value(document, pointer, ("next link", false), url)?
+        Pagination::Link { pointer } => next_value(found_next, pointer, ("next link", false), url)?
             .map(|link| {
                 url.join(&link)
                     .map_err(|e| format!("next link `{link}` from {url} is not a URL: {e}"))
             })
             .transpose()?,
         Pagination::Cursor { pointer, param } => {
-            next_value(document, pointer, ("next cursor", true), url)?
+            next_value(found_next, pointer, ("next cursor", true), url)?
                 .map(|cursor| with_query(url, param, &cursor))
         }
     };
-    let list = walk(document, &config.list_pointer).ok_or_else(|| {
+    let list = list.ok_or_else(|| {
         format!(
             "the response from {url} has no `{}`: {}",
             config.list_pointer,
@@ -280,19 +416,26 @@ pub(crate) fn page(config: &ConnectorConfig, url: &Url, body: &[u8]) -> Result<P
         )
     })?;
     let count = items.len();
+    let offset_pointer = config.offset.as_ref().map(|spec| spec.pointer.as_str());
     let mut records = Vec::with_capacity(count);
     for (index, item) in items.into_iter().enumerate() {
+        let [key, offset, timestamp] = walk(
+            item,
+            [
+                config.key_pointer.as_deref(),
+                offset_pointer,
+                config.timestamp_pointer.as_deref(),
+            ],
+        );
+        let at = (item, index);
         let key = match &config.key_pointer {
             None => None,
-            Some(pointer) => Some(match field(item, pointer, "key", index)? {
-                Value::String(key) => key.into_bytes(),
-                other => other.to_string().into_bytes(),
-            }),
+            Some(pointer) => Some(key_bytes(key, at, pointer)?),
         };
         let offset = match &config.offset {
             None => None,
             Some(spec) => Some(
-                SourceOffset::parse(spec.kind, &field(item, &spec.pointer, "offset", index)?)
+                SourceOffset::parse(spec.kind, &field(offset, at, &spec.pointer, "offset")?)
                     .map_err(|e| {
                         format!(
                             "record {index} from {url}: offset at `{}`: {e}",
@@ -304,7 +447,7 @@ pub(crate) fn page(config: &ConnectorConfig, url: &Url, body: &[u8]) -> Result<P
         let timestamp = match &config.timestamp_pointer {
             None => None,
             Some(pointer) => {
-                let value = field(item, pointer, "timestamp", index)?;
+                let value = field(timestamp, at, pointer, "timestamp")?;
                 Some(timestamp_millis(&value).ok_or_else(|| {
                     format!("record {index} from {url}: timestamp at `{pointer}` is neither epoch milliseconds nor an RFC 3339 time: {value}")
                 })?)
@@ -312,7 +455,7 @@ pub(crate) fn page(config: &ConnectorConfig, url: &Url, body: &[u8]) -> Result<P
         };
         records.push(Record {
             key,
-            value: item.get().as_bytes().to_vec(),
+            value: item.get().as_bytes(),
             offset,
             timestamp,
         });
@@ -425,6 +568,59 @@ mod tests {
                 Err(e) => assert!(e.starts_with(expected), "expected `{expected}…`, got `{e}`"),
             }
         }
+    }
+
+    #[test]
+    fn pointers_reach_members_and_elements_in_one_pass() {
+        let document: &RawValue = match serde_json::from_str(
+            r#"{"a":{"b":[10,{"c~/d":"x"},null]},"e":"y","a/b":1,"f":null}"#,
+        ) {
+            Ok(document) => document,
+            Err(e) => panic!("{e}"),
+        };
+        let found = walk(
+            document,
+            [
+                Some("/a/b/0"),
+                Some("/a/b/1/c~0~1d"),
+                Some("/e"),
+                Some("/a~1b"),
+                Some(""),
+                Some("/a/b/2"),
+                Some("/f"),
+                Some("/a/b/9"),
+                Some("/e/x"),
+                None,
+            ],
+        );
+        let texts: Vec<Option<&str>> = found.iter().map(|v| v.map(RawValue::get)).collect();
+        assert_eq!(
+            texts,
+            [
+                Some("10"),
+                Some(r#""x""#),
+                Some(r#""y""#),
+                Some("1"),
+                Some(document.get()),
+                None,
+                None,
+                None,
+                None,
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_are_borrowed_text_or_json() -> Result<(), String> {
+        let config = config(json!({"http.response.record.key.pointer": "/k"}));
+        let body = br#"{"items":[{"id":1,"k":"plain"},{"id":2,"k":"a\"b"},{"id":3,"k":{"x":1}}]}"#;
+        let page = page(&config, &url(), body)?;
+        let keys: Vec<_> = page.records.iter().map(|r| r.key.clone()).collect();
+        assert!(matches!(keys[0], Some(Cow::Borrowed(b"plain"))));
+        assert_eq!(keys[1].as_deref(), Some(&b"a\"b"[..]));
+        assert_eq!(keys[2].as_deref(), Some(&br#"{"x":1}"#[..]));
+        Ok(())
     }
 
     #[test]
