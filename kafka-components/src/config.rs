@@ -26,6 +26,8 @@ pub struct PlatformConfig {
     pub monitoring: MonitoringConfig,
     /// The HTTP source connector that polls the admin API.
     pub connector: ConnectorSettings,
+    /// How Kafka's listeners and clients are secured.
+    pub security: SecurityConfig,
 }
 
 /// Where a platform runs.
@@ -170,6 +172,8 @@ struct ConfigFile {
     monitoring: MonitoringConfig,
     #[serde(default)]
     connector: ConnectorSettings,
+    #[serde(default)]
+    security: SecurityConfig,
 }
 
 impl TryFrom<ConfigFile> for PlatformConfig {
@@ -221,6 +225,7 @@ impl TryFrom<ConfigFile> for PlatformConfig {
             alerting: file.alerting,
             monitoring: file.monitoring,
             connector: file.connector,
+            security: file.security,
         })
     }
 }
@@ -243,8 +248,74 @@ impl From<PlatformConfig> for ConfigFile {
             alerting: config.alerting,
             monitoring: config.monitoring,
             connector: config.connector,
+            security: config.security,
         }
     }
+}
+
+/// How Kafka's listeners and clients are secured (`[security]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// `"plaintext"` (the default) or `"sasl_ssl"`: TLS on every Kafka listener with
+    /// certificates the stack generates, SCRAM-SHA-512 for every client and broker, mutual TLS
+    /// between brokers and controllers.
+    pub protocol: SecurityProtocol,
+    /// Where the files holding secrets (keys, passwords) are written, mode 0600: an absolute
+    /// path outside the repository. The `stacks` CLI defaults it to
+    /// `~/.local/state/kafka-platform/<env>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_dir: Option<String>,
+    /// How long the environment's CA certificate is valid, in days (default 1825).
+    pub ca_validity_days: u32,
+    /// How long each node's certificate is valid, in days (default 397); a plan renews one
+    /// in its last third.
+    pub certificate_validity_days: u32,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            protocol: SecurityProtocol::Plaintext,
+            credentials_dir: None,
+            ca_validity_days: 1825,
+            certificate_validity_days: 397,
+        }
+    }
+}
+
+impl SecurityConfig {
+    /// Whether listeners and clients use SASL_SSL.
+    pub fn is_sasl_ssl(&self) -> bool {
+        self.protocol == SecurityProtocol::SaslSsl
+    }
+
+    /// Resolves `credentials_dir` against the user's `home`: a leading `~/` is the home, and
+    /// a SASL_SSL platform without one gets `<home>/.local/state/kafka-platform/<env>`.
+    pub fn resolve_credentials_dir(&mut self, env: &str, home: &Path) {
+        match self.credentials_dir.as_deref() {
+            Some(dir) => {
+                if let Some(rest) = dir.strip_prefix("~/") {
+                    self.credentials_dir = Some(home.join(rest).to_string_lossy().into_owned());
+                }
+            }
+            None if self.is_sasl_ssl() => {
+                let dir = home.join(".local/state/kafka-platform").join(env);
+                self.credentials_dir = Some(dir.to_string_lossy().into_owned());
+            }
+            None => {}
+        }
+    }
+}
+
+/// Kafka's security protocol for the platform's listeners and clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityProtocol {
+    /// No encryption, no authentication.
+    Plaintext,
+    /// TLS and SCRAM-SHA-512.
+    SaslSsl,
 }
 
 /// Prometheus settings.

@@ -11,6 +11,7 @@ pub mod nodes;
 mod platform;
 pub mod policy;
 pub mod render;
+pub mod security;
 
 pub use config::{ConfigError, PlatformConfig, Role, Site};
 pub use local::{LocalPlatform, LocalService, local_nodes};
@@ -18,3 +19,4 @@ pub use nodes::NodeFacts;
 pub use platform::{KafkaPlatform, Node};
 pub use policy::{PolicyErrors, Violation};
 pub use render::{RenderError, RenderedConfig, RenderedFile};
+pub use security::Credentials;

@@ -16,6 +16,7 @@ use iac_core::{Output, Stack};
 use crate::config::{AwsSite, PlatformConfig, Role};
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
+use crate::security::Credentials;
 
 /// One node of the platform.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct KafkaPlatform {
     pub kafka_security_group: SecurityGroup,
     /// The platform node's security group.
     pub platform_security_group: SecurityGroup,
+    /// The generated CA, certificates and passwords of a SASL_SSL platform.
+    pub credentials: Option<Credentials>,
 }
 
 /// First host number of each role in a zone's /24.
@@ -149,6 +152,7 @@ impl KafkaPlatform {
             &identity,
             (&kafka_sg, &platform_sg),
         )?;
+        let credentials = crate::security::register(stack, config, &nodes);
         let facts = node_facts(stack.name(), &nodes);
         crate::render::register(stack, config, facts.clone(), rendered);
         stack.export(NODES_OUTPUT, facts);
@@ -158,6 +162,7 @@ impl KafkaPlatform {
             vpc: network.vpc,
             kafka_security_group: kafka_sg,
             platform_security_group: platform_sg,
+            credentials,
         })
     }
 }

@@ -7,6 +7,9 @@
 //! - Replication must fit the brokers, and `min.insync.replicas` must leave room for one
 //!   replica to be down.
 //! - SSH and the monitoring ports open to the whole internet is refused unless asked for.
+//! - It ran PLAINTEXT after certificate trouble: a SASL_SSL platform needs certificates that
+//!   are valid while it runs (a node's no longer than its CA's), a place for its secrets
+//!   outside the repository, and a broker that can terminate TLS.
 
 use std::fmt;
 
@@ -96,7 +99,7 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
         }
         Site::Local(_) => ports_on_this_machine(config, &mut found),
     }
-    for lesson in [replication, alert_receivers, timings] {
+    for lesson in [replication, alert_receivers, timings, security] {
         lesson(config, &mut found);
     }
     if found.is_empty() {
@@ -379,5 +382,46 @@ fn alert_receivers(config: &PlatformConfig, found: &mut Vec<Violation>) {
                 ),
             ));
         }
+    }
+}
+
+/// A SASL_SSL platform: certificates valid for a sensible time (a node's within its CA's),
+/// secrets written to an absolute path, and a site whose broker terminates TLS.
+fn security(config: &PlatformConfig, found: &mut Vec<Violation>) {
+    let security = &config.security;
+    if !security.is_sasl_ssl() {
+        return;
+    }
+    if matches!(config.site, Site::Local(_)) {
+        found.push(violation(
+            "security.protocol",
+            "the local broker (tansu 0.6) cannot terminate TLS: use \"plaintext\" on this machine",
+        ));
+    }
+    if security.certificate_validity_days == 0 {
+        found.push(violation(
+            "security.certificate_validity_days",
+            "a certificate valid for 0 days has expired when it is issued: give at least 1",
+        ));
+    }
+    if security.certificate_validity_days > security.ca_validity_days {
+        found.push(violation(
+            "security.certificate_validity_days",
+            format!(
+                "{} days is longer than the CA's {} (security.ca_validity_days): a node's certificate would outlive the CA that signed it",
+                security.certificate_validity_days, security.ca_validity_days
+            ),
+        ));
+    }
+    match security.credentials_dir.as_deref() {
+        None => found.push(violation(
+            "security.credentials_dir",
+            "a SASL_SSL platform writes its keys and passwords there: set an absolute path outside the repository",
+        )),
+        Some(dir) if !dir.starts_with('/') => found.push(violation(
+            "security.credentials_dir",
+            format!("`{dir}` is not an absolute path: give one outside the repository"),
+        )),
+        Some(_) => {}
     }
 }

@@ -698,3 +698,127 @@ fn the_local_platform_scrapes_what_runs_on_this_machine_and_the_validators_accep
             .arg(out.join("alertmanager/alertmanager.yml")),
     );
 }
+
+const CREDENTIALS: &str = "/home/operator/.local/state/kafka-platform/dev";
+
+fn sasl_ssl() -> PlatformConfig {
+    let mut config = dev();
+    config.security.protocol = kafka_components::config::SecurityProtocol::SaslSsl;
+    config.security.credentials_dir = Some(CREDENTIALS.to_owned());
+    config
+}
+
+#[test]
+fn a_sasl_ssl_platform_renders_cp_ansibles_tls_and_scram_settings_and_no_secret() {
+    let nodes = NodeFacts::from_outputs("dev", &outputs("10.0.2.20")).unwrap();
+    let plain = rendered("10.0.2.20");
+    let files = render::render("dev", &sasl_ssl(), &nodes).unwrap();
+    // Only Kafka's own files change; each is snapshotted.
+    let changed: Vec<&str> = files
+        .iter()
+        .zip(&plain)
+        .filter(|(secure, plain)| secure.contents != plain.contents)
+        .map(|(secure, _)| secure.path)
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "ansible/hosts.yml",
+            "connect/connect-distributed.properties",
+            "connect/http-source-connector.json"
+        ]
+    );
+    for path in changed {
+        insta::with_settings!({
+            snapshot_path => "../../snapshots/kafka-components",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(format!("sasl_ssl__{}", path.replace('/', "__")), contents(&files, path));
+        });
+    }
+    for file in &files {
+        assert!(
+            !file.contents.to_lowercase().contains("password:")
+                && !file.contents.contains("password="),
+            "{} holds a password",
+            file.path
+        );
+    }
+
+    // cp-ansible reads it as its variables.
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("dev");
+    render::write(&out, &files).unwrap();
+    let inventory = Command::new(tool("ansible-inventory"))
+        .arg("-i")
+        .arg(out.join("ansible/hosts.yml"))
+        .arg("--list")
+        .env("ANSIBLE_LOCAL_TEMP", root.path())
+        .env("ANSIBLE_HOME", root.path())
+        .output()
+        .unwrap();
+    assert!(
+        inventory.status.success(),
+        "ansible-inventory: {}",
+        String::from_utf8_lossy(&inventory.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&inventory.stdout).unwrap();
+    let hostvars = &listed["_meta"]["hostvars"];
+    let broker2 = &hostvars["ip-10-0-2-20.eu-central-1.compute.internal"];
+    assert_eq!(broker2["ssl_enabled"], true);
+    assert_eq!(broker2["ssl_custom_certs"], true);
+    assert_eq!(broker2["sasl_protocol"], "scram");
+    assert_eq!(
+        broker2["ssl_ca_cert_filepath"],
+        format!("{CREDENTIALS}/ca.crt")
+    );
+    assert_eq!(
+        broker2["ssl_signed_cert_filepath"],
+        format!("{CREDENTIALS}/dev-broker-2.crt")
+    );
+    assert_eq!(
+        broker2["ssl_key_filepath"],
+        format!("{CREDENTIALS}/dev-broker-2.key")
+    );
+    for listener in ["broker", "internal"] {
+        let listener = &broker2["kafka_broker_custom_listeners"][listener];
+        assert_eq!(listener["ssl_enabled"], true);
+        assert_eq!(listener["sasl_protocol"], "scram");
+    }
+    let controller = &hostvars["ip-10-0-1-10.eu-central-1.compute.internal"];
+    assert_eq!(controller["kafka_controller_ssl_mutual_auth_enabled"], true);
+    assert_eq!(controller["kafka_controller_sasl_protocol"], "none");
+    assert_eq!(
+        controller["ssl_key_filepath"],
+        format!("{CREDENTIALS}/dev-controller-1.key")
+    );
+    // The platform node runs no Kafka listener: no certificate.
+    let platform = &hostvars["ip-10-0-1-40.eu-central-1.compute.internal"];
+    assert!(platform.get("ssl_key_filepath").is_none());
+}
+
+#[test]
+fn a_sasl_ssl_platform_needs_valid_certificates_and_a_place_for_its_secrets() {
+    let mut config = sasl_ssl();
+    config.security.credentials_dir = Some("secrets".to_owned());
+    config.security.certificate_validity_days = 4000;
+    let refused = kafka_components::policy::check(&config)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        refused,
+        "`security.certificate_validity_days`: 4000 days is longer than the CA's 1825 (security.ca_validity_days): a node's certificate would outlive the CA that signed it\n\
+         `security.credentials_dir`: `secrets` is not an absolute path: give one outside the repository"
+    );
+    config.security.credentials_dir = None;
+    config.security.certificate_validity_days = 0;
+    let refused = kafka_components::policy::check(&config)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        refused,
+        "`security.certificate_validity_days`: a certificate valid for 0 days has expired when it is issued: give at least 1\n\
+         `security.credentials_dir`: a SASL_SSL platform writes its keys and passwords there: set an absolute path outside the repository"
+    );
+}

@@ -24,7 +24,11 @@ use iac_core::{
     PlanRecord, Program, Providers, Shown, Stack,
 };
 use iac_local::LocalProvider;
-use kafka_components::{KafkaPlatform, LocalPlatform, NodeFacts, PlatformConfig, Site};
+use iac_tls::TlsProvider;
+use kafka_components::{
+    Credentials, KafkaPlatform, LocalPlatform, NodeFacts, PlatformConfig, PolicyErrors, Site,
+    Violation,
+};
 
 #[derive(Parser)]
 #[command(
@@ -172,11 +176,33 @@ impl Target {
 
 fn load(target: &Target) -> Result<Env, StacksError> {
     let dir = target.env_dir();
-    let config = PlatformConfig::load(&dir, &target.env)?;
+    let mut config = PlatformConfig::load(&dir, &target.env)?;
+    let file = dir.join(format!("{}.toml", target.env));
+    if let Some(home) = std::env::home_dir() {
+        config.security.resolve_credentials_dir(&target.env, &home);
+    }
+    // Secrets never land in the tree the environment files (and the repository) live in.
+    if let Some(credentials) = config.security.credentials_dir.as_deref()
+        && let (Ok(credentials), Ok(here)) =
+            (std::path::absolute(credentials), std::env::current_dir())
+        && credentials.starts_with(&here)
+    {
+        return Err(StacksError::Policy {
+            file,
+            errors: PolicyErrors(vec![Violation {
+                field: "security.credentials_dir".to_owned(),
+                message: format!(
+                    "{} is inside the working directory {}: keys and passwords go outside the repository",
+                    credentials.display(),
+                    here.display()
+                ),
+            }]),
+        });
+    }
     Ok(Env {
         name: target.env.clone(),
         config,
-        file: dir.join(format!("{}.toml", target.env)),
+        file,
     })
 }
 
@@ -191,7 +217,8 @@ fn rendered_dir(env: &Env, target: &Target) -> Result<String, StacksError> {
 
 /// What a registered platform offers a person: the URLs of a local one.
 enum Registered {
-    Aws,
+    /// With the generated credentials of a SASL_SSL platform.
+    Aws(Option<Credentials>),
     Local(LocalPlatform),
 }
 
@@ -203,10 +230,11 @@ fn program(env: &Env, target: &Target) -> Result<(Program, Registered), StacksEr
         errors,
     };
     let registered = match &env.config.site {
-        Site::Aws(_) => {
-            KafkaPlatform::register(&mut stack, &env.config, &rendered).map_err(policy)?;
-            Registered::Aws
-        }
+        Site::Aws(_) => Registered::Aws(
+            KafkaPlatform::register(&mut stack, &env.config, &rendered)
+                .map_err(policy)?
+                .credentials,
+        ),
         Site::Local(_) => Registered::Local(
             LocalPlatform::register(
                 &mut stack,
@@ -251,6 +279,7 @@ fn build_local(env: &Env, json: bool) -> Result<(), StacksError> {
 async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
     let mut providers = Providers::new();
     LocalProvider::new().register(&mut providers);
+    TlsProvider::new().register(&mut providers);
     if let Some(site) = env.config.aws() {
         let defaults = AwsSettings::default();
         let settings = AwsSettings {
@@ -537,11 +566,23 @@ pub(crate) fn seconds(d: Duration) -> String {
 /// After a successful apply: where the configuration is, and what a local platform offers.
 fn show_what_runs(registered: &Registered, env: &Env, target: &Target) -> Result<(), StacksError> {
     println!("\nConfiguration rendered to {}", rendered_dir(env, target)?);
-    if let Registered::Local(platform) = registered {
-        println!("\nRunning on this machine:");
-        for service in &platform.services {
-            println!("  {:<22} {}", service.name, service.url);
+    match registered {
+        Registered::Local(platform) => {
+            println!("\nRunning on this machine:");
+            for service in &platform.services {
+                println!("  {:<22} {}", service.name, service.url);
+            }
         }
+        Registered::Aws(Some(credentials)) => {
+            println!(
+                "\nKeys and passwords (mode 0600; never commit them) in {}:",
+                credentials.dir
+            );
+            for file in &credentials.files {
+                println!("  {file}");
+            }
+        }
+        Registered::Aws(None) => {}
     }
     Ok(())
 }

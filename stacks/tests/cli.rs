@@ -636,3 +636,173 @@ fn an_apply_with_failed_steps_exits_3_and_names_them() {
     env.run("destroy", &["--yes"]).success();
     boto3(&format!("ec2.delete_key_pair(KeyName='{key}')"));
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_sasl_ssl_platform_keeps_every_generated_secret_in_its_0600_files_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let credentials = TempDir::new().unwrap();
+    let dir = credentials.path().join("secrets");
+    let env = Env::new("sec", |t| {
+        format!(
+            "{t}\n[security]\nprotocol = \"sasl_ssl\"\ncredentials_dir = \"{}\"\n",
+            dir.display()
+        )
+    });
+    let passphrase = [("IAC_PASSPHRASE", "a passphrase for the test")];
+    let run = |verb: &str, extra: &[&str]| {
+        let mut command = Command::cargo_bin("stacks").unwrap();
+        command
+            .arg(verb)
+            .arg(&env.name)
+            .args(extra)
+            .env("STACKS_ENV_DIR", env.dir.path())
+            .env("IAC_STATE_DIR", env.state.path())
+            .env("STACKS_RENDER_DIR", env.rendered.path())
+            .envs(passphrase)
+            .write_stdin("");
+        let assert = command.assert().success();
+        format!("{}{}", stdout(&assert), stderr(&assert))
+    };
+    let plan = env.state.path().join("sec.plan.json");
+    let mut printed = vec![
+        run("preview", &["--plan-out", plan.to_str().unwrap()]),
+        run("preview", &["--json"]),
+    ];
+    let applied = run("apply", &["--yes"]);
+    assert!(
+        applied.contains("Keys and passwords (mode 0600; never commit them) in"),
+        "{applied}"
+    );
+    printed.push(applied);
+    printed.push(run("apply", &["--yes", "--json"]));
+    printed.push(run("outputs", &["--json"]));
+    printed.push(run("refresh", &[]));
+
+    // The files: each mode 0600; the secrets are what they hold.
+    let files = files_under(&dir);
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "ca.crt",
+        "secrets.yml",
+        "connect-secrets.properties",
+        "kafka-admin-api.password",
+        "http-source-connector.password",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    let prefix = format!("{}-", env.name);
+    let keys: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "key"))
+        .collect();
+    assert_eq!(
+        keys.len(),
+        7,
+        "a key per controller, broker and Connect node"
+    );
+    let mut secrets: Vec<String> = Vec::new();
+    for file in &files {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+        let text = std::fs::read_to_string(file).unwrap();
+        if file.extension().is_some_and(|e| e == "key") {
+            // The key's base64 body, a line at a time (what a leak would contain).
+            secrets.extend(
+                text.lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .map(str::to_owned),
+            );
+        }
+        if file.extension().is_some_and(|e| e == "password") {
+            secrets.push(text.trim().to_owned());
+        }
+    }
+    let yaml = std::fs::read_to_string(dir.join("secrets.yml")).unwrap();
+    for line in yaml.lines().filter(|l| l.contains("password")) {
+        if let Some((_, value)) = line.split_once(": ") {
+            secrets.push(value.trim_matches('"').to_owned());
+        }
+    }
+    assert!(secrets.len() >= 7 * 3 + 5, "{} secrets", secrets.len());
+    assert!(secrets.iter().all(|s| s.len() >= 16), "{secrets:?}");
+
+    // Nowhere else: state, journal, saved plan, rendered files, anything printed.
+    let mut elsewhere: Vec<(String, String)> = files_under(env.state.path())
+        .into_iter()
+        .chain(files_under(env.rendered.path()))
+        .map(|f| {
+            (
+                f.display().to_string(),
+                String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned(),
+            )
+        })
+        .collect();
+    assert!(elsewhere.iter().any(|(f, _)| f.ends_with("sec.plan.json")));
+    elsewhere.extend(printed.into_iter().map(|p| ("printed".to_owned(), p)));
+    for (place, text) in &elsewhere {
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "a secret is in {place}");
+        }
+    }
+
+    // Each node's certificate is signed by the CA and names the address clients use.
+    let inventory = env.rendered("ansible/hosts.yml").unwrap();
+    assert!(inventory.contains(&format!(
+        "ssl_key_filepath: \"{}/{prefix}broker-1.key\"",
+        dir.display()
+    )));
+    let cert = dir.join(format!("{prefix}broker-1.crt"));
+    let verified = std::process::Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(dir.join("ca.crt"))
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    let shown = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let sans = String::from_utf8_lossy(&shown.stdout).into_owned();
+    let hosts = env.rendered("hosts/hosts").unwrap();
+    let line = hosts
+        .lines()
+        .find(|l| l.ends_with(&format!(" {prefix}broker-1")))
+        .unwrap();
+    let mut fields = line.split_whitespace();
+    let (ip, dns) = (fields.next().unwrap(), fields.next().unwrap());
+    assert!(
+        sans.contains(&format!("DNS:{dns}")) && sans.contains(&format!("IP Address:{ip}")),
+        "{sans} for {line}"
+    );
+
+    run("destroy", &["--yes"]);
+    assert!(!dir.exists(), "destroy removes the credentials");
+}

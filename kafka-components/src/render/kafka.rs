@@ -7,6 +7,7 @@ use askama::Template;
 
 use super::{NodeFacts, RenderError, RenderedFile, file, of_role};
 use crate::config::{PlatformConfig, Ports, Role};
+use crate::security::{self, CA_ON_NODES, CONNECT_SECRETS_ON_NODES};
 
 /// cp-ansible numbers controllers from 9991 (`node_id`) and brokers from 1 (`broker_id`);
 /// the inventory states both so the quorum voters cannot disagree with them.
@@ -21,6 +22,8 @@ enum HostId {
 struct Host<'a> {
     node: &'a NodeFacts,
     id: HostId,
+    /// Its certificate and key files, on a SASL_SSL platform.
+    tls: Option<(String, String)>,
 }
 
 struct Group<'a> {
@@ -41,6 +44,8 @@ struct Inventory<'a> {
     connect_storage: Vec<(String, u32)>,
     nodes: &'a [NodeFacts],
     groups: Vec<Group<'a>>,
+    /// The credentials folder, on a SASL_SSL platform.
+    credentials_dir: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -76,6 +81,8 @@ struct ConnectWorker<'a> {
     group_id: &'a str,
     replication_factor: u32,
     rest_port: u16,
+    /// The worker's and its clients' security settings (none for PLAINTEXT).
+    security: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -124,6 +131,11 @@ pub(super) fn files(
         .collect::<Vec<_>>()
         .join(",");
     let connect_group_id = format!("{env}-connect");
+    let credentials_dir = config
+        .security
+        .is_sasl_ssl()
+        .then_some(config.security.credentials_dir.as_deref())
+        .flatten();
     let groups = [
         ("kafka_controller", Role::Controller),
         ("kafka_broker", Role::Broker),
@@ -138,6 +150,12 @@ pub(super) fn files(
             .map(|node| Host {
                 node,
                 id: host_id(node),
+                tls: credentials_dir
+                    .filter(|_| security::has_certificate(node.role))
+                    .map(|dir| {
+                        let (crt, key) = security::node_files(&node.name);
+                        (format!("{dir}/{crt}"), format!("{dir}/{key}"))
+                    }),
             })
             .collect(),
     })
@@ -162,6 +180,7 @@ pub(super) fn files(
         connect_group_id: connect_group_id.clone(),
         nodes,
         groups,
+        credentials_dir,
     };
     let worker = ConnectWorker {
         env,
@@ -169,6 +188,11 @@ pub(super) fn files(
         group_id: &connect_group_id,
         replication_factor: kafka.replication_factor,
         rest_port: ports.connect_rest,
+        security: if credentials_dir.is_some() {
+            connect_security()
+        } else {
+            Vec::new()
+        },
     };
     let mut files = vec![
         file("ansible/hosts.yml", inventory.render())?,
@@ -181,7 +205,7 @@ pub(super) fn files(
     // The connector polls the admin API (on the platform node) into a topic, as the
     // platform we replace did; without a platform node there is nothing to poll.
     if let Some(platform) = of_role(nodes, &[Role::Platform]).first() {
-        let connector = HttpSourceConnector {
+        let mut connector = HttpSourceConnector {
             name: format!("{env}-admin-api-topics"),
             config: BTreeMap::from([
                 (
@@ -208,10 +232,58 @@ pub(super) fn files(
                 ),
             ]),
         };
+        if credentials_dir.is_some() {
+            connector.config.extend([
+                ("producer.security.protocol", "SASL_SSL".to_owned()),
+                ("producer.sasl.mechanism", "SCRAM-SHA-512".to_owned()),
+                (
+                    "producer.sasl.username",
+                    security::principal("connector").to_owned(),
+                ),
+                (
+                    "producer.sasl.password.env",
+                    "KAFKA_SASL_PASSWORD".to_owned(),
+                ),
+                ("producer.ssl.ca.location", CA_ON_NODES.to_owned()),
+            ]);
+        }
         files.push(file(
             "connect/http-source-connector.json",
             connector.render(),
         )?);
     }
     Ok(files)
+}
+
+/// The Connect worker's security settings and its producer's, consumer's and admin
+/// client's: SASL_SSL with SCRAM-SHA-512, the CA as a PEM truststore, and the JAAS settings
+/// (which hold the password) read through Kafka's file config provider from a file outside
+/// this folder.
+fn connect_security() -> Vec<(String, String)> {
+    let mut lines = vec![
+        ("config.providers".to_owned(), "file".to_owned()),
+        (
+            "config.providers.file.class".to_owned(),
+            "org.apache.kafka.common.config.provider.FileConfigProvider".to_owned(),
+        ),
+    ];
+    for prefix in ["", "producer.", "consumer.", "admin."] {
+        lines.extend([
+            (format!("{prefix}security.protocol"), "SASL_SSL".to_owned()),
+            (
+                format!("{prefix}sasl.mechanism"),
+                "SCRAM-SHA-512".to_owned(),
+            ),
+            (format!("{prefix}ssl.truststore.type"), "PEM".to_owned()),
+            (
+                format!("{prefix}ssl.truststore.location"),
+                CA_ON_NODES.to_owned(),
+            ),
+            (
+                format!("{prefix}sasl.jaas.config"),
+                format!("${{file:{CONNECT_SECRETS_ON_NODES}:{prefix}sasl.jaas.config}}"),
+            ),
+        ]);
+    }
+    lines
 }
