@@ -15,15 +15,12 @@ mod processes;
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use processes::{Running, free_port, ready, wait_ready};
 
-use rdkafka::Message as _;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const USER: &str = "platform";
 const PASSWORD: &str = "scram-password-of-the-test";
@@ -117,74 +114,33 @@ async fn scram_users_reach_a_broker_that_requires_them_and_others_are_refused() 
 
     // The connector polls the admin API's topics into a topic, as the platform does, and
     // takes its password from the environment variable its file names.
-    let connector_port = free_port();
-    let config = dir.path().join("connector.json");
-    std::fs::write(
-        &config,
-        serde_json::to_string(&json!({
-            "name": "secured-topics",
-            "config": {
-                "http.request.url": format!("http://127.0.0.1:{api}/topics"),
-                "http.timer.interval.millis": "500",
-                "http.response.list.pointer": "/topics",
-                "http.response.record.key.pointer": "/name",
-                "kafka.topic": "secured.topics",
-                "offset.storage.topic": "secured-offsets",
-                "topic.creation.default.replication.factor": "1",
-                "producer.bootstrap.servers": format!("127.0.0.1:{broker}"),
-                "producer.security.protocol": "sasl_plaintext",
-                "producer.sasl.mechanism": "SCRAM-SHA-512",
-                "producer.sasl.username": USER,
-                "producer.sasl.password.env": "SECURED_CONNECTOR_PASSWORD",
-                "listeners": format!("http://127.0.0.1:{connector_port}")
-            }
-        }))
-        .unwrap(),
-    )
-    .unwrap();
-    let _connector = Running(
-        Command::new(env!("CARGO_BIN_EXE_http-source-connector"))
-            .arg(&config)
-            .env("SECURED_CONNECTOR_PASSWORD", PASSWORD)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let broker_address = format!("127.0.0.1:{broker}");
+    let (_connector, connector_port) = processes::connector_polling_topics(
+        dir.path(),
+        ("secured-topics", "secured.topics"),
+        api,
+        &[
+            ("bootstrap.servers", &broker_address),
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", USER),
+            ("sasl.password.env", "SECURED_CONNECTOR_PASSWORD"),
+        ],
+        &[("SECURED_CONNECTOR_PASSWORD", PASSWORD)],
     );
-
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", format!("127.0.0.1:{broker}"))
-        .set("security.protocol", "sasl_plaintext")
-        .set("sasl.mechanism", "SCRAM-SHA-512")
-        .set("sasl.username", USER)
-        .set("sasl.password", PASSWORD)
-        .set("group.id", "secured-reader")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&["secured.topics"]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut keys = Vec::new();
-    while !keys.iter().any(|k| k == "secured-orders") {
-        assert!(
-            Instant::now() < deadline,
-            "secured-orders never reached secured.topics: {keys:?}"
-        );
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(500))
-            && let Some(key) = message.key()
-        {
-            keys.push(String::from_utf8_lossy(key).into_owned());
-        }
-    }
-    let status: Value = client
-        .get(format!(
-            "http://127.0.0.1:{connector_port}/connectors/secured-topics/status"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(status["connector"]["state"], "RUNNING", "{status}");
+    processes::wait_for_key(
+        &[
+            ("bootstrap.servers", &broker_address),
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", USER),
+            ("sasl.password", PASSWORD),
+        ],
+        "secured.topics",
+        "secured-orders",
+    );
+    assert_eq!(
+        processes::connector_state(&client, connector_port, "secured-topics").await,
+        "RUNNING"
+    );
 }

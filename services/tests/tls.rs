@@ -3,7 +3,8 @@
 //! 127.0.0.1, another CA, and a certificate for another name). tansu 0.6.0 cannot terminate
 //! TLS (it builds an acceptor and never uses it), so a TLS terminator of this test
 //! (`rustls`) stands before each broker and the broker advertises the terminator's address:
-//! every byte the API exchanges with Kafka goes through a real TLS handshake.
+//! every byte the API and the connector exchange with Kafka goes through a real TLS
+//! handshake.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
@@ -93,6 +94,27 @@ async fn the_admin_api_trusts_only_the_generated_ca_and_the_name_it_signed() {
         .await
         .unwrap();
     assert!(topics.contains("\"tls-orders\""), "{topics}");
+
+    // The connector polls the API's topics into a topic over TLS, trusting the CA; a reader
+    // of the test's own, over TLS too, finds them.
+    let ca_location = ca.display().to_string();
+    let tls = [
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("security.protocol", "ssl"),
+        ("ssl.ca.location", ca_location.as_str()),
+    ];
+    let (_connector, connector) = processes::connector_polling_topics(
+        dir.path(),
+        ("tls-topics", "tls.topics"),
+        api,
+        &tls,
+        &[],
+    );
+    processes::wait_for_key(&tls, "tls.topics", "tls-orders");
+    assert_eq!(
+        processes::connector_state(&client, connector, "tls-topics").await,
+        "RUNNING"
+    );
 
     assert_eq!(
         ready(&client, distrusting).await,

@@ -1,5 +1,6 @@
-//! Processes the security tests start: brokers (tansu) and admin APIs on free ports, each
-//! killed when the test ends, however it ends.
+//! Processes the security tests start: brokers (tansu), admin APIs and connectors on free
+//! ports, each killed when the test ends, however it ends; and a consumer of their own that
+//! reads what the connector wrote.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -103,4 +104,91 @@ pub(crate) async fn wait_ready(client: &reqwest::Client, port: u16, what: &str) 
         assert!(Instant::now() < deadline, "{what} never got ready");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The connector polling the admin API on `api`'s `/topics` into `topic` (keyed by topic
+/// name), with `producer` as its `producer.*` settings and `env` added: the process and the
+/// port of its REST API.
+pub(crate) fn connector_polling_topics(
+    dir: &Path,
+    (name, topic): (&str, &str),
+    api: u16,
+    producer: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> (Running, u16) {
+    let port = free_port();
+    let mut config = serde_json::json!({
+        "http.request.url": format!("http://127.0.0.1:{api}/topics"),
+        "http.timer.interval.millis": "500",
+        "http.response.list.pointer": "/topics",
+        "http.response.record.key.pointer": "/name",
+        "kafka.topic": topic,
+        "offset.storage.topic": format!("{name}-offsets"),
+        "topic.creation.default.replication.factor": "1",
+        "listeners": format!("http://127.0.0.1:{port}")
+    });
+    for (key, value) in producer {
+        config[format!("producer.{key}")] = serde_json::json!(value);
+    }
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(
+        &file,
+        serde_json::json!({"name": name, "config": config}).to_string(),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_http-source-connector"))
+        .arg(&file)
+        .env_remove("KAFKA_SASL_PASSWORD")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (Running(child), port)
+}
+
+/// Reads `topic` from the start with a consumer of the test's own (`settings` added) until a
+/// record keyed `key` arrives, for at most a minute.
+pub(crate) fn wait_for_key(settings: &[(&str, &str)], topic: &str, key: &str) {
+    use rdkafka::Message as _;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let mut config = rdkafka::config::ClientConfig::new();
+    config
+        .set("group.id", format!("{topic}-reader"))
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut keys = Vec::new();
+    while !keys.iter().any(|k| k == key) {
+        assert!(
+            Instant::now() < deadline,
+            "{key} never reached {topic}: {keys:?}"
+        );
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(500))
+            && let Some(found) = message.key()
+        {
+            keys.push(String::from_utf8_lossy(found).into_owned());
+        }
+    }
+}
+
+/// The state of the connector `name` whose REST API is on `port`.
+pub(crate) async fn connector_state(client: &reqwest::Client, port: u16, name: &str) -> String {
+    let status: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/connectors/{name}/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    status["connector"]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
