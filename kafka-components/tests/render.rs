@@ -291,20 +291,7 @@ fn the_real_validators_accept_the_rendered_files() {
     std::fs::write(&custom, &alertmanager.contents).unwrap();
     amtool(&custom);
 
-    let inventory = Command::new(tool("ansible-inventory"))
-        .arg("-i")
-        .arg(out.join("ansible/hosts.yml"))
-        .arg("--list")
-        .env("ANSIBLE_LOCAL_TEMP", root.path())
-        .env("ANSIBLE_HOME", root.path())
-        .output()
-        .unwrap();
-    assert!(
-        inventory.status.success(),
-        "ansible-inventory: {}",
-        String::from_utf8_lossy(&inventory.stderr)
-    );
-    let listed: Value = serde_json::from_slice(&inventory.stdout).unwrap();
+    let listed = ansible_inventory(root.path(), &out.join("ansible/hosts.yml"));
     let hosts = |group: &str| -> Vec<String> {
         listed[group]["hosts"]
             .as_array()
@@ -332,6 +319,24 @@ fn the_real_validators_accept_the_rendered_files() {
         2
     );
     assert_eq!(broker2["kafka_platform_hosts"].as_array().unwrap().len(), 8);
+}
+
+/// What `ansible-inventory --list` reads from `inventory` (Ansible's scratch files in `scratch`).
+fn ansible_inventory(scratch: &Path, inventory: &Path) -> Value {
+    let listed = Command::new(tool("ansible-inventory"))
+        .arg("-i")
+        .arg(inventory)
+        .arg("--list")
+        .env("ANSIBLE_LOCAL_TEMP", scratch)
+        .env("ANSIBLE_HOME", scratch)
+        .output()
+        .unwrap();
+    assert!(
+        listed.status.success(),
+        "ansible-inventory: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    serde_json::from_slice(&listed.stdout).unwrap()
 }
 
 fn contents<'a>(files: &'a [RenderedFile], path: &str) -> &'a str {
@@ -750,20 +755,7 @@ fn a_sasl_ssl_platform_renders_cp_ansibles_tls_and_scram_settings_and_no_secret(
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("dev");
     render::write(&out, &files).unwrap();
-    let inventory = Command::new(tool("ansible-inventory"))
-        .arg("-i")
-        .arg(out.join("ansible/hosts.yml"))
-        .arg("--list")
-        .env("ANSIBLE_LOCAL_TEMP", root.path())
-        .env("ANSIBLE_HOME", root.path())
-        .output()
-        .unwrap();
-    assert!(
-        inventory.status.success(),
-        "ansible-inventory: {}",
-        String::from_utf8_lossy(&inventory.stderr)
-    );
-    let listed: Value = serde_json::from_slice(&inventory.stdout).unwrap();
+    let listed = ansible_inventory(root.path(), &out.join("ansible/hosts.yml"));
     let hostvars = &listed["_meta"]["hostvars"];
     let broker2 = &hostvars["ip-10-0-2-20.eu-central-1.compute.internal"];
     assert_eq!(broker2["ssl_enabled"], true);

@@ -52,6 +52,16 @@ impl Env {
     }
 
     fn run(&self, verb: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.run_with(verb, extra, &[])
+    }
+
+    /// `run` with the variables `env` added.
+    fn run_with(
+        &self,
+        verb: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> assert_cmd::assert::Assert {
         Command::cargo_bin("stacks")
             .unwrap()
             .arg(verb)
@@ -60,6 +70,7 @@ impl Env {
             .env("STACKS_ENV_DIR", self.dir.path())
             .env("IAC_STATE_DIR", self.state.path())
             .env("STACKS_RENDER_DIR", self.rendered.path())
+            .envs(env.iter().copied())
             .write_stdin("")
             .assert()
     }
@@ -663,19 +674,14 @@ fn a_sasl_ssl_platform_keeps_every_generated_secret_in_its_0600_files_only() {
             dir.display()
         )
     });
-    let passphrase = [("IAC_PASSPHRASE", "a passphrase for the test")];
     let run = |verb: &str, extra: &[&str]| {
-        let mut command = Command::cargo_bin("stacks").unwrap();
-        command
-            .arg(verb)
-            .arg(&env.name)
-            .args(extra)
-            .env("STACKS_ENV_DIR", env.dir.path())
-            .env("IAC_STATE_DIR", env.state.path())
-            .env("STACKS_RENDER_DIR", env.rendered.path())
-            .envs(passphrase)
-            .write_stdin("");
-        let assert = command.assert().success();
+        let assert = env
+            .run_with(
+                verb,
+                extra,
+                &[("IAC_PASSPHRASE", "a passphrase for the test")],
+            )
+            .success();
         format!("{}{}", stdout(&assert), stderr(&assert))
     };
     let plan = env.state.path().join("sec.plan.json");

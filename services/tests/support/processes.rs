@@ -69,21 +69,28 @@ pub(crate) fn tansu(
     running
 }
 
-/// The admin API for `bootstrap` with `args` and `env` added: the process and its port.
-pub(crate) fn admin_api(bootstrap: &str, args: &[&str], env: &[(&str, &str)]) -> (Running, u16) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_kafka-admin-api"))
-        .args(["--bootstrap-servers", bootstrap])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--kafka-timeout", "2s"])
-        .args(args)
+/// One of the project's services, quiet, with only the SASL password `env` gives it.
+fn service(mut command: Command, env: &[(&str, &str)]) -> Running {
+    let child = command
         .env_remove("KAFKA_SASL_PASSWORD")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let running = Running(child);
+    Running(child)
+}
+
+/// The admin API for `bootstrap` with `args` and `env` added: the process and its port.
+pub(crate) fn admin_api(bootstrap: &str, args: &[&str], env: &[(&str, &str)]) -> (Running, u16) {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-admin-api"));
+    command
+        .args(["--bootstrap-servers", bootstrap])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--kafka-timeout", "2s"])
+        .args(args);
+    let running = service(command, env);
     wait_listening(port, "the admin API");
     (running, port)
 }
@@ -136,15 +143,9 @@ pub(crate) fn connector_polling_topics(
         serde_json::json!({"name": name, "config": config}).to_string(),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_http-source-connector"))
-        .arg(&file)
-        .env_remove("KAFKA_SASL_PASSWORD")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    (Running(child), port)
+    let mut command = Command::new(env!("CARGO_BIN_EXE_http-source-connector"));
+    command.arg(&file);
+    (service(command, env), port)
 }
 
 /// Reads `topic` from the start with a consumer of the test's own (`settings` added) until a
