@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, lints, then every test of the workspace.
+# The project's test command: formatting, lints, the API docs, then every test of the workspace.
 # Runs on a clean checkout with nothing installed by hand; whatever the tests need is
 # installed by scripts/setup.sh (idempotent, cached outside the repository).
 set -euo pipefail
@@ -37,6 +37,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee "${TMPDIR:-/tmp}/kafka-platform-test.log"
 status=${PIPESTATUS[0]}

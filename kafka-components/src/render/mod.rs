@@ -3,7 +3,7 @@
 //! changes reaches every file at the next apply with no hand edit.
 //!
 //! Data is prepared here; templates (in the workspace's `templates/`) only loop and print.
-//! [`write`] replaces the output folder as a whole: a render never leaves half a set of files.
+//! [`write()`] replaces the output folder as a whole: a render never leaves half a set of files.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

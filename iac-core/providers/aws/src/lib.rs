@@ -2,7 +2,7 @@
 //!
 //! Endpoint, region and credentials come from the standard AWS chain (`AWS_ENDPOINT_URL`,
 //! `AWS_REGION`, `AWS_ACCESS_KEY_ID`, profiles …), so pointing `AWS_ENDPOINT_URL` at an
-//! emulator needs no code change. Each resource type is one [`AwsKind`]: its input checks, its
+//! emulator needs no code change. Each resource type is one `AwsKind`: its input checks, its
 //! declared diff table (how a change of each input is made; all of them are listed in
 //! `RESOURCES.md`, which a test keeps equal to the tables) and its CRUD calls. Every resource that AWS can tag carries a `Name` tag and two
 //! ownership tags (`iac:stack`, `iac:resource`), which also let an interrupted create be found
