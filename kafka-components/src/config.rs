@@ -551,6 +551,10 @@ pub struct NodeGroup {
     /// Root volume size in GiB.
     #[serde(default)]
     pub root_volume_gib: Option<u32>,
+    /// The instance type's memory in GiB, for a type the policy's memory table does not list
+    /// (it then wins over the table).
+    #[serde(default)]
+    pub memory_gib: Option<u32>,
 }
 
 /// Kafka settings checked at preview.

@@ -42,6 +42,12 @@ pub struct KafkaPlatform {
     pub nodes: Vec<Node>,
     /// The VPC.
     pub vpc: Vpc,
+    /// One subnet per zone, by zone, in the order of `network.availability_zones`.
+    pub subnets: Vec<(String, Subnet)>,
+    /// The operator's key pair every node carries.
+    pub key_pair: KeyPair,
+    /// The instance profile every node carries (its role may describe instances).
+    pub instance_profile: IamInstanceProfile,
     /// The controllers', brokers' and Connect's security group (add rules to it).
     pub kafka_security_group: SecurityGroup,
     /// The platform node's security group.
@@ -159,6 +165,13 @@ impl KafkaPlatform {
         stack.export("vpc_id", network.vpc.id());
         Ok(Self {
             nodes,
+            subnets: network
+                .subnets
+                .into_iter()
+                .map(|(zone, _, subnet)| (zone, subnet))
+                .collect(),
+            key_pair: identity.key,
+            instance_profile: identity.profile,
             vpc: network.vpc,
             kafka_security_group: kafka_sg,
             platform_security_group: platform_sg,

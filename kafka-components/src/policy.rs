@@ -112,15 +112,20 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
 /// Kafka nodes need 8 GiB (2 GiB nodes were OOM-killed running Kafka and the JMX exporter).
 fn instance_memory(config: &AwsSite, found: &mut Vec<Violation>) {
     let nodes = &config.nodes;
-    for role in Role::ALL {
+    for role in Role::ALL.into_iter().filter(|&role| nodes.count(role) > 0) {
         let group = nodes.group(role);
         let field = format!("nodes.{}.instance_type", role.name());
-        match memory_gib(&group.instance_type) {
+        let memory = group
+            .memory_gib
+            .map(f64::from)
+            .or_else(|| memory_gib(&group.instance_type));
+        match memory {
             None => found.push(violation(
                 field,
                 format!(
-                    "`{}` is not in the instance memory table: use a listed type (e.g. m7i-flex.large) or add it to kafka-components' table",
-                    group.instance_type
+                    "`{}` is not in the instance memory table: use a listed type (e.g. m7i-flex.large) or give its memory as nodes.{}.memory_gib",
+                    group.instance_type,
+                    role.name()
                 ),
             )),
             Some(gib) if role != Role::Platform && gib < KAFKA_MIN_MEMORY_GIB => found.push(violation(

@@ -69,7 +69,16 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
         (
             "an instance type not in the table",
             Box::new(|c| c.aws_mut().unwrap().nodes.connect.instance_type = "x9.huge".into()),
-            "`nodes.connect.instance_type`: `x9.huge` is not in the instance memory table: use a listed type (e.g. m7i-flex.large) or add it to kafka-components' table",
+            "`nodes.connect.instance_type`: `x9.huge` is not in the instance memory table: use a listed type (e.g. m7i-flex.large) or give its memory as nodes.connect.memory_gib",
+        ),
+        (
+            "an unlisted type whose stated memory is too small",
+            Box::new(|c| {
+                let broker = &mut c.aws_mut().unwrap().nodes.broker;
+                broker.instance_type = "x9.small".into();
+                broker.memory_gib = Some(4);
+            }),
+            "`nodes.broker.instance_type`: x9.small has 4 GiB of memory; a broker runs a Kafka JVM and the JMX exporter and needs at least 8 GiB (smaller nodes were OOM-killed): choose e.g. m7i-flex.large",
         ),
         (
             "JMX port equal to an exporter port",
@@ -428,4 +437,38 @@ fn a_local_program_that_is_not_there_is_refused_with_where_to_get_it() {
             && refused.contains("`local.programs.prometheus`: `no-such-prometheus` is not there: install the Debian package prometheus, or name where it is"),
         "{refused}"
     );
+}
+
+#[test]
+fn an_unlisted_instance_type_with_its_memory_stated_and_an_empty_group_pass() {
+    let mut config = dev();
+    let nodes = &mut config.aws_mut().unwrap().nodes;
+    nodes.broker.instance_type = "x9.large".into();
+    nodes.broker.memory_gib = Some(16);
+    // No Connect worker: its type is never launched, so it is not checked.
+    nodes.connect.count = Some(0);
+    nodes.connect.instance_type = "t3.nano".into();
+    assert_eq!(kafka_components::policy::check(&config), Ok(()));
+}
+
+#[test]
+fn the_handle_exposes_the_network_and_identity_for_a_stack_s_own_resources() {
+    let mut stack = iac_core::Stack::new("dev");
+    let platform = KafkaPlatform::register(&mut stack, &dev(), "rendered").unwrap();
+    let zones: Vec<(&str, &str)> = platform
+        .subnets
+        .iter()
+        .map(|(zone, subnet)| (zone.as_str(), subnet.resource_name()))
+        .collect();
+    assert_eq!(
+        zones,
+        [
+            ("eu-central-1a", "subnet-eu-central-1a"),
+            ("eu-central-1b", "subnet-eu-central-1b"),
+            ("eu-central-1c", "subnet-eu-central-1c")
+        ]
+    );
+    assert_eq!(platform.key_pair.resource_name(), "key");
+    assert_eq!(platform.instance_profile.resource_name(), "node-profile");
+    assert!(platform.credentials.is_none(), "dev is PLAINTEXT");
 }
