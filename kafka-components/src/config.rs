@@ -55,6 +55,59 @@ pub struct AwsSite {
 }
 
 impl PlatformConfig {
+    /// A platform on AWS in `region` with the platform's defaults — what `stacks/envs/prod.toml`
+    /// says without its comments: a 10.0.0.0/16 VPC over the zones `<region>a`, `b` and `c`,
+    /// Debian 12 (amd64), 3 KRaft controllers and 3 brokers on m7i-flex.large, a Connect
+    /// worker and a t3.small platform node, replication 3 with min ISR 2, the default ports,
+    /// PLAINTEXT. SSH and the monitoring ports are reachable from `operator_cidr`, with the
+    /// operator's `ssh_public_key`. Change any field afterwards; `policy::check` (which
+    /// `KafkaPlatform::register` runs) judges the result.
+    pub fn on_aws(region: &str, operator_cidr: &str, ssh_public_key: &str) -> Self {
+        let group = |count: u32, instance_type: &str, root_volume_gib: u32| NodeGroup {
+            count: Some(count),
+            instance_type: instance_type.to_owned(),
+            root_volume_gib: Some(root_volume_gib),
+            memory_gib: None,
+        };
+        Self {
+            site: Site::Aws(Box::new(AwsSite {
+                aws: AwsConfig {
+                    region: region.to_owned(),
+                    endpoint_url: None,
+                    consistency_window: None,
+                },
+                network: NetworkConfig {
+                    vpc_cidr: "10.0.0.0/16".to_owned(),
+                    availability_zones: ["a", "b", "c"].map(|z| format!("{region}{z}")).to_vec(),
+                    operator_cidr: operator_cidr.to_owned(),
+                    allow_open_operator_cidr: false,
+                    allow_fewer_than_three_zones: false,
+                },
+                ssh: SshConfig {
+                    public_key: ssh_public_key.to_owned(),
+                    user: None,
+                },
+                ami: AmiConfig {
+                    owners: vec!["136693071363".to_owned()],
+                    name: "debian-12-amd64-*".to_owned(),
+                    architecture: Some("x86_64".to_owned()),
+                },
+                nodes: Nodes {
+                    controller: group(3, "m7i-flex.large", 50),
+                    broker: group(3, "m7i-flex.large", 200),
+                    connect: group(1, "m7i-flex.large", 50),
+                    platform: group(1, "t3.small", 30),
+                },
+            })),
+            kafka: KafkaConfig::default(),
+            ports: Ports::default(),
+            alerting: AlertingConfig::default(),
+            monitoring: MonitoringConfig::default(),
+            connector: ConnectorSettings::default(),
+            security: SecurityConfig::default(),
+        }
+    }
+
     /// The AWS tables, when the platform runs on AWS.
     pub fn aws(&self) -> Option<&AwsSite> {
         match &self.site {

@@ -33,3 +33,25 @@ fn every_shipped_environment_passes_every_policy() {
         "a new environment file is checked too"
     );
 }
+
+#[test]
+fn the_platform_defaults_in_code_are_prod_s_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("envs");
+    let prod = PlatformConfig::load(&dir, "prod").unwrap();
+    let site = prod.aws().unwrap();
+    let mut built = PlatformConfig::on_aws(
+        &site.aws.region,
+        &site.network.operator_cidr,
+        &site.ssh.public_key,
+    );
+    // prod is the SASL_SSL platform; the defaults are PLAINTEXT.
+    built.security.protocol = prod.security.protocol;
+    assert_eq!(built, prod);
+    // Another region's defaults pass every policy too.
+    kafka_components::policy::check(&PlatformConfig::on_aws(
+        "us-east-1",
+        "198.51.100.7/32",
+        &prod.aws().unwrap().ssh.public_key,
+    ))
+    .unwrap();
+}
