@@ -6,6 +6,7 @@
 //! state when done. It never talks to a cloud API itself; providers do.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,10 @@ use crate::state::{
 const LOCK_POLL: Duration = Duration::from_millis(250);
 
 /// Engine failures (as opposed to individual step failures, which an [`ApplySummary`] lists).
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` is its message, so `?` in a `main` returning `Result<(), EngineError>` (or a
+/// boxed error) prints what a person can act on, not the variant's fields.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
     /// The plan cannot be made.
@@ -92,6 +96,12 @@ pub enum EngineError {
     /// The program (or the stack name) is invalid.
     #[error(transparent)]
     Program(#[from] RegistrationErrors),
+}
+
+impl fmt::Debug for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl EngineError {

@@ -2,9 +2,15 @@
 
 use std::fmt;
 
-/// Several errors, shown one per line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Several errors, shown one per line (its `Debug` too: `?` in `main` prints the lines).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ErrorList<E>(pub Vec<E>);
+
+impl<E: fmt::Display> fmt::Debug for ErrorList<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 impl<E: fmt::Display> fmt::Display for ErrorList<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -457,6 +457,29 @@ async fn check_failures_are_reported_before_any_mutation() {
     assert_eq!(provider.mutations(), 0);
 }
 
+/// `?` in a `main` returning these errors prints their messages, not their fields.
+#[tokio::test]
+async fn errors_debug_print_as_their_messages() {
+    let mut s = Stack::new("dev");
+    thing(&mut s, "disk", Inputs::new().with("size", -5));
+    let (_provider, engine, _dir) = setup(TestProvider::new());
+    let Err(error) = engine.preview(&s.build().unwrap()).await else {
+        panic!("a check failure was accepted");
+    };
+    assert_eq!(
+        format!("{error:?}"),
+        "resource `disk` (test:Thing): `size`: must be 0 or more, got -5"
+    );
+    let mut s = Stack::new("dev");
+    thing(&mut s, "twice", Inputs::new());
+    thing(&mut s, "twice", Inputs::new());
+    let Err(errors) = s.build() else {
+        panic!("a duplicate name was accepted");
+    };
+    assert_eq!(format!("{errors:?}"), errors.to_string());
+    assert!(!format!("{errors:?}").contains("ErrorList"), "{errors:?}");
+}
+
 #[tokio::test]
 async fn a_crash_mid_apply_is_reported_and_refresh_resolves_it_without_duplicates() {
     let (provider, engine, dir) = setup(TestProvider::new());
