@@ -44,6 +44,8 @@ cargo test --workspace --locked 2>&1 | tee "${TMPDIR:-/tmp}/kafka-platform-test.
 status=${PIPESTATUS[0]}
 echo "== schemathesis against the admin API"
 scripts/fuzz-admin-api.sh || status=1
+echo "== the example crate outside the workspace, against the emulator"
+scripts/own-stack.sh || status=1
 
 # One summary line for the whole run, counted from every test binary's own summary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, i }' \

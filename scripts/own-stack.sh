@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The example crate outside the workspace (examples/own-stack), built with its own lock file
+# and run as its user would against the AWS emulator: preview, apply, an update (one more
+# broker), destroy. Part of scripts/test.sh; needs AWS_ENDPOINT_URL (the emulator). Exits
+# non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${AWS_ENDPOINT_URL:?the emulator must run: eval \"\$(scripts/moto.sh start)\"}"
+manifest=examples/own-stack/Cargo.toml
+cargo fmt --manifest-path "$manifest" -- --check
+cargo build --quiet --locked --manifest-path "$manifest"
+program="$(realpath "${CARGO_TARGET_DIR:-examples/own-stack/target}")/debug/own-stack"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+stack="own$$"
+expect() { # expect <what> <text> <command...>: the command succeeds and prints <text>
+  local what="$1" text="$2"
+  shift 2
+  local out
+  if ! out="$("$@" 2>&1)" || ! grep -qF -- "$text" <<<"$out"; then
+    printf 'own-stack: %s: expected "%s" in:\n%s\n' "$what" "$text" "$out" >&2
+    echo "own-stack: 0 passed, 1 failed"
+    exit 1
+  fi
+}
+expect preview "Resources: 41 to create, 1 to read" "$program" preview "$stack"
+expect apply "41 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged" "$program" apply "$stack"
+expect outputs "partner_rule: \"sgr-" "$program" apply "$stack"
+expect update "1 created" env OWN_STACK_BROKERS=4 "$program" apply "$stack"
+expect destroy "42 deleted" "$program" destroy "$stack"
+echo "own-stack: 1 passed, 0 failed (preview, apply, update, destroy)"
