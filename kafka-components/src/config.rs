@@ -343,6 +343,14 @@ impl SecurityConfig {
         self.protocol == SecurityProtocol::SaslSsl
     }
 
+    /// The credentials folder of a SASL_SSL platform (none for PLAINTEXT, or when it is not
+    /// set: the policy refuses that).
+    pub fn sasl_ssl_credentials(&self) -> Option<&str> {
+        self.credentials_dir
+            .as_deref()
+            .filter(|_| self.is_sasl_ssl())
+    }
+
     /// Resolves `credentials_dir` against the user's `home`: a leading `~/` is the home, and
     /// a SASL_SSL platform without one gets `<home>/.local/state/kafka-platform/<env>`.
     pub fn resolve_credentials_dir(&mut self, env: &str, home: &Path) {

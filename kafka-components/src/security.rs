@@ -25,22 +25,46 @@ use iac_tls::{Certificate, CertificateArgs, Password, PasswordArgs, PrivateKey, 
 use crate::config::{PlatformConfig, Role};
 use crate::platform::Node;
 
-/// The SCRAM-SHA-512 principals: cp-ansible's key in `sasl_scram_users` and the principal.
-/// `admin` is the brokers' own (cp-ansible's inter-broker user).
-pub const SCRAM_USERS: [(&str, &str); 4] = [
-    ("admin", "kafka"),
-    ("kafka_connect", "kafka-connect"),
-    ("admin_api", "kafka-admin-api"),
-    ("connector", "http-source-connector"),
-];
-
-/// The principal of a [`SCRAM_USERS`] key.
-pub fn principal(user: &str) -> &'static str {
-    SCRAM_USERS
-        .iter()
-        .find(|(key, _)| *key == user)
-        .map_or("", |(_, principal)| principal)
+/// A SCRAM-SHA-512 principal of the platform: its key in cp-ansible's `sasl_scram_users` and
+/// the principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScramUser {
+    /// The key in `sasl_scram_users`.
+    pub key: &'static str,
+    /// The principal (the SASL user name).
+    pub principal: &'static str,
 }
+
+/// The brokers' own user (cp-ansible's inter-broker user, `admin`).
+pub const BROKERS: ScramUser = ScramUser {
+    key: "admin",
+    principal: "kafka",
+};
+
+/// Kafka Connect's user.
+pub const CONNECT: ScramUser = ScramUser {
+    key: "kafka_connect",
+    principal: "kafka-connect",
+};
+
+/// The admin API's user.
+pub const ADMIN_API: ScramUser = ScramUser {
+    key: "admin_api",
+    principal: "kafka-admin-api",
+};
+
+/// The HTTP source connector's user.
+pub const CONNECTOR: ScramUser = ScramUser {
+    key: "connector",
+    principal: "http-source-connector",
+};
+
+/// Every SCRAM-SHA-512 principal, each with a generated password.
+pub const SCRAM_USERS: [ScramUser; 4] = [BROKERS, CONNECT, ADMIN_API, CONNECTOR];
+
+/// The prefixes of the Connect worker's settings for itself and for its producer, consumer
+/// and admin clients: each gets the security settings and JAAS settings of its own.
+pub const CONNECT_CLIENT_PREFIXES: [&str; 4] = ["", "producer.", "consumer.", "admin."];
 
 /// Where the nodes keep the CA certificate (the services' `ssl.ca.location`).
 pub const CA_ON_NODES: &str = "/etc/kafka-platform/ca.crt";
@@ -62,6 +86,14 @@ pub const ADMIN_API_PASSWORD_FILE: &str = "kafka-admin-api.password";
 
 /// The connector's SCRAM password (its `KAFKA_SASL_PASSWORD`), in the credentials folder.
 pub const CONNECTOR_PASSWORD_FILE: &str = "http-source-connector.password";
+
+/// The files holding passwords, in the order [`secret_files`] makes them.
+const SECRET_FILES: [&str; 4] = [
+    SECRETS_FILE,
+    CONNECT_SECRETS_FILE,
+    ADMIN_API_PASSWORD_FILE,
+    CONNECTOR_PASSWORD_FILE,
+];
 
 /// A node's certificate and key files in the credentials folder (`<node>.crt`, `<node>.key`).
 pub fn node_files(node_name: &str) -> (String, String) {
@@ -93,10 +125,7 @@ pub(crate) fn register(
     nodes: &[Node],
 ) -> Option<Credentials> {
     let security = &config.security;
-    if !security.is_sasl_ssl() {
-        return None;
-    }
-    let dir = security.credentials_dir.clone()?;
+    let dir = security.sasl_ssl_credentials()?.to_owned();
     let env = stack.name().to_owned();
     let ca_key = stack.resource::<PrivateKey>("tls-ca-key", PrivateKeyArgs::default());
     let ca = stack.resource::<Certificate>(
@@ -112,6 +141,7 @@ pub(crate) fn register(
     );
     let mut files: Vec<Output<(String, String)>> =
         vec![ca.cert_pem().map(|pem| (CA_FILE.to_owned(), pem))];
+    let mut names = vec![CA_FILE.to_owned()];
     for node in nodes.iter().filter(|n| has_certificate(n.role)) {
         let key = stack
             .resource::<PrivateKey>(&format!("{}-tls-key", node.name), PrivateKeyArgs::default());
@@ -131,6 +161,7 @@ pub(crate) fn register(
             },
         );
         let (crt, pem) = node_files(&format!("{env}-{}", node.name));
+        names.extend([crt.clone(), pem.clone()]);
         files.push(cert.cert_pem().map(move |text| (crt.clone(), text)));
         files.push(key.private_key_pem().map(move |text| (pem.clone(), text)));
     }
@@ -146,28 +177,23 @@ pub(crate) fn register(
             .result()
     };
     let scram = Output::all(
-        SCRAM_USERS
-            .iter()
-            .map(|(user, _)| password(stack, &format!("scram-{}", user.replace('_', "-")))),
+        SCRAM_USERS.map(|user| password(stack, &format!("scram-{}", user.key.replace('_', "-")))),
     );
     let grafana = password(stack, "grafana-admin");
     let secrets = scram.zip(grafana).map(move |(scram, grafana)| {
-        let users: Vec<(&str, String)> = SCRAM_USERS
-            .iter()
-            .map(|(user, _)| *user)
-            .zip(scram)
-            .collect();
+        let users: Vec<(ScramUser, String)> = SCRAM_USERS.into_iter().zip(scram).collect();
         secret_files(&users, &grafana)
     });
+    names.extend(SECRET_FILES.map(str::to_owned));
+    names.sort();
     let files = Output::all(files)
         .zip(secrets)
         .map(|(certificates, secrets)| {
             certificates
                 .into_iter()
-                .chain(secrets)
+                .chain(SECRET_FILES.map(str::to_owned).into_iter().zip(secrets))
                 .collect::<BTreeMap<String, String>>()
         });
-    let names = files_of(&env, nodes);
     let folder = stack.resource::<Folder>(
         "credentials",
         FolderArgs {
@@ -184,33 +210,13 @@ pub(crate) fn register(
     })
 }
 
-/// The names of the files in the credentials folder.
-fn files_of(env: &str, nodes: &[Node]) -> Vec<String> {
-    let mut names = vec![CA_FILE.to_owned()];
-    for node in nodes.iter().filter(|n| has_certificate(n.role)) {
-        let (crt, key) = node_files(&format!("{env}-{}", node.name));
-        names.extend([crt, key]);
-    }
-    names.extend(
-        [
-            SECRETS_FILE,
-            CONNECT_SECRETS_FILE,
-            ADMIN_API_PASSWORD_FILE,
-            CONNECTOR_PASSWORD_FILE,
-        ]
-        .map(str::to_owned),
-    );
-    names.sort();
-    names
-}
-
-/// The files holding passwords: cp-ansible's variables, Connect's JAAS settings and each
-/// service's password. `users` pairs each [`SCRAM_USERS`] key with its password.
-fn secret_files(users: &[(&str, String)], grafana: &str) -> Vec<(String, String)> {
-    let password = |user: &str| {
+/// The contents of [`SECRET_FILES`]: cp-ansible's variables, Connect's JAAS settings and each
+/// service's password. `users` pairs each of [`SCRAM_USERS`] with its password.
+fn secret_files(users: &[(ScramUser, String)], grafana: &str) -> [String; 4] {
+    let password = |wanted: ScramUser| {
         users
             .iter()
-            .find(|(key, _)| *key == user)
+            .find(|(user, _)| *user == wanted)
             .map_or("", |(_, password)| password.as_str())
     };
     let mut yaml = String::from(
@@ -220,29 +226,23 @@ fn secret_files(users: &[(&str, String)], grafana: &str) -> Vec<(String, String)
     );
     for (user, secret) in users {
         yaml.push_str(&format!(
-            "  {user}:\n    principal: {}\n    password: \"{secret}\"\n",
-            principal(user)
+            "  {}:\n    principal: {}\n    password: \"{secret}\"\n",
+            user.key, user.principal
         ));
     }
     yaml.push_str(&format!("grafana_admin_password: \"{grafana}\"\n"));
     let jaas = format!(
         "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{}\";",
-        principal("kafka_connect"),
-        password("kafka_connect")
+        CONNECT.principal,
+        password(CONNECT)
     );
-    let connect = ["", "producer.", "consumer.", "admin."]
+    let connect = CONNECT_CLIENT_PREFIXES
         .map(|prefix| format!("{prefix}sasl.jaas.config={jaas}\n"))
         .concat();
-    vec![
-        (SECRETS_FILE.to_owned(), yaml),
-        (CONNECT_SECRETS_FILE.to_owned(), connect),
-        (
-            ADMIN_API_PASSWORD_FILE.to_owned(),
-            format!("{}\n", password("admin_api")),
-        ),
-        (
-            CONNECTOR_PASSWORD_FILE.to_owned(),
-            format!("{}\n", password("connector")),
-        ),
+    [
+        yaml,
+        connect,
+        format!("{}\n", password(ADMIN_API)),
+        format!("{}\n", password(CONNECTOR)),
     ]
 }

@@ -115,27 +115,25 @@ async fn scram_users_reach_a_broker_that_requires_them_and_others_are_refused() 
     // The connector polls the admin API's topics into a topic, as the platform does, and
     // takes its password from the environment variable its file names.
     let broker_address = format!("127.0.0.1:{broker}");
+    let sasl = [
+        ("bootstrap.servers", broker_address.as_str()),
+        ("security.protocol", "sasl_plaintext"),
+        ("sasl.mechanism", "SCRAM-SHA-512"),
+        ("sasl.username", USER),
+    ];
     let (_connector, connector_port) = processes::connector_polling_topics(
         dir.path(),
         ("secured-topics", "secured.topics"),
         api,
         &[
-            ("bootstrap.servers", &broker_address),
-            ("security.protocol", "sasl_plaintext"),
-            ("sasl.mechanism", "SCRAM-SHA-512"),
-            ("sasl.username", USER),
-            ("sasl.password.env", "SECURED_CONNECTOR_PASSWORD"),
-        ],
+            &sasl[..],
+            &[("sasl.password.env", "SECURED_CONNECTOR_PASSWORD")],
+        ]
+        .concat(),
         &[("SECURED_CONNECTOR_PASSWORD", PASSWORD)],
     );
     processes::wait_for_key(
-        &[
-            ("bootstrap.servers", &broker_address),
-            ("security.protocol", "sasl_plaintext"),
-            ("sasl.mechanism", "SCRAM-SHA-512"),
-            ("sasl.username", USER),
-            ("sasl.password", PASSWORD),
-        ],
+        &[&sasl[..], &[("sasl.password", PASSWORD)]].concat(),
         "secured.topics",
         "secured-orders",
     );

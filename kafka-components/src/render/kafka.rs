@@ -131,11 +131,7 @@ pub(super) fn files(
         .collect::<Vec<_>>()
         .join(",");
     let connect_group_id = format!("{env}-connect");
-    let credentials_dir = config
-        .security
-        .is_sasl_ssl()
-        .then_some(config.security.credentials_dir.as_deref())
-        .flatten();
+    let credentials_dir = config.security.sasl_ssl_credentials();
     let groups = [
         ("kafka_controller", Role::Controller),
         ("kafka_broker", Role::Broker),
@@ -238,7 +234,7 @@ pub(super) fn files(
                 ("producer.sasl.mechanism", "SCRAM-SHA-512".to_owned()),
                 (
                     "producer.sasl.username",
-                    security::principal("connector").to_owned(),
+                    security::CONNECTOR.principal.to_owned(),
                 ),
                 (
                     "producer.sasl.password.env",
@@ -267,7 +263,7 @@ fn connect_security() -> Vec<(String, String)> {
             "org.apache.kafka.common.config.provider.FileConfigProvider".to_owned(),
         ),
     ];
-    for prefix in ["", "producer.", "consumer.", "admin."] {
+    for prefix in security::CONNECT_CLIENT_PREFIXES {
         lines.extend([
             (format!("{prefix}security.protocol"), "SASL_SSL".to_owned()),
             (
