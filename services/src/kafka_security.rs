@@ -98,13 +98,18 @@ pub struct ClientSecurity(Vec<(&'static str, String)>);
 
 impl std::fmt::Debug for ClientSecurity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| {
-                let shown = if *k == "sasl.password" { "[secret]" } else { v };
-                (k, shown)
-            }))
-            .finish()
+        debug_settings(f, self.0.iter().map(|(k, v)| (*k, v.as_str())))
     }
+}
+
+/// librdkafka settings as a `Debug` map, `sasl.password` shown as `[secret]`.
+pub(crate) fn debug_settings<'a>(
+    f: &mut std::fmt::Formatter<'_>,
+    settings: impl Iterator<Item = (&'a str, &'a str)>,
+) -> std::fmt::Result {
+    f.debug_map()
+        .entries(settings.map(|(k, v)| (k, if k == "sasl.password" { "[secret]" } else { v })))
+        .finish()
 }
 
 impl ClientSecurity {

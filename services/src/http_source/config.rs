@@ -84,12 +84,10 @@ pub struct ProducerSettings(pub BTreeMap<String, String>);
 
 impl std::fmt::Debug for ProducerSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| {
-                let shown = if k == "sasl.password" { "[secret]" } else { v };
-                (k, shown)
-            }))
-            .finish()
+        crate::kafka_security::debug_settings(
+            f,
+            self.0.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
     }
 }
 
