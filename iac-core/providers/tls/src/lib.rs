@@ -135,6 +135,9 @@ fn early_renewal_days(early_renewal_days: Option<i64>, validity_days: Option<i64
 #[async_trait]
 impl Provider for TlsProvider {
     fn check(&self, request: &CheckRequest<'_>) -> Vec<CheckFailure> {
+        if let Err(e) = Self::table(request.type_token) {
+            return vec![CheckFailure::new("", e.message)];
+        }
         let inputs = request.inputs;
         let mut failures = Vec::new();
         let number = |key: &str| inputs.known(key).and_then(Value::as_i64);
@@ -206,10 +209,7 @@ impl Provider for TlsProvider {
                     ));
                 }
             }
-            other => failures.push(CheckFailure::new(
-                "",
-                format!("the tls provider has no type `{other}`"),
-            )),
+            _ => {}
         }
         failures
     }
