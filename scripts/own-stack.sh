@@ -25,8 +25,8 @@ expect() { # expect <what> <text> <command...>: the command succeeds and prints 
   fi
 }
 expect preview "Resources: 41 to create, 1 to read" "$program" preview "$stack"
-expect apply "41 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged" "$program" apply "$stack"
+expect apply "Stack $stack: 41 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed" "$program" apply "$stack"
 expect "apply again (outputs)" "partner_rule: \"sgr-" "$program" apply "$stack"
-expect update "1 created" env OWN_STACK_BROKERS=4 "$program" apply "$stack"
+expect "update (its progress)" "+  broker-4: creating done" env OWN_STACK_BROKERS=4 "$program" apply "$stack"
 expect destroy "42 deleted" "$program" destroy "$stack"
 echo "own-stack: 1 passed, 0 failed (preview, apply, update, destroy)"

@@ -11,6 +11,7 @@
 //! and recorded after.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -162,6 +163,33 @@ pub struct ApplySummary {
 
 fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+/// `Stack dev: 2 created, 0 updated, 0 replaced, 0 deleted, 5 unchanged, 0 failed, 0 skipped
+/// in 3.1s`, then a line per failed step (with its error) and per skipped step.
+impl fmt::Display for ApplySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Stack {}: {}, {} failed, {} skipped in {}",
+            self.stack,
+            self.counts,
+            self.failed.len(),
+            self.skipped.len(),
+            crate::progress::seconds(self.duration)
+        )?;
+        for failed in &self.failed {
+            write!(f, "\n  failed  {}: {}", failed.name, failed.error)?;
+        }
+        for skipped in &self.skipped {
+            write!(
+                f,
+                "\n  skipped {} (needs {})",
+                skipped.name, skipped.blocked_by
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl ApplySummary {

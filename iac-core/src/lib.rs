@@ -31,6 +31,7 @@ mod errors;
 mod output;
 mod plan;
 mod preview;
+mod progress;
 mod property;
 pub mod provider;
 mod refresh;
@@ -52,6 +53,7 @@ pub use plan::{
     PlanRecord, PropertyDiff, SKETCH_MARK, Shown, StepCounts, StepRecord,
 };
 pub use preview::render as render_preview;
+pub use progress::Progress;
 pub use property::{Properties, PropertyMap, PropertyValue};
 pub use provider::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,

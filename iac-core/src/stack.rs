@@ -122,6 +122,8 @@ pub struct Stack {
     by_name: HashMap<Arc<str>, usize>,
     errors: Vec<RegistrationError>,
     outputs: BTreeMap<String, Output<Value>>,
+    /// What [`Stack::with_prefix`] puts before every name registered now.
+    prefix: String,
 }
 
 impl Stack {
@@ -143,12 +145,48 @@ impl Stack {
             by_name: HashMap::new(),
             errors,
             outputs: BTreeMap::new(),
+            prefix: String::new(),
         }
     }
 
     /// The stack's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Runs `register` with `prefix` before every resource, data source and output name it
+    /// registers (prefixes nest): how a component is registered twice in one stack, or beside
+    /// resources of the stack's own that have the same names.
+    ///
+    /// ```
+    /// # use iac_core::{Inputs, ResourceOptions, Stack};
+    /// let mut stack = Stack::new("dev");
+    /// let component = |stack: &mut Stack| {
+    ///     let vpc = stack.register("aws:ec2:Vpc", "vpc", Inputs::new(), ResourceOptions::new());
+    ///     // Names that must be unique outside the stack too (an AWS key pair's, a role's).
+    ///     let key_name = format!("{}-{}", stack.name(), stack.qualified("operator"));
+    ///     (vpc, key_name)
+    /// };
+    /// let (blue, blue_key) = stack.with_prefix("blue-", component);
+    /// let (green, _) = stack.with_prefix("green-", component);
+    /// assert_eq!((blue.name(), green.name()), ("blue-vpc", "green-vpc"));
+    /// assert_eq!(blue_key, "dev-blue-operator");
+    /// assert!(stack.build().is_ok());
+    /// ```
+    ///
+    /// [`ResourceOptions::depends_on_name`] takes a name as the stack has it: with the prefix.
+    pub fn with_prefix<R>(&mut self, prefix: &str, register: impl FnOnce(&mut Self) -> R) -> R {
+        let outer = self.prefix.len();
+        self.prefix.push_str(prefix);
+        let registered = register(self);
+        self.prefix.truncate(outer);
+        registered
+    }
+
+    /// `name` as registered now: with the prefixes of the [`Stack::with_prefix`] calls
+    /// running.
+    pub fn qualified(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 
     /// Registers a typed resource with default options.
@@ -211,7 +249,7 @@ impl Stack {
 
     /// Exports a stack output, recorded in state after apply.
     pub fn export(&mut self, key: &str, value: impl IntoInput) {
-        self.outputs.insert(key.to_owned(), value.into_input());
+        self.outputs.insert(self.qualified(key), value.into_input());
     }
 
     fn add(
@@ -222,8 +260,9 @@ impl Stack {
         inputs: Inputs,
         options: ResourceOptions,
     ) -> Resource {
-        let name: Arc<str> = Arc::from(name);
-        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let unnamed = name.is_empty();
+        let name: Arc<str> = Arc::from(self.qualified(name));
+        if unnamed || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
             self.errors.push(RegistrationError::InvalidName {
                 what: "resource",
                 name: name.to_string(),

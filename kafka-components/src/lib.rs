@@ -20,3 +20,9 @@ pub use platform::{KafkaPlatform, Node};
 pub use policy::{PolicyErrors, Violation};
 pub use render::{RenderError, RenderedConfig, RenderedFile};
 pub use security::Credentials;
+
+/// The repository's README: its Rust snippets compile as doc-tests of this crate, the one
+/// that depends on every crate they use.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -7,6 +7,11 @@
 //! a role (EC2 may describe instances) and its instance profile. Nodes: controllers, brokers,
 //! Connect and platform nodes spread round-robin over the zones, each with a fixed private IP
 //! (`<role base> + index / zones` in its zone's /24), named `<stack>-<role>-<n>`.
+//!
+//! Registered inside [`Stack::with_prefix`], every resource and output name starts with the
+//! prefix, and so does every name AWS needs unique (`<stack>-<prefix>kafka`, the key pair's,
+//! the role's and the profile's): two platforms share a stack, and the stack's own `vpc` does
+//! not clash with the platform's.
 
 use std::net::Ipv4Addr;
 
@@ -25,7 +30,9 @@ pub struct Node {
     pub role: Role,
     /// 1-based index within its role.
     pub index: u32,
-    /// Resource name, e.g. `broker-2` (the `Name` tag is `<stack>-broker-2`).
+    /// Its name in the component, e.g. `broker-2`; in the stack it carries the prefix of
+    /// [`Stack::with_prefix`], if any (`instance.resource_name()`), and the `Name` tag is
+    /// `<stack>-<that>`.
     pub name: String,
     /// Availability zone.
     pub zone: String,
@@ -115,6 +122,12 @@ struct Network {
 struct NodeIdentity {
     key: KeyPair,
     profile: IamInstanceProfile,
+}
+
+/// A name AWS needs unique in an account or VPC (a security group's, a key pair's, a role's):
+/// `<stack>-<prefix><base>`.
+fn aws_name(stack: &Stack, base: &str) -> String {
+    format!("{}-{}", stack.name(), stack.qualified(base))
 }
 
 fn violation(field: impl Into<String>, message: impl Into<String>) -> PolicyErrors {
@@ -255,12 +268,11 @@ fn register_security(
     site: &AwsSite,
     vpc: &Vpc,
 ) -> (SecurityGroup, SecurityGroup) {
-    let env = stack.name().to_owned();
     let net = &site.network;
     let kafka_sg = stack.resource::<SecurityGroup>(
         "kafka-sg",
         SecurityGroupArgs {
-            name: format!("{env}-kafka").into(),
+            name: aws_name(stack, "kafka").into(),
             description: "Kafka controllers, brokers and Connect".into(),
             vpc_id: vpc.id(),
             ..Default::default()
@@ -269,7 +281,7 @@ fn register_security(
     let platform_sg = stack.resource::<SecurityGroup>(
         "platform-sg",
         SecurityGroupArgs {
-            name: format!("{env}-platform").into(),
+            name: aws_name(stack, "platform").into(),
             description: "Prometheus, Grafana, Alertmanager and the admin API".into(),
             vpc_id: vpc.id(),
             ..Default::default()
@@ -314,7 +326,7 @@ fn register_identity(stack: &mut Stack, config: &AwsSite) -> NodeIdentity {
     let key = stack.resource::<KeyPair>(
         "key",
         KeyPairArgs {
-            key_name: format!("{env}-operator").into(),
+            key_name: aws_name(stack, "operator").into(),
             public_key: config.ssh.public_key.clone().into(),
             ..Default::default()
         },
@@ -322,7 +334,7 @@ fn register_identity(stack: &mut Stack, config: &AwsSite) -> NodeIdentity {
     let role = stack.resource::<IamRole>(
         "node-role",
         IamRoleArgs {
-            name: format!("{env}-kafka-node").into(),
+            name: aws_name(stack, "kafka-node").into(),
             assume_role_policy: EC2_TRUST.into(),
             description: Some(format!("Kafka platform nodes of {env}")).into(),
             ..Default::default()
@@ -339,7 +351,7 @@ fn register_identity(stack: &mut Stack, config: &AwsSite) -> NodeIdentity {
     let profile = stack.resource::<IamInstanceProfile>(
         "node-profile",
         IamInstanceProfileArgs {
-            name: format!("{env}-kafka-node").into(),
+            name: aws_name(stack, "kafka-node").into(),
             role: role.name().map(Some),
         },
     );
@@ -405,8 +417,12 @@ fn register_nodes(
 /// One [`NodeFacts`] per node: the `nodes` output, and what the renderers read.
 fn node_facts(env: &str, nodes: &[Node]) -> Output<Vec<NodeFacts>> {
     let described = nodes.iter().map(|n| {
-        let (name, role, index, zone) =
-            (format!("{env}-{}", n.name), n.role, n.index, n.zone.clone());
+        let (name, role, index, zone) = (
+            format!("{env}-{}", n.instance.resource_name()),
+            n.role,
+            n.index,
+            n.zone.clone(),
+        );
         let private_ip = n.private_ip.to_string();
         n.instance
             .id()

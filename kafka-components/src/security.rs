@@ -160,7 +160,7 @@ pub(crate) fn register(
                 ..Default::default()
             },
         );
-        let (crt, pem) = node_files(&format!("{env}-{}", node.name));
+        let (crt, pem) = node_files(&format!("{env}-{}", node.instance.resource_name()));
         names.extend([crt.clone(), pem.clone()]);
         files.push(cert.cert_pem().map(move |text| (crt.clone(), text)));
         files.push(key.private_key_pem().map(move |text| (pem.clone(), text)));

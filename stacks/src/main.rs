@@ -13,7 +13,6 @@ use std::time::Duration;
 
 mod error;
 mod interrupt;
-mod progress;
 
 use crate::interrupt::Interrupts;
 use clap::{Args, Parser, Subcommand};
@@ -21,7 +20,7 @@ use error::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK, EXIT_USER, StacksError};
 use iac_aws::{AwsProvider, AwsSettings};
 use iac_core::{
     ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, FileBackend, Passphrase, Plan,
-    PlanRecord, Program, Providers, Shown, Stack,
+    PlanRecord, Program, Progress, Providers, Shown, Stack,
 };
 use iac_local::LocalProvider;
 use iac_tls::TlsProvider;
@@ -523,15 +522,11 @@ async fn execute(
         eprintln!("nothing changed");
         return Ok(None);
     }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let printer = tokio::spawn(progress::show(
-        rx,
-        target.json,
-        std::io::stdout().is_terminal(),
-    ));
+    // With --json the output is one document: no progress lines.
+    let progress = (!target.json).then(Progress::stdout);
     let options = ApplyOptions {
         parallelism: target.parallel,
-        events: Some(tx),
+        events: progress.as_ref().map(Progress::events),
         ..ApplyOptions::default()
     };
     let interrupts = Interrupts::watch(options.stop.clone())?;
@@ -539,8 +534,9 @@ async fn execute(
         Planned::Fresh(plan) => engine.apply(program, plan, &options).await,
         Planned::Saved(record) => engine.apply_saved(program, record, &options).await,
     };
-    drop(options);
-    let _ = printer.await;
+    if let Some(progress) = progress {
+        progress.finish().await;
+    }
     Ok(Some(Applied {
         summary: result?,
         interrupted: interrupts.exit_code(),
@@ -557,10 +553,6 @@ impl Applied {
     fn is_success(&self) -> bool {
         self.interrupted.is_none() && self.summary.is_success()
     }
-}
-
-pub(crate) fn seconds(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
 }
 
 /// After a successful apply: where the configuration is, and what a local platform offers.
@@ -623,19 +615,7 @@ async fn finish(
     if json {
         println!("{}", to_json(&summary));
     } else {
-        println!(
-            "\nStack {stack}: {}, {} failed, {} skipped in {}",
-            summary.counts,
-            summary.failed.len(),
-            summary.skipped.len(),
-            seconds(summary.duration)
-        );
-        for f in &summary.failed {
-            println!("  failed  {}: {}", f.name, f.error);
-        }
-        for s in &summary.skipped {
-            println!("  skipped {} (needs {})", s.name, s.blocked_by);
-        }
+        println!("\n{summary}");
         print_outputs(&engine.outputs(stack).await?, false);
     }
     Ok(match interrupted {

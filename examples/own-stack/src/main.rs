@@ -12,7 +12,7 @@
 //! ```
 
 use iac_aws::{AwsProvider, AwsSettings, SecurityGroupRule, SecurityGroupRuleArgs};
-use iac_core::{ApplyOptions, Engine, FileBackend, Providers, Stack};
+use iac_core::{ApplyOptions, Engine, FileBackend, Progress, Providers, Stack};
 use kafka_components::{KafkaPlatform, PlatformConfig};
 
 const USAGE: &str = "usage: own-stack preview|apply|destroy <stack>";
@@ -69,6 +69,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .register(&mut providers);
     let engine = Engine::new(providers, FileBackend::new(".iac/own-stack-state"));
+    let progress = Progress::stdout();
+    let options = ApplyOptions {
+        events: Some(progress.events()),
+        ..ApplyOptions::default()
+    };
     let summary = match verb.as_str() {
         "preview" => {
             print!("{}", engine.preview(&program).await?.render());
@@ -77,19 +82,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "apply" => {
             let plan = engine.preview(&program).await?;
             print!("{}", plan.render());
-            engine
-                .apply(&program, &plan, &ApplyOptions::default())
-                .await?
+            engine.apply(&program, &plan, &options).await?
         }
-        "destroy" => engine.destroy(&name, &ApplyOptions::default()).await?,
+        "destroy" => engine.destroy(&name, &options).await?,
         _ => return Err(USAGE.into()),
     };
-    println!("{}", summary.counts);
-    for failed in &summary.failed {
-        println!("  failed {}: {}", failed.name, failed.error);
-    }
+    progress.finish().await;
+    println!("{summary}");
     if !summary.is_success() {
-        return Err(format!("{} steps failed", summary.failed.len()).into());
+        return Err("the apply did not finish: see the failed steps above".into());
     }
     for (key, value) in engine.outputs(&name).await? {
         println!("{key}: {value}");
