@@ -53,7 +53,7 @@ pub use plan::{
     PlanRecord, PropertyDiff, SKETCH_MARK, Shown, StepCounts, StepRecord,
 };
 pub use preview::render as render_preview;
-pub use progress::Progress;
+pub use progress::{Progress, confirm};
 pub use property::{Properties, PropertyMap, PropertyValue};
 pub use provider::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,

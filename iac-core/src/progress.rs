@@ -1,5 +1,6 @@
 //! Progress of an apply or destroy, printed: one line per finished step with its elapsed time
-//! and, on a terminal, a live block of the steps still running, redrawn in place.
+//! and, on a terminal, a live block of the steps still running, redrawn in place; and the
+//! question before it ([`confirm`]).
 //!
 //! ```no_run
 //! # use iac_core::{ApplyOptions, Engine, Plan, Program};
@@ -15,7 +16,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -118,6 +119,30 @@ impl Progress {
         let _ = self.finish.send(());
         let _ = self.task.await;
     }
+}
+
+/// Asks `question` on the terminal and waits for the answer: `Some(true)` only for `yes`;
+/// `None` without a terminal on standard input (a script must say yes another way, such as
+/// a flag of its own, rather than have its input guessed).
+///
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// if iac_core::confirm("Apply these changes to stack dev?")? != Some(true) {
+///     return Ok(());
+/// }
+/// # Ok(()) }
+/// ```
+pub fn confirm(question: &str) -> std::io::Result<Option<bool>> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut out = std::io::stdout().lock();
+    write!(out, "{question} [yes/no] ")?;
+    out.flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(Some(answer.trim() == "yes"))
 }
 
 /// The steps running now, with when each started.

@@ -637,7 +637,7 @@ impl Default for KafkaConfig {
     }
 }
 
-/// Ports of every service (the platform we replace: ORIGIN.md).
+/// Ports of every service (the defaults are those of the platform this one replaces).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Ports {

@@ -6,7 +6,6 @@
 //! environment file, policy, plan, lock, passphrase); 2 `preview --detailed-exitcode` found
 //! changes; 3 a provider or state failure (some steps failed).
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -485,20 +484,9 @@ fn to_json(value: &impl serde::Serialize) -> String {
 
 /// Asks before changing anything, unless `--yes`; refuses to guess without a terminal.
 fn confirm(stack: &str) -> Result<bool, StacksError> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(StacksError::NeedsConfirmation);
-    }
-    print!("Apply these changes to stack {stack}? [yes/no] ");
-    std::io::stdout()
-        .flush()
-        .map_err(StacksError::io("cannot print the question"))?;
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(StacksError::io("cannot read the answer"))?;
-    Ok(answer.trim() == "yes")
+    iac_core::confirm(&format!("Apply these changes to stack {stack}?"))
+        .map_err(StacksError::io("cannot ask on the terminal"))?
+        .ok_or(StacksError::NeedsConfirmation)
 }
 
 async fn execute(

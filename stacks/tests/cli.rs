@@ -111,6 +111,15 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         insta::assert_snapshot!("preview_dev", stdout(&preview).replace(env.rendered.path().to_str().unwrap(), "[rendered]").replace(env.name.as_str(), "[env]"));
     });
 
+    // Without --yes and without a terminal to ask on, nothing is guessed.
+    let unconfirmed = env.run("apply", &[]).code(1);
+    assert!(
+        stderr(&unconfirmed).contains("standard input is not a terminal: pass --yes"),
+        "{}",
+        stderr(&unconfirmed)
+    );
+    assert!(!stdout(&unconfirmed).contains("creating"));
+
     let apply = env.run("apply", &["--yes"]).success();
     let out = stdout(&apply);
     let stack = &env.name;
