@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
+source scripts/passphrase.sh
 
 # The same build as local.build, so the apply finds the programs up to date.
 cargo build -q -p stacks

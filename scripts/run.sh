@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
+source scripts/passphrase.sh
 eval "$(scripts/moto.sh start)"
 verb="${1:-apply}"
 [ $# -gt 0 ] && shift

@@ -36,7 +36,7 @@ pub enum Site {
     /// EC2 instances in a VPC.
     Aws(Box<AwsSite>),
     /// Processes on 127.0.0.1 of this machine.
-    Local(LocalSite),
+    Local(Box<LocalSite>),
 }
 
 /// An AWS environment's tables.
@@ -184,6 +184,8 @@ pub struct LocalPrograms {
     pub admin_api: String,
     /// This workspace's `http-source-connector`.
     pub connector: String,
+    /// This workspace's `kafka-tls-front` (run with `security.protocol = "sasl_ssl"`).
+    pub tls_front: String,
 }
 
 impl Default for LocalPrograms {
@@ -195,6 +197,7 @@ impl Default for LocalPrograms {
             node_exporter: "prometheus-node-exporter".into(),
             admin_api: "target/debug/kafka-admin-api".into(),
             connector: "target/debug/http-source-connector".into(),
+            tls_front: "target/debug/kafka-tls-front".into(),
         }
     }
 }
@@ -241,7 +244,7 @@ impl TryFrom<ConfigFile> for PlatformConfig {
             file.ami,
             file.nodes,
         ) {
-            (Some(local), None, None, None, None, None) => Site::Local(local),
+            (Some(local), None, None, None, None, None) => Site::Local(Box::new(local)),
             (Some(_), ..) => {
                 return Err("a local environment ([local]) has no [aws], [network], [ssh], [ami] or [nodes] table: remove them, or remove [local]".into());
             }
@@ -287,7 +290,7 @@ impl From<PlatformConfig> for ConfigFile {
     fn from(config: PlatformConfig) -> Self {
         let (aws, local) = match config.site {
             Site::Aws(aws) => (Some(*aws), None),
-            Site::Local(local) => (None, Some(local)),
+            Site::Local(local) => (None, Some(*local)),
         };
         Self {
             network: aws.as_ref().map(|a| a.network.clone()),
@@ -710,15 +713,24 @@ impl Ports {
 
 impl Ports {
     /// The ports the local platform listens on, all on 127.0.0.1, each with its field name.
-    pub fn on_this_machine(&self) -> Vec<(&'static str, u16)> {
-        vec![
+    /// The ports the local platform listens on, each with its field name; with SASL_SSL
+    /// (`secured`) also tansu's own listener behind the TLS front and its start-up listener.
+    pub fn on_this_machine(&self, secured: bool) -> Vec<(&'static str, u16)> {
+        let mut ports = vec![
             ("ports.broker_client", self.broker_client),
             ("ports.admin_api", self.admin_api),
             ("ports.http_source_connector", self.http_source_connector),
             ("ports.prometheus", self.prometheus),
             ("ports.alertmanager", self.alertmanager),
             ("ports.node_exporter", self.node_exporter),
-        ]
+        ];
+        if secured {
+            ports.extend([
+                ("ports.broker_internal", self.broker_internal),
+                ("ports.controller", self.controller),
+            ]);
+        }
+        ports
     }
 }
 

@@ -6,16 +6,28 @@
 //! `local:Service` on the port `[ports]` gives it. Prometheus, Alertmanager and the connector
 //! read the rendered configuration (the `config` folder); a digest of the files each reads is
 //! one of its triggers, so a changed line restarts exactly the services that read it.
+//!
+//! With `security.protocol = "sasl_ssl"` the broker is reached only over TLS with SCRAM, as
+//! on AWS: the stack generates the CA, the broker's certificate (`localhost`, 127.0.0.1) and
+//! the SCRAM passwords into `security.credentials_dir`; tansu listens on
+//! `ports.broker_internal` (127.0.0.1, authentication required) and advertises
+//! `ports.broker_client`, where `kafka-tls-front` terminates TLS before it (tansu 0.6 cannot).
+//! tansu takes SCRAM users only from an unauthenticated client, so each start of its service
+//! first runs it without authentication on `ports.controller` (no controller runs here) just
+//! long enough to make the users, then starts it with `--authentication`.
 
 use std::collections::BTreeMap;
 
 use iac_core::{Output, ResourceOptions, Stack};
-use iac_local::{Folder, Service, ServiceArgs};
+use iac_local::{Environment, Folder, Service, ServiceArgs};
 use sha2::{Digest, Sha256};
 
 use crate::config::{LocalSite, PlatformConfig, Role};
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
+use crate::security::{
+    self, ADMIN_API, ADMIN_API_PASSWORD_FILE, CA_FILE, CONNECTOR, CertificateSubject, Credentials,
+};
 
 /// The local platform's nodes: one broker, one Connect worker and one platform node, all
 /// on 127.0.0.1 (no KRaft controllers: tansu needs none).
@@ -54,21 +66,31 @@ pub struct LocalPlatform {
     pub config: Folder,
     /// Every service, in start order.
     pub services: Vec<LocalService>,
+    /// The generated CA, certificate and passwords of a SASL_SSL platform.
+    pub credentials: Option<Credentials>,
 }
 
 /// What one service needs beyond its name.
 struct Spec {
     name: &'static str,
+    /// The program (its fingerprint restarts the service when it is rebuilt).
     program: String,
     args: Vec<String>,
+    /// A shell script the program runs under, `/bin/sh -c <script> <name> <program>
+    /// <args…>` (its last step `exec`s the program).
+    wrapper: Option<&'static str>,
+    /// Environment added (may be secret).
+    environment: Output<Environment>,
+    /// Files of the credentials folder it reads (a change restarts it).
+    reads_credentials: Vec<String>,
     /// The `ready_http` path (else ready when its port accepts).
     ready_path: Option<&'static str>,
     port: u16,
     port_field: &'static str,
     /// Rendered files it reads (a change restarts it).
     reads: &'static [&'static str],
-    /// What to open, after `http://127.0.0.1:<port>` (none: not HTTP).
-    open: Option<String>,
+    /// What a person opens, or for a broker what it is.
+    url: String,
     after: &'static [&'static str],
     /// Its working directory (made when missing), else the CLI's.
     workdir: Option<String>,
@@ -142,7 +164,7 @@ impl LocalPlatform {
             }]));
         };
         let mut refused = policy::check(config).err().map(|e| e.0).unwrap_or_default();
-        refused.extend(missing_programs(site));
+        refused.extend(missing_programs(site, config.security.is_sasl_ssl()));
         if !refused.is_empty() {
             return Err(PolicyErrors(refused));
         }
@@ -150,29 +172,69 @@ impl LocalPlatform {
         let nodes = local_nodes(&env);
         let rendered_config =
             crate::render::register(stack, config, Output::known(nodes.clone()), rendered);
-        stack.export(NODES_OUTPUT, Output::known(nodes));
+        stack.export(NODES_OUTPUT, Output::known(nodes.clone()));
         let dir = site
             .dir
             .clone()
             .unwrap_or_else(|| format!(".iac/local/{env}"));
         // Absolute: the state means the same folder whatever the working directory.
         let dir = std::path::absolute(&dir).map_or(dir, |d| d.to_string_lossy().into_owned());
+        let broker = nodes
+            .iter()
+            .find(|n| n.role == Role::Broker)
+            .map(|n| n.name.clone());
+        let subjects = broker
+            .map(|files| CertificateSubject {
+                name: "broker-1".to_owned(),
+                files,
+                dns_name: Output::known("localhost".to_owned()),
+                ip: "127.0.0.1".to_owned(),
+            })
+            .into_iter()
+            .collect();
+        let credentials = security::register(stack, config, subjects);
         let mut services = Vec::new();
-        for spec in specs(&env, config, site, rendered, &dir) {
-            let fingerprint = program_fingerprint(&spec.program);
+        for spec in specs(&env, config, site, rendered, &dir, credentials.as_ref()) {
+            let mut triggers = Output::known(vec![program_fingerprint(&spec.program)]);
             let reads = spec.reads;
-            let triggers = if reads.is_empty() {
-                Output::known(vec![fingerprint])
-            } else {
-                rendered_config
-                    .files
-                    .clone()
-                    .map(move |files| vec![fingerprint.clone(), digest(&files, reads)])
-            };
+            if !reads.is_empty() {
+                let files = rendered_config.files.clone();
+                triggers = triggers.zip(files).map(move |(mut t, files)| {
+                    t.push(digest(&files, reads));
+                    t
+                });
+            }
+            let mut options = ResourceOptions::new();
+            if !reads.is_empty() {
+                options = options.depends_on(&rendered_config.folder);
+            }
+            if let (Some(credentials), false) = (&credentials, spec.reads_credentials.is_empty()) {
+                let files = spec.reads_credentials;
+                // A digest of secrets is a secret too: it stays encrypted in state.
+                triggers =
+                    triggers
+                        .zip(credentials.contents.clone())
+                        .map(move |(mut t, contents)| {
+                            let read: Vec<&str> = files.iter().map(String::as_str).collect();
+                            t.push(digest(&contents, &read));
+                            t
+                        });
+                options = options.depends_on(&credentials.folder);
+            }
             let address = format!("127.0.0.1:{}", spec.port);
+            let (program, args) = match spec.wrapper {
+                Some(script) => {
+                    let mut args = vec!["-c".to_owned(), script.to_owned(), spec.name.to_owned()];
+                    args.push(spec.program.clone());
+                    args.extend(spec.args);
+                    ("/bin/sh".to_owned(), args)
+                }
+                None => (spec.program.clone(), spec.args),
+            };
             let args = ServiceArgs {
-                program: spec.program.clone().into(),
-                args: Output::known(spec.args),
+                program: program.into(),
+                args: Output::known(args),
+                environment: spec.environment,
                 log_file: format!("{dir}/logs/{}.log", spec.name).into(),
                 ready_tcp: Output::known(spec.ready_path.is_none().then(|| address.clone())),
                 ready_http: Output::known(spec.ready_path.map(|p| format!("http://{address}{p}"))),
@@ -183,10 +245,6 @@ impl LocalPlatform {
                 dir: spec.workdir.clone().into(),
                 ..Default::default()
             };
-            let mut options = ResourceOptions::new();
-            if !reads.is_empty() {
-                options = options.depends_on(&rendered_config.folder);
-            }
             for earlier in services
                 .iter()
                 .filter(|s: &&LocalService| spec.after.contains(&s.name))
@@ -197,21 +255,19 @@ impl LocalPlatform {
             services.push(LocalService {
                 name: spec.name,
                 service,
-                url: match &spec.open {
-                    Some(path) => format!("http://{address}{path}"),
-                    None => format!("{address} (Kafka bootstrap servers)"),
-                },
+                url: spec.url,
             });
         }
         Ok(Self {
             config: rendered_config.folder,
             services,
+            credentials,
         })
     }
 }
 
 /// Every program of `[local.programs]` that is not there, with where to get it.
-fn missing_programs(site: &LocalSite) -> Vec<Violation> {
+fn missing_programs(site: &LocalSite, secured: bool) -> Vec<Violation> {
     let p = &site.programs;
     [
         (
@@ -246,6 +302,11 @@ fn missing_programs(site: &LocalSite) -> Vec<Violation> {
         ),
     ]
     .into_iter()
+    .chain(secured.then_some((
+        "tls_front",
+        &p.tls_front,
+        "`cargo build -p services --bins` builds it (local.build runs that before every plan)",
+    )))
     .filter(|(_, program, _)| iac_local::locate(&program_path(program)).is_none())
     .map(|(field, program, remedy)| Violation {
         field: format!("local.programs.{field}"),
@@ -268,67 +329,185 @@ fn program_fingerprint(program: &str) -> String {
     )
 }
 
+/// tansu's service with SCRAM: `$1` is tansu, `$2` the start-up listener; the rest are the
+/// broker's own arguments. tansu takes a user change only from an unauthenticated client, so
+/// a broker without authentication runs on the start-up listener (127.0.0.1) until every
+/// user of `TANSU_SCRAM_USERS` (`<name> <password>` lines) is made, and is killed (SQLite
+/// loses no committed transaction to a kill); then the broker starts with authentication.
+const TANSU_WITH_USERS: &str = r#"set -eu
+tansu="$1"; startup="$2"; shift 2
+"$tansu" broker --listener-url "$startup" --advertised-listener-url "$startup" --storage-engine sqlite://tansu.db --silent &
+broker=$!
+tries=0
+until printf '%s\n' "$TANSU_SCRAM_USERS" | while read -r user password; do
+    "$tansu" user create --broker "$startup" --mechanism scram512 "$user" "$password" > user-create.err 2>&1 || exit 1
+  done
+do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 150 ] || ! kill -0 "$broker" 2> /dev/null; then
+    kill -KILL "$broker" 2> /dev/null || true
+    echo "kafka-platform: the SCRAM users could not be made through $startup:" >&2
+    cat user-create.err >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+kill -KILL "$broker"
+wait "$broker" || true
+rm -f user-create.err
+unset TANSU_SCRAM_USERS
+exec "$tansu" "$@" --authentication
+"#;
+
+/// Every service of the local platform, in start order.
 fn specs(
     env: &str,
     config: &PlatformConfig,
     site: &LocalSite,
     rendered: &str,
     dir: &str,
+    credentials: Option<&Credentials>,
 ) -> Vec<Spec> {
     let p = &config.ports;
     let programs = &site.programs;
-    let broker = format!("tcp://127.0.0.1:{}", p.broker_client);
-    vec![
-        Spec {
-            name: "tansu",
-            program: program_path(&programs.tansu),
+    let client = format!("tcp://127.0.0.1:{}", p.broker_client);
+    let none = || Output::known(Environment::new());
+    let mut tansu = Spec {
+        name: "tansu",
+        program: program_path(&programs.tansu),
+        args: vec![
+            "broker".into(),
+            "--listener-url".into(),
+            client.clone(),
+            "--advertised-listener-url".into(),
+            client,
+            // SQLite in its own folder: topics, offsets and users outlive a restart.
+            "--storage-engine".into(),
+            "sqlite://tansu.db".into(),
+        ],
+        wrapper: None,
+        environment: none(),
+        reads_credentials: Vec::new(),
+        ready_path: None,
+        port: p.broker_client,
+        port_field: "ports.broker_client",
+        reads: &[],
+        url: format!("127.0.0.1:{} (Kafka bootstrap servers)", p.broker_client),
+        after: &[],
+        workdir: Some(format!("{dir}/tansu")),
+    };
+    let mut admin_api = Spec {
+        name: "admin-api",
+        program: program_path(&programs.admin_api),
+        args: vec![
+            "--bootstrap-servers".into(),
+            format!("127.0.0.1:{}", p.broker_client),
+            "--listen".into(),
+            format!("127.0.0.1:{}", p.admin_api),
+        ],
+        wrapper: None,
+        environment: none(),
+        reads_credentials: Vec::new(),
+        ready_path: Some("/ready"),
+        port: p.admin_api,
+        port_field: "ports.admin_api",
+        reads: &[],
+        url: format!("http://127.0.0.1:{}/topics", p.admin_api),
+        after: &["tansu", "tls-front"],
+        workdir: None,
+    };
+    let mut connector = Spec {
+        name: "http-source-connector",
+        program: program_path(&programs.connector),
+        args: vec![format!("{rendered}/connect/http-source-connector.json")],
+        wrapper: None,
+        environment: none(),
+        reads_credentials: Vec::new(),
+        ready_path: Some("/metrics"),
+        port: p.http_source_connector,
+        port_field: "ports.http_source_connector",
+        reads: &["connect/http-source-connector.json"],
+        url: format!(
+            "http://127.0.0.1:{}/connectors/{env}-admin-api-topics/status",
+            p.http_source_connector
+        ),
+        after: &["tansu", "tls-front", "admin-api"],
+        workdir: None,
+    };
+    let mut front = None;
+    if let Some(credentials) = credentials {
+        // tansu behind the TLS front, requiring SCRAM; its users made at each start.
+        let internal = format!("tcp://127.0.0.1:{}", p.broker_internal);
+        tansu.args[2] = internal;
+        tansu.wrapper = Some(TANSU_WITH_USERS);
+        tansu
+            .args
+            .insert(0, format!("tcp://127.0.0.1:{}", p.controller));
+        let users = Output::all(credentials.scram.iter().map(|(user, password)| {
+            let principal = user.principal;
+            password.clone().map(move |p| format!("{principal} {p}"))
+        }));
+        tansu.environment = users
+            .map(|lines| Environment::from([("TANSU_SCRAM_USERS".to_owned(), lines.join("\n"))]));
+        tansu.port = p.broker_internal;
+        tansu.url = format!(
+            "127.0.0.1:{} (the broker, requiring SCRAM; clients reach it through tls-front)",
+            p.broker_internal
+        );
+        tansu.port_field = "ports.broker_internal";
+        let (crt, key) = security::node_files(&format!("{env}-broker-1"));
+        front = Some(Spec {
+            name: "tls-front",
+            program: program_path(&programs.tls_front),
             args: vec![
-                "broker".into(),
-                "--listener-url".into(),
-                broker.clone(),
-                "--advertised-listener-url".into(),
-                broker,
-                // SQLite in its own folder: topics, offsets and users outlive a restart.
-                "--storage-engine".into(),
-                "sqlite://tansu.db".into(),
+                "--listen".into(),
+                format!("127.0.0.1:{}", p.broker_client),
+                "--upstream".into(),
+                format!("127.0.0.1:{}", p.broker_internal),
+                "--cert".into(),
+                credentials.path(&crt),
+                "--key".into(),
+                credentials.path(&key),
             ],
+            wrapper: None,
+            environment: none(),
+            reads_credentials: vec![crt, key],
             ready_path: None,
             port: p.broker_client,
             port_field: "ports.broker_client",
             reads: &[],
-            open: None,
-            after: &[],
-            workdir: Some(format!("{dir}/tansu")),
-        },
-        Spec {
-            name: "admin-api",
-            program: program_path(&programs.admin_api),
-            args: vec![
-                "--bootstrap-servers".into(),
-                format!("127.0.0.1:{}", p.broker_client),
-                "--listen".into(),
-                format!("127.0.0.1:{}", p.admin_api),
-            ],
-            ready_path: Some("/ready"),
-            port: p.admin_api,
-            port_field: "ports.admin_api",
-            reads: &[],
-            open: Some("/topics".into()),
+            url: format!(
+                "127.0.0.1:{} (Kafka bootstrap servers: SASL_SSL, SCRAM-SHA-512, the CA {})",
+                p.broker_client,
+                credentials.path(CA_FILE)
+            ),
             after: &["tansu"],
             workdir: None,
-        },
-        Spec {
-            name: "http-source-connector",
-            program: program_path(&programs.connector),
-            args: vec![format!("{rendered}/connect/http-source-connector.json")],
-            ready_path: Some("/metrics"),
-            port: p.http_source_connector,
-            port_field: "ports.http_source_connector",
-            reads: &["connect/http-source-connector.json"],
-            open: Some(format!("/connectors/{}-admin-api-topics/status", env)),
-            after: &["tansu", "admin-api"],
-            workdir: None,
-        },
+        });
+        admin_api.args.extend([
+            "--kafka-security-protocol".into(),
+            "sasl_ssl".into(),
+            "--kafka-sasl-username".into(),
+            ADMIN_API.principal.into(),
+            "--kafka-sasl-password-file".into(),
+            credentials.path(ADMIN_API_PASSWORD_FILE),
+            "--kafka-ssl-ca-location".into(),
+            credentials.path(CA_FILE),
+        ]);
+        admin_api.reads_credentials = vec![ADMIN_API_PASSWORD_FILE.into(), CA_FILE.into()];
+        // The rendered connector file names the variable and the CA's path.
+        if let Some(password) = credentials.password(CONNECTOR) {
+            connector.environment = password.clone().map(|password| {
+                Environment::from([(security::CONNECTOR_PASSWORD_VARIABLE.to_owned(), password)])
+            });
+        }
+        connector.reads_credentials = vec![CA_FILE.into()];
+    }
+    let mut specs = vec![tansu];
+    specs.extend(front);
+    specs.extend([
+        admin_api,
+        connector,
         Spec {
             name: "node-exporter",
             program: program_path(&programs.node_exporter),
@@ -336,11 +515,14 @@ fn specs(
                 "--web.listen-address=127.0.0.1:{}",
                 p.node_exporter
             )],
+            wrapper: None,
+            environment: none(),
+            reads_credentials: Vec::new(),
             ready_path: Some("/metrics"),
             port: p.node_exporter,
             port_field: "ports.node_exporter",
             reads: &[],
-            open: Some("/metrics".into()),
+            url: format!("http://127.0.0.1:{}/metrics", p.node_exporter),
             after: &[],
             workdir: None,
         },
@@ -354,11 +536,14 @@ fn specs(
                 // One instance: no cluster port (it would listen on every interface).
                 "--cluster.listen-address=".into(),
             ],
+            wrapper: None,
+            environment: none(),
+            reads_credentials: Vec::new(),
             ready_path: Some("/-/ready"),
             port: p.alertmanager,
             port_field: "ports.alertmanager",
             reads: &["alertmanager/"],
-            open: Some("/".into()),
+            url: format!("http://127.0.0.1:{}/", p.alertmanager),
             after: &[],
             workdir: None,
         },
@@ -370,11 +555,14 @@ fn specs(
                 format!("--storage.tsdb.path={dir}/prometheus"),
                 format!("--web.listen-address=127.0.0.1:{}", p.prometheus),
             ],
+            wrapper: None,
+            environment: none(),
+            reads_credentials: Vec::new(),
             ready_path: Some("/-/ready"),
             port: p.prometheus,
             port_field: "ports.prometheus",
             reads: &["prometheus/"],
-            open: Some("/targets".into()),
+            url: format!("http://127.0.0.1:{}/targets", p.prometheus),
             after: &[
                 "alertmanager",
                 "node-exporter",
@@ -383,7 +571,8 @@ fn specs(
             ],
             workdir: None,
         },
-    ]
+    ]);
+    specs
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use iac_core::{Output, Stack};
 use crate::config::{AwsSite, PlatformConfig, Role};
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
-use crate::security::Credentials;
+use crate::security::{CertificateSubject, Credentials};
 
 /// One node of the platform.
 #[derive(Debug, Clone)]
@@ -171,7 +171,17 @@ impl KafkaPlatform {
             &identity,
             (&kafka_sg, &platform_sg),
         )?;
-        let credentials = crate::security::register(stack, config, &nodes);
+        let subjects = nodes
+            .iter()
+            .filter(|n| crate::security::has_certificate(n.role))
+            .map(|n| CertificateSubject {
+                name: n.name.clone(),
+                files: format!("{}-{}", stack.name(), n.instance.resource_name()),
+                dns_name: n.instance.private_dns(),
+                ip: n.private_ip.to_string(),
+            })
+            .collect();
+        let credentials = crate::security::register(stack, config, subjects);
         let facts = node_facts(stack.name(), &nodes);
         crate::render::register(stack, config, facts.clone(), rendered);
         stack.export(NODES_OUTPUT, facts);

@@ -8,8 +8,8 @@
 //!   replica to be down.
 //! - SSH and the monitoring ports open to the whole internet is refused unless asked for.
 //! - It ran PLAINTEXT after certificate trouble: a SASL_SSL platform needs certificates that
-//!   are valid while it runs (a node's no longer than its CA's), a place for its secrets
-//!   outside the repository, and a broker that can terminate TLS.
+//!   are valid while it runs (a node's no longer than its CA's) and a place for its secrets
+//!   outside the repository.
 
 use std::fmt;
 
@@ -170,7 +170,7 @@ fn ports_on_a_node(config: &PlatformConfig, found: &mut Vec<Violation>) {
 
 /// No two local services on one port: they all share 127.0.0.1.
 fn ports_on_this_machine(config: &PlatformConfig, found: &mut Vec<Violation>) {
-    let clashes = port_clashes(&config.ports.on_this_machine());
+    let clashes = port_clashes(&config.ports.on_this_machine(config.security.is_sasl_ssl()));
     report_clashes(clashes, "both listen on this machine", found);
 }
 
@@ -391,17 +391,11 @@ fn alert_receivers(config: &PlatformConfig, found: &mut Vec<Violation>) {
 }
 
 /// A SASL_SSL platform: certificates valid for a sensible time (a node's within its CA's),
-/// secrets written to an absolute path, and a site whose broker terminates TLS.
+/// secrets written to an absolute path.
 fn security(config: &PlatformConfig, found: &mut Vec<Violation>) {
     let security = &config.security;
     if !security.is_sasl_ssl() {
         return;
-    }
-    if matches!(config.site, Site::Local(_)) {
-        found.push(violation(
-            "security.protocol",
-            "the local broker (tansu 0.6) cannot terminate TLS: use \"plaintext\" on this machine",
-        ));
     }
     if security.certificate_validity_days == 0 {
         found.push(violation(

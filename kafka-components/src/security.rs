@@ -23,7 +23,6 @@ use iac_local::{Folder, FolderArgs};
 use iac_tls::{Certificate, CertificateArgs, Password, PasswordArgs, PrivateKey, PrivateKeyArgs};
 
 use crate::config::{PlatformConfig, Role};
-use crate::platform::Node;
 
 /// A SCRAM-SHA-512 principal of the platform: its key in cp-ansible's `sasl_scram_users` and
 /// the principal.
@@ -87,6 +86,18 @@ pub const ADMIN_API_PASSWORD_FILE: &str = "kafka-admin-api.password";
 /// The connector's SCRAM password (its `KAFKA_SASL_PASSWORD`), in the credentials folder.
 pub const CONNECTOR_PASSWORD_FILE: &str = "http-source-connector.password";
 
+/// The variable the connector reads its SCRAM password from (`producer.sasl.password.env`).
+pub const CONNECTOR_PASSWORD_VARIABLE: &str = "KAFKA_SASL_PASSWORD";
+
+/// Where the services find the CA certificate: on AWS the nodes' copy ([`CA_ON_NODES`]), on
+/// this machine the credentials folder's.
+pub fn ca_location(config: &PlatformConfig) -> String {
+    match (&config.site, config.security.sasl_ssl_credentials()) {
+        (crate::config::Site::Local(_), Some(dir)) => format!("{dir}/{CA_FILE}"),
+        _ => CA_ON_NODES.to_owned(),
+    }
+}
+
 /// The files holding passwords, in the order [`secret_files`] makes them.
 const SECRET_FILES: [&str; 4] = [
     SECRETS_FILE,
@@ -116,13 +127,46 @@ pub struct Credentials {
     pub dir: String,
     /// The files in it, by name.
     pub files: Vec<String>,
+    /// Each of [`SCRAM_USERS`] with its password (a secret output).
+    pub scram: Vec<(ScramUser, Output<String>)>,
+    /// The files' contents by name (a secret output): what a consumer of one derives its
+    /// triggers from.
+    pub contents: Output<BTreeMap<String, String>>,
 }
 
-/// Registers the credentials of a SASL_SSL platform; nothing for a PLAINTEXT one.
+impl Credentials {
+    /// The password of `user` (a secret output).
+    pub fn password(&self, user: ScramUser) -> Option<&Output<String>> {
+        self.scram
+            .iter()
+            .find(|(known, _)| *known == user)
+            .map(|(_, password)| password)
+    }
+
+    /// A file of the folder, by name, as a path.
+    pub fn path(&self, file: &str) -> String {
+        format!("{}/{file}", self.dir)
+    }
+}
+
+/// A node that gets a key and a CA-signed certificate for its addresses.
+pub(crate) struct CertificateSubject {
+    /// Its name in the component: the resources are `<name>-tls-key` and `<name>-tls`.
+    pub(crate) name: String,
+    /// Its files' name in the credentials folder ([`node_files`]).
+    pub(crate) files: String,
+    /// The DNS name clients use (the common name and a SAN).
+    pub(crate) dns_name: Output<String>,
+    /// The IP address clients use (a SAN).
+    pub(crate) ip: String,
+}
+
+/// Registers the credentials of a SASL_SSL platform, with a certificate for each of
+/// `subjects`; nothing for a PLAINTEXT one.
 pub(crate) fn register(
     stack: &mut Stack,
     config: &PlatformConfig,
-    nodes: &[Node],
+    subjects: Vec<CertificateSubject>,
 ) -> Option<Credentials> {
     let security = &config.security;
     let dir = security.sasl_ssl_credentials()?.to_owned();
@@ -142,25 +186,26 @@ pub(crate) fn register(
     let mut files: Vec<Output<(String, String)>> =
         vec![ca.cert_pem().map(|pem| (CA_FILE.to_owned(), pem))];
     let mut names = vec![CA_FILE.to_owned()];
-    for node in nodes.iter().filter(|n| has_certificate(n.role)) {
-        let key = stack
-            .resource::<PrivateKey>(&format!("{}-tls-key", node.name), PrivateKeyArgs::default());
-        let private_dns = node.instance.private_dns();
+    for subject in subjects {
+        let key = stack.resource::<PrivateKey>(
+            &format!("{}-tls-key", subject.name),
+            PrivateKeyArgs::default(),
+        );
         let cert = stack.resource::<Certificate>(
-            &format!("{}-tls", node.name),
+            &format!("{}-tls", subject.name),
             CertificateArgs {
                 private_key_pem: key.private_key_pem(),
-                common_name: private_dns.clone(),
+                common_name: subject.dns_name.clone(),
                 organization: Some(env.clone()).into(),
-                dns_names: private_dns.map(|name| vec![name]),
-                ip_addresses: vec![node.private_ip.to_string()].into(),
+                dns_names: subject.dns_name.map(|name| vec![name]),
+                ip_addresses: vec![subject.ip].into(),
                 validity_days: i64::from(security.certificate_validity_days).into(),
                 ca_private_key_pem: ca_key.private_key_pem().map(Some),
                 ca_cert_pem: ca.cert_pem().map(Some),
                 ..Default::default()
             },
         );
-        let (crt, pem) = node_files(&format!("{env}-{}", node.instance.resource_name()));
+        let (crt, pem) = node_files(&subject.files);
         names.extend([crt.clone(), pem.clone()]);
         files.push(cert.cert_pem().map(move |text| (crt.clone(), text)));
         files.push(key.private_key_pem().map(move |text| (pem.clone(), text)));
@@ -176,11 +221,16 @@ pub(crate) fn register(
             )
             .result()
     };
-    let scram = Output::all(
-        SCRAM_USERS.map(|user| password(stack, &format!("scram-{}", user.key.replace('_', "-")))),
-    );
+    let scram: Vec<(ScramUser, Output<String>)> = SCRAM_USERS
+        .into_iter()
+        .map(|user| {
+            let name = format!("scram-{}", user.key.replace('_', "-"));
+            (user, password(stack, &name))
+        })
+        .collect();
     let grafana = password(stack, "grafana-admin");
-    let secrets = scram.zip(grafana).map(move |(scram, grafana)| {
+    let all_scram = Output::all(scram.iter().map(|(_, password)| password.clone()));
+    let secrets = all_scram.zip(grafana).map(move |(scram, grafana)| {
         let users: Vec<(ScramUser, String)> = SCRAM_USERS.into_iter().zip(scram).collect();
         secret_files(&users, &grafana)
     });
@@ -198,7 +248,7 @@ pub(crate) fn register(
         "credentials",
         FolderArgs {
             path: dir.clone().into(),
-            files,
+            files: files.clone(),
             mode: Some("0600".to_owned()).into(),
         },
     );
@@ -207,6 +257,8 @@ pub(crate) fn register(
         folder,
         dir,
         files: names,
+        scram,
+        contents: files,
     })
 }
 

@@ -24,8 +24,8 @@ use iac_core::{
 use iac_local::LocalProvider;
 use iac_tls::TlsProvider;
 use kafka_components::{
-    Credentials, KafkaPlatform, LocalPlatform, NodeFacts, PlatformConfig, PolicyErrors, Site,
-    Violation,
+    Credentials, KafkaPlatform, LocalPlatform, LocalService, NodeFacts, PlatformConfig,
+    PolicyErrors, Site, Violation,
 };
 
 #[derive(Parser)]
@@ -213,11 +213,12 @@ fn rendered_dir(env: &Env, target: &Target) -> Result<String, StacksError> {
         .map_err(StacksError::io(format!("cannot resolve {}", dir.display())))
 }
 
-/// What a registered platform offers a person: the URLs of a local one.
-enum Registered {
-    /// With the generated credentials of a SASL_SSL platform.
-    Aws(Option<Credentials>),
-    Local(LocalPlatform),
+/// What a registered platform offers a person.
+struct Registered {
+    /// The services of a local platform, with their URLs (none on AWS).
+    services: Vec<LocalService>,
+    /// The generated credentials of a SASL_SSL platform.
+    credentials: Option<Credentials>,
 }
 
 fn program(env: &Env, target: &Target) -> Result<(Program, Registered), StacksError> {
@@ -228,20 +229,25 @@ fn program(env: &Env, target: &Target) -> Result<(Program, Registered), StacksEr
         errors,
     };
     let registered = match &env.config.site {
-        Site::Aws(_) => Registered::Aws(
-            KafkaPlatform::register(&mut stack, &env.config, &rendered)
+        Site::Aws(_) => Registered {
+            services: Vec::new(),
+            credentials: KafkaPlatform::register(&mut stack, &env.config, &rendered)
                 .map_err(policy)?
                 .credentials,
-        ),
-        Site::Local(_) => Registered::Local(
-            LocalPlatform::register(
+        },
+        Site::Local(_) => {
+            let platform = LocalPlatform::register(
                 &mut stack,
                 &env.config,
                 &rendered,
                 &env.file.display().to_string(),
             )
-            .map_err(policy)?,
-        ),
+            .map_err(policy)?;
+            Registered {
+                services: platform.services,
+                credentials: platform.credentials,
+            }
+        }
     };
     Ok((stack.build()?, registered))
 }
@@ -546,23 +552,20 @@ impl Applied {
 /// After a successful apply: where the configuration is, and what a local platform offers.
 fn show_what_runs(registered: &Registered, env: &Env, target: &Target) -> Result<(), StacksError> {
     println!("\nConfiguration rendered to {}", rendered_dir(env, target)?);
-    match registered {
-        Registered::Local(platform) => {
-            println!("\nRunning on this machine:");
-            for service in &platform.services {
-                println!("  {:<22} {}", service.name, service.url);
-            }
+    if !registered.services.is_empty() {
+        println!("\nRunning on this machine:");
+        for service in &registered.services {
+            println!("  {:<22} {}", service.name, service.url);
         }
-        Registered::Aws(Some(credentials)) => {
-            println!(
-                "\nKeys and passwords (mode 0600; never commit them) in {}:",
-                credentials.dir
-            );
-            for file in &credentials.files {
-                println!("  {file}");
-            }
+    }
+    if let Some(credentials) = &registered.credentials {
+        println!(
+            "\nKeys and passwords (mode 0600; never commit them) in {}:",
+            credentials.dir
+        );
+        for file in &credentials.files {
+            println!("  {file}");
         }
-        Registered::Aws(None) => {}
     }
     Ok(())
 }

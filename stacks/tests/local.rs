@@ -1,5 +1,6 @@
-//! The local platform end to end, real processes only: `stacks apply` of a local environment
-//! starts tansu, the admin API, the connector, node_exporter, Alertmanager and Prometheus;
+//! The local platform end to end, real processes only: `stacks apply` of a SASL_SSL local
+//! environment starts tansu (requiring SCRAM) behind its TLS front, the admin API, the
+//! connector, node_exporter, Alertmanager and Prometheus;
 //! everything is then checked through the programs' own APIs (Prometheus's targets, rules and
 //! queries, Alertmanager's webhook, the topic read by an rdkafka consumer) and `/proc`, never
 //! through the tool's view of itself.
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -87,6 +88,48 @@ fn rss_kib(pid: i32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// Every file under `dir`, with its contents.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else if let Ok(contents) = std::fs::read(&path) {
+            found.push((path, contents));
+        }
+    }
+    found
+}
+
+/// The generated secrets, read from the credentials folder (whose files must be mode 0600):
+/// the services' passwords, every password of `secrets.yml`, and the lines of the broker's key.
+fn generated_secrets(platform: &Platform) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = platform.credentials.as_ref().expect("a SASL_SSL platform");
+    for (path, _) in files_under(dir.path()) {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+    }
+    let mut secrets: Vec<String> = ["kafka-admin-api.password", "http-source-connector.password"]
+        .into_iter()
+        .map(|f| platform.credential(f).trim().to_owned())
+        .collect();
+    let password = regex::Regex::new(r#"password: "([^"]+)""#).unwrap();
+    secrets.extend(
+        password
+            .captures_iter(&platform.credential("secrets.yml"))
+            .map(|c| c[1].to_owned()),
+    );
+    let key = platform.credential(&format!("{}-broker-1.key", platform.name));
+    secrets.extend(
+        key.lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 16)
+            .map(str::to_owned),
+    );
+    secrets
 }
 
 /// A webhook receiver: every body Alertmanager posts, as JSON.
@@ -162,15 +205,19 @@ struct Platform {
     envs: TempDir,
     state: TempDir,
     rendered: TempDir,
-    /// Holds the processes' data and logs until the test ends.
-    _data: TempDir,
+    /// The processes' data and logs.
+    data: TempDir,
+    /// The generated keys and passwords (SASL_SSL only).
+    credentials: Option<TempDir>,
     prometheus: u16,
     admin_api: u16,
     broker: u16,
+    broker_internal: u16,
 }
 
 impl Platform {
-    fn new(prefix: &str, receiver: &str) -> Self {
+    /// A local environment; `secured`: SASL_SSL, with its credentials in a folder of its own.
+    fn new(prefix: &str, receiver: &str, secured: bool) -> Self {
         let tansu = std::env::var("KAFKA_PLATFORM_TANSU").expect(
             "KAFKA_PLATFORM_TANSU is unset: scripts/setup.sh builds the broker (run scripts/test.sh)",
         );
@@ -182,11 +229,17 @@ impl Platform {
             prometheus,
             alertmanager,
             node_exporter,
-        ] = free_ports::<6>();
+            broker_internal,
+            startup,
+        ] = free_ports::<8>();
         let envs = TempDir::new().unwrap();
         let data = TempDir::new().unwrap();
         let bin = binaries();
-        for program in ["kafka-admin-api", "http-source-connector"] {
+        for program in [
+            "kafka-admin-api",
+            "http-source-connector",
+            "kafka-tls-front",
+        ] {
             assert!(
                 bin.join(program).is_file(),
                 "{} is missing: `cargo test --workspace` (scripts/test.sh) builds it, or run `cargo build -p services --bins`",
@@ -202,6 +255,7 @@ dir = "{data}"
 tansu = "{tansu}"
 admin_api = "{admin}"
 connector = "{conn}"
+tls_front = "{front}"
 
 [kafka]
 replication_factor = 1
@@ -214,6 +268,8 @@ http_source_connector = {connector}
 prometheus = {prometheus}
 alertmanager = {alertmanager}
 node_exporter = {node_exporter}
+broker_internal = {broker_internal}
+controller = {startup}
 
 [monitoring]
 scrape_interval = "1s"
@@ -233,18 +289,57 @@ webhook_url = "{receiver}"
             data = data.path().display(),
             admin = bin.join("kafka-admin-api").display(),
             conn = bin.join("http-source-connector").display(),
+            front = bin.join("kafka-tls-front").display(),
         );
-        std::fs::write(envs.path().join(format!("{name}.toml")), text).unwrap();
+        let credentials = secured.then(|| TempDir::new().unwrap());
+        let security = credentials.as_ref().map_or(String::new(), |dir| {
+            format!(
+                "\n[security]\nprotocol = \"sasl_ssl\"\ncredentials_dir = \"{}\"\n",
+                dir.path().display()
+            )
+        });
+        std::fs::write(envs.path().join(format!("{name}.toml")), text + &security).unwrap();
         Self {
             name,
             envs,
             state: TempDir::new().unwrap(),
             rendered: TempDir::new().unwrap(),
-            _data: data,
+            data,
+            credentials,
             prometheus,
             admin_api,
             broker,
+            broker_internal,
         }
+    }
+
+    /// A file of the credentials folder.
+    fn credential(&self, file: &str) -> String {
+        let dir = self.credentials.as_ref().expect("a SASL_SSL platform");
+        std::fs::read_to_string(dir.path().join(file)).unwrap()
+    }
+
+    /// A Kafka client of the test's own for `bootstrap`, with the admin API's SCRAM user
+    /// and password over TLS trusting the generated CA when `authenticated`.
+    fn client(&self, bootstrap: u16, authenticated: bool) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", format!("127.0.0.1:{bootstrap}"));
+        if authenticated {
+            let dir = self.credentials.as_ref().expect("a SASL_SSL platform");
+            config
+                .set("security.protocol", "sasl_ssl")
+                .set("sasl.mechanism", "SCRAM-SHA-512")
+                .set("sasl.username", "kafka-admin-api")
+                .set(
+                    "sasl.password",
+                    self.credential("kafka-admin-api.password").trim(),
+                )
+                .set(
+                    "ssl.ca.location",
+                    dir.path().join("ca.crt").display().to_string(),
+                );
+        }
+        config
     }
 
     /// `stacks <verb> <this env> <args…>` on this environment's folders.
@@ -259,6 +354,7 @@ webhook_url = "{receiver}"
             .env("STACKS_ENV_DIR", self.envs.path())
             .env("IAC_STATE_DIR", self.state.path())
             .env("STACKS_RENDER_DIR", self.rendered.path())
+            .env("IAC_PASSPHRASE", "the local platform test's passphrase")
             .timeout(Duration::from_secs(300));
         command
     }
@@ -372,13 +468,13 @@ async fn local_dashboard_queries(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     let webhook = Webhook::start().await;
-    let platform = Platform::new("e2e", &webhook.url);
+    let platform = Platform::new("e2e", &webhook.url, true);
     let client = reqwest::Client::new();
     let stack = platform.name.clone();
 
     let preview = platform.stacks(&["preview", "--detailed-exitcode"]).code(2);
     assert!(
-        stdout(&preview).contains("Resources: 7 to create"),
+        stdout(&preview).contains("Resources: 18 to create"),
         "{}",
         stdout(&preview)
     );
@@ -391,11 +487,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     assert_eq!(
         summary(&out),
         format!(
-            "Stack {stack}: 7 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 18 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped"
         ),
         "{out}"
     );
     for what in [
+        "tls-front",
         "prometheus",
         "alertmanager",
         "admin-api",
@@ -428,7 +525,7 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     );
     let processes = marked_processes(&stack);
     let resident: u64 = processes.iter().map(|(pid, _)| rss_kib(*pid)).sum();
-    assert_eq!(processes.len(), 6, "{processes:?}");
+    assert_eq!(processes.len(), 7, "{processes:?}");
 
     // Every alert rule loaded.
     let rules = get(&client, &platform.prometheus("/api/v1/rules")).await;
@@ -447,10 +544,11 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     assert_eq!(
         summary(&stdout(&again)),
         format!(
-            "Stack {stack}: 0 created, 0 updated, 0 replaced, 0 deleted, 7 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 0 created, 0 updated, 0 replaced, 0 deleted, 18 unchanged, 0 failed, 0 skipped"
         )
     );
     platform.stacks(&["preview", "--detailed-exitcode"]).code(0);
+    let mut printed = out + &stdout(&again);
 
     // The connector's topic holds the admin API's topic list: a topic made through the API
     // arrives there as a record keyed by its name, read by a consumer of our own.
@@ -461,11 +559,8 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         .await
         .unwrap();
     assert!(created.status().is_success(), "{}", created.status());
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set(
-            "bootstrap.servers",
-            format!("127.0.0.1:{}", platform.broker),
-        )
+    let consumer: StreamConsumer = platform
+        .client(platform.broker, true)
         .set("group.id", format!("{stack}-reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -486,6 +581,20 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         {
             keys.insert(String::from_utf8_lossy(key).into_owned());
         }
+    }
+
+    // Without TLS the front refuses; without SCRAM the broker behind it does.
+    for (port, what) in [
+        (platform.broker, "a PLAINTEXT client of the TLS front"),
+        (platform.broker_internal, "a client without SCRAM"),
+    ] {
+        let refused: BaseConsumer = platform.client(port, false).create().unwrap();
+        assert!(
+            refused
+                .fetch_metadata(None, Duration::from_secs(5))
+                .is_err(),
+            "{what} got metadata"
+        );
     }
 
     // Every dashboard query of a component that runs here returns data.
@@ -548,11 +657,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     assert_eq!(
         summary(&stdout(&healed)),
         format!(
-            "Stack {stack}: 1 created, 0 updated, 0 replaced, 0 deleted, 6 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 1 created, 0 updated, 0 replaced, 0 deleted, 17 unchanged, 0 failed, 0 skipped"
         ),
         "{}",
         stdout(&healed)
     );
+    printed += &stdout(&healed);
     within(
         Duration::from_secs(90),
         "ConnectorSourceStalled resolved",
@@ -596,12 +706,32 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     )
     .await;
 
+    // Every generated secret is only in its 0600 file: not in the logs, the data, the rendered
+    // files, the state or anything the CLI printed.
+    let secrets = generated_secrets(&platform);
+    assert!(secrets.len() >= 6, "{} secrets", secrets.len());
+    let mut looked_in = files_under(platform.data.path());
+    looked_in.extend(files_under(platform.rendered.path()));
+    looked_in.extend(files_under(platform.state.path()));
+    looked_in.push((PathBuf::from("(printed)"), printed.into_bytes()));
+    for (path, contents) in &looked_in {
+        for secret in &secrets {
+            assert!(
+                !contents
+                    .windows(secret.len())
+                    .any(|w| w == secret.as_bytes()),
+                "a generated secret is in {}",
+                path.display()
+            );
+        }
+    }
+
     // Destroy stops every process and leaves none behind; its ports are free again.
     let destroy = platform.stacks(&["destroy", "--yes"]).success();
     assert_eq!(
         summary(&stdout(&destroy)),
         format!(
-            "Stack {stack}: 0 created, 0 updated, 0 replaced, 7 deleted, 0 unchanged, 0 failed, 0 skipped"
+            "Stack {stack}: 0 created, 0 updated, 0 replaced, 18 deleted, 0 unchanged, 0 failed, 0 skipped"
         )
     );
     assert_eq!(marked_processes(&stack), Vec::new());
@@ -620,7 +750,7 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taken_port_is_refused_naming_the_env_file_field() {
-    let platform = Platform::new("taken", "http://127.0.0.1:9/");
+    let platform = Platform::new("taken", "http://127.0.0.1:9/", false);
     let _squatter = TcpListener::bind(("127.0.0.1", platform.prometheus)).unwrap();
     let failed = platform.stacks(&["apply", "--yes"]).code(3);
     let out = stdout(&failed);

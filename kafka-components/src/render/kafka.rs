@@ -238,9 +238,9 @@ pub(super) fn files(
                 ),
                 (
                     "producer.sasl.password.env",
-                    "KAFKA_SASL_PASSWORD".to_owned(),
+                    security::CONNECTOR_PASSWORD_VARIABLE.to_owned(),
                 ),
-                ("producer.ssl.ca.location", CA_ON_NODES.to_owned()),
+                ("producer.ssl.ca.location", security::ca_location(config)),
             ]);
         }
         files.push(file(

@@ -2,12 +2,8 @@
 //! `iac-tls` provider through the engine) and a `rustls` terminator that presents one and
 //! forwards to a plain-TCP broker (tansu 0.6.0 cannot terminate TLS itself).
 
-use std::sync::Arc;
-
 use iac_core::{ApplyOptions, Engine, FileBackend, Passphrase, Providers, Stack};
 use iac_tls::{Certificate, CertificateArgs, PrivateKey, PrivateKeyArgs, TlsProvider};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The PEMs the graph generated, by name: `<name>.key` and `<name>.crt`.
 pub(crate) struct Pki {
@@ -88,37 +84,19 @@ pub(crate) async fn generate(dir: &std::path::Path) -> Pki {
     Pki { pems }
 }
 
-/// A TLS terminator on a free port presenting `cert`/`key`, forwarding to `upstream`.
+/// A TLS terminator on a free port presenting `cert`/`key`, forwarding to `upstream`: the
+/// front the local platform runs (`services::tls_front`).
 pub(crate) async fn terminator(cert: &str, key: &str, upstream: u16) -> u16 {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let here = std::path::Path::new("(generated)");
+    let acceptor =
+        services::tls_front::acceptor_from_pem(cert.as_bytes(), key.as_bytes(), here, here)
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let Ok(mut broker) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut broker).await;
-            });
-        }
-    });
+    tokio::spawn(services::tls_front::serve(
+        listener,
+        acceptor,
+        ([127, 0, 0, 1], upstream).into(),
+    ));
     port
 }
