@@ -14,11 +14,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{
-    Checkpoint, LockInfo, Mutation, STATE_VERSION, StateBackend, StateError, StateLock, now_rfc3339,
-};
+use super::{Checkpoint, JournalBatch, LockInfo, Mutation, StateBackend, StateError, StateLock};
 
 /// Stores each stack's state in files under one folder.
 #[derive(Debug, Clone)]
@@ -29,21 +27,10 @@ pub struct FileBackend {
     whole: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
-#[derive(Deserialize)]
-struct JournalRecord {
-    serial: u64,
-    mutations: Vec<Mutation>,
-}
-
 #[derive(Serialize)]
-struct JournalRecordRef<'a> {
+struct JournalBatchRef<'a> {
     serial: u64,
     mutations: &'a [Mutation],
-}
-
-#[derive(Deserialize)]
-struct VersionProbe {
-    version: u32,
 }
 
 impl FileBackend {
@@ -150,26 +137,11 @@ impl StateBackend for FileBackend {
             }
             return Ok(None);
         };
-        let probe: VersionProbe =
-            serde_json::from_str(&text).map_err(|e| corrupt(&path, e.to_string()))?;
-        if probe.version > STATE_VERSION {
-            return Err(StateError::UnsupportedVersion {
-                path,
-                found: probe.version,
-            });
-        }
-        let mut checkpoint: Checkpoint =
-            serde_json::from_str(&text).map_err(|e| corrupt(&path, e.to_string()))?;
-        if checkpoint.stack != stack {
-            return Err(corrupt(
-                &path,
-                format!("it records stack `{}`, not `{stack}`", checkpoint.stack),
-            ));
-        }
+        let mut checkpoint = Checkpoint::from_snapshot(stack, &text, &path)?;
         if let Some(journal) = read_optional(&journal_path)? {
             let lines: Vec<&str> = journal.lines().collect();
             for (i, line) in lines.iter().enumerate() {
-                let record = match serde_json::from_str::<JournalRecord>(line) {
+                let record = match serde_json::from_str::<JournalBatch>(line) {
                     Ok(record) => record,
                     Err(e) => match after_torn_prefix(line) {
                         Some(record) => record,
@@ -208,7 +180,7 @@ impl StateBackend for FileBackend {
             return self.save(checkpoint);
         }
         let path = self.journal_path(&checkpoint.stack);
-        let mut line = serde_json::to_vec(&JournalRecordRef {
+        let mut line = serde_json::to_vec(&JournalBatchRef {
             serial: checkpoint.serial,
             mutations: batch,
         })
@@ -252,18 +224,13 @@ impl StateBackend for FileBackend {
         };
         // Free for the OS: a holder recorded on this host is gone (the OS lets go of a dead
         // process's lock); one recorded on another host is not ours to judge.
-        if let Some(holder) = read_lock(&path)?.filter(|h| h.host != hostname()) {
+        if let Some(holder) = read_lock(&path)?.filter(|h| !h.is_on_this_host()) {
             return Err(StateError::Locked {
                 stack: stack.to_owned(),
                 holder,
             });
         }
-        let info = LockInfo {
-            pid: std::process::id(),
-            host: hostname(),
-            operation: operation.to_owned(),
-            since: now_rfc3339(),
-        };
+        let info = LockInfo::this_process(operation);
         let bytes = serde_json::to_vec(&info).map_err(|e| corrupt(&path, e.to_string()))?;
         write_holder(&file, &bytes).map_err(|source| io_error(&path, source))?;
         Ok(StateLock::new(move || {
@@ -281,7 +248,7 @@ impl StateBackend for FileBackend {
         let Lockable::Free(file) = self.try_lock_file(&path)? else {
             return Ok(None);
         };
-        let holder = read_lock(&path)?.filter(|h| h.host == hostname());
+        let holder = read_lock(&path)?.filter(LockInfo::is_on_this_host);
         if holder.is_some() {
             write_holder(&file, b"").map_err(|source| io_error(&path, source))?;
         }
@@ -291,7 +258,7 @@ impl StateBackend for FileBackend {
     fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
         let path = self.lock_path(stack);
         match self.try_lock_file(&path)? {
-            Lockable::Held(holder) if holder.host == hostname() => Err(StateError::HolderAlive {
+            Lockable::Held(holder) if holder.is_on_this_host() => Err(StateError::HolderAlive {
                 stack: stack.to_owned(),
                 holder,
             }),
@@ -376,20 +343,13 @@ fn cut_torn_tail(file: &mut File) -> io::Result<u64> {
 
 /// A journal line that failed to parse: a torn batch that an earlier version continued on the
 /// same line holds the complete batch after it. That batch, when there is one.
-fn after_torn_prefix(line: &str) -> Option<JournalRecord> {
+fn after_torn_prefix(line: &str) -> Option<JournalBatch> {
     let start = line.rfind("{\"serial\":").filter(|i| *i > 0)?;
     serde_json::from_str(&line[start..]).ok()
 }
 
 fn read_lock(path: &Path) -> Result<Option<LockInfo>, StateError> {
     Ok(read_optional(path)?.and_then(|text| serde_json::from_str(&text).ok()))
-}
-
-fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 #[cfg(test)]

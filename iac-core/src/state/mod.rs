@@ -10,7 +10,7 @@ mod file;
 pub(crate) mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -75,7 +75,36 @@ impl Checkpoint {
     }
 
     /// Applies one mutation.
-    pub(crate) fn apply(&mut self, mutation: &Mutation) {
+    /// Parses a stored snapshot of `stack` (`path` names where it is stored in errors):
+    /// refused when it is damaged, of a newer format, or another stack's.
+    pub fn from_snapshot(stack: &str, text: &str, path: &Path) -> Result<Self, StateError> {
+        #[derive(Deserialize)]
+        struct VersionProbe {
+            version: u32,
+        }
+        let corrupt = |reason: String| StateError::Corrupt {
+            path: path.to_owned(),
+            reason,
+        };
+        let probe: VersionProbe = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+        if probe.version > STATE_VERSION {
+            return Err(StateError::UnsupportedVersion {
+                path: path.to_owned(),
+                found: probe.version,
+            });
+        }
+        let checkpoint: Self = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
+        if checkpoint.stack != stack {
+            return Err(corrupt(format!(
+                "it records stack `{}`, not `{stack}`",
+                checkpoint.stack
+            )));
+        }
+        Ok(checkpoint)
+    }
+
+    /// Applies one mutation (what a backend does replaying its journal over a snapshot).
+    pub fn apply(&mut self, mutation: &Mutation) {
         let end = |pending: &mut BTreeMap<u64, PendingOperation>, op: Option<u64>| {
             if let Some(op) = op {
                 pending.remove(&op);
@@ -407,6 +436,41 @@ pub struct LockInfo {
     pub since: String,
 }
 
+impl LockInfo {
+    /// This process as the holder of a lock for `operation`, from now.
+    pub fn this_process(operation: &str) -> Self {
+        Self {
+            pid: std::process::id(),
+            host: hostname(),
+            operation: operation.to_owned(),
+            since: now_rfc3339(),
+        }
+    }
+
+    /// Whether the holder ran on this host (so its liveness can be judged here).
+    pub fn is_on_this_host(&self) -> bool {
+        self.host == hostname()
+    }
+}
+
+/// This machine's name, as lock holders record it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// One durable batch of mutations in a journal: the checkpoint's serial after it and the
+/// mutations, in order (a backend's journal is a sequence of these).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalBatch {
+    /// The checkpoint's serial once the batch is applied.
+    pub serial: u64,
+    /// The mutations.
+    pub mutations: Vec<Mutation>,
+}
+
 /// State storage failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -473,6 +537,23 @@ pub enum StateError {
         /// What the runtime said.
         reason: String,
     },
+    /// A remote state store refused a request for a reason someone must fix (a bucket that
+    /// does not exist, a permission missing).
+    #[error("state in {location}: {reason}")]
+    StoreRefused {
+        /// Where the state is (`s3://bucket/prefix`).
+        location: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A remote state store failed or could not be reached.
+    #[error("state in {location}: {reason}")]
+    Store {
+        /// Where the state is.
+        location: String,
+        /// What failed.
+        reason: String,
+    },
     /// A state write failed; the writer refuses every later batch with the same error, so
     /// nothing after it is acknowledged.
     #[error("{0}")]
@@ -492,12 +573,14 @@ impl StateError {
         match self {
             StateError::Locked { .. }
             | StateError::HolderAlive { .. }
-            | StateError::UnsupportedVersion { .. } => true,
+            | StateError::UnsupportedVersion { .. }
+            | StateError::StoreRefused { .. } => true,
             StateError::Secrets(e) => e.is_user_error(),
             StateError::WriteFailed(first) => first.is_user_error(),
             StateError::Io { .. }
             | StateError::Corrupt { .. }
             | StateError::ReadInterrupted { .. }
+            | StateError::Store { .. }
             | StateError::WriterGone { .. } => false,
         }
     }
