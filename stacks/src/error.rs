@@ -71,6 +71,20 @@ pub(crate) enum StacksError {
         /// How it ended.
         status: String,
     },
+    /// `state export` of a stack that has no state.
+    #[error("stack `{stack}` has no state here: check --backend / --state-dir")]
+    NoState {
+        /// The stack.
+        stack: String,
+    },
+    /// `state import` into a stack that has state.
+    #[error(
+        "stack `{stack}` has state here already: import only into an empty place (export it first to keep it)"
+    )]
+    StateExists {
+        /// The stack.
+        stack: String,
+    },
     /// A change needs confirmation and nobody can give it.
     #[error("apply needs confirmation and standard input is not a terminal: pass --yes")]
     NeedsConfirmation,
@@ -96,6 +110,8 @@ impl StacksError {
             | StacksError::Registration(_)
             | StacksError::PlanFile { .. }
             | StacksError::Build { .. }
+            | StacksError::NoState { .. }
+            | StacksError::StateExists { .. }
             | StacksError::NeedsConfirmation => EXIT_USER,
             StacksError::Engine(e) if e.is_user_error() => EXIT_USER,
             StacksError::Connect(e) if e.code.as_deref() == Some(iac_aws::CONFIGURATION_ERROR) => {
@@ -113,6 +129,14 @@ impl StacksError {
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let what = what.into();
         move |source| StacksError::Io { what, source }
+    }
+}
+
+/// A backend's failure outside an engine call (`state export`, `state import`, connecting),
+/// reported as the engine reports it.
+impl From<StateError> for StacksError {
+    fn from(error: StateError) -> Self {
+        StacksError::Engine(EngineError::from(error))
     }
 }
 

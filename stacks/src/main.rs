@@ -17,11 +17,13 @@ use crate::interrupt::Interrupts;
 use clap::{Args, Parser, Subcommand};
 use error::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK, EXIT_USER, StacksError};
 use iac_aws::{AwsProvider, AwsSettings};
+use iac_core::state::{Checkpoint, StateBackend};
 use iac_core::{
     ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, FileBackend, Passphrase, Plan,
     PlanRecord, Program, Progress, Providers, Shown, Stack,
 };
 use iac_local::LocalProvider;
+use iac_state_s3::S3Backend;
 use iac_tls::TlsProvider;
 use kafka_components::{
     Credentials, KafkaPlatform, LocalPlatform, LocalService, NodeFacts, PlatformConfig,
@@ -85,6 +87,28 @@ enum Verb {
         #[command(flatten)]
         target: Target,
     },
+    /// Move a stack's state between backends.
+    State {
+        #[command(subcommand)]
+        action: StateVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateVerb {
+    /// Print the stack's state as one JSON document (secrets stay encrypted).
+    Export {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Store a document `state export` printed as the stack's state, under its lock;
+    /// refused when the stack has state already.
+    Import {
+        #[command(flatten)]
+        target: Target,
+        /// The exported state (`-`: standard input).
+        file: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -98,6 +122,10 @@ struct Target {
     /// Folder of state files (one stack per environment).
     #[arg(long, env = "IAC_STATE_DIR", default_value = ".iac/state")]
     state_dir: PathBuf,
+    /// Keep state in a bucket instead, `s3://<bucket>/<prefix>` (snapshot, journal and
+    /// lock as objects; the AWS settings of the environment variables apply).
+    #[arg(long, env = "IAC_BACKEND", value_name = "URL")]
+    backend: Option<String>,
     /// Folder of rendered configuration (one subfolder per environment).
     #[arg(long, env = "STACKS_RENDER_DIR", default_value = ".iac/rendered")]
     render_dir: PathBuf,
@@ -300,7 +328,7 @@ async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
             .map_err(StacksError::Connect)?
             .register(&mut providers);
     }
-    let mut engine = Engine::new(providers, FileBackend::new(&target.state_dir));
+    let mut engine = Engine::new(providers, backend(target)?);
     if let Some(passphrase) = Passphrase::from_env() {
         engine = engine.with_passphrase(passphrase);
     }
@@ -321,6 +349,54 @@ async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
         );
     }
     Ok(engine)
+}
+
+/// Where state is kept: `--backend`'s bucket, else the files of `--state-dir`.
+fn backend(target: &Target) -> Result<Box<dyn StateBackend>, StacksError> {
+    Ok(match &target.backend {
+        Some(url) => Box::new(S3Backend::connect(url)?),
+        None => Box::new(FileBackend::new(&target.state_dir)),
+    })
+}
+
+/// `state export` and `state import`.
+fn state(action: &StateVerb) -> Result<u8, StacksError> {
+    match action {
+        StateVerb::Export { target } => {
+            let backend = backend(target)?;
+            let Some(checkpoint) = backend.load(&target.env)? else {
+                return Err(StacksError::NoState {
+                    stack: target.env.clone(),
+                });
+            };
+            println!("{}", to_json(&checkpoint));
+            Ok(EXIT_OK)
+        }
+        StateVerb::Import { target, file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(file)
+            }
+            .map_err(StacksError::io(format!("cannot read {}", file.display())))?;
+            let checkpoint = Checkpoint::from_snapshot(&target.env, &text, file)?;
+            let backend = backend(target)?;
+            let _lock = backend.lock(&target.env, "state import")?;
+            if backend.load(&target.env)?.is_some() {
+                return Err(StacksError::StateExists {
+                    stack: target.env.clone(),
+                });
+            }
+            backend.save(&checkpoint)?;
+            eprintln!(
+                "imported stack `{}` ({} resources, serial {})",
+                target.env,
+                checkpoint.resources.len(),
+                checkpoint.serial
+            );
+            Ok(EXIT_OK)
+        }
+    }
 }
 
 async fn run(cli: Cli) -> Result<u8, StacksError> {
@@ -437,6 +513,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             render(&engine, &env, &target).await?;
             Ok(EXIT_OK)
         }
+        Verb::State { action } => state(&action),
         Verb::Outputs { target } => {
             let env = load(&target)?;
             let engine = engine(&env, &target).await?;

@@ -55,7 +55,7 @@ impl Env {
         self.run_with(verb, extra, &[])
     }
 
-    /// `run` with the variables `env` added.
+    /// `run` with the variables `env` added (`verb` may be two words: `state export`).
     fn run_with(
         &self,
         verb: &str,
@@ -64,7 +64,7 @@ impl Env {
     ) -> assert_cmd::assert::Assert {
         Command::cargo_bin("stacks")
             .unwrap()
-            .arg(verb)
+            .args(verb.split(' '))
             .arg(&self.name)
             .args(extra)
             .env("STACKS_ENV_DIR", self.dir.path())
@@ -820,4 +820,153 @@ fn a_sasl_ssl_platform_keeps_every_generated_secret_in_its_0600_files_only() {
 
     run("destroy", &["--yes"]);
     assert!(!dir.exists(), "destroy removes the credentials");
+}
+
+/// An S3 client of the test's own, for the emulator's S3.
+fn s3() -> (tokio::runtime::Runtime, aws_sdk_s3::Client) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = runtime.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-central-1"))
+            .load(),
+    );
+    let client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    (runtime, client)
+}
+
+/// The keys under `prefix` in `bucket`.
+fn s3_keys(
+    (runtime, s3): &(tokio::runtime::Runtime, aws_sdk_s3::Client),
+    bucket: &str,
+    prefix: &str,
+) -> Vec<String> {
+    let listed = runtime
+        .block_on(s3.list_objects_v2().bucket(bucket).prefix(prefix).send())
+        .unwrap();
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn state_in_a_bucket_is_locked_shared_and_moved_between_backends() {
+    let env = Env::new("s3", |t| t);
+    let stack = env.name.clone();
+    let bucket = format!("{stack}-state");
+    let url = format!("s3://{bucket}/teams/kafka");
+    let backend = [("IAC_BACKEND", url.as_str())];
+
+    let missing = env.run_with("preview", &[], &backend).code(1);
+    assert!(
+        stderr(&missing).contains(&format!(
+            "the bucket `{bucket}` does not exist: create it (`aws s3 mb s3://{bucket}`)"
+        )),
+        "{}",
+        stderr(&missing)
+    );
+    let client = s3();
+    client
+        .0
+        .block_on(
+            client
+                .1
+                .create_bucket()
+                .bucket(&bucket)
+                .create_bucket_configuration(
+                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                        .location_constraint(
+                            aws_sdk_s3::types::BucketLocationConstraint::EuCentral1,
+                        )
+                        .build(),
+                )
+                .send(),
+        )
+        .unwrap();
+
+    // One engineer applies; a second, at the same time, is refused naming the first; a
+    // third waits for the lock and finds nothing left to do.
+    let first = std::process::Command::new(assert_cmd::cargo::cargo_bin("stacks"))
+        .args(["apply", &stack, "--yes"])
+        .env("STACKS_ENV_DIR", env.dir.path())
+        .env("STACKS_RENDER_DIR", env.rendered.path())
+        .env("IAC_BACKEND", &url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = format!("teams/kafka/{stack}/lock.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !s3_keys(&client, &bucket, &lock).contains(&lock) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first apply never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let refused = env.run_with("apply", &["--yes"], &backend).code(1);
+    assert!(
+        stderr(&refused).contains(&format!(
+            "stack `{stack}` is locked by pid {} on host",
+            first.id()
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    let waited = env
+        .run_with("apply", &["--yes", "--lock-timeout", "3m"], &backend)
+        .success();
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        summary_line(&String::from_utf8_lossy(&first.stdout)),
+        format!(
+            "Stack {stack}: 40 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped"
+        )
+    );
+    assert_eq!(
+        summary_line(&stdout(&waited)),
+        format!(
+            "Stack {stack}: 0 created, 0 updated, 0 replaced, 0 deleted, 40 unchanged, 0 failed, 0 skipped"
+        )
+    );
+    // What is left in the bucket: the snapshot, no journal, no lock.
+    assert_eq!(
+        s3_keys(&client, &bucket, "teams/kafka/"),
+        [format!("teams/kafka/{stack}/state.json")]
+    );
+
+    // Moved to the file backend: the same stack, nothing to change.
+    let exported = env.run_with("state export", &[], &backend).success();
+    let file = env.state.path().join("exported.json");
+    std::fs::write(&file, &exported.get_output().stdout).unwrap();
+    let imported = env.run("state import", &[file.to_str().unwrap()]).success();
+    assert!(
+        stderr(&imported).contains(&format!("imported stack `{stack}` (41 resources")),
+        "{}",
+        stderr(&imported)
+    );
+    env.run("preview", &["--detailed-exitcode"]).code(0);
+    let again = env.run("state import", &[file.to_str().unwrap()]).code(1);
+    assert!(
+        stderr(&again).contains("has state here already"),
+        "{}",
+        stderr(&again)
+    );
+
+    let destroyed = env.run_with("destroy", &["--yes"], &backend).success();
+    assert!(
+        summary_line(&stdout(&destroyed)).contains(" 40 deleted, 0 unchanged, 0 failed"),
+        "{}",
+        stdout(&destroyed)
+    );
 }

@@ -6,6 +6,8 @@
 //! duplicated group, rule, key or role; a further apply changes nothing; destroy leaves
 //! nothing of the stack.
 //!
+//! It runs twice: with the state in files, and with the state in the emulator's S3 (the
+//! `--backend` of a team; its requests go straight to the emulator, `AWS_ENDPOINT_URL_S3`).
 //! Short by default; `scripts/soak-apply.sh` runs the long version (`CRASH_SOAK_KILLS`,
 //! `CRASH_SOAK_SEED`, `CRASH_SOAK_LATENCY_MS=300-900`).
 
@@ -42,10 +44,12 @@ struct Soak {
     state: TempDir,
     rendered: TempDir,
     endpoint: String,
+    /// The state's bucket (`s3://…`) and the emulator's URL, when state is kept in S3.
+    bucket: Option<(String, String)>,
 }
 
 impl Soak {
-    fn new(endpoint: &str) -> Self {
+    fn new(endpoint: &str, bucket: Option<(String, String)>) -> Self {
         let name = format!("soak{:06x}", rand::random::<u32>() & 0xff_ffff);
         let envs = TempDir::new().unwrap();
         let dev =
@@ -58,6 +62,7 @@ impl Soak {
             state: TempDir::new().unwrap(),
             rendered: TempDir::new().unwrap(),
             endpoint: endpoint.to_owned(),
+            bucket,
         }
     }
 
@@ -72,6 +77,11 @@ impl Soak {
             .env("STACKS_RENDER_DIR", self.rendered.path())
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .stdin(Stdio::null());
+        if let Some((url, emulator)) = &self.bucket {
+            command
+                .env("IAC_BACKEND", url)
+                .env("AWS_ENDPOINT_URL_S3", emulator);
+        }
         command
     }
 
@@ -127,6 +137,42 @@ fn mutations(proxy: &FaultProxy) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_seeded_random_moments_leaves_no_duplicate_no_orphan_and_no_stuck_stack() {
+    soak(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_the_state_in_a_bucket_leaves_no_duplicate_no_orphan_and_no_stuck_stack() {
+    soak(true).await;
+}
+
+/// A bucket of its own on the emulator: its `s3://` URL.
+async fn state_bucket(emulator: &str) -> String {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("eu-central-1"))
+        .endpoint_url(emulator)
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = format!("soak-{:08x}", rand::random::<u32>());
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    format!("s3://{bucket}/state")
+}
+
+/// The soak, with the state in files or (`in_a_bucket`) in S3.
+async fn soak(in_a_bucket: bool) {
     let emulator = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
         panic!("the crash soak needs the emulator: run scripts/test.sh, or eval \"$(scripts/moto.sh start)\" first")
     });
@@ -138,11 +184,17 @@ async fn kill_9_at_seeded_random_moments_leaves_no_duplicate_no_orphan_and_no_st
             .map_or(0, |d| d.as_secs()),
     );
     let (min, max) = latency();
-    println!("crash soak: seed {seed}, {kills} kills, {min:?}-{max:?} per AWS call");
+    let backend = if in_a_bucket { "S3" } else { "files" };
+    println!("crash soak ({backend}): seed {seed}, {kills} kills, {min:?}-{max:?} per AWS call");
     let mut rng = StdRng::seed_from_u64(seed);
     let proxy = FaultProxy::start(&emulator).await.unwrap();
     proxy.set_latency(min, max);
-    let soak = Soak::new(proxy.url());
+    let bucket = if in_a_bucket {
+        Some((state_bucket(&emulator).await, emulator.clone()))
+    } else {
+        None
+    };
+    let soak = Soak::new(proxy.url(), bucket);
 
     // How long an uninterrupted apply and destroy take: the kills land within that.
     let mut took = BTreeMap::new();
@@ -185,7 +237,7 @@ async fn kill_9_at_seeded_random_moments_leaves_no_duplicate_no_orphan_and_no_st
         );
     }
     println!(
-        "crash soak: seed {seed}, {kills} kills: {mid_run} mid-run, {before_any_change} before any change, {after_the_end} after the run had ended"
+        "crash soak ({backend}): seed {seed}, {kills} kills: {mid_run} mid-run, {before_any_change} before any change, {after_the_end} after the run had ended"
     );
     if kills >= 10 {
         assert!(2 * mid_run > kills, "most kills must land mid-run");
@@ -260,7 +312,7 @@ async fn the_first_signal_stops_between_steps_and_a_second_stops_at_once() {
     });
     let proxy = FaultProxy::start(&emulator).await.unwrap();
     proxy.set_latency(Duration::from_millis(150), Duration::from_millis(250));
-    let soak = Soak::new(proxy.url());
+    let soak = Soak::new(proxy.url(), None);
 
     let before = mutations(&proxy);
     let child = soak

@@ -642,6 +642,28 @@ pub trait StateBackend: Send + Sync + 'static {
     fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, StateError>;
 }
 
+/// A backend chosen at run time (a file folder or a bucket, say).
+impl StateBackend for Box<dyn StateBackend> {
+    fn load(&self, stack: &str) -> Result<Option<Checkpoint>, StateError> {
+        (**self).load(stack)
+    }
+    fn save(&self, checkpoint: &Checkpoint) -> Result<(), StateError> {
+        (**self).save(checkpoint)
+    }
+    fn append(&self, checkpoint: &Checkpoint, batch: &[Mutation]) -> Result<(), StateError> {
+        (**self).append(checkpoint, batch)
+    }
+    fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, StateError> {
+        (**self).lock(stack, operation)
+    }
+    fn take_over(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
+        (**self).take_over(stack)
+    }
+    fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
+        (**self).break_lock(stack)
+    }
+}
+
 pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
