@@ -825,16 +825,7 @@ fn a_sasl_ssl_platform_keeps_every_generated_secret_in_its_0600_files_only() {
 /// An S3 client of the test's own, for the emulator's S3.
 fn s3() -> (tokio::runtime::Runtime, aws_sdk_s3::Client) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let config = runtime.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("eu-central-1"))
-            .load(),
-    );
-    let client = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let client = runtime.block_on(iac_state_s3::testing::client(None));
     (runtime, client)
 }
 
@@ -873,20 +864,7 @@ fn state_in_a_bucket_is_locked_shared_and_moved_between_backends() {
     let client = s3();
     client
         .0
-        .block_on(
-            client
-                .1
-                .create_bucket()
-                .bucket(&bucket)
-                .create_bucket_configuration(
-                    aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                        .location_constraint(
-                            aws_sdk_s3::types::BucketLocationConstraint::EuCentral1,
-                        )
-                        .build(),
-                )
-                .send(),
-        )
+        .block_on(iac_state_s3::testing::create_bucket(&client.1, &bucket))
         .unwrap();
 
     // One engineer applies; a second, at the same time, is refused naming the first; a

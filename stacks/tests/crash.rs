@@ -147,25 +147,9 @@ async fn kill_9_with_the_state_in_a_bucket_leaves_no_duplicate_no_orphan_and_no_
 
 /// A bucket of its own on the emulator: its `s3://` URL.
 async fn state_bucket(emulator: &str) -> String {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-central-1"))
-        .endpoint_url(emulator)
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = iac_state_s3::testing::client(Some(emulator)).await;
     let bucket = format!("soak-{:08x}", rand::random::<u32>());
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
-                .build(),
-        )
-        .send()
+    iac_state_s3::testing::create_bucket(&s3, &bucket)
         .await
         .unwrap();
     format!("s3://{bucket}/state")

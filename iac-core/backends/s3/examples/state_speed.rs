@@ -60,24 +60,9 @@ async fn main() {
         .nth(1)
         .map_or(200, |a| a.parse().expect("usage: state_speed [resources]"));
     let dir = tempfile::tempdir().unwrap();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-central-1"))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = iac_state_s3::testing::client(None).await;
     let bucket = format!("state-speed-{}", std::process::id());
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
-                .build(),
-        )
-        .send()
+    iac_state_s3::testing::create_bucket(&s3, &bucket)
         .await
         .expect("the emulator's S3 at AWS_ENDPOINT_URL");
     let url = format!("s3://{bucket}/bench");

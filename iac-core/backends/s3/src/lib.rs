@@ -662,3 +662,43 @@ mod tests {
         assert!(!holder_alive(&gone));
     }
 }
+
+/// For tests and benchmarks against an S3 emulator: a client as the backend makes its own,
+/// and a bucket of one's own.
+pub mod testing {
+    /// An S3 client with the standard AWS configuration (or `endpoint`), path-style, in
+    /// `eu-central-1` unless configured otherwise.
+    pub async fn client(endpoint: Option<&str>) -> aws_sdk_s3::Client {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-central-1"));
+        if let Some(endpoint) = endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let config = loader.load().await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    /// Creates the bucket `name` in `eu-central-1`.
+    pub async fn create_bucket(
+        client: &aws_sdk_s3::Client,
+        name: &str,
+    ) -> Result<
+        (),
+        aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::create_bucket::CreateBucketError>,
+    > {
+        let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
+            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
+            .build();
+        client
+            .create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(location)
+            .send()
+            .await
+            .map(drop)
+    }
+}

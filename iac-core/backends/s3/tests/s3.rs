@@ -11,7 +11,7 @@ use iac_core::testing::{CallKind, TestProvider};
 use iac_core::{
     ApplyOptions, Drift, Engine, Inputs, Passphrase, Providers, ResourceOptions, Stack,
 };
-use iac_state_s3::S3Backend;
+use iac_state_s3::{S3Backend, testing};
 
 const THING: &str = "test:Thing";
 
@@ -21,30 +21,13 @@ async fn reader() -> aws_sdk_s3::Client {
         std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         "the S3 tests need the emulator: run scripts/test.sh, or eval \"$(scripts/moto.sh start)\" first"
     );
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("eu-central-1"))
-        .load()
-        .await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    )
+    testing::client(None).await
 }
 
 /// A new bucket of the test's own; its URL with a prefix.
 async fn bucket(s3: &aws_sdk_s3::Client, name: &str) -> String {
     let bucket = format!("{name}-{}", std::process::id());
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuCentral1)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    testing::create_bucket(s3, &bucket).await.unwrap();
     format!("s3://{bucket}/team/state")
 }
 
