@@ -90,6 +90,24 @@ pub enum EngineError {
         /// The operations.
         operations: Vec<InterruptedOperation>,
     },
+    /// A state command named a resource the stack does not record.
+    #[error("stack `{stack}` records no resource `{name}`")]
+    NoSuchResource {
+        /// The stack.
+        stack: String,
+        /// The name given.
+        name: String,
+    },
+    /// A state command was refused: what would break, and how to go on.
+    #[error("`{name}` in stack `{stack}`: {reason}")]
+    StateChangeRefused {
+        /// The stack.
+        stack: String,
+        /// The resource.
+        name: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// The plan's operations cannot be ordered.
     #[error("{0}")]
     Ordering(String),
@@ -116,6 +134,8 @@ impl EngineError {
             | EngineError::PlanMismatch { .. }
             | EngineError::Interrupted { .. }
             | EngineError::Ordering(_)
+            | EngineError::NoSuchResource { .. }
+            | EngineError::StateChangeRefused { .. }
             | EngineError::Program(_) => true,
             EngineError::State(e) => e.is_user_error(),
             EngineError::Secrets(e) => e.is_user_error(),
@@ -588,6 +608,100 @@ impl Engine {
     /// The stack's state with secrets decrypted (requires the passphrase if it has any).
     pub async fn state(&self, stack: &str) -> Result<Option<Checkpoint>, EngineError> {
         Ok(self.load(stack).await?.plain)
+    }
+
+    /// Forgets a resource: its records leave the state and the resource is left as it is
+    /// (the next preview would create it again if the program still has it). Refused for a
+    /// protected resource and one that recorded resources depend on, unless `force`; and
+    /// while an interrupted run's operations are pending. Returns the forgotten records.
+    pub async fn forget(
+        &self,
+        stack: &str,
+        name: &str,
+        force: bool,
+    ) -> Result<Vec<ResourceState>, EngineError> {
+        self.change_state(stack, name, "state delete", |checkpoint| {
+            let refuse = |reason: String| EngineError::StateChangeRefused {
+                stack: stack.to_owned(),
+                name: name.to_owned(),
+                reason,
+            };
+            if !force
+                && checkpoint
+                    .resources
+                    .iter()
+                    .any(|r| r.name == name && r.protect)
+            {
+                return Err(refuse(
+                    "it is protected: remove `protect` from the program first, or force it".into(),
+                ));
+            }
+            let dependents = checkpoint.resources.dependents(name);
+            if !force && !dependents.is_empty() {
+                return Err(refuse(format!(
+                    "{} depend on it: forget them first, or force it",
+                    dependents
+                        .iter()
+                        .map(|d| format!("`{d}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            Ok(checkpoint.resources.take(name))
+        })
+        .await
+    }
+
+    /// Renames a resource in the state, to follow a rename in the program: it is then moved,
+    /// not replaced. The records that depend on it follow. Refused when `new` is recorded.
+    pub async fn rename(&self, stack: &str, old: &str, new: &str) -> Result<(), EngineError> {
+        self.change_state(stack, old, "state rename", |checkpoint| {
+            if checkpoint.resources.iter().any(|r| r.name == new) {
+                return Err(EngineError::StateChangeRefused {
+                    stack: stack.to_owned(),
+                    name: old.to_owned(),
+                    reason: format!("the stack records `{new}` already: forget or rename it first"),
+                });
+            }
+            checkpoint.resources.rename(old, new);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `change` on the stored state under the stack's lock (secrets stay sealed) and
+    /// stores the result as the next serial; `name` must be recorded.
+    async fn change_state<T: Send + 'static>(
+        &self,
+        stack: &str,
+        name: &str,
+        operation: &str,
+        change: impl FnOnce(&mut Checkpoint) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let _lock = self.lock(stack, operation).await?;
+        let mut checkpoint = self
+            .load_sealed(stack)
+            .await?
+            .filter(|c| c.resources.iter().any(|r| r.name == name))
+            .ok_or_else(|| EngineError::NoSuchResource {
+                stack: stack.to_owned(),
+                name: name.to_owned(),
+            })?;
+        if !checkpoint.pending.is_empty() {
+            return Err(EngineError::Interrupted {
+                stack: stack.to_owned(),
+                operations: crate::plan::interrupted(&checkpoint),
+            });
+        }
+        let changed = change(&mut checkpoint)?;
+        checkpoint.serial += 1;
+        let backend = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || backend.save(&checkpoint))
+            .await
+            .map_err(|e| StateError::WriterGone {
+                reason: e.to_string(),
+            })??;
+        Ok(changed)
     }
 
     /// Breaks the stack's lock whatever host it was taken on (refused while its holder is

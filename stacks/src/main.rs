@@ -96,6 +96,40 @@ enum Verb {
 
 #[derive(Subcommand)]
 enum StateVerb {
+    /// List the recorded resources: name, type, id.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show one recorded resource: its id, dependencies, inputs and outputs (secrets as
+    /// `[secret]`).
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// The resource's name in the stack.
+        name: String,
+    },
+    /// Forget a resource without deleting it (refused for a protected one, or one others
+    /// depend on, unless --force).
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// The resource's name in the stack.
+        name: String,
+        /// Forget it even so.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Rename a resource in the state, after renaming it in the program: moved, not
+    /// replaced.
+    Rename {
+        #[command(flatten)]
+        target: Target,
+        /// Its recorded name.
+        old: String,
+        /// Its name in the program now.
+        new: String,
+    },
     /// Print the stack's state as one JSON document (secrets stay encrypted).
     Export {
         #[command(flatten)]
@@ -359,44 +393,172 @@ fn backend(target: &Target) -> Result<Box<dyn StateBackend>, StacksError> {
     })
 }
 
-/// `state export` and `state import`.
-fn state(action: &StateVerb) -> Result<u8, StacksError> {
-    match action {
-        StateVerb::Export { target } => {
-            let backend = backend(target)?;
-            let Some(checkpoint) = backend.load(&target.env)? else {
-                return Err(StacksError::NoState {
-                    stack: target.env.clone(),
-                });
-            };
-            println!("{}", to_json(&checkpoint));
-            Ok(EXIT_OK)
-        }
-        StateVerb::Import { target, file } => {
-            let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())
+/// A recorded resource's inputs or outputs, secrets as `[secret]`.
+fn shown_values(
+    values: &iac_core::PropertyMap,
+    secrets: &std::collections::BTreeSet<String>,
+) -> serde_json::Map<String, serde_json::Value> {
+    values
+        .iter()
+        .map(|(key, value)| {
+            let shown = if secrets.contains(key) {
+                serde_json::Value::String(Shown::Secret.to_string())
             } else {
-                std::fs::read_to_string(file)
-            }
-            .map_err(StacksError::io(format!("cannot read {}", file.display())))?;
-            let checkpoint = Checkpoint::from_snapshot(&target.env, &text, file)?;
-            let backend = backend(target)?;
-            let _lock = backend.lock(&target.env, "state import")?;
-            if backend.load(&target.env)?.is_some() {
-                return Err(StacksError::StateExists {
-                    stack: target.env.clone(),
-                });
-            }
-            backend.save(&checkpoint)?;
-            eprintln!(
-                "imported stack `{}` ({} resources, serial {})",
-                target.env,
-                checkpoint.resources.len(),
-                checkpoint.serial
-            );
-            Ok(EXIT_OK)
-        }
+                serde_json::to_value(value).unwrap_or_default()
+            };
+            (key.clone(), shown)
+        })
+        .collect()
+}
+
+/// An engine for the state verbs: no provider (they call none), the backend, the
+/// passphrase and the lock timeout.
+fn state_engine(target: &Target) -> Result<Engine, StacksError> {
+    let mut engine = Engine::new(Providers::new(), backend(target)?);
+    if let Some(passphrase) = Passphrase::from_env() {
+        engine = engine.with_passphrase(passphrase);
     }
+    if let Some(timeout) = target.lock_timeout {
+        engine = engine.with_lock_timeout(timeout);
+    }
+    Ok(engine)
+}
+
+/// The stack's state, decrypted; a stack without state is the user's to check.
+async fn recorded(engine: &Engine, stack: &str) -> Result<Checkpoint, StacksError> {
+    engine
+        .state(stack)
+        .await?
+        .ok_or_else(|| StacksError::NoState {
+            stack: stack.to_owned(),
+        })
+}
+
+/// `state list`: a line per record (name, type, id, flags), or JSON.
+async fn state_list(target: &Target) -> Result<u8, StacksError> {
+    let checkpoint = recorded(&state_engine(target)?, &target.env).await?;
+    let records: Vec<_> = checkpoint.resources.iter().collect();
+    if target.json {
+        let listed: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                serde_json::json!({"name": r.name, "type": r.type_token, "id": r.id,
+                    "protect": r.protect, "delete_pending": r.delete_pending})
+            })
+            .collect();
+        println!("{}", to_json(&listed));
+        return Ok(EXIT_OK);
+    }
+    let names = records.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let types = records
+        .iter()
+        .map(|r| r.type_token.len())
+        .max()
+        .unwrap_or(0);
+    for r in records {
+        let mut flags = String::new();
+        if r.protect {
+            flags.push_str("  protected");
+        }
+        if r.delete_pending {
+            flags.push_str("  replaced: deleted by the next apply");
+        }
+        println!(
+            "{:<names$}  {:<types$}  {}{flags}",
+            r.name, r.type_token, r.id
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// `state show NAME`: the resource's records as JSON, secrets as `[secret]`.
+async fn state_show(target: &Target, name: &str) -> Result<u8, StacksError> {
+    let checkpoint = recorded(&state_engine(target)?, &target.env).await?;
+    let found: Vec<serde_json::Value> = checkpoint
+        .resources
+        .iter()
+        .filter(|r| r.name == name)
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "type": r.type_token,
+                "id": r.id,
+                "protect": r.protect,
+                "delete_pending": r.delete_pending,
+                "dependencies": r.dependencies,
+                "inputs": shown_values(&r.inputs, &r.secrets),
+                "outputs": shown_values(&r.outputs, &r.secrets),
+            })
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(StacksError::Engine(iac_core::EngineError::NoSuchResource {
+            stack: target.env.clone(),
+            name: name.to_owned(),
+        }));
+    }
+    for record in found {
+        println!("{}", to_json(&record));
+    }
+    Ok(EXIT_OK)
+}
+
+/// `state delete NAME`: forgets it; says what was forgotten.
+async fn state_delete(target: &Target, name: &str, force: bool) -> Result<u8, StacksError> {
+    for r in state_engine(target)?
+        .forget(&target.env, name, force)
+        .await?
+    {
+        eprintln!(
+            "forgot `{}` ({} {}): it still exists; while the program has it, the next apply creates another",
+            r.name, r.type_token, r.id
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+/// `state rename OLD NEW`.
+async fn state_rename(target: &Target, old: &str, new: &str) -> Result<u8, StacksError> {
+    state_engine(target)?.rename(&target.env, old, new).await?;
+    eprintln!("renamed `{old}` to `{new}` in stack `{}`", target.env);
+    Ok(EXIT_OK)
+}
+
+/// `state export`: the stored state, as one JSON document.
+fn state_export(target: &Target) -> Result<u8, StacksError> {
+    let Some(checkpoint) = backend(target)?.load(&target.env)? else {
+        return Err(StacksError::NoState {
+            stack: target.env.clone(),
+        });
+    };
+    println!("{}", to_json(&checkpoint));
+    Ok(EXIT_OK)
+}
+
+/// `state import FILE`: stores an exported state where the stack has none, under its lock.
+fn state_import(target: &Target, file: &Path) -> Result<u8, StacksError> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+    .map_err(StacksError::io(format!("cannot read {}", file.display())))?;
+    let checkpoint = Checkpoint::from_snapshot(&target.env, &text, file)?;
+    let backend = backend(target)?;
+    let _lock = backend.lock(&target.env, "state import")?;
+    if backend.load(&target.env)?.is_some() {
+        return Err(StacksError::StateExists {
+            stack: target.env.clone(),
+        });
+    }
+    backend.save(&checkpoint)?;
+    eprintln!(
+        "imported stack `{}` ({} resources, serial {})",
+        target.env,
+        checkpoint.resources.len(),
+        checkpoint.serial
+    );
+    Ok(EXIT_OK)
 }
 
 async fn run(cli: Cli) -> Result<u8, StacksError> {
@@ -513,7 +675,18 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             render(&engine, &env, &target).await?;
             Ok(EXIT_OK)
         }
-        Verb::State { action } => state(&action),
+        Verb::State { action } => match &action {
+            StateVerb::List { target } => state_list(target).await,
+            StateVerb::Show { target, name } => state_show(target, name).await,
+            StateVerb::Delete {
+                target,
+                name,
+                force,
+            } => state_delete(target, name, *force).await,
+            StateVerb::Rename { target, old, new } => state_rename(target, old, new).await,
+            StateVerb::Export { target } => state_export(target),
+            StateVerb::Import { target, file } => state_import(target, file),
+        },
         Verb::Outputs { target } => {
             let env = load(&target)?;
             let engine = engine(&env, &target).await?;

@@ -948,3 +948,79 @@ fn state_in_a_bucket_is_locked_shared_and_moved_between_backends() {
         stdout(&destroyed)
     );
 }
+
+#[test]
+fn state_verbs_list_show_forget_and_rename_what_the_stack_records() {
+    let env = Env::new("surgery", |t| t);
+    let stack = env.name.clone();
+    env.run("apply", &["--yes"]).success();
+
+    // The listing, with the emulator's ids left out.
+    let listed = stdout(&env.run("state list", &[]).success());
+    let columns: Vec<String> = listed
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            format!("{} {} {}", fields[0], fields[1], fields[3..].join(" "))
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    insta::with_settings!({
+        snapshot_path => "../../snapshots/stacks",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("state_list_dev", columns.join("\n"));
+    });
+    let shown = stdout(&env.run("state show", &["vpc"]).success());
+    let vpc: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(vpc["type"], "aws:ec2:Vpc");
+    assert_eq!(vpc["inputs"]["cidr_block"], "10.0.0.0/16");
+    assert!(vpc["id"].as_str().unwrap().starts_with("vpc-"), "{shown}");
+    let missing = env.run("state show", &["nope"]).code(1);
+    assert_eq!(
+        stderr(&missing).trim(),
+        format!("error: stack `{stack}` records no resource `nope`")
+    );
+
+    // Forgetting what others depend on is refused; a leaf is forgotten, not deleted.
+    let refused = env.run("state delete", &["kafka-sg"]).code(1);
+    assert!(
+        stderr(&refused).contains("depend on it: forget them first, or force it"),
+        "{}",
+        stderr(&refused)
+    );
+    let forgot = env.run("state delete", &["platform-ssh"]).success();
+    assert!(
+        stderr(&forgot).contains("forgot `platform-ssh` (aws:ec2:SecurityGroupRule sgr-"),
+        "{}",
+        stderr(&forgot)
+    );
+    let preview = stdout(&env.run("preview", &["--detailed-exitcode"]).code(2));
+    assert!(preview.contains("Resources: 1 to create"), "{preview}");
+
+    // A rename in the state is a move: renamed away the program would replace it; renamed
+    // back, nothing changes. A name already recorded is refused.
+    env.run("state rename", &["platform-prometheus", "platform-prom"])
+        .success();
+    let moved = stdout(&env.run("preview", &["--detailed-exitcode"]).code(2));
+    assert!(
+        moved.contains("Resources: 2 to create, 1 to delete"),
+        "{moved}"
+    );
+    let taken = env
+        .run("state rename", &["platform-prom", "platform-grafana"])
+        .code(1);
+    assert!(
+        stderr(&taken).contains("the stack records `platform-grafana` already"),
+        "{}",
+        stderr(&taken)
+    );
+    env.run("state rename", &["platform-prom", "platform-prometheus"])
+        .success();
+    let back = stdout(&env.run("preview", &["--detailed-exitcode"]).code(2));
+    assert!(back.contains("Resources: 1 to create"), "{back}");
+
+    env.run("destroy", &["--yes"]).success();
+}

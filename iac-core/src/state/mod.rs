@@ -235,6 +235,39 @@ impl Resources {
         self.0.get(name)?.iter().find(|r| !r.delete_pending)
     }
 
+    /// Removes every record of `name` (none: it is not recorded).
+    pub(crate) fn take(&mut self, name: &str) -> Vec<ResourceState> {
+        self.0.remove(name).unwrap_or_default()
+    }
+
+    /// Records `records` under `name`, each renamed to it, and points every record that
+    /// depended on `old` at `name`.
+    pub(crate) fn rename(&mut self, old: &str, name: &str) {
+        let mut records = self.take(old);
+        for r in &mut records {
+            r.name = name.to_owned();
+        }
+        for r in self.0.values_mut().flatten() {
+            for dependency in &mut r.dependencies {
+                if dependency == old {
+                    *dependency = name.to_owned();
+                }
+            }
+        }
+        self.0.insert(name.to_owned(), records);
+    }
+
+    /// The names of the records that depend on `name`.
+    pub fn dependents(&self, name: &str) -> Vec<&str> {
+        let mut found: Vec<&str> = self
+            .iter()
+            .filter(|r| r.dependencies.iter().any(|d| d == name))
+            .map(|r| r.name.as_str())
+            .collect();
+        found.dedup();
+        found
+    }
+
     /// Records `resource`: replaces the record with its id; an older record of the name
     /// becomes delete-pending (a data source's is dropped).
     fn put(&mut self, resource: ResourceState) {
