@@ -714,7 +714,8 @@ impl<'a> Executor<'a> {
     ) -> Result<Decision, TaskError> {
         let reg = &self.program.nodes[n].registration;
         let provider = self.provider(&reg.type_token)?;
-        let change = change::classify(provider, reg, old, inputs)
+        let forced = self.plan.record.replace.contains(&*reg.name);
+        let change = change::classify(provider, reg, old, inputs, forced)
             .map_err(|e| TaskError::Step(format!("diff failed: {e}")))?;
         Ok(match change.operation() {
             Operation::Same => Decision::Same,

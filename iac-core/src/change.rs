@@ -47,14 +47,20 @@ impl Change {
     }
 }
 
+/// The key of the change a replacement that was asked for adds ([`PlanOptions::replace`]).
+///
+/// [`PlanOptions::replace`]: crate::PlanOptions::replace
+pub const FORCED_REPLACEMENT: &str = "(replacement asked for)";
+
 /// Classifies the change from `old` to `inputs` (with `ignore_changes` already applied). A
 /// changed type token replaces the resource without asking the provider; unchanged inputs
-/// need no provider call either.
+/// need no provider call either. `forced`: a replacement was asked for whatever changed.
 pub(crate) fn classify(
     provider: &dyn Provider,
     registration: &Registration,
     old: &ResourceState,
     inputs: &Properties,
+    forced: bool,
 ) -> Result<Change, ProviderError> {
     let changed = inputs.changed_keys(&old.inputs);
     if old.type_token != registration.type_token {
@@ -77,7 +83,7 @@ pub(crate) fn classify(
         old_outputs: &old.outputs,
         new_inputs: inputs,
     })?;
-    let changes: Vec<PropertyChange> = response
+    let mut changes: Vec<PropertyChange> = response
         .changes
         .into_iter()
         .map(|mut change| {
@@ -88,11 +94,23 @@ pub(crate) fn classify(
             change
         })
         .collect();
+    // A replacement asked for with nothing else forcing one makes a copy with the same
+    // inputs: whatever must be unique (a name, a rule's permission) would clash with the old
+    // one, so the old one goes first.
+    let forced_alone = forced && !changes.iter().any(|c| c.replace);
+    if forced_alone {
+        changes.push(PropertyChange {
+            key: FORCED_REPLACEMENT.to_owned(),
+            replace: true,
+        });
+    }
     let replaces = changes.iter().any(|c| c.replace);
     Ok(Change {
         changes,
         delete_before_replace: replaces
-            && (registration.options.delete_before_replace || response.delete_before_replace),
+            && (forced_alone
+                || registration.options.delete_before_replace
+                || response.delete_before_replace),
     })
 }
 

@@ -14,8 +14,8 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::apply::{ApplyOptions, ApplySummary, Executor};
 use crate::plan::{
-    BaseState, InterruptedOperation, Operation, Plan, PlanError, PlanErrors, PlanRecord, Shown,
-    StepRecord,
+    BaseState, InterruptedOperation, Operation, Plan, PlanError, PlanErrors, PlanOptions,
+    PlanRecord, Shown, StepRecord,
 };
 use crate::property::PropertyMap;
 use crate::provider::{Providers, ReadRequest, ReadResponse};
@@ -267,9 +267,18 @@ impl Engine {
 
     /// Plans the program against the stack's state. Reads data sources; changes nothing.
     pub async fn preview(&self, program: &Program) -> Result<Plan, EngineError> {
+        self.preview_with(program, &PlanOptions::default()).await
+    }
+
+    /// [`Engine::preview`] with options: resources to replace whatever changed.
+    pub async fn preview_with(
+        &self,
+        program: &Program,
+        options: &PlanOptions,
+    ) -> Result<Plan, EngineError> {
         self.require_passphrase(program)?;
         let loaded = self.load(&program.stack).await?;
-        Ok(crate::plan::plan(program, loaded.plain.as_ref(), &self.providers).await?)
+        Ok(crate::plan::plan(program, loaded.plain.as_ref(), &self.providers, options).await?)
     }
 
     /// Takes the stack's lock, waiting up to the lock timeout for a live holder.
@@ -355,7 +364,11 @@ impl Engine {
         let _lock = self.lock(&program.stack, "apply").await?;
         let loaded = self.load(&program.stack).await?;
         Self::check_base(&program.stack, &loaded, &saved.base)?;
-        let fresh = crate::plan::plan(program, loaded.plain.as_ref(), &self.providers).await?;
+        let replace = PlanOptions {
+            replace: saved.replace.clone(),
+        };
+        let fresh =
+            crate::plan::plan(program, loaded.plain.as_ref(), &self.providers, &replace).await?;
         let differences = compare_steps(&saved.steps, &fresh.record.steps);
         if !differences.is_empty() {
             return Err(EngineError::PlanMismatch {

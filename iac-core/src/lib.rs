@@ -45,12 +45,13 @@ pub use apply::{
     ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, FailedStep, SkippedStep,
     StopSignal,
 };
+pub use change::FORCED_REPLACEMENT;
 pub use engine::{Engine, EngineError};
 pub use errors::ErrorList;
 pub use output::{EvalError, IntoInput, Output, Resolve, ResourceRef};
 pub use plan::{
     BaseState, InterruptedOperation, Operation, PLAN_VERSION, Plan, PlanError, PlanErrors,
-    PlanRecord, PropertyDiff, SKETCH_MARK, Shown, StepCounts, StepRecord,
+    PlanOptions, PlanRecord, PropertyDiff, SKETCH_MARK, Shown, StepCounts, StepRecord,
 };
 pub use preview::render as render_preview;
 pub use progress::{Progress, confirm};

@@ -206,6 +206,20 @@ pub struct PlanRecord {
     /// Operations from an interrupted run that must be resolved (refresh) before apply.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interrupted: Vec<InterruptedOperation>,
+    /// The resources whose replacement was asked for ([`PlanOptions::replace`]); applying
+    /// the saved plan replaces them again.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub replace: BTreeSet<String>,
+}
+
+/// How to plan beyond what the program says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Replace these resources even if nothing of theirs changed; what depends on them
+    /// follows their new outputs. With no other change forcing it, the old one is deleted
+    /// first: the new one has the same inputs, so whatever must be unique (a name, a rule's
+    /// permission) would clash. Each must be in the program and recorded.
+    pub replace: BTreeSet<String>,
 }
 
 /// How many steps of each kind.
@@ -491,6 +505,14 @@ pub enum PlanError {
         /// What forces it.
         reason: String,
     },
+    /// A replacement was asked for a resource that cannot be replaced.
+    #[error("resource `{resource}` cannot be replaced: {reason}")]
+    CannotReplace {
+        /// The name given.
+        resource: String,
+        /// Why, and what to do.
+        reason: &'static str,
+    },
     /// The provider failed during planning.
     #[error("resource `{resource}`: provider {action} failed: {error}")]
     Provider {
@@ -520,6 +542,7 @@ impl PlanError {
             | PlanError::Check { .. }
             | PlanError::Eval { .. }
             | PlanError::Protected { .. }
+            | PlanError::CannotReplace { .. }
             | PlanError::DataSourceNotFound { .. } => true,
             PlanError::Provider { .. } => false,
         }
@@ -605,6 +628,7 @@ pub(crate) fn dependency_names(program: &Program, node: usize) -> Vec<String> {
 struct Planner<'p> {
     program: &'p Program,
     state: Option<&'p Checkpoint>,
+    options: &'p PlanOptions,
     errors: Vec<PlanError>,
     values: Vec<NodeValue>,
     steps: Vec<Option<PlannedStep>>,
@@ -616,16 +640,40 @@ pub(crate) async fn plan(
     program: &Program,
     state: Option<&Checkpoint>,
     providers: &Providers,
+    options: &PlanOptions,
 ) -> Result<Plan, PlanErrors> {
     let n = program.nodes.len();
     let mut planner = Planner {
         program,
         state,
+        options,
         errors: Vec::new(),
         values: vec![NodeValue::Unknown; n],
         steps: vec![None; n],
         checked: vec![None; n],
     };
+    for name in &options.replace {
+        let found = program
+            .index
+            .get(name.as_str())
+            .map(|&i| &program.nodes[i].registration);
+        let reason = match found {
+            None => Some("the program has no resource of that name"),
+            Some(reg) if reg.kind == NodeKind::DataSource => {
+                Some("it is a data source: it is read, not made")
+            }
+            Some(_) if state.and_then(|s| s.resources.live(name)).is_none() => {
+                Some("it is not made yet: the plan creates it")
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            planner.errors.push(PlanError::CannotReplace {
+                resource: name.clone(),
+                reason,
+            });
+        }
+    }
     for &i in &program.order {
         planner.plan_node(i, providers).await;
     }
@@ -785,7 +833,8 @@ impl Planner<'_> {
         };
 
         apply_ignore_changes(&mut inputs, &reg.options.ignore_changes, &old.inputs);
-        let change = match change::classify(provider, reg, &old, &inputs) {
+        let forced = self.options.replace.contains(&*reg.name);
+        let change = match change::classify(provider, reg, &old, &inputs, forced) {
             Ok(change) => change,
             Err(error) => {
                 self.errors.push(PlanError::Provider {
@@ -896,6 +945,7 @@ impl Planner<'_> {
                 base: BaseState::of(self.state),
                 steps: records,
                 interrupted,
+                replace: self.options.replace.clone(),
             },
             steps,
             values: self.values,

@@ -139,6 +139,10 @@ pub fn render(plan: &PlanRecord) -> String {
             .iter()
             .filter(|d| !(step.op == Operation::Create && is_empty(d.new.as_ref())))
         {
+            if d.key == crate::FORCED_REPLACEMENT && d.old.is_none() && d.new.is_none() {
+                let _ = writeln!(out, "        {} (forces replacement)", d.key);
+                continue;
+            }
             let forces = if d.replace {
                 " (forces replacement)"
             } else {

@@ -1204,3 +1204,52 @@ async fn a_destroy_deletes_resources_and_only_forgets_data_sources() {
     );
     assert!(provider.existing().is_empty());
 }
+
+#[tokio::test]
+async fn a_replacement_asked_for_runs_the_normal_replacement_and_survives_a_saved_plan() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    let program = network(1);
+    up_with(&engine, &program, 4).await;
+    let before = engine.state("dev").await.unwrap().unwrap();
+    let old_id = before.resource("subnet-a").unwrap().id.clone();
+
+    let options = iac_core::PlanOptions {
+        replace: ["subnet-a".to_owned()].into(),
+    };
+    let plan = engine.preview_with(&program, &options).await.unwrap();
+    let text = plan.render();
+    assert!(
+        text.contains("(replacement asked for) (forces replacement)"),
+        "{text}"
+    );
+    let counts = plan.record().counts();
+    assert_eq!(
+        (counts.replace, counts.create, counts.delete),
+        (1, 0, 0),
+        "{text}"
+    );
+
+    // Saved and applied: the replacement is part of the plan file.
+    let saved = iac_core::PlanRecord::from_json(&plan.record().to_json()).unwrap();
+    assert_eq!(saved.replace, options.replace);
+    let summary = engine
+        .apply_saved(&program, &saved, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary}");
+    assert_eq!(summary.counts.replace, 1, "{summary}");
+    let after = engine.state("dev").await.unwrap().unwrap();
+    assert_ne!(after.resource("subnet-a").unwrap().id, old_id);
+    assert_eq!(provider.existing().len(), 5, "the old subnet is gone");
+    assert!(!engine.preview(&program).await.unwrap().has_changes());
+
+    // What cannot be replaced is refused before anything runs, each with its reason.
+    let wrong = iac_core::PlanOptions {
+        replace: ["nope".to_owned()].into(),
+    };
+    let refused = engine.preview_with(&program, &wrong).await.unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "resource `nope` cannot be replaced: the program has no resource of that name"
+    );
+}

@@ -20,7 +20,7 @@ use iac_aws::{AwsProvider, AwsSettings};
 use iac_core::state::{Checkpoint, StateBackend};
 use iac_core::{
     ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, FileBackend, Passphrase, Plan,
-    PlanRecord, Program, Progress, Providers, Shown, Stack,
+    PlanOptions, PlanRecord, Program, Progress, Providers, Shown, Stack,
 };
 use iac_local::LocalProvider;
 use iac_state_s3::S3Backend;
@@ -47,6 +47,8 @@ enum Verb {
     Preview {
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        planning: Planning,
         /// Save the plan, to apply exactly it later with `apply --plan`.
         #[arg(long, value_name = "FILE")]
         plan_out: Option<PathBuf>,
@@ -60,8 +62,11 @@ enum Verb {
         target: Target,
         #[command(flatten)]
         run: RunArgs,
-        /// Apply exactly this saved plan (refused if anything changed since).
-        #[arg(long, value_name = "FILE")]
+        #[command(flatten)]
+        planning: Planning,
+        /// Apply exactly this saved plan (refused if anything changed since; it carries the
+        /// replacements it was made with).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["replace", "refresh"])]
         plan: Option<PathBuf>,
     },
     /// Delete every resource of the environment.
@@ -178,6 +183,18 @@ struct Target {
     /// Provider operations running at once (at least 1).
     #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     parallel: usize,
+}
+
+/// How `preview` and `apply` plan.
+#[derive(Args)]
+struct Planning {
+    /// Replace this resource even if nothing of it changed, through the normal replacement
+    /// order (repeatable).
+    #[arg(long, value_name = "NAME")]
+    replace: Vec<String>,
+    /// Read every resource first (recording drift), then plan against what is there.
+    #[arg(long)]
+    refresh: bool,
 }
 
 #[derive(Args)]
@@ -565,6 +582,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
     match cli.verb {
         Verb::Preview {
             target,
+            planning,
             plan_out,
             detailed_exitcode,
         } => {
@@ -572,7 +590,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             build_local(&env, target.json)?;
             let (program, _) = program(&env, &target)?;
             let engine = engine(&env, &target).await?;
-            let plan = engine.preview(&program).await?;
+            let plan = plan_fresh(&engine, &program, &target, &planning).await?;
             print_plan(&plan, target.json);
             if let Some(path) = plan_out {
                 std::fs::write(&path, plan.record().to_json()).map_err(|e| {
@@ -589,7 +607,12 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
                 EXIT_OK
             })
         }
-        Verb::Apply { target, run, plan } => {
+        Verb::Apply {
+            target,
+            run,
+            planning,
+            plan,
+        } => {
             let env = load(&target)?;
             build_local(&env, target.json)?;
             let (program, registered) = program(&env, &target)?;
@@ -610,7 +633,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
                 }
                 None => {
                     resolve_interrupted(&engine, &env.name, &target).await?;
-                    let fresh = engine.preview(&program).await?;
+                    let fresh = plan_fresh(&engine, &program, &target, &planning).await?;
                     execute(&engine, &program, Planned::Fresh(&fresh), &target, &run).await?
                 }
             };
@@ -649,19 +672,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             if target.json {
                 println!("{}", to_json(&report));
             } else {
-                for d in &report.drift {
-                    println!("{d}");
-                }
-                println!(
-                    "Refreshed stack {}: {} changed, {} unchanged, {} unreadable",
-                    env.name,
-                    report.drift.len(),
-                    report.unchanged,
-                    report.errors.len()
-                );
-                for failure in &report.errors {
-                    println!("  ! {}: {}", failure.name, failure.error);
-                }
+                print_refresh(&report, &env.name);
             }
             Ok(if report.errors.is_empty() {
                 EXIT_OK
@@ -698,6 +709,42 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
 
 /// Before planning: looks up what an interrupted run (or a create whose answer was lost) may
 /// have made, and records it, so nothing is created twice and nothing waits for the user.
+/// What a refresh found, a line each, then its count.
+fn print_refresh(report: &iac_core::RefreshReport, stack: &str) {
+    for d in &report.drift {
+        println!("{d}");
+    }
+    println!(
+        "Refreshed stack {stack}: {} changed, {} unchanged, {} unreadable",
+        report.drift.len(),
+        report.unchanged,
+        report.errors.len()
+    );
+    for failure in &report.errors {
+        println!("  ! {}: {}", failure.name, failure.error);
+    }
+}
+
+/// Plans the program, after a refresh with `--refresh`, replacing what `--replace` names.
+async fn plan_fresh(
+    engine: &Engine,
+    program: &Program,
+    target: &Target,
+    planning: &Planning,
+) -> Result<Plan, StacksError> {
+    if planning.refresh {
+        let report = engine.refresh(program.stack(), target.parallel).await?;
+        if !target.json {
+            print_refresh(&report, program.stack());
+            println!();
+        }
+    }
+    let options = PlanOptions {
+        replace: planning.replace.iter().cloned().collect(),
+    };
+    Ok(engine.preview_with(program, &options).await?)
+}
+
 async fn resolve_interrupted(
     engine: &Engine,
     stack: &str,

@@ -1022,5 +1022,51 @@ fn state_verbs_list_show_forget_and_rename_what_the_stack_records() {
     let back = stdout(&env.run("preview", &["--detailed-exitcode"]).code(2));
     assert!(back.contains("Resources: 1 to create"), "{back}");
 
+    // A replacement asked for: previewed, then applied through the normal order.
+    let wrong = env.run("preview", &["--replace", "nope"]).code(1);
+    assert!(
+        stderr(&wrong).contains(
+            "resource `nope` cannot be replaced: the program has no resource of that name"
+        ),
+        "{}",
+        stderr(&wrong)
+    );
+    let asked = stdout(&env.run("preview", &["--replace", "kafka-ssh"]).success());
+    insta::with_settings!({
+        snapshot_path => "../../snapshots/stacks",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(
+            "preview_replace_dev",
+            regex::Regex::new(r"sg-[0-9a-f]+")
+                .unwrap()
+                .replace_all(&asked.replace(stack.as_str(), "[env]"), "sg-[id]")
+        );
+    });
+    let old_rule = stdout(&env.run("state show", &["kafka-ssh"]).success());
+    let replaced = env
+        .run("apply", &["--yes", "--replace", "kafka-ssh"])
+        .success();
+    assert_eq!(
+        summary_line(&stdout(&replaced)),
+        format!(
+            "Stack {stack}: 1 created, 0 updated, 1 replaced, 0 deleted, 38 unchanged, 0 failed, 0 skipped"
+        )
+    );
+    let new_rule = stdout(&env.run("state show", &["kafka-ssh"]).success());
+    let id = |shown: &str| serde_json::from_str::<serde_json::Value>(shown).unwrap()["id"].clone();
+    assert_ne!(id(&old_rule), id(&new_rule));
+
+    // --refresh reads everything before planning: nothing drifted, nothing to do.
+    let refreshed = stdout(
+        &env.run("preview", &["--refresh", "--detailed-exitcode"])
+            .code(0),
+    );
+    assert!(
+        refreshed.contains(&format!("Refreshed stack {stack}: 0 changed")),
+        "{refreshed}"
+    );
+
     env.run("destroy", &["--yes"]).success();
 }
