@@ -136,7 +136,8 @@ async fn scram_users_reach_a_broker_that_requires_them_and_others_are_refused() 
         &[&sasl[..], &[("sasl.password", PASSWORD)]].concat(),
         "secured.topics",
         "secured-orders",
-    );
+    )
+    .await;
     assert_eq!(
         processes::connector_state(&client, connector_port, "secured-topics").await,
         "RUNNING"

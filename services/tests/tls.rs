@@ -110,7 +110,7 @@ async fn the_admin_api_trusts_only_the_generated_ca_and_the_name_it_signed() {
         &tls,
         &[],
     );
-    processes::wait_for_key(&tls, "tls.topics", "tls-orders");
+    processes::wait_for_key(&tls, "tls.topics", "tls-orders").await;
     assert_eq!(
         processes::connector_state(&client, connector, "tls-topics").await,
         "RUNNING"

@@ -562,6 +562,8 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     let consumer: StreamConsumer = platform
         .client(platform.broker, true)
         .set("group.id", format!("{stack}-reader"))
+        // In case the topic is made after the reader subscribes.
+        .set("topic.metadata.refresh.interval.ms", "1000")
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()

@@ -149,17 +149,32 @@ pub(crate) fn connector_polling_topics(
 }
 
 /// Reads `topic` from the start with a consumer of the test's own (`settings` added) until a
-/// record keyed `key` arrives, for at most a minute.
-pub(crate) fn wait_for_key(settings: &[(&str, &str)], topic: &str, key: &str) {
+/// record keyed `key` arrives, for at most a minute. The consumer blocks, so it runs off the
+/// runtime: a worker it blocked could strand the tasks it holds (the TLS front's, say).
+pub(crate) async fn wait_for_key(settings: &[(&str, &str)], topic: &str, key: &str) {
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let (topic, key) = (topic.to_owned(), key.to_owned());
+    tokio::task::spawn_blocking(move || read_until_key(&settings, &topic, &key))
+        .await
+        .unwrap();
+}
+
+fn read_until_key(settings: &[(String, String)], topic: &str, key: &str) {
     use rdkafka::Message as _;
     use rdkafka::consumer::{BaseConsumer, Consumer};
 
     let mut config = rdkafka::config::ClientConfig::new();
     config
         .set("group.id", format!("{topic}-reader"))
-        .set("auto.offset.reset", "earliest");
+        .set("auto.offset.reset", "earliest")
+        // The topic may be made after the reader subscribes: look for it every second, not
+        // every five minutes (librdkafka's default).
+        .set("topic.metadata.refresh.interval.ms", "1000");
     for (k, v) in settings {
-        config.set(*k, *v);
+        config.set(k, v);
     }
     let consumer: BaseConsumer = config.create().unwrap();
     consumer.subscribe(&[topic]).unwrap();
