@@ -855,6 +855,15 @@ impl<'a> Executor<'a> {
                 return Ok(Operation::Same);
             }
         }
+        // A provider that adopts what has the same natural key may answer a replacement's
+        // create with the old object itself: deleting that would delete the replacement.
+        if rec.op == Operation::Replace
+            && !rec.delete_before_replace
+            && let Some(n) = step.node
+            && matches!(&lock(&self.values)[n], NodeValue::Known { id, .. } if *id == old.id)
+        {
+            return Ok(Operation::Same);
+        }
         if old.kind == NodeKind::DataSource {
             self.writer.send(vec![Mutation::Remove {
                 name: old.name.clone(),

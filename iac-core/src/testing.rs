@@ -72,6 +72,7 @@ pub struct TestProvider {
     default_latency: Duration,
     replace_keys: Vec<String>,
     delete_first_keys: Vec<String>,
+    adopting: Vec<String>,
     next_id: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -95,6 +96,17 @@ impl TestProvider {
     /// A provider with no latency, where every change is an in-place update.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A create of one of these names answers with the existing resource of that name, if
+    /// there is one: as a provider that adopts what has the same natural key (an AWS
+    /// security group rule's permission) does.
+    pub fn adopting_on_create<I: Into<String>>(
+        mut self,
+        names: impl IntoIterator<Item = I>,
+    ) -> Self {
+        self.adopting = names.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Every call takes this long.
@@ -418,7 +430,17 @@ impl Provider for TestProvider {
 
     async fn create(&self, request: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
         let id = format!("id-{}", self.next_id.fetch_add(1, Ordering::SeqCst) + 1);
+        let adopts = self.adopting.iter().any(|n| n == request.name);
         self.call(CallKind::Create, request.name, |inner| {
+            if adopts
+                && let Some((id, found)) =
+                    inner.resources.iter().find(|(_, r)| r.name == request.name)
+            {
+                return Ok(CreateResponse {
+                    id: id.clone(),
+                    outputs: found.outputs.clone(),
+                });
+            }
             let outputs = outputs_for(&id, request.name, request.inputs, 1);
             inner.resources.insert(
                 id.clone(),

@@ -1253,3 +1253,28 @@ async fn a_replacement_asked_for_runs_the_normal_replacement_and_survives_a_save
         "resource `nope` cannot be replaced: the program has no resource of that name"
     );
 }
+
+#[tokio::test]
+async fn a_replacement_answered_with_the_old_object_keeps_it() {
+    // The provider adopts what has the same natural key: the replacement's create answers
+    // with the old subnet itself, which must then not be deleted as "the old one".
+    let provider = Arc::new(
+        TestProvider::new()
+            .replace_on(["cidr"])
+            .adopting_on_create(["subnet-a"]),
+    );
+    let dir = TempDir::new().expect("temp dir");
+    let engine = engine(&provider, dir.path());
+    let subnet = |cidr: &str| {
+        let mut s = Stack::new("dev");
+        thing(&mut s, "subnet-a", Inputs::new().with("cidr", cidr));
+        s.build().expect("valid program")
+    };
+    up_with(&engine, &subnet("10.0.1.0/24"), 1).await;
+    let summary = up_with(&engine, &subnet("10.0.9.0/24"), 1).await;
+    assert!(summary.is_success(), "{summary}");
+    assert_eq!(provider.names(CallKind::Delete), Vec::<String>::new());
+    assert!(provider.existing().contains("subnet-a"));
+    let state = engine.state("dev").await.unwrap().unwrap();
+    assert_eq!(state.resources.len(), 1, "{:?}", state.resources);
+}
