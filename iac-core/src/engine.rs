@@ -684,7 +684,7 @@ impl Engine {
 
     /// Runs `change` on the stored state under the stack's lock (secrets stay sealed) and
     /// stores the result as the next serial; `name` must be recorded.
-    async fn change_state<T: Send + 'static>(
+    async fn change_state<T>(
         &self,
         stack: &str,
         name: &str,

@@ -35,7 +35,7 @@ pub fn local_nodes(env: &str) -> Vec<NodeFacts> {
     [Role::Broker, Role::Connect, Role::Platform]
         .into_iter()
         .map(|role| NodeFacts {
-            name: format!("{env}-{}-1", role.name()),
+            name: format!("{env}-{}", node_name(role)),
             role,
             index: 1,
             zone: "local".to_owned(),
@@ -45,6 +45,12 @@ pub fn local_nodes(env: &str) -> Vec<NodeFacts> {
             private_dns: "127.0.0.1".to_owned(),
         })
         .collect()
+}
+
+/// The name in the component of this machine's one node of `role` (`broker-1`); its
+/// [`NodeFacts`] name is `<env>-<that>`.
+fn node_name(role: Role) -> String {
+    format!("{}-1", role.name())
 }
 
 /// A service of the local platform: its resource and the URL to open.
@@ -172,27 +178,20 @@ impl LocalPlatform {
         let nodes = local_nodes(&env);
         let rendered_config =
             crate::render::register(stack, config, Output::known(nodes.clone()), rendered);
-        stack.export(NODES_OUTPUT, Output::known(nodes.clone()));
+        stack.export(NODES_OUTPUT, Output::known(nodes));
         let dir = site
             .dir
             .clone()
             .unwrap_or_else(|| format!(".iac/local/{env}"));
         // Absolute: the state means the same folder whatever the working directory.
         let dir = std::path::absolute(&dir).map_or(dir, |d| d.to_string_lossy().into_owned());
-        let broker = nodes
-            .iter()
-            .find(|n| n.role == Role::Broker)
-            .map(|n| n.name.clone());
-        let subjects = broker
-            .map(|files| CertificateSubject {
-                name: "broker-1".to_owned(),
-                files,
-                dns_name: Output::known("localhost".to_owned()),
-                ip: "127.0.0.1".to_owned(),
-            })
-            .into_iter()
-            .collect();
-        let credentials = security::register(stack, config, subjects);
+        let broker = CertificateSubject {
+            name: node_name(Role::Broker),
+            files: format!("{env}-{}", node_name(Role::Broker)),
+            dns_name: Output::known("localhost".to_owned()),
+            ip: "127.0.0.1".to_owned(),
+        };
+        let credentials = security::register(stack, config, vec![broker]);
         let mut services = Vec::new();
         for spec in specs(&env, config, site, rendered, &dir, credentials.as_ref()) {
             let mut triggers = Output::known(vec![program_fingerprint(&spec.program)]);
@@ -208,7 +207,9 @@ impl LocalPlatform {
             if !reads.is_empty() {
                 options = options.depends_on(&rendered_config.folder);
             }
-            if let (Some(credentials), false) = (&credentials, spec.reads_credentials.is_empty()) {
+            if let Some(credentials) = &credentials
+                && !spec.reads_credentials.is_empty()
+            {
                 let files = spec.reads_credentials;
                 // A digest of secrets is a secret too: it stays encrypted in state.
                 triggers =
@@ -371,20 +372,24 @@ fn specs(
     let p = &config.ports;
     let programs = &site.programs;
     let client = format!("tcp://127.0.0.1:{}", p.broker_client);
+    // tansu listening on `listen`, advertising the client address.
+    let broker_args = |listen: String| -> Vec<String> {
+        vec![
+            "broker".into(),
+            "--listener-url".into(),
+            listen,
+            "--advertised-listener-url".into(),
+            client.clone(),
+            // SQLite in its own folder: topics, offsets and users outlive a restart.
+            "--storage-engine".into(),
+            "sqlite://tansu.db".into(),
+        ]
+    };
     let none = || Output::known(Environment::new());
     let mut tansu = Spec {
         name: "tansu",
         program: program_path(&programs.tansu),
-        args: vec![
-            "broker".into(),
-            "--listener-url".into(),
-            client.clone(),
-            "--advertised-listener-url".into(),
-            client,
-            // SQLite in its own folder: topics, offsets and users outlive a restart.
-            "--storage-engine".into(),
-            "sqlite://tansu.db".into(),
-        ],
+        args: broker_args(client.clone()),
         wrapper: None,
         environment: none(),
         reads_credentials: Vec::new(),
@@ -437,12 +442,11 @@ fn specs(
     let mut front = None;
     if let Some(credentials) = credentials {
         // tansu behind the TLS front, requiring SCRAM; its users made at each start.
+        // The wrapper's arguments: the start-up listener, then the broker's own.
+        let startup = format!("tcp://127.0.0.1:{}", p.controller);
         let internal = format!("tcp://127.0.0.1:{}", p.broker_internal);
-        tansu.args[2] = internal;
+        tansu.args = [vec![startup], broker_args(internal)].concat();
         tansu.wrapper = Some(TANSU_WITH_USERS);
-        tansu
-            .args
-            .insert(0, format!("tcp://127.0.0.1:{}", p.controller));
         let users = Output::all(credentials.scram.iter().map(|(user, password)| {
             let principal = user.principal;
             password.clone().map(move |p| format!("{principal} {p}"))
@@ -455,7 +459,7 @@ fn specs(
             p.broker_internal
         );
         tansu.port_field = "ports.broker_internal";
-        let (crt, key) = security::node_files(&format!("{env}-broker-1"));
+        let (crt, key) = security::node_files(&format!("{env}-{}", node_name(Role::Broker)));
         front = Some(Spec {
             name: "tls-front",
             program: program_path(&programs.tls_front),

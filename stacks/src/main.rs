@@ -92,7 +92,7 @@ enum Verb {
         #[command(flatten)]
         target: Target,
     },
-    /// Move a stack's state between backends.
+    /// Read or change a stack's recorded state, or move it between backends.
     State {
         #[command(subcommand)]
         action: StateVerb,
@@ -379,6 +379,13 @@ async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
             .map_err(StacksError::Connect)?
             .register(&mut providers);
     }
+    engine_with(providers, target)
+}
+
+/// The engine on `target`'s backend with `providers`: the passphrase of the environment, the
+/// lock timeout, and the stack's lock broken (`--force-unlock`) or taken over from a run on
+/// this host that is gone, saying so.
+fn engine_with(providers: Providers, target: &Target) -> Result<Engine, StacksError> {
     let mut engine = Engine::new(providers, backend(target)?);
     if let Some(passphrase) = Passphrase::from_env() {
         engine = engine.with_passphrase(passphrase);
@@ -386,17 +393,18 @@ async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
     if let Some(timeout) = target.lock_timeout {
         engine = engine.with_lock_timeout(timeout);
     }
+    let stack = &target.env;
     if target.force_unlock
-        && let Some(holder) = engine.break_lock(&env.name)?
+        && let Some(holder) = engine.break_lock(stack)?
     {
         eprintln!(
-            "broke the lock of stack `{}` held by pid {} on {} ({}) since {}",
-            env.name, holder.pid, holder.host, holder.operation, holder.since
+            "broke the lock of stack `{stack}` held by pid {} on {} ({}) since {}",
+            holder.pid, holder.host, holder.operation, holder.since
         );
-    } else if let Some(holder) = engine.take_over_stale_lock(&env.name)? {
+    } else if let Some(holder) = engine.take_over_stale_lock(stack)? {
         eprintln!(
-            "took over the lock of stack `{}` left by pid {} ({}, since {}): that run is gone",
-            env.name, holder.pid, holder.operation, holder.since
+            "took over the lock of stack `{stack}` left by pid {} ({}, since {}): that run is gone",
+            holder.pid, holder.operation, holder.since
         );
     }
     Ok(engine)
@@ -428,17 +436,27 @@ fn shown_values(
         .collect()
 }
 
-/// An engine for the state verbs: no provider (they call none), the backend, the
-/// passphrase and the lock timeout.
+/// An engine for the state verbs: they call no provider.
 fn state_engine(target: &Target) -> Result<Engine, StacksError> {
-    let mut engine = Engine::new(Providers::new(), backend(target)?);
-    if let Some(passphrase) = Passphrase::from_env() {
-        engine = engine.with_passphrase(passphrase);
+    engine_with(Providers::new(), target)
+}
+
+/// A record as `state list --json` and `state show` print it (`show` adds its dependencies,
+/// inputs and outputs, secrets as `[secret]`).
+fn record_json(r: &iac_core::state::ResourceState, detailed: bool) -> serde_json::Value {
+    let mut record = serde_json::json!({
+        "name": r.name,
+        "type": r.type_token,
+        "id": r.id,
+        "protect": r.protect,
+        "delete_pending": r.delete_pending,
+    });
+    if detailed {
+        record["dependencies"] = serde_json::json!(r.dependencies);
+        record["inputs"] = shown_values(&r.inputs, &r.secrets).into();
+        record["outputs"] = shown_values(&r.outputs, &r.secrets).into();
     }
-    if let Some(timeout) = target.lock_timeout {
-        engine = engine.with_lock_timeout(timeout);
-    }
-    Ok(engine)
+    record
 }
 
 /// The stack's state, decrypted; a stack without state is the user's to check.
@@ -456,13 +474,8 @@ async fn state_list(target: &Target) -> Result<u8, StacksError> {
     let checkpoint = recorded(&state_engine(target)?, &target.env).await?;
     let records: Vec<_> = checkpoint.resources.iter().collect();
     if target.json {
-        let listed: Vec<serde_json::Value> = records
-            .iter()
-            .map(|r| {
-                serde_json::json!({"name": r.name, "type": r.type_token, "id": r.id,
-                    "protect": r.protect, "delete_pending": r.delete_pending})
-            })
-            .collect();
+        let listed: Vec<serde_json::Value> =
+            records.iter().map(|r| record_json(r, false)).collect();
         println!("{}", to_json(&listed));
         return Ok(EXIT_OK);
     }
@@ -495,18 +508,7 @@ async fn state_show(target: &Target, name: &str) -> Result<u8, StacksError> {
         .resources
         .iter()
         .filter(|r| r.name == name)
-        .map(|r| {
-            serde_json::json!({
-                "name": r.name,
-                "type": r.type_token,
-                "id": r.id,
-                "protect": r.protect,
-                "delete_pending": r.delete_pending,
-                "dependencies": r.dependencies,
-                "inputs": shown_values(&r.inputs, &r.secrets),
-                "outputs": shown_values(&r.outputs, &r.secrets),
-            })
-        })
+        .map(|r| record_json(r, true))
         .collect();
     if found.is_empty() {
         return Err(StacksError::Engine(iac_core::EngineError::NoSuchResource {
@@ -707,8 +709,6 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
     }
 }
 
-/// Before planning: looks up what an interrupted run (or a create whose answer was lost) may
-/// have made, and records it, so nothing is created twice and nothing waits for the user.
 /// What a refresh found, a line each, then its count.
 fn print_refresh(report: &iac_core::RefreshReport, stack: &str) {
     for d in &report.drift {
@@ -745,6 +745,8 @@ async fn plan_fresh(
     Ok(engine.preview_with(program, &options).await?)
 }
 
+/// Before planning: looks up what an interrupted run (or a create whose answer was lost) may
+/// have made, and records it, so nothing is created twice and nothing waits for the user.
 async fn resolve_interrupted(
     engine: &Engine,
     stack: &str,

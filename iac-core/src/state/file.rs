@@ -14,8 +14,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use serde::Serialize;
-
 use super::{Checkpoint, JournalBatch, LockInfo, Mutation, StateBackend, StateError, StateLock};
 
 /// Stores each stack's state in files under one folder.
@@ -25,12 +23,6 @@ pub struct FileBackend {
     /// Journals this backend appended to whole: their last line is complete, so the next
     /// append needs no look at the tail.
     whole: Arc<Mutex<HashSet<PathBuf>>>,
-}
-
-#[derive(Serialize)]
-struct JournalBatchRef<'a> {
-    serial: u64,
-    mutations: &'a [Mutation],
 }
 
 impl FileBackend {
@@ -180,11 +172,8 @@ impl StateBackend for FileBackend {
             return self.save(checkpoint);
         }
         let path = self.journal_path(&checkpoint.stack);
-        let mut line = serde_json::to_vec(&JournalBatchRef {
-            serial: checkpoint.serial,
-            mutations: batch,
-        })
-        .map_err(|e| corrupt(&path, e.to_string()))?;
+        let mut line = JournalBatch::encode(checkpoint.serial, batch)
+            .map_err(|e| corrupt(&path, e.to_string()))?;
         line.push(b'\n');
         // Taken out while the append runs: a failure part-way leaves it out, so the next
         // append cuts what this one tore.
@@ -296,14 +285,9 @@ impl FileBackend {
             .map_err(|source| io_error(path, source))?;
         match file.try_lock() {
             Ok(()) => Ok(Lockable::Free(file)),
-            Err(TryLockError::WouldBlock) => {
-                Ok(Lockable::Held(read_lock(path)?.unwrap_or(LockInfo {
-                    pid: 0,
-                    host: "unknown".to_owned(),
-                    operation: "unknown".to_owned(),
-                    since: "unknown".to_owned(),
-                })))
-            }
+            Err(TryLockError::WouldBlock) => Ok(Lockable::Held(
+                read_lock(path)?.unwrap_or_else(LockInfo::unknown),
+            )),
             Err(TryLockError::Error(source)) => Err(io_error(path, source)),
         }
     }

@@ -480,6 +480,16 @@ impl LockInfo {
         }
     }
 
+    /// The holder of a lock whose description cannot be read.
+    pub fn unknown() -> Self {
+        Self {
+            pid: 0,
+            host: "unknown".to_owned(),
+            operation: "unknown".to_owned(),
+            since: "unknown".to_owned(),
+        }
+    }
+
     /// Whether the holder ran on this host (so its liveness can be judged here).
     pub fn is_on_this_host(&self) -> bool {
         self.host == hostname()
@@ -502,6 +512,19 @@ pub struct JournalBatch {
     pub serial: u64,
     /// The mutations.
     pub mutations: Vec<Mutation>,
+}
+
+impl JournalBatch {
+    /// The JSON of the batch of `mutations` after which the checkpoint's serial is `serial`
+    /// (what [`JournalBatch`] reads back), without copying the mutations.
+    pub fn encode(serial: u64, mutations: &[Mutation]) -> serde_json::Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            serial: u64,
+            mutations: &'a [Mutation],
+        }
+        serde_json::to_vec(&Borrowed { serial, mutations })
+    }
 }
 
 /// State storage failures.

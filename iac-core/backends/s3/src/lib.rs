@@ -49,7 +49,7 @@ pub struct S3Backend {
 
 impl std::fmt::Debug for S3Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "S3Backend({})", self.inner.location(""))
+        write!(f, "S3Backend({})", self.location())
     }
 }
 
@@ -143,7 +143,7 @@ impl S3Backend {
 
     /// Where the state is: `s3://<bucket>/<prefix>`.
     pub fn location(&self) -> String {
-        self.inner.location("")
+        self.inner.url(&self.inner.prefix)
     }
 }
 
@@ -220,8 +220,14 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
 }
 
 impl Inner {
-    fn location(&self, key: &str) -> String {
-        format!("s3://{}/{}{key}", self.bucket, self.prefix)
+    /// The object `key` (a full key) as a URL: what errors name.
+    fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    /// [`Inner::url`] as the path a [`StateError::Corrupt`] names.
+    fn path(&self, key: &str) -> PathBuf {
+        PathBuf::from(self.url(key))
     }
 
     fn key(&self, stack: &str, object: &str) -> String {
@@ -229,16 +235,16 @@ impl Inner {
     }
 
     fn error(&self, key: &str, failure: Failure) -> StateError {
-        let location = format!("s3://{}/{key}", self.bucket);
+        let location = self.url(key);
         match failure {
             Failure::Refused(reason) => StateError::StoreRefused { location, reason },
             Failure::Missing => StateError::Store {
                 location,
-                reason: "the object is not there".to_owned(),
+                reason: "the object went away during the request (another run changed the state?): run the command again".to_owned(),
             },
             Failure::Exists => StateError::Store {
                 location,
-                reason: "the object is there already".to_owned(),
+                reason: "the object was written by another run during the request: run the command again".to_owned(),
             },
             Failure::Failed(reason) => StateError::Store { location, reason },
         }
@@ -250,7 +256,7 @@ impl Inner {
         future: impl std::future::Future<Output = Result<T, Failure>> + Send + 'static,
     ) -> Result<T, StateError> {
         let runtime = self.runtime.0.as_ref().ok_or_else(|| StateError::Store {
-            location: self.location(key),
+            location: self.url(key),
             reason: "the backend is shut down".to_owned(),
         })?;
         run_on(runtime, future)
@@ -419,7 +425,7 @@ impl Inner {
             .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
-    /// Writes the lock object for this process, unless one is there (`None`: there is).
+    /// Writes the lock object for this process, unless one is there (`false`: there is).
     fn try_lock(&self, stack: &str, operation: &str) -> Result<bool, StateError> {
         let key = self.key(stack, "lock.json");
         let info = LockInfo::this_process(operation);
@@ -441,6 +447,11 @@ fn holder_alive(holder: &LockInfo) -> bool {
         (Some(started), Some(since)) => started <= since + std::time::Duration::from_secs(1),
         _ => true,
     }
+}
+
+/// Whether a lock was left by a run on this host that is gone: its to take over.
+fn left_by_a_gone_run(holder: &LockInfo) -> bool {
+    holder.is_on_this_host() && !holder_alive(holder)
 }
 
 /// When the process whose `/proc/<pid>/stat` is `stat` started.
@@ -471,13 +482,13 @@ impl StateBackend for S3Backend {
         let Some(bytes) = inner.get(&key)? else {
             if let Some(first) = journal.first() {
                 return Err(StateError::Corrupt {
-                    path: PathBuf::from(inner.location(first.trim_start_matches(&inner.prefix))),
+                    path: inner.path(first),
                     reason: "a journal exists without its snapshot".to_owned(),
                 });
             }
             return Ok(None);
         };
-        let path = PathBuf::from(format!("s3://{}/{key}", inner.bucket));
+        let path = inner.path(&key);
         let text = String::from_utf8(bytes).map_err(|e| StateError::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
@@ -493,7 +504,7 @@ impl StateBackend for S3Backend {
             };
             let batch: JournalBatch =
                 serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
-                    path: PathBuf::from(format!("s3://{}/{object}", inner.bucket)),
+                    path: inner.path(&object),
                     reason: e.to_string(),
                 })?;
             for mutation in &batch.mutations {
@@ -530,11 +541,7 @@ impl StateBackend for S3Backend {
             inner.journal_prefix(&checkpoint.stack),
             checkpoint.serial
         );
-        let record = JournalBatch {
-            serial: checkpoint.serial,
-            mutations: batch.to_vec(),
-        };
-        let bytes = serde_json::to_vec(&record)
+        let bytes = JournalBatch::encode(checkpoint.serial, batch)
             .map_err(|e| inner.error(&key, Failure::Failed(e.to_string())))?;
         if inner.put(&key, bytes.clone(), true)? {
             return Ok(());
@@ -544,7 +551,7 @@ impl StateBackend for S3Backend {
         match inner.get(&key)? {
             Some(found) if found == bytes => Ok(()),
             _ => Err(StateError::Corrupt {
-                path: PathBuf::from(format!("s3://{}/{key}", inner.bucket)),
+                path: inner.path(&key),
                 reason: "another writer stored this batch while this run held the lock: stop every run of the stack, then run it again".to_owned(),
             }),
         }
@@ -555,7 +562,7 @@ impl StateBackend for S3Backend {
         if !inner.try_lock(stack, operation)? {
             // Taken: by a run on this host that is gone, it is taken over (once).
             match inner.read_lock(stack)? {
-                Some(holder) if !holder.is_on_this_host() || holder_alive(&holder) => {
+                Some(holder) if !left_by_a_gone_run(&holder) => {
                     return Err(StateError::Locked {
                         stack: stack.to_owned(),
                         holder,
@@ -564,12 +571,7 @@ impl StateBackend for S3Backend {
                 _ => {
                     inner.delete(&inner.key(stack, "lock.json"))?;
                     if !inner.try_lock(stack, operation)? {
-                        let holder = inner.read_lock(stack)?.unwrap_or(LockInfo {
-                            pid: 0,
-                            host: "unknown".to_owned(),
-                            operation: "unknown".to_owned(),
-                            since: "unknown".to_owned(),
-                        });
+                        let holder = inner.read_lock(stack)?.unwrap_or_else(LockInfo::unknown);
                         return Err(StateError::Locked {
                             stack: stack.to_owned(),
                             holder,
@@ -588,7 +590,7 @@ impl StateBackend for S3Backend {
     fn take_over(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
         let inner = &self.inner;
         match inner.read_lock(stack)? {
-            Some(holder) if holder.is_on_this_host() && !holder_alive(&holder) => {
+            Some(holder) if left_by_a_gone_run(&holder) => {
                 inner.delete(&inner.key(stack, "lock.json"))?;
                 Ok(Some(holder))
             }
