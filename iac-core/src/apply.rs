@@ -154,6 +154,9 @@ pub struct ApplySummary {
     pub failed: Vec<FailedStep>,
     /// Every skipped step.
     pub skipped: Vec<SkippedStep>,
+    /// Resources a targeted apply left as they were.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub untargeted: usize,
     /// Wall time.
     #[serde(serialize_with = "serialize_secs")]
     pub duration: Duration,
@@ -161,23 +164,31 @@ pub struct ApplySummary {
     pub outputs: BTreeMap<String, Shown>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
 /// `Stack dev: 2 created, 0 updated, 0 replaced, 0 deleted, 5 unchanged, 0 failed, 0 skipped
-/// in 3.1s`, then a line per failed step (with its error) and per skipped step.
+/// in 3.1s` (after a targeted apply `…, 0 skipped, 40 not targeted in 3.1s`), then a line per
+/// failed step (with its error) and per skipped step.
 impl fmt::Display for ApplySummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stack {}: {}, {} failed, {} skipped in {}",
+            "Stack {}: {}, {} failed, {} skipped",
             self.stack,
             self.counts,
             self.failed.len(),
             self.skipped.len(),
-            crate::progress::seconds(self.duration)
         )?;
+        if self.untargeted > 0 {
+            write!(f, ", {} not targeted", self.untargeted)?;
+        }
+        write!(f, " in {}", crate::progress::seconds(self.duration))?;
         for failed in &self.failed {
             write!(f, "\n  failed  {}: {}", failed.name, failed.error)?;
         }

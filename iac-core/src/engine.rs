@@ -26,6 +26,7 @@ use crate::state::writer::StateWriter;
 use crate::state::{
     Checkpoint, LockInfo, Mutation, PendingKind, ResourceState, StateBackend, StateError, StateLock,
 };
+use crate::target::Targets;
 
 /// How often a command waiting for a lock tries again.
 const LOCK_POLL: Duration = Duration::from_millis(250);
@@ -364,11 +365,12 @@ impl Engine {
         let _lock = self.lock(&program.stack, "apply").await?;
         let loaded = self.load(&program.stack).await?;
         Self::check_base(&program.stack, &loaded, &saved.base)?;
-        let replace = PlanOptions {
+        let planning = PlanOptions {
             replace: saved.replace.clone(),
+            targets: saved.targets.clone(),
         };
         let fresh =
-            crate::plan::plan(program, loaded.plain.as_ref(), &self.providers, &replace).await?;
+            crate::plan::plan(program, loaded.plain.as_ref(), &self.providers, &planning).await?;
         let differences = compare_steps(&saved.steps, &fresh.record.steps);
         if !differences.is_empty() {
             return Err(EngineError::PlanMismatch {
@@ -453,6 +455,7 @@ impl Engine {
             counts: walk.counts,
             failed: walk.failed,
             skipped: walk.skipped,
+            untargeted: plan.record.untargeted,
             duration: started.elapsed(),
             outputs: shown_map(&outputs, &secret_outputs),
         })
@@ -465,7 +468,20 @@ impl Engine {
         stack: &str,
         parallelism: usize,
     ) -> Result<RefreshReport, EngineError> {
-        self.reconcile(stack, parallelism, true).await
+        self.refresh_targets(stack, &Targets::all(), parallelism)
+            .await
+    }
+
+    /// [`Engine::refresh`] of only the targets and what they need (recorded dependencies;
+    /// with [`Targets::dependents`] also recorded dependents); pending operations are always
+    /// resolved. Each target must be recorded.
+    pub async fn refresh_targets(
+        &self,
+        stack: &str,
+        targets: &Targets,
+        parallelism: usize,
+    ) -> Result<RefreshReport, EngineError> {
+        self.reconcile(stack, parallelism, Some(targets)).await
     }
 
     /// Resolves only the operations an interrupted run left (a create whose outcome is
@@ -484,15 +500,16 @@ impl Engine {
         if !pending {
             return Ok(RefreshReport::new(stack));
         }
-        self.reconcile(stack, parallelism, false).await
+        self.reconcile(stack, parallelism, None).await
     }
 
-    /// Refresh (`every_resource`) or only the resolution of pending operations.
+    /// Refresh of what `refresh` covers, or (`None`) only the resolution of pending
+    /// operations.
     async fn reconcile(
         &self,
         stack: &str,
         parallelism: usize,
-        every_resource: bool,
+        refresh: Option<&Targets>,
     ) -> Result<RefreshReport, EngineError> {
         let _lock = self.lock(stack, "refresh").await?;
         let loaded = self.load(stack).await?;
@@ -510,11 +527,32 @@ impl Engine {
             Ok(reconciled)
         };
 
+        let reach = match refresh {
+            Some(targets) if !targets.is_all() => Some(
+                crate::target::reach(
+                    targets,
+                    None,
+                    Some(&plain),
+                    &crate::target::recorded_dependents(Some(&plain)),
+                )
+                .map_err(|unknown| EngineError::NoSuchResource {
+                    stack: stack.to_owned(),
+                    name: unknown.join("`, `"),
+                })?,
+            ),
+            _ => None,
+        };
+        let covered = |r: &ResourceState| reach.as_ref().is_none_or(|c| c.contains(&r.name));
         let resources: Vec<&ResourceState> = plain
             .resources
             .iter()
-            .filter(|r| every_resource && r.kind == NodeKind::Resource)
+            .filter(|r| refresh.is_some() && r.kind == NodeKind::Resource && covered(r))
             .collect();
+        report.untargeted = plain
+            .resources
+            .iter()
+            .filter(|r| refresh.is_some() && r.kind == NodeKind::Resource && !covered(r))
+            .count();
         let pending_reads = plain.pending.values().map(|p| {
             let read = ReadRequest {
                 stack,

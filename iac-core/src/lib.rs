@@ -39,6 +39,7 @@ mod resource;
 mod secrets;
 mod stack;
 pub mod state;
+mod target;
 pub mod testing;
 
 pub use apply::{
@@ -66,3 +67,4 @@ pub use resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
 pub use secrets::{EncryptionHeader, Passphrase, SecretsError};
 pub use stack::{NodeKind, Program, RegistrationError, RegistrationErrors, Stack};
 pub use state::FileBackend;
+pub use target::Targets;

@@ -22,6 +22,7 @@ use crate::provider::{
 };
 use crate::stack::{NodeKind, Program, Registration};
 use crate::state::{Checkpoint, PendingKind, ResourceState};
+use crate::target::{self, Targets};
 
 /// The format version of saved plans.
 pub const PLAN_VERSION: u32 = 1;
@@ -210,6 +211,17 @@ pub struct PlanRecord {
     /// the saved plan replaces them again.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub replace: BTreeSet<String>,
+    /// The resources a targeted plan covers ([`PlanOptions::targets`]); applying the saved
+    /// plan covers them again.
+    #[serde(default, skip_serializing_if = "Targets::is_all")]
+    pub targets: Targets,
+    /// How many resources (in the program or recorded) a targeted plan leaves untouched.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untargeted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// How to plan beyond what the program says.
@@ -220,6 +232,11 @@ pub struct PlanOptions {
     /// first: the new one has the same inputs, so whatever must be unique (a name, a rule's
     /// permission) would clash. Each must be in the program and recorded.
     pub replace: BTreeSet<String>,
+    /// Plan only these resources and what they need (every one when none is named); the
+    /// rest are left as recorded and counted as untargeted. A targeted replacement or delete
+    /// whose recorded dependents are not covered is refused (cover them with
+    /// [`Targets::dependents`]).
+    pub targets: Targets,
 }
 
 /// How many steps of each kind.
@@ -513,6 +530,28 @@ pub enum PlanError {
         /// Why, and what to do.
         reason: &'static str,
     },
+    /// A target is neither in the program nor recorded.
+    #[error(
+        "target `{resource}`: the program has no resource of that name and the stack records none"
+    )]
+    UnknownTarget {
+        /// The name given.
+        resource: String,
+    },
+    /// A targeted plan would replace or delete a resource that recorded resources it does
+    /// not cover depend on: they would be left pointing at what is gone.
+    #[error(
+        "resource `{resource}` would be {action}d, but {} depend on it and are not targeted: target them too, or target with dependents",
+        dependents.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ")
+    )]
+    UntargetedDependents {
+        /// The resource.
+        resource: String,
+        /// `replace` or `delete`.
+        action: &'static str,
+        /// The recorded dependents not covered.
+        dependents: Vec<String>,
+    },
     /// The provider failed during planning.
     #[error("resource `{resource}`: provider {action} failed: {error}")]
     Provider {
@@ -543,6 +582,8 @@ impl PlanError {
             | PlanError::Eval { .. }
             | PlanError::Protected { .. }
             | PlanError::CannotReplace { .. }
+            | PlanError::UnknownTarget { .. }
+            | PlanError::UntargetedDependents { .. }
             | PlanError::DataSourceNotFound { .. } => true,
             PlanError::Provider { .. } => false,
         }
@@ -634,6 +675,10 @@ struct Planner<'p> {
     steps: Vec<Option<PlannedStep>>,
     /// Each resource's checked inputs and references, for the providers' relation checks.
     checked: Vec<Option<(Properties, BTreeMap<String, InputReference>)>>,
+    /// What a targeted plan covers (`None`: everything).
+    reach: Option<BTreeSet<String>>,
+    /// How many resources the targets leave untouched.
+    untargeted: usize,
 }
 
 pub(crate) async fn plan(
@@ -643,6 +688,21 @@ pub(crate) async fn plan(
     options: &PlanOptions,
 ) -> Result<Plan, PlanErrors> {
     let n = program.nodes.len();
+    let recorded_dependents = target::recorded_dependents(state);
+    let (reach, mut errors) = if options.targets.is_all() {
+        (None, Vec::new())
+    } else {
+        match target::reach(&options.targets, Some(program), state, &recorded_dependents) {
+            Ok(reach) => (Some(reach), Vec::new()),
+            Err(unknown) => (
+                Some(BTreeSet::new()),
+                unknown
+                    .into_iter()
+                    .map(|resource| PlanError::UnknownTarget { resource })
+                    .collect(),
+            ),
+        }
+    };
     let mut planner = Planner {
         program,
         state,
@@ -651,7 +711,10 @@ pub(crate) async fn plan(
         values: vec![NodeValue::Unknown; n],
         steps: vec![None; n],
         checked: vec![None; n],
+        reach,
+        untargeted: 0,
     };
+    planner.errors.append(&mut errors);
     for name in &options.replace {
         let found = program
             .index
@@ -665,6 +728,7 @@ pub(crate) async fn plan(
             Some(_) if state.and_then(|s| s.resources.live(name)).is_none() => {
                 Some("it is not made yet: the plan creates it")
             }
+            Some(_) if !planner.covers(name) => Some("it is not targeted: target it too"),
             Some(_) => None,
         };
         if let Some(reason) = reason {
@@ -675,12 +739,29 @@ pub(crate) async fn plan(
         }
     }
     for &i in &program.order {
-        planner.plan_node(i, providers).await;
+        let name = &program.nodes[i].registration.name;
+        if planner.covers(name) {
+            planner.plan_node(i, providers).await;
+        } else {
+            // Left as recorded: what it references is what the state says.
+            planner.untargeted += 1;
+            if let Some(r) = state.and_then(|s| s.resources.live(name)) {
+                planner.values[i] = NodeValue::Known {
+                    id: r.id.clone(),
+                    outputs: r.outputs.clone(),
+                };
+            }
+        }
     }
-    planner.finish(providers)
+    planner.finish(providers, &recorded_dependents)
 }
 
 impl Planner<'_> {
+    /// Whether the plan covers the resource `name` (every one unless targeted).
+    fn covers(&self, name: &str) -> bool {
+        self.reach.as_ref().is_none_or(|r| r.contains(name))
+    }
+
     fn step_record(&self, i: usize, op: Operation, diff: Vec<PropertyDiff>) -> StepRecord {
         let reg = &self.program.nodes[i].registration;
         StepRecord {
@@ -911,7 +992,11 @@ impl Planner<'_> {
     }
 
     /// Adds the relation checks, delete-first propagation and the deletes, then the plan.
-    fn finish(mut self, providers: &Providers) -> Result<Plan, PlanErrors> {
+    fn finish(
+        mut self,
+        providers: &Providers,
+        recorded_dependents: &HashMap<&str, Vec<&str>>,
+    ) -> Result<Plan, PlanErrors> {
         let program = self.program;
         self.errors
             .extend(check_related(program, providers, &self.checked));
@@ -921,7 +1006,22 @@ impl Planner<'_> {
             .iter()
             .filter_map(|&i| self.steps[i].take())
             .collect();
-        ordered.extend(plan_deletes(program, self.state, &mut self.errors));
+        if let (Some(reach), Some(state)) = (&self.reach, self.state) {
+            let mut left: Vec<&str> = state
+                .resources
+                .iter()
+                .map(|r| r.name.as_str())
+                .filter(|n| !program.index.contains_key(*n) && !reach.contains(*n))
+                .collect();
+            left.dedup();
+            self.untargeted += left.len();
+        }
+        let covers = |name: &str| self.reach.as_ref().is_none_or(|r| r.contains(name));
+        ordered.extend(plan_deletes(program, self.state, &mut self.errors, covers));
+        if self.reach.is_some() {
+            let errors = untargeted_dependents(&ordered, recorded_dependents, |n| self.covers(n));
+            self.errors.extend(errors);
+        }
 
         if !self.errors.is_empty() {
             return Err(ErrorList(self.errors));
@@ -946,11 +1046,47 @@ impl Planner<'_> {
                 steps: records,
                 interrupted,
                 replace: self.options.replace.clone(),
+                targets: self.options.targets.clone(),
+                untargeted: self.untargeted,
             },
             steps,
             values: self.values,
         })
     }
+}
+
+/// The targeted replacements and deletes that recorded resources outside the reach depend
+/// on.
+fn untargeted_dependents(
+    steps: &[PlannedStep],
+    recorded_dependents: &HashMap<&str, Vec<&str>>,
+    covers: impl Fn(&str) -> bool,
+) -> Vec<PlanError> {
+    let mut errors = Vec::new();
+    for step in steps {
+        let action = match step.record.op {
+            Operation::Replace => "replace",
+            Operation::Delete if !step.record.data_source => "delete",
+            _ => continue,
+        };
+        let mut dependents: Vec<String> = recorded_dependents
+            .get(step.record.name.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|d| !covers(d))
+            .map(|d| (*d).to_owned())
+            .collect();
+        dependents.sort();
+        dependents.dedup();
+        if !dependents.is_empty() {
+            errors.push(PlanError::UntargetedDependents {
+                resource: step.record.name.clone(),
+                action,
+                dependents,
+            });
+        }
+    }
+    errors
 }
 
 /// Asks each provider, once, to check the relations between all the resources it handles.
@@ -1029,11 +1165,12 @@ fn propagate_delete_before_replace(program: &Program, steps: &mut [Option<Planne
 }
 
 /// Deletes of recorded resources no longer in the program (and of leftover old copies of
-/// replaced ones), dependents before their dependencies.
+/// replaced ones) that the plan `covers`, dependents before their dependencies.
 fn plan_deletes(
     program: &Program,
     state: Option<&Checkpoint>,
     errors: &mut Vec<PlanError>,
+    covers: impl Fn(&str) -> bool,
 ) -> Vec<PlannedStep> {
     let Some(state) = state else {
         return Vec::new();
@@ -1042,6 +1179,7 @@ fn plan_deletes(
         .resources
         .iter()
         .filter(|r| r.delete_pending || !program.index.contains_key(r.name.as_str()))
+        .filter(|r| covers(&r.name))
         .collect();
     for r in doomed.iter().filter(|r| r.protect && !r.delete_pending) {
         errors.push(PlanError::Protected {

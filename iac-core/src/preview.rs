@@ -207,5 +207,23 @@ pub fn render(plan: &PlanRecord) -> String {
         parts.push("no resources".to_owned());
     }
     let _ = writeln!(out, "\nResources: {}", parts.join(", "));
+    let targets = &plan.targets;
+    if !targets.is_all() {
+        let names: Vec<String> = targets.names.iter().map(|n| format!("`{n}`")).collect();
+        let reach = if targets.dependents {
+            "what they need and what depends on them"
+        } else {
+            "what they need"
+        };
+        let _ = writeln!(
+            out,
+            "Targeted: {} and {reach}; {} left as recorded (not targeted)",
+            names.join(", "),
+            match plan.untargeted {
+                1 => "1 resource".to_owned(),
+                n => format!("{n} resources"),
+            }
+        );
+    }
     out
 }

@@ -73,6 +73,13 @@ pub struct RefreshReport {
     pub unchanged: usize,
     /// Resources whose read failed (left as recorded).
     pub errors: Vec<ReadFailure>,
+    /// Resources a targeted refresh did not read.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub untargeted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl RefreshReport {
@@ -83,6 +90,7 @@ impl RefreshReport {
             drift: Vec::new(),
             unchanged: 0,
             errors: Vec::new(),
+            untargeted: 0,
         }
     }
 }

@@ -13,7 +13,7 @@ use iac_core::state::{FileBackend, StateBackend};
 use iac_core::testing::{CallKind, TestProvider};
 use iac_core::{
     ApplyOptions, Drift, EngineError, Inputs, Operation, Output, Passphrase, PlanError, PlanRecord,
-    Program, ResourceOptions, SecretsError, Shown, Stack,
+    Program, ResourceOptions, SecretsError, Shown, Stack, Targets,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -1215,6 +1215,7 @@ async fn a_replacement_asked_for_runs_the_normal_replacement_and_survives_a_save
 
     let options = iac_core::PlanOptions {
         replace: ["subnet-a".to_owned()].into(),
+        ..iac_core::PlanOptions::default()
     };
     let plan = engine.preview_with(&program, &options).await.unwrap();
     let text = plan.render();
@@ -1246,6 +1247,7 @@ async fn a_replacement_asked_for_runs_the_normal_replacement_and_survives_a_save
     // What cannot be replaced is refused before anything runs, each with its reason.
     let wrong = iac_core::PlanOptions {
         replace: ["nope".to_owned()].into(),
+        ..iac_core::PlanOptions::default()
     };
     let refused = engine.preview_with(&program, &wrong).await.unwrap_err();
     assert_eq!(
@@ -1277,4 +1279,215 @@ async fn a_replacement_answered_with_the_old_object_keeps_it() {
     assert!(provider.existing().contains("subnet-a"));
     let state = engine.state("dev").await.unwrap().unwrap();
     assert_eq!(state.resources.len(), 1, "{:?}", state.resources);
+}
+
+fn targeted(targets: Targets) -> iac_core::PlanOptions {
+    iac_core::PlanOptions {
+        targets,
+        ..iac_core::PlanOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn a_targeted_plan_covers_the_targets_and_what_they_need_and_leaves_the_rest() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    // On a new stack: only the subnet and the VPC it needs are made.
+    let program = network(1);
+    let plan = engine
+        .preview_with(&program, &targeted(Targets::only(["subnet-a"])))
+        .await
+        .unwrap();
+    let text = plan.render();
+    assert!(text.contains("Resources: 2 to create\n"), "{text}");
+    assert!(
+        text.contains(
+            "Targeted: `subnet-a` and what they need; 3 resources left as recorded (not targeted)"
+        ),
+        "{text}"
+    );
+    let summary = engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary}");
+    assert!(
+        summary
+            .to_string()
+            .contains(", 0 skipped, 3 not targeted in "),
+        "{summary}"
+    );
+    assert_eq!(
+        provider.existing(),
+        ["subnet-a", "vpc"].map(String::from).into()
+    );
+    // The stack output that needs what was not made keeps no value; the full plan makes the rest.
+    let rest = preview(&engine, &program).await;
+    assert_eq!(rest.record().counts().create, 3, "{}", rest.render());
+    up(&engine, &program).await;
+
+    // A change of the instance is left alone while the security group is targeted.
+    let mut changed = Stack::new("dev");
+    let vpc = thing(
+        &mut changed,
+        "vpc",
+        Inputs::new().with("cidr", "10.0.0.0/16"),
+    );
+    let a = thing(
+        &mut changed,
+        "subnet-a",
+        Inputs::new()
+            .with("vpc", vpc.id())
+            .with("cidr", "10.0.1.0/24"),
+    );
+    let b = thing(
+        &mut changed,
+        "subnet-b",
+        Inputs::new()
+            .with("vpc", vpc.id())
+            .with("cidr", "10.0.2.0/24"),
+    );
+    thing(
+        &mut changed,
+        "sg",
+        Inputs::new().with("vpc", vpc.id()).with("rule", "22"),
+    );
+    thing(
+        &mut changed,
+        "instance",
+        Inputs::new()
+            .with("subnets", Output::all([a.id(), b.id()]))
+            .with("size", 2),
+    );
+    let changed = changed.build().unwrap();
+    provider.reset_calls();
+    let plan = engine
+        .preview_with(&changed, &targeted(Targets::only(["sg"])))
+        .await
+        .unwrap();
+    let counts = plan.record().counts();
+    assert_eq!(
+        (counts.update, counts.same, plan.record().untargeted),
+        (1, 1, 3)
+    );
+    let summary = engine
+        .apply(&changed, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary}");
+    assert_eq!(provider.names(CallKind::Update), vec!["sg".to_owned()]);
+    assert_eq!(
+        provider.inputs_of("instance").unwrap()["size"],
+        serde_json::json!(1)
+    );
+    // A saved targeted plan is applied with its targets.
+    let plan = engine
+        .preview_with(&changed, &targeted(Targets::only(["instance"])))
+        .await
+        .unwrap();
+    let saved = iac_core::PlanRecord::from_json(&plan.record().to_json()).unwrap();
+    assert_eq!(saved.targets, Targets::only(["instance"]));
+    let summary = engine
+        .apply_saved(&changed, &saved, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(summary.counts.update, 1, "{summary}");
+    assert!(!preview(&engine, &changed).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_targeted_replacement_or_delete_takes_its_dependents_or_is_refused() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    let program = network(1);
+    up(&engine, &program).await;
+    let replace_vpc = |targets: Targets| iac_core::PlanOptions {
+        replace: ["vpc".to_owned()].into(),
+        targets,
+    };
+    let refused = engine
+        .preview_with(&program, &replace_vpc(Targets::only(["vpc"])))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "resource `vpc` would be replaced, but `sg`, `subnet-a`, `subnet-b` depend on it and are not targeted: target them too, or target with dependents"
+    );
+    let plan = engine
+        .preview_with(
+            &program,
+            &replace_vpc(Targets::only(["vpc"]).with_dependents()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.record().untargeted,
+        0,
+        "the instance needs the subnets"
+    );
+
+    let unknown = engine
+        .preview_with(&program, &targeted(Targets::only(["nope"])))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "target `nope`: the program has no resource of that name and the stack records none"
+    );
+
+    // A targeted destroy deletes the target and what depends on it, nothing else.
+    let empty = Program::empty("dev").unwrap();
+    let plan = engine
+        .preview_with(
+            &empty,
+            &targeted(Targets::only(["subnet-a"]).with_dependents()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plan.record().untargeted, 3, "{}", plan.render());
+    let summary = engine
+        .apply(&empty, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary}");
+    assert_eq!(
+        provider.names(CallKind::Delete),
+        vec!["instance".to_owned(), "subnet-a".to_owned()]
+    );
+    assert_eq!(
+        provider.existing(),
+        ["sg", "subnet-b", "vpc"].map(String::from).into()
+    );
+}
+
+#[tokio::test]
+async fn a_targeted_refresh_reads_the_targets_and_what_they_need() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    up(&engine, &network(1)).await;
+    provider.tamper("instance", "size", serde_json::json!(7));
+    provider.tamper("vpc", "cidr", serde_json::json!("10.9.0.0/16"));
+    provider.reset_calls();
+    let report = engine
+        .refresh_targets("dev", &Targets::only(["subnet-a"]), 4)
+        .await
+        .unwrap();
+    let mut read = provider.names(CallKind::Read);
+    read.sort();
+    assert_eq!(read, vec!["subnet-a".to_owned(), "vpc".to_owned()]);
+    assert_eq!(
+        (report.drift.len(), report.unchanged, report.untargeted),
+        (1, 1, 3)
+    );
+    assert_eq!(report.drift[0].name, "vpc");
+    let report = engine
+        .refresh_targets("dev", &Targets::only(["subnet-a"]).with_dependents(), 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        report
+            .drift
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>(),
+        ["instance"]
+    );
+    assert_eq!(report.untargeted, 1, "the instance needs subnet-b too");
 }

@@ -20,7 +20,7 @@ use iac_aws::{AwsProvider, AwsSettings};
 use iac_core::state::{Checkpoint, StateBackend};
 use iac_core::{
     ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, FileBackend, Passphrase, Plan,
-    PlanOptions, PlanRecord, Program, Progress, Providers, Shown, Stack,
+    PlanOptions, PlanRecord, Program, Progress, Providers, Shown, Stack, Targets,
 };
 use iac_local::LocalProvider;
 use iac_state_s3::S3Backend;
@@ -66,25 +66,34 @@ enum Verb {
         planning: Planning,
         /// Apply exactly this saved plan (refused if anything changed since; it carries the
         /// replacements it was made with).
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["replace", "refresh"])]
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["replace", "refresh", "targets"])]
         plan: Option<PathBuf>,
     },
-    /// Delete every resource of the environment.
+    /// Delete every resource of the environment (with --target: those and what depends on
+    /// them).
     Destroy {
         #[command(flatten)]
         target: Target,
         #[command(flatten)]
         run: RunArgs,
+        /// Only this resource and what depends on it (repeatable).
+        #[arg(long = "target", value_name = "NAME")]
+        targets: Vec<String>,
     },
     /// Read every resource from AWS, record drift, resolve interrupted operations.
     Refresh {
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        targeting: Targeting,
     },
-    /// Print the environment's outputs.
+    /// Print the environment's outputs (secrets as `[secret]`).
     Outputs {
         #[command(flatten)]
         target: Target,
+        /// Print the secret outputs' values too.
+        #[arg(long)]
+        show_secrets: bool,
     },
     /// Write the configuration files rendered from the applied environment again (apply
     /// keeps them as the stack's `config` resource).
@@ -195,6 +204,28 @@ struct Planning {
     /// Read every resource first (recording drift), then plan against what is there.
     #[arg(long)]
     refresh: bool,
+    #[command(flatten)]
+    targeting: Targeting,
+}
+
+/// Which resources a run covers.
+#[derive(Args)]
+struct Targeting {
+    /// Only this resource and what it needs; the rest is left as recorded (repeatable).
+    #[arg(long = "target", value_name = "NAME")]
+    targets: Vec<String>,
+    /// With --target: also what depends on the targets.
+    #[arg(long, requires = "targets")]
+    target_dependents: bool,
+}
+
+impl Targeting {
+    fn targets(&self) -> Targets {
+        Targets {
+            names: self.targets.iter().cloned().collect(),
+            dependents: self.target_dependents,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -645,15 +676,24 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             }
             Ok(code)
         }
-        Verb::Destroy { target, run } => {
+        Verb::Destroy {
+            target,
+            run,
+            targets,
+        } => {
             let env = load(&target)?;
             let engine = engine(&env, &target).await?;
             let program = Program::empty(&env.name)?;
             resolve_interrupted(&engine, &env.name, &target).await?;
-            let plan = engine.preview(&program).await?;
+            // What depends on a deleted resource goes first, so a targeted destroy covers it.
+            let options = PlanOptions {
+                targets: Targets::only(targets.iter().cloned()).with_dependents(),
+                ..PlanOptions::default()
+            };
+            let plan = engine.preview_with(&program, &options).await?;
             let summary = execute(&engine, &program, Planned::Fresh(&plan), &target, &run).await?;
             let code = finish(summary.as_ref(), &engine, &env.name, target.json).await?;
-            if summary.as_ref().is_some_and(Applied::is_success) {
+            if targets.is_empty() && summary.as_ref().is_some_and(Applied::is_success) {
                 // Nothing is left to describe: no file may outlive the stack it was made from.
                 let out = target.render_dir.join(&env.name);
                 match std::fs::remove_dir_all(&out) {
@@ -667,10 +707,12 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             }
             Ok(code)
         }
-        Verb::Refresh { target } => {
+        Verb::Refresh { target, targeting } => {
             let env = load(&target)?;
             let engine = engine(&env, &target).await?;
-            let report = engine.refresh(&env.name, target.parallel).await?;
+            let report = engine
+                .refresh_targets(&env.name, &targeting.targets(), target.parallel)
+                .await?;
             if target.json {
                 println!("{}", to_json(&report));
             } else {
@@ -700,10 +742,28 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             StateVerb::Export { target } => state_export(target),
             StateVerb::Import { target, file } => state_import(target, file),
         },
-        Verb::Outputs { target } => {
+        Verb::Outputs {
+            target,
+            show_secrets,
+        } => {
             let env = load(&target)?;
-            let engine = engine(&env, &target).await?;
-            print_outputs(&engine.outputs(&env.name).await?, target.json);
+            let engine = state_engine(&target)?;
+            let outputs = if show_secrets {
+                engine
+                    .state(&env.name)
+                    .await?
+                    .map(|state| {
+                        state
+                            .outputs
+                            .into_iter()
+                            .map(|(key, value)| (key, Shown::Value(value)))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                engine.outputs(&env.name).await?
+            };
+            print_outputs(&outputs, target.json);
             Ok(EXIT_OK)
         }
     }
@@ -714,8 +774,12 @@ fn print_refresh(report: &iac_core::RefreshReport, stack: &str) {
     for d in &report.drift {
         println!("{d}");
     }
+    let untargeted = match report.untargeted {
+        0 => String::new(),
+        n => format!(", {n} not targeted"),
+    };
     println!(
-        "Refreshed stack {stack}: {} changed, {} unchanged, {} unreadable",
+        "Refreshed stack {stack}: {} changed, {} unchanged, {} unreadable{untargeted}",
         report.drift.len(),
         report.unchanged,
         report.errors.len()
@@ -732,8 +796,11 @@ async fn plan_fresh(
     target: &Target,
     planning: &Planning,
 ) -> Result<Plan, StacksError> {
+    let targets = planning.targeting.targets();
     if planning.refresh {
-        let report = engine.refresh(program.stack(), target.parallel).await?;
+        let report = engine
+            .refresh_targets(program.stack(), &targets, target.parallel)
+            .await?;
         if !target.json {
             print_refresh(&report, program.stack());
             println!();
@@ -741,6 +808,7 @@ async fn plan_fresh(
     }
     let options = PlanOptions {
         replace: planning.replace.iter().cloned().collect(),
+        targets,
     };
     Ok(engine.preview_with(program, &options).await?)
 }

@@ -1,0 +1,141 @@
+//! Targeted runs: which resources a `--target` plan or refresh covers.
+//!
+//! A target covers itself and, transitively, what it needs (its dependencies, so its inputs
+//! can be evaluated); with [`Targets::dependents`] also what depends on it (and what that
+//! needs). The walk starts at the targets and visits only what it reaches, so a targeted plan
+//! of a large stack costs what its reach costs; the one map built whole is the recorded
+//! dependents, a pass over the state.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::stack::Program;
+use crate::state::Checkpoint;
+
+/// Which resources a run covers: none named means every one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Targets {
+    /// The resources named (in the program or recorded).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub names: BTreeSet<String>,
+    /// Also cover what depends on them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dependents: bool,
+}
+
+impl Targets {
+    /// Every resource.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Only `names` and what they need.
+    pub fn only<I: Into<String>>(names: impl IntoIterator<Item = I>) -> Self {
+        Self {
+            names: names.into_iter().map(Into::into).collect(),
+            dependents: false,
+        }
+    }
+
+    /// Also what depends on the targets.
+    pub fn with_dependents(mut self) -> Self {
+        self.dependents = true;
+        self
+    }
+
+    /// Whether no target is named: the run covers every resource.
+    pub fn is_all(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The recorded dependents of each recorded name.
+pub(crate) fn recorded_dependents(state: Option<&Checkpoint>) -> HashMap<&str, Vec<&str>> {
+    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in state.iter().flat_map(|s| s.resources.iter()) {
+        for d in &r.dependencies {
+            dependents
+                .entry(d.as_str())
+                .or_default()
+                .push(r.name.as_str());
+        }
+    }
+    dependents
+}
+
+/// The names a targeted run covers, given the program (`None` for a refresh, which follows
+/// the recorded dependencies) and the state. `Err` lists the targets neither has.
+pub(crate) fn reach(
+    targets: &Targets,
+    program: Option<&Program>,
+    state: Option<&Checkpoint>,
+    recorded_dependents: &HashMap<&str, Vec<&str>>,
+) -> Result<BTreeSet<String>, Vec<String>> {
+    let in_program = |name: &str| program.and_then(|p| p.index.get(name).copied());
+    let recorded = |name: &str| state.and_then(|s| s.resource(name));
+    let unknown: Vec<String> = targets
+        .names
+        .iter()
+        .filter(|n| in_program(n).is_none() && recorded(n).is_none())
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
+    let mut covered: BTreeSet<String> = targets.names.clone();
+    if targets.dependents {
+        let program_dependents = program.map(program_dependents).unwrap_or_default();
+        let mut queue: Vec<String> = covered.iter().cloned().collect();
+        while let Some(name) = queue.pop() {
+            let from_program = in_program(&name)
+                .and_then(|i| program_dependents.get(&i))
+                .into_iter()
+                .flatten()
+                .filter_map(|&d| program.map(|p| p.nodes[d].registration.name.to_string()));
+            let from_state = recorded_dependents
+                .get(name.as_str())
+                .into_iter()
+                .flatten()
+                .map(|d| (*d).to_owned());
+            for dependent in from_program.chain(from_state).collect::<Vec<_>>() {
+                if covered.insert(dependent.clone()) {
+                    queue.push(dependent);
+                }
+            }
+        }
+    }
+    let mut queue: Vec<String> = covered.iter().cloned().collect();
+    while let Some(name) = queue.pop() {
+        let needs: Vec<String> = match (program, in_program(&name)) {
+            (Some(p), Some(i)) => p.nodes[i]
+                .deps
+                .iter()
+                .map(|&d| p.nodes[d].registration.name.to_string())
+                .collect(),
+            // A refresh follows what is recorded; a plan deletes a recorded-only resource
+            // without needing anything of its dependencies.
+            (None, _) => recorded(&name)
+                .map(|r| r.dependencies.clone())
+                .unwrap_or_default(),
+            (Some(_), None) => Vec::new(),
+        };
+        for dependency in needs {
+            if covered.insert(dependency.clone()) {
+                queue.push(dependency);
+            }
+        }
+    }
+    Ok(covered)
+}
+
+/// Each program node's dependents, by index.
+fn program_dependents(program: &Program) -> HashMap<usize, Vec<usize>> {
+    let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, node) in program.nodes.iter().enumerate() {
+        for &d in &node.deps {
+            dependents.entry(d).or_default().push(i);
+        }
+    }
+    dependents
+}
