@@ -371,7 +371,13 @@ impl Engine {
         };
         let fresh =
             crate::plan::plan(program, loaded.plain.as_ref(), &self.providers, &planning).await?;
-        let differences = compare_steps(&saved.steps, &fresh.record.steps);
+        let mut differences = compare_steps(&saved.steps, &fresh.record.steps);
+        if saved.moves != fresh.record.moves {
+            differences.push(
+                "the resources moved to a new name (aliases) differ from the saved plan's"
+                    .to_owned(),
+            );
+        }
         if !differences.is_empty() {
             return Err(EngineError::PlanMismatch {
                 stack: program.stack.clone(),
@@ -407,6 +413,14 @@ impl Engine {
         let writer = StateWriter::start(Arc::clone(&self.backend), sealed);
         if let Some(header) = new_header {
             writer.commit(vec![Mutation::Encryption { header }]).await?;
+        }
+        // Moves first: every step was planned against the moved records.
+        if !plan.record.moves.is_empty() {
+            let renames = plan.record.moves.iter().map(|m| Mutation::Rename {
+                from: m.from.clone(),
+                to: m.to.clone(),
+            });
+            writer.commit(renames.collect()).await?;
         }
         let executor = Executor::new(
             program,

@@ -51,7 +51,7 @@ pub use engine::{Engine, EngineError};
 pub use errors::ErrorList;
 pub use output::{EvalError, IntoInput, Output, Resolve, ResourceRef};
 pub use plan::{
-    BaseState, InterruptedOperation, Operation, PLAN_VERSION, Plan, PlanError, PlanErrors,
+    BaseState, InterruptedOperation, Move, Operation, PLAN_VERSION, Plan, PlanError, PlanErrors,
     PlanOptions, PlanRecord, PropertyDiff, SKETCH_MARK, Shown, StepCounts, StepRecord,
 };
 pub use preview::render as render_preview;

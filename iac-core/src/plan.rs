@@ -218,6 +218,21 @@ pub struct PlanRecord {
     /// How many resources (in the program or recorded) a targeted plan leaves untouched.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untargeted: usize,
+    /// Recorded resources moved to a new name (an alias in the program), before any step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<Move>,
+}
+
+/// A recorded resource moved to the name the program now gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// The recorded name (an alias of the resource).
+    pub from: String,
+    /// The name in the program.
+    pub to: String,
+    /// The resource's type token.
+    #[serde(rename = "type")]
+    pub type_token: String,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -294,9 +309,10 @@ impl PlanRecord {
 
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
-        self.steps.iter().any(|s| {
-            !matches!(s.op, Operation::Same | Operation::Read) && !s.forgets_a_data_source()
-        })
+        !self.moves.is_empty()
+            || self.steps.iter().any(|s| {
+                !matches!(s.op, Operation::Same | Operation::Read) && !s.forgets_a_data_source()
+            })
     }
 
     /// The plan as JSON (for `--plan-out`).
@@ -681,12 +697,48 @@ struct Planner<'p> {
     untargeted: usize,
 }
 
+/// The moves the program's aliases ask for: a resource recorded under none of its names but
+/// under one of its aliases (not registered, so not otherwise in the program).
+fn moves(program: &Program, state: Option<&Checkpoint>) -> Vec<Move> {
+    let Some(state) = state else {
+        return Vec::new();
+    };
+    program
+        .nodes
+        .iter()
+        .map(|node| &node.registration)
+        .filter(|reg| !reg.options.aliases.is_empty() && state.resource(&reg.name).is_none())
+        .filter_map(|reg| {
+            let from = reg
+                .options
+                .aliases
+                .iter()
+                .find(|alias| state.resource(alias).is_some())?;
+            Some(Move {
+                from: from.clone(),
+                to: reg.name.to_string(),
+                type_token: reg.type_token.clone(),
+            })
+        })
+        .collect()
+}
+
 pub(crate) async fn plan(
     program: &Program,
     state: Option<&Checkpoint>,
     providers: &Providers,
     options: &PlanOptions,
 ) -> Result<Plan, PlanErrors> {
+    // Planned against the state as it is once the moves are made (apply makes them first).
+    let moves = moves(program, state);
+    let moved = state.filter(|_| !moves.is_empty()).map(|state| {
+        let mut moved = state.clone();
+        for m in &moves {
+            moved.resources.rename(&m.from, &m.to);
+        }
+        moved
+    });
+    let state = moved.as_ref().or(state);
     let n = program.nodes.len();
     let recorded_dependents = target::recorded_dependents(state);
     let (reach, mut errors) = if options.targets.is_all() {
@@ -753,7 +805,9 @@ pub(crate) async fn plan(
             }
         }
     }
-    planner.finish(providers, &recorded_dependents)
+    let mut plan = planner.finish(providers, &recorded_dependents)?;
+    plan.record.moves = moves;
+    Ok(plan)
 }
 
 impl Planner<'_> {
@@ -1048,6 +1102,7 @@ impl Planner<'_> {
                 replace: self.options.replace.clone(),
                 targets: self.options.targets.clone(),
                 untargeted: self.untargeted,
+                moves: Vec::new(),
             },
             steps,
             values: self.values,

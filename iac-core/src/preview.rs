@@ -189,8 +189,27 @@ pub fn render(plan: &PlanRecord) -> String {
             let _ = writeln!(out, "        {line}{forces}");
         }
     }
+    if !plan.moves.is_empty() {
+        out.push('\n');
+        let type_width = plan
+            .moves
+            .iter()
+            .map(|m| m.type_token.len())
+            .max()
+            .unwrap_or(0);
+        for m in &plan.moves {
+            let _ = writeln!(
+                out,
+                " => {:<type_width$}  {}  moved from `{}`",
+                m.type_token, m.to, m.from
+            );
+        }
+    }
     let c = plan.counts();
     let mut parts = Vec::new();
+    if !plan.moves.is_empty() {
+        parts.push(format!("{} to move", plan.moves.len()));
+    }
     for (n, word) in [
         (c.create, "to create"),
         (c.update, "to update"),

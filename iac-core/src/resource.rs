@@ -126,6 +126,11 @@ pub struct ResourceOptions {
     /// Output properties to treat as secret in addition to the type's own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional_secret_outputs: Vec<String>,
+    /// Names the resource had before (as the stack recorded them, prefix included): a
+    /// recorded resource of such a name that is no longer registered is moved to this one,
+    /// not replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     #[serde(skip)]
     pub(crate) foreign_dependencies: Vec<ResourceRef>,
 }
@@ -175,6 +180,13 @@ impl ResourceOptions {
     /// Deletes before creating the replacement.
     pub fn delete_before_replace(mut self) -> Self {
         self.delete_before_replace = true;
+        self
+    }
+
+    /// The resource was registered under these names before: what the stack records under
+    /// one of them is moved to the new name (state and dependents), not replaced.
+    pub fn aliases<I: Into<String>>(mut self, names: impl IntoIterator<Item = I>) -> Self {
+        self.aliases.extend(names.into_iter().map(Into::into));
         self
     }
 

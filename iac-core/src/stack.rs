@@ -96,6 +96,20 @@ pub enum RegistrationError {
         /// The name not found.
         missing: String,
     },
+    /// An alias names a registered resource, or two resources have the same alias.
+    #[error(
+        "resource `{resource}` in stack `{stack}` has the alias `{alias}`, but {reason}: an alias names what the resource was called before, and only one resource can have been"
+    )]
+    InvalidAlias {
+        /// The stack.
+        stack: String,
+        /// The resource.
+        resource: String,
+        /// The alias.
+        alias: String,
+        /// What else has that name.
+        reason: String,
+    },
     /// A name that cannot be used.
     #[error("invalid {what} name `{name}`: {reason}")]
     InvalidName {
@@ -344,6 +358,26 @@ impl Stack {
                         resource: node.name.to_string(),
                         missing: name.clone(),
                     }),
+                }
+            }
+        }
+        let mut aliased: HashMap<&str, &str> = HashMap::new();
+        for node in &self.nodes {
+            for alias in &node.options.aliases {
+                let reason = if self.by_name.contains_key(alias.as_str()) {
+                    Some("a registered resource has that name".to_owned())
+                } else {
+                    aliased
+                        .insert(alias, &node.name)
+                        .map(|other| format!("so has `{other}`"))
+                };
+                if let Some(reason) = reason {
+                    errors.push(RegistrationError::InvalidAlias {
+                        stack: stack.clone(),
+                        resource: node.name.to_string(),
+                        alias: alias.clone(),
+                        reason,
+                    });
                 }
             }
         }

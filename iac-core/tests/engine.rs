@@ -1491,3 +1491,111 @@ async fn a_targeted_refresh_reads_the_targets_and_what_they_need() {
     );
     assert_eq!(report.untargeted, 1, "the instance needs subnet-b too");
 }
+
+#[tokio::test]
+async fn an_alias_moves_a_renamed_resource_and_its_dependents_follow() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    up(&engine, &network(1)).await;
+    let before = engine.state("dev").await.unwrap().unwrap();
+    // `vpc` is now `network`: the subnets and the group reference it by its new name.
+    let renamed = || {
+        let mut s = Stack::new("dev");
+        let vpc = thing_with(
+            &mut s,
+            "network",
+            Inputs::new().with("cidr", "10.0.0.0/16"),
+            ResourceOptions::new().aliases(["vpc"]),
+        );
+        let a = thing(
+            &mut s,
+            "subnet-a",
+            Inputs::new()
+                .with("vpc", vpc.id())
+                .with("cidr", "10.0.1.0/24"),
+        );
+        let b = thing(
+            &mut s,
+            "subnet-b",
+            Inputs::new()
+                .with("vpc", vpc.id())
+                .with("cidr", "10.0.2.0/24"),
+        );
+        thing(&mut s, "sg", Inputs::new().with("vpc", vpc.id()));
+        thing(
+            &mut s,
+            "instance",
+            Inputs::new()
+                .with("subnets", Output::all([a.id(), b.id()]))
+                .with("size", 1),
+        );
+        s.build().unwrap()
+    };
+    let program = renamed();
+    let plan = preview(&engine, &program).await;
+    let text = plan.render();
+    assert!(
+        text.contains(" => test:Thing  network  moved from `vpc`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Resources: 1 to move, 5 unchanged\n"),
+        "{text}"
+    );
+    assert!(plan.has_changes());
+    // Saved and applied exactly: nothing is made or deleted.
+    let saved = PlanRecord::from_json(&plan.record().to_json()).unwrap();
+    provider.reset_calls();
+    let summary = engine
+        .apply_saved(&program, &saved, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary}");
+    assert_eq!(provider.mutations(), 0, "{:?}", provider.calls());
+    let after = engine.state("dev").await.unwrap().unwrap();
+    assert!(after.resource("vpc").is_none());
+    assert_eq!(
+        after.resource("network").unwrap().id,
+        before.resource("vpc").unwrap().id
+    );
+    assert_eq!(
+        after.resource("subnet-a").unwrap().dependencies,
+        ["network"]
+    );
+    assert!(
+        !preview(&engine, &renamed()).await.has_changes(),
+        "the alias has done its work"
+    );
+
+    // An alias that is a registered name, or two resources with one alias, are refused.
+    let mut s = Stack::new("dev");
+    thing_with(
+        &mut s,
+        "a",
+        Inputs::new(),
+        ResourceOptions::new().aliases(["b"]),
+    );
+    thing(&mut s, "b", Inputs::new());
+    thing_with(
+        &mut s,
+        "c",
+        Inputs::new(),
+        ResourceOptions::new().aliases(["old"]),
+    );
+    thing_with(
+        &mut s,
+        "d",
+        Inputs::new(),
+        ResourceOptions::new().aliases(["old"]),
+    );
+    let refused = s.build().unwrap_err().to_string();
+    assert!(
+        refused.contains(
+            "resource `a` in stack `dev` has the alias `b`, but a registered resource has that name"
+        ),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("has the alias `old`, but so has `c`"),
+        "{refused}"
+    );
+}

@@ -123,6 +123,7 @@ impl Checkpoint {
                 self.resources.remove(name, id);
                 end(&mut self.pending, *op);
             }
+            Mutation::Rename { from, to } => self.resources.rename(from, to),
             Mutation::Outputs {
                 outputs,
                 secret_outputs,
@@ -441,6 +442,14 @@ pub enum Mutation {
         /// The operation this completes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         end: Option<u64>,
+    },
+    /// Moves a resource's records to a new name (an alias in the program), and what
+    /// depends on it with them.
+    Rename {
+        /// The recorded name.
+        from: String,
+        /// The name in the program.
+        to: String,
     },
     /// Replaces the stack outputs.
     Outputs {
