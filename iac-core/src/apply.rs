@@ -628,19 +628,7 @@ impl<'a> Executor<'a> {
         inputs: PropertyMap,
         outputs: PropertyMap,
     ) -> ResourceState {
-        let reg = &self.program.nodes[n].registration;
-        ResourceState {
-            name: reg.name.to_string(),
-            type_token: reg.type_token.clone(),
-            kind: reg.kind,
-            id,
-            inputs,
-            outputs,
-            dependencies: dependency_names(self.program, n),
-            secrets: secret_keys(reg),
-            protect: reg.options.protect,
-            delete_pending: false,
-        }
+        crate::plan::program_record(self.program, n, id, inputs, outputs)
     }
 
     fn put(&self, mut record: ResourceState, end: Option<u64>) -> Result<(), TaskError> {

@@ -18,7 +18,7 @@ use crate::plan::{
     PlanRecord, Shown, StepRecord,
 };
 use crate::property::PropertyMap;
-use crate::provider::{Providers, ReadRequest, ReadResponse};
+use crate::provider::{ImportRequest, ProviderError, Providers, ReadRequest, ReadResponse};
 use crate::refresh::{self, DriftRecord, ReadFailure, Reconciled, RefreshReport};
 use crate::secrets::{Cipher, Passphrase, SecretsError};
 use crate::stack::{NodeKind, Program, RegistrationErrors};
@@ -109,6 +109,18 @@ pub enum EngineError {
         /// Why, and what to do.
         reason: String,
     },
+    /// The provider could not import an object.
+    #[error("cannot import `{id}` as `{name}` into stack `{stack}`: {error}")]
+    Import {
+        /// The stack.
+        stack: String,
+        /// The resource.
+        name: String,
+        /// The object's id.
+        id: String,
+        /// What the provider said.
+        error: ProviderError,
+    },
     /// The plan's operations cannot be ordered.
     #[error("{0}")]
     Ordering(String),
@@ -138,6 +150,7 @@ impl EngineError {
             | EngineError::NoSuchResource { .. }
             | EngineError::StateChangeRefused { .. }
             | EngineError::Program(_) => true,
+            EngineError::Import { error, .. } => error.refused,
             EngineError::State(e) => e.is_user_error(),
             EngineError::Secrets(e) => e.is_user_error(),
         }
@@ -387,6 +400,134 @@ impl Engine {
         self.execute(program, &fresh, loaded, options).await
     }
 
+    /// A state writer continuing from `sealed`, with the stack's cipher: made (and its header
+    /// committed) the first time the program has a secret.
+    async fn writer(
+        &self,
+        program: &Program,
+        sealed: Checkpoint,
+        cipher: Option<Cipher>,
+    ) -> Result<(StateWriter, Option<Cipher>), EngineError> {
+        let (cipher, new_header) = match (cipher, &self.passphrase) {
+            (Some(c), _) => (Some(c), None),
+            (None, Some(p)) if needs_secrets(program) => {
+                let (c, header) = Cipher::create(p, &program.stack)?;
+                (Some(c), Some(header))
+            }
+            (None, _) => (None, None),
+        };
+        let writer = StateWriter::start(Arc::clone(&self.backend), sealed);
+        if let Some(header) = new_header {
+            writer.commit(vec![Mutation::Encryption { header }]).await?;
+        }
+        Ok((writer, cipher))
+    }
+
+    /// Adopts the object `id` that exists already as the program's resource `name` (of type
+    /// `type_token`, as the program registers it): the provider reads it and marks it as this
+    /// stack's, and it is recorded with its inputs as they are, so the next preview shows
+    /// what the program would change. Refused when the program has no such resource, the
+    /// stack records it already (or records the object under another name), or the object
+    /// does not exist or belongs to another stack or resource.
+    pub async fn import(
+        &self,
+        program: &Program,
+        type_token: &str,
+        name: &str,
+        id: &str,
+    ) -> Result<ResourceState, EngineError> {
+        let stack = &program.stack;
+        let refuse = |reason: String| EngineError::StateChangeRefused {
+            stack: stack.clone(),
+            name: name.to_owned(),
+            reason,
+        };
+        let node = match program.index.get(name) {
+            Some(&n) if program.nodes[n].registration.kind == NodeKind::Resource => n,
+            _ => {
+                return Err(refuse(
+                    "the program has no resource of that name: add it to the program first".into(),
+                ));
+            }
+        };
+        let registered = &program.nodes[node].registration.type_token;
+        if registered != type_token {
+            return Err(refuse(format!(
+                "the program makes it a `{registered}`, not a `{type_token}`"
+            )));
+        }
+        self.require_passphrase(program)?;
+        let _lock = self.lock(stack, "import").await?;
+        let loaded = self.load(stack).await?;
+        if let Some(state) = &loaded.plain {
+            if !state.pending.is_empty() {
+                return Err(EngineError::Interrupted {
+                    stack: stack.clone(),
+                    operations: crate::plan::interrupted(state),
+                });
+            }
+            if state.resource(name).is_some() {
+                return Err(refuse(
+                    "the stack records it already: forget it first (its object is left as it is)"
+                        .into(),
+                ));
+            }
+            if let Some(other) = state.resources.iter().find(|r| r.id == id) {
+                return Err(refuse(format!(
+                    "the stack records `{id}` already, as `{}`",
+                    other.name
+                )));
+            }
+        }
+        let provider = self
+            .providers
+            .get(type_token)
+            .ok_or_else(|| refuse(format!("no provider is registered for type `{type_token}`")))?;
+        let failed = |error| EngineError::Import {
+            stack: stack.clone(),
+            name: name.to_owned(),
+            id: id.to_owned(),
+            error,
+        };
+        let request = ImportRequest {
+            stack,
+            type_token,
+            name,
+            id,
+        };
+        let found = provider
+            .import(&request)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| {
+                failed(ProviderError::new(format!("no {type_token} has the id `{id}`")).refused())
+            })?;
+        let mut record = crate::plan::program_record(
+            program,
+            node,
+            found.id,
+            found.inputs.unwrap_or_default(),
+            found.outputs,
+        );
+        let stored = loaded
+            .plain
+            .clone()
+            .unwrap_or_else(|| Checkpoint::new(stack));
+        let (writer, cipher) = self
+            .writer(program, loaded.sealed.unwrap_or(stored), loaded.cipher)
+            .await?;
+        let plain = record.clone();
+        record.seal(stack, cipher.as_ref())?;
+        writer
+            .commit(vec![Mutation::Put {
+                resource: record,
+                end: None,
+            }])
+            .await?;
+        writer.finish().await?;
+        Ok(plain)
+    }
+
     async fn execute(
         &self,
         program: &Program,
@@ -402,18 +543,7 @@ impl Engine {
         let previous_secret = stored.secret_outputs.clone();
         // The writer continues from the state as stored: the sealed copy when there is one.
         let sealed = loaded.sealed.unwrap_or(stored);
-        let (cipher, new_header) = match (loaded.cipher, &self.passphrase) {
-            (Some(c), _) => (Some(c), None),
-            (None, Some(p)) if needs_secrets(program) => {
-                let (c, header) = Cipher::create(p, &program.stack)?;
-                (Some(c), Some(header))
-            }
-            (None, _) => (None, None),
-        };
-        let writer = StateWriter::start(Arc::clone(&self.backend), sealed);
-        if let Some(header) = new_header {
-            writer.commit(vec![Mutation::Encryption { header }]).await?;
-        }
+        let (writer, cipher) = self.writer(program, sealed, loaded.cipher).await?;
         // Moves first: every step was planned against the moved records.
         if !plan.record.moves.is_empty() {
             let renames = plan.record.moves.iter().map(|m| Mutation::Rename {

@@ -59,8 +59,8 @@ pub use progress::{Progress, confirm};
 pub use property::{Properties, PropertyMap, PropertyValue};
 pub use provider::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
-    DiffResponse, InputReference, PropertyChange, Provider, ProviderError, Providers, ReadRequest,
-    ReadResponse, UpdateRequest,
+    DiffResponse, ImportRequest, InputReference, PropertyChange, Provider, ProviderError,
+    Providers, ReadRequest, ReadResponse, UpdateRequest,
 };
 pub use refresh::{Drift, DriftRecord, ReadFailure, RefreshReport};
 pub use resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};

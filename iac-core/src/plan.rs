@@ -215,7 +215,8 @@ pub struct PlanRecord {
     /// plan covers them again.
     #[serde(default, skip_serializing_if = "Targets::is_all")]
     pub targets: Targets,
-    /// How many resources (in the program or recorded) a targeted plan leaves untouched.
+    /// How many resources (in the program or recorded; data sources aside) a targeted plan
+    /// leaves untouched.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untargeted: usize,
     /// Recorded resources moved to a new name (an alias in the program), before any step.
@@ -681,6 +682,29 @@ pub(crate) fn dependency_names(program: &Program, node: usize) -> Vec<String> {
         .collect()
 }
 
+/// The record of program node `n` made (or adopted) with this id, inputs and outputs.
+pub(crate) fn program_record(
+    program: &Program,
+    n: usize,
+    id: String,
+    inputs: PropertyMap,
+    outputs: PropertyMap,
+) -> ResourceState {
+    let reg = &program.nodes[n].registration;
+    ResourceState {
+        name: reg.name.to_string(),
+        type_token: reg.type_token.clone(),
+        kind: reg.kind,
+        id,
+        inputs,
+        outputs,
+        dependencies: dependency_names(program, n),
+        secrets: secret_keys(reg),
+        protect: reg.options.protect,
+        delete_pending: false,
+    }
+}
+
 /// What the planner has found so far, node by node (indexed like `program.nodes`).
 struct Planner<'p> {
     program: &'p Program,
@@ -796,7 +820,9 @@ pub(crate) async fn plan(
             planner.plan_node(i, providers).await;
         } else {
             // Left as recorded: what it references is what the state says.
-            planner.untargeted += 1;
+            if program.nodes[i].registration.kind == NodeKind::Resource {
+                planner.untargeted += 1;
+            }
             if let Some(r) = state.and_then(|s| s.resources.live(name)) {
                 planner.values[i] = NodeValue::Known {
                     id: r.id.clone(),
@@ -1064,6 +1090,7 @@ impl Planner<'_> {
             let mut left: Vec<&str> = state
                 .resources
                 .iter()
+                .filter(|r| r.kind == NodeKind::Resource)
                 .map(|r| r.name.as_str())
                 .filter(|n| !program.index.contains_key(*n) && !reach.contains(*n))
                 .collect();

@@ -230,17 +230,22 @@ pub fn render(plan: &PlanRecord) -> String {
     if !targets.is_all() {
         let names: Vec<String> = targets.names.iter().map(|n| format!("`{n}`")).collect();
         let reach = if targets.dependents {
-            "what they need and what depends on them"
+            "with what they need and what depends on them"
         } else {
-            "what they need"
+            "with what they need"
         };
         let _ = writeln!(
             out,
-            "Targeted: {} and {reach}; {} left as recorded (not targeted)",
+            "Targeted: {} {reach}; {} not targeted, left as {}",
             names.join(", "),
             match plan.untargeted {
-                1 => "1 resource".to_owned(),
-                n => format!("{n} resources"),
+                1 => "1 other resource".to_owned(),
+                n => format!("{n} other resources"),
+            },
+            if plan.untargeted == 1 {
+                "it is"
+            } else {
+                "they are"
             }
         );
     }

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::property::PropertyMap;
 use crate::provider::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
-    DiffResponse, Provider, ProviderError, ReadRequest, ReadResponse, UpdateRequest,
+    DiffResponse, ImportRequest, Provider, ProviderError, ReadRequest, ReadResponse, UpdateRequest,
 };
 
 /// A provider call kind.
@@ -232,6 +232,22 @@ impl TestProvider {
             r.inputs.insert(key.to_owned(), value.clone());
             r.outputs.insert(key.to_owned(), value.clone());
         }
+    }
+
+    /// Makes an object of `type_token` behind the engine's back, owned by no resource (its
+    /// name is empty until it is imported): its id.
+    pub fn create_out_of_band(&self, type_token: &str, inputs: PropertyMap) -> String {
+        let id = format!("oob-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
+        self.lock().resources.insert(
+            id.clone(),
+            Stored {
+                type_token: type_token.to_owned(),
+                name: String::new(),
+                outputs: inputs.clone(),
+                inputs,
+            },
+        );
+        id
     }
 
     /// Deletes `name` behind the engine's back.
@@ -491,6 +507,37 @@ impl Provider for TestProvider {
                 }
             }
             Ok(None)
+        })
+        .await
+    }
+
+    /// An object of the type by id, refused when another resource owns it (its name);
+    /// it then belongs to `name`.
+    async fn import(
+        &self,
+        request: &ImportRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        self.call(CallKind::Read, request.name, |inner| {
+            let Some(r) = inner
+                .resources
+                .get_mut(request.id)
+                .filter(|r| r.type_token == request.type_token)
+            else {
+                return Ok(None);
+            };
+            if !r.name.is_empty() && r.name != request.name {
+                return Err(ProviderError::new(format!(
+                    "`{}` belongs to `{}`",
+                    request.id, r.name
+                ))
+                .refused());
+            }
+            request.name.clone_into(&mut r.name);
+            Ok(Some(ReadResponse {
+                id: request.id.to_owned(),
+                inputs: Some(r.inputs.clone()),
+                outputs: r.outputs.clone(),
+            }))
         })
         .await
     }

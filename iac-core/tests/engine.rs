@@ -1301,7 +1301,7 @@ async fn a_targeted_plan_covers_the_targets_and_what_they_need_and_leaves_the_re
     assert!(text.contains("Resources: 2 to create\n"), "{text}");
     assert!(
         text.contains(
-            "Targeted: `subnet-a` and what they need; 3 resources left as recorded (not targeted)"
+            "Targeted: `subnet-a` with what they need; 3 other resources not targeted, left as they are"
         ),
         "{text}"
     );
@@ -1597,5 +1597,74 @@ async fn an_alias_moves_a_renamed_resource_and_its_dependents_follow() {
     assert!(
         refused.contains("has the alias `old`, but so has `c`"),
         "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn an_import_adopts_an_existing_object_and_the_next_plan_shows_the_difference() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    let program = network(1);
+    let mut found = iac_core::PropertyMap::new();
+    found.insert("cidr".into(), json!("10.0.0.0/16"));
+    found.insert("team".into(), json!("other"));
+    let id = provider.create_out_of_band(THING, found);
+
+    // What cannot be imported is refused, each with its reason, and nothing is recorded.
+    let refused = |result: Result<iac_core::state::ResourceState, EngineError>| {
+        result.unwrap_err().to_string()
+    };
+    assert_eq!(
+        refused(engine.import(&program, THING, "nope", &id).await),
+        "`nope` in stack `dev`: the program has no resource of that name: add it to the program first"
+    );
+    assert_eq!(
+        refused(engine.import(&program, LOOKUP, "vpc", &id).await),
+        "`vpc` in stack `dev`: the program makes it a `test:Thing`, not a `test:Lookup`"
+    );
+    assert_eq!(
+        refused(engine.import(&program, THING, "vpc", "oob-missing").await),
+        "cannot import `oob-missing` as `vpc` into stack `dev`: no test:Thing has the id `oob-missing`"
+    );
+    assert!(engine.state("dev").await.unwrap().is_none());
+
+    let record = engine.import(&program, THING, "vpc", &id).await.unwrap();
+    assert_eq!(
+        (record.id.as_str(), record.inputs["team"].clone()),
+        (id.as_str(), json!("other"))
+    );
+    // The next plan creates the rest and takes the extra input away from the imported one.
+    let plan = preview(&engine, &program).await;
+    let text = plan.render();
+    assert!(
+        text.contains("Resources: 4 to create, 1 to update\n"),
+        "{text}"
+    );
+    assert!(text.contains("- team: \"other\""), "{text}");
+    up(&engine, &program).await;
+    assert_eq!(provider.inputs_of("vpc").unwrap().get("team"), None);
+
+    // Imported once, never twice: not under another name, not what another resource owns.
+    assert!(
+        refused(engine.import(&program, THING, "vpc", &id).await)
+            .contains("the stack records it already")
+    );
+    let subnet = engine
+        .state("dev")
+        .await
+        .unwrap()
+        .unwrap()
+        .resource("subnet-a")
+        .unwrap()
+        .id
+        .clone();
+    let other = Stack::new("other");
+    let mut other = other;
+    thing(&mut other, "vpc", Inputs::new());
+    let other = other.build().unwrap();
+    assert_eq!(
+        refused(engine.import(&other, THING, "vpc", &subnet).await),
+        format!(
+            "cannot import `{subnet}` as `vpc` into stack `other`: `{subnet}` belongs to `subnet-a`"
+        )
     );
 }

@@ -132,7 +132,13 @@ pub struct Credentials {
     /// The files' contents by name (a secret output): what a consumer of one derives its
     /// triggers from.
     pub contents: Output<BTreeMap<String, String>>,
+    /// Grafana's `admin` password (a secret output; the stack output
+    /// [`GRAFANA_PASSWORD_OUTPUT`]).
+    pub grafana_admin_password: Output<String>,
 }
+
+/// The stack output holding Grafana's `admin` password (secret: `outputs --show-secrets`).
+pub const GRAFANA_PASSWORD_OUTPUT: &str = "grafana_admin_password";
 
 impl Credentials {
     /// The password of `user` (a secret output).
@@ -230,7 +236,8 @@ pub(crate) fn register(
         .collect();
     let grafana = password(stack, "grafana-admin");
     let all_scram = Output::all(scram.iter().map(|(_, password)| password.clone()));
-    let secrets = all_scram.zip(grafana).map(move |(scram, grafana)| {
+    stack.export(GRAFANA_PASSWORD_OUTPUT, grafana.clone());
+    let secrets = all_scram.zip(grafana.clone()).map(move |(scram, grafana)| {
         let users: Vec<(ScramUser, String)> = SCRAM_USERS.into_iter().zip(scram).collect();
         secret_files(&users, &grafana)
     });
@@ -259,6 +266,7 @@ pub(crate) fn register(
         files: names,
         scram,
         contents: files,
+        grafana_admin_password: grafana,
     })
 }
 

@@ -101,6 +101,19 @@ enum Verb {
         #[command(flatten)]
         target: Target,
     },
+    /// Adopt an object that exists already as the program's resource NAME (tagged as this
+    /// stack's); the next preview shows what the program would change of it.
+    Import {
+        #[command(flatten)]
+        target: Target,
+        /// The resource's type token, as the program registers it (`aws:ec2:Vpc`).
+        #[arg(value_name = "TYPE")]
+        type_token: String,
+        /// The resource's name in the program.
+        name: String,
+        /// The object's id (`vpc-0abc…`; a role's or profile's name).
+        id: String,
+    },
     /// Read or change a stack's recorded state, or move it between backends.
     State {
         #[command(subcommand)]
@@ -723,6 +736,22 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             } else {
                 EXIT_FAILED
             })
+        }
+        Verb::Import {
+            target,
+            type_token,
+            name,
+            id,
+        } => {
+            let env = load(&target)?;
+            let (program, _) = program(&env, &target)?;
+            let engine = engine(&env, &target).await?;
+            let record = engine.import(&program, &type_token, &name, &id).await?;
+            eprintln!(
+                "imported {} `{}` as `{name}` into stack `{}`: run preview to see what the program would change",
+                record.type_token, record.id, env.name
+            );
+            Ok(EXIT_OK)
         }
         Verb::Render { target } => {
             let env = load(&target)?;

@@ -705,8 +705,16 @@ fn a_sasl_ssl_platform_keeps_every_generated_secret_in_its_0600_files_only() {
     );
     printed.push(applied);
     printed.push(run("apply", &["--yes", "--json"]));
-    printed.push(run("outputs", &["--json"]));
+    let outputs = run("outputs", &["--json"]);
+    assert!(
+        outputs.contains("\"grafana_admin_password\": \"[secret]\""),
+        "{outputs}"
+    );
+    printed.push(outputs);
     printed.push(run("refresh", &[]));
+    // Revealed only when asked for: the password Grafana's provisioning gets.
+    let revealed: serde_json::Value =
+        serde_json::from_str(&run("outputs", &["--json", "--show-secrets"])).unwrap();
 
     // The files: each mode 0600; the secrets are what they hold.
     let files = files_under(&dir);
@@ -754,6 +762,13 @@ fn a_sasl_ssl_platform_keeps_every_generated_secret_in_its_0600_files_only() {
         }
     }
     let yaml = std::fs::read_to_string(dir.join("secrets.yml")).unwrap();
+    assert!(
+        yaml.contains(&format!(
+            "grafana_admin_password: {}\n",
+            revealed["grafana_admin_password"]
+        )),
+        "{revealed}"
+    );
     for line in yaml.lines().filter(|l| l.contains("password")) {
         if let Some((_, value)) = line.split_once(": ") {
             secrets.push(value.trim_matches('"').to_owned());
@@ -1069,4 +1084,160 @@ fn state_verbs_list_show_forget_and_rename_what_the_stack_records() {
     );
 
     env.run("destroy", &["--yes"]).success();
+}
+
+/// The ids of what `code` (boto3, `ec2` bound) prints, a line each.
+fn boto3_out(code: &str) -> String {
+    let venv = std::env::var("KAFKA_PLATFORM_VENV").unwrap();
+    let out = std::process::Command::new(format!("{venv}/bin/python"))
+        .args(["-c", &format!("import boto3, os\nec2 = boto3.client('ec2', endpoint_url=os.environ['AWS_ENDPOINT_URL'], region_name='eu-central-1')\n{code}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3: {code}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// What the emulator holds with the stack's ownership tag, by type: an independent reader.
+fn owned_by(stack: &str) -> String {
+    boto3_out(&format!(
+        "f = [{{'Name': 'tag:iac:stack', 'Values': ['{stack}']}}]\n\
+         g = ec2.describe_security_groups(Filters=f)['SecurityGroups']\n\
+         print(len(ec2.describe_vpcs(Filters=f)['Vpcs']), len(g), sum(len(x['IpPermissions']) for x in g), \
+         sum(len(r['Instances']) for r in ec2.describe_instances(Filters=f + [{{'Name': 'instance-state-name', 'Values': ['pending', 'running']}}])['Reservations']))"
+    ))
+}
+
+#[test]
+fn targeted_runs_and_import_do_only_what_they_name() {
+    let env = Env::new("target", |t| t);
+    let stack = env.name.clone();
+    let scrub = |text: &str| {
+        regex::Regex::new(r"(vpc|sg)-[0-9a-f]+")
+            .unwrap()
+            .replace_all(&text.replace(stack.as_str(), "[env]"), "$1-[id]")
+            .into_owned()
+    };
+    let preview = stdout(&env.run("preview", &["--target", "kafka-ssh"]).success());
+    insta::with_settings!({
+        snapshot_path => "../../snapshots/stacks",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("preview_target_dev", scrub(&preview));
+    });
+    let applied = env
+        .run("apply", &["--yes", "--target", "kafka-ssh"])
+        .success();
+    assert_eq!(
+        summary_line(&stdout(&applied)),
+        format!(
+            "Stack {stack}: 3 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed, 0 skipped, 37 not targeted"
+        )
+    );
+    // VPCs, groups, their ingress rules, running instances.
+    assert_eq!(owned_by(&stack), "1 1 1 0");
+
+    let refreshed = stdout(&env.run("refresh", &["--target", "kafka-sg"]).success());
+    assert_eq!(
+        refreshed.trim(),
+        format!("Refreshed stack {stack}: 0 changed, 2 unchanged, 0 unreadable, 1 not targeted")
+    );
+    let misnamed = env.run("refresh", &["--target", "nope"]).code(1);
+    assert_eq!(
+        stderr(&misnamed).trim(),
+        format!("error: stack `{stack}` records no resource `nope`")
+    );
+
+    // A targeted destroy takes what depends on its target, and leaves the rest.
+    let destroyed = env
+        .run("destroy", &["--yes", "--target", "kafka-sg"])
+        .success();
+    assert_eq!(
+        summary_line(&stdout(&destroyed)),
+        format!(
+            "Stack {stack}: 0 created, 0 updated, 0 replaced, 2 deleted, 0 unchanged, 0 failed, 0 skipped, 1 not targeted"
+        )
+    );
+    assert_eq!(owned_by(&stack), "1 0 0 0");
+
+    // Import: a VPC made outside any stack replaces the recorded one (forgotten, then deleted
+    // behind the CLI's back); one another stack owns, or an id that does not exist, is refused.
+    let old_vpc = serde_json::from_str::<serde_json::Value>(&stdout(
+        &env.run("state show", &["vpc"]).success(),
+    ))
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.run("state delete", &["vpc"]).success();
+    boto3(&format!("ec2.delete_vpc(VpcId='{old_vpc}')"));
+    let outside = boto3_out(
+        "v = ec2.create_vpc(CidrBlock='10.0.0.0/16', TagSpecifications=[{'ResourceType': 'vpc', 'Tags': [{'Key': 'team', 'Value': 'data'}]}])\nprint(v['Vpc']['VpcId'])",
+    );
+    let owned = boto3_out(
+        "v = ec2.create_vpc(CidrBlock='10.1.0.0/16', TagSpecifications=[{'ResourceType': 'vpc', 'Tags': [{'Key': 'iac:stack', 'Value': 'someone-else'}]}])\nprint(v['Vpc']['VpcId'])",
+    );
+    let refused = env.run("import", &["aws:ec2:Vpc", "vpc", &owned]).code(1);
+    assert_eq!(
+        stderr(&refused).trim(),
+        format!(
+            "error: cannot import `{owned}` as `vpc` into stack `{stack}`: it belongs to stack `someone-else` (its `iac:stack` tag): import only what no other stack owns"
+        )
+    );
+    let missing = env
+        .run("import", &["aws:ec2:Vpc", "vpc", "vpc-0123456789abcdef0"])
+        .code(1);
+    assert_eq!(
+        stderr(&missing).trim(),
+        format!(
+            "error: cannot import `vpc-0123456789abcdef0` as `vpc` into stack `{stack}`: no aws:ec2:Vpc has the id `vpc-0123456789abcdef0`"
+        )
+    );
+    let wrong_type = env
+        .run("import", &["aws:ec2:Subnet", "vpc", &outside])
+        .code(1);
+    assert_eq!(
+        stderr(&wrong_type).trim(),
+        format!(
+            "error: `vpc` in stack `{stack}`: the program makes it a `aws:ec2:Vpc`, not a `aws:ec2:Subnet`"
+        )
+    );
+    let imported = env
+        .run("import", &["aws:ec2:Vpc", "vpc", &outside])
+        .success();
+    assert_eq!(
+        stderr(&imported).trim(),
+        format!(
+            "imported aws:ec2:Vpc `{outside}` as `vpc` into stack `{stack}`: run preview to see what the program would change"
+        )
+    );
+    let again = env.run("import", &["aws:ec2:Vpc", "vpc", &outside]).code(1);
+    assert!(
+        stderr(&again).contains("the stack records it already"),
+        "{}",
+        stderr(&again)
+    );
+    // The next preview shows what the program changes of it: its tag and its DNS settings.
+    let diff = stdout(&env.run("preview", &["--target", "vpc"]).success());
+    insta::with_settings!({
+        snapshot_path => "../../snapshots/stacks",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("preview_imported_vpc_dev", scrub(&diff));
+    });
+    // Tagged as the stack's: the independent reader finds it by the ownership tag.
+    assert_eq!(
+        boto3_out(&format!(
+            "print([t['Value'] for t in ec2.describe_vpcs(VpcIds=['{outside}'])['Vpcs'][0]['Tags'] if t['Key'] == 'iac:resource'])"
+        )),
+        "['vpc']"
+    );
+    env.run("destroy", &["--yes"]).success();
+    assert_eq!(owned_by(&stack), "0 0 0 0");
+    boto3(&format!("ec2.delete_vpc(VpcId='{owned}')"));
 }

@@ -243,6 +243,19 @@ pub struct ReadResponse {
     pub outputs: PropertyMap,
 }
 
+/// Arguments of [`Provider::import`].
+#[derive(Debug)]
+pub struct ImportRequest<'a> {
+    /// The stack.
+    pub stack: &'a str,
+    /// The resource's type token.
+    pub type_token: &'a str,
+    /// The name the object gets in the stack.
+    pub name: &'a str,
+    /// The provider id of the object.
+    pub id: &'a str,
+}
+
 /// Arguments of [`Provider::update`].
 #[derive(Debug)]
 pub struct UpdateRequest<'a> {
@@ -317,6 +330,22 @@ pub trait Provider: Send + Sync {
 
     /// Deletes the resource and waits until it is gone.
     async fn delete(&self, request: &DeleteRequest<'_>) -> Result<(), ProviderError>;
+
+    /// Adopts an object that exists already as the stack's resource `name`: reads it by its
+    /// id (its inputs as they are, so the next plan shows what the program would change),
+    /// refuses one another stack or resource owns ([`ProviderError::refused`]), and marks it
+    /// as this stack's where the provider can. `Ok(None)`: no such object. By default
+    /// refused: the provider imports nothing.
+    async fn import(
+        &self,
+        request: &ImportRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        Err(ProviderError::new(format!(
+            "resources of type `{}` cannot be imported",
+            request.type_token
+        ))
+        .refused())
+    }
 }
 
 /// Providers by resource type token.

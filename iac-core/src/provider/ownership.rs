@@ -62,9 +62,53 @@ pub fn is_owned<'t>(
     stack_tag && resource_tag
 }
 
+/// Why an object with the `reported` tags cannot be imported as this stack's resource
+/// `name`: another stack, or another resource of this one, owns it. `None`: it may be.
+pub fn import_refusal<'t>(
+    stack: &str,
+    name: &str,
+    reported: impl IntoIterator<Item = (&'t str, &'t str)>,
+) -> Option<String> {
+    let (mut owner_stack, mut owner) = (None, None);
+    for (k, v) in reported {
+        match k {
+            STACK_TAG => owner_stack = Some(v),
+            RESOURCE_TAG => owner = Some(v),
+            _ => {}
+        }
+    }
+    match (owner_stack, owner) {
+        (Some(other), _) if other != stack => Some(format!(
+            "it belongs to stack `{other}` (its `{STACK_TAG}` tag): import only what no other stack owns"
+        )),
+        (Some(_), Some(other)) if other != name => Some(format!(
+            "it is this stack's `{other}` (its `{RESOURCE_TAG}` tag)"
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_import_is_refused_for_what_another_stack_or_resource_owns() {
+        let tags =
+            |stack: &'static str, name: &'static str| [(STACK_TAG, stack), (RESOURCE_TAG, name)];
+        assert_eq!(import_refusal("dev", "vpc", tags("dev", "vpc")), None);
+        assert_eq!(import_refusal("dev", "vpc", [("team", "data")]), None);
+        assert_eq!(
+            import_refusal("dev", "vpc", tags("prod", "vpc")).as_deref(),
+            Some(
+                "it belongs to stack `prod` (its `iac:stack` tag): import only what no other stack owns"
+            )
+        );
+        assert_eq!(
+            import_refusal("dev", "vpc", tags("dev", "network")).as_deref(),
+            Some("it is this stack's `network` (its `iac:resource` tag)")
+        );
+    }
 
     #[test]
     fn user_tags_round_trip_through_all_tags() {

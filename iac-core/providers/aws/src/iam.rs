@@ -12,8 +12,8 @@ use aws_sdk_iam::types::{InstanceProfile, Role, Tag};
 use serde_json::Value;
 
 use super::{
-    Aws, AwsKind, IamInstanceProfile, IamRole, IamRolePolicy, aws_error, deleted, found, wait_for,
-    with_retries,
+    Aws, AwsKind, IamInstanceProfile, IamRole, IamRolePolicy, Tagging, aws_error, deleted, found,
+    wait_for, with_retries,
 };
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
@@ -177,6 +177,46 @@ async fn get_profile(aws: &Aws, name: &str) -> Result<Option<InstanceProfile>, P
     .and_then(|out| out.instance_profile().cloned()))
 }
 
+/// An import of the role or instance profile `id` as the stack's `name`: refused when another
+/// stack or resource owns it (its tags), else tagged as this stack's.
+pub(crate) async fn adopt(
+    aws: &Aws,
+    profile: bool,
+    id: &str,
+    stack: &str,
+    name: &str,
+) -> Result<(), ProviderError> {
+    let tags = if profile {
+        get_profile(aws, id).await?.map(|p| p.tags().to_vec())
+    } else {
+        get_role(aws, id).await?.map(|r| r.tags().to_vec())
+    }
+    .unwrap_or_default();
+    let reported = tags.iter().map(|t| (t.key(), t.value()));
+    if let Some(reason) = ownership::import_refusal(stack, name, reported) {
+        return Err(ProviderError::new(reason).refused());
+    }
+    let owner = iam_tags(stack, name, &BTreeMap::new());
+    if profile {
+        aws.iam
+            .tag_instance_profile()
+            .instance_profile_name(id)
+            .set_tags(Some(owner))
+            .send()
+            .await
+            .map_err(|e| aws_error("TagInstanceProfile", e))?;
+    } else {
+        aws.iam
+            .tag_role()
+            .role_name(id)
+            .set_tags(Some(owner))
+            .send()
+            .await
+            .map_err(|e| aws_error("TagRole", e))?;
+    }
+    Ok(())
+}
+
 fn iam_tags(stack: &str, name: &str, user: &BTreeMap<String, String>) -> Vec<Tag> {
     let mut all = user.clone();
     all.insert(STACK_TAG.to_owned(), stack.to_owned());
@@ -191,6 +231,9 @@ fn iam_tags(stack: &str, name: &str, user: &BTreeMap<String, String>) -> Vec<Tag
 impl AwsKind for RoleKind {
     fn token(&self) -> &'static str {
         IamRole::TYPE
+    }
+    fn tagging(&self) -> Tagging {
+        Tagging::Role
     }
 
     fn diff_table(&self) -> &'static DiffTable {
@@ -370,6 +413,9 @@ impl AwsKind for RolePolicyKind {
     fn token(&self) -> &'static str {
         IamRolePolicy::TYPE
     }
+    fn tagging(&self) -> Tagging {
+        Tagging::Untagged
+    }
 
     fn diff_table(&self) -> &'static DiffTable {
         &ROLE_POLICY_TABLE
@@ -495,6 +541,9 @@ async fn remove_role(aws: &Aws, profile: &str, role: &str) -> Result<(), Provide
 impl AwsKind for InstanceProfileKind {
     fn token(&self) -> &'static str {
         IamInstanceProfile::TYPE
+    }
+    fn tagging(&self) -> Tagging {
+        Tagging::InstanceProfile
     }
 
     fn diff_table(&self) -> &'static DiffTable {

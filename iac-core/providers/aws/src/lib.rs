@@ -33,7 +33,8 @@ use iac_core::provider::kinds::Kinds;
 use iac_core::provider::retry::{self, WaitSettings};
 use iac_core::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
-    DiffResponse, Provider, ProviderError, Providers, ReadRequest, ReadResponse, UpdateRequest,
+    DiffResponse, ImportRequest, Provider, ProviderError, Providers, ReadRequest, ReadResponse,
+    UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
@@ -136,6 +137,11 @@ pub(crate) trait AwsKind: Send + Sync {
         let _ = request;
         None
     }
+    /// Where its objects carry the ownership tags an import checks and sets: EC2's tags by
+    /// default.
+    fn tagging(&self) -> Tagging {
+        Tagging::Ec2
+    }
     async fn read(
         &self,
         aws: &Aws,
@@ -147,6 +153,19 @@ pub(crate) trait AwsKind: Send + Sync {
         request: &UpdateRequest<'_>,
     ) -> Result<PropertyMap, ProviderError>;
     async fn delete(&self, aws: &Aws, request: &DeleteRequest<'_>) -> Result<(), ProviderError>;
+}
+
+/// Where a kind's objects carry their ownership tags.
+pub(crate) enum Tagging {
+    /// EC2 tags.
+    Ec2,
+    /// An IAM role's tags.
+    Role,
+    /// An IAM instance profile's tags.
+    InstanceProfile,
+    /// None: the object cannot carry tags (a route, an association, an inline policy), so
+    /// nothing says who owns it.
+    Untagged,
 }
 
 /// The read that looks up what a create of `request` made (no id).
@@ -333,6 +352,34 @@ impl Provider for AwsProvider {
         self.kind(request.type_token)?
             .delete(&self.aws, request)
             .await
+    }
+
+    async fn import(
+        &self,
+        request: &ImportRequest<'_>,
+    ) -> Result<Option<ReadResponse>, ProviderError> {
+        let kind = self.kind(request.type_token)?;
+        let nothing = PropertyMap::new();
+        let read = ReadRequest {
+            stack: request.stack,
+            type_token: request.type_token,
+            name: request.name,
+            id: Some(request.id),
+            inputs: &nothing,
+            outputs: None,
+            created_since: None,
+        };
+        let Some(object) = found(kind.read(&self.aws, &read).await)?.flatten() else {
+            return Ok(None);
+        };
+        let (aws, id, stack, name) = (&self.aws, object.id.as_str(), request.stack, request.name);
+        match kind.tagging() {
+            Tagging::Ec2 => ec2::adopt(aws, id, stack, name).await?,
+            Tagging::Role => iam::adopt(aws, false, id, stack, name).await?,
+            Tagging::InstanceProfile => iam::adopt(aws, true, id, stack, name).await?,
+            Tagging::Untagged => {}
+        }
+        Ok(Some(object))
     }
 }
 

@@ -103,6 +103,42 @@ pub(crate) async fn sync_tags(
     Ok(())
 }
 
+/// An import of the EC2 object `id` as the stack's `name`: refused when another stack or
+/// resource owns it (its tags), else tagged as this stack's.
+pub(crate) async fn adopt(
+    aws: &Aws,
+    id: &str,
+    stack: &str,
+    name: &str,
+) -> Result<(), ProviderError> {
+    let out = aws
+        .ec2
+        .describe_tags()
+        .filters(Filter::builder().name("resource-id").values(id).build())
+        .send()
+        .await
+        .map_err(|e| aws_error("DescribeTags", e))?;
+    let reported = out
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())));
+    if let Some(reason) = ownership::import_refusal(stack, name, reported) {
+        return Err(ProviderError::new(reason).refused());
+    }
+    let owner = BTreeMap::from([
+        (STACK_TAG.to_owned(), stack.to_owned()),
+        (RESOURCE_TAG.to_owned(), name.to_owned()),
+    ]);
+    aws.ec2
+        .create_tags()
+        .resources(id)
+        .set_tags(Some(to_tags(&owner)))
+        .send()
+        .await
+        .map_err(|e| aws_error("CreateTags", e))?;
+    Ok(())
+}
+
 /// Brings the tags of an updated resource from its old inputs to its new ones.
 pub(crate) async fn update_tags(aws: &Aws, r: &UpdateRequest<'_>) -> Result<(), ProviderError> {
     let (old, new) = (

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::{owner_filters, tag_spec, update_tags, user_tags};
 use crate::cidr::check_cidr;
 use crate::{
-    Aws, AwsKind, Route, RouteTable, RouteTableAssociation, aws_error, deleted, found, lookup,
-    with_retries,
+    Aws, AwsKind, Route, RouteTable, RouteTableAssociation, Tagging, aws_error, deleted, found,
+    lookup, with_retries,
 };
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
@@ -187,6 +187,9 @@ impl AwsKind for RouteKind {
     fn token(&self) -> &'static str {
         Route::TYPE
     }
+    fn tagging(&self) -> Tagging {
+        Tagging::Untagged
+    }
 
     fn diff_table(&self) -> &'static DiffTable {
         &ROUTE_TABLE
@@ -309,6 +312,9 @@ impl AwsKind for RouteKind {
 impl AwsKind for AssociationKind {
     fn token(&self) -> &'static str {
         RouteTableAssociation::TYPE
+    }
+    fn tagging(&self) -> Tagging {
+        Tagging::Untagged
     }
 
     fn diff_table(&self) -> &'static DiffTable {
