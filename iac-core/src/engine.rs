@@ -119,7 +119,7 @@ pub enum EngineError {
         /// The object's id.
         id: String,
         /// What the provider said.
-        error: ProviderError,
+        error: Box<ProviderError>,
     },
     /// The plan's operations cannot be ordered.
     #[error("{0}")]
@@ -487,7 +487,7 @@ impl Engine {
             stack: stack.clone(),
             name: name.to_owned(),
             id: id.to_owned(),
-            error,
+            error: Box::new(error),
         };
         let request = ImportRequest {
             stack,
