@@ -19,6 +19,7 @@ use crate::plan::{
 };
 use crate::property::PropertyMap;
 use crate::provider::{ImportRequest, ProviderError, Providers, ReadRequest, ReadResponse};
+use crate::reference::{ReferenceProvider, STACK_REFERENCE};
 use crate::refresh::{self, DriftRecord, ReadFailure, Reconciled, RefreshReport};
 use crate::secrets::{Cipher, Passphrase, SecretsError};
 use crate::stack::{NodeKind, Program, RegistrationErrors};
@@ -174,12 +175,43 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-struct Loaded {
+pub(crate) struct Loaded {
     /// The state with secrets opened.
-    plain: Option<Checkpoint>,
+    pub(crate) plain: Option<Checkpoint>,
     /// The state as stored, only when it differs from `plain` (the stack has secrets).
     sealed: Option<Checkpoint>,
     cipher: Option<Cipher>,
+}
+
+/// A stored state opened with the passphrase (needed only when it has secrets).
+pub(crate) fn open(
+    sealed: Option<Checkpoint>,
+    passphrase: Option<&Passphrase>,
+    stack: &str,
+) -> Result<Loaded, EngineError> {
+    let cipher = match sealed.as_ref().and_then(|c| c.encryption.as_ref()) {
+        Some(header) => {
+            let passphrase = passphrase.ok_or_else(|| SecretsError::NoPassphrase {
+                stack: stack.to_owned(),
+            })?;
+            Some(Cipher::open(passphrase, header, stack)?)
+        }
+        None => None,
+    };
+    // Without secrets the stored state is the plain one: keep a single copy.
+    let (plain, sealed) = match (sealed, &cipher) {
+        (Some(stored), Some(_)) => {
+            let mut plain = stored.clone();
+            plain.unseal(cipher.as_ref())?;
+            (Some(plain), Some(stored))
+        }
+        (stored, _) => (stored, None),
+    };
+    Ok(Loaded {
+        plain,
+        sealed,
+        cipher,
+    })
 }
 
 fn needs_secrets(program: &Program) -> bool {
@@ -206,12 +238,24 @@ fn shown_map(values: &PropertyMap, secret: &BTreeSet<String>) -> BTreeMap<String
 impl Engine {
     /// An engine with these providers, storing state in `backend`.
     pub fn new(providers: Providers, backend: impl StateBackend) -> Self {
-        Self {
+        let mut engine = Self {
             providers,
             backend: Arc::new(backend),
             passphrase: None,
             lock_timeout: Duration::ZERO,
-        }
+        };
+        engine.provide_references();
+        engine
+    }
+
+    /// Stack references read this engine's backend, with its passphrase.
+    fn provide_references(&mut self) {
+        let provider = ReferenceProvider {
+            backend: Arc::clone(&self.backend),
+            passphrase: self.passphrase.clone(),
+        };
+        self.providers
+            .register(Arc::new(provider), [STACK_REFERENCE]);
     }
 
     /// How long a command waits for a stack locked by a live run before it gives up
@@ -224,6 +268,7 @@ impl Engine {
     /// Sets the passphrase that encrypts the stacks' secrets.
     pub fn with_passphrase(mut self, passphrase: Passphrase) -> Self {
         self.passphrase = Some(passphrase);
+        self.provide_references();
         self
     }
 
@@ -240,33 +285,11 @@ impl Engine {
     }
 
     async fn load(&self, stack: &str) -> Result<Loaded, EngineError> {
-        let sealed = self.load_sealed(stack).await?;
-        let cipher = match sealed.as_ref().and_then(|c| c.encryption.as_ref()) {
-            Some(header) => {
-                let passphrase =
-                    self.passphrase
-                        .as_ref()
-                        .ok_or_else(|| SecretsError::NoPassphrase {
-                            stack: stack.to_owned(),
-                        })?;
-                Some(Cipher::open(passphrase, header, stack)?)
-            }
-            None => None,
-        };
-        // Without secrets the stored state is the plain one: keep a single copy.
-        let (plain, sealed) = match (sealed, &cipher) {
-            (Some(stored), Some(_)) => {
-                let mut plain = stored.clone();
-                plain.unseal(cipher.as_ref())?;
-                (Some(plain), Some(stored))
-            }
-            (stored, _) => (stored, None),
-        };
-        Ok(Loaded {
-            plain,
-            sealed,
-            cipher,
-        })
+        open(
+            self.load_sealed(stack).await?,
+            self.passphrase.as_ref(),
+            stack,
+        )
     }
 
     fn require_passphrase(&self, program: &Program) -> Result<(), EngineError> {

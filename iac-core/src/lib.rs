@@ -34,6 +34,7 @@ mod preview;
 mod progress;
 mod property;
 pub mod provider;
+mod reference;
 mod refresh;
 mod resource;
 mod secrets;
@@ -62,6 +63,7 @@ pub use provider::{
     DiffResponse, ImportRequest, InputReference, PropertyChange, Provider, ProviderError,
     Providers, ReadRequest, ReadResponse, UpdateRequest,
 };
+pub use reference::{STACK_REFERENCE, StackReference};
 pub use refresh::{Drift, DriftRecord, ReadFailure, RefreshReport};
 pub use resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
 pub use secrets::{EncryptionHeader, Passphrase, SecretsError};

@@ -266,7 +266,7 @@ impl Stack {
         self.outputs.insert(self.qualified(key), value.into_input());
     }
 
-    fn add(
+    pub(crate) fn add(
         &mut self,
         kind: NodeKind,
         type_token: &str,

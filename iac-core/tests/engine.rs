@@ -1668,3 +1668,91 @@ async fn an_import_adopts_an_existing_object_and_the_next_plan_shows_the_differe
         )
     );
 }
+
+#[tokio::test]
+async fn a_stack_reads_another_stack_s_outputs_through_a_reference() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    let app = |secrets: &[&str]| {
+        let mut s = Stack::new("app");
+        let network = s.reference("network", "net", secrets.iter().copied());
+        thing(
+            &mut s,
+            "server",
+            Inputs::new().with("vpc", network.output::<String>("vpc_id")),
+        );
+        if !secrets.is_empty() {
+            thing(
+                &mut s,
+                "client",
+                Inputs::new().with("token", network.output::<String>("token")),
+            );
+        }
+        s.build().unwrap()
+    };
+    let refused = engine.preview(&app(&[])).await.unwrap_err().to_string();
+    assert_eq!(
+        refused,
+        "resource `network`: provider read failed: stack `net` has no state in this backend: apply it first"
+    );
+
+    let mut net = Stack::new("net");
+    let vpc = thing(&mut net, "vpc", Inputs::new().with("cidr", "10.0.0.0/16"));
+    net.export("vpc_id", vpc.id());
+    net.export("token", Output::secret("s3cr3t".to_owned()));
+    up(&engine, &net.build().unwrap()).await;
+    let vpc_id = engine
+        .state("net")
+        .await
+        .unwrap()
+        .unwrap()
+        .resource("vpc")
+        .unwrap()
+        .id
+        .clone();
+
+    // Known at preview: the server's input is the other stack's VPC id.
+    let plan = preview(&engine, &app(&[])).await;
+    let text = plan.render();
+    assert!(text.contains(&format!("vpc: \"{vpc_id}\"")), "{text}");
+    up(&engine, &app(&[])).await;
+    assert_eq!(provider.inputs_of("server").unwrap()["vpc"], json!(vpc_id));
+
+    // A secret output is read only when named, and stays secret.
+    let plan = preview(&engine, &app(&["token"])).await;
+    let text = plan.render();
+    assert!(text.contains("token: [secret]"), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+    up(&engine, &app(&["token"])).await;
+    assert_eq!(
+        provider.inputs_of("client").unwrap()["token"],
+        json!("s3cr3t")
+    );
+    let mut unnamed = Stack::new("app");
+    let network = unnamed.reference("network", "net", Vec::<String>::new());
+    thing(
+        &mut unnamed,
+        "client",
+        Inputs::new().with("token", network.output::<String>("token")),
+    );
+    let refused = engine
+        .preview(&unnamed.build().unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("resource `network` has no output `token`"),
+        "{refused}"
+    );
+
+    let mut itself = Stack::new("net");
+    itself.reference("me", "net", Vec::<String>::new());
+    let refused = engine
+        .preview(&itself.build().unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("stack `net` cannot reference itself"),
+        "{refused}"
+    );
+}
