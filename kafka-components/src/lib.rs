@@ -16,7 +16,9 @@ pub mod security;
 pub use config::{ConfigError, PlatformConfig, Role, Site};
 pub use local::{LocalPlatform, LocalService, local_nodes};
 pub use nodes::NodeFacts;
-pub use platform::{KafkaPlatform, Node};
+pub use platform::{
+    KafkaNetwork, KafkaPlatform, NetworkSubnet, Node, VPC_ID_OUTPUT, subnet_output,
+};
 pub use policy::{PolicyErrors, Violation};
 pub use render::{RenderError, RenderedConfig, RenderedFile};
 pub use security::Credentials;

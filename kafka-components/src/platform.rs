@@ -47,10 +47,8 @@ pub struct Node {
 pub struct KafkaPlatform {
     /// Every node, controllers first.
     pub nodes: Vec<Node>,
-    /// The VPC.
-    pub vpc: Vpc,
-    /// One subnet per zone, by zone, in the order of `network.availability_zones`.
-    pub subnets: Vec<(String, Subnet)>,
+    /// The network the nodes are in (registered with the platform, or another stack's).
+    pub network: KafkaNetwork,
     /// The operator's key pair every node carries.
     pub key_pair: KeyPair,
     /// The instance profile every node carries (its role may describe instances).
@@ -111,11 +109,121 @@ enum Peer<'a> {
     Group(&'a SecurityGroup),
 }
 
-/// The network: VPC, internet gateway, public route table, one subnet per zone.
-struct Network {
-    vpc: Vpc,
-    /// Per zone: its name, its /24 and its subnet.
-    subnets: Vec<(String, Cidr, Subnet)>,
+/// The platform's network: a VPC with one /24 subnet per zone of `network.availability_zones`
+/// (`<vpc_cidr>.<n>.0/24` for the n-th zone). [`KafkaNetwork::register`] makes it on the stack;
+/// [`KafkaNetwork::from_stack`] takes the one another stack made (its outputs
+/// [`KafkaNetwork::export`]s), so a network stack and a Kafka stack can be applied apart.
+#[derive(Debug, Clone)]
+pub struct KafkaNetwork {
+    /// The VPC's id.
+    pub vpc_id: Output<String>,
+    /// One subnet per zone, in the order of `network.availability_zones`.
+    pub subnets: Vec<NetworkSubnet>,
+}
+
+/// A zone's subnet of a [`KafkaNetwork`].
+#[derive(Debug, Clone)]
+pub struct NetworkSubnet {
+    /// The availability zone.
+    pub zone: String,
+    /// Its /24.
+    pub cidr: Cidr,
+    /// The subnet's id.
+    pub id: Output<String>,
+}
+
+/// The stack output holding a [`KafkaNetwork`]'s VPC id.
+pub const VPC_ID_OUTPUT: &str = "vpc_id";
+
+/// The stack output holding the subnet id of `zone`.
+pub fn subnet_output(zone: &str) -> String {
+    format!("subnet_id_{zone}")
+}
+
+/// The /24 of each zone of the configuration, in its order.
+fn zone_cidrs(config: &AwsSite) -> Result<Vec<(String, Cidr)>, PolicyErrors> {
+    let net = &config.network;
+    let vpc_cidr: Cidr = net
+        .vpc_cidr
+        .parse()
+        .map_err(|m: String| violation("network.vpc_cidr", m))?;
+    net.availability_zones
+        .iter()
+        .enumerate()
+        .map(|(z, zone)| {
+            let index = u32::try_from(z + 1).unwrap_or(u32::MAX);
+            let cidr = vpc_cidr.subnet(24, index).ok_or_else(|| {
+                violation(
+                    "network.vpc_cidr",
+                    format!("{vpc_cidr} has no room for a /24 per zone"),
+                )
+            })?;
+            Ok((zone.clone(), cidr))
+        })
+        .collect()
+}
+
+impl KafkaNetwork {
+    /// Checks the policies, then registers the network of `config` on `stack`: the VPC (DNS
+    /// hostnames on), an internet gateway, a public route table and one subnet per zone.
+    pub fn register(stack: &mut Stack, config: &PlatformConfig) -> Result<Self, PolicyErrors> {
+        policy::check(config)?;
+        register_network(stack, aws_site(config)?)
+    }
+
+    /// The network the stack `network_stack` registered and exported (read through the
+    /// stack reference `name`, known at preview), with the zones and addresses of `config`:
+    /// both stacks are registered from one environment, so they agree.
+    pub fn from_stack(
+        stack: &mut Stack,
+        name: &str,
+        network_stack: &str,
+        config: &PlatformConfig,
+    ) -> Result<Self, PolicyErrors> {
+        let zones = zone_cidrs(aws_site(config)?)?;
+        let reference = stack.reference(name, network_stack, Vec::<String>::new());
+        Ok(Self {
+            vpc_id: reference.output(VPC_ID_OUTPUT),
+            subnets: zones
+                .into_iter()
+                .map(|(zone, cidr)| NetworkSubnet {
+                    id: reference.output(&subnet_output(&zone)),
+                    zone,
+                    cidr,
+                })
+                .collect(),
+        })
+    }
+
+    /// Exports the VPC's id ([`VPC_ID_OUTPUT`]) and each zone's subnet id
+    /// ([`subnet_output`]): what [`KafkaNetwork::from_stack`] reads.
+    pub fn export(&self, stack: &mut Stack) {
+        stack.export(VPC_ID_OUTPUT, self.vpc_id.clone());
+        for subnet in &self.subnets {
+            stack.export(&subnet_output(&subnet.zone), subnet.id.clone());
+        }
+    }
+}
+
+/// The AMI every node boots, a data source.
+fn register_ami(stack: &mut Stack, site: &AwsSite) -> Ami {
+    stack.data_source::<Ami>(
+        "ami",
+        AmiArgs {
+            owners: site.ami.owners.clone().into(),
+            name: site.ami.name.clone().into(),
+            architecture: site.ami.architecture.clone().into(),
+        },
+    )
+}
+
+fn aws_site(config: &PlatformConfig) -> Result<&AwsSite, PolicyErrors> {
+    config.aws().ok_or_else(|| {
+        violation(
+            "local",
+            "this environment runs on this machine: register it with LocalPlatform",
+        )
+    })
 }
 
 /// The IAM identity every node carries.
@@ -146,22 +254,37 @@ impl KafkaPlatform {
         rendered: &str,
     ) -> Result<Self, PolicyErrors> {
         policy::check(config)?;
-        let Some(site) = config.aws() else {
-            return Err(violation(
-                "local",
-                "this environment runs on this machine: register it with LocalPlatform",
-            ));
-        };
-        let ami = stack.data_source::<Ami>(
-            "ami",
-            AmiArgs {
-                owners: site.ami.owners.clone().into(),
-                name: site.ami.name.clone().into(),
-                architecture: site.ami.architecture.clone().into(),
-            },
-        );
+        let site = aws_site(config)?;
+        let ami = register_ami(stack, site);
         let network = register_network(stack, site)?;
-        let (kafka_sg, platform_sg) = register_security(stack, config, site, &network.vpc);
+        stack.export(VPC_ID_OUTPUT, network.vpc_id.clone());
+        Self::register_with(stack, config, site, rendered, ami, network)
+    }
+
+    /// [`KafkaPlatform::register`] in a network made apart (another stack's, through
+    /// [`KafkaNetwork::from_stack`]): everything but the network.
+    pub fn register_in(
+        stack: &mut Stack,
+        config: &PlatformConfig,
+        rendered: &str,
+        network: KafkaNetwork,
+    ) -> Result<Self, PolicyErrors> {
+        policy::check(config)?;
+        let site = aws_site(config)?;
+        let ami = register_ami(stack, site);
+        Self::register_with(stack, config, site, rendered, ami, network)
+    }
+
+    /// Everything of the platform but its AMI and its network.
+    fn register_with(
+        stack: &mut Stack,
+        config: &PlatformConfig,
+        site: &AwsSite,
+        rendered: &str,
+        ami: Ami,
+        network: KafkaNetwork,
+    ) -> Result<Self, PolicyErrors> {
+        let (kafka_sg, platform_sg) = register_security(stack, config, site, &network.vpc_id);
         let identity = register_identity(stack, site);
         let nodes = register_nodes(
             stack,
@@ -185,17 +308,11 @@ impl KafkaPlatform {
         let facts = node_facts(stack.name(), &nodes);
         crate::render::register(stack, config, facts.clone(), rendered);
         stack.export(NODES_OUTPUT, facts);
-        stack.export("vpc_id", network.vpc.id());
         Ok(Self {
             nodes,
-            subnets: network
-                .subnets
-                .into_iter()
-                .map(|(zone, _, subnet)| (zone, subnet))
-                .collect(),
+            network,
             key_pair: identity.key,
             instance_profile: identity.profile,
-            vpc: network.vpc,
             kafka_security_group: kafka_sg,
             platform_security_group: platform_sg,
             credentials,
@@ -203,12 +320,9 @@ impl KafkaPlatform {
     }
 }
 
-fn register_network(stack: &mut Stack, config: &AwsSite) -> Result<Network, PolicyErrors> {
+fn register_network(stack: &mut Stack, config: &AwsSite) -> Result<KafkaNetwork, PolicyErrors> {
     let net = &config.network;
-    let vpc_cidr: Cidr = net
-        .vpc_cidr
-        .parse()
-        .map_err(|m: String| violation("network.vpc_cidr", m))?;
+    let zones = zone_cidrs(config)?;
     let vpc = stack.resource::<Vpc>(
         "vpc",
         VpcArgs {
@@ -241,14 +355,7 @@ fn register_network(stack: &mut Stack, config: &AwsSite) -> Result<Network, Poli
         },
     );
     let mut subnets = Vec::new();
-    for (z, zone) in net.availability_zones.iter().enumerate() {
-        let index = u32::try_from(z + 1).unwrap_or(u32::MAX);
-        let cidr = vpc_cidr.subnet(24, index).ok_or_else(|| {
-            violation(
-                "network.vpc_cidr",
-                format!("{vpc_cidr} has no room for a /24 per zone"),
-            )
-        })?;
+    for (zone, cidr) in zones {
         let subnet = stack.resource::<Subnet>(
             &format!("subnet-{zone}"),
             SubnetArgs {
@@ -266,9 +373,16 @@ fn register_network(stack: &mut Stack, config: &AwsSite) -> Result<Network, Poli
                 subnet_id: subnet.id(),
             },
         );
-        subnets.push((zone.clone(), cidr, subnet));
+        subnets.push(NetworkSubnet {
+            zone,
+            cidr,
+            id: subnet.id(),
+        });
     }
-    Ok(Network { vpc, subnets })
+    Ok(KafkaNetwork {
+        vpc_id: vpc.id(),
+        subnets,
+    })
 }
 
 /// The Kafka nodes' and the platform node's security groups with their rules.
@@ -276,7 +390,7 @@ fn register_security(
     stack: &mut Stack,
     config: &PlatformConfig,
     site: &AwsSite,
-    vpc: &Vpc,
+    vpc_id: &Output<String>,
 ) -> (SecurityGroup, SecurityGroup) {
     let net = &site.network;
     let kafka_sg = stack.resource::<SecurityGroup>(
@@ -284,7 +398,7 @@ fn register_security(
         SecurityGroupArgs {
             name: aws_name(stack, "kafka").into(),
             description: "Kafka controllers, brokers and Connect".into(),
-            vpc_id: vpc.id(),
+            vpc_id: vpc_id.clone(),
             ..Default::default()
         },
     );
@@ -293,7 +407,7 @@ fn register_security(
         SecurityGroupArgs {
             name: aws_name(stack, "platform").into(),
             description: "Prometheus, Grafana, Alertmanager and the admin API".into(),
-            vpc_id: vpc.id(),
+            vpc_id: vpc_id.clone(),
             ..Default::default()
         },
     );
@@ -373,7 +487,7 @@ fn register_nodes(
     stack: &mut Stack,
     config: &AwsSite,
     ami: &Ami,
-    network: &Network,
+    network: &KafkaNetwork,
     identity: &NodeIdentity,
     (kafka_sg, platform_sg): (&SecurityGroup, &SecurityGroup),
 ) -> Result<Vec<Node>, PolicyErrors> {
@@ -387,20 +501,23 @@ fn register_nodes(
             kafka_sg
         };
         for i in 0..config.nodes.count(node_role) {
-            let (zone, cidr, subnet) = &network.subnets[usize::try_from(i % zones).unwrap_or(0)];
-            let private_ip = cidr.host(host_base(node_role) + i / zones).ok_or_else(|| {
-                violation(
-                    format!("nodes.{}.count", node_role.name()),
-                    "too many nodes for the addresses reserved for the role in each zone",
-                )
-            })?;
+            let subnet = &network.subnets[usize::try_from(i % zones).unwrap_or(0)];
+            let private_ip = subnet
+                .cidr
+                .host(host_base(node_role) + i / zones)
+                .ok_or_else(|| {
+                    violation(
+                        format!("nodes.{}.count", node_role.name()),
+                        "too many nodes for the addresses reserved for the role in each zone",
+                    )
+                })?;
             let name = format!("{}-{}", node_role.name(), i + 1);
             let instance = stack.resource::<Instance>(
                 &name,
                 InstanceArgs {
                     ami: ami.image_id(),
                     instance_type: group.instance_type.clone().into(),
-                    subnet_id: subnet.id(),
+                    subnet_id: subnet.id.clone(),
                     private_ip: Some(private_ip.to_string()).into(),
                     security_group_ids: Output::all([sg.id()]),
                     key_name: identity.key.key_name().map(Some),
@@ -415,7 +532,7 @@ fn register_nodes(
                 role: node_role,
                 index: i + 1,
                 name,
-                zone: zone.clone(),
+                zone: subnet.zone.clone(),
                 private_ip,
                 instance,
             });

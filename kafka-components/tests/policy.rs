@@ -455,17 +455,33 @@ fn an_unlisted_instance_type_with_its_memory_stated_and_an_empty_group_pass() {
 fn the_handle_exposes_the_network_and_identity_for_a_stack_s_own_resources() {
     let mut stack = iac_core::Stack::new("dev");
     let platform = KafkaPlatform::register(&mut stack, &dev(), "rendered").unwrap();
-    let zones: Vec<(&str, &str)> = platform
+    let zones: Vec<(&str, String, Vec<&str>)> = platform
+        .network
         .subnets
         .iter()
-        .map(|(zone, subnet)| (zone.as_str(), subnet.resource_name()))
+        .map(|s| {
+            let from = s.id.dependencies().map(|r| r.name()).collect();
+            (s.zone.as_str(), s.cidr.to_string(), from)
+        })
         .collect();
     assert_eq!(
         zones,
         [
-            ("eu-central-1a", "subnet-eu-central-1a"),
-            ("eu-central-1b", "subnet-eu-central-1b"),
-            ("eu-central-1c", "subnet-eu-central-1c")
+            (
+                "eu-central-1a",
+                "10.0.1.0/24".to_owned(),
+                vec!["subnet-eu-central-1a"]
+            ),
+            (
+                "eu-central-1b",
+                "10.0.2.0/24".to_owned(),
+                vec!["subnet-eu-central-1b"]
+            ),
+            (
+                "eu-central-1c",
+                "10.0.3.0/24".to_owned(),
+                vec!["subnet-eu-central-1c"]
+            )
         ]
     );
     assert_eq!(platform.key_pair.resource_name(), "key");

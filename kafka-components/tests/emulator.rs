@@ -1,0 +1,302 @@
+//! The platform's stack programs applied on the AWS emulator (`AWS_ENDPOINT_URL`, as
+//! `scripts/test.sh` starts it) and read back with the AWS SDK: two platforms in one stack
+//! beside a VPC of the stack's own; a network stack and a Kafka stack that references it.
+
+use aws_sdk_ec2::types::Filter;
+use iac_aws::{AwsProvider, AwsSettings, Vpc, VpcArgs};
+use iac_core::{ApplyOptions, Engine, FileBackend, Providers, Stack};
+use iac_local::LocalProvider;
+use kafka_components::{KafkaNetwork, KafkaPlatform, PlatformConfig};
+
+const PUBLIC_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFq1Tt/sd65iWyd7T82le5AqNSLw8bmmV8w/kZtmgfpr operator@prefix-test";
+const REGION: &str = "eu-central-1";
+
+/// A platform in `vpc_cidr` (the provider refuses one fixed IP for two instances of a stack).
+fn config(vpc_cidr: &str) -> PlatformConfig {
+    let mut config = PlatformConfig::on_aws(REGION, "203.0.113.10/32", PUBLIC_KEY);
+    if let Some(site) = config.aws_mut() {
+        site.network.vpc_cidr = vpc_cidr.to_owned();
+        // An image the emulator has.
+        site.ami.owners = vec!["amazon".to_owned()];
+        site.ami.name = "al2023-ami-ecs-hvm-*-x86_64".to_owned();
+    }
+    config
+}
+
+fn by_stack(stack: &str) -> Filter {
+    Filter::builder()
+        .name("tag:iac:stack")
+        .values(stack)
+        .build()
+}
+
+fn name_tag(tags: &[aws_sdk_ec2::types::Tag]) -> String {
+    tags.iter()
+        .find(|t| t.key() == Some("Name"))
+        .and_then(|t| t.value())
+        .unwrap_or("(no Name tag)")
+        .to_owned()
+}
+
+/// The `Name` tags of the stack's VPCs, as the emulator has them.
+async fn vpc_names(ec2: &aws_sdk_ec2::Client, stack: &str) -> Vec<String> {
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(by_stack(stack))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the emulator does not answer DescribeVpcs: {e}"));
+    let mut names: Vec<String> = vpcs.vpcs().iter().map(|v| name_tag(v.tags())).collect();
+    names.sort();
+    names
+}
+
+/// The `Name` tags of the stack's running instances.
+async fn instance_names(ec2: &aws_sdk_ec2::Client, stack: &str) -> Vec<String> {
+    let running = Filter::builder()
+        .name("instance-state-name")
+        .values("running")
+        .build();
+    let found = ec2
+        .describe_instances()
+        .filters(by_stack(stack))
+        .filters(running)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the emulator does not answer DescribeInstances: {e}"));
+    let mut names: Vec<String> = found
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| name_tag(i.tags()))
+        .collect();
+    names.sort();
+    names
+}
+
+/// An engine on `state` with the AWS provider on the emulator, and an SDK client of the
+/// test's own: the independent reader.
+async fn engine(state: &std::path::Path) -> (Engine, aws_sdk_ec2::Client) {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "needs the emulator: run scripts/test.sh, or eval \"$(scripts/moto.sh start)\" first"
+    );
+    let mut providers = Providers::new();
+    LocalProvider::new().register(&mut providers);
+    let settings = AwsSettings {
+        region: Some(REGION.to_owned()),
+        ..AwsSettings::default()
+    };
+    AwsProvider::connect(settings)
+        .await
+        .unwrap()
+        .register(&mut providers);
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .load()
+        .await;
+    (
+        Engine::new(providers, FileBackend::new(state)),
+        aws_sdk_ec2::Client::new(&sdk),
+    )
+}
+
+#[tokio::test]
+async fn two_prefixed_platforms_and_the_stacks_own_vpc_share_one_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, ec2) = engine(&dir.path().join("state")).await;
+    let name = format!("prefix{}", std::process::id());
+    let mut stack = Stack::new(name.clone());
+    let own = stack.resource::<Vpc>(
+        "vpc",
+        VpcArgs {
+            cidr_block: "10.99.0.0/16".into(),
+            ..Default::default()
+        },
+    );
+    let mut platforms = Vec::new();
+    for (colour, vpc_cidr) in [("blue", "10.0.0.0/16"), ("green", "10.1.0.0/16")] {
+        let rendered = dir.path().join(colour).display().to_string();
+        let platform = stack.with_prefix(&format!("{colour}-"), |stack| {
+            KafkaPlatform::register(stack, &config(vpc_cidr), &rendered)
+        });
+        platforms.push(platform.unwrap());
+    }
+    assert_eq!(own.resource_name(), "vpc");
+    assert_eq!(
+        platforms[0]
+            .network
+            .vpc_id
+            .dependencies()
+            .map(|r| r.name())
+            .collect::<Vec<_>>(),
+        ["blue-vpc"]
+    );
+    assert_eq!(
+        platforms[1].nodes[3].instance.resource_name(),
+        "green-broker-1"
+    );
+    assert_eq!(platforms[1].nodes[3].name, "broker-1");
+    let program = stack.build().unwrap();
+    let plan = engine.preview(&program).await.unwrap();
+    assert_eq!(
+        plan.record().counts().create,
+        2 * 40 + 1,
+        "{}",
+        plan.render()
+    );
+    let applied = engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(applied.is_success(), "{applied}");
+    assert_eq!(
+        vpc_names(&ec2, &name).await,
+        [
+            format!("{name}-blue-vpc"),
+            format!("{name}-green-vpc"),
+            format!("{name}-vpc")
+        ]
+    );
+    let instances = instance_names(&ec2, &name).await;
+    assert_eq!(instances.len(), 2 * 8, "{instances:?}");
+    assert!(
+        instances.contains(&format!("{name}-green-broker-1")),
+        "{instances:?}"
+    );
+    let keys = ec2
+        .describe_key_pairs()
+        .key_names(format!("{name}-blue-operator"))
+        .key_names(format!("{name}-green-operator"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("both platforms' key pairs exist: {e}"));
+    assert_eq!(keys.key_pairs().len(), 2);
+    let outputs = engine.outputs(&name).await.unwrap();
+    for key in ["blue-nodes", "blue-vpc_id", "green-nodes", "green-vpc_id"] {
+        assert!(outputs.contains_key(key), "{key} in {outputs:?}");
+    }
+    for colour in ["blue", "green"] {
+        let hosts = std::fs::read_to_string(dir.path().join(colour).join("hosts/hosts")).unwrap();
+        assert!(
+            hosts.contains(&format!("{name}-{colour}-broker-1")),
+            "{hosts}"
+        );
+    }
+
+    let destroyed = engine
+        .destroy(&name, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(destroyed.is_success(), "{destroyed}");
+    assert_eq!(destroyed.counts.delete, 2 * 40 + 1);
+    assert!(vpc_names(&ec2, &name).await.is_empty());
+    assert!(instance_names(&ec2, &name).await.is_empty());
+}
+
+/// The ids of the stack's subnets, as the emulator has them.
+async fn subnet_ids(ec2: &aws_sdk_ec2::Client, stack: &str) -> Vec<String> {
+    let found = ec2
+        .describe_subnets()
+        .filters(by_stack(stack))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the emulator does not answer DescribeSubnets: {e}"));
+    let mut ids: Vec<String> = found
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_id().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_kafka_stack_runs_in_the_network_another_stack_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, ec2) = engine(&dir.path().join("state")).await;
+    let (network, kafka) = (
+        format!("split{}-network", std::process::id()),
+        format!("split{}-kafka", std::process::id()),
+    );
+    let config = config("10.30.0.0/16");
+    let rendered = dir.path().join("rendered").display().to_string();
+    let kafka_program = || {
+        let mut stack = Stack::new(kafka.clone());
+        let net = KafkaNetwork::from_stack(&mut stack, "network", &network, &config).unwrap();
+        KafkaPlatform::register_in(&mut stack, &config, &rendered, net).unwrap();
+        stack.build().unwrap()
+    };
+    let refused = engine.preview(&kafka_program()).await.unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "resource `network`: provider read failed: stack `{network}` has no state in this backend: apply it first"
+        )
+    );
+
+    let mut stack = Stack::new(network.clone());
+    KafkaNetwork::register(&mut stack, &config)
+        .unwrap()
+        .export(&mut stack);
+    let network_program = stack.build().unwrap();
+    let plan = engine.preview(&network_program).await.unwrap();
+    assert_eq!(plan.record().counts().create, 10, "{}", plan.render());
+    let applied = engine
+        .apply(&network_program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(applied.is_success(), "{applied}");
+    let subnets = subnet_ids(&ec2, &network).await;
+    assert_eq!(subnets.len(), 3);
+
+    // The subnets are known at preview: each instance's is one of the network stack's.
+    let program = kafka_program();
+    let plan = engine.preview(&program).await.unwrap();
+    let text = plan.render();
+    assert!(!text.contains("subnet_id: (known after apply)"), "{text}");
+    assert!(
+        text.contains(&format!("subnet_id: \"{}\"", subnets[0]))
+            || text.contains(&format!("subnet_id: \"{}\"", subnets[1])),
+        "{text}"
+    );
+    assert_eq!(plan.record().counts().create, 30, "{text}");
+    let applied = engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(applied.is_success(), "{applied}");
+    assert!(
+        vpc_names(&ec2, &kafka).await.is_empty(),
+        "the Kafka stack makes no network"
+    );
+    let instances = ec2
+        .describe_instances()
+        .filters(by_stack(&kafka))
+        .send()
+        .await
+        .unwrap();
+    let placed: Vec<String> = instances
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.subnet_id().map(str::to_owned))
+        .collect();
+    assert_eq!(placed.len(), 8);
+    assert!(
+        placed.iter().all(|s| subnets.contains(s)),
+        "{placed:?} in {subnets:?}"
+    );
+
+    // Destroyed in the reverse order: nothing of either is left.
+    for stack in [&kafka, &network] {
+        let destroyed = engine
+            .destroy(stack, &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert!(destroyed.is_success(), "{destroyed}");
+    }
+    assert!(instance_names(&ec2, &kafka).await.is_empty());
+    assert!(subnet_ids(&ec2, &network).await.is_empty());
+    assert!(vpc_names(&ec2, &network).await.is_empty());
+}
