@@ -2,6 +2,8 @@
 //! `scripts/test.sh` starts it) and read back with the AWS SDK: two platforms in one stack
 //! beside a VPC of the stack's own; a network stack and a Kafka stack that references it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
+
 use aws_sdk_ec2::types::Filter;
 use iac_aws::{AwsProvider, AwsSettings, Vpc, VpcArgs};
 use iac_core::{ApplyOptions, Engine, FileBackend, Providers, Stack};
