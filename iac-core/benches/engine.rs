@@ -1,7 +1,8 @@
 //! Engine benchmark: synthetic graphs of 1k and 10k resources in several shapes, every
 //! provider operation taking a fixed simulated latency (the in-process test provider).
 //!
-//! For each case it prints the plan time (all-create and no-op), the apply wall time, the
+//! For each case it prints the plan time (all-create, no-op, and a no-op plan with one target,
+//! with the number of resources that target reaches), the apply wall time, the
 //! critical-path lower bound (longest dependency chain x latency, or the parallelism bound's
 //! own floor when that is larger), their ratio, the same ratio against the provider calls'
 //! *measured* mean duration (the simulated latency's own timer overshoot removed, so what is
@@ -19,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use iac_core::testing::TestProvider;
 use iac_core::{
-    ApplyOptions, Engine, FileBackend, Inputs, Program, Providers, Resource, ResourceOptions, Stack,
+    ApplyOptions, Engine, FileBackend, Inputs, PlanOptions, Program, Providers, Resource,
+    ResourceOptions, Stack, Targets,
 };
 
 #[derive(Clone)]
@@ -164,6 +166,22 @@ fn run_case(case: &Case) {
         let plan_noop = t.elapsed();
         assert!(!noop.has_changes());
 
+        // One target: the last layer's first resource (a layered graph), else the first one.
+        let target = match case.shape.as_str() {
+            "layered" => program.topological_names().last().unwrap().to_owned(),
+            _ => "r0".to_owned(),
+        };
+        let options = PlanOptions {
+            targets: Targets::only([target]),
+            ..PlanOptions::default()
+        };
+        let t = Instant::now();
+        let targeted = engine.preview_with(&program, &options).await.unwrap();
+        let plan_targeted = t.elapsed();
+        let reach = targeted.record().steps.len();
+
+        assert_eq!(reach + targeted.record().untargeted, case.size);
+
         // The floor: the longest chain, or the parallelism bound's waves if those are longer.
         let width = case.size.div_ceil(depth);
         let waves = depth * width.div_ceil(case.parallelism);
@@ -183,13 +201,15 @@ fn run_case(case: &Case) {
             }
         };
         println!(
-            "{:<8} {:>6} {:>6}ms {:>6} {:>10.1}ms {:>10.1}ms {:>9.3}s {:>9.3}s ({limit}) {:>6} {:>11} {:>8.1} MiB",
+            "{:<8} {:>6} {:>6}ms {:>6} {:>10.1}ms {:>10.1}ms {:>7.1}ms/{:<5} {:>9.3}s {:>9.3}s ({limit}) {:>6} {:>11} {:>8.1} MiB",
             case.shape,
             case.size,
             case.latency_ms,
             case.parallelism,
             plan_create.as_secs_f64() * 1e3,
             plan_noop.as_secs_f64() * 1e3,
+            plan_targeted.as_secs_f64() * 1e3,
+            reach,
             apply.as_secs_f64(),
             floor.as_secs_f64(),
             ratio(floor),
@@ -219,13 +239,14 @@ fn main() {
             .collect(),
     };
     println!(
-        "{:<8} {:>6} {:>8} {:>6} {:>12} {:>12} {:>10} {:>18} {:>6} {:>11} {:>12}",
+        "{:<8} {:>6} {:>8} {:>6} {:>12} {:>12} {:>15} {:>10} {:>18} {:>6} {:>11} {:>12}",
         "shape",
         "nodes",
         "latency",
         "par",
         "plan create",
         "plan no-op",
+        "1 target/reach",
         "apply",
         "lower bound",
         "ratio",

@@ -814,16 +814,29 @@ pub(crate) async fn plan(
             });
         }
     }
+    // What the stack outputs read of a resource left as recorded is what the state says (what
+    // the targets need is covered, so nothing else reads it).
+    let read_by_outputs: BTreeSet<&str> = if planner.reach.is_some() {
+        program
+            .outputs
+            .values()
+            .flat_map(|o| o.dependencies())
+            .map(|r| r.name())
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     for &i in &program.order {
         let name = &program.nodes[i].registration.name;
         if planner.covers(name) {
             planner.plan_node(i, providers).await;
         } else {
-            // Left as recorded: what it references is what the state says.
             if program.nodes[i].registration.kind == NodeKind::Resource {
                 planner.untargeted += 1;
             }
-            if let Some(r) = state.and_then(|s| s.resources.live(name)) {
+            if read_by_outputs.contains(&**name)
+                && let Some(r) = state.and_then(|s| s.resources.live(name))
+            {
                 planner.values[i] = NodeValue::Known {
                     id: r.id.clone(),
                     outputs: r.outputs.clone(),
