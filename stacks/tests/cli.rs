@@ -1241,3 +1241,83 @@ fn targeted_runs_and_import_do_only_what_they_name() {
     assert_eq!(owned_by(&stack), "0 0 0 0");
     boto3(&format!("ec2.delete_vpc(VpcId='{owned}')"));
 }
+
+/// A moto_server of the test's own that authorizes every request after its first `free`
+/// actions (moto's `INITIAL_NO_AUTH_ACTION_COUNT`), as AWS does; stopped by its PID on drop.
+struct AuthorizingEmulator {
+    child: std::process::Child,
+    url: String,
+}
+
+impl AuthorizingEmulator {
+    fn start(free: u32) -> Self {
+        let venv = std::env::var("KAFKA_PLATFORM_VENV").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(format!("{venv}/bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("INITIAL_NO_AUTH_ACTION_COUNT", free.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let emulator = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return emulator;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("moto_server did not answer on {}", emulator.url);
+    }
+}
+
+impl Drop for AuthorizingEmulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_principal_without_access_to_the_bucket_is_told_what_it_needs() {
+    // Three free actions make the bucket and a user with no policy, and its access key.
+    let emulator = AuthorizingEmulator::start(3);
+    let venv = std::env::var("KAFKA_PLATFORM_VENV").unwrap();
+    let made = std::process::Command::new(format!("{venv}/bin/python"))
+        .args(["-c", &format!(
+            "import boto3\nkw = dict(endpoint_url='{}', region_name='eu-central-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+             boto3.client('s3', **kw).create_bucket(Bucket='locked', CreateBucketConfiguration={{'LocationConstraint': 'eu-central-1'}})\n\
+             iam = boto3.client('iam', **kw)\niam.create_user(UserName='nobody')\n\
+             k = iam.create_access_key(UserName='nobody')['AccessKey']\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
+            emulator.url
+        )])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let keys = String::from_utf8(made.stdout).unwrap();
+    let (id, secret) = keys.trim().split_once(' ').unwrap();
+    let env = Env::new("denied", |t| t);
+    let as_nobody = [
+        ("AWS_ENDPOINT_URL", emulator.url.as_str()),
+        ("AWS_ACCESS_KEY_ID", id),
+        ("AWS_SECRET_ACCESS_KEY", secret),
+    ];
+    let expected = "error: state in s3://locked/teams/: access is denied (AccessDenied): the credentials need s3:ListBucket on `locked` and s3:GetObject, s3:PutObject and s3:DeleteObject on the prefix";
+    for verb in ["state list", "preview"] {
+        let denied = env
+            .run_with(verb, &["--backend", "s3://locked/teams"], &as_nobody)
+            .code(1);
+        assert_eq!(stderr(&denied).trim(), expected, "{verb}");
+    }
+}
