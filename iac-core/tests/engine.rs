@@ -20,8 +20,18 @@ use tempfile::TempDir;
 
 /// vpc <- subnet-a, subnet-b <- instance; vpc <- sg; `size` lets a test change an input.
 fn network(size: i64) -> Program {
+    network_of(size, ("vpc", ResourceOptions::default()), Inputs::new())
+}
+
+/// [`network`] with the VPC named and optioned as given, and more inputs for `sg`.
+fn network_of(size: i64, (vpc, options): (&str, ResourceOptions), sg: Inputs) -> Program {
     let mut s = Stack::new("dev");
-    let vpc = thing(&mut s, "vpc", Inputs::new().with("cidr", "10.0.0.0/16"));
+    let vpc = thing_with(
+        &mut s,
+        vpc,
+        Inputs::new().with("cidr", "10.0.0.0/16"),
+        options,
+    );
     let a = thing(
         &mut s,
         "subnet-a",
@@ -36,7 +46,7 @@ fn network(size: i64) -> Program {
             .with("vpc", vpc.id())
             .with("cidr", "10.0.2.0/24"),
     );
-    thing(&mut s, "sg", Inputs::new().with("vpc", vpc.id()));
+    thing(&mut s, "sg", sg.with("vpc", vpc.id()));
     thing(
         &mut s,
         "instance",
@@ -148,15 +158,7 @@ fn subnet(cidr: &str, options: ResourceOptions) -> Program {
 async fn replacement_creates_before_deleting_by_default() {
     let (provider, engine, _dir) = setup(TestProvider::new().replace_on(["cidr"]));
     up(&engine, &subnet("10.0.1.0/24", ResourceOptions::new())).await;
-    let old_id = engine
-        .state("dev")
-        .await
-        .unwrap()
-        .unwrap()
-        .resource("subnet")
-        .unwrap()
-        .id
-        .clone();
+    let old_id = recorded_id(&engine, "dev", "subnet").await;
     provider.reset_calls();
 
     let program = subnet("10.0.9.0/24", ResourceOptions::new());
@@ -765,15 +767,7 @@ async fn refresh_reports_drift_and_the_next_apply_repairs_it() {
         (Operation::Update, Operation::Create)
     );
     up(&engine, &network(1)).await;
-    let vpc_id = engine
-        .state("dev")
-        .await
-        .unwrap()
-        .unwrap()
-        .resource("vpc")
-        .unwrap()
-        .id
-        .clone();
+    let vpc_id = recorded_id(&engine, "dev", "vpc").await;
     assert_eq!(provider.inputs_of("sg").unwrap()["vpc"], json!(vpc_id));
     assert!(provider.existing().contains("instance"));
 }
@@ -1326,39 +1320,11 @@ async fn a_targeted_plan_covers_the_targets_and_what_they_need_and_leaves_the_re
     up(&engine, &program).await;
 
     // A change of the instance is left alone while the security group is targeted.
-    let mut changed = Stack::new("dev");
-    let vpc = thing(
-        &mut changed,
-        "vpc",
-        Inputs::new().with("cidr", "10.0.0.0/16"),
+    let changed = network_of(
+        2,
+        ("vpc", ResourceOptions::default()),
+        Inputs::new().with("rule", "22"),
     );
-    let a = thing(
-        &mut changed,
-        "subnet-a",
-        Inputs::new()
-            .with("vpc", vpc.id())
-            .with("cidr", "10.0.1.0/24"),
-    );
-    let b = thing(
-        &mut changed,
-        "subnet-b",
-        Inputs::new()
-            .with("vpc", vpc.id())
-            .with("cidr", "10.0.2.0/24"),
-    );
-    thing(
-        &mut changed,
-        "sg",
-        Inputs::new().with("vpc", vpc.id()).with("rule", "22"),
-    );
-    thing(
-        &mut changed,
-        "instance",
-        Inputs::new()
-            .with("subnets", Output::all([a.id(), b.id()]))
-            .with("size", 2),
-    );
-    let changed = changed.build().unwrap();
     provider.reset_calls();
     let plan = engine
         .preview_with(&changed, &targeted(Targets::only(["sg"])))
@@ -1499,36 +1465,8 @@ async fn an_alias_moves_a_renamed_resource_and_its_dependents_follow() {
     let before = engine.state("dev").await.unwrap().unwrap();
     // `vpc` is now `network`: the subnets and the group reference it by its new name.
     let renamed = || {
-        let mut s = Stack::new("dev");
-        let vpc = thing_with(
-            &mut s,
-            "network",
-            Inputs::new().with("cidr", "10.0.0.0/16"),
-            ResourceOptions::new().aliases(["vpc"]),
-        );
-        let a = thing(
-            &mut s,
-            "subnet-a",
-            Inputs::new()
-                .with("vpc", vpc.id())
-                .with("cidr", "10.0.1.0/24"),
-        );
-        let b = thing(
-            &mut s,
-            "subnet-b",
-            Inputs::new()
-                .with("vpc", vpc.id())
-                .with("cidr", "10.0.2.0/24"),
-        );
-        thing(&mut s, "sg", Inputs::new().with("vpc", vpc.id()));
-        thing(
-            &mut s,
-            "instance",
-            Inputs::new()
-                .with("subnets", Output::all([a.id(), b.id()]))
-                .with("size", 1),
-        );
-        s.build().unwrap()
+        let vpc = ("network", ResourceOptions::new().aliases(["vpc"]));
+        network_of(1, vpc, Inputs::new())
     };
     let program = renamed();
     let plan = preview(&engine, &program).await;
@@ -1648,15 +1586,7 @@ async fn an_import_adopts_an_existing_object_and_the_next_plan_shows_the_differe
         refused(engine.import(&program, THING, "vpc", &id).await)
             .contains("the stack records it already")
     );
-    let subnet = engine
-        .state("dev")
-        .await
-        .unwrap()
-        .unwrap()
-        .resource("subnet-a")
-        .unwrap()
-        .id
-        .clone();
+    let subnet = recorded_id(&engine, "dev", "subnet-a").await;
     let other = Stack::new("other");
     let mut other = other;
     thing(&mut other, "vpc", Inputs::new());
@@ -1700,15 +1630,7 @@ async fn a_stack_reads_another_stack_s_outputs_through_a_reference() {
     net.export("vpc_id", vpc.id());
     net.export("token", Output::secret("s3cr3t".to_owned()));
     up(&engine, &net.build().unwrap()).await;
-    let vpc_id = engine
-        .state("net")
-        .await
-        .unwrap()
-        .unwrap()
-        .resource("vpc")
-        .unwrap()
-        .id
-        .clone();
+    let vpc_id = recorded_id(&engine, "net", "vpc").await;
 
     // Known at preview: the server's input is the other stack's VPC id.
     let plan = preview(&engine, &app(&[])).await;

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use iac_aws::{AwsProvider, AwsSettings, SecurityGroupRule, SecurityGroupRuleArgs};
+use iac_aws::{AwsProvider, SecurityGroupRule, SecurityGroupRuleArgs};
 use iac_core::{ApplyOptions, Engine, FileBackend, Program, Providers, Stack};
 use kafka_components::{KafkaPlatform, PlatformConfig};
 
@@ -49,12 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some(site) = config.aws() else {
         return Err("sandbox.toml must describe an AWS environment".into());
     };
-    let settings = AwsSettings {
-        region: Some(site.aws.region.clone()),
-        endpoint_url: site.aws.endpoint_url.clone(),
-        ..AwsSettings::default()
-    };
-    AwsProvider::connect(settings)
+    AwsProvider::connect(site.aws.settings())
         .await?
         .register(&mut providers);
     let engine = Engine::new(providers, FileBackend::new(".iac/sandbox-state"));

@@ -16,7 +16,7 @@
 
 use std::path::Path;
 
-use iac_aws::{AwsProvider, AwsSettings};
+use iac_aws::AwsProvider;
 use iac_core::{ApplyOptions, Engine, FileBackend, Program, Progress, Providers, Stack};
 use kafka_components::{KafkaNetwork, KafkaPlatform, PlatformConfig};
 
@@ -63,12 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some(site) = config.aws() else {
         return Err("split.toml must describe an AWS environment".into());
     };
-    let settings = AwsSettings {
-        region: Some(site.aws.region.clone()),
-        endpoint_url: site.aws.endpoint_url.clone(),
-        ..AwsSettings::default()
-    };
-    AwsProvider::connect(settings)
+    AwsProvider::connect(site.aws.settings())
         .await?
         .register(&mut providers);
     let engine = Engine::new(providers, FileBackend::new(".iac/split-state"));

@@ -492,6 +492,21 @@ pub struct AwsConfig {
     pub consistency_window: Option<std::time::Duration>,
 }
 
+impl AwsConfig {
+    /// The AWS provider's settings for this environment (the rest left at their defaults).
+    pub fn settings(&self) -> iac_aws::AwsSettings {
+        let defaults = iac_aws::AwsSettings::default();
+        iac_aws::AwsSettings {
+            region: Some(self.region.clone()),
+            endpoint_url: self.endpoint_url.clone(),
+            consistency_window: self
+                .consistency_window
+                .unwrap_or(defaults.consistency_window),
+            ..defaults
+        }
+    }
+}
+
 /// A duration written as text (`"2s"`, `"1m 30s"`).
 mod duration_text {
     use std::time::Duration;

@@ -16,7 +16,7 @@ mod interrupt;
 use crate::interrupt::Interrupts;
 use clap::{Args, Parser, Subcommand};
 use error::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK, EXIT_USER, StacksError};
-use iac_aws::{AwsProvider, AwsSettings};
+use iac_aws::AwsProvider;
 use iac_core::state::{Checkpoint, StateBackend};
 use iac_core::{
     ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, Engine, FileBackend, Passphrase, Plan,
@@ -408,17 +408,7 @@ async fn engine(env: &Env, target: &Target) -> Result<Engine, StacksError> {
     LocalProvider::new().register(&mut providers);
     TlsProvider::new().register(&mut providers);
     if let Some(site) = env.config.aws() {
-        let defaults = AwsSettings::default();
-        let settings = AwsSettings {
-            region: Some(site.aws.region.clone()),
-            endpoint_url: site.aws.endpoint_url.clone(),
-            consistency_window: site
-                .aws
-                .consistency_window
-                .unwrap_or(defaults.consistency_window),
-            ..defaults
-        };
-        AwsProvider::connect(settings)
+        AwsProvider::connect(site.aws.settings())
             .await
             .map_err(StacksError::Connect)?
             .register(&mut providers);

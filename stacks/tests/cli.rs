@@ -613,17 +613,10 @@ fn a_full_disk_fails_the_apply_cleanly_and_the_next_run_recovers() {
     );
 }
 
-/// Runs `code` with boto3 from the project's virtualenv against the emulator: the test's own
-/// way to change AWS behind the CLI's back.
+/// Runs `code` with boto3 from the project's virtualenv against the emulator (`ec2` bound):
+/// the test's own way to change AWS behind the CLI's back.
 fn boto3(code: &str) {
-    let venv = std::env::var("KAFKA_PLATFORM_VENV").unwrap_or_else(|_| {
-        panic!("KAFKA_PLATFORM_VENV is unset: scripts/setup.sh makes the virtualenv (run scripts/test.sh)")
-    });
-    let status = std::process::Command::new(format!("{venv}/bin/python"))
-        .args(["-c", &format!("import boto3, os\nec2 = boto3.client('ec2', endpoint_url=os.environ['AWS_ENDPOINT_URL'], region_name='eu-central-1')\n{code}")])
-        .status()
-        .unwrap();
-    assert!(status.success(), "boto3: {code}");
+    boto3_out(code);
 }
 
 /// An apply whose steps fail (a key pair of that name exists already, made outside the stack)
@@ -1086,9 +1079,11 @@ fn state_verbs_list_show_forget_and_rename_what_the_stack_records() {
     env.run("destroy", &["--yes"]).success();
 }
 
-/// The ids of what `code` (boto3, `ec2` bound) prints, a line each.
+/// [`boto3`], returning what `code` prints.
 fn boto3_out(code: &str) -> String {
-    let venv = std::env::var("KAFKA_PLATFORM_VENV").unwrap();
+    let venv = std::env::var("KAFKA_PLATFORM_VENV").unwrap_or_else(|_| {
+        panic!("KAFKA_PLATFORM_VENV is unset: scripts/setup.sh makes the virtualenv (run scripts/test.sh)")
+    });
     let out = std::process::Command::new(format!("{venv}/bin/python"))
         .args(["-c", &format!("import boto3, os\nec2 = boto3.client('ec2', endpoint_url=os.environ['AWS_ENDPOINT_URL'], region_name='eu-central-1')\n{code}")])
         .output()

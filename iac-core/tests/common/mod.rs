@@ -94,3 +94,17 @@ pub fn contains(haystack: &[u8], needle: &str) -> bool {
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
 }
+
+/// The id the stack records for `name`.
+pub async fn recorded_id(engine: &Engine, stack: &str, name: &str) -> String {
+    let state = engine
+        .state(stack)
+        .await
+        .unwrap()
+        .expect("the stack has state");
+    state
+        .resource(name)
+        .expect("the stack records it")
+        .id
+        .clone()
+}
