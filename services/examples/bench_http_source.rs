@@ -5,7 +5,8 @@
 //! `scripts/bench-http-source.sh [records] [rounds]` runs this in release mode against a
 //! broker of its own. Each round runs the raw producer once per batching tuning (librdkafka's
 //! defaults, which the connector uses; longer linger with larger batches; lz4 compression)
-//! and the connector (alternating which goes first), each into a fresh 3-partition topic. The
+//! and the connector (alternating which goes first), each into a fresh 3-partition topic,
+//! deleted after it (the broker slows as it fills). The
 //! reference is the tuning with the highest median over the rounds (the fastest of several
 //! noisy runs in each round would measure the noise as much as the producer). A raw producer is timed from its first send to its
 //! last acknowledgement after a warm-up record (its producer id and the topic's metadata are
@@ -73,6 +74,18 @@ async fn create_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
         .await?;
     for result in results {
         result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
+    }
+    Ok(())
+}
+
+/// Deletes the topics a measurement wrote: the broker keeps every record in memory and slows
+/// as it fills, so each measurement starts from the same, empty broker.
+async fn delete_topics(bootstrap: &str, names: &[&str]) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    for result in admin.delete_topics(names, &AdminOptions::new()).await? {
+        result.map_err(|(topic, code)| anyhow::anyhow!("deleting {topic}: {code}"))?;
     }
     Ok(())
 }
@@ -195,6 +208,7 @@ async fn best_raw(
         let topic = format!("{topic}-{i}");
         create_topic(bootstrap, &topic).await?;
         let rate = raw(bootstrap, &topic, records, tuning).await?;
+        delete_topics(bootstrap, &[&topic]).await?;
         by_tuning[i].push(rate);
         best = best.max(rate);
     }
@@ -245,6 +259,7 @@ async fn connector(
     let rate = records as f64 / first.elapsed().as_secs_f64();
     connector.stop();
     running.await?;
+    delete_topics(bootstrap, &[topic, &format!("{topic}-offsets")]).await?;
     Ok((rate, first - started))
 }
 
@@ -300,8 +315,8 @@ async fn main() -> anyhow::Result<()> {
         let raw_topic = format!("bench-raw-{run}-{round}");
         let connector_topic = format!("bench-connector-{run}-{round}");
         create_topic(&bootstrap, &connector_topic).await?;
-        // Alternate which goes first: the broker keeps every record in memory and slows as
-        // it fills.
+        // Alternate which goes first (each measurement's topics are deleted after it, so
+        // none runs on a broker another filled).
         let (r, c) = if round % 2 == 0 {
             let r = best_raw(&bootstrap, &raw_topic, records, &mut by_tuning).await?;
             (

@@ -45,6 +45,18 @@ use source::{Attempt, Source};
 /// Pages handed to the producer whose offsets are not committed yet, at most.
 const PAGES_IN_FLIGHT: usize = 128;
 
+/// Pages of a poll fetched and read ahead of the producer, at most.
+const PAGES_AHEAD: usize = 2;
+
+/// The task fetching a poll's pages: stopped with the poll.
+struct Fetching(tokio::task::JoinHandle<()>);
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Whether `record` is one a stopped run produced after its last commit; if so it is
 /// matched off, once.
 fn recovers(
@@ -438,7 +450,7 @@ impl Connector {
     /// The polling side: fetch pages, hand their new records to the producer, one batch a
     /// page.
     async fn poll(
-        &self,
+        self: &Arc<Self>,
         target: &mut watch::Receiver<Target>,
         batches: mpsc::Sender<Batch>,
         mut offset: Option<SourceOffset>,
@@ -452,56 +464,36 @@ impl Connector {
                 &self.config.url,
                 offset.as_ref().map_or("", SourceOffset::as_str),
             );
-            let mut url =
+            let url =
                 Url::parse(&first).map_err(|e| self.fail(format!("request URL `{first}`: {e}")))?;
             // `${offset}` in a request body is the offset the poll started from, on every page.
             let poll_offset = offset
                 .as_ref()
                 .map_or(String::new(), |o| o.as_str().to_owned());
-            let mut body = match self.fetch(&url, &poll_offset, target).await {
-                Ok(body) => body,
-                Err(Interrupted::Stopped) => return Ok(()),
-                Err(Interrupted::Failed(reason)) => return Err(self.fail(reason)),
-            };
-            loop {
-                let page =
-                    source::page(&self.config, &url, &body).map_err(|reason| self.fail(reason))?;
+            // The poll's pages are fetched and read ahead in a task of their own, while the
+            // ones before go to the producer; each goes to the committing side as soon as it
+            // is produced, so a page being retried holds up no commit.
+            let (pages, mut fetched) = mpsc::channel(PAGES_AHEAD);
+            let _fetching = Fetching(tokio::spawn({
+                let (this, mut target) = (Arc::clone(self), target.clone());
+                async move {
+                    this.fetch_pages(url, &poll_offset, &mut target, pages)
+                        .await
+                }
+            }));
+            while let Some(page) = fetched.recv().await {
+                let mut page = match page {
+                    Ok(page) => page,
+                    Err(Interrupted::Stopped) => return Ok(()),
+                    Err(Interrupted::Failed(reason)) => return Err(self.fail(reason)),
+                };
                 self.metrics.polled(page.items);
-                let next = page.next;
-                // The next page is fetched while this one goes to the producer.
-                let prefetch = async {
-                    match &next {
-                        Some(next) if *target.borrow() != Target::Stopped => {
-                            Some(self.fetch(next, &poll_offset, target).await)
-                        }
-                        _ => None,
-                    }
-                };
-                // The page goes to the committing side as soon as it is produced, not after the
-                // prefetch: a next page that is being retried holds up no commit.
-                let produce = async {
-                    let batch = self
-                        .produce(page.records, &mut offset, &mut already_produced)
-                        .await?;
-                    Ok::<bool, String>(batches.send(batch).await.is_ok())
-                };
-                // The prefetch is polled first, so its request is on its way before producing
-                // (which does not yield) starts.
-                let (fetched, sent) = tokio::join!(prefetch, produce);
-                if !sent? {
+                let batch = self
+                    .produce(page.records(), &mut offset, &mut already_produced)
+                    .await?;
+                if batches.send(batch).await.is_err() {
                     // The committing side stopped; it reports why.
                     return Ok(());
-                }
-                match (next, fetched) {
-                    (None, _) => break,
-                    (Some(next), Some(Ok(fetched))) => {
-                        url = next;
-                        body = fetched;
-                    }
-                    (Some(_), None | Some(Err(Interrupted::Stopped))) => return Ok(()),
-                    (Some(_), Some(Err(Interrupted::Failed(reason)))) => {
-                        return Err(self.fail(reason));
-                    }
                 }
             }
             self.metrics.poll_succeeded();
@@ -563,6 +555,38 @@ impl Connector {
             .uncommitted(i64::try_from(batch.deliveries.len()).unwrap_or(i64::MAX));
         batch.offset = offset.clone();
         Ok(batch)
+    }
+
+    /// The fetching side of one poll: each page from `url` on, read into records, handed to
+    /// `pages` (at most [`PAGES_AHEAD`] waiting), until the last, a failure (handed on too) or
+    /// a stop.
+    async fn fetch_pages(
+        &self,
+        mut url: Url,
+        poll_offset: &str,
+        target: &mut watch::Receiver<Target>,
+        pages: mpsc::Sender<Result<source::FetchedPage, Interrupted>>,
+    ) {
+        loop {
+            let page = match self.fetch(&url, poll_offset, target).await {
+                Ok(body) => {
+                    source::FetchedPage::read(&self.config, &url, body).map_err(Interrupted::Failed)
+                }
+                Err(interrupted) => Err(interrupted),
+            };
+            let next = page.as_ref().ok().and_then(|page| page.next.clone());
+            if pages.send(page).await.is_err() {
+                return;
+            }
+            let Some(next) = next else {
+                return;
+            };
+            if *target.borrow() == Target::Stopped {
+                let _ = pages.send(Err(Interrupted::Stopped)).await;
+                return;
+            }
+            url = next;
+        }
     }
 
     /// One page request, retried with backoff while retrying can help.

@@ -467,6 +467,86 @@ pub(crate) fn page<'a>(
     })
 }
 
+/// Where a part of a page's body is.
+fn span(body: &[u8], part: &[u8]) -> std::ops::Range<usize> {
+    let start = (part.as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
+    start..start + part.len()
+}
+
+/// A record of a [`FetchedPage`]: where its parts are in the page's body.
+#[derive(Debug)]
+struct RecordSpan {
+    key: Option<KeySpan>,
+    value: std::ops::Range<usize>,
+    offset: Option<SourceOffset>,
+    timestamp: Option<i64>,
+}
+
+/// A key: a span of the body, or its own bytes (a string with escapes, a JSON key).
+#[derive(Debug)]
+enum KeySpan {
+    In(std::ops::Range<usize>),
+    Own(Vec<u8>),
+}
+
+/// A page read into records that owns its body: what the fetching task hands the producing
+/// one.
+#[derive(Debug)]
+pub(crate) struct FetchedPage {
+    body: Vec<u8>,
+    spans: Vec<RecordSpan>,
+    /// The number of items in the response's list.
+    pub(crate) items: usize,
+    /// The next page of this poll, if any.
+    pub(crate) next: Option<Url>,
+}
+
+impl FetchedPage {
+    /// [`page`], keeping the body.
+    pub(crate) fn read(config: &ConnectorConfig, url: &Url, body: Vec<u8>) -> Result<Self, String> {
+        let Page {
+            records,
+            items,
+            next,
+        } = page(config, url, &body)?;
+        let spans = records
+            .into_iter()
+            .map(|r| RecordSpan {
+                key: r.key.map(|key| match key {
+                    Cow::Borrowed(key) => KeySpan::In(span(&body, key)),
+                    Cow::Owned(key) => KeySpan::Own(key),
+                }),
+                value: span(&body, r.value),
+                offset: r.offset,
+                timestamp: r.timestamp,
+            })
+            .collect();
+        Ok(Self {
+            body,
+            spans,
+            items,
+            next,
+        })
+    }
+
+    /// The records, borrowing from the page (their offsets taken out of it).
+    pub(crate) fn records(&mut self) -> Vec<Record<'_>> {
+        let body = self.body.as_slice();
+        self.spans
+            .iter_mut()
+            .map(|s| Record {
+                key: s.key.as_ref().map(|key| match key {
+                    KeySpan::In(at) => Cow::Borrowed(&body[at.clone()]),
+                    KeySpan::Own(key) => Cow::Borrowed(key.as_slice()),
+                }),
+                value: &body[s.value.clone()],
+                offset: s.offset.take(),
+                timestamp: s.timestamp,
+            })
+            .collect()
+    }
+}
+
 /// `url` with the query parameter `param` set to `value` (replacing any earlier one).
 fn with_query(url: &Url, param: &str, value: &str) -> Url {
     let mut next = url.clone();
@@ -526,6 +606,20 @@ mod tests {
             page.next.map(String::from).as_deref(),
             Some("http://127.0.0.1:1/items?limit=2&cursor=abc")
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_fetched_page_owns_its_body_and_gives_the_records_page_reads() -> Result<(), String> {
+        let config = config(json!({"http.response.record.key.pointer": "/k"}));
+        let body =
+            br#"{"items":[{"id":1,"k":"plain"},{"id":2,"k":"tab\there"},{"id":3,"k":{"a":1}}]}"#;
+        let read = page(&config, &url(), body)?.records;
+        let mut fetched = FetchedPage::read(&config, &url(), body.to_vec())?;
+        assert_eq!(fetched.items, 3);
+        assert_eq!(fetched.records(), read);
+        // The offsets are handed out once.
+        assert!(fetched.records().iter().all(|r| r.offset.is_none()));
         Ok(())
     }
 
