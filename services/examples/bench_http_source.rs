@@ -3,16 +3,18 @@
 //! with the same delivery guarantees (idempotent, acks=all) to the same broker in the same run.
 //!
 //! `scripts/bench-http-source.sh [records] [rounds]` runs this in release mode against a
-//! broker of its own. Each round runs the raw producer once per batching tuning (librdkafka's
-//! defaults, which the connector uses; longer linger with larger batches; lz4 compression)
-//! and the connector (alternating which goes first), each into a fresh 3-partition topic,
-//! deleted after it (the broker slows as it fills). The
-//! reference is the tuning with the highest median over the rounds (the fastest of several
-//! noisy runs in each round would measure the noise as much as the producer). A raw producer is timed from its first send to its
-//! last acknowledgement after a warm-up record (its producer id and the topic's metadata are
-//! fetched before the clock starts, as the connector's are at its start-up); the connector
-//! from its first request to the source to its last committed offset, its start-up reported
-//! beside. Medians and the spread (lowest to highest) over the rounds.
+//! broker of its own. Each round runs the raw producer once per delivery path and batching
+//! tuning (a future per record, or a `ThreadedProducer` counting the answers as the connector
+//! does; librdkafka's defaults, which the connector uses; longer linger with larger batches;
+//! lz4 compression) and the connector (alternating which goes first), each into a fresh
+//! 3-partition topic, deleted after it (the broker slows as it fills). The reference is the
+//! tuning with the highest median over the rounds (the fastest of several noisy runs in each
+//! round would measure the noise as much as the producer). A raw producer is timed from its
+//! first send to its last acknowledgement after a warm-up record (its producer id and the
+//! topic's metadata are fetched before the clock starts, as the connector's are at its
+//! start-up); the connector from its first request to the source to its last committed
+//! offset, its start-up reported beside. Medians and the spread (lowest to highest) over the
+//! rounds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,9 +92,24 @@ async fn delete_topics(bootstrap: &str, names: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Batching tunings of the raw producer: the round's reference is the fastest.
+/// The tunings sent through a counting `ThreadedProducer` ([`raw_counting`]) start so.
+const COUNTING: &str = "counting";
+
+/// Delivery paths and batching tunings of the raw producer: the reference is the fastest.
 const TUNINGS: &[(&str, &[(&str, &str)])] = &[
     ("librdkafka defaults (the connector's)", &[]),
+    (
+        "counting ThreadedProducer (the connector's delivery path), librdkafka defaults",
+        &[],
+    ),
+    (
+        "counting ThreadedProducer, linger 20 ms, 1 MB batches",
+        &[
+            ("linger.ms", "20"),
+            ("batch.size", "1000000"),
+            ("batch.num.messages", "100000"),
+        ],
+    ),
     (
         "linger 20 ms, 1 MB batches",
         &[
@@ -195,6 +212,116 @@ async fn raw(
     Ok(records as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Counts the broker's answers, copying nothing: the leanest delivery path rdkafka has
+/// (the connector's: a counter per page, no future per record).
+#[derive(Default)]
+struct Counting {
+    answered: std::sync::atomic::AtomicUsize,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl rdkafka::ClientContext for Counting {}
+
+impl rdkafka::producer::ProducerContext for Counting {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, (): ()) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if result.is_err() {
+            self.refused.fetch_add(1, Relaxed);
+        }
+        self.answered.fetch_add(1, Relaxed);
+    }
+}
+
+/// [`raw`] through a `ThreadedProducer` that counts the answers instead of a future per
+/// record.
+async fn raw_counting(
+    bootstrap: &str,
+    topic: &str,
+    records: usize,
+    tuning: &[(&str, &str)],
+) -> anyhow::Result<f64> {
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "0");
+    for (key, value) in tuning {
+        config.set(*key, *value);
+    }
+    let producer: ThreadedProducer<Counting> = config.create_with_context(Counting::default())?;
+    let values: Vec<(String, Vec<u8>)> = (1..=records)
+        .map(|id| {
+            let value = item(id);
+            (
+                value["key"].as_str().unwrap_or_default().to_owned(),
+                value.to_string().into_bytes(),
+            )
+        })
+        .collect();
+    send_counted(
+        &producer,
+        BaseRecord::to(topic).key("warm-up").payload(&b"{}"[..]),
+    )
+    .await?;
+    answered(&producer, 1).await;
+    let started = Instant::now();
+    for (key, value) in &values {
+        send_counted(
+            &producer,
+            BaseRecord::to(topic)
+                .key(key.as_str())
+                .payload(value.as_slice()),
+        )
+        .await?;
+    }
+    answered(&producer, records + 1).await;
+    let rate = records as f64 / started.elapsed().as_secs_f64();
+    if producer.context().refused.load(Relaxed) > 0 {
+        bail!("raw producer: the broker refused records");
+    }
+    Ok(rate)
+}
+
+/// Waits until the broker answered `n` records.
+async fn answered(producer: &rdkafka::producer::ThreadedProducer<Counting>, n: usize) {
+    use rdkafka::producer::Producer;
+    while producer
+        .context()
+        .answered
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < n
+    {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// [`send`] for the counting producer.
+async fn send_counted(
+    producer: &rdkafka::producer::ThreadedProducer<Counting>,
+    mut record: rdkafka::producer::BaseRecord<'_, str, [u8]>,
+) -> anyhow::Result<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                back,
+            )) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => bail!("raw producer: {e}"),
+        }
+    }
+}
+
 /// The fastest of the tunings this round, each into a fresh topic; every tuning's rate is
 /// added to `by_tuning`.
 async fn best_raw(
@@ -204,10 +331,14 @@ async fn best_raw(
     by_tuning: &mut [Vec<f64>],
 ) -> anyhow::Result<f64> {
     let mut best: f64 = 0.0;
-    for (i, (_, tuning)) in TUNINGS.iter().enumerate() {
+    for (i, (name, tuning)) in TUNINGS.iter().enumerate() {
         let topic = format!("{topic}-{i}");
         create_topic(bootstrap, &topic).await?;
-        let rate = raw(bootstrap, &topic, records, tuning).await?;
+        let rate = if name.starts_with(COUNTING) {
+            raw_counting(bootstrap, &topic, records, tuning).await?
+        } else {
+            raw(bootstrap, &topic, records, tuning).await?
+        };
         delete_topics(bootstrap, &[&topic]).await?;
         by_tuning[i].push(rate);
         best = best.max(rate);

@@ -3,7 +3,8 @@
 //! produce again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -12,7 +13,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::config::ConnectorConfig;
@@ -44,9 +45,103 @@ fn client_config(config: &ConnectorConfig) -> ClientConfig {
     client
 }
 
+/// The broker's answers for a group of records (a page's, an offset record): complete once
+/// every record sent with it is answered and it is sealed; the log end each partition
+/// reached, or the first refusal. One counter and one lock per group, nothing per record:
+/// the delivery callback copies no record.
+pub(crate) struct Acks {
+    /// Records sent and not answered, plus one until sealed.
+    outstanding: AtomicUsize,
+    answered: Mutex<Answered>,
+    complete: tokio::sync::watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct Answered {
+    log_end: BTreeMap<i32, i64>,
+    refused: Option<KafkaError>,
+}
+
+impl Acks {
+    /// A group with nothing sent yet.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            outstanding: AtomicUsize::new(1),
+            answered: Mutex::new(Answered::default()),
+            complete: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    /// One more record is about to be sent with the group.
+    pub(crate) fn expect(&self) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A record announced with `expect` was not sent after all.
+    pub(crate) fn unexpect(&self) {
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// No more records join the group.
+    pub(crate) fn seal(&self) {
+        self.answer_one();
+    }
+
+    fn answer_one(&self) {
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.complete.send_replace(true);
+        }
+    }
+
+    fn answer(&self, result: &DeliveryResult<'_>) {
+        {
+            let mut answered = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
+            match result {
+                Ok(message) => {
+                    let end = answered.log_end.entry(message.partition()).or_default();
+                    *end = (*end).max(message.offset() + 1);
+                }
+                Err((error, _)) => {
+                    answered.refused.get_or_insert_with(|| error.clone());
+                }
+            }
+        }
+        self.answer_one();
+    }
+
+    /// Waits until every record of the sealed group is answered: the log end per partition
+    /// they reached, or the first refusal.
+    pub(crate) async fn wait(&self) -> Result<BTreeMap<i32, i64>, KafkaError> {
+        let mut complete = self.complete.subscribe();
+        // The sender lives in `self`: the wait ends only with completion.
+        let _ = complete.wait_for(|done| *done).await;
+        let mut answered = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
+        match answered.refused.take() {
+            Some(error) => Err(error),
+            None => Ok(std::mem::take(&mut answered.log_end)),
+        }
+    }
+}
+
+/// The producer's context: each delivery answers the record's group.
+pub(crate) struct AckContext;
+
+impl ClientContext for AckContext {}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = Arc<Acks>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, acks: Arc<Acks>) {
+        acks.answer(result);
+    }
+}
+
+/// The connector's producer.
+pub(crate) type Producer = ThreadedProducer<AckContext>;
+
 /// The producer: idempotent, acks=all, and (unless the file says otherwise) no delivery
 /// timeout, so records wait in the producer while the broker is away instead of failing.
-pub(crate) fn producer(config: &ConnectorConfig) -> Result<FutureProducer, KafkaError> {
+pub(crate) fn producer(config: &ConnectorConfig) -> Result<Producer, KafkaError> {
     let mut client = client_config(config);
     client.set("enable.idempotence", "true").set("acks", "all");
     if !config.producer.0.contains_key("message.timeout.ms")
@@ -54,7 +149,7 @@ pub(crate) fn producer(config: &ConnectorConfig) -> Result<FutureProducer, Kafka
     {
         client.set("message.timeout.ms", "0");
     }
-    client.create()
+    client.create_with_context(AckContext)
 }
 
 /// What recovery found.
@@ -327,4 +422,37 @@ fn read_to_end(
         .unassign()
         .map_err(|e| unavailable(&format!("reading {topic}"), e))?;
     Ok(ends)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Acks;
+
+    #[tokio::test]
+    async fn a_group_completes_once_sealed_and_every_record_is_answered() {
+        let acks = Acks::new();
+        acks.expect();
+        acks.expect();
+        acks.unexpect(); // not sent after all
+        acks.seal();
+        let waiting = tokio::spawn({
+            let acks = std::sync::Arc::clone(&acks);
+            async move { acks.wait().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "one record is still unanswered");
+        acks.answer_one();
+        let answered = waiting.await.map_err(|e| e.to_string());
+        assert!(
+            matches!(answered, Ok(Ok(ref ends)) if ends.is_empty()),
+            "{answered:?}"
+        );
+
+        let empty = Acks::new();
+        empty.seal();
+        assert!(
+            empty.wait().await.is_ok(),
+            "a sealed group of nothing is complete"
+        );
+    }
 }

@@ -19,8 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::future_producer::Delivery;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::BaseRecord;
 use reqwest::Url;
 use serde::Serialize;
 use serde_json::Value;
@@ -37,7 +36,7 @@ pub use config::{ConfigError, ConnectorConfig};
 pub use offset::StoredOffset;
 pub use rest::router;
 
-use kafka::{RecordBytes, Recovered, StartError};
+use kafka::{Acks, RecordBytes, Recovered, StartError};
 use metrics::{ErrorKind, Metrics, Skip};
 use offset::{SourceOffset, offset_key};
 use source::{Attempt, Source};
@@ -120,7 +119,10 @@ enum Target {
 
 /// Records of one page on their way to the broker.
 struct Batch {
-    deliveries: Vec<DeliveryFuture>,
+    /// The broker's answers for them.
+    acks: Arc<Acks>,
+    /// How many.
+    records: usize,
     /// The offset once all of them (and every earlier batch) are in.
     offset: Option<SourceOffset>,
     /// Produced while records of an earlier, uncommitted run are still to be matched: the
@@ -131,7 +133,7 @@ struct Batch {
 /// One running connector.
 pub struct Connector {
     config: Arc<ConnectorConfig>,
-    producer: FutureProducer,
+    producer: kafka::Producer,
     source: Source,
     metrics: Metrics,
     status: Mutex<Status>,
@@ -513,7 +515,8 @@ impl Connector {
         already_produced: &mut HashMap<RecordBytes, usize>,
     ) -> Result<Batch, String> {
         let mut batch = Batch {
-            deliveries: Vec::with_capacity(records.len()),
+            acks: Acks::new(),
+            records: 0,
             offset: None,
             recovering: !already_produced.is_empty(),
         };
@@ -530,18 +533,14 @@ impl Connector {
             if !already_produced.is_empty() && recovers(already_produced, &record) {
                 recovered += 1;
             } else {
-                let delivery = self
-                    .enqueue(
-                        &self.config.topic,
-                        record.key.as_deref(),
-                        record.value,
-                        record.timestamp,
-                    )
-                    .await
-                    .map_err(|e| {
-                        self.fail(format!("cannot produce to {}: {e}", self.config.topic))
-                    })?;
-                batch.deliveries.push(delivery);
+                self.enqueue(
+                    &self.config.topic,
+                    (record.key.as_deref(), record.value, record.timestamp),
+                    &batch.acks,
+                )
+                .await
+                .map_err(|e| self.fail(format!("cannot produce to {}: {e}", self.config.topic)))?;
+                batch.records += 1;
             }
             if let Some(at) = record.offset
                 && offset.as_ref().is_none_or(|current| at.is_after(current))
@@ -551,8 +550,9 @@ impl Connector {
         }
         self.metrics.skipped(Skip::Offset, seen);
         self.metrics.skipped(Skip::Recovered, recovered);
+        batch.acks.seal();
         self.metrics
-            .uncommitted(i64::try_from(batch.deliveries.len()).unwrap_or(i64::MAX));
+            .uncommitted(i64::try_from(batch.records).unwrap_or(i64::MAX));
         batch.offset = offset.clone();
         Ok(batch)
     }
@@ -627,29 +627,33 @@ impl Connector {
         }
     }
 
-    /// Hands one record to the producer, waiting while its queue is full.
+    /// Hands one record (key, value, timestamp) to the producer, answered with `acks`,
+    /// waiting while its queue is full.
     async fn enqueue(
         &self,
         topic: &str,
-        key: Option<&[u8]>,
-        value: &[u8],
-        timestamp: Option<i64>,
-    ) -> Result<DeliveryFuture, KafkaError> {
-        let mut record = FutureRecord::<[u8], [u8]>::to(topic).payload(value);
+        (key, value, timestamp): (Option<&[u8]>, &[u8], Option<i64>),
+        acks: &Arc<Acks>,
+    ) -> Result<(), KafkaError> {
+        let mut record =
+            BaseRecord::<[u8], [u8], Arc<Acks>>::with_opaque_to(topic, Arc::clone(acks))
+                .payload(value);
         if let Some(key) = key {
             record = record.key(key);
         }
         if let Some(timestamp) = timestamp {
             record = record.timestamp(timestamp);
         }
+        acks.expect();
         loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 Err((e, _)) => {
+                    acks.unexpect();
                     self.metrics.error(ErrorKind::Kafka);
                     return Err(e);
                 }
@@ -704,11 +708,11 @@ impl Connector {
                 Event::Batch(None) => break,
                 Event::Batch(Some(batch)) => batch,
             };
-            let records = batch.deliveries.len();
-            for delivery in batch.deliveries {
-                let delivered = self.delivered(delivery.await, &self.config.topic)?;
-                let end = log_end.entry(delivered.partition).or_default();
-                *end = (*end).max(delivered.offset + 1);
+            let records = batch.records;
+            let reached = self.delivered(batch.acks.wait().await, &self.config.topic)?;
+            for (partition, end) in reached {
+                let at = log_end.entry(partition).or_default();
+                *at = (*at).max(end);
             }
             self.metrics.produced(records);
             let latest = Acknowledged {
@@ -767,8 +771,8 @@ impl Connector {
         covered: usize,
     ) -> Result<OffsetWrite, String> {
         let value = serde_json::to_vec(&stored).map_err(|e| format!("offset record: {e}"))?;
-        let delivery = self
-            .enqueue(&self.config.offset_topic, Some(key), &value, None)
+        let acks = Acks::new();
+        self.enqueue(&self.config.offset_topic, (Some(key), &value, None), &acks)
             .await
             .map_err(|e| {
                 format!(
@@ -776,23 +780,21 @@ impl Connector {
                     self.config.offset_topic
                 )
             })?;
+        acks.seal();
         Ok(OffsetWrite {
-            delivery,
+            acks,
             stored,
             covered,
         })
     }
 
-    /// The broker's answer to one record sent to `topic`, or why the connector fails.
-    fn delivered(&self, result: WriteResult, topic: &str) -> Result<Delivery, String> {
-        match result {
-            Ok(Ok(delivered)) => Ok(delivered),
-            Ok(Err((e, _))) => {
-                self.metrics.error(ErrorKind::Kafka);
-                Err(format!("the broker did not take a record for {topic}: {e}"))
-            }
-            Err(_) => Err("the producer closed before delivering".to_owned()),
-        }
+    /// The broker's answer to records sent to `topic` (the log end they reached), or why
+    /// the connector fails.
+    fn delivered(&self, result: WriteResult, topic: &str) -> Result<BTreeMap<i32, i64>, String> {
+        result.map_err(|e| {
+            self.metrics.error(ErrorKind::Kafka);
+            format!("the broker did not take a record for {topic}: {e}")
+        })
     }
 
     /// Waits for an offset write and records it.
@@ -822,11 +824,11 @@ struct Acknowledged {
     records: usize,
 }
 
-type WriteResult = <DeliveryFuture as std::future::Future>::Output;
+type WriteResult = Result<BTreeMap<i32, i64>, KafkaError>;
 
 /// An offset record on its way to the broker.
 struct OffsetWrite {
-    delivery: DeliveryFuture,
+    acks: Arc<Acks>,
     stored: StoredOffset,
     covered: usize,
 }
@@ -839,6 +841,6 @@ enum Event {
 
 impl OffsetWrite {
     async fn wait(&mut self) -> WriteResult {
-        (&mut self.delivery).await
+        self.acks.wait().await
     }
 }
