@@ -137,14 +137,42 @@ const TUNINGS: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
-/// Hands one record to the producer, waiting while its queue is full.
-async fn send(
-    producer: &FutureProducer,
-    mut record: FutureRecord<'_, str, [u8]>,
-) -> anyhow::Result<rdkafka::producer::DeliveryFuture> {
+/// A raw producer's settings: the connector's delivery guarantees (idempotent, acks=all, no
+/// delivery timeout) with `tuning`.
+fn producer_config(bootstrap: &str, tuning: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "0");
+    for (key, value) in tuning {
+        config.set(*key, *value);
+    }
+    config
+}
+
+/// Items 1..=`records` as the raw producers send them: key and JSON bytes.
+fn keyed_items(records: usize) -> Vec<(String, Vec<u8>)> {
+    (1..=records)
+        .map(|id| {
+            let value = item(id);
+            (
+                value["key"].as_str().unwrap_or_default().to_owned(),
+                value.to_string().into_bytes(),
+            )
+        })
+        .collect()
+}
+
+/// Hands `record` to a producer through `send`, waiting while its queue is full.
+async fn with_room<R, T>(
+    mut record: R,
+    mut send: impl FnMut(R) -> Result<T, (rdkafka::error::KafkaError, R)>,
+) -> anyhow::Result<T> {
     loop {
-        match producer.send_result(record) {
-            Ok(delivery) => return Ok(delivery),
+        match send(record) {
+            Ok(sent) => return Ok(sent),
             Err((
                 rdkafka::error::KafkaError::MessageProduction(
                     rdkafka::types::RDKafkaErrorCode::QueueFull,
@@ -159,6 +187,15 @@ async fn send(
     }
 }
 
+/// Hands one record to the producer, waiting while its queue is full.
+#[allow(clippy::result_large_err)] // rdkafka hands the record back inside its error
+async fn send(
+    producer: &FutureProducer,
+    record: FutureRecord<'_, str, [u8]>,
+) -> anyhow::Result<rdkafka::producer::DeliveryFuture> {
+    with_room(record, |r| producer.send_result(r)).await
+}
+
 /// A raw producer with `tuning`: a warm-up record acknowledged, then every record sent and
 /// every acknowledgement awaited; records/s of the latter.
 async fn raw(
@@ -167,25 +204,9 @@ async fn raw(
     records: usize,
     tuning: &[(&str, &str)],
 ) -> anyhow::Result<f64> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", "0");
-    for (key, value) in tuning {
-        config.set(*key, *value);
-    }
+    let config = producer_config(bootstrap, tuning);
     let producer: FutureProducer = config.create()?;
-    let values: Vec<(String, Vec<u8>)> = (1..=records)
-        .map(|id| {
-            let value = item(id);
-            (
-                value["key"].as_str().unwrap_or_default().to_owned(),
-                value.to_string().into_bytes(),
-            )
-        })
-        .collect();
+    let values = keyed_items(records);
     let warm_up = send(
         &producer,
         FutureRecord::to(topic).key("warm-up").payload(&b"{}"[..]),
@@ -244,25 +265,9 @@ async fn raw_counting(
 ) -> anyhow::Result<f64> {
     use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
     use std::sync::atomic::Ordering::Relaxed;
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", "0");
-    for (key, value) in tuning {
-        config.set(*key, *value);
-    }
+    let config = producer_config(bootstrap, tuning);
     let producer: ThreadedProducer<Counting> = config.create_with_context(Counting::default())?;
-    let values: Vec<(String, Vec<u8>)> = (1..=records)
-        .map(|id| {
-            let value = item(id);
-            (
-                value["key"].as_str().unwrap_or_default().to_owned(),
-                value.to_string().into_bytes(),
-            )
-        })
-        .collect();
+    let values = keyed_items(records);
     send_counted(
         &producer,
         BaseRecord::to(topic).key("warm-up").payload(&b"{}"[..]),
@@ -301,25 +306,12 @@ async fn answered(producer: &rdkafka::producer::ThreadedProducer<Counting>, n: u
 }
 
 /// [`send`] for the counting producer.
+#[allow(clippy::result_large_err)] // rdkafka hands the record back inside its error
 async fn send_counted(
     producer: &rdkafka::producer::ThreadedProducer<Counting>,
-    mut record: rdkafka::producer::BaseRecord<'_, str, [u8]>,
+    record: rdkafka::producer::BaseRecord<'_, str, [u8]>,
 ) -> anyhow::Result<()> {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                back,
-            )) => {
-                record = back;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err((e, _)) => bail!("raw producer: {e}"),
-        }
-    }
+    with_room(record, |r| producer.send(r)).await
 }
 
 /// The fastest of the tunings this round, each into a fresh topic; every tuning's rate is
