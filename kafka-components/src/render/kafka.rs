@@ -13,6 +13,17 @@ use crate::security::{self, CA_ON_NODES, CONNECT_SECRETS_ON_NODES};
 /// the inventory states both so the quorum voters cannot disagree with them.
 const FIRST_CONTROLLER_ID: u32 = 9991;
 
+/// The Connect worker's converters and plugin path, in the rendered worker file and in the
+/// inventory's `kafka_connect_custom_properties` (without them cp-ansible would configure
+/// Avro converters, which need a schema registry the platform does not run).
+const CONNECT_WORKER_SETTINGS: [(&str, &str); 5] = [
+    ("key.converter", "org.apache.kafka.connect.json.JsonConverter"),
+    ("value.converter", "org.apache.kafka.connect.json.JsonConverter"),
+    ("key.converter.schemas.enable", "false"),
+    ("value.converter.schemas.enable", "false"),
+    ("plugin.path", "/usr/share/java,/usr/share/confluent-hub-components"),
+];
+
 enum HostId {
     Controller(u32),
     Broker(u32),
@@ -41,7 +52,9 @@ struct Inventory<'a> {
     replication_factor: u32,
     min_insync_replicas: u32,
     connect_group_id: String,
-    connect_storage: Vec<(String, u32)>,
+    /// cp-ansible's `kafka_connect_custom_properties`: storage replication and the worker
+    /// settings.
+    connect_properties: Vec<(String, String)>,
     nodes: &'a [NodeFacts],
     groups: Vec<Group<'a>>,
     /// The credentials folder, on a SASL_SSL platform.
@@ -81,8 +94,16 @@ struct ConnectWorker<'a> {
     group_id: &'a str,
     replication_factor: u32,
     rest_port: u16,
+    /// [`CONNECT_WORKER_SETTINGS`].
+    settings: &'static [(&'static str, &'static str)],
     /// The worker's and its clients' security settings (none for PLAINTEXT).
     security: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "ansible/ansible.cfg", escape = "none")]
+struct AnsibleConfig<'a> {
+    env: &'a str,
 }
 
 #[derive(Template)]
@@ -164,14 +185,19 @@ pub(super) fn files(
         quorum_voters,
         replication_factor: kafka.replication_factor,
         min_insync_replicas: kafka.min_insync_replicas,
-        connect_storage: ["config", "offset", "status"]
+        connect_properties: ["config", "offset", "status"]
             .into_iter()
             .map(|t| {
                 (
                     format!("{t}.storage.replication.factor"),
-                    kafka.replication_factor,
+                    kafka.replication_factor.to_string(),
                 )
             })
+            .chain(
+                CONNECT_WORKER_SETTINGS
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned())),
+            )
             .collect(),
         connect_group_id: connect_group_id.clone(),
         nodes,
@@ -184,6 +210,7 @@ pub(super) fn files(
         group_id: &connect_group_id,
         replication_factor: kafka.replication_factor,
         rest_port: ports.connect_rest,
+        settings: &CONNECT_WORKER_SETTINGS,
         security: if credentials_dir.is_some() {
             connect_security()
         } else {
@@ -191,6 +218,7 @@ pub(super) fn files(
         },
     };
     let mut files = vec![
+        file("ansible/ansible.cfg", AnsibleConfig { env }.render())?,
         file("ansible/hosts.yml", inventory.render())?,
         file("hosts/hosts", Hosts { env, nodes }.render())?,
         file("jmx/kafka_broker.yml", BrokerJmx { env }.render())?,
