@@ -17,11 +17,20 @@ const FIRST_CONTROLLER_ID: u32 = 9991;
 /// inventory's `kafka_connect_custom_properties` (without them cp-ansible would configure
 /// Avro converters, which need a schema registry the platform does not run).
 const CONNECT_WORKER_SETTINGS: [(&str, &str); 5] = [
-    ("key.converter", "org.apache.kafka.connect.json.JsonConverter"),
-    ("value.converter", "org.apache.kafka.connect.json.JsonConverter"),
+    (
+        "key.converter",
+        "org.apache.kafka.connect.json.JsonConverter",
+    ),
+    (
+        "value.converter",
+        "org.apache.kafka.connect.json.JsonConverter",
+    ),
     ("key.converter.schemas.enable", "false"),
     ("value.converter.schemas.enable", "false"),
-    ("plugin.path", "/usr/share/java,/usr/share/confluent-hub-components"),
+    (
+        "plugin.path",
+        "/usr/share/java,/usr/share/confluent-hub-components",
+    ),
 ];
 
 enum HostId {
