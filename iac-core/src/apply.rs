@@ -155,17 +155,13 @@ pub struct ApplySummary {
     /// Every skipped step.
     pub skipped: Vec<SkippedStep>,
     /// Resources a targeted apply left as they were.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::plan::is_zero")]
     pub untargeted: usize,
     /// Wall time.
     #[serde(serialize_with = "serialize_secs")]
     pub duration: Duration,
     /// Stack outputs after the apply.
     pub outputs: BTreeMap<String, Shown>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

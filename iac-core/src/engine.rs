@@ -5,7 +5,7 @@
 //! against other state, a saved plan the program no longer matches), run, and compact the
 //! state when done. It never talks to a cloud API itself; providers do.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +17,6 @@ use crate::plan::{
     BaseState, InterruptedOperation, Operation, Plan, PlanError, PlanErrors, PlanOptions,
     PlanRecord, Shown, StepRecord,
 };
-use crate::property::PropertyMap;
 use crate::provider::{ImportRequest, ProviderError, Providers, ReadRequest, ReadResponse};
 use crate::reference::{ReferenceProvider, STACK_REFERENCE};
 use crate::refresh::{self, DriftRecord, ReadFailure, Reconciled, RefreshReport};
@@ -183,12 +182,30 @@ pub(crate) struct Loaded {
     cipher: Option<Cipher>,
 }
 
-/// A stored state opened with the passphrase (needed only when it has secrets).
-pub(crate) fn open(
-    sealed: Option<Checkpoint>,
+/// The stored state of `stack` as it is on disk (secrets still sealed), read off the async
+/// workers.
+async fn load_sealed(
+    backend: &Arc<dyn StateBackend>,
+    stack: &str,
+) -> Result<Option<Checkpoint>, EngineError> {
+    let backend = Arc::clone(backend);
+    let name = stack.to_owned();
+    Ok(tokio::task::spawn_blocking(move || backend.load(&name))
+        .await
+        .map_err(|e| StateError::ReadInterrupted {
+            stack: stack.to_owned(),
+            reason: e.to_string(),
+        })??)
+}
+
+/// The stored state of `stack`, opened with the passphrase (needed only when it has
+/// secrets): what the engine plans against, and what a stack reference reads.
+pub(crate) async fn load_state(
+    backend: &Arc<dyn StateBackend>,
     passphrase: Option<&Passphrase>,
     stack: &str,
 ) -> Result<Loaded, EngineError> {
+    let sealed = load_sealed(backend, stack).await?;
     let cipher = match sealed.as_ref().and_then(|c| c.encryption.as_ref()) {
         Some(header) => {
             let passphrase = passphrase.ok_or_else(|| SecretsError::NoPassphrase {
@@ -214,25 +231,22 @@ pub(crate) fn open(
     })
 }
 
+/// Refuses to change a stack whose interrupted run's operations are still pending.
+fn refuse_interrupted(stack: &str, state: &Checkpoint) -> Result<(), EngineError> {
+    if state.pending.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Interrupted {
+        stack: stack.to_owned(),
+        operations: crate::plan::interrupted(state),
+    })
+}
+
 fn needs_secrets(program: &Program) -> bool {
     program.nodes.iter().any(|n| {
         !n.registration.secret_outputs.is_empty()
             || n.registration.inputs.values().any(|o| o.is_secret())
     }) || program.outputs.values().any(|o| o.is_secret())
-}
-
-fn shown_map(values: &PropertyMap, secret: &BTreeSet<String>) -> BTreeMap<String, Shown> {
-    values
-        .iter()
-        .map(|(k, v)| {
-            let shown = if secret.contains(k) {
-                Shown::Secret
-            } else {
-                Shown::Value(v.clone())
-            };
-            (k.clone(), shown)
-        })
-        .collect()
 }
 
 impl Engine {
@@ -272,24 +286,8 @@ impl Engine {
         self
     }
 
-    /// The stored state as it is on disk (secrets still sealed).
-    async fn load_sealed(&self, stack: &str) -> Result<Option<Checkpoint>, EngineError> {
-        let backend = Arc::clone(&self.backend);
-        let name = stack.to_owned();
-        Ok(tokio::task::spawn_blocking(move || backend.load(&name))
-            .await
-            .map_err(|e| StateError::ReadInterrupted {
-                stack: stack.to_owned(),
-                reason: e.to_string(),
-            })??)
-    }
-
     async fn load(&self, stack: &str) -> Result<Loaded, EngineError> {
-        open(
-            self.load_sealed(stack).await?,
-            self.passphrase.as_ref(),
-            stack,
-        )
+        load_state(&self.backend, self.passphrase.as_ref(), stack).await
     }
 
     fn require_passphrase(&self, program: &Program) -> Result<(), EngineError> {
@@ -340,15 +338,10 @@ impl Engine {
                 current: current.serial,
             });
         }
-        if let Some(state) = &loaded.plain
-            && !state.pending.is_empty()
-        {
-            return Err(EngineError::Interrupted {
-                stack: stack.to_owned(),
-                operations: crate::plan::interrupted(state),
-            });
+        match &loaded.plain {
+            Some(state) => refuse_interrupted(stack, state),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Applies a plan made by [`Engine::preview`] for this program.
@@ -483,12 +476,7 @@ impl Engine {
         let _lock = self.lock(stack, "import").await?;
         let loaded = self.load(stack).await?;
         if let Some(state) = &loaded.plain {
-            if !state.pending.is_empty() {
-                return Err(EngineError::Interrupted {
-                    stack: stack.clone(),
-                    operations: crate::plan::interrupted(state),
-                });
-            }
+            refuse_interrupted(stack, state)?;
             if state.resource(name).is_some() {
                 return Err(refuse(
                     "the stack records it already: forget it first (its object is left as it is)"
@@ -532,13 +520,12 @@ impl Engine {
             found.inputs.unwrap_or_default(),
             found.outputs,
         );
+        // The writer continues from the state as stored: the sealed copy when there is one.
         let stored = loaded
-            .plain
-            .clone()
+            .sealed
+            .or(loaded.plain)
             .unwrap_or_else(|| Checkpoint::new(stack));
-        let (writer, cipher) = self
-            .writer(program, loaded.sealed.unwrap_or(stored), loaded.cipher)
-            .await?;
+        let (writer, cipher) = self.writer(program, stored, loaded.cipher).await?;
         let plain = record.clone();
         record.seal(stack, cipher.as_ref())?;
         writer
@@ -624,7 +611,7 @@ impl Engine {
             skipped: walk.skipped,
             untargeted: plan.record.untargeted,
             duration: started.elapsed(),
-            outputs: shown_map(&outputs, &secret_outputs),
+            outputs: Shown::map(&outputs, &secret_outputs),
         })
     }
 
@@ -660,8 +647,7 @@ impl Engine {
         stack: &str,
         parallelism: usize,
     ) -> Result<RefreshReport, EngineError> {
-        let pending = self
-            .load_sealed(stack)
+        let pending = load_sealed(&self.backend, stack)
             .await?
             .is_some_and(|state| !state.pending.is_empty());
         if !pending {
@@ -709,17 +695,12 @@ impl Engine {
             ),
             _ => None,
         };
-        let covered = |r: &ResourceState| reach.as_ref().is_none_or(|c| c.contains(&r.name));
-        let resources: Vec<&ResourceState> = plain
+        let (resources, untargeted): (Vec<&ResourceState>, Vec<&ResourceState>) = plain
             .resources
             .iter()
-            .filter(|r| refresh.is_some() && r.kind == NodeKind::Resource && covered(r))
-            .collect();
-        report.untargeted = plain
-            .resources
-            .iter()
-            .filter(|r| refresh.is_some() && r.kind == NodeKind::Resource && !covered(r))
-            .count();
+            .filter(|r| refresh.is_some() && r.kind == NodeKind::Resource)
+            .partition(|r| crate::target::covers(reach.as_ref(), &r.name));
+        report.untargeted = untargeted.len();
         let pending_reads = plain.pending.values().map(|p| {
             let read = ReadRequest {
                 stack,
@@ -819,7 +800,7 @@ impl Engine {
         let loaded = self.load(stack).await?;
         Ok(loaded
             .plain
-            .map(|c| shown_map(&c.outputs, &c.secret_outputs))
+            .map(|c| Shown::map(&c.outputs, &c.secret_outputs))
             .unwrap_or_default())
     }
 
@@ -897,20 +878,14 @@ impl Engine {
         change: impl FnOnce(&mut Checkpoint) -> Result<T, EngineError>,
     ) -> Result<T, EngineError> {
         let _lock = self.lock(stack, operation).await?;
-        let mut checkpoint = self
-            .load_sealed(stack)
+        let mut checkpoint = load_sealed(&self.backend, stack)
             .await?
             .filter(|c| c.resources.iter().any(|r| r.name == name))
             .ok_or_else(|| EngineError::NoSuchResource {
                 stack: stack.to_owned(),
                 name: name.to_owned(),
             })?;
-        if !checkpoint.pending.is_empty() {
-            return Err(EngineError::Interrupted {
-                stack: stack.to_owned(),
-                operations: crate::plan::interrupted(&checkpoint),
-            });
-        }
+        refuse_interrupted(stack, &checkpoint)?;
         let changed = change(&mut checkpoint)?;
         checkpoint.serial += 1;
         let backend = Arc::clone(&self.backend);

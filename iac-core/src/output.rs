@@ -50,6 +50,16 @@ pub enum EvalError {
         /// The property that does not exist.
         property: String,
     },
+    /// A stack reference does not give the output asked for.
+    #[error(
+        "resource `{resource}` has no output `{property}`: the referenced stack exports none of that name, or keeps it secret (name it in the reference's secrets to read it)"
+    )]
+    MissingReferenceOutput {
+        /// The stack reference.
+        resource: String,
+        /// The output asked for.
+        property: String,
+    },
     /// A value did not have the type the program expected.
     #[error("output `{property}` of resource `{resource}` is not of the expected type: {reason}")]
     WrongType {

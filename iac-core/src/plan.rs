@@ -83,6 +83,23 @@ pub enum Shown {
     Unknown,
 }
 
+impl Shown {
+    /// Each of `values` as shown: `[secret]` for the keys in `secret`.
+    pub fn map(values: &PropertyMap, secret: &BTreeSet<String>) -> BTreeMap<String, Shown> {
+        values
+            .iter()
+            .map(|(key, value)| {
+                let shown = if secret.contains(key) {
+                    Shown::Secret
+                } else {
+                    Shown::Value(value.clone())
+                };
+                (key.clone(), shown)
+            })
+            .collect()
+    }
+}
+
 impl fmt::Display for Shown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -236,7 +253,8 @@ pub struct Move {
     pub type_token: String,
 }
 
-fn is_zero(n: &usize) -> bool {
+/// Whether a count is zero (what serde skips).
+pub(crate) fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
@@ -374,14 +392,15 @@ impl Resolve for NodeResolver<'_> {
         if property == "id" {
             return Ok(Some(Value::String(id.clone())));
         }
-        outputs
-            .get(property)
-            .cloned()
-            .map(Some)
-            .ok_or_else(|| EvalError::MissingProperty {
-                resource: resource.name().to_owned(),
-                property: property.to_owned(),
-            })
+        let missing = || {
+            let (resource, property) = (resource.name().to_owned(), property.to_owned());
+            if self.program.nodes[i].registration.type_token == crate::STACK_REFERENCE {
+                EvalError::MissingReferenceOutput { resource, property }
+            } else {
+                EvalError::MissingProperty { resource, property }
+            }
+        };
+        outputs.get(property).cloned().map(Some).ok_or_else(missing)
     }
 }
 
@@ -764,8 +783,13 @@ pub(crate) async fn plan(
     });
     let state = moved.as_ref().or(state);
     let n = program.nodes.len();
-    let recorded_dependents = target::recorded_dependents(state);
-    let (reach, mut errors) = if options.targets.is_all() {
+    // Only a targeted plan needs the recorded dependents (a pass over the whole state).
+    let recorded_dependents = if options.targets.is_all() {
+        HashMap::new()
+    } else {
+        target::recorded_dependents(state)
+    };
+    let (reach, errors) = if options.targets.is_all() {
         (None, Vec::new())
     } else {
         match target::reach(&options.targets, Some(program), state, &recorded_dependents) {
@@ -783,14 +807,13 @@ pub(crate) async fn plan(
         program,
         state,
         options,
-        errors: Vec::new(),
+        errors,
         values: vec![NodeValue::Unknown; n],
         steps: vec![None; n],
         checked: vec![None; n],
         reach,
         untargeted: 0,
     };
-    planner.errors.append(&mut errors);
     for name in &options.replace {
         let found = program
             .index
@@ -852,7 +875,7 @@ pub(crate) async fn plan(
 impl Planner<'_> {
     /// Whether the plan covers the resource `name` (every one unless targeted).
     fn covers(&self, name: &str) -> bool {
-        self.reach.as_ref().is_none_or(|r| r.contains(name))
+        target::covers(self.reach.as_ref(), name)
     }
 
     fn step_record(&self, i: usize, op: Operation, diff: Vec<PropertyDiff>) -> StepRecord {
@@ -1110,10 +1133,11 @@ impl Planner<'_> {
             left.dedup();
             self.untargeted += left.len();
         }
-        let covers = |name: &str| self.reach.as_ref().is_none_or(|r| r.contains(name));
+        let reach = self.reach.as_ref();
+        let covers = |name: &str| target::covers(reach, name);
         ordered.extend(plan_deletes(program, self.state, &mut self.errors, covers));
-        if self.reach.is_some() {
-            let errors = untargeted_dependents(&ordered, recorded_dependents, |n| self.covers(n));
+        if reach.is_some() {
+            let errors = untargeted_dependents(&ordered, recorded_dependents, covers);
             self.errors.extend(errors);
         }
 

@@ -118,14 +118,16 @@ impl Provider for ReferenceProvider {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        let backend = Arc::clone(&self.backend);
-        let name = other.to_owned();
-        let sealed = tokio::task::spawn_blocking(move || backend.load(&name))
+        let opened = crate::engine::load_state(&self.backend, self.passphrase.as_ref(), other)
             .await
-            .map_err(|e| ProviderError::new(format!("reading stack `{other}` stopped: {e}")))?
-            .map_err(|e| ProviderError::new(format!("cannot read stack `{other}`: {e}")))?;
-        let opened = crate::engine::open(sealed, self.passphrase.as_ref(), other)
-            .map_err(|e| ProviderError::new(e.to_string()).refused())?;
+            .map_err(|e| {
+                let error = ProviderError::new(format!("cannot read stack `{other}`: {e}"));
+                if e.is_user_error() {
+                    error.refused()
+                } else {
+                    error
+                }
+            })?;
         let Some(state) = opened.plain else {
             return Err(ProviderError::new(format!(
                 "stack `{other}` has no state in this backend: apply it first"

@@ -74,12 +74,33 @@ pub struct RefreshReport {
     /// Resources whose read failed (left as recorded).
     pub errors: Vec<ReadFailure>,
     /// Resources a targeted refresh did not read.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::plan::is_zero")]
     pub untargeted: usize,
 }
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
+/// A line per resource that differed, then `Refreshed stack dev: 1 changed, 40 unchanged, 0
+/// unreadable` (after a targeted refresh `…, 3 not targeted`), then a line per read that failed.
+impl fmt::Display for RefreshReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for drift in &self.drift {
+            writeln!(f, "{drift}")?;
+        }
+        write!(
+            f,
+            "Refreshed stack {}: {} changed, {} unchanged, {} unreadable",
+            self.stack,
+            self.drift.len(),
+            self.unchanged,
+            self.errors.len()
+        )?;
+        if self.untargeted > 0 {
+            write!(f, ", {} not targeted", self.untargeted)?;
+        }
+        for failure in &self.errors {
+            write!(f, "\n  ! {}: {}", failure.name, failure.error)?;
+        }
+        Ok(())
+    }
 }
 
 impl RefreshReport {

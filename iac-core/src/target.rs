@@ -50,6 +50,11 @@ impl Targets {
     }
 }
 
+/// Whether a run with `reach` (`None`: not targeted) covers the resource `name`.
+pub(crate) fn covers(reach: Option<&BTreeSet<String>>, name: &str) -> bool {
+    reach.is_none_or(|r| r.contains(name))
+}
+
 /// The recorded dependents of each recorded name.
 pub(crate) fn recorded_dependents(state: Option<&Checkpoint>) -> HashMap<&str, Vec<&str>> {
     let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();

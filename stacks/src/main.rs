@@ -452,22 +452,20 @@ fn backend(target: &Target) -> Result<Box<dyn StateBackend>, StacksError> {
     })
 }
 
-/// A recorded resource's inputs or outputs, secrets as `[secret]`.
-fn shown_values(
-    values: &iac_core::PropertyMap,
-    secrets: &std::collections::BTreeSet<String>,
-) -> serde_json::Map<String, serde_json::Value> {
+/// Shown values as JSON: plain values as they are, the rest (`[secret]`, `(known after
+/// apply)`) as their text.
+fn shown_json(values: &std::collections::BTreeMap<String, Shown>) -> serde_json::Value {
     values
         .iter()
-        .map(|(key, value)| {
-            let shown = if secrets.contains(key) {
-                serde_json::Value::String(Shown::Secret.to_string())
-            } else {
-                serde_json::to_value(value).unwrap_or_default()
+        .map(|(key, shown)| {
+            let value = match shown {
+                Shown::Value(value) => value.clone(),
+                other => serde_json::Value::String(other.to_string()),
             };
-            (key.clone(), shown)
+            (key.clone(), value)
         })
-        .collect()
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// An engine for the state verbs: they call no provider.
@@ -487,8 +485,8 @@ fn record_json(r: &iac_core::state::ResourceState, detailed: bool) -> serde_json
     });
     if detailed {
         record["dependencies"] = serde_json::json!(r.dependencies);
-        record["inputs"] = shown_values(&r.inputs, &r.secrets).into();
-        record["outputs"] = shown_values(&r.outputs, &r.secrets).into();
+        record["inputs"] = shown_json(&Shown::map(&r.inputs, &r.secrets));
+        record["outputs"] = shown_json(&Shown::map(&r.outputs, &r.secrets));
     }
     record
 }
@@ -719,7 +717,7 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             if target.json {
                 println!("{}", to_json(&report));
             } else {
-                print_refresh(&report, &env.name);
+                println!("{report}");
             }
             Ok(if report.errors.is_empty() {
                 EXIT_OK
@@ -788,26 +786,6 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
     }
 }
 
-/// What a refresh found, a line each, then its count.
-fn print_refresh(report: &iac_core::RefreshReport, stack: &str) {
-    for d in &report.drift {
-        println!("{d}");
-    }
-    let untargeted = match report.untargeted {
-        0 => String::new(),
-        n => format!(", {n} not targeted"),
-    };
-    println!(
-        "Refreshed stack {stack}: {} changed, {} unchanged, {} unreadable{untargeted}",
-        report.drift.len(),
-        report.unchanged,
-        report.errors.len()
-    );
-    for failure in &report.errors {
-        println!("  ! {}: {}", failure.name, failure.error);
-    }
-}
-
 /// Plans the program, after a refresh with `--refresh`, replacing what `--replace` names.
 async fn plan_fresh(
     engine: &Engine,
@@ -821,8 +799,7 @@ async fn plan_fresh(
             .refresh_targets(program.stack(), &targets, target.parallel)
             .await?;
         if !target.json {
-            print_refresh(&report, program.stack());
-            println!();
+            println!("{report}\n");
         }
     }
     let options = PlanOptions {
@@ -1004,17 +981,7 @@ async fn finish(
 
 fn print_outputs(outputs: &std::collections::BTreeMap<String, Shown>, json: bool) {
     if json {
-        let values: serde_json::Map<String, serde_json::Value> = outputs
-            .iter()
-            .map(|(k, v)| {
-                let value = match v {
-                    Shown::Value(v) => v.clone(),
-                    other => serde_json::Value::String(other.to_string()),
-                };
-                (k.clone(), value)
-            })
-            .collect();
-        println!("{}", to_json(&values));
+        println!("{}", to_json(&shown_json(outputs)));
         return;
     }
     if outputs.is_empty() {

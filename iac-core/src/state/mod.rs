@@ -241,8 +241,8 @@ impl Resources {
         self.0.remove(name).unwrap_or_default()
     }
 
-    /// Records `records` under `name`, each renamed to it, and points every record that
-    /// depended on `old` at `name`.
+    /// Moves every record of `old` to `name`, and points every record that depended on
+    /// `old` at `name`.
     pub(crate) fn rename(&mut self, old: &str, name: &str) {
         let mut records = self.take(old);
         for r in &mut records {
