@@ -18,10 +18,10 @@ pub(crate) struct Process {
     pub(crate) start_time: u64,
 }
 
-/// `/proc/<pid>/stat` after the command name: the state (field 3) and the start time
+/// A `stat` file of `/proc` after the command name: the state (field 3) and the start time
 /// (field 22, clock ticks after boot).
-fn stat(pid: i32) -> Option<(char, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+fn stat_at(path: &str) -> Option<(char, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
     // The command name is in parentheses and may hold spaces: the fields follow the last `)`.
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -30,13 +30,31 @@ fn stat(pid: i32) -> Option<(char, u64)> {
     Some((state, start_time))
 }
 
+fn exited(state: char) -> bool {
+    matches!(state, 'Z' | 'X')
+}
+
+/// Whether a thread of `pid` other than its first still runs. A multi-threaded process whose
+/// first thread has exited is still exiting (its files, and so its ports, still open) until
+/// every other thread has too.
+fn threads_running(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(Result::ok).any(|task| {
+        let path = task.path().join("stat");
+        path.to_str()
+            .and_then(stat_at)
+            .is_some_and(|(state, _)| !exited(state))
+    })
+}
+
 impl Process {
-    /// The process running as `pid` now, if any (a zombie has exited: it is not running).
+    /// The process running as `pid` now, if any: one whose threads have all exited (a
+    /// zombie) is not running.
     pub(crate) fn of(pid: i32) -> Option<Self> {
-        match stat(pid)? {
-            ('Z' | 'X', _) => None,
-            (_, start_time) => Some(Self { pid, start_time }),
-        }
+        let (state, start_time) = stat_at(&format!("/proc/{pid}/stat"))?;
+        (!exited(state) || threads_running(pid)).then_some(Self { pid, start_time })
     }
 
     /// Whether this very process still runs.
@@ -119,6 +137,34 @@ mod tests {
             "nothing was sent to a process that is not ours"
         );
         process.stop(Duration::from_secs(5)).await;
+        child.wait().unwrap();
+        assert!(!process.is_running());
+    }
+
+    /// A process whose first thread has exited while another runs still holds what it
+    /// opened (a port among them): it is running until its last thread has exited.
+    #[tokio::test]
+    async fn a_process_runs_until_its_last_thread_has_exited() {
+        let script = "import threading, time, ctypes\n\
+                      threading.Thread(target=time.sleep, args=(30,)).start()\n\
+                      ctypes.CDLL(None).pthread_exit(None)";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let started = Instant::now();
+        while stat_at(&format!("/proc/{pid}/stat")).is_some_and(|(state, _)| !exited(state)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no pthread_exit"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let process = Process::of(pid).expect("its other thread still runs");
+        process.stop(Duration::from_secs(5)).await;
+        assert!(!threads_running(pid));
         child.wait().unwrap();
         assert!(!process.is_running());
     }
