@@ -5,32 +5,35 @@
 #
 # `start` launches the command unless this name and port already run (and refuses a port
 # something else answers on), waits until the port accepts connections, and prints
-# `export KAFKA_PLATFORM_<NAME>_STARTED=0|1` (1 when this call started it); `stop` stops it
-# by its PID and waits until it has exited.
+# `export KAFKA_PLATFORM_<NAME>_STARTED=0|1` (1 when this call started it) and
+# `export KAFKA_PLATFORM_<NAME>_PID=<pid>`; `stop` stops it by its PID and waits until it has
+# exited.
 
 server_main() {
   local action="$1" name="$2" port="$3"
   shift 3
   local run_dir="$KAFKA_PLATFORM_CACHE/run"
   local pid_file="$run_dir/$name-$port.pid" log_file="$run_dir/$name-$port.log"
-  local flag
-  flag="KAFKA_PLATFORM_$(echo "$name" | tr '[:lower:]' '[:upper:]')_STARTED"
+  local prefix
+  prefix="KAFKA_PLATFORM_$(echo "$name" | tr '[:lower:]' '[:upper:]')"
   mkdir -p "$run_dir"
   running() { [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }
   answering() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
   case "$action" in
     start)
       if running; then
-        echo "export $flag=0"
+        echo "export ${prefix}_STARTED=0"
+        echo "export ${prefix}_PID=$(cat "$pid_file")"
         return 0
       fi
       if answering; then
         echo "$name: 127.0.0.1:$port is already in use by a process this script did not start" >&2
         return 1
       fi
-      echo "export $flag=1"
+      echo "export ${prefix}_STARTED=1"
       "$@" >"$log_file" 2>&1 &
       echo $! > "$pid_file"
+      echo "export ${prefix}_PID=$!"
       for _ in $(seq 1 100); do
         if answering; then return 0; fi
         running || { cat "$log_file" >&2; echo "$name exited" >&2; return 1; }

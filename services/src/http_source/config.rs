@@ -486,7 +486,10 @@ impl ConnectorConfig {
         };
         let expanded = expand_url(
             &url,
-            initial_offset.as_ref().map_or("", SourceOffset::as_str),
+            &initial_offset
+                .as_ref()
+                .map(SourceOffset::text)
+                .unwrap_or_default(),
         );
         match Url::parse(&expanded) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {}

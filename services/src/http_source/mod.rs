@@ -33,6 +33,7 @@ mod rest;
 mod source;
 
 pub use config::{ConfigError, ConnectorConfig};
+pub use kafka::PRODUCER_DEFAULTS;
 pub use offset::StoredOffset;
 pub use rest::router;
 
@@ -350,7 +351,7 @@ impl Connector {
             None => self.mark_start(&resume_at, &recovered.log_end).await?,
         };
         if let Some(at) = &resume_at {
-            tracing::info!(connector = %self.config.name, offset = at.as_str(), in_topic_uncommitted = recovered.produced_after_commit.values().sum::<usize>(), "resuming");
+            tracing::info!(connector = %self.config.name, offset = %at.text(), in_topic_uncommitted = recovered.produced_after_commit.values().sum::<usize>(), "resuming");
         }
         let (batches, pending) = mpsc::channel(PAGES_IN_FLIGHT);
         // The committing side runs as a task of its own, beside the polling side.
@@ -379,7 +380,7 @@ impl Connector {
     ) -> Result<StoredOffset, String> {
         let key = offset_key(&self.config.name, &self.config.topic);
         let start = StoredOffset {
-            offset: initial.as_ref().map(|o| o.as_str().to_owned()),
+            offset: initial.as_ref().map(|o| o.text().into_owned()),
             positions: log_end.clone(),
             committed_at_ms: StoredOffset::now_ms(),
         };
@@ -464,14 +465,14 @@ impl Connector {
             }
             let first = config::expand_url(
                 &self.config.url,
-                offset.as_ref().map_or("", SourceOffset::as_str),
+                &offset.as_ref().map(SourceOffset::text).unwrap_or_default(),
             );
             let url =
                 Url::parse(&first).map_err(|e| self.fail(format!("request URL `{first}`: {e}")))?;
             // `${offset}` in a request body is the offset the poll started from, on every page.
             let poll_offset = offset
                 .as_ref()
-                .map_or(String::new(), |o| o.as_str().to_owned());
+                .map_or(String::new(), |o| o.text().into_owned());
             // The poll's pages are fetched and read ahead in a task of their own, while the
             // ones before go to the producer; each goes to the committing side as soon as it
             // is produced, so a page being retried holds up no commit.
@@ -716,7 +717,7 @@ impl Connector {
             }
             self.metrics.produced(records);
             let latest = Acknowledged {
-                offset: batch.offset.map(|o| o.as_str().to_owned()),
+                offset: batch.offset.map(|o| o.text().into_owned()),
                 recovering: batch.recovering,
                 records: acknowledged.take().map_or(0, |a| a.records) + records,
             };

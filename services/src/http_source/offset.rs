@@ -1,6 +1,7 @@
 //! Source offsets: what a record's offset value means, how two compare, and the record that
 //! stores the committed offset in the compacted offset topic.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,11 +27,21 @@ enum Order {
 }
 
 /// One source offset: its text (as it goes into the URL) and how it orders.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SourceOffset {
-    text: String,
+    /// `None` where the text is the digits of its number (a whole number the source sent as a
+    /// JSON number): nothing to keep for each record of a page.
+    text: Option<String>,
     order: Order,
 }
+
+impl PartialEq for SourceOffset {
+    fn eq(&self, other: &Self) -> bool {
+        self.order == other.order && self.text() == other.text()
+    }
+}
+
+impl Eq for SourceOffset {}
 
 /// Epoch milliseconds (a number, or a string of digits) or an RFC 3339 time, as nanoseconds
 /// since the epoch.
@@ -55,37 +66,44 @@ pub(crate) fn timestamp_millis(value: &Value) -> Option<i64> {
     nanos(value).and_then(|n| i64::try_from(n / 1_000_000).ok())
 }
 
-fn text_of(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 impl SourceOffset {
     /// Reads an offset value of `kind`; the error says what was found.
     pub fn parse(kind: OffsetKind, value: &Value) -> Result<Self, String> {
-        let text = text_of(value)
-            .ok_or_else(|| format!("`{value}` is not an offset (a string or a number)"))?;
+        if let (OffsetKind::Incrementing, Some(number)) = (kind, value.as_i64()) {
+            return Ok(Self {
+                text: None,
+                order: Order::Number(number),
+            });
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(format!("`{value}` is not an offset (a string or a number)")),
+        };
         let order = match kind {
             OffsetKind::Incrementing => Order::Number(
-                value
-                    .as_i64()
-                    .or_else(|| text.trim().parse().ok())
-                    .ok_or_else(|| format!("`{text}` is not a whole number"))?,
+                text.trim()
+                    .parse()
+                    .map_err(|_| format!("`{text}` is not a whole number"))?,
             ),
             OffsetKind::Timestamp => Order::Nanos(nanos(value).ok_or_else(|| {
                 format!("`{text}` is neither epoch milliseconds nor an RFC 3339 time")
             })?),
             OffsetKind::Cursor => Order::Opaque,
         };
-        Ok(Self { text, order })
+        Ok(Self {
+            text: Some(text),
+            order,
+        })
     }
 
     /// The offset as it goes into the URL.
-    pub fn as_str(&self) -> &str {
-        &self.text
+    pub fn text(&self) -> Cow<'_, str> {
+        match (&self.text, &self.order) {
+            (Some(text), _) => Cow::Borrowed(text),
+            (None, Order::Number(number)) => Cow::Owned(number.to_string()),
+            (None, _) => Cow::Borrowed(""),
+        }
     }
 
     /// Whether a record at `self` is new after `seen`: later for numbers and times,
@@ -94,7 +112,7 @@ impl SourceOffset {
         match (&self.order, &seen.order) {
             (Order::Number(a), Order::Number(b)) => a > b,
             (Order::Nanos(a), Order::Nanos(b)) => a > b,
-            _ => self.text != seen.text,
+            _ => self.text() != seen.text(),
         }
     }
 }
@@ -148,7 +166,9 @@ mod tests {
         assert!(ten.is_after(&nine));
         assert!(!nine.is_after(&ten));
         assert!(!ten.is_after(&ten));
-        assert_eq!(ten.as_str(), "10");
+        assert_eq!(ten.text(), "10");
+        assert_eq!(parse(OffsetKind::Incrementing, json!(10)).text(), "10");
+        assert_eq!(parse(OffsetKind::Incrementing, json!(10)), ten);
     }
 
     #[test]

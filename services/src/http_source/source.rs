@@ -191,6 +191,17 @@ fn walk<'a, const N: usize>(
     node: &'a RawValue,
     pointers: [Option<&str>; N],
 ) -> [Option<&'a RawValue>; N] {
+    walk_text(node.get(), pointers, None).map_or([None; N], |(found, _)| found)
+}
+
+/// [`walk`] over JSON text, which this pass also checks: the error is where it is not JSON.
+/// Where pointer `split` names a member of the document itself, its value is read as the
+/// elements of a list in the same pass (and not returned as raw JSON).
+fn walk_text<'a, const N: usize>(
+    text: &'a str,
+    pointers: [Option<&str>; N],
+    split: Option<usize>,
+) -> Result<([Option<&'a RawValue>; N], Option<Elements<'a>>), serde_json::Error> {
     // Each pointer's first token (unescaped) and the rest of it; `None` for the empty pointer.
     let steps = pointers.map(|pointer| {
         pointer.map(|pointer| {
@@ -208,17 +219,30 @@ fn walk<'a, const N: usize>(
         Some(Some((token, _))) => Some(token.as_ref()),
         _ => None,
     });
-    let found = if tokens.iter().all(Option::is_none) {
-        [None; N]
+    // The whole document, where a pointer is empty.
+    let whole: Option<&'a RawValue> = if steps.iter().any(|step| matches!(step, Some(None))) {
+        Some(serde_json::from_str(text)?)
     } else {
-        let mut parser = serde_json::Deserializer::from_str(node.get());
-        serde::de::DeserializeSeed::deserialize(Members { tokens }, &mut parser)
-            .unwrap_or([None; N])
+        None
     };
-    std::array::from_fn(|i| {
+    let split = split.filter(|i| matches!(&steps[*i], Some(Some((_, "")))));
+    let (found, elements) = if tokens.iter().all(Option::is_none) {
+        if whole.is_none() {
+            // Nothing to find: still say whether it is JSON.
+            serde_json::from_str::<serde::de::IgnoredAny>(text)?;
+        }
+        ([None; N], None)
+    } else {
+        let mut parser = serde_json::Deserializer::from_str(text);
+        let found =
+            serde::de::DeserializeSeed::deserialize(Members { tokens, split }, &mut parser)?;
+        parser.end()?;
+        found
+    };
+    let found = std::array::from_fn(|i| {
         let value = match &steps[i] {
             None => None,
-            Some(None) => Some(node),
+            Some(None) => whole,
             Some(Some((_, ""))) => found[i],
             Some(Some((_, rest))) => {
                 let [value] = walk(found[i]?, [Some(*rest)]);
@@ -226,18 +250,85 @@ fn walk<'a, const N: usize>(
             }
         };
         value.filter(|value| value.get() != "null")
-    })
+    });
+    Ok((found, elements))
+}
+
+/// What a pointer split by [`walk_text`] found.
+enum Elements<'a> {
+    /// A list: its elements, as raw JSON.
+    List(Vec<&'a RawValue>),
+    /// Null: nothing.
+    Null,
+    /// Something else.
+    Other,
+}
+
+/// Reads a value as [`Elements`].
+struct ElementsSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for ElementsSeed {
+    type Value = Elements<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ElementsSeed {
+    type Value = Elements<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(element) = seq.next_element::<&'de RawValue>()? {
+            elements.push(element);
+        }
+        Ok(Elements::List(elements))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Elements::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Elements::Null)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Elements::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Elements::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Elements::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Elements::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Elements::Other)
+    }
 }
 
 /// One step of several JSON pointers at once: for each token, the member of that name of
 /// an object or the element at that index of an array, as raw JSON borrowed from the
-/// document (`None` for a token that is itself `None`).
+/// document (`None` for a token that is itself `None`); the member token `split` names, when
+/// no other token wants it, as [`Elements`] instead.
 struct Members<'t, const N: usize> {
     tokens: [Option<&'t str>; N],
+    split: Option<usize>,
 }
 
 impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Members<'_, N> {
-    type Value = [Option<&'de RawValue>; N];
+    type Value = ([Option<&'de RawValue>; N], Option<Elements<'de>>);
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
@@ -245,27 +336,43 @@ impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Members<'_, N> {
 }
 
 impl<'de, const N: usize> serde::de::Visitor<'de> for Members<'_, N> {
-    type Value = [Option<&'de RawValue>; N];
+    type Value = ([Option<&'de RawValue>; N], Option<Elements<'de>>);
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an object or an array")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = [None; N];
+        let (mut found, mut elements) = ([None; N], None);
         while let Some(name) = map.next_key::<Cow<'de, str>>()? {
-            let wanted: [bool; N] =
-                std::array::from_fn(|i| found[i].is_none() && self.tokens[i] == Some(&*name));
-            if wanted.contains(&true) {
-                let value = map.next_value::<&'de RawValue>()?;
-                for (slot, _) in found.iter_mut().zip(wanted).filter(|(_, wanted)| *wanted) {
-                    *slot = Some(value);
+            let wanted: [bool; N] = std::array::from_fn(|i| {
+                let pending = if Some(i) == self.split {
+                    elements.is_none()
+                } else {
+                    found[i].is_none()
+                };
+                pending && self.tokens[i] == Some(&*name)
+            });
+            let others = wanted
+                .iter()
+                .enumerate()
+                .any(|(i, wanted)| *wanted && Some(i) != self.split);
+            match self.split {
+                Some(split) if wanted[split] && !others => {
+                    elements = Some(map.next_value_seed(ElementsSeed)?);
                 }
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
+                _ if wanted.contains(&true) => {
+                    let value = map.next_value::<&'de RawValue>()?;
+                    for (slot, _) in found.iter_mut().zip(wanted).filter(|(_, wanted)| *wanted) {
+                        *slot = Some(value);
+                    }
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
-        Ok(found)
+        Ok((found, elements))
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -289,26 +396,26 @@ impl<'de, const N: usize> serde::de::Visitor<'de> for Members<'_, N> {
                 break;
             }
         }
-        Ok(found)
+        Ok((found, None))
     }
 
     fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok([None; N])
+        Ok(([None; N], None))
     }
     fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok([None; N])
+        Ok(([None; N], None))
     }
     fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok([None; N])
+        Ok(([None; N], None))
     }
     fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok([None; N])
+        Ok(([None; N], None))
     }
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok([None; N])
+        Ok(([None; N], None))
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok([None; N])
+        Ok(([None; N], None))
     }
 }
 
@@ -382,12 +489,18 @@ pub(crate) fn page<'a>(
     let malformed =
         |e: &dyn std::fmt::Display| format!("malformed JSON from {url}: {e}: {}", excerpt(body));
     let text = std::str::from_utf8(body).map_err(|e| malformed(&e))?;
-    let document: &RawValue = serde_json::from_str(text).map_err(|e| malformed(&e))?;
     let next_pointer = match &config.pagination {
         Pagination::None => None,
         Pagination::Link { pointer } | Pagination::Cursor { pointer, .. } => Some(pointer.as_str()),
     };
-    let [list, found_next] = walk(document, [Some(config.list_pointer.as_str()), next_pointer]);
+    // One pass over the document checks it, finds the next page and (where the list is a
+    // member of the document) reads the list's elements.
+    let ([list, found_next], elements) = walk_text(
+        text,
+        [Some(config.list_pointer.as_str()), next_pointer],
+        Some(0),
+    )
+    .map_err(|e| malformed(&e))?;
     let next = match &config.pagination {
         Pagination::None => None,
         Pagination::Link { pointer } => next_value(found_next, pointer, ("next link", false), url)?
@@ -401,20 +514,31 @@ pub(crate) fn page<'a>(
                 .map(|cursor| with_query(url, param, &cursor))
         }
     };
-    let list = list.ok_or_else(|| {
+    let missing = || {
         format!(
             "the response from {url} has no `{}`: {}",
             config.list_pointer,
             excerpt(body)
         )
-    })?;
-    let items: Vec<&RawValue> = serde_json::from_str(list.get()).map_err(|_| {
+    };
+    let not_a_list = |list: &RawValue| {
         format!(
             "`{}` in the response from {url} is not a list: {}",
             config.list_pointer,
             excerpt(list.get().as_bytes())
         )
-    })?;
+    };
+    let items: Vec<&RawValue> = match (elements, list) {
+        (Some(Elements::List(items)), _) => items,
+        (Some(Elements::Null), _) | (None, None) => return Err(missing()),
+        (Some(Elements::Other), _) => {
+            // Found again as raw JSON, to show it.
+            let ([list], _) = walk_text(text, [Some(config.list_pointer.as_str())], None)
+                .map_err(|e| malformed(&e))?;
+            return Err(list.map_or_else(missing, not_a_list));
+        }
+        (None, Some(list)) => serde_json::from_str(list.get()).map_err(|_| not_a_list(list))?,
+    };
     let count = items.len();
     let offset_pointer = config.offset.as_ref().map(|spec| spec.pointer.as_str());
     let mut records = Vec::with_capacity(count);
@@ -632,6 +756,70 @@ mod tests {
             page.next.map(String::from).as_deref(),
             Some("http://127.0.0.1:1/items?page=2")
         );
+        Ok(())
+    }
+
+    /// The list is read in the pass over the document where it is a member of it, and found
+    /// the same wherever the pointer leads (nested, the whole document, a member the next
+    /// link's pointer also passes through).
+    #[test]
+    fn lists_are_found_at_any_pointer() -> Result<(), String> {
+        let values = |config: &ConnectorConfig, body: &[u8]| -> Result<Vec<String>, String> {
+            let page = page(config, &url(), body)?;
+            Ok(page
+                .records
+                .iter()
+                .map(|r| String::from_utf8_lossy(r.value).into_owned())
+                .collect())
+        };
+        let top = config(json!({}));
+        assert_eq!(
+            values(
+                &top,
+                br#"{"next":1,"items":[{"id":1},{"id":2}],"items":[{"id":3}]}"#
+            )?,
+            [r#"{"id":1}"#, r#"{"id":2}"#],
+            "the first of two members of the same name, as for every pointer"
+        );
+        let nested = config(json!({
+            "http.response.list.pointer": "/data/items",
+            "http.response.next.pointer": "/data/next",
+            "http.response.next.type": "cursor",
+        }));
+        let body = br#"{"data":{"items":[{"id":1}],"next":"n2"}}"#;
+        assert_eq!(values(&nested, body)?, [r#"{"id":1}"#]);
+        assert_eq!(
+            page(&nested, &url(), body)?
+                .next
+                .map(String::from)
+                .as_deref(),
+            Some("http://127.0.0.1:1/items?limit=2&cursor=n2")
+        );
+        let whole = config(json!({"http.response.list.pointer": ""}));
+        assert_eq!(values(&whole, br#"[{"id":1}, {"id":2}]"#)?.len(), 2);
+        let shared = config(json!({
+            "http.response.list.pointer": "/page",
+            "http.response.next.pointer": "/page/1/next",
+            "http.response.next.type": "link",
+        }));
+        let body = br#"{"page":[{"id":1},{"id":2,"next":"/more"}]}"#;
+        assert_eq!(values(&shared, body)?.len(), 2);
+        assert_eq!(
+            page(&shared, &url(), body)?
+                .next
+                .map(String::from)
+                .as_deref(),
+            Some("http://127.0.0.1:1/more")
+        );
+        for (body, expected) in [
+            (&br#"{"items":null}"#[..], "has no `/items`"),
+            (br#"{"items":"abc"}"#, "is not a list: \"abc\""),
+        ] {
+            match page(&top, &url(), body) {
+                Ok(_) => panic!("accepted {}", String::from_utf8_lossy(body)),
+                Err(e) => assert!(e.contains(expected), "expected `…{expected}…`, got `{e}`"),
+            }
+        }
         Ok(())
     }
 
