@@ -37,11 +37,11 @@ fn item(id: usize) -> Value {
     json!({"id": id, "key": format!("k{}", id % 100), "payload": "x".repeat(100)})
 }
 
-/// Every page, serialised once and never copied, so the source costs next to nothing; and when the
-/// connector asked for the first one.
+/// Every page, serialised once and never copied, so the source costs next to nothing; and
+/// when the connector asked for the first one.
 struct Pages {
     bodies: Vec<axum::body::Bytes>,
-    first_request: std::sync::Mutex<Option<(Instant, CpuClock)>>,
+    first_request: std::sync::Mutex<Option<Clock>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -52,7 +52,7 @@ struct PageQuery {
 async fn page(State(pages): State<Arc<Pages>>, Query(q): Query<PageQuery>) -> impl IntoResponse {
     let index = q.cursor.unwrap_or(0);
     if let Ok(mut first) = pages.first_request.lock() {
-        first.get_or_insert_with(|| (Instant::now(), CpuClock::start()));
+        first.get_or_insert_with(Clock::start);
     }
     let body = pages
         .bodies
@@ -65,11 +65,14 @@ async fn page(State(pages): State<Arc<Pages>>, Query(q): Query<PageQuery>) -> im
     )
 }
 
-async fn create_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+fn admin(bootstrap: &str) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+    Ok(ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let results = admin
+        .create()?)
+}
+
+async fn create_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
+    let results = admin(bootstrap)?
         .create_topics(
             [&NewTopic::new(name, 3, TopicReplication::Fixed(1))],
             &AdminOptions::new(),
@@ -84,20 +87,22 @@ async fn create_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
 /// Deletes the topics a measurement wrote: the broker keeps every record in memory and slows
 /// as it fills, so each measurement starts from the same, empty broker.
 async fn delete_topics(bootstrap: &str, names: &[&str]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    for result in admin.delete_topics(names, &AdminOptions::new()).await? {
+    for result in admin(bootstrap)?
+        .delete_topics(names, &AdminOptions::new())
+        .await?
+    {
         result.map_err(|(topic, code)| anyhow::anyhow!("deleting {topic}: {code}"))?;
     }
     Ok(())
 }
 
-/// CPU time of this process and of the broker (when `KAFKA_PLATFORM_TANSU_PID` names it, as
-/// scripts/tansu.sh prints), from `/proc` (in the kernel's 100 Hz ticks).
-struct CpuClock {
+/// When a measurement started: the wall clock, and the CPU time of this process and of the
+/// broker (when `KAFKA_PLATFORM_TANSU_PID` names it, as scripts/tansu.sh prints), from
+/// `/proc` (in the kernel's 100 Hz ticks).
+struct Clock {
+    started: Instant,
     broker: Option<String>,
-    start: (f64, Option<f64>),
+    cpu: (f64, Option<f64>),
 }
 
 /// CPU time per record, in microseconds: this process (the producer, or the connector with the
@@ -116,26 +121,34 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-impl CpuClock {
+impl Clock {
     fn start() -> Self {
         let broker = std::env::var("KAFKA_PLATFORM_TANSU_PID").ok();
-        let start = (
+        let cpu = (
             cpu_seconds("self").unwrap_or_default(),
             broker.as_deref().and_then(cpu_seconds),
         );
-        Self { broker, start }
+        Self {
+            started: Instant::now(),
+            broker,
+            cpu,
+        }
     }
 
-    fn per_record(&self, records: usize) -> Cpu {
+    /// `records` handled since the start: records/s and the CPU spent per record.
+    fn measured(&self, records: usize) -> Measured {
         let us = |seconds: f64| seconds * 1e6 / records as f64;
-        Cpu {
-            process: us(cpu_seconds("self").unwrap_or_default() - self.start.0),
-            broker: self
-                .broker
-                .as_deref()
-                .and_then(cpu_seconds)
-                .zip(self.start.1)
-                .map(|(now, start)| us(now - start)),
+        Measured {
+            rate: records as f64 / self.started.elapsed().as_secs_f64(),
+            cpu: Cpu {
+                process: us(cpu_seconds("self").unwrap_or_default() - self.cpu.0),
+                broker: self
+                    .broker
+                    .as_deref()
+                    .and_then(cpu_seconds)
+                    .zip(self.cpu.1)
+                    .map(|(now, start)| us(now - start)),
+            },
         }
     }
 }
@@ -303,7 +316,7 @@ async fn raw(
         .await
         .context("raw producer closed")?
         .map_err(|(e, _)| anyhow::anyhow!("raw producer warm-up: {e}"))?;
-    let (started, cpu) = (Instant::now(), CpuClock::start());
+    let clock = Clock::start();
     let mut deliveries = Vec::with_capacity(records);
     for (key, value) in &values {
         let record = FutureRecord::to(topic)
@@ -317,10 +330,7 @@ async fn raw(
             .context("raw producer closed")?
             .map_err(|(e, _)| anyhow::anyhow!("raw producer: {e}"))?;
     }
-    Ok(Measured {
-        rate: records as f64 / started.elapsed().as_secs_f64(),
-        cpu: cpu.per_record(records),
-    })
+    Ok(clock.measured(records))
 }
 
 /// Counts the broker's answers, copying nothing: the leanest delivery path rdkafka has
@@ -364,7 +374,7 @@ async fn raw_counting(
     )
     .await?;
     answered(&producer, 1).await;
-    let (started, cpu) = (Instant::now(), CpuClock::start());
+    let clock = Clock::start();
     for (key, value) in &values {
         send_counted(
             &producer,
@@ -375,10 +385,7 @@ async fn raw_counting(
         .await?;
     }
     answered(&producer, records + 1).await;
-    let measured = Measured {
-        rate: records as f64 / started.elapsed().as_secs_f64(),
-        cpu: cpu.per_record(records),
-    };
+    let measured = clock.measured(records);
     if producer.context().refused.load(Relaxed) > 0 {
         bail!("raw producer: the broker refused records");
     }
@@ -468,20 +475,17 @@ async fn connector(
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let (first, cpu) = pages
+    let first = pages
         .first_request
         .lock()
         .ok()
         .and_then(|mut first| first.take())
         .context("the source was never asked")?;
-    let measured = Measured {
-        rate: records as f64 / first.elapsed().as_secs_f64(),
-        cpu: cpu.per_record(records),
-    };
+    let measured = first.measured(records);
     connector.stop();
     running.await?;
     delete_topics(bootstrap, &[topic, &format!("{topic}-offsets")]).await?;
-    Ok((measured, first - started))
+    Ok((measured, first.started - started))
 }
 
 fn median(values: &mut [f64]) -> f64 {

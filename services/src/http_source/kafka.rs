@@ -443,36 +443,25 @@ fn read_to_end(
 
 #[cfg(test)]
 mod tests {
-    use super::{Acks, producer_config};
-    use crate::http_source::ConnectorConfig;
+    use std::time::Duration;
 
-    fn config(producer: &[(&str, &str)]) -> ConnectorConfig {
-        let mut document = serde_json::json!({"name": "c", "config": {
-            "http.request.url": "http://127.0.0.1:1/items",
-            "kafka.topic": "items",
-            "producer.bootstrap.servers": "127.0.0.1:9092",
-        }});
-        for (key, value) in producer {
-            document["config"][format!("producer.{key}")] = serde_json::json!(value);
-        }
-        match ConnectorConfig::from_value(&document) {
-            Ok(config) => config,
-            Err(e) => panic!("{e}"),
-        }
-    }
+    use serde_json::json;
+
+    use super::{Acks, producer_config};
+    use crate::http_source::source::tests::config;
 
     #[test]
     fn the_connector_s_producer_settings_give_way_to_the_file_s() {
-        let chosen = producer_config(&config(&[]));
+        let chosen = producer_config(&config(json!({})));
         assert_eq!(chosen.get("linger.ms"), Some("20"));
         assert_eq!(chosen.get("message.timeout.ms"), Some("0"));
         assert_eq!(chosen.get("enable.idempotence"), Some("true"));
         assert_eq!(chosen.get("acks"), Some("all"));
 
-        let file = producer_config(&config(&[
-            ("queue.buffering.max.ms", "0"),
-            ("delivery.timeout.ms", "60000"),
-        ]));
+        let file = producer_config(&config(json!({
+            "producer.queue.buffering.max.ms": "0",
+            "producer.delivery.timeout.ms": "60000",
+        })));
         assert_eq!(file.get("linger.ms"), None, "an alias set in the file wins");
         assert_eq!(file.get("queue.buffering.max.ms"), Some("0"));
         assert_eq!(file.get("message.timeout.ms"), None);
@@ -486,14 +475,14 @@ mod tests {
         acks.expect();
         acks.unexpect(); // not sent after all
         acks.seal();
-        let waiting = tokio::spawn({
-            let acks = std::sync::Arc::clone(&acks);
-            async move { acks.wait().await }
-        });
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished(), "one record is still unanswered");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), acks.wait())
+                .await
+                .is_err(),
+            "one record is still unanswered"
+        );
         acks.answer_one();
-        let answered = waiting.await.map_err(|e| e.to_string());
+        let answered = tokio::time::timeout(Duration::from_secs(5), acks.wait()).await;
         assert!(
             matches!(answered, Ok(Ok(ref ends)) if ends.is_empty()),
             "{answered:?}"

@@ -463,16 +463,14 @@ impl Connector {
             if !self.wait_while_paused(target).await {
                 return Ok(());
             }
-            let first = config::expand_url(
-                &self.config.url,
-                &offset.as_ref().map(SourceOffset::text).unwrap_or_default(),
-            );
-            let url =
-                Url::parse(&first).map_err(|e| self.fail(format!("request URL `{first}`: {e}")))?;
-            // `${offset}` in a request body is the offset the poll started from, on every page.
+            // `${offset}` in the URL, and in a request body on every page, is the offset the
+            // poll started from.
             let poll_offset = offset
                 .as_ref()
                 .map_or(String::new(), |o| o.text().into_owned());
+            let first = config::expand_url(&self.config.url, &poll_offset);
+            let url =
+                Url::parse(&first).map_err(|e| self.fail(format!("request URL `{first}`: {e}")))?;
             // The poll's pages are fetched and read ahead in a task of their own, while the
             // ones before go to the producer; each goes to the committing side as soon as it
             // is produced, so a page being retried holds up no commit.

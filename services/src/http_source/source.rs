@@ -687,11 +687,13 @@ fn with_query(url: &Url, param: &str, value: &str) -> Url {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn config(extra: Value) -> ConnectorConfig {
+    /// A connector configuration for the tests: a paged list of records keyed and offset by
+    /// `/id`, with `extra` keys set over it.
+    pub(in crate::http_source) fn config(extra: Value) -> ConnectorConfig {
         let mut document = json!({"name": "c", "config": {
             "http.request.url": "http://127.0.0.1:1/items",
             "kafka.topic": "items",
@@ -772,6 +774,9 @@ mod tests {
                 .map(|r| String::from_utf8_lossy(r.value).into_owned())
                 .collect())
         };
+        let next = |config: &ConnectorConfig, body: &[u8]| -> Result<Option<String>, String> {
+            Ok(page(config, &url(), body)?.next.map(String::from))
+        };
         let top = config(json!({}));
         assert_eq!(
             values(
@@ -789,10 +794,7 @@ mod tests {
         let body = br#"{"data":{"items":[{"id":1}],"next":"n2"}}"#;
         assert_eq!(values(&nested, body)?, [r#"{"id":1}"#]);
         assert_eq!(
-            page(&nested, &url(), body)?
-                .next
-                .map(String::from)
-                .as_deref(),
+            next(&nested, body)?.as_deref(),
             Some("http://127.0.0.1:1/items?limit=2&cursor=n2")
         );
         let whole = config(json!({"http.response.list.pointer": ""}));
@@ -805,10 +807,7 @@ mod tests {
         let body = br#"{"page":[{"id":1},{"id":2,"next":"/more"}]}"#;
         assert_eq!(values(&shared, body)?.len(), 2);
         assert_eq!(
-            page(&shared, &url(), body)?
-                .next
-                .map(String::from)
-                .as_deref(),
+            next(&shared, body)?.as_deref(),
             Some("http://127.0.0.1:1/more")
         );
         for (body, expected) in [
