@@ -4,8 +4,9 @@
 #
 #   - the Rust toolchain must already be there (cargo, rustfmt, clippy);
 #   - a Python virtualenv with moto[server] (the AWS API emulator), ansible-core
-#     (ansible-inventory validates the rendered inventory) and schemathesis (fuzzes the admin
-#     API from its OpenAPI document), pinned below;
+#     (ansible-inventory and ansible-playbook check the rendered inventory and playbooks, and
+#     run the platform playbook against this machine), ansible-lint and schemathesis (fuzzes
+#     the admin API from its OpenAPI document), pinned below;
 #   - with KAFKA_PLATFORM_MONITORING=1 (the tests and the local platform): Prometheus,
 #     Alertmanager and node_exporter (Debian packages prometheus, prometheus-alertmanager and
 #     prometheus-node-exporter): their promtool and amtool validate the rendered files, the
@@ -18,7 +19,10 @@ export KAFKA_PLATFORM_CACHE="${KAFKA_PLATFORM_CACHE:-$HOME/.cache/kafka-platform
 mkdir -p "$KAFKA_PLATFORM_CACHE"
 
 MOTO_VERSION="5.2.5"
-ANSIBLE_CORE_VERSION="2.19.14"
+# cp-ansible 8.3 supports ansible-core 2.16 to 2.18 (it fails on 2.19): the playbooks are
+# checked with the version a deployment runs.
+ANSIBLE_CORE_VERSION="2.18.19"
+ANSIBLE_LINT_VERSION="26.10.1"
 SCHEMATHESIS_VERSION="4.32.5"
 VENV="$KAFKA_PLATFORM_CACHE/venv"
 export KAFKA_PLATFORM_VENV="$VENV"
@@ -33,7 +37,7 @@ for tool in cargo rustfmt cargo-clippy python3; do
 done
 
 # The virtualenv is rebuilt only when the pinned requirements change.
-requirements="moto[server]==$MOTO_VERSION ansible-core==$ANSIBLE_CORE_VERSION schemathesis==$SCHEMATHESIS_VERSION"
+requirements="moto[server]==$MOTO_VERSION ansible-core==$ANSIBLE_CORE_VERSION ansible-lint==$ANSIBLE_LINT_VERSION schemathesis==$SCHEMATHESIS_VERSION"
 if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$requirements" ]; then
   echo "setup: creating $VENV with $requirements"
   rm -rf "$VENV"
@@ -52,6 +56,8 @@ if [ "${KAFKA_PLATFORM_MONITORING:-0}" = 1 ]; then
   command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
   command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
   command -v prometheus-node-exporter >/dev/null 2>&1 || packages+=(prometheus-node-exporter)
+  # Ansible's apt module, for the platform playbook's run against this machine.
+  /usr/bin/python3 -c 'import apt' >/dev/null 2>&1 || packages+=(python3-apt)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -90,10 +90,12 @@ fn a_changed_address_reaches_every_file_that_mentions_the_node() {
         mentioning,
         [
             "ansible/hosts.yml",
+            "ansible/nodes.yml",
             "connect/connect-distributed.properties",
             "connect/http-source-connector.json",
             "hosts/hosts",
-            "prometheus/prometheus.yml"
+            "prometheus/prometheus.yml",
+            "systemd/kafka-admin-api.service"
         ]
     );
     assert_eq!(before.len(), after.len());
@@ -318,7 +320,73 @@ fn the_real_validators_accept_the_rendered_files() {
         broker2["kafka_broker_custom_properties"]["min.insync.replicas"],
         2
     );
-    assert_eq!(broker2["kafka_platform_hosts"].as_array().unwrap().len(), 8);
+    // Host entries are the nodes playbook's, not variables nothing applies.
+    assert!(broker2.get("kafka_platform_hosts").is_none());
+    let nodes_playbook = yaml(contents(&rendered("10.0.2.20"), "ansible/nodes.yml"));
+    let block = nodes_playbook[0]["tasks"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|task| task["ansible.builtin.blockinfile"]["block"].as_str())
+        .unwrap();
+    assert_eq!(block.lines().count(), 8);
+    assert!(block.contains("10.0.2.20 ip-10-0-2-20.eu-central-1.compute.internal dev-broker-2\n"));
+}
+
+/// The rendered playbooks.
+const PLAYBOOKS: [&str; 3] = [
+    "ansible/nodes.yml",
+    "ansible/platform.yml",
+    "ansible/connect.yml",
+];
+
+#[test]
+fn the_rendered_playbooks_pass_ansible_syntax_check_and_ansible_lint() {
+    let nodes = NodeFacts::from_outputs("dev", &outputs("10.0.2.20")).unwrap();
+    for (name, config) in [("plaintext", dev()), ("sasl_ssl", sasl_ssl())] {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("dev");
+        render::write(&out, &render::render("dev", &config, &nodes).unwrap()).unwrap();
+        for playbook in PLAYBOOKS {
+            let checked = ansible(root.path(), "ansible-playbook")
+                .arg("--syntax-check")
+                .arg("-i")
+                .arg(out.join("ansible/hosts.yml"))
+                .arg(out.join(playbook))
+                .output()
+                .unwrap();
+            assert!(
+                checked.status.success(),
+                "{name}: ansible-playbook --syntax-check {playbook}: {}{}",
+                String::from_utf8_lossy(&checked.stdout),
+                String::from_utf8_lossy(&checked.stderr)
+            );
+        }
+        // The strictest profile, offline (nothing to install: only ansible.builtin).
+        let linted = ansible(root.path(), "ansible-lint")
+            .args(["--offline", "--profile", "production", "--nocolor"])
+            .args(PLAYBOOKS)
+            .current_dir(&out)
+            .output()
+            .unwrap();
+        assert!(
+            linted.status.success(),
+            "{name}: ansible-lint: {}{}",
+            String::from_utf8_lossy(&linted.stdout),
+            String::from_utf8_lossy(&linted.stderr)
+        );
+    }
+}
+
+/// An Ansible program with its scratch files in `scratch`.
+fn ansible(scratch: &Path, program: &str) -> Command {
+    let mut command = Command::new(tool(program));
+    command
+        .env("ANSIBLE_LOCAL_TEMP", scratch)
+        .env("ANSIBLE_HOME", scratch)
+        .env("XDG_CACHE_HOME", scratch)
+        .env("ANSIBLE_CONFIG", scratch.join("dev/ansible/ansible.cfg"));
+    command
 }
 
 /// What `ansible-inventory --list` reads from `inventory` (Ansible's scratch files in `scratch`).
@@ -718,7 +786,7 @@ fn a_sasl_ssl_platform_renders_cp_ansibles_tls_and_scram_settings_and_no_secret(
     let nodes = NodeFacts::from_outputs("dev", &outputs("10.0.2.20")).unwrap();
     let plain = rendered("10.0.2.20");
     let files = render::render("dev", &sasl_ssl(), &nodes).unwrap();
-    // Only Kafka's own files change; each is snapshotted.
+    // Only Kafka's own files and the deployment's change; each is snapshotted.
     let changed: Vec<&str> = files
         .iter()
         .zip(&plain)
@@ -728,9 +796,14 @@ fn a_sasl_ssl_platform_renders_cp_ansibles_tls_and_scram_settings_and_no_secret(
     assert_eq!(
         changed,
         [
+            "ansible/connect.yml",
             "ansible/hosts.yml",
+            "ansible/nodes.yml",
+            "ansible/platform.yml",
             "connect/connect-distributed.properties",
-            "connect/http-source-connector.json"
+            "connect/http-source-connector.json",
+            "systemd/http-source-connector.service",
+            "systemd/kafka-admin-api.service"
         ]
     );
     for path in changed {
@@ -812,5 +885,182 @@ fn a_sasl_ssl_platform_needs_valid_certificates_and_a_place_for_its_secrets() {
         refused,
         "`security.certificate_validity_days`: a certificate valid for 0 days has expired when it is issued: give at least 1\n\
          `security.credentials_dir`: a SASL_SSL platform writes its keys and passwords there: set an absolute path outside the repository"
+    );
+}
+
+/// The system files the platform playbook's monitoring part writes, as they were: put back,
+/// and the services it started stopped, when the test ends (passed or not).
+struct SystemFiles {
+    saved: Vec<(PathBuf, Option<Vec<u8>>)>,
+    rules: PathBuf,
+    rules_existed: bool,
+}
+
+impl SystemFiles {
+    fn save() -> Self {
+        let saved = [
+            "/etc/prometheus/prometheus.yml",
+            "/etc/prometheus/alertmanager.yml",
+            "/etc/default/prometheus",
+            "/etc/default/prometheus-alertmanager",
+        ]
+        .into_iter()
+        .map(|path| (PathBuf::from(path), std::fs::read(path).ok()))
+        .collect();
+        let rules = PathBuf::from("/etc/prometheus/rules");
+        let rules_existed = rules.exists();
+        Self {
+            saved,
+            rules,
+            rules_existed,
+        }
+    }
+}
+
+impl Drop for SystemFiles {
+    fn drop(&mut self) {
+        for service in ["prometheus", "prometheus-alertmanager"] {
+            let _ = Command::new("service").args([service, "stop"]).output();
+        }
+        for (path, contents) in &self.saved {
+            let _ = match contents {
+                Some(contents) => std::fs::write(path, contents),
+                None => std::fs::remove_file(path),
+            };
+        }
+        if !self.rules_existed {
+            let _ = std::fs::remove_dir_all(&self.rules);
+        }
+    }
+}
+
+/// A port free on 127.0.0.1 now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status line and the body, once something answers.
+fn get(port: u16, path: &str) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_owned(), body.to_owned()))
+}
+
+/// Waits up to a minute for `check` to find something, failing the test with `what`.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within a minute: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// The recap line of `host` in ansible-playbook's output.
+fn recap<'a>(output: &'a str, host: &str) -> &'a str {
+    output
+        .lines()
+        .skip_while(|l| !l.starts_with("PLAY RECAP"))
+        .find(|l| l.starts_with(host))
+        .unwrap_or_else(|| panic!("no recap for {host}:\n{output}"))
+}
+
+/// The platform playbook against this machine as the managed host: Prometheus and
+/// Alertmanager from their Debian packages, with the rendered files, started through the
+/// system's service manager, answering `/-/ready`; a second run changes nothing. As root
+/// only (it installs packages and writes /etc); every file it wrote is put back and the
+/// services stopped afterwards.
+#[test]
+fn the_platform_playbook_installs_and_starts_prometheus_and_alertmanager_here() {
+    let root_user = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&root_user.stdout).trim() != "0" {
+        eprintln!(
+            "skipped: the platform playbook's run needs root (it installs packages and writes /etc)"
+        );
+        return;
+    }
+    let mut config = dev();
+    config.ports.prometheus = free_port();
+    config.ports.alertmanager = free_port();
+    let nodes = NodeFacts::from_outputs("dev", &outputs("10.0.2.20")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("dev");
+    render::write(&out, &render::render("dev", &config, &nodes).unwrap()).unwrap();
+    let inventory = scratch.path().join("localhost.yml");
+    std::fs::write(
+        &inventory,
+        "platform:\n  hosts:\n    localhost:\n      ansible_connection: local\n      ansible_python_interpreter: /usr/bin/python3\n",
+    )
+    .unwrap();
+
+    let _restored = SystemFiles::save();
+    let run = || {
+        let ran = ansible(scratch.path(), "ansible-playbook")
+            .arg("-i")
+            .arg(&inventory)
+            .arg(out.join("ansible/platform.yml"))
+            .args([
+                "--tags",
+                "monitoring",
+                "-e",
+                "kafka_platform_listen_host=127.0.0.1",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&ran.stdout).into_owned();
+        assert!(
+            ran.status.success(),
+            "ansible-playbook: {text}{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        text
+    };
+    let first = run();
+    assert!(recap(&first, "localhost").contains("failed=0"), "{first}");
+
+    for (name, port) in [
+        ("Prometheus", config.ports.prometheus),
+        ("Alertmanager", config.ports.alertmanager),
+    ] {
+        eventually(
+            &format!("{name} on 127.0.0.1:{port} answers /-/ready"),
+            || get(port, "/-/ready").filter(|(status, _)| status.contains(" 200 ")),
+        );
+    }
+    // Prometheus runs the rendered configuration: its alert rules and its Alertmanager.
+    eventually("Prometheus has the rendered alert rules", || {
+        get(config.ports.prometheus, "/api/v1/rules")
+            .filter(|(_, rules)| rules.contains("\"name\":\"InstanceDown\""))
+    });
+    let alertmanager = format!("localhost:{}", config.ports.alertmanager);
+    eventually(
+        "Prometheus sends alerts to the rendered Alertmanager",
+        || {
+            get(config.ports.prometheus, "/api/v1/alertmanagers")
+                .filter(|(_, found)| found.contains(&alertmanager))
+        },
+    );
+
+    let second = run();
+    assert!(
+        recap(&second, "localhost").contains("changed=0"),
+        "a second run changed something:\n{second}"
     );
 }

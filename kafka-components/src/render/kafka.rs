@@ -64,7 +64,6 @@ struct Inventory<'a> {
     /// cp-ansible's `kafka_connect_custom_properties`: storage replication and the worker
     /// settings.
     connect_properties: Vec<(String, String)>,
-    nodes: &'a [NodeFacts],
     groups: Vec<Group<'a>>,
     /// The credentials folder, on a SASL_SSL platform.
     credentials_dir: Option<&'a str>,
@@ -135,6 +134,15 @@ fn host_id(node: &NodeFacts) -> HostId {
     }
 }
 
+/// The brokers' client listeners, as Kafka clients on the nodes are given them.
+pub(super) fn bootstrap_servers(ports: &Ports, nodes: &[NodeFacts]) -> String {
+    of_role(nodes, &[Role::Broker])
+        .into_iter()
+        .map(|n| format!("{}:{}", n.private_dns, ports.broker_client))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The inventory, host entries, JMX exporter rules and Connect files.
 pub(super) fn files(
     env: &str,
@@ -155,11 +163,7 @@ pub(super) fn files(
         })
         .collect::<Vec<_>>()
         .join(",");
-    let bootstrap_servers = of_role(nodes, &[Role::Broker])
-        .into_iter()
-        .map(|n| format!("{}:{}", n.private_dns, ports.broker_client))
-        .collect::<Vec<_>>()
-        .join(",");
+    let bootstrap_servers = bootstrap_servers(ports, nodes);
     let connect_group_id = format!("{env}-connect");
     let credentials_dir = config.security.sasl_ssl_credentials();
     let groups = [
@@ -209,7 +213,6 @@ pub(super) fn files(
             )
             .collect(),
         connect_group_id: connect_group_id.clone(),
-        nodes,
         groups,
         credentials_dir,
     };

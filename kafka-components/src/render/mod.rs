@@ -15,6 +15,7 @@ use crate::config::{PlatformConfig, Role};
 use crate::nodes::NodeFacts;
 use crate::policy::{self, PolicyErrors};
 
+mod deploy;
 mod kafka;
 mod monitoring;
 
@@ -116,6 +117,8 @@ pub fn render(
     policy::check(config)?;
     let mut files = kafka::files(env, config, nodes)?;
     files.extend(monitoring::files(env, config, nodes)?);
+    let deployment = deploy::files(env, config, nodes, &files)?;
+    files.extend(deployment);
     files.sort_by_key(|f| f.path);
     Ok(files)
 }

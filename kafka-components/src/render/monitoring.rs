@@ -67,7 +67,12 @@ struct Datasource<'a> {
 )]
 struct DashboardProvider<'a> {
     env: &'a str,
+    dashboards: &'static str,
 }
+
+/// Where the platform node's Grafana reads the rendered dashboards from (the platform
+/// playbook copies them there).
+pub(super) const GRAFANA_DASHBOARDS: &str = "/var/lib/grafana/dashboards/kafka-platform";
 
 struct Query {
     ref_id: String,
@@ -473,7 +478,11 @@ pub(super) fn files(
         )?,
         file(
             "grafana/provisioning/dashboards/kafka-platform.yml",
-            DashboardProvider { env }.render(),
+            DashboardProvider {
+                env,
+                dashboards: GRAFANA_DASHBOARDS,
+            }
+            .render(),
         )?,
         file(
             "grafana/dashboards/kafka-broker.json",
