@@ -423,6 +423,16 @@ fn marked(value: &Value) -> bool {
     }
 }
 
+/// Whether a sketch shows something known: a part that is not the mark alone.
+fn informative(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s != SKETCH_MARK,
+        Value::Array(items) => items.iter().any(informative),
+        Value::Object(map) => !map.is_empty(),
+        _ => true,
+    }
+}
+
 /// Evaluates a registration's inputs; with `sketcher` (a resolver answering
 /// [`SKETCH_MARK`] for what is unknown), also sketches every unknown input that is not secret.
 pub(crate) fn evaluate(
@@ -438,10 +448,10 @@ pub(crate) fn evaluate(
             && !output.is_secret()
             && let Some(sketcher) = sketcher
             // A sketch that cannot be made (a mark where a number must be) is left out, and so
-            // is one that says nothing more (the mark alone) or hides what is unknown (a
-            // number computed from the mark).
+            // is one that says nothing more (marks alone) or hides what is unknown (a number
+            // computed from the mark).
             && let Ok(Some(sketch)) = output.resolve(sketcher)
-            && sketch != Value::String(SKETCH_MARK.to_owned())
+            && informative(&sketch)
             && marked(&sketch)
         {
             sketches.insert(key.clone(), sketch);

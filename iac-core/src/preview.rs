@@ -176,6 +176,16 @@ pub fn render(plan: &PlanRecord) -> String {
                 out.push_str(&texts_diff(old.unwrap_or(&empty), new));
                 continue;
             }
+            // Any other value known only after apply, as far as it is known now.
+            if let (Some(Shown::Unknown), Some(sketch)) = (&d.new, &d.sketch) {
+                let line = match &d.old {
+                    Some(old) => format!("~ {}: {old} => {sketch}", d.key),
+                    None if step.op == Operation::Create => format!("{}: {sketch}", d.key),
+                    None => format!("+ {}: {sketch}", d.key),
+                };
+                let _ = writeln!(out, "        {line}{note}{forces}");
+                continue;
+            }
             let line = match (&d.old, &d.new) {
                 (None, Some(Shown::Value(Value::String(text)))) if text.contains('\n') => {
                     format!("{}: {}", d.key, lines(text))
@@ -228,7 +238,20 @@ pub fn render(plan: &PlanRecord) -> String {
     let _ = writeln!(out, "\nResources: {}", parts.join(", "));
     let targets = &plan.targets;
     if !targets.is_all() {
-        let names: Vec<String> = targets.names.iter().map(|n| format!("`{n}`")).collect();
+        let quoted = |names: &std::collections::BTreeSet<String>| {
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut named = Vec::new();
+        if !targets.names.is_empty() {
+            named.push(quoted(&targets.names));
+        }
+        if !targets.excluded.is_empty() {
+            named.push(format!("every resource but {}", quoted(&targets.excluded)));
+        }
         let reach = if targets.dependents {
             "with what they need and what depends on them"
         } else {
@@ -237,7 +260,7 @@ pub fn render(plan: &PlanRecord) -> String {
         let _ = writeln!(
             out,
             "Targeted: {} {reach}; {} not targeted, left as {}",
-            names.join(", "),
+            named.join(" and "),
             match plan.untargeted {
                 1 => "1 other resource".to_owned(),
                 n => format!("{n} other resources"),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::stack::Program;
 use crate::state::Checkpoint;
 
-/// Which resources a run covers: none named means every one.
+/// Which resources a run covers: none named (and none excluded) means every one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Targets {
     /// The resources named (in the program or recorded).
@@ -22,6 +22,10 @@ pub struct Targets {
     /// Also cover what depends on them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dependents: bool,
+    /// Every resource but these is a target (one of these is still covered where another
+    /// needs it); a name neither in the program nor recorded is no error.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub excluded: BTreeSet<String>,
 }
 
 impl Targets {
@@ -34,7 +38,15 @@ impl Targets {
     pub fn only<I: Into<String>>(names: impl IntoIterator<Item = I>) -> Self {
         Self {
             names: names.into_iter().map(Into::into).collect(),
-            dependents: false,
+            ..Self::default()
+        }
+    }
+
+    /// Every resource but `names` (and what the others need).
+    pub fn all_but<I: Into<String>>(names: impl IntoIterator<Item = I>) -> Self {
+        Self {
+            excluded: names.into_iter().map(Into::into).collect(),
+            ..Self::default()
         }
     }
 
@@ -44,9 +56,9 @@ impl Targets {
         self
     }
 
-    /// Whether no target is named: the run covers every resource.
+    /// Whether no target is named and none excluded: the run covers every resource.
     pub fn is_all(&self) -> bool {
-        self.names.is_empty()
+        self.names.is_empty() && self.excluded.is_empty()
     }
 }
 
@@ -89,6 +101,19 @@ pub(crate) fn reach(
         return Err(unknown);
     }
     let mut covered: BTreeSet<String> = targets.names.clone();
+    if !targets.excluded.is_empty() {
+        let in_program = program
+            .into_iter()
+            .flat_map(|p| p.nodes.iter().map(|n| n.registration.name.to_string()));
+        let recorded = state
+            .into_iter()
+            .flat_map(|s| s.resources.iter().map(|r| r.name.clone()));
+        covered.extend(
+            in_program
+                .chain(recorded)
+                .filter(|name| !targets.excluded.contains(name)),
+        );
+    }
     if targets.dependents {
         let program_dependents = program.map(program_dependents).unwrap_or_default();
         let mut queue: Vec<String> = covered.iter().cloned().collect();

@@ -1361,6 +1361,61 @@ async fn a_targeted_plan_covers_the_targets_and_what_they_need_and_leaves_the_re
 }
 
 #[tokio::test]
+async fn a_plan_of_every_resource_but_some_leaves_those_unless_another_needs_them() {
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    let program = network(1);
+    // What the others need is covered even when excluded: the VPC is made.
+    let plan = engine
+        .preview_with(&program, &targeted(Targets::all_but(["vpc", "absent"])))
+        .await
+        .unwrap();
+    assert_eq!(plan.record().counts().create, 5, "{}", plan.render());
+    // A leaf excluded is left out.
+    let plan = engine
+        .preview_with(&program, &targeted(Targets::all_but(["instance"])))
+        .await
+        .unwrap();
+    let text = plan.render();
+    assert!(text.contains("Resources: 4 to create\n"), "{text}");
+    assert!(
+        text.contains(
+            "Targeted: every resource but `instance` with what they need; 1 other resource not targeted, left as it is"
+        ),
+        "{text}"
+    );
+    let summary = engine
+        .apply(&program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary}");
+    assert!(!provider.existing().contains("instance"));
+    up(&engine, &program).await;
+    // Changed later, the excluded one keeps what it had while the rest is updated.
+    let changed = network_of(
+        2,
+        ("vpc", ResourceOptions::default()),
+        Inputs::new().with("rule", "22"),
+    );
+    let plan = engine
+        .preview_with(&changed, &targeted(Targets::all_but(["instance"])))
+        .await
+        .unwrap();
+    let summary = engine
+        .apply(&changed, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary}");
+    assert_eq!(
+        provider.inputs_of("instance").unwrap()["size"],
+        serde_json::json!(1)
+    );
+    assert_eq!(
+        provider.inputs_of("sg").unwrap()["rule"],
+        serde_json::json!("22")
+    );
+}
+
+#[tokio::test]
 async fn a_targeted_replacement_or_delete_takes_its_dependents_or_is_refused() {
     let (provider, engine, _dir) = setup(TestProvider::new());
     let program = network(1);

@@ -52,6 +52,41 @@ pub struct AwsSite {
     pub ami: AmiConfig,
     /// Node groups.
     pub nodes: Nodes,
+    /// Configuring the nodes once they run (`[deploy]`).
+    pub deploy: DeployConfig,
+}
+
+/// The deployment onto the nodes (`[deploy]`): the nodes playbook, cp-ansible, the platform
+/// node's and the Connect nodes' playbooks, run by `apply` after the instances and files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeployConfig {
+    /// Whether `apply` deploys (default true; false where the instances are not machines, as
+    /// on the emulator: the preview then says what would run).
+    pub enabled: bool,
+    /// A shell command the CLI runs before planning, to build the services for the nodes
+    /// (unset: the binaries are expected in `bin_dir`).
+    pub build: Option<String>,
+    /// Where the services' binaries for the nodes are (`${NAME:-default}` is replaced by
+    /// environment variables; default `${CARGO_TARGET_DIR:-target}/release`).
+    pub bin_dir: String,
+    /// cp-ansible (the `confluent.platform` collection) as a tarball or folder on this
+    /// machine; unset: `ansible-galaxy` fetches the pinned version from Ansible Galaxy.
+    pub collection: Option<String>,
+    /// The SSH private key Ansible logs in with (unset: ssh-agent and SSH's defaults).
+    pub ssh_private_key: Option<String>,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            build: None,
+            bin_dir: "${CARGO_TARGET_DIR:-target}/release".to_owned(),
+            collection: None,
+            ssh_private_key: None,
+        }
+    }
 }
 
 impl PlatformConfig {
@@ -98,6 +133,7 @@ impl PlatformConfig {
                     connect: group(1, "m7i-flex.large", 50),
                     platform: group(1, "t3.small", 30),
                 },
+                deploy: DeployConfig::default(),
             })),
             kafka: KafkaConfig::default(),
             ports: Ports::default(),
@@ -217,6 +253,8 @@ struct ConfigFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nodes: Option<Nodes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    deploy: Option<DeployConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     local: Option<LocalSite>,
     #[serde(default)]
     kafka: KafkaConfig,
@@ -244,9 +282,11 @@ impl TryFrom<ConfigFile> for PlatformConfig {
             file.ami,
             file.nodes,
         ) {
-            (Some(local), None, None, None, None, None) => Site::Local(Box::new(local)),
+            (Some(local), None, None, None, None, None) if file.deploy.is_none() => {
+                Site::Local(Box::new(local))
+            }
             (Some(_), ..) => {
-                return Err("a local environment ([local]) has no [aws], [network], [ssh], [ami] or [nodes] table: remove them, or remove [local]".into());
+                return Err("a local environment ([local]) has no [aws], [network], [ssh], [ami], [nodes] or [deploy] table: remove them, or remove [local]".into());
             }
             (None, Some(aws), Some(network), Some(ssh), Some(ami), Some(nodes)) => {
                 Site::Aws(Box::new(AwsSite {
@@ -255,6 +295,7 @@ impl TryFrom<ConfigFile> for PlatformConfig {
                     ssh,
                     ami,
                     nodes,
+                    deploy: file.deploy.unwrap_or_default(),
                 }))
             }
             (None, aws, network, ssh, ami, nodes) => {
@@ -297,6 +338,7 @@ impl From<PlatformConfig> for ConfigFile {
             ssh: aws.as_ref().map(|a| a.ssh.clone()),
             ami: aws.as_ref().map(|a| a.ami.clone()),
             nodes: aws.as_ref().map(|a| a.nodes.clone()),
+            deploy: aws.as_ref().map(|a| a.deploy.clone()),
             aws: aws.map(|a| a.aws),
             local,
             kafka: config.kafka,

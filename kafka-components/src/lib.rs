@@ -6,6 +6,7 @@
 //! [`KafkaPlatform::register`], which puts every AWS resource of the platform on a stack.
 
 pub mod config;
+pub mod deploy;
 mod local;
 pub mod nodes;
 mod platform;

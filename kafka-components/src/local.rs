@@ -124,10 +124,10 @@ fn expand_variables(text: &str) -> String {
     out
 }
 
-/// A program as the environment file names it: variables expanded, `~/…` in the home
-/// folder, a relative path made absolute (the state means the same file from any working
-/// directory), a bare name left to `PATH`.
-fn program_path(program: &str) -> String {
+/// A program or a file as the environment file names it: variables expanded, `~/…` in the
+/// home folder, a relative path made absolute (the state means the same file from any
+/// working directory), a bare name left to `PATH`.
+pub(crate) fn program_path(program: &str) -> String {
     let program = expand_variables(program);
     let path = match (program.strip_prefix("~/"), std::env::var("HOME")) {
         (Some(rest), Ok(home)) => format!("{home}/{rest}"),
@@ -140,7 +140,7 @@ fn program_path(program: &str) -> String {
 }
 
 /// A digest of the files of `files` under the paths `reads` (prefixes).
-fn digest(files: &BTreeMap<String, String>, reads: &[&str]) -> String {
+pub(crate) fn digest(files: &BTreeMap<String, String>, reads: &[&str]) -> String {
     let mut hash = Sha256::new();
     for (path, contents) in files {
         if reads.iter().any(|r| path.starts_with(r)) {
@@ -317,7 +317,7 @@ fn missing_programs(site: &LocalSite, secured: bool) -> Vec<Violation> {
 }
 
 /// The program's size and modification time: a rebuilt binary restarts its service.
-fn program_fingerprint(program: &str) -> String {
+pub(crate) fn program_fingerprint(program: &str) -> String {
     let meta = iac_local::locate(program).and_then(|p| std::fs::metadata(p).ok());
     let modified = meta
         .as_ref()

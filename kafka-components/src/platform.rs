@@ -59,6 +59,9 @@ pub struct KafkaPlatform {
     pub platform_security_group: SecurityGroup,
     /// The generated CA, certificates and passwords of a SASL_SSL platform.
     pub credentials: Option<Credentials>,
+    /// The deployment steps (`local:Command`s, in [`crate::deploy::STEPS`]' order; none where
+    /// `[deploy]` disables them).
+    pub deployment: Vec<iac_local::Command>,
 }
 
 /// First host number of each role in a zone's /24.
@@ -306,8 +309,16 @@ impl KafkaPlatform {
             .collect();
         let credentials = crate::security::register(stack, config, subjects);
         let facts = node_facts(stack.name(), &nodes);
-        crate::render::register(stack, config, facts.clone(), rendered);
+        let rendered_config = crate::render::register(stack, config, facts.clone(), rendered);
         stack.export(NODES_OUTPUT, facts);
+        let deployment = crate::deploy::register(
+            stack,
+            config,
+            site,
+            &rendered_config,
+            credentials.as_ref(),
+            rendered,
+        );
         Ok(Self {
             nodes,
             network,
@@ -316,6 +327,7 @@ impl KafkaPlatform {
             kafka_security_group: kafka_sg,
             platform_security_group: platform_sg,
             credentials,
+            deployment,
         })
     }
 }

@@ -92,7 +92,7 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
     let mut found = Vec::new();
     match &config.site {
         Site::Aws(aws) => {
-            for lesson in [instance_memory, quorum_and_brokers, network] {
+            for lesson in [instance_memory, quorum_and_brokers, network, deployment] {
                 lesson(aws, &mut found);
             }
             ports_on_a_node(config, &mut found);
@@ -106,6 +106,61 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
         Ok(())
     } else {
         Err(PolicyErrors(found))
+    }
+}
+
+/// The images cp-ansible 8.3 deploys onto: it supports the Debian, Ubuntu and RedHat families
+/// and asserts Python 3.10 or later on every node, which of those only these ship (Amazon
+/// Linux 2023, RHEL 8 and 9, Debian 11 and Ubuntu 20.04 have older ones).
+const DEPLOYABLE_IMAGES: [(&str, &str); 4] = [
+    ("debian-12-", "Debian 12"),
+    ("debian-13-", "Debian 13"),
+    ("ubuntu-jammy-22.04-", "Ubuntu 22.04"),
+    ("ubuntu-noble-24.04-", "Ubuntu 24.04"),
+];
+
+/// A deployment needs machines to deploy onto, an operating system cp-ansible supports, and
+/// nodes that run the services built on this machine.
+fn deployment(config: &AwsSite, found: &mut Vec<Violation>) {
+    if !config.deploy.enabled {
+        return;
+    }
+    if config.aws.endpoint_url.is_some() {
+        found.push(violation(
+            "deploy.enabled",
+            "the instances of an emulator (aws.endpoint_url) are not machines to deploy onto: set `enabled = false` under [deploy]",
+        ));
+    }
+    if !DEPLOYABLE_IMAGES
+        .iter()
+        .any(|(name, _)| config.ami.name.contains(name))
+    {
+        let known: Vec<&str> = DEPLOYABLE_IMAGES.iter().map(|(_, os)| *os).collect();
+        found.push(violation(
+            "ami.name",
+            format!(
+                "`{}` is not an image cp-ansible deploys onto (it needs Python 3.10 or later on every node): choose {} (e.g. `debian-12-amd64-*`), or set `enabled = false` under [deploy]",
+                config.ami.name,
+                known.join(", ")
+            ),
+        ));
+    }
+    let here = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        other => other,
+    };
+    if config
+        .ami
+        .architecture
+        .as_deref()
+        .is_some_and(|a| a != here)
+    {
+        found.push(violation(
+            "ami.architecture",
+            format!(
+                "the services are built on this machine ({here}) and copied to the nodes, which must be {here} too"
+            ),
+        ));
     }
 }
 

@@ -21,6 +21,8 @@ fn config(vpc_cidr: &str) -> PlatformConfig {
         // An image the emulator has.
         site.ami.owners = vec!["amazon".to_owned()];
         site.ami.name = "al2023-ami-ecs-hvm-*-x86_64".to_owned();
+        // The emulator's instances are not machines to deploy onto.
+        site.deploy.enabled = false;
     }
     config
 }

@@ -27,7 +27,7 @@ use iac_state_s3::S3Backend;
 use iac_tls::TlsProvider;
 use kafka_components::{
     Credentials, KafkaPlatform, LocalPlatform, LocalService, NodeFacts, PlatformConfig,
-    PolicyErrors, Site, Violation,
+    PolicyErrors, Site, Violation, deploy,
 };
 
 #[derive(Parser)]
@@ -230,13 +230,20 @@ struct Targeting {
     /// With --target: also what depends on the targets.
     #[arg(long, requires = "targets")]
     target_dependents: bool,
+    /// Everything but the deployment onto the nodes (Ansible): its steps are left as recorded.
+    #[arg(long, conflicts_with = "targets")]
+    skip_deploy: bool,
 }
 
 impl Targeting {
     fn targets(&self) -> Targets {
+        if self.skip_deploy {
+            return Targets::all_but(deploy::STEPS.iter().map(|step| step.name));
+        }
         Targets {
             names: self.targets.iter().cloned().collect(),
             dependents: self.target_dependents,
+            ..Targets::default()
         }
     }
 }
@@ -375,17 +382,26 @@ fn program(env: &Env, target: &Target) -> Result<(Program, Registered), StacksEr
     Ok((stack.build()?, registered))
 }
 
-/// Builds what a local environment runs from this workspace (`local.build`), before it is
-/// planned: an up-to-date build takes a moment, and a rebuilt program restarts its service.
-fn build_local(env: &Env, json: bool) -> Result<(), StacksError> {
-    let Site::Local(site) = &env.config.site else {
-        return Ok(());
+/// Builds what the environment runs from this workspace before it is planned — a local
+/// environment's programs (`local.build`), the services an AWS deployment copies to the nodes
+/// (`deploy.build`, unless the deployment is off or skipped): an up-to-date build takes a
+/// moment, and a rebuilt program restarts its service.
+fn build_programs(env: &Env, json: bool, targeting: Option<&Targeting>) -> Result<(), StacksError> {
+    let (build, what) = match &env.config.site {
+        Site::Local(site) => (site.build.as_ref(), "the local programs"),
+        Site::Aws(site) => (
+            site.deploy
+                .build
+                .as_ref()
+                .filter(|_| site.deploy.enabled && !targeting.is_some_and(|t| t.skip_deploy)),
+            "the services for the nodes",
+        ),
     };
-    let Some(build) = &site.build else {
+    let Some(build) = build else {
         return Ok(());
     };
     if !json {
-        eprintln!("Building the local programs: {build}");
+        eprintln!("Building {what}: {build}");
     }
     let status = std::process::Command::new("sh")
         .args(["-c", build])
@@ -621,11 +637,14 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             detailed_exitcode,
         } => {
             let env = load(&target)?;
-            build_local(&env, target.json)?;
+            build_programs(&env, target.json, Some(&planning.targeting))?;
             let (program, _) = program(&env, &target)?;
             let engine = engine(&env, &target).await?;
             let plan = plan_fresh(&engine, &program, &target, &planning).await?;
             print_plan(&plan, target.json);
+            if !target.json {
+                show_deploy_off(&env);
+            }
             if let Some(path) = plan_out {
                 std::fs::write(&path, plan.record().to_json()).map_err(|e| {
                     StacksError::PlanFile {
@@ -648,7 +667,11 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             plan,
         } => {
             let env = load(&target)?;
-            build_local(&env, target.json)?;
+            build_programs(
+                &env,
+                target.json,
+                plan.is_none().then_some(&planning.targeting),
+            )?;
             let (program, registered) = program(&env, &target)?;
             let engine = engine(&env, &target).await?;
             let summary = match plan {
@@ -782,6 +805,21 @@ async fn run(cli: Cli) -> Result<u8, StacksError> {
             };
             print_outputs(&outputs, target.json);
             Ok(EXIT_OK)
+        }
+    }
+}
+
+/// On AWS with `[deploy]` off: what `apply` would run after the files, were it on.
+fn show_deploy_off(env: &Env) {
+    if let Some(site) = env.config.aws()
+        && !site.deploy.enabled
+    {
+        println!(
+            "Deploy: off (`enabled = false` under [deploy] in {}); on, apply would run after the files:",
+            env.file.display()
+        );
+        for step in deploy::steps(&env.config) {
+            println!("  {:<16} {}", step.name, step.does);
         }
     }
 }

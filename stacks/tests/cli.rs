@@ -99,6 +99,52 @@ fn summary_line(out: &str) -> String {
         .unwrap_or_else(|| panic!("no summary line in:\n{out}"))
 }
 
+/// `envs/prod.toml` edited for the emulator: an image of its own named like prod's (the
+/// emulator has no Debian image), the services' build left out and their folder fixed.
+fn prod_on_the_emulator(_: String) -> String {
+    let prod =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("envs/prod.toml"))
+            .unwrap();
+    boto3(
+        "ec2.register_image(Name='debian-12-amd64-20261201-0000', RootDeviceName='/dev/xvda', VirtualizationType='hvm')",
+    );
+    prod.replace(
+        r#"owners = ["136693071363"]"#,
+        r#"owners = ["123456789012"]"#,
+    )
+    .replace("architecture = \"x86_64\"\n", "")
+    .replace(
+        "build = \"cargo build --release --quiet -p services --bins\"",
+        "bin_dir = \"/opt/kafka-platform/bin\"",
+    )
+}
+
+#[test]
+fn a_prod_preview_shows_the_deployment_steps_and_what_re_runs_them() {
+    let env = Env::new("prod", prod_on_the_emulator);
+    let preview = env.run("preview", &[]).success();
+    let out = stdout(&preview)
+        .replace(env.rendered.path().to_str().unwrap(), "[rendered]")
+        .replace(env.name.as_str(), "[env]");
+    let steps = &out[out
+        .find(" +  local:Command")
+        .unwrap_or_else(|| panic!("no deployment step:\n{out}"))..];
+    insta::with_settings!({
+        snapshot_path => "../../snapshots/stacks",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("preview_prod_deployment", steps);
+    });
+    // --skip-deploy plans everything else.
+    let skipped = stdout(&env.run("preview", &["--skip-deploy"]).success());
+    assert!(!skipped.contains("local:Command"), "{skipped}");
+    assert!(
+        skipped.contains("Targeted: every resource but `deploy-connect`, `deploy-kafka`, `deploy-nodes`, `deploy-platform` with what they need; 4 other resources not targeted"),
+        "{skipped}"
+    );
+}
+
 #[test]
 fn preview_apply_reapply_scale_out_and_destroy() {
     let env = Env::new("cli", |t| t);

@@ -35,6 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Amazon Linux 2023, an image the emulator has too (the default is Debian 12).
         site.ami.owners = vec!["amazon".to_owned()];
         site.ami.name = "al2023-ami-ecs-hvm-*-x86_64".to_owned();
+        // The emulator's instances are not machines to deploy onto.
+        site.deploy.enabled = false;
     }
 
     let mut stack = Stack::new(name.clone());

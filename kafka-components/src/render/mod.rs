@@ -15,9 +15,9 @@ use crate::config::{PlatformConfig, Role};
 use crate::nodes::NodeFacts;
 use crate::policy::{self, PolicyErrors};
 
-mod deploy;
 mod kafka;
 mod monitoring;
+mod playbooks;
 
 /// Why files could not be rendered or written.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +117,7 @@ pub fn render(
     policy::check(config)?;
     let mut files = kafka::files(env, config, nodes)?;
     files.extend(monitoring::files(env, config, nodes)?);
-    let deployment = deploy::files(env, config, nodes, &files)?;
+    let deployment = playbooks::files(env, config, nodes, &files)?;
     files.extend(deployment);
     files.sort_by_key(|f| f.path);
     Ok(files)

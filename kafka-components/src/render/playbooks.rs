@@ -8,6 +8,7 @@ use super::kafka::bootstrap_servers;
 use super::monitoring::GRAFANA_DASHBOARDS;
 use super::{NodeFacts, RenderError, RenderedFile, file, of_role};
 use crate::config::{PlatformConfig, Ports, Role};
+use crate::deploy::{ANSIBLE_CORE_VERSION, CP_ANSIBLE_VERSION};
 use crate::security::{self, CA_ON_NODES, CONNECT_SECRETS_ON_NODES};
 
 /// Where a service's files live on the nodes.
@@ -90,6 +91,18 @@ struct PlatformPlaybook<'a> {
 struct ConnectPlaybook<'a> {
     env: &'a str,
     services: Vec<ServiceDeploy>,
+}
+
+#[derive(Template)]
+#[template(path = "deploy/deploy.sh", escape = "none")]
+struct DeployScript<'a> {
+    env: &'a str,
+    ansible_core: &'a str,
+    cp_ansible: &'a str,
+    /// Where the steps' whole output goes (shell text).
+    logs: String,
+    /// The variables file with the secrets, on a SASL_SSL platform.
+    secrets: Option<String>,
 }
 
 #[derive(Template)]
@@ -198,6 +211,17 @@ pub(super) fn files(
     connector_files.push(unit_file(CONNECTOR));
 
     let mut files = vec![
+        file(
+            "deploy/deploy.sh",
+            DeployScript {
+                env,
+                ansible_core: ANSIBLE_CORE_VERSION,
+                cp_ansible: CP_ANSIBLE_VERSION,
+                logs: format!("${{XDG_STATE_HOME:-$HOME/.local/state}}/kafka-platform/{env}"),
+                secrets: credentials_dir.map(|dir| format!("{dir}/{}", security::SECRETS_FILE)),
+            }
+            .render(),
+        )?,
         file(
             "ansible/nodes.yml",
             NodesPlaybook {

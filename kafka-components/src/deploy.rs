@@ -1,0 +1,368 @@
+//! The deployment onto the AWS nodes, as part of the graph: after the instances and the
+//! rendered files, a `local:Command` per step runs the rendered `deploy/deploy.sh` — the nodes
+//! playbook, cp-ansible, the platform node's playbook, the Connect nodes' playbook — and each
+//! re-runs exactly when something it reads changes (the digests of its files, the versions,
+//! the services' binaries, the credentials it copies).
+
+use std::collections::BTreeMap;
+
+use iac_core::{Output, ResourceOptions, SKETCH_MARK, Stack};
+use iac_local::{Command, CommandArgs, Environment};
+
+use crate::config::{AwsSite, PlatformConfig, Role};
+use crate::local::{digest, program_fingerprint, program_path};
+use crate::render::RenderedConfig;
+use crate::security::{self, Credentials};
+
+/// The ansible-core the deployment runs: the newest cp-ansible supports (2.16 to 2.18).
+pub const ANSIBLE_CORE_VERSION: &str = "2.18.19";
+
+/// The cp-ansible (`confluent.platform` collection) release the inventory is written for.
+pub const CP_ANSIBLE_VERSION: &str = "8.3.0";
+
+/// A deployment step: its resource, what it runs and what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// The `local:Command` resource's name.
+    pub name: &'static str,
+    /// The argument of `deploy/deploy.sh`.
+    pub argument: &'static str,
+    /// What it does, for people.
+    pub does: &'static str,
+    /// The rendered files it reads (path prefixes): a change to one re-runs it.
+    pub reads: &'static [&'static str],
+    /// The services' binaries it copies.
+    pub binaries: &'static [&'static str],
+    /// The credentials files it copies, on a SASL_SSL platform.
+    pub credentials: &'static [&'static str],
+    /// The steps it runs after.
+    pub after: &'static [&'static str],
+}
+
+/// What every step reads: the inventory, Ansible's settings and the script.
+const COMMON: [&str; 3] = ["ansible/hosts.yml", "ansible/ansible.cfg", "deploy/"];
+
+/// The steps, in the order they run.
+pub const STEPS: [Step; 4] = [
+    Step {
+        name: "deploy-nodes",
+        argument: "nodes",
+        does: "host entries and node_exporter on every node (ansible/nodes.yml), once SSH answers",
+        reads: &["ansible/nodes.yml"],
+        binaries: &[],
+        credentials: &[security::CA_FILE, security::CONNECT_SECRETS_FILE],
+        after: &[],
+    },
+    Step {
+        name: "deploy-kafka",
+        argument: "kafka",
+        does: "Kafka: cp-ansible's confluent.platform.all with the inventory",
+        reads: &["jmx/"],
+        binaries: &[],
+        credentials: &[],
+        after: &["deploy-nodes"],
+    },
+    Step {
+        name: "deploy-platform",
+        argument: "platform",
+        does: "Prometheus, Alertmanager, Grafana and the admin API on the platform node (ansible/platform.yml)",
+        reads: &[
+            "ansible/platform.yml",
+            "prometheus/",
+            "alertmanager/",
+            "grafana/",
+            "systemd/kafka-admin-api.service",
+        ],
+        binaries: &["kafka-admin-api"],
+        credentials: &[
+            security::CA_FILE,
+            security::ADMIN_API_PASSWORD_FILE,
+            security::SECRETS_FILE,
+        ],
+        after: &["deploy-kafka"],
+    },
+    Step {
+        name: "deploy-connect",
+        argument: "connect",
+        does: "the HTTP source connector on the Connect nodes (ansible/connect.yml)",
+        reads: &[
+            "ansible/connect.yml",
+            "connect/http-source-connector.json",
+            "systemd/http-source-connector.service",
+        ],
+        binaries: &["http-source-connector"],
+        credentials: &[security::CA_FILE, security::CONNECTOR_PASSWORD_FILE],
+        after: &["deploy-kafka"],
+    },
+];
+
+/// The steps of a platform: the Connect step only where the connector runs (it polls the
+/// admin API on the platform node, onto the Connect nodes).
+pub fn steps(config: &PlatformConfig) -> impl Iterator<Item = &'static Step> {
+    let connector = config.count(Role::Platform) > 0 && config.count(Role::Connect) > 0;
+    STEPS
+        .iter()
+        .filter(move |step| step.argument != "connect" || connector)
+}
+
+/// cp-ansible reads every credential it is given (certificates, keys, SCRAM passwords).
+fn reads_every_credential(step: &Step) -> bool {
+    step.argument == "kafka"
+}
+
+/// The triggers of `step`: what it reads with their digest, the versions it runs, and its
+/// binaries' fingerprints.
+fn triggers(step: &Step, files: &BTreeMap<String, String>, bin_dir: &str) -> Vec<String> {
+    let reads: Vec<&str> = COMMON.iter().chain(step.reads).copied().collect();
+    // At preview, before the nodes exist, the files are sketched: their digest is not known.
+    let sketched = files.iter().any(|(path, contents)| {
+        reads.iter().any(|r| path.starts_with(r)) && contents.contains(SKETCH_MARK)
+    });
+    let files_digest = if sketched {
+        SKETCH_MARK.to_owned()
+    } else {
+        digest(files, &reads)
+    };
+    let mut triggers = vec![
+        format!("files {}: {files_digest}", reads.join(" ")),
+        format!("ansible-core {ANSIBLE_CORE_VERSION}"),
+    ];
+    if reads_every_credential(step) {
+        triggers.push(format!("cp-ansible {CP_ANSIBLE_VERSION}"));
+    }
+    triggers.extend(
+        step.binaries
+            .iter()
+            .map(|b| program_fingerprint(&format!("{bin_dir}/{b}"))),
+    );
+    triggers
+}
+
+/// The variable holding the digest of the credentials a step copies: a change re-runs it (a
+/// digest of secrets is a secret too: it stays in the step's environment, encrypted in state,
+/// and the triggers stay readable).
+const CREDENTIALS_DIGEST: &str = "KAFKA_PLATFORM_CREDENTIALS_DIGEST";
+
+/// Registers the deployment steps after `rendered` (and, on a SASL_SSL platform, the
+/// credentials), when `[deploy]` enables them; `rendered_dir` is the rendered folder.
+/// Returns the steps' resources.
+pub(crate) fn register(
+    stack: &mut Stack,
+    config: &PlatformConfig,
+    site: &AwsSite,
+    rendered: &RenderedConfig,
+    credentials: Option<&Credentials>,
+    rendered_dir: &str,
+) -> Vec<Command> {
+    let deploy = &site.deploy;
+    if !deploy.enabled {
+        return Vec::new();
+    }
+    // Absolute: the state means the same folders whatever the working directory.
+    let path = |path: &str| {
+        let path = program_path(path);
+        std::path::absolute(&path).map_or(path.clone(), |p| p.to_string_lossy().into_owned())
+    };
+    let dir = path(rendered_dir);
+    let bin_dir = path(&deploy.bin_dir);
+    let mut environment =
+        Environment::from([("KAFKA_PLATFORM_BIN_DIR".to_owned(), bin_dir.clone())]);
+    if let Some(collection) = &deploy.collection {
+        environment.insert("KAFKA_PLATFORM_COLLECTION".to_owned(), path(collection));
+    }
+    if let Some(key) = &deploy.ssh_private_key {
+        environment.insert("ANSIBLE_PRIVATE_KEY_FILE".to_owned(), path(key));
+    }
+    let mut registered: Vec<(&'static str, Command)> = Vec::new();
+    let files = rendered.files.clone();
+    for step in steps(config) {
+        let bin_dir = bin_dir.clone();
+        let step_triggers = files
+            .clone()
+            .map(move |files| triggers(step, &files, &bin_dir));
+        let mut options = ResourceOptions::new().depends_on(&rendered.folder);
+        let mut step_environment = Output::known(environment.clone());
+        if let Some(credentials) = credentials {
+            let read: Vec<String> = if reads_every_credential(step) {
+                credentials.files.clone()
+            } else {
+                step.credentials.iter().map(|f| (*f).to_owned()).collect()
+            };
+            step_environment = step_environment.zip(credentials.contents.clone()).map(
+                move |(mut environment, contents)| {
+                    let read: Vec<&str> = read.iter().map(String::as_str).collect();
+                    environment.insert(CREDENTIALS_DIGEST.to_owned(), digest(&contents, &read));
+                    environment
+                },
+            );
+            options = options.depends_on(&credentials.folder);
+        }
+        for (name, earlier) in &registered {
+            if step.after.contains(name) {
+                options = options.depends_on(earlier);
+            }
+        }
+        let command = stack.resource_with::<Command>(
+            step.name,
+            CommandArgs {
+                create: format!("sh deploy/deploy.sh {}", step.argument).into(),
+                update: Output::known(None),
+                delete: Output::known(None),
+                dir: Some(dir.clone()).into(),
+                environment: step_environment,
+                triggers: step_triggers,
+            },
+            options,
+        );
+        registered.push((step.name, command));
+    }
+    registered.into_iter().map(|(_, command)| command).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail by panicking
+
+    use std::sync::Arc;
+
+    use iac_core::testing::TestProvider;
+    use iac_core::{ApplyOptions, Engine, FileBackend, Operation, Providers};
+    use iac_local::{Folder, FolderArgs};
+
+    use super::*;
+
+    /// One file of each kind the steps read.
+    fn files() -> BTreeMap<String, String> {
+        [
+            "ansible/ansible.cfg",
+            "ansible/hosts.yml",
+            "ansible/nodes.yml",
+            "ansible/platform.yml",
+            "ansible/connect.yml",
+            "deploy/deploy.sh",
+            "jmx/kafka_broker.yml",
+            "prometheus/prometheus.yml",
+            "alertmanager/alertmanager.yml",
+            "grafana/dashboards/kafka-broker.json",
+            "grafana/dashboards/kafka-connect.json",
+            "systemd/kafka-admin-api.service",
+            "systemd/http-source-connector.service",
+            "connect/http-source-connector.json",
+            "connect/connect-distributed.properties",
+        ]
+        .into_iter()
+        .map(|path| (path.to_owned(), format!("{path} as rendered")))
+        .collect()
+    }
+
+    fn program(files: BTreeMap<String, String>, bin_dir: &str) -> iac_core::Program {
+        let mut config =
+            PlatformConfig::on_aws("eu-central-1", "203.0.113.10/32", "ssh-ed25519 AAAA");
+        let mut stack = Stack::new("prod");
+        let files = Output::known(files);
+        let folder = stack.resource::<Folder>(
+            "config",
+            FolderArgs {
+                path: "rendered/prod".into(),
+                files: files.clone(),
+                mode: Output::known(None),
+            },
+        );
+        let rendered = RenderedConfig { folder, files };
+        let site = config.aws_mut().map(|site| {
+            site.deploy.bin_dir = bin_dir.to_owned();
+            site.clone()
+        });
+        let steps = register(
+            &mut stack,
+            &config,
+            &site.unwrap(),
+            &rendered,
+            None,
+            "rendered/prod",
+        );
+        assert_eq!(steps.len(), 4);
+        stack.build().unwrap()
+    }
+
+    /// What a plan of `changed` does to each step, after an apply of [`files`].
+    async fn planned(
+        changed: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Vec<(String, Operation)> {
+        let bin = tempfile::tempdir().unwrap();
+        let bin_dir = bin.path().to_string_lossy().into_owned();
+        let state = tempfile::tempdir().unwrap();
+        let mut providers = Providers::new();
+        providers.register(
+            Arc::new(TestProvider::new()),
+            ["local:Folder", "local:Command"],
+        );
+        let engine = Engine::new(providers, FileBackend::new(state.path()));
+        let first = program(files(), &bin_dir);
+        let plan = engine.preview(&first).await.unwrap();
+        let applied = engine
+            .apply(&first, &plan, &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert!(applied.failed.is_empty());
+        let mut next = files();
+        changed(&mut next);
+        let plan = engine.preview(&program(next, &bin_dir)).await.unwrap();
+        plan.record()
+            .steps
+            .iter()
+            .filter(|s| s.name.starts_with("deploy-"))
+            .map(|s| (s.name.clone(), s.op))
+            .collect()
+    }
+
+    fn updated(plan: &[(String, Operation)]) -> Vec<&str> {
+        plan.iter()
+            .filter(|(_, op)| *op == Operation::Update)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_changed_dashboard_re_runs_only_the_platform_step() {
+        let plan = planned(|files| {
+            files.insert(
+                "grafana/dashboards/kafka-broker.json".to_owned(),
+                "another panel".to_owned(),
+            );
+        })
+        .await;
+        assert_eq!(plan.len(), 4);
+        assert_eq!(updated(&plan), ["deploy-platform"]);
+    }
+
+    #[tokio::test]
+    async fn each_file_re_runs_the_steps_that_read_it() {
+        for (path, steps) in [
+            (
+                "ansible/hosts.yml",
+                &[
+                    "deploy-nodes",
+                    "deploy-kafka",
+                    "deploy-platform",
+                    "deploy-connect",
+                ][..],
+            ),
+            ("jmx/kafka_broker.yml", &["deploy-kafka"]),
+            ("prometheus/prometheus.yml", &["deploy-platform"]),
+            ("connect/http-source-connector.json", &["deploy-connect"]),
+            ("ansible/nodes.yml", &["deploy-nodes"]),
+            ("connect/connect-distributed.properties", &[]),
+        ] {
+            let plan = planned(|files| {
+                files.insert(path.to_owned(), "changed".to_owned());
+            })
+            .await;
+            let mut expected = steps.to_vec();
+            expected.sort_unstable();
+            let mut found = updated(&plan);
+            found.sort_unstable();
+            assert_eq!(found, expected, "a change to {path}");
+        }
+    }
+}
