@@ -393,6 +393,48 @@ fn timings_that_would_raise_false_alarms_are_refused() {
 }
 
 #[test]
+fn a_deployment_needs_machines_an_image_cp_ansible_supports_and_this_machine_s_architecture() {
+    let deploying = |c: &mut PlatformConfig| {
+        if let Some(site) = c.aws_mut() {
+            site.deploy.enabled = true;
+        }
+    };
+    // dev: the emulator, Amazon Linux 2023.
+    assert_eq!(
+        refusals(deploying),
+        [
+            "`deploy.enabled`: the instances of an emulator (aws.endpoint_url) are not machines to deploy onto: set `enabled = false` under [deploy]",
+            "`ami.name`: `al2023-ami-ecs-hvm-*-x86_64` is not an image cp-ansible deploys onto (it needs Python 3.10 or later on every node): choose Debian 12, Debian 13, Ubuntu 22.04, Ubuntu 24.04 (e.g. `debian-12-amd64-*`), or set `enabled = false` under [deploy]"
+        ]
+    );
+    let on_aws = |c: &mut PlatformConfig| {
+        deploying(c);
+        if let Some(site) = c.aws_mut() {
+            site.aws.endpoint_url = None;
+            site.ami.name =
+                "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*".to_owned();
+        }
+    };
+    assert_eq!(refusals(on_aws), Vec::<String>::new());
+    let elsewhere = if std::env::consts::ARCH == "x86_64" {
+        "arm64"
+    } else {
+        "x86_64"
+    };
+    let refused = refusals(|c| {
+        on_aws(c);
+        if let Some(site) = c.aws_mut() {
+            site.ami.architecture = Some(elsewhere.to_owned());
+        }
+    });
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].starts_with("`ami.architecture`: the services are built on this machine"),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn an_environment_runs_on_aws_or_on_this_machine_never_half_of_each() {
     let path = Path::new("envs/mixed.toml");
     let dev = dev_text();
@@ -400,7 +442,7 @@ fn an_environment_runs_on_aws_or_on_this_machine_never_half_of_each() {
     let err = PlatformConfig::parse(&mixed, path).unwrap_err().to_string();
     assert!(
         err.contains("envs/mixed.toml")
-            && err.contains("a local environment ([local]) has no [aws], [network], [ssh], [ami] or [nodes] table"),
+            && err.contains("a local environment ([local]) has no [aws], [network], [ssh], [ami], [nodes] or [deploy] table"),
         "{err}"
     );
     let start = dev.find("[ami]").unwrap();

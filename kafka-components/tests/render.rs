@@ -802,6 +802,7 @@ fn a_sasl_ssl_platform_renders_cp_ansibles_tls_and_scram_settings_and_no_secret(
             "ansible/platform.yml",
             "connect/connect-distributed.properties",
             "connect/http-source-connector.json",
+            "deploy/deploy.sh",
             "systemd/http-source-connector.service",
             "systemd/kafka-admin-api.service"
         ]
@@ -1062,5 +1063,94 @@ fn the_platform_playbook_installs_and_starts_prometheus_and_alertmanager_here() 
     assert!(
         recap(&second, "localhost").contains("changed=0"),
         "a second run changed something:\n{second}"
+    );
+}
+
+/// `deploy/deploy.sh` with a stand-in `ansible-playbook` in the virtualenv it makes (so it
+/// makes none): how it calls Ansible, what it prints, how a failed step ends.
+#[test]
+fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap() {
+    let nodes = NodeFacts::from_outputs("dev", &outputs("10.0.2.20")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("dev");
+    render::write(&out, &render::render("dev", &sasl_ssl(), &nodes).unwrap()).unwrap();
+    let script = out.join("deploy/deploy.sh");
+    succeeds(Command::new("sh").arg("-n").arg(&script));
+
+    let venv = scratch.path().join(format!(
+        "cache/ansible-core-{}/bin",
+        kafka_components::deploy::ANSIBLE_CORE_VERSION
+    ));
+    std::fs::create_dir_all(&venv).unwrap();
+    let playbook = venv.join("ansible-playbook");
+    let stand_in = |exit: u8| {
+        std::fs::write(
+            &playbook,
+            format!("#!/bin/sh\necho \"ARGS $*\"\necho \"CONFIG $ANSIBLE_CONFIG\"\necho 'PLAY RECAP ***'\necho 'host : ok=3 changed=1 unreachable=0 failed=0'\nexit {exit}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &playbook,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    };
+    let run = |step: &str| {
+        Command::new("sh")
+            .arg(&script)
+            .arg(step)
+            .env("KAFKA_PLATFORM_CACHE", scratch.path().join("cache"))
+            .env("XDG_STATE_HOME", scratch.path().join("state"))
+            .env("KAFKA_PLATFORM_BIN_DIR", "/opt/bin")
+            .output()
+            .unwrap()
+    };
+    stand_in(0);
+    let ran = run("platform");
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    // Only the recap is printed (the step's output); the rest is in the log.
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout),
+        "PLAY RECAP ***\nhost : ok=3 changed=1 unreachable=0 failed=0\n"
+    );
+    let log = std::fs::read_to_string(
+        scratch
+            .path()
+            .join("state/kafka-platform/dev/deploy-platform.log"),
+    )
+    .unwrap();
+    let dir = out.canonicalize().unwrap();
+    let dir = dir.display();
+    assert!(
+        log.contains(&format!(
+            "ARGS -i {dir}/ansible/hosts.yml -e @{CREDENTIALS}/secrets.yml -e kafka_platform_bin_dir=/opt/bin {dir}/ansible/platform.yml"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("CONFIG {dir}/ansible/ansible.cfg")),
+        "{log}"
+    );
+
+    let unknown = run("everything");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("usage: deploy.sh nodes|kafka|platform|connect")
+    );
+
+    stand_in(2);
+    let failed = run("connect");
+    assert_eq!(failed.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        said.contains("the connect step failed: see ")
+            && said.contains("deploy-connect.log")
+            && said.contains("ARGS "),
+        "{said}"
     );
 }

@@ -11,6 +11,13 @@
 #   ANSIBLE_PRIVATE_KEY_FILE   the SSH key (deploy.ssh_private_key; unset: ssh-agent)
 set -eu
 step=${1:-}
+case $step in
+  nodes | kafka | platform | connect) ;;
+  *)
+    echo "usage: deploy.sh nodes|kafka|platform|connect" >&2
+    exit 2
+    ;;
+esac
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${KAFKA_PLATFORM_CACHE:-$HOME/.cache/kafka-platform}/ansible-core-{{ ansible_core }}
 logs={{ logs }}
@@ -27,21 +34,16 @@ if [ ! -x "$venv/bin/ansible-playbook" ]; then
     || { rm -rf "$venv"; fail "cannot make the Ansible virtualenv $venv (it needs python3 with venv, and PyPI)"; }
 fi
 export ANSIBLE_CONFIG="$here/ansible/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$venv/collections"
-case $step in
-  kafka)
-    collection=${KAFKA_PLATFORM_COLLECTION:-confluent.platform:=={{ cp_ansible }}}
-    if ! "$venv/bin/ansible-galaxy" collection list confluent.platform -p "$venv/collections" 2>/dev/null | grep -q " {{ cp_ansible }}"; then
-      "$venv/bin/ansible-galaxy" collection install --force "$collection" -p "$venv/collections" >>"$log" 2>&1 \
-        || fail "cannot install cp-ansible from $collection (without Ansible Galaxy, name a downloaded tarball in deploy.collection)"
-    fi
-    playbook=confluent.platform.all
-    ;;
-  nodes | platform | connect) playbook=$here/ansible/$step.yml ;;
-  *)
-    echo "usage: deploy.sh nodes|kafka|platform|connect" >&2
-    exit 2
-    ;;
-esac
+if [ "$step" = kafka ]; then
+  collection=${KAFKA_PLATFORM_COLLECTION:-confluent.platform:=={{ cp_ansible }}}
+  if ! "$venv/bin/ansible-galaxy" collection list confluent.platform -p "$venv/collections" 2>/dev/null | grep -q " {{ cp_ansible }}"; then
+    "$venv/bin/ansible-galaxy" collection install --force "$collection" -p "$venv/collections" >>"$log" 2>&1 \
+      || fail "cannot install cp-ansible from $collection (without Ansible Galaxy, name a downloaded tarball in deploy.collection)"
+  fi
+  playbook=confluent.platform.all
+else
+  playbook=$here/ansible/$step.yml
+fi
 {%- if let Some(secrets) = secrets %}
 # The secrets cp-ansible and the playbooks need (never a vault password).
 set -- -e "@{{ secrets }}"
