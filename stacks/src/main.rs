@@ -814,13 +814,12 @@ fn show_deploy_off(env: &Env) {
     if let Some(site) = env.config.aws()
         && !site.deploy.enabled
     {
+        let steps: Vec<&str> = deploy::steps(&env.config).map(|s| s.name).collect();
         println!(
-            "Deploy: off (`enabled = false` under [deploy] in {}); on, apply would run after the files:",
-            env.file.display()
+            "Deploy: off (`enabled = false` under [deploy] in {}); on, apply would run after the files: {}",
+            env.file.display(),
+            steps.join(", ")
         );
-        for step in deploy::steps(&env.config) {
-            println!("  {:<16} {}", step.name, step.does);
-        }
     }
 }
 

@@ -122,9 +122,11 @@ fn prod_on_the_emulator(_: String) -> String {
 #[test]
 fn a_prod_preview_shows_the_deployment_steps_and_what_re_runs_them() {
     let env = Env::new("prod", prod_on_the_emulator);
-    let preview = env.run("preview", &[]).success();
+    let passphrase = [("IAC_PASSPHRASE", "a passphrase for the test")];
+    let preview = env.run_with("preview", &[], &passphrase).success();
     let out = stdout(&preview)
         .replace(env.rendered.path().to_str().unwrap(), "[rendered]")
+        .replace(env.dir.path().to_str().unwrap(), "[envs]")
         .replace(env.name.as_str(), "[env]");
     let steps = &out[out
         .find(" +  local:Command")
@@ -137,7 +139,10 @@ fn a_prod_preview_shows_the_deployment_steps_and_what_re_runs_them() {
         insta::assert_snapshot!("preview_prod_deployment", steps);
     });
     // --skip-deploy plans everything else.
-    let skipped = stdout(&env.run("preview", &["--skip-deploy"]).success());
+    let skipped = stdout(
+        &env.run_with("preview", &["--skip-deploy"], &passphrase)
+            .success(),
+    );
     assert!(!skipped.contains("local:Command"), "{skipped}");
     assert!(
         skipped.contains("Targeted: every resource but `deploy-connect`, `deploy-kafka`, `deploy-nodes`, `deploy-platform` with what they need; 4 other resources not targeted"),
@@ -154,7 +159,7 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {
-        insta::assert_snapshot!("preview_dev", stdout(&preview).replace(env.rendered.path().to_str().unwrap(), "[rendered]").replace(env.name.as_str(), "[env]"));
+        insta::assert_snapshot!("preview_dev", stdout(&preview).replace(env.rendered.path().to_str().unwrap(), "[rendered]").replace(env.dir.path().to_str().unwrap(), "[envs]").replace(env.name.as_str(), "[env]"));
     });
 
     // Without --yes and without a terminal to ask on, nothing is guessed.
@@ -1095,7 +1100,12 @@ fn state_verbs_list_show_forget_and_rename_what_the_stack_records() {
             "preview_replace_dev",
             regex::Regex::new(r"sg-[0-9a-f]+")
                 .unwrap()
-                .replace_all(&asked.replace(stack.as_str(), "[env]"), "sg-[id]")
+                .replace_all(
+                    &asked
+                        .replace(env.dir.path().to_str().unwrap(), "[envs]")
+                        .replace(stack.as_str(), "[env]"),
+                    "sg-[id]"
+                )
         );
     });
     let old_rule = stdout(&env.run("state show", &["kafka-ssh"]).success());
@@ -1159,7 +1169,12 @@ fn targeted_runs_and_import_do_only_what_they_name() {
     let scrub = |text: &str| {
         regex::Regex::new(r"(vpc|sg)-[0-9a-f]+")
             .unwrap()
-            .replace_all(&text.replace(stack.as_str(), "[env]"), "$1-[id]")
+            .replace_all(
+                &text
+                    .replace(env.dir.path().to_str().unwrap(), "[envs]")
+                    .replace(stack.as_str(), "[env]"),
+                "$1-[id]",
+            )
             .into_owned()
     };
     let preview = stdout(&env.run("preview", &["--target", "kafka-ssh"]).success());
