@@ -20,6 +20,15 @@ pub const ANSIBLE_CORE_VERSION: &str = "2.18.19";
 /// The cp-ansible (`confluent.platform` collection) release the inventory is written for.
 pub const CP_ANSIBLE_VERSION: &str = "8.3.0";
 
+/// The credentials a step copies to the nodes, on a SASL_SSL platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copies {
+    /// Every one (cp-ansible reads the certificates, keys and SCRAM passwords).
+    Every,
+    /// These files of the credentials folder.
+    Only(&'static [&'static str]),
+}
+
 /// A deployment step: its resource, what it runs and what it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
@@ -31,13 +40,21 @@ pub struct Step {
     pub does: &'static str,
     /// The rendered files it reads (path prefixes): a change to one re-runs it.
     pub reads: &'static [&'static str],
+    /// The versions of what it runs, by name.
+    pub versions: &'static [(&'static str, &'static str)],
     /// The services' binaries it copies.
     pub binaries: &'static [&'static str],
-    /// The credentials files it copies, on a SASL_SSL platform.
-    pub credentials: &'static [&'static str],
+    /// The credentials it copies.
+    pub credentials: Copies,
+    /// Whether it deploys onto the Connect nodes what polls the platform node (a platform
+    /// without either has no such step).
+    pub needs_connect_and_platform: bool,
     /// The steps it runs after.
     pub after: &'static [&'static str],
 }
+
+/// What every step runs Ansible with.
+const ANSIBLE: (&str, &str) = ("ansible-core", ANSIBLE_CORE_VERSION);
 
 /// What every step reads: the inventory, Ansible's settings and the script.
 const COMMON: [&str; 3] = ["ansible/hosts.yml", "ansible/ansible.cfg", "deploy/"];
@@ -49,8 +66,10 @@ pub const STEPS: [Step; 4] = [
         argument: "nodes",
         does: "host entries and node_exporter on every node (ansible/nodes.yml), once SSH answers",
         reads: &["ansible/nodes.yml"],
+        versions: &[ANSIBLE],
         binaries: &[],
-        credentials: &[security::CA_FILE, security::CONNECT_SECRETS_FILE],
+        credentials: Copies::Only(&[security::CA_FILE, security::CONNECT_SECRETS_FILE]),
+        needs_connect_and_platform: false,
         after: &[],
     },
     Step {
@@ -58,8 +77,10 @@ pub const STEPS: [Step; 4] = [
         argument: "kafka",
         does: "Kafka: cp-ansible's confluent.platform.all with the inventory",
         reads: &["jmx/"],
+        versions: &[ANSIBLE, ("cp-ansible", CP_ANSIBLE_VERSION)],
         binaries: &[],
-        credentials: &[],
+        credentials: Copies::Every,
+        needs_connect_and_platform: false,
         after: &["deploy-nodes"],
     },
     Step {
@@ -73,12 +94,14 @@ pub const STEPS: [Step; 4] = [
             "grafana/",
             "systemd/kafka-admin-api.service",
         ],
+        versions: &[ANSIBLE],
         binaries: &["kafka-admin-api"],
-        credentials: &[
+        credentials: Copies::Only(&[
             security::CA_FILE,
             security::ADMIN_API_PASSWORD_FILE,
             security::SECRETS_FILE,
-        ],
+        ]),
+        needs_connect_and_platform: false,
         after: &["deploy-kafka"],
     },
     Step {
@@ -90,8 +113,10 @@ pub const STEPS: [Step; 4] = [
             "connect/http-source-connector.json",
             "systemd/http-source-connector.service",
         ],
+        versions: &[ANSIBLE],
         binaries: &["http-source-connector"],
-        credentials: &[security::CA_FILE, security::CONNECTOR_PASSWORD_FILE],
+        credentials: Copies::Only(&[security::CA_FILE, security::CONNECTOR_PASSWORD_FILE]),
+        needs_connect_and_platform: true,
         after: &["deploy-kafka"],
     },
 ];
@@ -99,15 +124,10 @@ pub const STEPS: [Step; 4] = [
 /// The steps of a platform: the Connect step only where the connector runs (it polls the
 /// admin API on the platform node, onto the Connect nodes).
 pub fn steps(config: &PlatformConfig) -> impl Iterator<Item = &'static Step> {
-    let connector = config.count(Role::Platform) > 0 && config.count(Role::Connect) > 0;
+    let both = config.count(Role::Platform) > 0 && config.count(Role::Connect) > 0;
     STEPS
         .iter()
-        .filter(move |step| step.argument != "connect" || connector)
-}
-
-/// cp-ansible reads every credential it is given (certificates, keys, SCRAM passwords).
-fn reads_every_credential(step: &Step) -> bool {
-    step.argument == "kafka"
+        .filter(move |step| both || !step.needs_connect_and_platform)
 }
 
 /// The triggers of `step`: what it reads with their digest, the versions it runs, and its
@@ -123,13 +143,12 @@ fn triggers(step: &Step, files: &BTreeMap<String, String>, bin_dir: &str) -> Vec
     } else {
         digest(files, &reads)
     };
-    let mut triggers = vec![
-        format!("files {}: {files_digest}", reads.join(" ")),
-        format!("ansible-core {ANSIBLE_CORE_VERSION}"),
-    ];
-    if reads_every_credential(step) {
-        triggers.push(format!("cp-ansible {CP_ANSIBLE_VERSION}"));
-    }
+    let mut triggers = vec![format!("files {}: {files_digest}", reads.join(" "))];
+    triggers.extend(
+        step.versions
+            .iter()
+            .map(|(name, version)| format!("{name} {version}")),
+    );
     triggers.extend(
         step.binaries
             .iter()
@@ -183,10 +202,9 @@ pub(crate) fn register(
         let mut options = ResourceOptions::new().depends_on(&rendered.folder);
         let mut step_environment = Output::known(environment.clone());
         if let Some(credentials) = credentials {
-            let read: Vec<String> = if reads_every_credential(step) {
-                credentials.files.clone()
-            } else {
-                step.credentials.iter().map(|f| (*f).to_owned()).collect()
+            let read: Vec<String> = match step.credentials {
+                Copies::Every => credentials.files.clone(),
+                Copies::Only(files) => files.iter().map(|f| (*f).to_owned()).collect(),
             };
             step_environment = step_environment.zip(credentials.contents.clone()).map(
                 move |(mut environment, contents)| {
@@ -289,6 +307,14 @@ mod tests {
     async fn planned(
         changed: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> Vec<(String, Operation)> {
+        planned_with(changed, |_| {}).await
+    }
+
+    /// [`planned`], with `rebuilt` changing the binaries' folder before the plan.
+    async fn planned_with(
+        changed: impl FnOnce(&mut BTreeMap<String, String>),
+        rebuilt: impl FnOnce(&std::path::Path),
+    ) -> Vec<(String, Operation)> {
         let bin = tempfile::tempdir().unwrap();
         let bin_dir = bin.path().to_string_lossy().into_owned();
         let state = tempfile::tempdir().unwrap();
@@ -307,6 +333,7 @@ mod tests {
         assert!(applied.failed.is_empty());
         let mut next = files();
         changed(&mut next);
+        rebuilt(bin.path());
         let plan = engine.preview(&program(next, &bin_dir)).await.unwrap();
         plan.record()
             .steps
@@ -334,6 +361,16 @@ mod tests {
         .await;
         assert_eq!(plan.len(), 4);
         assert_eq!(updated(&plan), ["deploy-platform"]);
+    }
+
+    #[tokio::test]
+    async fn a_rebuilt_service_re_runs_the_step_that_copies_it() {
+        let plan = planned_with(
+            |_| {},
+            |bin| std::fs::write(bin.join("http-source-connector"), "rebuilt").unwrap(),
+        )
+        .await;
+        assert_eq!(updated(&plan), ["deploy-connect"]);
     }
 
     #[tokio::test]

@@ -378,6 +378,21 @@ fn the_rendered_playbooks_pass_ansible_syntax_check_and_ansible_lint() {
     }
 }
 
+/// The tests check the playbooks with the ansible-core a deployment runs.
+#[test]
+fn the_tests_ansible_is_the_deployment_s() {
+    let setup =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup.sh"))
+            .unwrap();
+    assert!(
+        setup.contains(&format!(
+            "ANSIBLE_CORE_VERSION=\"{}\"",
+            kafka_components::deploy::ANSIBLE_CORE_VERSION
+        )),
+        "scripts/setup.sh pins another ansible-core than kafka_components::deploy::ANSIBLE_CORE_VERSION"
+    );
+}
+
 /// An Ansible program with its scratch files in `scratch`.
 fn ansible(scratch: &Path, program: &str) -> Command {
     let mut command = Command::new(tool(program));
