@@ -348,32 +348,20 @@ fn the_rendered_playbooks_pass_ansible_syntax_check_and_ansible_lint() {
         let out = root.path().join("dev");
         render::write(&out, &render::render("dev", &config, &nodes).unwrap()).unwrap();
         for playbook in PLAYBOOKS {
-            let checked = ansible(root.path(), "ansible-playbook")
-                .arg("--syntax-check")
-                .arg("-i")
-                .arg(out.join("ansible/hosts.yml"))
-                .arg(out.join(playbook))
-                .output()
-                .unwrap();
-            assert!(
-                checked.status.success(),
-                "{name}: ansible-playbook --syntax-check {playbook}: {}{}",
-                String::from_utf8_lossy(&checked.stdout),
-                String::from_utf8_lossy(&checked.stderr)
+            succeeds(
+                ansible(root.path(), "ansible-playbook")
+                    .arg("--syntax-check")
+                    .arg("-i")
+                    .arg(out.join("ansible/hosts.yml"))
+                    .arg(out.join(playbook)),
             );
         }
         // The strictest profile, offline (nothing to install: only ansible.builtin).
-        let linted = ansible(root.path(), "ansible-lint")
-            .args(["--offline", "--profile", "production", "--nocolor"])
-            .args(PLAYBOOKS)
-            .current_dir(&out)
-            .output()
-            .unwrap();
-        assert!(
-            linted.status.success(),
-            "{name}: ansible-lint: {}{}",
-            String::from_utf8_lossy(&linted.stdout),
-            String::from_utf8_lossy(&linted.stderr)
+        succeeds(
+            ansible(root.path(), "ansible-lint")
+                .args(["--offline", "--profile", "production", "--nocolor"])
+                .args(PLAYBOOKS)
+                .current_dir(&out),
         );
     }
 }
@@ -1028,25 +1016,14 @@ fn the_platform_playbook_installs_and_starts_prometheus_and_alertmanager_here() 
 
     let _restored = SystemFiles::save();
     let run = || {
-        let ran = ansible(scratch.path(), "ansible-playbook")
-            .arg("-i")
-            .arg(&inventory)
-            .arg(out.join("ansible/platform.yml"))
-            .args([
-                "--tags",
-                "monitoring",
-                "-e",
-                "kafka_platform_listen_host=127.0.0.1",
-            ])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&ran.stdout).into_owned();
-        assert!(
-            ran.status.success(),
-            "ansible-playbook: {text}{}",
-            String::from_utf8_lossy(&ran.stderr)
-        );
-        text
+        succeeds(
+            ansible(scratch.path(), "ansible-playbook")
+                .arg("-i")
+                .arg(&inventory)
+                .arg(out.join("ansible/platform.yml"))
+                .args(["--tags", "monitoring"])
+                .args(["-e", "kafka_platform_listen_host=127.0.0.1"]),
+        )
     };
     let first = run();
     assert!(recap(&first, "localhost").contains("failed=0"), "{first}");
