@@ -344,6 +344,8 @@ const PLAYBOOKS: [&str; 3] = [
 fn the_rendered_playbooks_pass_ansible_syntax_check_and_ansible_lint() {
     let nodes = NodeFacts::from_outputs("dev", &outputs("10.0.2.20")).unwrap();
     for (name, config) in [("plaintext", dev()), ("sasl_ssl", sasl_ssl())] {
+        // Shown with a failure's output.
+        println!("the {name} platform's playbooks");
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("dev");
         render::write(&out, &render::render("dev", &config, &nodes).unwrap()).unwrap();
