@@ -1282,28 +1282,44 @@ fn targeted(targets: Targets) -> iac_core::PlanOptions {
     }
 }
 
+/// Plans `program` with `targets`, checks the preview shows each of `shown`, and applies it.
+async fn targeted_apply(
+    engine: &iac_core::Engine,
+    program: &iac_core::Program,
+    targets: Targets,
+    shown: &[&str],
+) -> iac_core::ApplySummary {
+    let plan = engine
+        .preview_with(program, &targeted(targets))
+        .await
+        .unwrap();
+    let text = plan.render();
+    for line in shown {
+        assert!(text.contains(line), "{text}");
+    }
+    let summary = engine
+        .apply(program, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(summary.is_success(), "{summary}");
+    summary
+}
+
 #[tokio::test]
 async fn a_targeted_plan_covers_the_targets_and_what_they_need_and_leaves_the_rest() {
     let (provider, engine, _dir) = setup(TestProvider::new());
     // On a new stack: only the subnet and the VPC it needs are made.
     let program = network(1);
-    let plan = engine
-        .preview_with(&program, &targeted(Targets::only(["subnet-a"])))
-        .await
-        .unwrap();
-    let text = plan.render();
-    assert!(text.contains("Resources: 2 to create\n"), "{text}");
-    assert!(
-        text.contains(
-            "Targeted: `subnet-a` with what they need; 3 other resources not targeted, left as they are"
-        ),
-        "{text}"
-    );
-    let summary = engine
-        .apply(&program, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(summary.is_success(), "{summary}");
+    let summary = targeted_apply(
+        &engine,
+        &program,
+        Targets::only(["subnet-a"]),
+        &[
+            "Resources: 2 to create\n",
+            "Targeted: `subnet-a` with what they need; 3 other resources not targeted, left as they are",
+        ],
+    )
+    .await;
     assert!(
         summary
             .to_string()
@@ -1371,23 +1387,16 @@ async fn a_plan_of_every_resource_but_some_leaves_those_unless_another_needs_the
         .unwrap();
     assert_eq!(plan.record().counts().create, 5, "{}", plan.render());
     // A leaf excluded is left out.
-    let plan = engine
-        .preview_with(&program, &targeted(Targets::all_but(["instance"])))
-        .await
-        .unwrap();
-    let text = plan.render();
-    assert!(text.contains("Resources: 4 to create\n"), "{text}");
-    assert!(
-        text.contains(
-            "Targeted: every resource but `instance` with what they need; 1 other resource not targeted, left as it is"
-        ),
-        "{text}"
-    );
-    let summary = engine
-        .apply(&program, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(summary.is_success(), "{summary}");
+    targeted_apply(
+        &engine,
+        &program,
+        Targets::all_but(["instance"]),
+        &[
+            "Resources: 4 to create\n",
+            "Targeted: every resource but `instance` with what they need; 1 other resource not targeted, left as it is",
+        ],
+    )
+    .await;
     assert!(!provider.existing().contains("instance"));
     up(&engine, &program).await;
     // Changed later, the excluded one keeps what it had while the rest is updated.
@@ -1396,15 +1405,7 @@ async fn a_plan_of_every_resource_but_some_leaves_those_unless_another_needs_the
         ("vpc", ResourceOptions::default()),
         Inputs::new().with("rule", "22"),
     );
-    let plan = engine
-        .preview_with(&changed, &targeted(Targets::all_but(["instance"])))
-        .await
-        .unwrap();
-    let summary = engine
-        .apply(&changed, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(summary.is_success(), "{summary}");
+    targeted_apply(&engine, &changed, Targets::all_but(["instance"]), &[]).await;
     assert_eq!(
         provider.inputs_of("instance").unwrap()["size"],
         serde_json::json!(1)
