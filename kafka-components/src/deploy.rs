@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use iac_core::{Output, ResourceOptions, SKETCH_MARK, Stack};
+use iac_core::{Output, ResourceOptions, Stack};
 use iac_local::{Command, CommandArgs, Environment};
 
 use crate::config::{AwsSite, PlatformConfig, Role};
@@ -121,29 +121,29 @@ pub const STEPS: [Step; 4] = [
     },
 ];
 
-/// The steps of a platform: the Connect step only where the connector runs (it polls the
-/// admin API on the platform node, onto the Connect nodes).
+/// Whether the platform runs the HTTP source connector: on the Connect nodes, polling the
+/// admin API on the platform node (so only with both).
+pub(crate) fn runs_connector(config: &PlatformConfig) -> bool {
+    config.count(Role::Platform) > 0 && config.count(Role::Connect) > 0
+}
+
+/// The steps of a platform: the Connect step only where the connector runs.
 pub fn steps(config: &PlatformConfig) -> impl Iterator<Item = &'static Step> {
-    let both = config.count(Role::Platform) > 0 && config.count(Role::Connect) > 0;
+    let connector = runs_connector(config);
     STEPS
         .iter()
-        .filter(move |step| both || !step.needs_connect_and_platform)
+        .filter(move |step| connector || !step.needs_connect_and_platform)
 }
 
 /// The triggers of `step`: what it reads with their digest, the versions it runs, and its
 /// binaries' fingerprints.
 fn triggers(step: &Step, files: &BTreeMap<String, String>, bin_dir: &str) -> Vec<String> {
     let reads: Vec<&str> = COMMON.iter().chain(step.reads).copied().collect();
-    // At preview, before the nodes exist, the files are sketched: their digest is not known.
-    let sketched = files.iter().any(|(path, contents)| {
-        reads.iter().any(|r| path.starts_with(r)) && contents.contains(SKETCH_MARK)
-    });
-    let files_digest = if sketched {
-        SKETCH_MARK.to_owned()
-    } else {
+    let mut triggers = vec![format!(
+        "files {}: {}",
+        reads.join(" "),
         digest(files, &reads)
-    };
-    let mut triggers = vec![format!("files {}: {files_digest}", reads.join(" "))];
+    )];
     triggers.extend(
         step.versions
             .iter()

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use iac_core::{Output, ResourceOptions, Stack};
+use iac_core::{Output, ResourceOptions, SKETCH_MARK, Stack};
 use iac_local::{Environment, Folder, Service, ServiceArgs};
 use sha2::{Digest, Sha256};
 
@@ -26,7 +26,7 @@ use crate::config::{LocalSite, PlatformConfig, Role};
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
 use crate::security::{
-    self, ADMIN_API, ADMIN_API_PASSWORD_FILE, CA_FILE, CONNECTOR, CertificateSubject, Credentials,
+    self, ADMIN_API_PASSWORD_FILE, CA_FILE, CONNECTOR, CertificateSubject, Credentials,
 };
 
 /// The local platform's nodes: one broker, one Connect worker and one platform node, all
@@ -139,16 +139,23 @@ pub(crate) fn program_path(program: &str) -> String {
     std::path::absolute(&path).map_or(path, |p| p.to_string_lossy().into_owned())
 }
 
-/// A digest of the files of `files` under the paths `reads` (prefixes).
+/// A digest of the files of `files` under the paths `reads` (prefixes); the engine's mark
+/// where one of them is a preview's sketch (a digest would hide what is not known yet).
 pub(crate) fn digest(files: &BTreeMap<String, String>, reads: &[&str]) -> String {
+    let read = || {
+        files
+            .iter()
+            .filter(|(path, _)| reads.iter().any(|r| path.starts_with(r)))
+    };
+    if read().any(|(_, contents)| contents.contains(SKETCH_MARK)) {
+        return SKETCH_MARK.to_owned();
+    }
     let mut hash = Sha256::new();
-    for (path, contents) in files {
-        if reads.iter().any(|r| path.starts_with(r)) {
-            hash.update(path.as_bytes());
-            hash.update([0]);
-            hash.update(contents.as_bytes());
-            hash.update([0]);
-        }
+    for (path, contents) in read() {
+        hash.update(path.as_bytes());
+        hash.update([0]);
+        hash.update(contents.as_bytes());
+        hash.update([0]);
     }
     format!("sha256:{:x}", hash.finalize())
 }
@@ -488,16 +495,10 @@ fn specs(
             after: &["tansu"],
             workdir: None,
         });
-        admin_api.args.extend([
-            "--kafka-security-protocol".into(),
-            "sasl_ssl".into(),
-            "--kafka-sasl-username".into(),
-            ADMIN_API.principal.into(),
-            "--kafka-sasl-password-file".into(),
-            credentials.path(ADMIN_API_PASSWORD_FILE),
-            "--kafka-ssl-ca-location".into(),
-            credentials.path(CA_FILE),
-        ]);
+        admin_api.args.extend(security::admin_api_sasl_args(
+            &credentials.path(ADMIN_API_PASSWORD_FILE),
+            &credentials.path(CA_FILE),
+        ));
         admin_api.reads_credentials = vec![ADMIN_API_PASSWORD_FILE.into(), CA_FILE.into()];
         // The rendered connector file names the variable and the CA's path.
         if let Some(password) = credentials.password(CONNECTOR) {

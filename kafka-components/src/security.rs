@@ -89,6 +89,23 @@ pub const CONNECTOR_PASSWORD_FILE: &str = "http-source-connector.password";
 /// The variable the connector reads its SCRAM password from (`producer.sasl.password.env`).
 pub const CONNECTOR_PASSWORD_VARIABLE: &str = "KAFKA_SASL_PASSWORD";
 
+/// The admin API's arguments for SASL_SSL with its SCRAM user, its password in
+/// `password_file` and the CA certificate at `ca`.
+pub fn admin_api_sasl_args(password_file: &str, ca: &str) -> Vec<String> {
+    [
+        "--kafka-security-protocol",
+        "sasl_ssl",
+        "--kafka-sasl-username",
+        ADMIN_API.principal,
+        "--kafka-sasl-password-file",
+        password_file,
+        "--kafka-ssl-ca-location",
+        ca,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// Where the services find the CA certificate: on AWS the nodes' copy ([`CA_ON_NODES`]), on
 /// this machine the credentials folder's.
 pub fn ca_location(config: &PlatformConfig) -> String {

@@ -61,11 +61,13 @@ pub(crate) enum StacksError {
         /// What is wrong.
         reason: String,
     },
-    /// The local environment's build command failed.
-    #[error("`{command}` (local.build in {}) failed ({status}): fix the build, then run again", file.display())]
+    /// The environment's build command (`local.build`, `deploy.build`) failed.
+    #[error("`{command}` ({field} in {}) failed ({status}): fix the build, then run again", file.display())]
     Build {
         /// The command.
         command: String,
+        /// Its field in the environment file.
+        field: &'static str,
         /// The environment file.
         file: PathBuf,
         /// How it ended.

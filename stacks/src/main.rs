@@ -387,14 +387,15 @@ fn program(env: &Env, target: &Target) -> Result<(Program, Registered), StacksEr
 /// (`deploy.build`, unless the deployment is off or skipped): an up-to-date build takes a
 /// moment, and a rebuilt program restarts its service.
 fn build_programs(env: &Env, json: bool, targeting: Option<&Targeting>) -> Result<(), StacksError> {
-    let (build, what) = match &env.config.site {
-        Site::Local(site) => (site.build.as_ref(), "the local programs"),
+    let (build, what, field) = match &env.config.site {
+        Site::Local(site) => (site.build.as_ref(), "the local programs", "local.build"),
         Site::Aws(site) => (
             site.deploy
                 .build
                 .as_ref()
                 .filter(|_| site.deploy.enabled && !targeting.is_some_and(|t| t.skip_deploy)),
             "the services for the nodes",
+            "deploy.build",
         ),
     };
     let Some(build) = build else {
@@ -413,6 +414,7 @@ fn build_programs(env: &Env, json: bool, targeting: Option<&Targeting>) -> Resul
     } else {
         Err(StacksError::Build {
             command: build.clone(),
+            field,
             file: env.file.clone(),
             status: status.to_string(),
         })

@@ -117,8 +117,7 @@ pub fn render(
     policy::check(config)?;
     let mut files = kafka::files(env, config, nodes)?;
     files.extend(monitoring::files(env, config, nodes)?);
-    let deployment = playbooks::files(env, config, nodes, &files)?;
-    files.extend(deployment);
+    files.extend(playbooks::files(env, config, nodes)?);
     files.sort_by_key(|f| f.path);
     Ok(files)
 }

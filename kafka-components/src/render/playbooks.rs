@@ -6,9 +6,9 @@ use askama::Template;
 
 use super::kafka::bootstrap_servers;
 use super::monitoring::GRAFANA_DASHBOARDS;
-use super::{NodeFacts, RenderError, RenderedFile, file, of_role};
-use crate::config::{PlatformConfig, Ports, Role};
-use crate::deploy::{ANSIBLE_CORE_VERSION, CP_ANSIBLE_VERSION};
+use super::{NodeFacts, RenderError, RenderedFile, file};
+use crate::config::{PlatformConfig, Ports};
+use crate::deploy::{ANSIBLE_CORE_VERSION, CP_ANSIBLE_VERSION, runs_connector};
 use crate::security::{self, CA_ON_NODES, CONNECT_SECRETS_ON_NODES};
 
 /// Where a service's files live on the nodes.
@@ -143,7 +143,6 @@ pub(super) fn files(
     env: &str,
     config: &PlatformConfig,
     nodes: &[NodeFacts],
-    rendered: &[RenderedFile],
 ) -> Result<Vec<RenderedFile>, RenderError> {
     if config.aws().is_none() {
         return Ok(Vec::new());
@@ -166,10 +165,10 @@ pub(super) fn files(
     let mut connect_files = Vec::new();
     if let Some(dir) = credentials_dir {
         let password = format!("{ON_NODES}/{}", security::ADMIN_API_PASSWORD_FILE);
-        admin_api_start.push_str(&format!(
-            " --kafka-security-protocol sasl_ssl --kafka-sasl-username {} --kafka-sasl-password-file {password} --kafka-ssl-ca-location {CA_ON_NODES}",
-            security::ADMIN_API.principal
-        ));
+        for arg in security::admin_api_sasl_args(&password, CA_ON_NODES) {
+            admin_api_start.push(' ');
+            admin_api_start.push_str(&arg);
+        }
         admin_api_files.extend([
             ca(dir),
             NodeFile::secret(
@@ -258,11 +257,7 @@ pub(super) fn files(
             .render(),
         )?,
     ];
-    // The connector runs on the Connect nodes where the platform renders one.
-    let has_connector = rendered
-        .iter()
-        .any(|f| f.path == "connect/http-source-connector.json");
-    if has_connector && !of_role(nodes, &[Role::Connect]).is_empty() {
+    if runs_connector(config) {
         files.extend([
             file(
                 "ansible/connect.yml",
