@@ -30,6 +30,7 @@ mod kafka;
 mod metrics;
 pub mod offset;
 mod rest;
+mod scan;
 mod source;
 
 pub use config::{ConfigError, ConnectorConfig};

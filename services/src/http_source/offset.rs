@@ -70,10 +70,7 @@ impl SourceOffset {
     /// Reads an offset value of `kind`; the error says what was found.
     pub fn parse(kind: OffsetKind, value: &Value) -> Result<Self, String> {
         if let (OffsetKind::Incrementing, Some(number)) = (kind, value.as_i64()) {
-            return Ok(Self {
-                text: None,
-                order: Order::Number(number),
-            });
+            return Ok(Self::number(number));
         }
         let text = match value {
             Value::String(s) => s.clone(),
@@ -95,6 +92,14 @@ impl SourceOffset {
             text: Some(text),
             order,
         })
+    }
+
+    /// An incrementing offset the source sent as a JSON number.
+    pub(crate) fn number(number: i64) -> Self {
+        Self {
+            text: None,
+            order: Order::Number(number),
+        }
     }
 
     /// The offset as it goes into the URL.
