@@ -87,19 +87,14 @@ impl<'a> Scanner<'a> {
     /// The list: each element's text, and for an object its fields' values.
     fn records(&mut self, fields: [Option<&str>; 3]) -> Option<Vec<RawRecord<'a>>> {
         let mut records = Vec::new();
-        self.eat(b'[')?;
-        self.space();
-        if self.eat(b']').is_some() {
-            return Some(records);
-        }
-        loop {
-            let start = self.at;
+        self.array(|scan| {
+            let start = scan.at;
             let mut found = [None; 3];
             if fields.iter().all(Option::is_none) {
-                self.value(2)?;
+                scan.value(2)?;
             } else {
                 // A record that is not an object: the general reader names it.
-                self.object(|scan, name| {
+                scan.object(|scan, name| {
                     let name = name?;
                     let wanted: [bool; 3] =
                         std::array::from_fn(|i| found[i].is_none() && fields[i] == Some(name));
@@ -114,19 +109,42 @@ impl<'a> Scanner<'a> {
                     Some(())
                 })?;
             }
-            let record = self.text.get(start..self.at)?;
+            let record = scan.text.get(start..scan.at)?;
             records.push((record, found.map(|v| v.filter(|v| *v != "null"))));
-            self.space();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.space();
-                }
-                b']' => {
-                    self.at += 1;
-                    return Some(records);
-                }
-                _ => return None,
+            Some(())
+        })?;
+        Some(records)
+    }
+
+    /// After an element of a list or a member of an object: whether another follows (`,`)
+    /// or `close` ends them.
+    fn another(&mut self, close: u8) -> Option<bool> {
+        self.space();
+        match self.peek()? {
+            b',' => {
+                self.at += 1;
+                self.space();
+                Some(true)
+            }
+            byte if byte == close => {
+                self.at += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// A list, `element` called with the scanner before each element, which it reads.
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.space();
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            element(self)?;
+            if !self.another(b']')? {
+                return Some(());
             }
         }
     }
@@ -149,17 +167,8 @@ impl<'a> Scanner<'a> {
             self.eat(b':')?;
             self.space();
             member(self, (!escaped).then_some(name))?;
-            self.space();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.space();
-                }
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.another(b'}')? {
+                return Some(());
             }
         }
     }
@@ -178,28 +187,7 @@ impl<'a> Scanner<'a> {
         }
         match self.peek()? {
             b'{' => self.object(|scan, _| scan.value(depth + 1)),
-            b'[' => {
-                self.at += 1;
-                self.space();
-                if self.eat(b']').is_some() {
-                    return Some(());
-                }
-                loop {
-                    self.value(depth + 1)?;
-                    self.space();
-                    match self.peek()? {
-                        b',' => {
-                            self.at += 1;
-                            self.space();
-                        }
-                        b']' => {
-                            self.at += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
-                }
-            }
+            b'[' => self.array(|scan| scan.value(depth + 1)),
             b'"' => self.string().map(drop),
             b't' => self.literal("true"),
             b'f' => self.literal("false"),
