@@ -22,20 +22,32 @@ pub(super) struct Scanned<'a> {
 }
 
 /// The member name a pointer names where it is one plain token (`/name`, no `~`).
-pub(super) fn member(pointer: &str) -> Option<&str> {
+fn member(pointer: &str) -> Option<&str> {
     pointer
         .strip_prefix('/')
         .filter(|token| !token.contains(['/', '~']))
 }
 
-/// The page `text` with its list at member `list`, the next link at member `next`, and the
-/// record pointers `fields` (each a member name; `None` for a pointer not set).
+/// The page `text` with its list at pointer `list`, the next link at pointer `next`, and
+/// the record pointers `fields` (`None` for a pointer not set); `None` unless each pointer
+/// names a member.
 pub(super) fn page<'a>(
     text: &'a str,
     list: &str,
     next: Option<&str>,
     fields: [Option<&str>; 3],
 ) -> Option<Scanned<'a>> {
+    let list = member(list)?;
+    let next = match next {
+        Some(pointer) => Some(member(pointer)?),
+        None => None,
+    };
+    let mut names = [None; 3];
+    for (name, pointer) in names.iter_mut().zip(fields) {
+        if let Some(pointer) = pointer {
+            *name = Some(member(pointer)?);
+        }
+    }
     if next == Some(list) {
         return None;
     }
@@ -46,7 +58,7 @@ pub(super) fn page<'a>(
     scan.object(|scan, name| {
         let name = name?;
         if name == list && records.is_none() {
-            records = Some(scan.records(fields)?);
+            records = Some(scan.records(names)?);
         } else if Some(name) == next && found_next.is_none() {
             found_next = Some(scan.value_text(1)?);
         } else {
