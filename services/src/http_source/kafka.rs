@@ -3,7 +3,7 @@
 //! produce again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -46,12 +46,14 @@ fn client_config(config: &ConnectorConfig) -> ClientConfig {
 }
 
 /// The broker's answers for a group of records (a page's, an offset record): complete once
-/// every record sent with it is answered and it is sealed; the log end each partition
-/// reached, or the first refusal. One counter and one lock per group, nothing per record:
-/// the delivery callback copies no record.
+/// it is sealed with the number of records sent and every one of them is answered; the log
+/// end each partition reached, or the first refusal. Nothing per record on the sending side
+/// but the handle each record carries, one counter and one lock per group on the answering
+/// side: the delivery callback copies no record.
 pub(crate) struct Acks {
-    /// Records sent and not answered, plus one until sealed.
-    outstanding: AtomicUsize,
+    /// Records sent (added once, at sealing) less records answered (subtracted as they are):
+    /// below zero before sealing, zero exactly when the sealed group is complete.
+    outstanding: AtomicIsize,
     answered: Mutex<Answered>,
     complete: tokio::sync::watch::Sender<bool>,
 }
@@ -66,29 +68,20 @@ impl Acks {
     /// A group with nothing sent yet.
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
-            outstanding: AtomicUsize::new(1),
+            outstanding: AtomicIsize::new(0),
             answered: Mutex::new(Answered::default()),
             complete: tokio::sync::watch::Sender::new(false),
         })
     }
 
-    /// One more record is about to be sent with the group.
-    pub(crate) fn expect(&self) {
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
+    /// No more records join the group: `sent` of them were handed to the producer with it.
+    pub(crate) fn seal(&self, sent: usize) {
+        self.settled(isize::try_from(sent).unwrap_or(isize::MAX));
     }
 
-    /// A record announced with `expect` was not sent after all.
-    pub(crate) fn unexpect(&self) {
-        self.outstanding.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// No more records join the group.
-    pub(crate) fn seal(&self) {
-        self.answer_one();
-    }
-
-    fn answer_one(&self) {
-        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+    /// Adds `change` to the records outstanding; the change that leaves none completes it.
+    fn settled(&self, change: isize) {
+        if self.outstanding.fetch_add(change, Ordering::AcqRel) + change == 0 {
             self.complete.send_replace(true);
         }
     }
@@ -106,7 +99,7 @@ impl Acks {
                 }
             }
         }
-        self.answer_one();
+        self.settled(-1);
     }
 
     /// Waits until every record of the sealed group is answered: the log end per partition
@@ -471,25 +464,35 @@ mod tests {
     #[tokio::test]
     async fn a_group_completes_once_sealed_and_every_record_is_answered() {
         let acks = Acks::new();
-        acks.expect();
-        acks.expect();
-        acks.unexpect(); // not sent after all
-        acks.seal();
+        // One of two records answered before the group is sealed.
+        acks.settled(-1);
+        acks.seal(2);
         assert!(
             tokio::time::timeout(Duration::from_millis(50), acks.wait())
                 .await
                 .is_err(),
             "one record is still unanswered"
         );
-        acks.answer_one();
+        acks.settled(-1);
         let answered = tokio::time::timeout(Duration::from_secs(5), acks.wait()).await;
         assert!(
             matches!(answered, Ok(Ok(ref ends)) if ends.is_empty()),
             "{answered:?}"
         );
 
+        let early = Acks::new();
+        early.settled(-1);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), early.wait())
+                .await
+                .is_err(),
+            "an unsealed group is not complete, however many records are answered"
+        );
+        early.seal(1);
+        assert!(early.wait().await.is_ok(), "sealed after its one answer");
+
         let empty = Acks::new();
-        empty.seal();
+        empty.seal(0);
         assert!(
             empty.wait().await.is_ok(),
             "a sealed group of nothing is complete"

@@ -167,6 +167,11 @@ impl Metrics {
             .inc_by(records as u64);
     }
 
+    /// Records the broker acknowledged so far.
+    pub(crate) fn produced_so_far(&self) -> u64 {
+        self.produced.get_or_create(&self.labels()).get()
+    }
+
     pub(crate) fn skipped(&self, why: Skip, records: usize) {
         let kind = match why {
             Skip::Offset => "offset",

@@ -236,6 +236,12 @@ impl Connector {
             .clone()
     }
 
+    /// Records the broker has acknowledged since the connector was made (its offset may not
+    /// be committed yet): `http_source_records_produced_total` in the metrics.
+    pub fn produced(&self) -> u64 {
+        self.metrics.produced_so_far()
+    }
+
     /// The Prometheus text exposition of its metrics.
     pub fn metrics_text(&self) -> String {
         self.metrics.render()
@@ -510,7 +516,7 @@ impl Connector {
     /// those a run that stopped before committing already produced. Advances the offset.
     async fn produce(
         &self,
-        records: Vec<source::Record<'_>>,
+        records: impl Iterator<Item = source::Record<'_>>,
         offset: &mut Option<SourceOffset>,
         already_produced: &mut HashMap<RecordBytes, usize>,
     ) -> Result<Batch, String> {
@@ -550,7 +556,7 @@ impl Connector {
         }
         self.metrics.skipped(Skip::Offset, seen);
         self.metrics.skipped(Skip::Recovered, recovered);
-        batch.acks.seal();
+        batch.acks.seal(batch.records);
         self.metrics
             .uncommitted(i64::try_from(batch.records).unwrap_or(i64::MAX));
         batch.offset = offset.clone();
@@ -644,7 +650,6 @@ impl Connector {
         if let Some(timestamp) = timestamp {
             record = record.timestamp(timestamp);
         }
-        acks.expect();
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -653,7 +658,6 @@ impl Connector {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 Err((e, _)) => {
-                    acks.unexpect();
                     self.metrics.error(ErrorKind::Kafka);
                     return Err(e);
                 }
@@ -780,7 +784,7 @@ impl Connector {
                     self.config.offset_topic
                 )
             })?;
-        acks.seal();
+        acks.seal(1);
         Ok(OffsetWrite {
             acks,
             stored,

@@ -119,8 +119,8 @@ impl Source {
         };
         let status = response.status();
         let after = retry_after(response.headers());
-        let body = match response.bytes().await {
-            Ok(body) => body.to_vec(),
+        let body = match body(response).await {
+            Ok(body) => body,
             Err(e) => {
                 return Attempt::Retry {
                     reason: format!(
@@ -159,6 +159,20 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Room reserved up front for a body at most (a larger one grows as it arrives): a
+/// `Content-Length` the source gets wrong allocates no more than this.
+const RESERVE_AT_MOST: u64 = 16 << 20;
+
+/// A response's body, its chunks copied once into one buffer sized by `Content-Length`.
+async fn body(mut response: reqwest::Response) -> reqwest::Result<Vec<u8>> {
+    let reserve = response.content_length().unwrap_or(0).min(RESERVE_AT_MOST);
+    let mut body = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// One record, ready to produce, borrowing its value from the response body.
@@ -719,20 +733,17 @@ impl FetchedPage {
     }
 
     /// The records, borrowing from the page (their offsets taken out of it).
-    pub(crate) fn records(&mut self) -> Vec<Record<'_>> {
+    pub(crate) fn records(&mut self) -> impl Iterator<Item = Record<'_>> {
         let body = self.body.as_slice();
-        self.spans
-            .iter_mut()
-            .map(|s| Record {
-                key: s.key.as_ref().map(|key| match key {
-                    KeySpan::In(at) => Cow::Borrowed(&body[at.clone()]),
-                    KeySpan::Own(key) => Cow::Borrowed(key.as_slice()),
-                }),
-                value: &body[s.value.clone()],
-                offset: s.offset.take(),
-                timestamp: s.timestamp,
-            })
-            .collect()
+        self.spans.iter_mut().map(|s| Record {
+            key: s.key.as_ref().map(|key| match key {
+                KeySpan::In(at) => Cow::Borrowed(&body[at.clone()]),
+                KeySpan::Own(key) => Cow::Borrowed(key.as_slice()),
+            }),
+            value: &body[s.value.clone()],
+            offset: s.offset.take(),
+            timestamp: s.timestamp,
+        })
     }
 }
 
@@ -808,9 +819,9 @@ pub(super) mod tests {
         let read = page(&config, &url(), body)?.records;
         let mut fetched = FetchedPage::read(&config, &url(), body.to_vec())?;
         assert_eq!(fetched.items, 3);
-        assert_eq!(fetched.records(), read);
+        assert_eq!(fetched.records().collect::<Vec<_>>(), read);
         // The offsets are handed out once.
-        assert!(fetched.records().iter().all(|r| r.offset.is_none()));
+        assert!(fetched.records().all(|r| r.offset.is_none()));
         Ok(())
     }
 
