@@ -490,14 +490,15 @@ impl Connector {
                 }
             }));
             while let Some(page) = fetched.recv().await {
-                let mut page = match page {
+                let page = match page {
                     Ok(page) => page,
                     Err(Interrupted::Stopped) => return Ok(()),
                     Err(Interrupted::Failed(reason)) => return Err(self.fail(reason)),
                 };
+                let page = page.page();
                 self.metrics.polled(page.items);
                 let batch = self
-                    .produce(page.records(), &mut offset, &mut already_produced)
+                    .produce(&page.records, &mut offset, &mut already_produced)
                     .await?;
                 if batches.send(batch).await.is_err() {
                     // The committing side stopped; it reports why.
@@ -516,7 +517,7 @@ impl Connector {
     /// those a run that stopped before committing already produced. Advances the offset.
     async fn produce(
         &self,
-        records: impl Iterator<Item = source::Record<'_>>,
+        records: &[source::Record<'_>],
         offset: &mut Option<SourceOffset>,
         already_produced: &mut HashMap<RecordBytes, usize>,
     ) -> Result<Batch, String> {
@@ -527,8 +528,11 @@ impl Connector {
             recovering: !already_produced.is_empty(),
         };
         let (mut seen, mut recovered) = (0, 0);
+        // The latest offset of the page so far, where it is past `offset`.
+        let mut latest: Option<&SourceOffset> = None;
         for record in records {
-            if let (Some(at), Some(current)) = (&record.offset, &*offset)
+            let current = latest.or(offset.as_ref());
+            if let (Some(at), Some(current)) = (&record.offset, current)
                 && !at.is_after(current)
             {
                 seen += 1;
@@ -536,7 +540,7 @@ impl Connector {
             }
             // A record a stopped run produced after its last commit is matched once, by any
             // later poll that returns it (unpaged sources return it in a later poll).
-            if !already_produced.is_empty() && recovers(already_produced, &record) {
+            if !already_produced.is_empty() && recovers(already_produced, record) {
                 recovered += 1;
             } else {
                 self.enqueue(
@@ -548,11 +552,14 @@ impl Connector {
                 .map_err(|e| self.fail(format!("cannot produce to {}: {e}", self.config.topic)))?;
                 batch.records += 1;
             }
-            if let Some(at) = record.offset
-                && offset.as_ref().is_none_or(|current| at.is_after(current))
+            if let Some(at) = &record.offset
+                && current.is_none_or(|current| at.is_after(current))
             {
-                *offset = Some(at);
+                latest = Some(at);
             }
+        }
+        if let Some(latest) = latest {
+            *offset = Some(latest.clone());
         }
         self.metrics.skipped(Skip::Offset, seen);
         self.metrics.skipped(Skip::Recovered, recovered);
@@ -580,7 +587,7 @@ impl Connector {
                 }
                 Err(interrupted) => Err(interrupted),
             };
-            let next = page.as_ref().ok().and_then(|page| page.next.clone());
+            let next = page.as_ref().ok().and_then(|page| page.page().next.clone());
             if pages.send(page).await.is_err() {
                 return;
             }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
+use yoke::{Yoke, Yokeable};
 
 use super::config::{Auth, ConnectorConfig, Pagination};
 use super::offset::{OffsetKind, SourceOffset, timestamp_millis};
@@ -189,7 +190,7 @@ pub(crate) struct Record<'a> {
 }
 
 /// A page: its records and where the next page is.
-#[derive(Debug)]
+#[derive(Debug, Yokeable)]
 pub(crate) struct Page<'a> {
     /// The records, in the order the source gave them.
     pub(crate) records: Vec<Record<'a>>,
@@ -670,80 +671,20 @@ pub(crate) fn page<'a>(
     })
 }
 
-/// Where a part of a page's body is.
-fn span(body: &[u8], part: &[u8]) -> std::ops::Range<usize> {
-    let start = (part.as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
-    start..start + part.len()
-}
-
-/// A record of a [`FetchedPage`]: where its parts are in the page's body.
-#[derive(Debug)]
-struct RecordSpan {
-    key: Option<KeySpan>,
-    value: std::ops::Range<usize>,
-    offset: Option<SourceOffset>,
-    timestamp: Option<i64>,
-}
-
-/// A key: a span of the body, or its own bytes (a string with escapes, a JSON key).
-#[derive(Debug)]
-enum KeySpan {
-    In(std::ops::Range<usize>),
-    Own(Vec<u8>),
-}
-
 /// A page read into records that owns its body: what the fetching task hands the producing
-/// one.
+/// one. The records borrow from the body they were read from, as [`page`] gives them.
 #[derive(Debug)]
-pub(crate) struct FetchedPage {
-    body: Vec<u8>,
-    spans: Vec<RecordSpan>,
-    /// The number of items in the response's list.
-    pub(crate) items: usize,
-    /// The next page of this poll, if any.
-    pub(crate) next: Option<Url>,
-}
+pub(crate) struct FetchedPage(Yoke<Page<'static>, Vec<u8>>);
 
 impl FetchedPage {
     /// [`page`], keeping the body.
     pub(crate) fn read(config: &ConnectorConfig, url: &Url, body: Vec<u8>) -> Result<Self, String> {
-        let Page {
-            records,
-            items,
-            next,
-        } = page(config, url, &body)?;
-        let spans = records
-            .into_iter()
-            .map(|r| RecordSpan {
-                key: r.key.map(|key| match key {
-                    Cow::Borrowed(key) => KeySpan::In(span(&body, key)),
-                    Cow::Owned(key) => KeySpan::Own(key),
-                }),
-                value: span(&body, r.value),
-                offset: r.offset,
-                timestamp: r.timestamp,
-            })
-            .collect();
-        Ok(Self {
-            body,
-            spans,
-            items,
-            next,
-        })
+        Yoke::try_attach_to_cart(body, |body| page(config, url, body)).map(Self)
     }
 
-    /// The records, borrowing from the page (their offsets taken out of it).
-    pub(crate) fn records(&mut self) -> impl Iterator<Item = Record<'_>> {
-        let body = self.body.as_slice();
-        self.spans.iter_mut().map(|s| Record {
-            key: s.key.as_ref().map(|key| match key {
-                KeySpan::In(at) => Cow::Borrowed(&body[at.clone()]),
-                KeySpan::Own(key) => Cow::Borrowed(key.as_slice()),
-            }),
-            value: &body[s.value.clone()],
-            offset: s.offset.take(),
-            timestamp: s.timestamp,
-        })
+    /// The page: its records, borrowing from the body.
+    pub(crate) fn page(&self) -> &Page<'_> {
+        self.0.get()
     }
 }
 
@@ -817,11 +758,9 @@ pub(super) mod tests {
         let body =
             br#"{"items":[{"id":1,"k":"plain"},{"id":2,"k":"tab\there"},{"id":3,"k":{"a":1}}]}"#;
         let read = page(&config, &url(), body)?.records;
-        let mut fetched = FetchedPage::read(&config, &url(), body.to_vec())?;
-        assert_eq!(fetched.items, 3);
-        assert_eq!(fetched.records().collect::<Vec<_>>(), read);
-        // The offsets are handed out once.
-        assert!(fetched.records().all(|r| r.offset.is_none()));
+        let fetched = FetchedPage::read(&config, &url(), body.to_vec())?;
+        assert_eq!(fetched.page().items, 3);
+        assert_eq!(fetched.page().records, read);
         Ok(())
     }
 
