@@ -496,13 +496,13 @@ async fn connector(
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let committed = since_first_request().context("the source was never asked")?;
     let first = pages
         .first_request
         .lock()
         .ok()
         .and_then(|mut first| first.take())
         .context("the source was never asked")?;
+    let committed = first.measured(records);
     connector.stop();
     running.await?;
     delete_topics(bootstrap, &[topic, &format!("{topic}-offsets")]).await?;

@@ -47,9 +47,9 @@ fn client_config(config: &ConnectorConfig) -> ClientConfig {
 
 /// The broker's answers for a group of records (a page's, an offset record): complete once
 /// it is sealed with the number of records sent and every one of them is answered; the log
-/// end each partition reached, or the first refusal. Nothing per record on the sending side
-/// but the handle each record carries, one counter and one lock per group on the answering
-/// side: the delivery callback copies no record.
+/// end each partition reached, or the first refusal. Sending a record only hands it the
+/// group's handle; each answer takes the group's lock and counts down its one counter, and
+/// copies no record.
 pub(crate) struct Acks {
     /// Records sent (added once, at sealing) less records answered (subtracted as they are):
     /// below zero before sealing, zero exactly when the sealed group is complete.
