@@ -1006,6 +1006,44 @@ async fn idle_polls_write_no_offset_record() {
     running.await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_timestamp_pointer_records_carry_the_time_their_page_is_produced() {
+    let (_feed, address) = feed(100, None).await;
+    let (name, topic) = (unique("untimed"), unique("untimed-items"));
+    let mut document = config(&name, &topic, address);
+    if let Some(config) = document["config"].as_object_mut() {
+        config.remove("http.response.record.timestamp.pointer");
+    }
+    let now = || {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        i64::try_from(since.unwrap().as_millis()).unwrap()
+    };
+    let started = now();
+    let connector = connector(&document);
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    wait_committed(&connector, "100", Duration::from_secs(20)).await;
+    let committed = now();
+    connector.stop();
+    running.await.unwrap();
+    let records = read_topic(&topic);
+    assert_exactly_once(&records, 100);
+    let mut by_page: BTreeMap<u64, BTreeSet<i64>> = BTreeMap::new();
+    for (_, _, value, timestamp) in &records {
+        let timestamp = timestamp.unwrap_or_default();
+        assert!(
+            (started..=committed).contains(&timestamp),
+            "record {value}: timestamp {timestamp} is not within the run ({started}..={committed})"
+        );
+        // The feed serves 37 items a page: items 1-37, 38-74, 75-100.
+        let page = (value["id"].as_u64().unwrap() - 1) / 37;
+        by_page.entry(page).or_default().insert(timestamp);
+    }
+    assert!(
+        by_page.values().all(|times| times.len() == 1),
+        "each page's records share one time: {by_page:?}"
+    );
+}
+
 /// One source shape of the crash soak.
 struct Shape {
     paged: bool,

@@ -528,6 +528,9 @@ impl Connector {
             recovering: !already_produced.is_empty(),
         };
         let (mut seen, mut recovered) = (0, 0);
+        // A record the source gives no time carries the time its page is produced: one
+        // clock reading a page, not one per record.
+        let produced_at = StoredOffset::now_ms();
         // The latest offset of the page so far, where it is past `offset`.
         let mut latest: Option<&SourceOffset> = None;
         for record in records {
@@ -545,7 +548,11 @@ impl Connector {
             } else {
                 self.enqueue(
                     &self.config.topic,
-                    (record.key.as_deref(), record.value, record.timestamp),
+                    (
+                        record.key.as_deref(),
+                        record.value,
+                        record.timestamp.unwrap_or(produced_at),
+                    ),
                     &batch.acks,
                 )
                 .await
@@ -645,17 +652,15 @@ impl Connector {
     async fn enqueue(
         &self,
         topic: &str,
-        (key, value, timestamp): (Option<&[u8]>, &[u8], Option<i64>),
+        (key, value, timestamp): (Option<&[u8]>, &[u8], i64),
         acks: &Arc<Acks>,
     ) -> Result<(), KafkaError> {
         let mut record =
             BaseRecord::<[u8], [u8], Arc<Acks>>::with_opaque_to(topic, Arc::clone(acks))
-                .payload(value);
+                .payload(value)
+                .timestamp(timestamp);
         if let Some(key) = key {
             record = record.key(key);
-        }
-        if let Some(timestamp) = timestamp {
-            record = record.timestamp(timestamp);
         }
         loop {
             match self.producer.send(record) {
@@ -783,7 +788,8 @@ impl Connector {
     ) -> Result<OffsetWrite, String> {
         let value = serde_json::to_vec(&stored).map_err(|e| format!("offset record: {e}"))?;
         let acks = Acks::new();
-        self.enqueue(&self.config.offset_topic, (Some(key), &value, None), &acks)
+        let at = stored.committed_at_ms;
+        self.enqueue(&self.config.offset_topic, (Some(key), &value, at), &acks)
             .await
             .map_err(|e| {
                 format!(

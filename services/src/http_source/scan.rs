@@ -76,6 +76,35 @@ pub(super) fn page<'a>(
     })
 }
 
+/// Whether a byte ends the plain contents of a string: a quote, a backslash, or a control
+/// character (which JSON does not allow there).
+fn special(byte: u8) -> bool {
+    (byte == b'"') | (byte == b'\\') | (byte < 0x20)
+}
+
+/// The number of plain string bytes `bytes` starts with (all of them where none is
+/// [`special`]): a block of bytes at a time, each block's bytes looked at together (the
+/// compiler makes that one vector comparison), then the block that has one byte by byte.
+fn plain(bytes: &[u8]) -> usize {
+    const BLOCK: usize = 16;
+    let mut clear = 0;
+    for block in bytes.chunks_exact(BLOCK) {
+        if block
+            .iter()
+            .fold(false, |found, byte| found | special(*byte))
+        {
+            break;
+        }
+        clear += BLOCK;
+    }
+    let rest = &bytes[clear..];
+    clear
+        + rest
+            .iter()
+            .position(|byte| special(*byte))
+            .unwrap_or(rest.len())
+}
+
 struct Scanner<'a> {
     text: &'a str,
     at: usize,
@@ -98,7 +127,9 @@ impl<'a> Scanner<'a> {
 
     /// The list: each element's text, and for an object its fields' values.
     fn records(&mut self, fields: [Option<&str>; 3]) -> Option<Vec<RawRecord<'a>>> {
-        let mut records = Vec::new();
+        // Room for a record every 128 bytes of the page: most pages' lists without growing,
+        // and never more than half the page's own size.
+        let mut records = Vec::with_capacity(self.text.len() / 128);
         self.array(|scan| {
             let start = scan.at;
             let mut found = [None; 3];
@@ -220,22 +251,17 @@ impl<'a> Scanner<'a> {
         let bytes = self.text.as_bytes();
         let mut escaped = false;
         loop {
-            // To the next quote or backslash; a control character before it is not JSON.
-            let run = bytes.get(self.at..)?;
-            let stop = memchr::memchr2(b'"', b'\\', run)?;
-            if run[..stop]
-                .iter()
-                .fold(false, |control, b| control | (*b < 0x20))
-            {
-                return None;
+            self.at += plain(bytes.get(self.at..)?);
+            match *bytes.get(self.at)? {
+                b'"' => {
+                    let contents = self.text.get(start..self.at)?;
+                    self.at += 1;
+                    return Some((contents, escaped));
+                }
+                b'\\' => escaped = true,
+                // A control character: not JSON.
+                _ => return None,
             }
-            self.at += stop;
-            if bytes[self.at] == b'"' {
-                let contents = self.text.get(start..self.at)?;
-                self.at += 1;
-                return Some((contents, escaped));
-            }
-            escaped = true;
             match *bytes.get(self.at + 1)? {
                 b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 2,
                 b'u' => {
