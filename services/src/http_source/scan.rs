@@ -83,8 +83,9 @@ fn special(byte: u8) -> bool {
 }
 
 /// The number of plain string bytes `bytes` starts with (all of them where none is
-/// [`special`]): a block of bytes at a time, each block's bytes looked at together (the
-/// compiler makes that one vector comparison), then the block that has one byte by byte.
+/// [`special`]): a block at a time, each block's bytes tested together without an early
+/// exit (which lets the compiler compare them as one vector), then the block that has one
+/// byte by byte.
 fn plain(bytes: &[u8]) -> usize {
     const BLOCK: usize = 16;
     let mut clear = 0;
