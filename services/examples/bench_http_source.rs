@@ -16,7 +16,10 @@
 //! broker's acknowledgement of its last record, and to the commit of its offset after it
 //! (reported beside, as its start-up is). Medians and the spread (lowest to highest) over the
 //! rounds, and the CPU time each spent per record, in this process and in the broker: on a
-//! machine where the broker shares the cores, records/s follow the sum of the two.
+//! machine where the broker shares the cores, records/s follow the sum of the two. Beside the
+//! ratio of the medians, the median of each round's own ratio (the connector against the
+//! reference tuning's run in that round), which the machine's drift between rounds does not
+//! move.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -619,18 +622,18 @@ async fn main() -> anyhow::Result<()> {
         connectors.push(c);
     }
     println!("median of {rounds} rounds, {records} records of ~150 bytes, 3 partitions:");
-    let mut reference: Option<(Summary, &str)> = None;
+    let mut reference: Option<(Summary, &str, &[Measured])> = None;
     for (tuning, measured) in tunings.iter().zip(&by_tuning) {
         let summary = summary(measured);
         println!("  raw producer, {}: {}", tuning.name, summary.line);
         if reference
             .as_ref()
-            .is_none_or(|(best, _)| summary.rate > best.rate)
+            .is_none_or(|(best, _, _)| summary.rate > best.rate)
         {
-            reference = Some((summary, tuning.name));
+            reference = Some((summary, tuning.name, measured));
         }
     }
-    let (reference, tuning) = reference.context("no raw producer ran")?;
+    let (reference, tuning, reference_runs) = reference.context("no raw producer ran")?;
     println!(
         "  reference (the raw producer's fastest tuning by median): {tuning}, {:.0} records/s",
         reference.rate
@@ -651,6 +654,18 @@ async fn main() -> anyhow::Result<()> {
             100.0 * measured.rate / reference.rate
         );
     }
+    // Each round's connector against the reference tuning's run in the same round: the
+    // machine's speed drifts between rounds, and this ratio cancels what both runs share.
+    let mut paired: Vec<f64> = connectors
+        .iter()
+        .zip(reference_runs)
+        .map(|(c, r)| 100.0 * c.acknowledged.rate / r.rate)
+        .collect();
+    println!(
+        "  paired by round (the connector against the reference tuning's run in the same round): median {:.0}% (spread {}%)",
+        median(&mut paired),
+        spread(&paired)
+    );
     if let (Some(by_reference), Some(by_connector)) = (reference.cpu, acknowledged.cpu) {
         println!(
             "  by CPU per record with the broker ({by_connector:.2} µs against {by_reference:.2}), the connector reaches at most {:.0}% of the reference where the broker shares the cores",
