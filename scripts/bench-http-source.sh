@@ -3,7 +3,7 @@
 # to end from a fast local paged source into the broker, beside a raw rdkafka producer with
 # the same delivery settings to the same broker in the same run (target: >= 80% of it).
 #
-#   scripts/bench-http-source.sh [records, default 200000] [rounds, default 3]
+#   scripts/bench-http-source.sh [records, default 200000] [rounds, default 15]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A broker of its own (in-memory, so it starts empty): the numbers do not depend on what
@@ -12,4 +12,4 @@ export TANSU_PORT="${BENCH_TANSU_PORT:-19292}"
 eval "$(scripts/tansu.sh start)"
 [ "$KAFKA_PLATFORM_TANSU_STARTED" = 1 ] && trap 'scripts/tansu.sh stop' EXIT
 cargo build --release --quiet -p services --example bench_http_source
-RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/examples/bench_http_source "${1:-200000}" "${2:-3}"
+RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/examples/bench_http_source "${1:-200000}" "${2:-15}"

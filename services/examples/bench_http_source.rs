@@ -564,7 +564,13 @@ async fn main() -> anyhow::Result<()> {
         .next()
         .map_or(Ok(200_000), |a| a.parse())
         .context("records")?;
-    let rounds: usize = args.next().map_or(Ok(3), |a| a.parse()).context("rounds")?;
+    let rounds: usize = args
+        .next()
+        .map_or(Ok(15), |a| a.parse())
+        .context("rounds")?;
+    if records == 0 || rounds == 0 {
+        bail!("records and rounds must each be at least 1");
+    }
     let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").context("KAFKA_BOOTSTRAP_SERVERS")?;
 
     let pages: Vec<axum::body::Bytes> = (0..records.div_ceil(PAGE))
