@@ -728,6 +728,97 @@ async fn a_client_error_fails_the_connector_and_pause_stops_polling() {
     assert_exactly_once(&read_topic(&topic), 20);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_over_the_size_limit_fails_the_connector_naming_the_limit() {
+    let (_, address) = feed(74, None).await;
+    let (name, topic) = (unique("oversized"), unique("oversized-items"));
+    let mut document = config(&name, &topic, address);
+    // A page of 37 items is about 2.5 kB.
+    document["config"]["http.response.max.bytes"] = json!("1000");
+    let limited = connector(&document);
+    let running = tokio::spawn(Arc::clone(&limited).run());
+    eventually("the connector failed", Duration::from_secs(30), || {
+        let failed = limited.status().state == ConnectorState::Failed;
+        async move { failed }
+    })
+    .await;
+    let trace = limited.status().trace.unwrap();
+    assert_eq!(
+        trace,
+        format!(
+            "GET http://{address}/items?after=0&limit=37: the response is larger than http.response.max.bytes (1000 bytes): ask the source for smaller pages or raise the limit"
+        )
+    );
+    limited.stop();
+    running.await.unwrap();
+    assert_eq!(read_topic(&topic), [], "nothing of the page was produced");
+
+    // Started again with the default limit, it reads everything, once.
+    let connector = connector(&config(&name, &topic, address));
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    wait_committed(&connector, "74", Duration::from_secs(30)).await;
+    connector.stop();
+    running.await.unwrap();
+    assert_exactly_once(&read_topic(&topic), 74);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_body_is_read_no_further_than_the_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A source that answers every request with a chunked body that never ends.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&sent);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let sent = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let mut request = [0; 4096];
+                if socket.read(&mut request).await.is_err() {
+                    return;
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n6\r\n[\"xxx\"\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 4096, ",\"xx\"".repeat(4096 / 5) + " ");
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {
+                    sent.fetch_add(4096, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let (name, topic) = (unique("endless"), unique("endless-items"));
+    let mut document = config(&name, &topic, address);
+    document["config"]["http.response.max.bytes"] = json!("1048576");
+    document["config"]["http.response.list.pointer"] = json!("");
+    let connector = connector(&document);
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    eventually("the connector failed", Duration::from_secs(30), || {
+        let failed = connector.status().state == ConnectorState::Failed;
+        async move { failed }
+    })
+    .await;
+    let trace = connector.status().trace.unwrap();
+    assert!(
+        trace.ends_with(
+            "the response is larger than http.response.max.bytes (1048576 bytes): ask the source for smaller pages or raise the limit"
+        ),
+        "{trace}"
+    );
+    connector.stop();
+    running.await.unwrap();
+    // The connection was dropped: the source's writes stop, a few socket buffers past 1 MiB.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopped = sent.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = sent.load(Ordering::SeqCst);
+    assert_eq!(after, stopped, "the source is still being read");
+    assert!(after < 16 << 20, "{after} bytes were sent");
+    assert_eq!(read_topic(&topic), []);
+}
+
 /// Runs the binary on `config` and returns its exit status and stderr.
 fn run_binary(config: &str, extension: &str) -> (std::process::ExitStatus, String) {
     let directory = tempfile::tempdir().unwrap();

@@ -138,6 +138,8 @@ pub struct ConnectorConfig {
     pub poll_interval: Duration,
     /// Time one HTTP request may take.
     pub request_timeout: Duration,
+    /// The largest response body the connector reads; a larger page fails it.
+    pub max_response_bytes: u64,
     /// First retry delay after a 429, 5xx or timeout; doubles up to `retry_backoff_max`.
     pub retry_backoff_initial: Duration,
     /// Longest retry delay (a longer Retry-After is honoured as given).
@@ -172,6 +174,10 @@ pub struct ConnectorConfig {
     pub listener: Option<String>,
 }
 
+/// The default of `http.response.max.bytes`: far above any page a source should send, far
+/// below what would exhaust the connector's memory.
+const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
 /// The keys the connector knows, besides `producer.*`.
 const KNOWN: &[&str] = &[
     "connector.class",
@@ -191,6 +197,7 @@ const KNOWN: &[&str] = &[
     "http.retry.backoff.max.millis",
     "http.retry.max.attempts",
     "http.offset.initial",
+    "http.response.max.bytes",
     "http.response.list.pointer",
     "http.response.record.key.pointer",
     "http.response.record.offset.pointer",
@@ -267,9 +274,12 @@ impl Raw<'_> {
         Ok(Duration::from_millis(millis))
     }
 
-    fn positive(&self, key: &str, default: i32) -> Result<i32, ConfigError> {
-        let n: i32 = self.number(key, default, "a positive whole number")?;
-        if n < 1 {
+    fn positive<T>(&self, key: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display,
+    {
+        let n: T = self.number(key, default, "a positive whole number")?;
+        if n < T::from(1) {
             return Err(key_error(
                 &Self::name(key),
                 format!("must be at least 1, not {n}"),
@@ -616,6 +626,7 @@ impl ConnectorConfig {
             auth,
             poll_interval: raw.millis("http.timer.interval.millis", 60_000, 0)?,
             request_timeout: raw.millis("http.request.timeout.millis", 30_000, 1)?,
+            max_response_bytes: raw.positive("http.response.max.bytes", MAX_RESPONSE_BYTES)?,
             retry_backoff_initial,
             retry_backoff_max,
             retry_max_attempts: raw.number(
@@ -783,6 +794,14 @@ mod tests {
                 json!({"topic.creation.default.partitions": 0}),
                 "config.topic.creation.default.partitions: must be at least 1, not 0",
             ),
+            (
+                json!({"http.response.max.bytes": "0"}),
+                "config.http.response.max.bytes: must be at least 1, not 0",
+            ),
+            (
+                json!({"http.response.max.bytes": "64MB"}),
+                "config.http.response.max.bytes: must be a positive whole number, not `64MB`",
+            ),
         ];
         for (patch, expected) in cases {
             let error = error_of(patch.clone());
@@ -806,6 +825,7 @@ mod tests {
         let config = ConnectorConfig::from_value(&document)?;
         assert_eq!(config.poll_interval, Duration::from_millis(250));
         assert_eq!(config.request_timeout, Duration::from_millis(1500));
+        assert_eq!(config.max_response_bytes, 64 << 20, "the default limit");
         assert_eq!(
             config.headers,
             [

@@ -120,9 +120,17 @@ impl Source {
         };
         let status = response.status();
         let after = retry_after(response.headers());
-        let body = match body(response).await {
+        let body = match body(response, config.max_response_bytes).await {
             Ok(body) => body,
-            Err(e) => {
+            Err(BodyError::TooLarge) if status.is_success() => {
+                return Attempt::Fatal(format!(
+                    "{} {url}: the response is larger than http.response.max.bytes ({} bytes): ask the source for smaller pages or raise the limit",
+                    config.method, config.max_response_bytes
+                ));
+            }
+            // An error's status says what to do; its body would only be quoted.
+            Err(BodyError::TooLarge) => Vec::new(),
+            Err(BodyError::Read(e)) => {
                 return Attempt::Retry {
                     reason: format!(
                         "{} {url}: reading the body: {}",
@@ -166,11 +174,25 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// `Content-Length` the source gets wrong allocates no more than this.
 const RESERVE_AT_MOST: u64 = 16 << 20;
 
-/// A response's body, its chunks copied once into one buffer sized by `Content-Length`.
-async fn body(mut response: reqwest::Response) -> reqwest::Result<Vec<u8>> {
-    let reserve = response.content_length().unwrap_or(0).min(RESERVE_AT_MOST);
-    let mut body = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
-    while let Some(chunk) = response.chunk().await? {
+/// Why a response's body was not read.
+enum BodyError {
+    /// It is longer than the limit: refused by its `Content-Length`, or once that much came.
+    TooLarge,
+    Read(reqwest::Error),
+}
+
+/// A response's body of at most `limit` bytes, its chunks copied once into one buffer sized
+/// by `Content-Length`.
+async fn body(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, BodyError> {
+    let length = response.content_length().unwrap_or(0);
+    if length > limit {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(usize::try_from(length.min(RESERVE_AT_MOST)).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if u64::try_from(body.len() + chunk.len()).unwrap_or(u64::MAX) > limit {
+            return Err(BodyError::TooLarge);
+        }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
