@@ -206,6 +206,25 @@ async fn eventually<F: Future<Output = bool>>(
     );
 }
 
+/// Runs a connector on `config` until it committed `offset`, then stops it.
+async fn run_until_committed(config: &Value, offset: &str, limit: Duration) {
+    let connector = connector(config);
+    let running = tokio::spawn(Arc::clone(&connector).run());
+    wait_committed(&connector, offset, limit).await;
+    connector.stop();
+    running.await.unwrap();
+}
+
+/// Waits until `connector` failed; why it did.
+async fn failure(connector: &Connector, limit: Duration) -> String {
+    eventually("the connector failed", limit, || {
+        let failed = connector.status().state == ConnectorState::Failed;
+        async move { failed }
+    })
+    .await;
+    connector.status().trace.unwrap_or_default()
+}
+
 fn committed_offset(connector: &Connector) -> Option<String> {
     connector.committed().and_then(|stored| stored.offset)
 }
@@ -405,11 +424,7 @@ async fn every_record_arrives_once_keyed_in_order_per_key_and_a_restart_adds_no_
 
     // An ordinary restart, with 50 new items at the source: only those are produced.
     feed.visible.store(1050, Ordering::SeqCst);
-    let second = connector(&document);
-    let running = tokio::spawn(Arc::clone(&second).run());
-    wait_committed(&second, "1050", Duration::from_secs(60)).await;
-    second.stop();
-    running.await.unwrap();
+    run_until_committed(&document, "1050", Duration::from_secs(60)).await;
     assert_exactly_once(&read_topic(&topic), 1050);
 }
 
@@ -418,11 +433,7 @@ async fn records_in_the_topic_but_not_committed_are_not_produced_again() {
     let (feed, address) = feed(100, None).await;
     let (name, topic) = (unique("recover"), unique("recover-items"));
     let document = config(&name, &topic, address);
-    let first = connector(&document);
-    let running = tokio::spawn(Arc::clone(&first).run());
-    wait_committed(&first, "100", Duration::from_secs(30)).await;
-    first.stop();
-    running.await.unwrap();
+    run_until_committed(&document, "100", Duration::from_secs(30)).await;
 
     // What a run that died between the broker's ack and the offset commit leaves behind:
     // items 101..=150 in the topic, the committed offset still 100.
@@ -640,11 +651,7 @@ async fn malformed_json_fails_the_connector_with_the_reason_and_restart_resumes(
 
     feed.malformed.store(true, Ordering::SeqCst);
     feed.visible.store(100, Ordering::SeqCst);
-    eventually("the connector failed", Duration::from_secs(10), || {
-        let failed = connector.status().state == ConnectorState::Failed;
-        async move { failed }
-    })
-    .await;
+    failure(&connector, Duration::from_secs(10)).await;
     let (_, status, _) = call(&connector, "GET", &format!("/connectors/{name}/status")).await;
     assert_eq!(status["connector"]["state"], "FAILED");
     let trace = status["connector"]["trace"].as_str().unwrap();
@@ -689,12 +696,7 @@ async fn a_client_error_fails_the_connector_and_pause_stops_polling() {
     let (name, topic) = (unique("denied"), unique("denied-items"));
     let denied = connector(&config(&name, &topic, address));
     let running = tokio::spawn(Arc::clone(&denied).run());
-    eventually("the connector failed", Duration::from_secs(30), || {
-        let failed = denied.status().state == ConnectorState::Failed;
-        async move { failed }
-    })
-    .await;
-    let trace = denied.status().trace.unwrap();
+    let trace = failure(&denied, Duration::from_secs(30)).await;
     assert!(trace.contains("HTTP 401 Unauthorized"), "{trace}");
     denied.stop();
     running.await.unwrap();
@@ -737,12 +739,7 @@ async fn a_page_over_the_size_limit_fails_the_connector_naming_the_limit() {
     document["config"]["http.response.max.bytes"] = json!("1000");
     let limited = connector(&document);
     let running = tokio::spawn(Arc::clone(&limited).run());
-    eventually("the connector failed", Duration::from_secs(30), || {
-        let failed = limited.status().state == ConnectorState::Failed;
-        async move { failed }
-    })
-    .await;
-    let trace = limited.status().trace.unwrap();
+    let trace = failure(&limited, Duration::from_secs(30)).await;
     assert_eq!(
         trace,
         format!(
@@ -754,11 +751,12 @@ async fn a_page_over_the_size_limit_fails_the_connector_naming_the_limit() {
     assert_eq!(read_topic(&topic), [], "nothing of the page was produced");
 
     // Started again with the default limit, it reads everything, once.
-    let connector = connector(&config(&name, &topic, address));
-    let running = tokio::spawn(Arc::clone(&connector).run());
-    wait_committed(&connector, "74", Duration::from_secs(30)).await;
-    connector.stop();
-    running.await.unwrap();
+    run_until_committed(
+        &config(&name, &topic, address),
+        "74",
+        Duration::from_secs(30),
+    )
+    .await;
     assert_exactly_once(&read_topic(&topic), 74);
 }
 
@@ -795,12 +793,7 @@ async fn an_endless_body_is_read_no_further_than_the_limit() {
     document["config"]["http.response.list.pointer"] = json!("");
     let connector = connector(&document);
     let running = tokio::spawn(Arc::clone(&connector).run());
-    eventually("the connector failed", Duration::from_secs(30), || {
-        let failed = connector.status().state == ConnectorState::Failed;
-        async move { failed }
-    })
-    .await;
-    let trace = connector.status().trace.unwrap();
+    let trace = failure(&connector, Duration::from_secs(30)).await;
     assert!(
         trace.ends_with(
             "the response is larger than http.response.max.bytes (1048576 bytes): ask the source for smaller pages or raise the limit"
