@@ -19,7 +19,7 @@
 //! machine where the broker shares the cores, records/s follow the sum of the two. Beside the
 //! ratio of the medians, the median of each round's own ratio (the connector against the
 //! reference tuning's run in that round), which the machine's drift between rounds does not
-//! move.
+//! move; and each round's, in order, so that runs can be pooled.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -667,6 +667,9 @@ async fn main() -> anyhow::Result<()> {
         .zip(reference_runs)
         .map(|(c, r)| 100.0 * c.acknowledged.rate / r.rate)
         .collect();
+    // Round by round, so that runs can be pooled.
+    let by_round: Vec<String> = paired.iter().map(|p| format!("{p:.0}")).collect();
+    println!("  paired by round, in order (%): {}", by_round.join(" "));
     println!(
         "  paired by round (the connector against the reference tuning's run in the same round): median {:.0}% (spread {}%)",
         median(&mut paired),
