@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The admin API fuzzed from its own OpenAPI document with schemathesis (all checks, every
 # phase), against the real binary and the test broker, once without a token and once with
-# one. Part of scripts/test.sh; bounded in examples and time. Exits non-zero on any failure.
+# one. A consumer group lagging on a topic is made first (services/examples/fuzz_fixtures.rs),
+# and scripts/schemathesis.toml has half the group ids tried name it. Part of scripts/test.sh;
+# bounded in examples and time. Exits non-zero on any failure.
 #
 #   scripts/fuzz-admin-api.sh [examples per operation, default 25] [seed, default 1]
 set -euo pipefail
@@ -18,7 +20,9 @@ cleanup() {
 }
 trap cleanup EXIT
 cargo build -q -p services --bin kafka-admin-api
+cargo run -q -p services --example fuzz_fixtures
 log="${TMPDIR:-/tmp}/kafka-platform-fuzz-admin-api.log"
+config="$PWD/scripts/schemathesis.toml"
 failed=0
 for mode in open token; do
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -32,7 +36,7 @@ for mode in open token; do
   api=$!
   echo "== schemathesis: admin API $mode (127.0.0.1:$port), $examples examples per operation, seed $seed"
   status=0
-  (cd "${TMPDIR:-/tmp}" && timeout 600 "$KAFKA_PLATFORM_VENV/bin/schemathesis" run \
+  (cd "${TMPDIR:-/tmp}" && timeout 600 "$KAFKA_PLATFORM_VENV/bin/schemathesis" --config-file "$config" run \
     "http://127.0.0.1:$port/openapi.json" --wait-for-schema 15 --checks all \
     --max-examples "$examples" --seed "$seed" --no-color "${auth[@]}") || status=$?
   kill "$api" 2>/dev/null && wait "$api" 2>/dev/null || true
