@@ -5,16 +5,14 @@
 //! 404. Reads `KAFKA_BOOTSTRAP_SERVERS`; where the topic is there already, an earlier run made
 //! them, and it does nothing.
 
-use std::time::{Duration, Instant};
-
 use anyhow::{Context, bail};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
+
+#[path = "../tests/support/lagging_group.rs"]
+mod lagging_group;
 
 const TOPIC: &str = "fuzz-lag";
 const GROUP: &str = "fuzz-group";
@@ -24,19 +22,9 @@ const COMMITTED: i64 = 4;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").context("KAFKA_BOOTSTRAP_SERVERS")?;
-    let client = |group: Option<&str>| {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &bootstrap);
-        if let Some(group) = group {
-            config
-                .set("group.id", group)
-                .set("enable.auto.commit", "false")
-                .set("auto.offset.reset", "earliest");
-        }
-        config
-    };
-
-    let admin: AdminClient<DefaultClientContext> = client(None).create()?;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()?;
     let created = admin
         .create_topics(
             [&NewTopic::new(TOPIC, 3, TopicReplication::Fixed(1))],
@@ -52,35 +40,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let producer: FutureProducer = client(None).create()?;
-    for i in 0..RECORDS {
-        let key = format!("k{i}");
-        producer
-            .send(
-                FutureRecord::to(TOPIC).partition(0).key(&key).payload("v"),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| anyhow::anyhow!("producing to {TOPIC}: {e}"))?;
-    }
-
-    // The group joins and consumes before it commits, as a real consumer does.
-    let consumer: BaseConsumer = client(Some(GROUP)).create()?;
-    consumer.subscribe(&[TOPIC])?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut consumed = 0;
-    while consumed < COMMITTED {
-        if Instant::now() > deadline {
-            bail!("{GROUP} consumed {consumed} of {COMMITTED} records from {TOPIC} in 30 s");
-        }
-        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            message?;
-            consumed += 1;
-        }
-    }
-    let mut commit = TopicPartitionList::new();
-    commit.add_partition_offset(TOPIC, 0, Offset::Offset(COMMITTED))?;
-    consumer.commit(&commit, CommitMode::Sync)?;
+    lagging_group::make(&bootstrap, TOPIC, GROUP, RECORDS, COMMITTED).await?;
     println!("{GROUP}: offset {COMMITTED} of {RECORDS} committed on {TOPIC} partition 0");
     Ok(())
 }

@@ -10,16 +10,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use clap::Parser;
 use http_body_util::BodyExt;
-use rdkafka::ClientConfig;
-use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use services::admin_api::{self, AppState, Args};
 use tower::ServiceExt;
 
 mod common;
+#[path = "support/lagging_group.rs"]
+mod lagging_group;
 use common::{assert_exports_service_metrics, bootstrap, unique};
 
 fn state(bootstrap: &str, extra: &[&str]) -> AppState {
@@ -273,44 +270,9 @@ async fn a_topic_from_creation_to_deletion_with_a_group_lagging_on_it() {
     );
 
     // Ten records on partition 0; the group consumes four and commits.
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
+    lagging_group::make(&bootstrap, &name, &group, 10, 4)
+        .await
         .unwrap();
-    for i in 0..10 {
-        let key = format!("k{i}");
-        producer
-            .send(
-                FutureRecord::to(&name).partition(0).key(&key).payload("v"),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-    }
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[&name]).unwrap();
-    let mut consumed = 0;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while consumed < 4 && Instant::now() < deadline {
-        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            let message = message.unwrap();
-            assert_eq!(message.partition(), 0);
-            consumed += 1;
-        }
-    }
-    assert_eq!(consumed, 4);
-    let mut commit = TopicPartitionList::new();
-    commit
-        .add_partition_offset(&name, 0, Offset::Offset(4))
-        .unwrap();
-    consumer.commit(&commit, CommitMode::Sync).unwrap();
-    drop(consumer);
 
     let (status, value) = call(&state, "GET", "/consumer-groups", None, None).await;
     assert_eq!(status, StatusCode::OK);

@@ -222,7 +222,10 @@ async fn failure(connector: &Connector, limit: Duration) -> String {
         async move { failed }
     })
     .await;
-    connector.status().trace.unwrap_or_default()
+    connector
+        .status()
+        .trace
+        .expect("a failed connector says why in its trace")
 }
 
 fn committed_offset(connector: &Connector) -> Option<String> {
