@@ -6,10 +6,10 @@
 #   scripts/bench-http-source.sh [records, default 200000] [rounds, default 15]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# A broker of its own (in-memory, so it starts empty): the numbers do not depend on what
+# A broker of its own (fresh storage, so it starts empty): the numbers do not depend on what
 # earlier runs left in the test broker.
-export TANSU_PORT="${BENCH_TANSU_PORT:-19292}"
-eval "$(scripts/tansu.sh start)"
-[ "$KAFKA_PLATFORM_TANSU_STARTED" = 1 ] && trap 'scripts/tansu.sh stop' EXIT
+export KAFKA_PORT="${BENCH_KAFKA_PORT:-19292}"
+eval "$(scripts/kafka.sh start)"
+[ "$KAFKA_PLATFORM_KAFKA_STARTED" = 1 ] && trap 'scripts/kafka.sh stop' EXIT
 cargo build --release --quiet -p services --example bench_http_source
 RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/examples/bench_http_source "${1:-200000}" "${2:-15}"

@@ -8,7 +8,7 @@
 #   scripts/bench-local.sh --keep   # leaves it running afterwards
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
+KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_KAFKA=1 source scripts/setup.sh
 source scripts/passphrase.sh
 
 # The same build as local.build, so the apply finds the programs up to date.

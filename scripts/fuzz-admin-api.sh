@@ -11,11 +11,11 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh >&2
 examples="${1:-25}"
 seed="${2:-1}"
-eval "$(scripts/tansu.sh start)"
+eval "$(scripts/kafka.sh start)"
 api=""
 cleanup() {
   [ -n "$api" ] && kill "$api" 2>/dev/null && wait "$api" 2>/dev/null
-  [ "$KAFKA_PLATFORM_TANSU_STARTED" = 1 ] && scripts/tansu.sh stop
+  [ "$KAFKA_PLATFORM_KAFKA_STARTED" = 1 ] && scripts/kafka.sh stop
   return 0
 }
 trap cleanup EXIT

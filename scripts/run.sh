@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # The main job: the dev platform on the local AWS emulator, and the local platform running
-# for real on this machine (broker, admin API, connector, Prometheus, Alertmanager,
-# node_exporter), end to end.
+# for real on this machine (3 KRaft controllers and 3 brokers, Connect, the admin API, the
+# connector, Prometheus, Alertmanager, node_exporter), end to end.
 #
 #   scripts/run.sh              # apply dev, then apply local; prints what to open
 #   scripts/run.sh destroy      # destroy local, then dev, and stop the emulator
 #   scripts/run.sh preview      # any other verb for both: preview, refresh, outputs
 #
-# Installs what they need (scripts/setup.sh: the emulator, tansu, the monitoring programs)
+# Installs what they need (scripts/setup.sh: the emulator, Kafka, the monitoring programs)
 # and leaves the emulator and the local platform running on 127.0.0.1, so later commands
 # see the same resources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
+KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_KAFKA=1 source scripts/setup.sh
 source scripts/passphrase.sh
 eval "$(scripts/moto.sh start)"
 verb="${1:-apply}"

@@ -1,8 +1,9 @@
 # Starting and stopping a local test server on 127.0.0.1 by PID, for scripts/moto.sh and
-# scripts/tansu.sh (sourced, not run). The PID and log live in the cache's run/ folder.
+# scripts/kafka.sh (sourced, not run). The PID and log live in the cache's run/ folder.
 #
 #   server_main <start|stop> <name> <port> <command...>
 #
+# SERVER_START_SECONDS (default 10) is how long `start` waits for the port.
 # `start` launches the command unless this name and port already run (and refuses a port
 # something else answers on), waits until the port accepts connections, and prints
 # `export KAFKA_PLATFORM_<NAME>_STARTED=0|1` (1 when this call started it) and
@@ -34,7 +35,7 @@ server_main() {
       "$@" >"$log_file" 2>&1 &
       echo $! > "$pid_file"
       echo "export ${prefix}_PID=$!"
-      for _ in $(seq 1 100); do
+      for _ in $(seq 1 $((${SERVER_START_SECONDS:-10} * 10))); do
         if answering; then return 0; fi
         running || { cat "$log_file" >&2; echo "$name exited" >&2; return 1; }
         sleep 0.1

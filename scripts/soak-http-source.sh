@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export HTTP_SOURCE_SOAK_KILLS="${1:-6}"
 [ $# -ge 2 ] && export HTTP_SOURCE_SOAK_SEED="$2"
-eval "$(scripts/tansu.sh start)"
-[ "$KAFKA_PLATFORM_TANSU_STARTED" = 1 ] && trap 'scripts/tansu.sh stop' EXIT
+eval "$(scripts/kafka.sh start)"
+[ "$KAFKA_PLATFORM_KAFKA_STARTED" = 1 ] && trap 'scripts/kafka.sh stop' EXIT
 cargo test -q -p services --test http_source -- kill_9_at_seeded_random_moments --nocapture \
   | grep -E '^crash soak|test result'

@@ -6,17 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/setup.sh
-KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_BROKER=1 source scripts/setup.sh
+KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_KAFKA=1 source scripts/setup.sh
 
-# The AWS API emulator (the AWS provider's tests) and the Kafka broker (the services' tests);
+# The AWS API emulator (the AWS provider's tests) and a Kafka node (the services' tests);
 # each is stopped on exit if this run started it.
 stops=()
 stop_servers() { for stop in "${stops[@]}"; do $stop || true; done; }
 trap stop_servers EXIT
 eval "$(scripts/moto.sh start)"
 [ "$KAFKA_PLATFORM_MOTO_STARTED" = 1 ] && stops+=("scripts/moto.sh stop")
-eval "$(scripts/tansu.sh start)"
-[ "$KAFKA_PLATFORM_TANSU_STARTED" = 1 ] && stops+=("scripts/tansu.sh stop")
+eval "$(scripts/kafka.sh start)"
+[ "$KAFKA_PLATFORM_KAFKA_STARTED" = 1 ] && stops+=("scripts/kafka.sh stop")
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Build outputs are cached outside the clone, like every install: a fresh clone on a machine

@@ -160,13 +160,12 @@ impl PlatformConfig {
         }
     }
 
-    /// How many nodes of `role` the platform has: the `[nodes]` table on AWS; one broker,
-    /// one Connect worker and one platform node (and no KRaft controllers: the local broker
-    /// needs none) on this machine.
+    /// How many nodes of `role` the platform has: the `[nodes]` table on AWS; the seed's
+    /// topology on this machine (3 controllers, 3 brokers, a Connect worker, a platform node).
     pub fn count(&self, role: Role) -> u32 {
         match &self.site {
             Site::Aws(aws) => aws.nodes.count(role),
-            Site::Local(_) => u32::from(role != Role::Controller),
+            Site::Local(_) => role.default_count(),
         }
     }
 
@@ -185,9 +184,11 @@ impl PlatformConfig {
     }
 }
 
-/// The platform on this machine: the broker (tansu), the admin API, the HTTP source
-/// connector, Prometheus, Alertmanager and node_exporter as processes on 127.0.0.1, on the
-/// ports of `[ports]`, each started with the configuration rendered for the environment.
+/// The platform on this machine: Apache Kafka as 3 KRaft controllers and 3 brokers in three
+/// local zones, a Kafka Connect worker, the admin API, the HTTP source connector, Prometheus,
+/// Alertmanager and node_exporter as processes on 127.0.0.1, on the ports of `[ports]` (the
+/// second and third controller and broker on each port plus 100 and 200), each started with the
+/// configuration rendered for the environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalSite {
@@ -202,14 +203,20 @@ pub struct LocalSite {
     /// `${NAME:-default}` are replaced by environment variables).
     #[serde(default)]
     pub programs: LocalPrograms,
+    /// The Kafka JVMs' heaps.
+    #[serde(default)]
+    pub heap: LocalHeap,
 }
 
 /// The programs of a local platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LocalPrograms {
-    /// The Kafka-protocol broker (`cargo install tansu`; scripts/setup.sh builds it).
-    pub tansu: String,
+    /// Java 17 or later, which runs Kafka and Connect.
+    pub java: String,
+    /// The Kafka folder scripts/setup.sh fetches with Maven: the jars in `libs/`, the JMX
+    /// exporter agent in `agent/`, the logging configuration in `config/log4j2.yaml`.
+    pub kafka: String,
     /// Prometheus (Debian package `prometheus`).
     pub prometheus: String,
     /// Alertmanager (Debian package `prometheus-alertmanager`).
@@ -220,20 +227,53 @@ pub struct LocalPrograms {
     pub admin_api: String,
     /// This workspace's `http-source-connector`.
     pub connector: String,
-    /// This workspace's `kafka-tls-front` (run with `security.protocol = "sasl_ssl"`).
-    pub tls_front: String,
 }
 
 impl Default for LocalPrograms {
     fn default() -> Self {
         Self {
-            tansu: "tansu".into(),
+            java: "java".into(),
+            kafka: "~/.cache/kafka-platform/kafka".into(),
             prometheus: "prometheus".into(),
             alertmanager: "prometheus-alertmanager".into(),
             node_exporter: "prometheus-node-exporter".into(),
             admin_api: "target/debug/kafka-admin-api".into(),
             connector: "target/debug/http-source-connector".into(),
-            tls_front: "target/debug/kafka-tls-front".into(),
+        }
+    }
+}
+
+/// The heap of each local Kafka JVM, in MiB (`-Xms` = `-Xmx`): seven JVMs share one
+/// machine, so far below Kafka's default of 1 GiB each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalHeap {
+    /// Each KRaft controller (default 256).
+    pub controller_mib: u32,
+    /// Each broker (default 512).
+    pub broker_mib: u32,
+    /// The Connect worker (default 384).
+    pub connect_mib: u32,
+}
+
+impl Default for LocalHeap {
+    fn default() -> Self {
+        Self {
+            controller_mib: 256,
+            broker_mib: 512,
+            connect_mib: 384,
+        }
+    }
+}
+
+impl LocalHeap {
+    /// The heap of a node of `role` (none for the platform node: no JVM).
+    pub fn of(&self, role: Role) -> Option<u32> {
+        match role {
+            Role::Controller => Some(self.controller_mib),
+            Role::Broker => Some(self.broker_mib),
+            Role::Connect => Some(self.connect_mib),
+            Role::Platform => None,
         }
     }
 }
@@ -436,6 +476,15 @@ pub struct MonitoringConfig {
     /// before it fires.
     #[serde(with = "duration_text")]
     pub source_stalled_after: std::time::Duration,
+    /// The longest an alert waits pending before it fires (its `for:`): unset, each alert
+    /// waits its own production time (1 to 15 minutes); a local platform, watched as things
+    /// happen, sets seconds.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "duration_text::optional"
+    )]
+    pub alerts_pending_at_most: Option<std::time::Duration>,
 }
 
 impl Default for MonitoringConfig {
@@ -443,6 +492,7 @@ impl Default for MonitoringConfig {
         Self {
             scrape_interval: std::time::Duration::from_secs(15),
             source_stalled_after: std::time::Duration::from_secs(600),
+            alerts_pending_at_most: None,
         }
     }
 }
@@ -768,24 +818,27 @@ impl Ports {
     }
 }
 
+/// On this machine every node shares 127.0.0.1: the n-th controller, broker or Connect
+/// worker listens on each of its role's ports + `LOCAL_PORT_STEP` × (n − 1).
+pub const LOCAL_PORT_STEP: u16 = 100;
+
 impl Ports {
-    /// The ports the local platform listens on, all on 127.0.0.1, each with its field name.
-    /// The ports the local platform listens on, each with its field name; with SASL_SSL
-    /// (`secured`) also tansu's own listener behind the TLS front and its start-up listener.
-    pub fn on_this_machine(&self, secured: bool) -> Vec<(&'static str, u16)> {
-        let mut ports = vec![
-            ("ports.broker_client", self.broker_client),
-            ("ports.admin_api", self.admin_api),
-            ("ports.http_source_connector", self.http_source_connector),
-            ("ports.prometheus", self.prometheus),
-            ("ports.alertmanager", self.alertmanager),
-            ("ports.node_exporter", self.node_exporter),
-        ];
-        if secured {
-            ports.extend([
-                ("ports.broker_internal", self.broker_internal),
-                ("ports.controller", self.controller),
-            ]);
+    /// The ports the local platform listens on, each with its field name: every node's
+    /// ports of [`Ports::on_host`] (node_exporter once: one machine), shifted by the node's
+    /// place ([`LOCAL_PORT_STEP`]); the native JMX port is not opened locally.
+    pub fn on_this_machine(&self, count: impl Fn(Role) -> u32) -> Vec<(&'static str, u32)> {
+        let mut ports = vec![("ports.node_exporter", u32::from(self.node_exporter))];
+        for role in Role::ALL {
+            for index in 0..count(role) {
+                let shift = u32::from(LOCAL_PORT_STEP) * index;
+                ports.extend(
+                    self.on_host(role)
+                        .into_iter()
+                        .filter(|(field, _)| !matches!(*field, "ports.node_exporter" | "ports.jmx"))
+                        .filter(|(field, _)| role != Role::Platform || *field != "ports.grafana")
+                        .map(|(field, port)| (field, u32::from(port) + shift)),
+                );
+            }
         }
         ports
     }
@@ -845,7 +898,9 @@ impl Role {
         }
     }
 
-    fn default_count(self) -> u32 {
+    /// The seed's count of the role: 3 controllers, 3 brokers, one Connect worker, one
+    /// platform node.
+    pub fn default_count(self) -> u32 {
         match self {
             Role::Controller | Role::Broker => 3,
             Role::Connect | Role::Platform => 1,

@@ -1,67 +1,72 @@
 //! The `LocalPlatform` component: the platform as processes on 127.0.0.1 of this machine,
 //! from the same configuration, policies and rendered files as on AWS.
 //!
-//! The broker (tansu), the admin API, the HTTP source connector polling the admin API's
-//! `/topics` into a topic, node_exporter, Alertmanager and Prometheus, each a
-//! `local:Service` on the port `[ports]` gives it. Prometheus, Alertmanager and the connector
-//! read the rendered configuration (the `config` folder); a digest of the files each reads is
-//! one of its triggers, so a changed line restarts exactly the services that read it.
+//! Apache Kafka as the seed runs it: 3 KRaft controllers and 3 brokers, one of each in each
+//! of three local zones (`broker.rack`), each JVM with the JMX exporter agent and the rule
+//! files rendered for AWS; a Kafka Connect distributed worker with its agent; the admin API,
+//! the HTTP source connector polling the admin API's `/topics` into a topic, node_exporter,
+//! Alertmanager and Prometheus. Every one is a `local:Service`; each Kafka node's storage is
+//! formatted by a `local:Command` before it starts (never reformatted: a folder formatted for
+//! another cluster is refused). The n-th node of a role listens on each of its ports plus
+//! 100 × (n − 1) ([`crate::config::LOCAL_PORT_STEP`]). A digest of the rendered files each
+//! service reads is one of its triggers, so a changed line restarts exactly the services
+//! that read it.
 //!
-//! With `security.protocol = "sasl_ssl"` the broker is reached only over TLS with SCRAM, as
-//! on AWS: the stack generates the CA, the broker's certificate (`localhost`, 127.0.0.1) and
-//! the SCRAM passwords into `security.credentials_dir`; tansu listens on
-//! `ports.broker_internal` (127.0.0.1, authentication required) and advertises
-//! `ports.broker_client`, where `kafka-tls-front` terminates TLS before it (tansu 0.6 cannot).
-//! tansu takes SCRAM users only from an unauthenticated client, so each start of its service
-//! first runs it without authentication on `ports.controller` (no controller runs here) just
-//! long enough to make the users, then starts it with `--authentication`.
+//! With `security.protocol = "sasl_ssl"` Kafka is reached only over TLS with SCRAM-SHA-512, as
+//! on AWS: the stack generates the CA, a certificate for every Kafka node (`localhost`,
+//! 127.0.0.1) and the SCRAM passwords into `security.credentials_dir`; the SCRAM users are
+//! made when the storage is formatted; brokers and controllers prove themselves to the
+//! controllers by certificate.
 
 use std::collections::BTreeMap;
 
 use iac_core::{Output, ResourceOptions, SKETCH_MARK, Stack};
-use iac_local::{Environment, Folder, Service, ServiceArgs};
+use iac_local::{Command, CommandArgs, Environment, Folder, Service, ServiceArgs};
 use sha2::{Digest, Sha256};
 
-use crate::config::{LocalSite, PlatformConfig, Role};
+use crate::config::{LOCAL_PORT_STEP, LocalSite, PlatformConfig, Role};
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
+use crate::render::server_properties_path;
 use crate::security::{
     self, ADMIN_API_PASSWORD_FILE, CA_FILE, CONNECTOR, CertificateSubject, Credentials,
 };
 
-/// The local platform's nodes: one broker, one Connect worker and one platform node, all
-/// on 127.0.0.1 (no KRaft controllers: tansu needs none).
+/// The three local zones the Kafka nodes are spread over, as AWS spreads them over three
+/// availability zones.
+pub(crate) const LOCAL_ZONES: [&str; 3] = ["local-a", "local-b", "local-c"];
+
+/// The local platform's nodes, all on 127.0.0.1: the seed's topology (3 controllers,
+/// 3 brokers, a Connect worker, a platform node), the n-th of a role in the n-th local zone
+/// and on its ports plus 100 × (n − 1).
 pub fn local_nodes(env: &str) -> Vec<NodeFacts> {
-    [Role::Broker, Role::Connect, Role::Platform]
+    Role::ALL
         .into_iter()
-        .map(|role| NodeFacts {
-            name: format!("{env}-{}", node_name(role)),
-            role,
-            index: 1,
-            zone: "local".to_owned(),
-            id: "local".to_owned(),
-            private_ip: "127.0.0.1".to_owned(),
-            public_ip: String::new(),
-            private_dns: "127.0.0.1".to_owned(),
+        .flat_map(|role| {
+            (1..=role.default_count()).map(move |index| NodeFacts {
+                name: format!("{env}-{}-{index}", role.name()),
+                role,
+                index,
+                zone: LOCAL_ZONES[(index as usize - 1) % LOCAL_ZONES.len()].to_owned(),
+                id: "local".to_owned(),
+                private_ip: "127.0.0.1".to_owned(),
+                public_ip: String::new(),
+                private_dns: "127.0.0.1".to_owned(),
+                port_shift: LOCAL_PORT_STEP * u16::try_from(index - 1).unwrap_or(0),
+            })
         })
         .collect()
-}
-
-/// The name in the component of this machine's one node of `role` (`broker-1`); its
-/// [`NodeFacts`] name is `<env>-<that>`.
-fn node_name(role: Role) -> String {
-    format!("{}-1", role.name())
 }
 
 /// A service of the local platform: its resource and the URL to open.
 #[derive(Debug, Clone)]
 pub struct LocalService {
-    /// The resource name (`prometheus`).
-    pub name: &'static str,
+    /// The resource name (`prometheus`, `broker-2`).
+    pub name: String,
     /// The process.
     pub service: Service,
-    /// What a person opens (`http://127.0.0.1:9090/targets`), or for the broker the
-    /// address clients bootstrap from.
+    /// What a person opens (`http://127.0.0.1:9090/targets`), or for a broker the address
+    /// clients bootstrap from.
     pub url: String,
 }
 
@@ -72,34 +77,59 @@ pub struct LocalPlatform {
     pub config: Folder,
     /// Every service, in start order.
     pub services: Vec<LocalService>,
-    /// The generated CA, certificate and passwords of a SASL_SSL platform.
+    /// The generated CA, certificates and passwords of a SASL_SSL platform.
     pub credentials: Option<Credentials>,
 }
 
+/// How a service is probed for readiness: a GET of `http://127.0.0.1:<port><path>` answers
+/// 200 and, when given, its body matches the regular expression.
+struct Ready(u16, &'static str, Option<&'static str>);
+
 /// What one service needs beyond its name.
 struct Spec {
-    name: &'static str,
+    name: String,
     /// The program (its fingerprint restarts the service when it is rebuilt).
     program: String,
     args: Vec<String>,
-    /// A shell script the program runs under, `/bin/sh -c <script> <name> <program>
-    /// <args…>` (its last step `exec`s the program).
-    wrapper: Option<&'static str>,
     /// Environment added (may be secret).
     environment: Output<Environment>,
     /// Files of the credentials folder it reads (a change restarts it).
     reads_credentials: Vec<String>,
-    /// The `ready_http` path (else ready when its port accepts).
-    ready_path: Option<&'static str>,
-    port: u16,
+    ready: Ready,
+    /// How long it may take to become ready, in seconds.
+    ready_timeout_secs: i64,
+    /// The field of the environment file that sets its port.
     port_field: &'static str,
     /// Rendered files it reads (a change restarts it).
-    reads: &'static [&'static str],
+    reads: Vec<String>,
     /// What a person opens, or for a broker what it is.
     url: String,
+    /// Services it starts after (by name prefix: `broker` is every broker).
     after: &'static [&'static str],
     /// Its working directory (made when missing), else the CLI's.
     workdir: Option<String>,
+    /// The storage command that must have run before it starts.
+    storage: Option<Command>,
+}
+
+impl Spec {
+    fn new(name: impl Into<String>, program: String, ready: Ready) -> Self {
+        Self {
+            name: name.into(),
+            program,
+            args: Vec::new(),
+            environment: Output::known(Environment::new()),
+            reads_credentials: Vec::new(),
+            ready,
+            ready_timeout_secs: 60,
+            port_field: "",
+            reads: Vec::new(),
+            url: String::new(),
+            after: &[],
+            workdir: None,
+            storage: None,
+        }
+    }
 }
 
 /// `${NAME}` and `${NAME:-default}` replaced by the variable (or the default when it is
@@ -160,6 +190,28 @@ pub(crate) fn digest(files: &BTreeMap<String, String>, reads: &[&str]) -> String
     format!("sha256:{:x}", hash.finalize())
 }
 
+/// The Kafka cluster id of environment `env`: a stable function of its name (a UUID's 16
+/// bytes in URL-safe base64, as Kafka writes them), so every node of the environment is
+/// formatted for the same cluster, and again after a destroy.
+pub(crate) fn cluster_id(env: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let hash = Sha256::digest(format!("kafka-platform local cluster {env}").as_bytes());
+    let mut bits = 0u32;
+    let mut held = 0;
+    let mut id = String::new();
+    for byte in &hash[..16] {
+        bits = (bits << 8) | u32::from(*byte);
+        held += 8;
+        while held >= 6 {
+            held -= 6;
+            id.push(char::from(ALPHABET[((bits >> held) & 63) as usize]));
+        }
+    }
+    // 128 bits: 21 whole characters and 2 bits left, padded as base64 pads them.
+    id.push(char::from(ALPHABET[((bits << (6 - held)) & 63) as usize]));
+    id
+}
+
 impl LocalPlatform {
     /// Checks the policies, then registers the rendered configuration in the folder
     /// `rendered` and every service of the platform on `stack`. `env_file` names the
@@ -177,7 +229,7 @@ impl LocalPlatform {
             }]));
         };
         let mut refused = policy::check(config).err().map(|e| e.0).unwrap_or_default();
-        refused.extend(missing_programs(site, config.security.is_sasl_ssl()));
+        refused.extend(missing_programs(site));
         if !refused.is_empty() {
             return Err(PolicyErrors(refused));
         }
@@ -185,39 +237,51 @@ impl LocalPlatform {
         let nodes = local_nodes(&env);
         let rendered_config =
             crate::render::register(stack, config, Output::known(nodes.clone()), rendered);
-        stack.export(NODES_OUTPUT, Output::known(nodes));
+        stack.export(NODES_OUTPUT, Output::known(nodes.clone()));
         let dir = site
             .dir
             .clone()
             .unwrap_or_else(|| format!(".iac/local/{env}"));
         // Absolute: the state means the same folder whatever the working directory.
         let dir = std::path::absolute(&dir).map_or(dir, |d| d.to_string_lossy().into_owned());
-        let broker = CertificateSubject {
-            name: node_name(Role::Broker),
-            files: format!("{env}-{}", node_name(Role::Broker)),
-            dns_name: Output::known("localhost".to_owned()),
-            ip: "127.0.0.1".to_owned(),
+        let subjects = nodes
+            .iter()
+            .filter(|n| security::has_certificate(n.role))
+            .map(|n| CertificateSubject {
+                name: short_name(n),
+                files: n.name.clone(),
+                dns_name: Output::known("localhost".to_owned()),
+                ip: n.private_ip.clone(),
+                keystore: true,
+            })
+            .collect();
+        let credentials = security::register(stack, config, subjects);
+        let context = Context {
+            env: &env,
+            config,
+            site,
+            rendered,
+            dir: &dir,
+            credentials: credentials.as_ref(),
         };
-        let credentials = security::register(stack, config, vec![broker]);
-        let mut services = Vec::new();
-        for spec in specs(&env, config, site, rendered, &dir, credentials.as_ref()) {
+        let mut services: Vec<LocalService> = Vec::new();
+        for mut spec in specs(stack, &context, &nodes) {
             let mut triggers = Output::known(vec![program_fingerprint(&spec.program)]);
-            let reads = spec.reads;
-            if !reads.is_empty() {
+            let mut options = ResourceOptions::new();
+            if !spec.reads.is_empty() {
+                let reads = std::mem::take(&mut spec.reads);
                 let files = rendered_config.files.clone();
                 triggers = triggers.zip(files).map(move |(mut t, files)| {
-                    t.push(digest(&files, reads));
+                    let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
+                    t.push(digest(&files, &reads));
                     t
                 });
-            }
-            let mut options = ResourceOptions::new();
-            if !reads.is_empty() {
                 options = options.depends_on(&rendered_config.folder);
             }
             if let Some(credentials) = &credentials
                 && !spec.reads_credentials.is_empty()
             {
-                let files = spec.reads_credentials;
+                let files = std::mem::take(&mut spec.reads_credentials);
                 // A digest of secrets is a secret too: it stays encrypted in state.
                 triggers =
                     triggers
@@ -229,37 +293,34 @@ impl LocalPlatform {
                         });
                 options = options.depends_on(&credentials.folder);
             }
-            let address = format!("127.0.0.1:{}", spec.port);
-            let (program, args) = match spec.wrapper {
-                Some(script) => {
-                    let mut args = vec!["-c".to_owned(), script.to_owned(), spec.name.to_owned()];
-                    args.push(spec.program.clone());
-                    args.extend(spec.args);
-                    ("/bin/sh".to_owned(), args)
-                }
-                None => (spec.program.clone(), spec.args),
-            };
+            if let Some(storage) = &spec.storage {
+                options = options.depends_on(storage);
+            }
+            for earlier in services.iter().filter(|s| {
+                spec.after.iter().any(|after| {
+                    s.name
+                        .strip_prefix(after)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+                })
+            }) {
+                options = options.depends_on(&earlier.service);
+            }
+            let Ready(port, path, body) = spec.ready;
             let args = ServiceArgs {
-                program: program.into(),
-                args: Output::known(args),
+                program: spec.program.clone().into(),
+                args: Output::known(spec.args),
                 environment: spec.environment,
                 log_file: format!("{dir}/logs/{}.log", spec.name).into(),
-                ready_tcp: Output::known(spec.ready_path.is_none().then(|| address.clone())),
-                ready_http: Output::known(spec.ready_path.map(|p| format!("http://{address}{p}"))),
-                ready_timeout_secs: 60.into(),
-                stop_grace_secs: 10.into(),
+                ready_http: Some(format!("http://127.0.0.1:{port}{path}")).into(),
+                ready_body: body.map(str::to_owned).into(),
+                ready_timeout_secs: Some(spec.ready_timeout_secs).into(),
+                stop_grace_secs: 20.into(),
                 triggers,
                 port_setting: Some(format!("{} in {env_file}", spec.port_field)).into(),
                 dir: spec.workdir.clone().into(),
                 ..Default::default()
             };
-            for earlier in services
-                .iter()
-                .filter(|s: &&LocalService| spec.after.contains(&s.name))
-            {
-                options = options.depends_on(&earlier.service);
-            }
-            let service = stack.resource_with::<Service>(spec.name, args, options);
+            let service = stack.resource_with::<Service>(&spec.name, args, options);
             services.push(LocalService {
                 name: spec.name,
                 service,
@@ -274,14 +335,22 @@ impl LocalPlatform {
     }
 }
 
-/// Every program of `[local.programs]` that is not there, with where to get it.
-fn missing_programs(site: &LocalSite, secured: bool) -> Vec<Violation> {
+/// A node's name in the component, without the environment: `broker-2`.
+fn short_name(node: &NodeFacts) -> String {
+    format!("{}-{}", node.role.name(), node.index)
+}
+
+/// Every program of `[local.programs]` that is not there, with where to get it; the Kafka
+/// folder without its jars, agent or logging configuration; Java older than 17.
+fn missing_programs(site: &LocalSite) -> Vec<Violation> {
     let p = &site.programs;
-    [
+    let build =
+        "`cargo build -p services --bins` builds it (local.build runs that before every plan)";
+    let mut missing: Vec<Violation> = [
         (
-            "tansu",
-            &p.tansu,
-            "scripts/setup.sh builds it (`cargo install tansu --features dynostore`)",
+            "java",
+            &p.java,
+            "install Java 17 or later (Debian: openjdk-17-jre-headless)",
         ),
         (
             "prometheus",
@@ -298,29 +367,101 @@ fn missing_programs(site: &LocalSite, secured: bool) -> Vec<Violation> {
             &p.node_exporter,
             "install the Debian package prometheus-node-exporter",
         ),
-        (
-            "admin_api",
-            &p.admin_api,
-            "`cargo build -p services --bins` builds it (local.build runs that before every plan)",
-        ),
-        (
-            "connector",
-            &p.connector,
-            "`cargo build -p services --bins` builds it (local.build runs that before every plan)",
-        ),
+        ("admin_api", &p.admin_api, build),
+        ("connector", &p.connector, build),
     ]
     .into_iter()
-    .chain(secured.then_some((
-        "tls_front",
-        &p.tls_front,
-        "`cargo build -p services --bins` builds it (local.build runs that before every plan)",
-    )))
     .filter(|(_, program, _)| iac_local::locate(&program_path(program)).is_none())
     .map(|(field, program, remedy)| Violation {
         field: format!("local.programs.{field}"),
         message: format!("`{program}` is not there: {remedy}, or name where it is"),
     })
-    .collect()
+    .collect();
+    let kafka = KafkaHome(program_path(&p.kafka));
+    if let Some(what) = kafka.missing() {
+        missing.push(Violation {
+            field: "local.programs.kafka".to_owned(),
+            message: format!(
+                "`{}` {what}: `KAFKA_PLATFORM_KAFKA=1 scripts/setup.sh` fetches Kafka with Maven into ~/.cache/kafka-platform/kafka, or name where it is",
+                p.kafka
+            ),
+        });
+    }
+    let java = program_path(&p.java);
+    if iac_local::locate(&java).is_some()
+        && let Some(problem) = java_problem(&java)
+    {
+        missing.push(Violation {
+            field: "local.programs.java".to_owned(),
+            message: problem,
+        });
+    }
+    missing
+}
+
+/// Why `java` cannot run Kafka 4.1 (it needs Java 17 or later), if it cannot.
+fn java_problem(java: &str) -> Option<String> {
+    // `java -XshowSettings:properties -version` prints the specification version: 17, 21 …
+    let output = match std::process::Command::new(java)
+        .args(["-XshowSettings:properties", "-version"])
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) => return Some(format!("`{java}` does not run: {e}")),
+    };
+    let text = String::from_utf8_lossy(&output.stderr);
+    let version = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("java.specification.version = "))
+        .map(str::trim);
+    match version.and_then(|v| v.parse::<u32>().ok()) {
+        Some(major) if major >= 17 => None,
+        _ => Some(format!(
+            "`{java}` is Java {}: Kafka 4.1 needs Java 17 or later (Debian: openjdk-17-jre-headless)",
+            version.unwrap_or("of an unknown version")
+        )),
+    }
+}
+
+/// The Kafka folder scripts/setup.sh makes: the jars, the JMX exporter agent and the
+/// logging configuration.
+struct KafkaHome(String);
+
+impl KafkaHome {
+    fn libs(&self) -> String {
+        format!("{}/libs/*", self.0)
+    }
+
+    fn agent(&self) -> String {
+        format!("{}/agent/jmx_prometheus_javaagent.jar", self.0)
+    }
+
+    fn logging(&self) -> String {
+        format!("{}/config/log4j2.yaml", self.0)
+    }
+
+    /// What is missing, if anything.
+    fn missing(&self) -> Option<&'static str> {
+        let home = std::path::Path::new(&self.0);
+        let has_server_jar = std::fs::read_dir(home.join("libs")).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("kafka_2.13-") && name.ends_with(".jar")
+            })
+        });
+        if !home.is_dir() {
+            Some("is not a folder")
+        } else if !has_server_jar {
+            Some("has no Kafka server jar in libs/")
+        } else if !std::path::Path::new(&self.agent()).is_file() {
+            Some("has no JMX exporter agent (agent/jmx_prometheus_javaagent.jar)")
+        } else if !std::path::Path::new(&self.logging()).is_file() {
+            Some("has no logging configuration (config/log4j2.yaml)")
+        } else {
+            None
+        }
+    }
 }
 
 /// The program's size and modification time: a rebuilt binary restarts its service.
@@ -337,164 +478,291 @@ pub(crate) fn program_fingerprint(program: &str) -> String {
     )
 }
 
-/// tansu's service with SCRAM: `$1` is tansu, `$2` the start-up listener; the rest are the
-/// broker's own arguments. tansu takes a user change only from an unauthenticated client, so
-/// a broker without authentication runs on the start-up listener (127.0.0.1) until every
-/// user of `TANSU_SCRAM_USERS` (`<name> <password>` lines) is made, and is killed (SQLite
-/// loses no committed transaction to a kill); then the broker starts with authentication.
-const TANSU_WITH_USERS: &str = r#"set -eu
-tansu="$1"; startup="$2"; shift 2
-"$tansu" broker --listener-url "$startup" --advertised-listener-url "$startup" --storage-engine sqlite://tansu.db --silent &
-broker=$!
-tries=0
-until printf '%s\n' "$TANSU_SCRAM_USERS" | while read -r user password; do
-    "$tansu" user create --broker "$startup" --mechanism scram512 "$user" "$password" > user-create.err 2>&1 || exit 1
-  done
-do
-  tries=$((tries + 1))
-  if [ "$tries" -ge 150 ] || ! kill -0 "$broker" 2> /dev/null; then
-    kill -KILL "$broker" 2> /dev/null || true
-    echo "kafka-platform: the SCRAM users could not be made through $startup:" >&2
-    cat user-create.err >&2
-    exit 1
+/// What every spec is made from.
+struct Context<'a> {
+    env: &'a str,
+    config: &'a PlatformConfig,
+    site: &'a LocalSite,
+    rendered: &'a str,
+    dir: &'a str,
+    credentials: Option<&'a Credentials>,
+}
+
+/// Formats a Kafka node's storage (its working directory's `data/`) for the cluster
+/// `KAFKA_CLUSTER_ID`, making the SCRAM users of `KAFKA_SCRAM_USERS` (`<name> <password>`
+/// lines); `$@` is the JVM's command up to the main class. A folder formatted already for
+/// this cluster is left as it is; one formatted for another cluster is refused, never
+/// reformatted (that would delete its data).
+const FORMAT_STORAGE: &str = r#"set -eu
+meta=data/meta.properties
+if [ -f "$meta" ]; then
+  found=$(sed -n 's/^cluster\.id=//p' "$meta")
+  if [ "$found" = "$KAFKA_CLUSTER_ID" ]; then
+    echo "$PWD/data is formatted for cluster $found already"
+    exit 0
   fi
-  sleep 0.2
-done
-kill -KILL "$broker"
-wait "$broker" || true
-rm -f user-create.err
-unset TANSU_SCRAM_USERS
-exec "$tansu" "$@" --authentication
+  echo "kafka-platform: $PWD/data holds the data of Kafka cluster $found, not of this environment's cluster $KAFKA_CLUSTER_ID: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again" >&2
+  exit 1
+fi
+while read -r user password; do
+  [ -n "$user" ] && set -- "$@" --add-scram "SCRAM-SHA-512=[name=$user,password=$password]"
+done <<EOF
+${KAFKA_SCRAM_USERS:-}
+EOF
+exec "$@"
 "#;
 
-/// Every service of the local platform, in start order.
-fn specs(
-    env: &str,
-    config: &PlatformConfig,
-    site: &LocalSite,
-    rendered: &str,
-    dir: &str,
-    credentials: Option<&Credentials>,
-) -> Vec<Spec> {
-    let p = &config.ports;
-    let programs = &site.programs;
-    let client = format!("tcp://127.0.0.1:{}", p.broker_client);
-    // tansu listening on `listen`, advertising the client address.
-    let broker_args = |listen: String| -> Vec<String> {
-        vec![
-            "broker".into(),
-            "--listener-url".into(),
-            listen,
-            "--advertised-listener-url".into(),
-            client.clone(),
-            // SQLite in its own folder: topics, offsets and users outlive a restart.
-            "--storage-engine".into(),
-            "sqlite://tansu.db".into(),
-        ]
-    };
-    let none = || Output::known(Environment::new());
-    let mut tansu = Spec {
-        name: "tansu",
-        program: program_path(&programs.tansu),
-        args: broker_args(client.clone()),
-        wrapper: None,
-        environment: none(),
-        reads_credentials: Vec::new(),
-        ready_path: None,
-        port: p.broker_client,
-        port_field: "ports.broker_client",
-        reads: &[],
-        url: format!("127.0.0.1:{} (Kafka bootstrap servers)", p.broker_client),
-        after: &[],
-        workdir: Some(format!("{dir}/tansu")),
-    };
-    let mut admin_api = Spec {
-        name: "admin-api",
-        program: program_path(&programs.admin_api),
-        args: vec![
-            "--bootstrap-servers".into(),
-            format!("127.0.0.1:{}", p.broker_client),
-            "--listen".into(),
-            format!("127.0.0.1:{}", p.admin_api),
-        ],
-        wrapper: None,
-        environment: none(),
-        reads_credentials: Vec::new(),
-        ready_path: Some("/ready"),
-        port: p.admin_api,
-        port_field: "ports.admin_api",
-        reads: &[],
-        url: format!("http://127.0.0.1:{}/topics", p.admin_api),
-        after: &["tansu", "tls-front"],
-        workdir: None,
-    };
-    let mut connector = Spec {
-        name: "http-source-connector",
-        program: program_path(&programs.connector),
-        args: vec![format!("{rendered}/connect/http-source-connector.json")],
-        wrapper: None,
-        environment: none(),
-        reads_credentials: Vec::new(),
-        ready_path: Some("/metrics"),
-        port: p.http_source_connector,
-        port_field: "ports.http_source_connector",
-        reads: &["connect/http-source-connector.json"],
-        url: format!(
-            "http://127.0.0.1:{}/connectors/{env}-admin-api-topics/status",
-            p.http_source_connector
+/// A Kafka JVM's command: heap, the JMX exporter agent on `exporter` with `rules`, logging,
+/// the class path; the main class and its arguments follow.
+fn jvm(context: &Context<'_>, heap_mib: u32, exporter: Option<(u16, &str)>) -> Vec<String> {
+    let kafka = KafkaHome(program_path(&context.site.programs.kafka));
+    let mut args = vec![
+        format!("-Xms{heap_mib}m"),
+        format!("-Xmx{heap_mib}m"),
+        "-XX:+UseG1GC".to_owned(),
+        "-XX:MaxGCPauseMillis=20".to_owned(),
+        "-XX:InitiatingHeapOccupancyPercent=35".to_owned(),
+        "-XX:+ExplicitGCInvokesConcurrent".to_owned(),
+        "-Djava.awt.headless=true".to_owned(),
+    ];
+    if let Some((port, rules)) = exporter {
+        args.push(format!(
+            "-javaagent:{}=127.0.0.1:{port}:{}/{rules}",
+            kafka.agent(),
+            context.rendered
+        ));
+    }
+    args.extend([
+        format!("-Dlog4j2.configurationFile={}", kafka.logging()),
+        "-Dkafka.logs.dir=logs".to_owned(),
+        "-cp".to_owned(),
+        kafka.libs(),
+    ]);
+    args
+}
+
+/// A KRaft node's storage command and service.
+fn kafka_node(stack: &mut Stack, context: &Context<'_>, node: &NodeFacts) -> Spec {
+    let p = &context.config.ports;
+    let name = short_name(node);
+    let workdir = format!("{}/{name}", context.dir);
+    let properties = server_properties_path(&node.name);
+    let heap = context.site.heap.of(node.role).unwrap_or(256);
+    let (rules, exporter_port, exporter_field) = match node.role {
+        Role::Controller => (
+            "jmx/kafka_controller.yml",
+            node.port(p.jmx_exporter_controller),
+            "ports.jmx_exporter_controller",
         ),
-        after: &["tansu", "tls-front", "admin-api"],
-        workdir: None,
+        _ => (
+            "jmx/kafka_broker.yml",
+            node.port(p.jmx_exporter_broker),
+            "ports.jmx_exporter_broker",
+        ),
     };
-    let mut front = None;
-    if let Some(credentials) = credentials {
-        // tansu behind the TLS front, requiring SCRAM; its users made at each start.
-        // The wrapper's arguments: the start-up listener, then the broker's own.
-        let startup = format!("tcp://127.0.0.1:{}", p.controller);
-        let internal = format!("tcp://127.0.0.1:{}", p.broker_internal);
-        tansu.args = [vec![startup], broker_args(internal)].concat();
-        tansu.wrapper = Some(TANSU_WITH_USERS);
+    let java = program_path(&context.site.programs.java);
+    let mut format = vec![java.clone()];
+    format.extend(jvm(context, 128, None));
+    format.extend(
+        [
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            &cluster_id(context.env),
+            "-c",
+            &format!("{}/{properties}", context.rendered),
+        ]
+        .map(str::to_owned),
+    );
+    let mut environment = Output::known(Environment::from([(
+        "KAFKA_CLUSTER_ID".to_owned(),
+        cluster_id(context.env),
+    )]));
+    if let Some(credentials) = context.credentials {
         let users = Output::all(credentials.scram.iter().map(|(user, password)| {
             let principal = user.principal;
             password.clone().map(move |p| format!("{principal} {p}"))
         }));
-        tansu.environment = users
-            .map(|lines| Environment::from([("TANSU_SCRAM_USERS".to_owned(), lines.join("\n"))]));
-        tansu.port = p.broker_internal;
-        tansu.url = format!(
-            "127.0.0.1:{} (the broker, requiring SCRAM; clients reach it through tls-front)",
-            p.broker_internal
-        );
-        tansu.port_field = "ports.broker_internal";
-        let (crt, key) = security::node_files(&format!("{env}-{}", node_name(Role::Broker)));
-        front = Some(Spec {
-            name: "tls-front",
-            program: program_path(&programs.tls_front),
-            args: vec![
-                "--listen".into(),
-                format!("127.0.0.1:{}", p.broker_client),
-                "--upstream".into(),
-                format!("127.0.0.1:{}", p.broker_internal),
-                "--cert".into(),
-                credentials.path(&crt),
-                "--key".into(),
-                credentials.path(&key),
-            ],
-            wrapper: None,
-            environment: none(),
-            reads_credentials: vec![crt, key],
-            ready_path: None,
-            port: p.broker_client,
-            port_field: "ports.broker_client",
-            reads: &[],
-            url: format!(
-                "127.0.0.1:{} (Kafka bootstrap servers: SASL_SSL, SCRAM-SHA-512, the CA {})",
-                p.broker_client,
-                credentials.path(CA_FILE)
-            ),
-            after: &["tansu"],
-            workdir: None,
+        environment = environment.zip(users).map(|(mut environment, lines)| {
+            environment.insert("KAFKA_SCRAM_USERS".to_owned(), lines.join("\n"));
+            environment
         });
+    }
+    let script = std::iter::once(FORMAT_STORAGE.to_owned())
+        .chain(std::iter::once("format".to_owned()))
+        .chain(format)
+        .map(|word| shell_quote(&word))
+        .collect::<Vec<_>>();
+    let mut options = ResourceOptions::new();
+    if let Some(credentials) = context.credentials {
+        options = options.depends_on(&credentials.folder);
+    }
+    let storage = stack.resource_with::<Command>(
+        &format!("{name}-storage"),
+        CommandArgs {
+            // In the node's working directory, which the first run makes.
+            create: format!(
+                "mkdir -p {dir} && cd {dir} && sh -c {}",
+                script.join(" "),
+                dir = shell_quote(&workdir)
+            )
+            .into(),
+            environment,
+            triggers: vec![cluster_id(context.env)].into(),
+            ..Default::default()
+        },
+        options,
+    );
+    let mut spec = Spec::new(
+        name,
+        java,
+        match node.role {
+            // Ready once the quorum has a leader; a broker once it is registered, caught up
+            // and unfenced (its state RUNNING).
+            Role::Controller => Ready(
+                exporter_port,
+                "/metrics",
+                Some(r"\nkafka_server_raft_metrics_current_leader [0-9]"),
+            ),
+            _ => Ready(
+                exporter_port,
+                "/metrics",
+                Some(r"\nkafka_server_kafkaserver_brokerstate 3\.0"),
+            ),
+        },
+    );
+    spec.args = jvm(context, heap, Some((exporter_port, rules)));
+    spec.args.extend([
+        "kafka.Kafka".to_owned(),
+        format!("{}/{properties}", context.rendered),
+    ]);
+    spec.ready_timeout_secs = 180;
+    spec.port_field = exporter_field;
+    spec.reads = vec![properties, rules.to_owned()];
+    spec.workdir = Some(workdir);
+    spec.storage = Some(storage);
+    if context.credentials.is_some() {
+        let (_, _, keystore) = security::node_files_with_keystore(&node.name);
+        spec.reads_credentials = vec![keystore, CA_FILE.to_owned()];
+        if node.role == Role::Broker {
+            spec.reads_credentials
+                .push(security::BROKER_SECRETS_FILE.to_owned());
+        }
+    }
+    match node.role {
+        Role::Controller => {
+            spec.url = format!(
+                "{} (KRaft controller, {})",
+                node.endpoint(p.controller),
+                node.zone
+            );
+        }
+        _ => {
+            spec.url = format!(
+                "{} (Kafka bootstrap server, {}{})",
+                node.endpoint(p.broker_client),
+                node.zone,
+                context
+                    .credentials
+                    .map(|c| format!(": SASL_SSL, SCRAM-SHA-512, the CA {}", c.path(CA_FILE)))
+                    .unwrap_or_default()
+            );
+            spec.after = &["controller"];
+        }
+    }
+    spec
+}
+
+/// `word` quoted for `sh`.
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// Every service of the local platform, in start order.
+fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<Spec> {
+    let env = context.env;
+    let config = context.config;
+    let p = &config.ports;
+    let programs = &context.site.programs;
+    let rendered = context.rendered;
+    let mut specs: Vec<Spec> = crate::render::of_role(nodes, &[Role::Controller, Role::Broker])
+        .into_iter()
+        .map(|node| kafka_node(stack, context, node))
+        .collect();
+    let bootstrap = crate::render::of_role(nodes, &[Role::Broker])
+        .into_iter()
+        .map(|n| n.endpoint(p.broker_client))
+        .collect::<Vec<_>>()
+        .join(",");
+
+    let connect_node = crate::render::of_role(nodes, &[Role::Connect])
+        .first()
+        .map(|n| n.port_shift)
+        .unwrap_or(0);
+    let mut connect = Spec::new(
+        "connect-1",
+        program_path(&programs.java),
+        Ready(p.connect_rest + connect_node, "/connectors", None),
+    );
+    connect.args = jvm(
+        context,
+        context.site.heap.connect_mib,
+        Some((
+            p.jmx_exporter_connect + connect_node,
+            "jmx/kafka_connect.yml",
+        )),
+    );
+    connect.args.extend([
+        "org.apache.kafka.connect.cli.ConnectDistributed".to_owned(),
+        format!("{rendered}/connect/connect-distributed.properties"),
+    ]);
+    connect.ready_timeout_secs = 180;
+    connect.port_field = "ports.connect_rest";
+    connect.reads = vec![
+        "connect/connect-distributed.properties".to_owned(),
+        "jmx/kafka_connect.yml".to_owned(),
+    ];
+    connect.url = format!(
+        "http://127.0.0.1:{}/connectors",
+        p.connect_rest + connect_node
+    );
+    connect.after = &["broker"];
+    connect.workdir = Some(format!("{}/connect-1", context.dir));
+
+    let mut admin_api = Spec::new(
+        "admin-api",
+        program_path(&programs.admin_api),
+        Ready(p.admin_api, "/ready", None),
+    );
+    admin_api.args = vec![
+        "--bootstrap-servers".into(),
+        bootstrap,
+        "--listen".into(),
+        format!("127.0.0.1:{}", p.admin_api),
+    ];
+    admin_api.port_field = "ports.admin_api";
+    admin_api.url = format!("http://127.0.0.1:{}/topics", p.admin_api);
+    admin_api.after = &["broker"];
+
+    let mut connector = Spec::new(
+        "http-source-connector",
+        program_path(&programs.connector),
+        Ready(p.http_source_connector + connect_node, "/metrics", None),
+    );
+    connector.args = vec![format!("{rendered}/connect/http-source-connector.json")];
+    connector.port_field = "ports.http_source_connector";
+    connector.reads = vec!["connect/http-source-connector.json".to_owned()];
+    connector.url = format!(
+        "http://127.0.0.1:{}/connectors/{env}-admin-api-topics/status",
+        p.http_source_connector + connect_node
+    );
+    connector.after = &["broker", "admin-api"];
+    if let Some(credentials) = context.credentials {
+        connect.reads_credentials = vec![
+            security::CONNECT_SECRETS_FILE.to_owned(),
+            CA_FILE.to_owned(),
+            security::node_files_with_keystore(&format!("{env}-connect-1")).2,
+        ];
         admin_api.args.extend(security::admin_api_sasl_args(
             &credentials.path(ADMIN_API_PASSWORD_FILE),
             &credentials.path(CA_FILE),
@@ -508,95 +776,97 @@ fn specs(
         }
         connector.reads_credentials = vec![CA_FILE.into()];
     }
-    let mut specs = vec![tansu];
-    specs.extend(front);
+
+    let mut node_exporter = Spec::new(
+        "node-exporter",
+        program_path(&programs.node_exporter),
+        Ready(p.node_exporter, "/metrics", None),
+    );
+    node_exporter.args = vec![format!(
+        "--web.listen-address=127.0.0.1:{}",
+        p.node_exporter
+    )];
+    node_exporter.port_field = "ports.node_exporter";
+    node_exporter.url = format!("http://127.0.0.1:{}/metrics", p.node_exporter);
+
+    let mut alertmanager = Spec::new(
+        "alertmanager",
+        program_path(&programs.alertmanager),
+        Ready(p.alertmanager, "/-/ready", None),
+    );
+    alertmanager.args = vec![
+        format!("--config.file={rendered}/alertmanager/alertmanager.yml"),
+        format!("--storage.path={}/alertmanager", context.dir),
+        format!("--web.listen-address=127.0.0.1:{}", p.alertmanager),
+        // One instance: no cluster port (it would listen on every interface).
+        "--cluster.listen-address=".into(),
+    ];
+    alertmanager.port_field = "ports.alertmanager";
+    alertmanager.reads = vec!["alertmanager/".to_owned()];
+    alertmanager.url = format!("http://127.0.0.1:{}/", p.alertmanager);
+
+    let mut prometheus = Spec::new(
+        "prometheus",
+        program_path(&programs.prometheus),
+        Ready(p.prometheus, "/-/ready", None),
+    );
+    prometheus.args = vec![
+        format!("--config.file={rendered}/prometheus/prometheus.yml"),
+        format!("--storage.tsdb.path={}/prometheus", context.dir),
+        format!("--web.listen-address=127.0.0.1:{}", p.prometheus),
+    ];
+    prometheus.port_field = "ports.prometheus";
+    prometheus.reads = vec!["prometheus/".to_owned()];
+    prometheus.url = format!("http://127.0.0.1:{}/targets", p.prometheus);
+    prometheus.after = &[
+        "alertmanager",
+        "node-exporter",
+        "admin-api",
+        "http-source-connector",
+        "connect",
+    ];
+
     specs.extend([
+        connect,
         admin_api,
         connector,
-        Spec {
-            name: "node-exporter",
-            program: program_path(&programs.node_exporter),
-            args: vec![format!(
-                "--web.listen-address=127.0.0.1:{}",
-                p.node_exporter
-            )],
-            wrapper: None,
-            environment: none(),
-            reads_credentials: Vec::new(),
-            ready_path: Some("/metrics"),
-            port: p.node_exporter,
-            port_field: "ports.node_exporter",
-            reads: &[],
-            url: format!("http://127.0.0.1:{}/metrics", p.node_exporter),
-            after: &[],
-            workdir: None,
-        },
-        Spec {
-            name: "alertmanager",
-            program: program_path(&programs.alertmanager),
-            args: vec![
-                format!("--config.file={rendered}/alertmanager/alertmanager.yml"),
-                format!("--storage.path={dir}/alertmanager"),
-                format!("--web.listen-address=127.0.0.1:{}", p.alertmanager),
-                // One instance: no cluster port (it would listen on every interface).
-                "--cluster.listen-address=".into(),
-            ],
-            wrapper: None,
-            environment: none(),
-            reads_credentials: Vec::new(),
-            ready_path: Some("/-/ready"),
-            port: p.alertmanager,
-            port_field: "ports.alertmanager",
-            reads: &["alertmanager/"],
-            url: format!("http://127.0.0.1:{}/", p.alertmanager),
-            after: &[],
-            workdir: None,
-        },
-        Spec {
-            name: "prometheus",
-            program: program_path(&programs.prometheus),
-            args: vec![
-                format!("--config.file={rendered}/prometheus/prometheus.yml"),
-                format!("--storage.tsdb.path={dir}/prometheus"),
-                format!("--web.listen-address=127.0.0.1:{}", p.prometheus),
-            ],
-            wrapper: None,
-            environment: none(),
-            reads_credentials: Vec::new(),
-            ready_path: Some("/-/ready"),
-            port: p.prometheus,
-            port_field: "ports.prometheus",
-            reads: &["prometheus/"],
-            url: format!("http://127.0.0.1:{}/targets", p.prometheus),
-            after: &[
-                "alertmanager",
-                "node-exporter",
-                "admin-api",
-                "http-source-connector",
-            ],
-            workdir: None,
-        },
+        node_exporter,
+        alertmanager,
+        prometheus,
     ]);
     specs
 }
 
 #[cfg(test)]
 mod tests {
-    use super::expand_variables;
+    use super::{cluster_id, expand_variables};
 
     #[test]
     fn variables_and_defaults_are_expanded() {
         // PATH and HOME are set for any test run; the other name is never set.
         let home = std::env::var("HOME").unwrap_or_default();
         assert_eq!(
-            expand_variables("${HOME}/bin/tansu"),
-            format!("{home}/bin/tansu")
+            expand_variables("${HOME}/bin/kafka"),
+            format!("{home}/bin/kafka")
         );
         assert_eq!(
-            expand_variables("${KAFKA_PLATFORM_NEVER_SET_ANYWHERE:-~/.cache/tansu}"),
-            "~/.cache/tansu"
+            expand_variables("${KAFKA_PLATFORM_NEVER_SET_ANYWHERE:-~/.cache/kafka}"),
+            "~/.cache/kafka"
         );
-        assert_eq!(expand_variables("tansu"), "tansu");
+        assert_eq!(expand_variables("java"), "java");
         assert_eq!(expand_variables("broken ${OPEN"), "broken ${OPEN");
+    }
+
+    #[test]
+    fn a_cluster_id_is_a_uuid_as_kafka_writes_it_and_the_same_for_an_environment() {
+        let id = cluster_id("local");
+        assert_eq!(id.len(), 22, "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{id}"
+        );
+        assert_eq!(id, cluster_id("local"));
+        assert_ne!(id, cluster_id("staging"));
     }
 }

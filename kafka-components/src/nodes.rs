@@ -33,6 +33,15 @@ pub struct NodeFacts {
     pub public_ip: String,
     /// Private DNS name (the name Kafka advertises).
     pub private_dns: String,
+    /// What the node adds to each port of `[ports]`: 0 on AWS (a host per node); on this
+    /// machine, where every node shares 127.0.0.1, [`crate::config::LOCAL_PORT_STEP`] for
+    /// each node of its role before it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub port_shift: u16,
+}
+
+fn is_zero(shift: &u16) -> bool {
+    *shift == 0
 }
 
 impl NodeFacts {
@@ -53,6 +62,17 @@ impl NodeFacts {
             })?;
         nodes.sort_by_key(|n| (n.role, n.index));
         Ok(nodes)
+    }
+
+    /// The node's port for the `[ports]` port `port` (the policy keeps the sum a port).
+    pub fn port(&self, port: u16) -> u16 {
+        port.saturating_add(self.port_shift)
+    }
+
+    /// `<private DNS name>:<its port for port>`: where the node's service on `port` is
+    /// reached.
+    pub fn endpoint(&self, port: u16) -> String {
+        format!("{}:{}", self.private_dns, self.port(port))
     }
 
     /// The address Ansible connects to: the public IP, or the private one without it.

@@ -305,6 +305,7 @@ impl KafkaPlatform {
                 files: format!("{}-{}", stack.name(), n.instance.resource_name()),
                 dns_name: n.instance.private_dns(),
                 ip: n.private_ip.to_string(),
+                keystore: false,
             })
             .collect();
         let credentials = crate::security::register(stack, config, subjects);
@@ -576,6 +577,7 @@ fn node_facts(env: &str, nodes: &[Node]) -> Output<Vec<NodeFacts>> {
                 private_ip: private_ip.clone(),
                 public_ip,
                 private_dns,
+                port_shift: 0,
             })
     });
     Output::all(described)

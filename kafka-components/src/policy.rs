@@ -15,7 +15,7 @@ use std::fmt;
 
 use iac_aws::Cidr;
 
-use crate::config::{AwsSite, PlatformConfig, Role, Site};
+use crate::config::{AwsSite, LOCAL_PORT_STEP, LocalSite, PlatformConfig, Role, Site};
 
 /// Memory (GiB) of the instance types the platform may use. A type not listed is refused:
 /// add it here with its memory.
@@ -97,7 +97,10 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
             }
             ports_on_a_node(config, &mut found);
         }
-        Site::Local(_) => ports_on_this_machine(config, &mut found),
+        Site::Local(site) => {
+            ports_on_this_machine(config, &mut found);
+            local_heaps(site, &mut found);
+        }
     }
     for lesson in [replication, alert_receivers, timings, security] {
         lesson(config, &mut found);
@@ -217,20 +220,64 @@ fn quorum_and_brokers(config: &AwsSite, found: &mut Vec<Violation>) {
 
 /// No two services on one port of a node; the native JMX port is not an exporter's.
 fn ports_on_a_node(config: &PlatformConfig, found: &mut Vec<Violation>) {
-    let clashes = Role::ALL
-        .into_iter()
-        .flat_map(|role| port_clashes(&config.ports.on_host(role)));
+    let clashes = Role::ALL.into_iter().flat_map(|role| {
+        let ports: Vec<(&'static str, u32)> = config
+            .ports
+            .on_host(role)
+            .into_iter()
+            .map(|(field, port)| (field, u32::from(port)))
+            .collect();
+        port_clashes(&ports)
+    });
     report_clashes(clashes, "both listen on the same node", found);
 }
 
-/// No two local services on one port: they all share 127.0.0.1.
+/// No two local services on one port: they all share 127.0.0.1, the second and third of a
+/// role on its ports + 100 and + 200, which must stay ports.
 fn ports_on_this_machine(config: &PlatformConfig, found: &mut Vec<Violation>) {
-    let clashes = port_clashes(&config.ports.on_this_machine(config.security.is_sasl_ssl()));
-    report_clashes(clashes, "both listen on this machine", found);
+    let ports = config.ports.on_this_machine(|role| config.count(role));
+    let past: std::collections::BTreeSet<&'static str> = ports
+        .iter()
+        .filter(|(_, port)| *port > u32::from(u16::MAX))
+        .map(|(field, _)| *field)
+        .collect();
+    for field in past {
+        found.push(violation(
+            field,
+            format!(
+                "the third node of its role listens on it + {}, past 65535: pick a lower port",
+                2 * LOCAL_PORT_STEP
+            ),
+        ));
+    }
+    report_clashes(port_clashes(&ports), "both listen on this machine", found);
+}
+
+/// The smallest heap (MiB) a local Kafka JVM of each role starts and keeps running with.
+const MIN_LOCAL_HEAP_MIB: [(Role, u32); 3] = [
+    (Role::Controller, 192),
+    (Role::Broker, 256),
+    (Role::Connect, 256),
+];
+
+/// Each local Kafka JVM gets a heap it can run in.
+fn local_heaps(site: &LocalSite, found: &mut Vec<Violation>) {
+    for (role, least) in MIN_LOCAL_HEAP_MIB {
+        let heap = site.heap.of(role).unwrap_or(least);
+        if heap < least {
+            found.push(violation(
+                format!("local.heap.{}_mib", role.name()),
+                format!(
+                    "{heap} MiB is too small for a {} (it runs out of memory starting): give it at least {least}",
+                    role.name()
+                ),
+            ));
+        }
+    }
 }
 
 /// Pairs of fields with the same port (a field paired with itself: port 0).
-fn port_clashes(ports: &[(&'static str, u16)]) -> Vec<(&'static str, &'static str, u16)> {
+fn port_clashes(ports: &[(&'static str, u32)]) -> Vec<(&'static str, &'static str, u32)> {
     let mut clashes = Vec::new();
     for (i, &(first, port)) in ports.iter().enumerate() {
         if port == 0 {
@@ -246,7 +293,7 @@ fn port_clashes(ports: &[(&'static str, u16)]) -> Vec<(&'static str, &'static st
 }
 
 fn report_clashes(
-    clashes: impl IntoIterator<Item = (&'static str, &'static str, u16)>,
+    clashes: impl IntoIterator<Item = (&'static str, &'static str, u32)>,
     shared: &str,
     found: &mut Vec<Violation>,
 ) {
@@ -296,10 +343,7 @@ fn replication(config: &PlatformConfig, found: &mut Vec<Violation>) {
             ),
         ));
     }
-    // One local broker holds one replica: nothing can be down and still take writes.
-    let single_local_replica =
-        matches!(config.site, Site::Local(_)) && kafka.replication_factor == 1;
-    if kafka.min_insync_replicas >= kafka.replication_factor && !single_local_replica {
+    if kafka.min_insync_replicas >= kafka.replication_factor {
         found.push(violation(
             "kafka.min_insync_replicas",
             format!(

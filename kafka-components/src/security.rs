@@ -80,6 +80,10 @@ pub const SECRETS_FILE: &str = "secrets.yml";
 /// Connect's JAAS settings, in the credentials folder (to copy to [`CONNECT_SECRETS_ON_NODES`]).
 pub const CONNECT_SECRETS_FILE: &str = "connect-secrets.properties";
 
+/// The brokers' JAAS settings for their own listener (user and password), in the credentials
+/// folder: the local brokers read them through Kafka's file config provider.
+pub const BROKER_SECRETS_FILE: &str = "kafka-broker-secrets.properties";
+
 /// The admin API's SCRAM password (its `--kafka-sasl-password-file`), in the credentials folder.
 pub const ADMIN_API_PASSWORD_FILE: &str = "kafka-admin-api.password";
 
@@ -115,10 +119,20 @@ pub fn ca_location(config: &PlatformConfig) -> String {
     }
 }
 
+/// Where Connect finds its JAAS settings: on AWS the nodes' copy
+/// ([`CONNECT_SECRETS_ON_NODES`]), on this machine the credentials folder's.
+pub fn connect_secrets_location(config: &PlatformConfig) -> String {
+    match (&config.site, config.security.sasl_ssl_credentials()) {
+        (crate::config::Site::Local(_), Some(dir)) => format!("{dir}/{CONNECT_SECRETS_FILE}"),
+        _ => CONNECT_SECRETS_ON_NODES.to_owned(),
+    }
+}
+
 /// The files holding passwords, in the order [`secret_files`] makes them.
-const SECRET_FILES: [&str; 4] = [
+const SECRET_FILES: [&str; 5] = [
     SECRETS_FILE,
     CONNECT_SECRETS_FILE,
+    BROKER_SECRETS_FILE,
     ADMIN_API_PASSWORD_FILE,
     CONNECTOR_PASSWORD_FILE,
 ];
@@ -126,6 +140,13 @@ const SECRET_FILES: [&str; 4] = [
 /// A node's certificate and key files in the credentials folder (`<node>.crt`, `<node>.key`).
 pub fn node_files(node_name: &str) -> (String, String) {
     (format!("{node_name}.crt"), format!("{node_name}.key"))
+}
+
+/// A node's certificate and key files and its PEM keystore (`<node>.keystore.pem`: the key,
+/// then the certificate, as a Kafka JVM reads them) in the credentials folder.
+pub fn node_files_with_keystore(node_name: &str) -> (String, String, String) {
+    let (crt, key) = node_files(node_name);
+    (crt, key, format!("{node_name}.keystore.pem"))
 }
 
 /// Whether a role's nodes run a Kafka listener and so carry a certificate.
@@ -182,6 +203,9 @@ pub(crate) struct CertificateSubject {
     pub(crate) dns_name: Output<String>,
     /// The IP address clients use (a SAN).
     pub(crate) ip: String,
+    /// Whether a Kafka JVM of this machine presents it: its key and certificate also go
+    /// into one PEM keystore ([`node_files_with_keystore`]).
+    pub(crate) keystore: bool,
 }
 
 /// Registers the credentials of a SASL_SSL platform, with a certificate for each of
@@ -228,8 +252,16 @@ pub(crate) fn register(
                 ..Default::default()
             },
         );
-        let (crt, pem) = node_files(&subject.files);
+        let (crt, pem, keystore) = node_files_with_keystore(&subject.files);
         names.extend([crt.clone(), pem.clone()]);
+        if subject.keystore {
+            names.push(keystore.clone());
+            files.push(
+                key.private_key_pem()
+                    .zip(cert.cert_pem())
+                    .map(move |(key, cert)| (keystore.clone(), format!("{key}\n{cert}\n"))),
+            );
+        }
         files.push(cert.cert_pem().map(move |text| (crt.clone(), text)));
         files.push(key.private_key_pem().map(move |text| (pem.clone(), text)));
     }
@@ -287,9 +319,10 @@ pub(crate) fn register(
     })
 }
 
-/// The contents of [`SECRET_FILES`]: cp-ansible's variables, Connect's JAAS settings and each
-/// service's password. `users` pairs each of [`SCRAM_USERS`] with its password.
-fn secret_files(users: &[(ScramUser, String)], grafana: &str) -> [String; 4] {
+/// The contents of [`SECRET_FILES`]: cp-ansible's variables, Connect's and the brokers' JAAS
+/// settings and each service's password. `users` pairs each of [`SCRAM_USERS`] with its
+/// password.
+fn secret_files(users: &[(ScramUser, String)], grafana: &str) -> [String; 5] {
     let password = |wanted: ScramUser| {
         users
             .iter()
@@ -308,17 +341,20 @@ fn secret_files(users: &[(ScramUser, String)], grafana: &str) -> [String; 4] {
         ));
     }
     yaml.push_str(&format!("grafana_admin_password: \"{grafana}\"\n"));
-    let jaas = format!(
-        "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{}\";",
-        CONNECT.principal,
-        password(CONNECT)
-    );
+    let jaas = |user: ScramUser| {
+        format!(
+            "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{}\" password=\"{}\";",
+            user.principal,
+            password(user)
+        )
+    };
     let connect = CONNECT_CLIENT_PREFIXES
-        .map(|prefix| format!("{prefix}sasl.jaas.config={jaas}\n"))
+        .map(|prefix| format!("{prefix}sasl.jaas.config={}\n", jaas(CONNECT)))
         .concat();
     [
         yaml,
         connect,
+        format!("sasl.jaas.config={}\n", jaas(BROKERS)),
         format!("{}\n", password(ADMIN_API)),
         format!("{}\n", password(CONNECTOR)),
     ]

@@ -349,8 +349,8 @@ fn a_local_environment_is_checked_as_one_machine_without_weakening_aws() {
     assert!(matches!(config.site, kafka_components::Site::Local(_)));
     assert_eq!(
         Role::ALL.map(|r| config.count(r)),
-        [0, 1, 1, 1],
-        "no controllers, one broker, one Connect worker, one platform node"
+        [3, 3, 1, 1],
+        "the seed's topology: 3 controllers, 3 brokers, a Connect worker, a platform node"
     );
     assert_eq!(local_refusals(|_| {}), Vec::<String>::new());
     // Every service shares 127.0.0.1: ports of different roles may not meet.
@@ -360,20 +360,49 @@ fn a_local_environment_is_checked_as_one_machine_without_weakening_aws() {
             "`ports.prometheus`: 29092 is also `ports.broker_client`, and both listen on this machine: pick another"
         ]
     );
-    // One replica on the one local broker is the only shape there is; on AWS it stays refused.
+    // The second and third broker listen 100 and 200 above the first: those ports are taken
+    // too, and the field to change is named.
     assert_eq!(
-        refusals(|c| {
-            c.kafka.replication_factor = 1;
-            c.kafka.min_insync_replicas = 1;
-        }),
+        local_refusals(|c| c.ports.admin_api = c.ports.broker_client + 200),
         [
-            "`kafka.min_insync_replicas`: 1 with replication factor 1 stops writes as soon as one replica is down: use at most 0"
+            "`ports.admin_api`: 29292 is also `ports.broker_client`, and both listen on this machine: pick another"
         ]
     );
     assert_eq!(
-        local_refusals(|c| c.kafka.replication_factor = 2),
+        local_refusals(|c| c.ports.jmx_exporter_broker = 65400),
         [
-            "`kafka.replication_factor`: 2 replicas cannot be placed on 1 broker(s): lower it or add brokers"
+            "`ports.jmx_exporter_broker`: the third node of its role listens on it + 200, past 65535: pick a lower port"
+        ]
+    );
+    // Replication as in production, checked as on AWS.
+    assert_eq!(
+        local_refusals(|c| c.kafka.replication_factor = 4),
+        [
+            "`kafka.replication_factor`: 4 replicas cannot be placed on 3 broker(s): lower it or add brokers"
+        ]
+    );
+    assert_eq!(
+        local_refusals(|c| c.kafka.min_insync_replicas = 3),
+        [
+            "`kafka.min_insync_replicas`: 3 with replication factor 3 stops writes as soon as one replica is down: use at most 2"
+        ]
+    );
+}
+
+#[test]
+fn a_local_kafka_heap_too_small_to_start_is_refused_naming_its_field() {
+    let refused = local_refusals(|c| {
+        let kafka_components::Site::Local(site) = &mut c.site else {
+            unreachable!("local.toml is a local environment")
+        };
+        site.heap.broker_mib = 64;
+        site.heap.controller_mib = 100;
+    });
+    assert_eq!(
+        refused,
+        [
+            "`local.heap.controller_mib`: 100 MiB is too small for a controller (it runs out of memory starting): give it at least 192",
+            "`local.heap.broker_mib`: 64 MiB is too small for a broker (it runs out of memory starting): give it at least 256",
         ]
     );
 }
@@ -468,15 +497,48 @@ fn a_local_program_that_is_not_there_is_refused_with_where_to_get_it() {
         unreachable!("local.toml is a local environment")
     };
     site.programs.prometheus = "no-such-prometheus".into();
-    site.programs.tansu = "~/no/such/tansu".into();
+    site.programs.java = "no-such-java".into();
+    let empty = tempfile::tempdir().unwrap();
+    site.programs.kafka = empty.path().display().to_string();
     let mut stack = iac_core::Stack::new("local");
     let refused =
         kafka_components::LocalPlatform::register(&mut stack, &config, "rendered", "local.toml")
             .unwrap_err()
             .to_string();
     assert!(
-        refused.contains("`local.programs.tansu`: `~/no/such/tansu` is not there: scripts/setup.sh builds it")
-            && refused.contains("`local.programs.prometheus`: `no-such-prometheus` is not there: install the Debian package prometheus, or name where it is"),
+        refused.contains("`local.programs.java`: `no-such-java` is not there: install Java 17 or later (Debian: openjdk-17-jre-headless), or name where it is")
+            && refused.contains("`local.programs.prometheus`: `no-such-prometheus` is not there: install the Debian package prometheus, or name where it is")
+            && refused.contains(&format!("`local.programs.kafka`: `{}` has no Kafka server jar in libs/: `KAFKA_PLATFORM_KAFKA=1 scripts/setup.sh` fetches Kafka with Maven", empty.path().display())),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_java_older_than_17_is_refused_with_what_kafka_needs() {
+    // A `java` that says it is Java 11, as `java -XshowSettings:properties -version` does.
+    let dir = tempfile::tempdir().unwrap();
+    let java = dir.path().join("java");
+    std::fs::write(
+        &java,
+        "#!/bin/sh\necho '    java.specification.version = 11' >&2\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&java, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut config = local();
+    let kafka_components::Site::Local(site) = &mut config.site else {
+        unreachable!("local.toml is a local environment")
+    };
+    site.programs.java = java.display().to_string();
+    let mut stack = iac_core::Stack::new("local");
+    let refused =
+        kafka_components::LocalPlatform::register(&mut stack, &config, "rendered", "local.toml")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        refused.contains(&format!(
+            "`local.programs.java`: `{}` is Java 11: Kafka 4.1 needs Java 17 or later",
+            java.display()
+        )),
         "{refused}"
     );
 }

@@ -43,6 +43,7 @@ fn outputs(broker2_ip: &str) -> BTreeMap<String, Value> {
                 private_dns: format!("ip-{}.eu-central-1.compute.internal", ip.replace('.', "-")),
                 private_ip: ip,
                 public_ip: format!("203.0.113.{}", base + i),
+                port_shift: 0,
             });
         }
     }
@@ -84,7 +85,7 @@ fn a_changed_address_reaches_every_file_that_mentions_the_node() {
     let mentioning: Vec<&str> = before
         .iter()
         .filter(|f| mentions(&f.contents, old_ip, old_dns))
-        .map(|f| f.path)
+        .map(|f| f.path.as_str())
         .collect();
     assert_eq!(
         mentioning,
@@ -106,7 +107,7 @@ fn a_changed_address_reaches_every_file_that_mentions_the_node() {
             "{} still has the old address",
             new.path
         );
-        if mentioning.contains(&old.path) {
+        if mentioning.contains(&old.path.as_str()) {
             assert!(
                 mentions(&new.contents, new_ip, new_dns),
                 "{} lacks the new address",
@@ -182,7 +183,7 @@ fn writing_replaces_the_whole_folder() {
     );
     for file in &files {
         assert_eq!(
-            std::fs::read_to_string(out.join(file.path)).unwrap(),
+            std::fs::read_to_string(out.join(&file.path)).unwrap(),
             file.contents
         );
     }
@@ -710,9 +711,112 @@ fn dashboards_select_nodes_from_the_graph() {
 
 /// The local environment's files.
 fn rendered_local() -> Vec<RenderedFile> {
+    render::render(
+        "local",
+        &local_config(),
+        &kafka_components::local_nodes("local"),
+    )
+    .unwrap()
+}
+
+fn local_config() -> PlatformConfig {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let config = PlatformConfig::load(&dir, "local").unwrap();
-    render::render("local", &config, &kafka_components::local_nodes("local")).unwrap()
+    PlatformConfig::load(&dir, "local").unwrap()
+}
+
+/// A `server.properties` as key → value.
+fn properties(text: &str) -> BTreeMap<&str, &str> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_once('=').unwrap())
+        .collect()
+}
+
+#[test]
+fn each_local_kafka_node_s_server_properties_agree_with_the_inventory_s_facts() {
+    let files = rendered_local();
+    let inventory = yaml(contents(&files, "ansible/hosts.yml"));
+    let voters = inventory["all"]["vars"]["kafka_controller_quorum_voters"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        voters,
+        "9991@127.0.0.1:29094,9992@127.0.0.1:29194,9993@127.0.0.1:29294"
+    );
+    // The inventory's ids and racks are the nodes' own.
+    let mut checked = 0;
+    for (group, id) in [
+        ("kafka_controller", "node_id"),
+        ("kafka_broker", "broker_id"),
+    ] {
+        for (_, host) in inventory[group]["hosts"].as_mapping().unwrap() {
+            let name = host["kafka_platform_name"].as_str().unwrap();
+            let p = properties(contents(&files, &format!("kafka/{name}/server.properties")));
+            assert_eq!(
+                p["node.id"],
+                host[id].as_u64().unwrap().to_string(),
+                "{name}"
+            );
+            if let Some(rack) = host["kafka_broker_custom_properties"]["broker.rack"].as_str() {
+                assert_eq!(p["broker.rack"], rack, "{name}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked, 6,
+        "every controller and broker is in the inventory once"
+    );
+    let nodes = kafka_components::local_nodes("local");
+    for node in nodes
+        .iter()
+        .filter(|n| matches!(n.role, Role::Controller | Role::Broker))
+    {
+        let path = format!("kafka/{}/server.properties", node.name);
+        let p = properties(contents(&files, &path));
+        assert_eq!(p["controller.quorum.voters"], voters, "{path}");
+        assert_eq!(p["process.roles"], node.role.name(), "{path}");
+        let shift = 100 * (node.index - 1);
+        match node.role {
+            Role::Controller => {
+                assert_eq!(p["node.id"], (9990 + node.index).to_string(), "{path}");
+                assert_eq!(
+                    p["listeners"],
+                    format!("CONTROLLER://127.0.0.1:{}", 29094 + shift),
+                    "{path}"
+                );
+            }
+            _ => {
+                assert_eq!(p["node.id"], node.index.to_string(), "{path}");
+                assert_eq!(p["broker.rack"], node.zone, "{path}");
+                assert_eq!(
+                    p["advertised.listeners"],
+                    format!(
+                        "BROKER://127.0.0.1:{},INTERNAL://127.0.0.1:{}",
+                        29091 + shift,
+                        29092 + shift
+                    ),
+                    "{path}"
+                );
+                assert_eq!(p["min.insync.replicas"], "2", "{path}");
+                assert_eq!(p["default.replication.factor"], "3", "{path}");
+            }
+        }
+    }
+    let zones: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.role == Role::Broker)
+        .map(|n| n.zone.as_str())
+        .collect();
+    assert_eq!(zones, ["local-a", "local-b", "local-c"]);
+    insta::assert_snapshot!(
+        "local__kafka__local-controller-2__server.properties",
+        contents(&files, "kafka/local-controller-2/server.properties")
+    );
+    insta::assert_snapshot!(
+        "local__kafka__local-broker-2__server.properties",
+        contents(&files, "kafka/local-broker-2/server.properties")
+    );
 }
 
 #[test]
@@ -738,11 +842,20 @@ fn the_local_platform_scrapes_what_runs_on_this_machine_and_the_validators_accep
         jobs,
         [
             ("prometheus", vec!["localhost:29090"]),
+            (
+                "kafka-controller",
+                vec!["127.0.0.1:29998", "127.0.0.1:30098", "127.0.0.1:30198"]
+            ),
+            (
+                "kafka-broker",
+                vec!["127.0.0.1:29999", "127.0.0.1:30099", "127.0.0.1:30199"]
+            ),
+            ("kafka-connect", vec!["127.0.0.1:27071"]),
             ("node", vec!["127.0.0.1:29100"]),
             ("kafka-admin-api", vec!["127.0.0.1:22020"]),
             ("http-source-connector", vec!["127.0.0.1:28084"]),
         ],
-        "no JMX exporter runs locally, and node_exporter runs once for the one machine"
+        "every Kafka JVM's exporter, each node on its own ports; node_exporter once for the one machine"
     );
     assert_eq!(prometheus["global"]["scrape_interval"].as_str(), Some("2s"));
     let connector: Value =
@@ -796,7 +909,7 @@ fn a_sasl_ssl_platform_renders_cp_ansibles_tls_and_scram_settings_and_no_secret(
         .iter()
         .zip(&plain)
         .filter(|(secure, plain)| secure.contents != plain.contents)
-        .map(|(secure, _)| secure.path)
+        .map(|(secure, _)| secure.path.as_str())
         .collect();
     assert_eq!(
         changed,

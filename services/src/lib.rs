@@ -2,12 +2,10 @@
 //!
 //! What runs on the platform. [`admin_api`]: the Kafka admin REST API (`kafka-admin-api`).
 //! [`http_source`]: the HTTP source connector (`http-source-connector`), which polls a REST
-//! API into a Kafka topic. [`tls_front`]: a TLS front before a plain-TCP broker
-//! (`kafka-tls-front`). Services depend on no IaC crate; the platform deploys them.
+//! API into a Kafka topic. Services depend on no IaC crate; the platform deploys them.
 
 pub mod admin_api;
 pub mod http_source;
 pub mod kafka_security;
 pub mod process;
-pub mod tls_front;
 pub mod topic_name;

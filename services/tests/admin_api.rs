@@ -1,5 +1,5 @@
 //! The admin API in-process (`tower::ServiceExt::oneshot`, no socket) against the real test
-//! broker (tansu, started by scripts/tansu.sh; `KAFKA_BOOTSTRAP_SERVERS` names it). Every
+//! broker (Apache Kafka, started by scripts/kafka.sh; `KAFKA_BOOTSTRAP_SERVERS` names it). Every
 //! test uses its own topic and group names.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking

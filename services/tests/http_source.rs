@@ -1,5 +1,5 @@
 //! The HTTP source connector against a local paged HTTP source (an axum server on a loopback
-//! port) and the real test broker (tansu; `KAFKA_BOOTSTRAP_SERVERS` names it). Every test
+//! port) and the test broker (Apache Kafka; `KAFKA_BOOTSTRAP_SERVERS` names it). Every test
 //! uses its own connector, topic and offset-topic names.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
@@ -27,6 +27,8 @@ use services::http_source::{self, Connector, ConnectorConfig, State as Connector
 use tower::ServiceExt;
 
 mod common;
+#[path = "support/kafka.rs"]
+mod kafka;
 use common::{assert_exports_service_metrics, bootstrap, unique};
 
 /// Item `id` of the source: five keys, a sequence number per item, a timestamp.
@@ -245,7 +247,7 @@ async fn wait_committed(connector: &Connector, offset: &str, limit: Duration) {
 type Read = (i32, String, Value, Option<i64>);
 
 /// Every record of `topic`, in log order per partition, read until the broker says
-/// end-of-partition (tansu's high watermark lags the log end; see KAFKA_BROKER.md).
+/// end-of-partition.
 fn read_topic(topic: &str) -> Vec<Read> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
@@ -904,6 +906,7 @@ fn the_rendered_and_the_example_configurations_are_accepted() {
             private_ip: format!("10.0.1.{}", 10 + i),
             public_ip: String::new(),
             private_dns: format!("ip-10-0-1-{}.internal", 10 + i),
+            port_shift: 0,
         })
         .collect();
     let files = kafka_components::render::render("dev", &platform, &nodes).unwrap();
@@ -978,26 +981,9 @@ async fn the_example_polls_the_admin_api_topics_into_a_topic() {
     running.await.unwrap();
 }
 
-/// A broker started by a test, stopped when dropped.
-struct OwnBroker(std::process::Child);
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_is_away_at_start_is_waited_for() {
-    let tansu = std::env::var("KAFKA_PLATFORM_TANSU").unwrap_or_else(|_| {
-        panic!("KAFKA_PLATFORM_TANSU is unset: scripts/setup.sh builds the broker and exports it (scripts/test.sh does)")
-    });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = kafka::free_port();
     let (feed, address) = feed(50, None).await;
     let (name, topic) = (unique("away"), unique("away-items"));
     let mut document = config(&name, &topic, address);
@@ -1029,19 +1015,40 @@ async fn a_broker_that_is_away_at_start_is_waited_for() {
         "no poll before the committed offset is known"
     );
 
-    let listener = format!("tcp://127.0.0.1:{port}");
-    let _broker = OwnBroker(
-        std::process::Command::new(tansu)
-            .args(["broker", "--listener-url", &listener])
-            .args(["--advertised-listener-url", &listener])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    // The broker starts now, on the port the connector was told; it blocks while it starts,
+    // so off the runtime the connector runs on.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let broker = tokio::task::spawn_blocking(move || {
+        kafka::Node {
+            port: Some(port),
+            ..Default::default()
+        }
+        .start(&path)
+    })
+    .await
+    .unwrap();
     wait_committed(&connector, "50", Duration::from_secs(60)).await;
     assert_eq!(connector.status().trace, None, "the wait is over");
+    // The broker itself holds the 50 records, read by a client of the test's own.
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .create()
+        .unwrap();
+    let metadata = reader
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        .unwrap();
+    let held: i64 = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (low, high) = reader
+                .fetch_watermarks(&topic, p.id(), Duration::from_secs(10))
+                .unwrap();
+            high - low
+        })
+        .sum();
+    assert_eq!(held, 50);
     let (_, _, metrics) = call(&connector, "GET", "/metrics").await;
     assert_eq!(
         metric(

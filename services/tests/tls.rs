@@ -1,42 +1,39 @@
-//! TLS from the admin API to the brokers, with certificates the graph generated (the
-//! `iac-tls` provider through the engine: a CA, a broker certificate for `localhost` and
-//! 127.0.0.1, another CA, and a certificate for another name). tansu 0.6.0 cannot terminate
-//! TLS (it builds an acceptor and never uses it), so a TLS terminator of this test
-//! (`rustls`) stands before each broker and the broker advertises the terminator's address:
-//! every byte the API and the connector exchange with Kafka goes through a real TLS
-//! handshake.
+//! TLS from the admin API and the connector to the brokers, with certificates the graph
+//! generated (the `iac-tls` provider through the engine: a CA, a broker certificate for
+//! `localhost` and 127.0.0.1, another CA, and a certificate for another name), presented by
+//! Apache Kafka's own SSL listener (a PEM keystore): every byte the API and the connector
+//! exchange with Kafka goes through a real TLS handshake.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
 #[path = "support/processes.rs"]
 mod processes;
 
-#[path = "support/tls_front.rs"]
-mod tls_front;
+#[path = "support/kafka.rs"]
+mod kafka;
 
+#[path = "support/pki.rs"]
+mod pki;
+
+use pki::{Pki, generate};
 use serde_json::json;
-use tls_front::{Pki, generate, terminator};
 
-use processes::{Running, free_port, ready, wait_ready};
+use processes::{Running, ready, wait_ready};
 
-/// A broker behind a terminator presenting `cert`: the bootstrap address.
-async fn tls_broker(pki: &Pki, cert: &str) -> (Running, String) {
-    let upstream = free_port();
-    let front = terminator(
-        pki.get(&format!("{cert}.crt")),
-        pki.get(&format!("{cert}.key")),
-        upstream,
-    )
-    .await;
-    let dir = std::env::temp_dir();
-    let broker = processes::tansu(
-        &dir,
-        upstream,
-        &format!("tcp://localhost:{front}"),
-        "memory://tansu/",
-        &[],
-    );
-    (broker, format!("localhost:{front}"))
+/// A broker whose TLS listener presents `cert`, advertised as `localhost`: the node and its
+/// folder.
+fn tls_broker(pki: &Pki, cert: &str) -> (kafka::Kafka, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = kafka::Node {
+        tls: Some((
+            pki.get(&format!("{cert}.key")),
+            pki.get(&format!("{cert}.crt")),
+        )),
+        host: "localhost",
+        ..Default::default()
+    }
+    .start(dir.path());
+    (broker, dir)
 }
 
 fn admin_api(bootstrap: &str, ca: Option<&std::path::Path>) -> (Running, u16) {
@@ -70,8 +67,9 @@ async fn the_admin_api_trusts_only_the_generated_ca_and_the_name_it_signed() {
     let other_ca = dir.path().join("other-ca.crt");
     let client = reqwest::Client::new();
 
-    let (_broker, bootstrap) = tls_broker(&pki, "broker").await;
-    let (_wrong_broker, wrong_bootstrap) = tls_broker(&pki, "wrong-name").await;
+    let (broker, _broker_dir) = tls_broker(&pki, "broker");
+    let (wrong_broker, _wrong_dir) = tls_broker(&pki, "wrong-name");
+    let (bootstrap, wrong_bootstrap) = (broker.bootstrap.clone(), wrong_broker.bootstrap.clone());
     let (_api, api) = admin_api(&bootstrap, Some(&ca));
     let (_distrusting, distrusting) = admin_api(&bootstrap, Some(&other_ca));
     let (_misnamed, misnamed) = admin_api(&wrong_bootstrap, Some(&ca));

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 
-use super::{NodeFacts, RenderError, RenderedFile, file, of_role};
-use crate::config::{PlatformConfig, Ports, Role};
-use crate::security::{self, CA_ON_NODES, CONNECT_SECRETS_ON_NODES};
+use super::{NodeFacts, RenderError, RenderedFile, file, file_at, of_role};
+use crate::config::{PlatformConfig, Ports, Role, Site};
+use crate::security;
 
 /// cp-ansible numbers controllers from 9991 (`node_id`) and brokers from 1 (`broker_id`);
 /// the inventory states both so the quorum voters cannot disagree with them.
@@ -40,6 +40,9 @@ enum HostId {
 }
 
 struct Host<'a> {
+    /// The inventory's name of the host: its private DNS name on AWS, which Kafka
+    /// advertises; on this machine, where every node is 127.0.0.1, its node name.
+    key: &'a str,
     node: &'a NodeFacts,
     id: HostId,
     /// Its certificate and key files, on a SASL_SSL platform.
@@ -101,11 +104,23 @@ struct ConnectWorker<'a> {
     bootstrap_servers: &'a str,
     group_id: &'a str,
     replication_factor: u32,
+    listen_host: &'a str,
     rest_port: u16,
-    /// [`CONNECT_WORKER_SETTINGS`].
-    settings: &'static [(&'static str, &'static str)],
+    /// [`CONNECT_WORKER_SETTINGS`]; on this machine without `plugin.path` (its folders
+    /// hold the packages of this machine's programs, not Connect plugins: scanning them takes
+    /// minutes).
+    settings: Vec<(&'static str, &'static str)>,
     /// The worker's and its clients' security settings (none for PLAINTEXT).
     security: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "kafka/server.properties", escape = "none")]
+struct ServerProperties<'a> {
+    env: &'a str,
+    role: &'static str,
+    node: &'a str,
+    settings: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -138,7 +153,7 @@ fn host_id(node: &NodeFacts) -> HostId {
 pub(super) fn bootstrap_servers(ports: &Ports, nodes: &[NodeFacts]) -> String {
     of_role(nodes, &[Role::Broker])
         .into_iter()
-        .map(|n| format!("{}:{}", n.private_dns, ports.broker_client))
+        .map(|n| n.endpoint(ports.broker_client))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -153,14 +168,7 @@ pub(super) fn files(
     let kafka = &config.kafka;
     let quorum_voters = of_role(nodes, &[Role::Controller])
         .into_iter()
-        .map(|n| {
-            format!(
-                "{}@{}:{}",
-                controller_id(n),
-                n.private_dns,
-                ports.controller
-            )
-        })
+        .map(|n| format!("{}@{}", controller_id(n), n.endpoint(ports.controller)))
         .collect::<Vec<_>>()
         .join(",");
     let bootstrap_servers = bootstrap_servers(ports, nodes);
@@ -178,6 +186,10 @@ pub(super) fn files(
         hosts: of_role(nodes, &[role])
             .into_iter()
             .map(|node| Host {
+                key: match config.site {
+                    Site::Aws(_) => &node.private_dns,
+                    Site::Local(_) => &node.name,
+                },
                 node,
                 id: host_id(node),
                 tls: credentials_dir
@@ -195,7 +207,7 @@ pub(super) fn files(
         env,
         ssh_user: config.ssh_user(),
         ports,
-        quorum_voters,
+        quorum_voters: quorum_voters.clone(),
         replication_factor: kafka.replication_factor,
         min_insync_replicas: kafka.min_insync_replicas,
         connect_properties: ["config", "offset", "status"]
@@ -221,10 +233,16 @@ pub(super) fn files(
         bootstrap_servers: &bootstrap_servers,
         group_id: &connect_group_id,
         replication_factor: kafka.replication_factor,
-        rest_port: ports.connect_rest,
-        settings: &CONNECT_WORKER_SETTINGS,
+        listen_host: config.listen_host(),
+        rest_port: of_role(nodes, &[Role::Connect])
+            .first()
+            .map_or(ports.connect_rest, |n| n.port(ports.connect_rest)),
+        settings: CONNECT_WORKER_SETTINGS
+            .into_iter()
+            .filter(|(key, _)| matches!(config.site, Site::Aws(_)) || *key != "plugin.path")
+            .collect(),
         security: if credentials_dir.is_some() {
-            connect_security()
+            connect_security(config)
         } else {
             Vec::new()
         },
@@ -246,7 +264,7 @@ pub(super) fn files(
             config: BTreeMap::from([
                 (
                     "http.request.url",
-                    format!("http://{}:{}/topics", platform.private_dns, ports.admin_api),
+                    format!("http://{}/topics", platform.endpoint(ports.admin_api)),
                 ),
                 ("http.request.method", "GET".to_owned()),
                 (
@@ -263,7 +281,10 @@ pub(super) fn files(
                     format!(
                         "http://{}:{}",
                         config.listen_host(),
-                        ports.http_source_connector
+                        of_role(nodes, &[Role::Connect])
+                            .first()
+                            .map_or(ports.http_source_connector, |n| n
+                                .port(ports.http_source_connector))
                     ),
                 ),
             ]),
@@ -288,14 +309,171 @@ pub(super) fn files(
             connector.render(),
         )?);
     }
+    if let Site::Local(_) = config.site {
+        for node in of_role(nodes, &[Role::Controller, Role::Broker]) {
+            let properties = ServerProperties {
+                env,
+                role: node.role.name(),
+                node: &node.name,
+                settings: server_settings(config, nodes, node, &quorum_voters),
+            };
+            files.push(file_at(
+                server_properties_path(&node.name),
+                "kafka/server.properties",
+                properties.render(),
+            )?);
+        }
+    }
     Ok(files)
+}
+
+/// Where the rendered folder holds a KRaft node's `server.properties`.
+pub fn server_properties_path(node: &str) -> String {
+    format!("kafka/{node}/server.properties")
+}
+
+/// Settings sized for Kafka JVMs sharing one small machine: few threads, a small log
+/// cleaner buffer, no wait before a new group's first rebalance.
+const SMALL_MACHINE_SETTINGS: [(&str, &str); 6] = [
+    ("num.network.threads", "2"),
+    ("num.io.threads", "2"),
+    ("num.recovery.threads.per.data.dir", "1"),
+    ("background.threads", "2"),
+    ("log.cleaner.dedupe.buffer.size", "33554432"),
+    ("group.initial.rebalance.delay.ms", "0"),
+];
+
+/// One KRaft node's `server.properties` settings, in order: its identity and quorum, its
+/// listeners, its data, the replication the platform asks for, security, then sizing. The
+/// node id, voters, listener ports and rack are the inventory's (`controller_id`,
+/// `quorum_voters`, the node's ports, its zone); data lives in `data` under the process's
+/// working directory.
+fn server_settings(
+    config: &PlatformConfig,
+    nodes: &[NodeFacts],
+    node: &NodeFacts,
+    quorum_voters: &str,
+) -> Vec<(String, String)> {
+    let ports = &config.ports;
+    let kafka = &config.kafka;
+    let secured = config.security.sasl_ssl_credentials();
+    let (controller_protocol, broker_protocol) = match secured {
+        Some(_) => ("SSL", "SASL_SSL"),
+        None => ("PLAINTEXT", "PLAINTEXT"),
+    };
+    let mut settings: Vec<(&str, String)> = Vec::new();
+    match node.role {
+        Role::Controller => settings.extend([
+            ("process.roles", "controller".to_owned()),
+            ("node.id", controller_id(node).to_string()),
+            ("controller.quorum.voters", quorum_voters.to_owned()),
+            ("controller.listener.names", "CONTROLLER".to_owned()),
+            (
+                "listeners",
+                format!("CONTROLLER://{}", node.endpoint(ports.controller)),
+            ),
+            (
+                "listener.security.protocol.map",
+                format!("CONTROLLER:{controller_protocol}"),
+            ),
+        ]),
+        _ => {
+            let listeners = format!(
+                "BROKER://{},INTERNAL://{}",
+                node.endpoint(ports.broker_internal),
+                node.endpoint(ports.broker_client)
+            );
+            settings.extend([
+                ("process.roles", "broker".to_owned()),
+                ("node.id", node.index.to_string()),
+                ("controller.quorum.voters", quorum_voters.to_owned()),
+                ("controller.listener.names", "CONTROLLER".to_owned()),
+                ("listeners", listeners.clone()),
+                ("advertised.listeners", listeners),
+                ("inter.broker.listener.name", "BROKER".to_owned()),
+                (
+                    "listener.security.protocol.map",
+                    format!(
+                        "BROKER:{broker_protocol},INTERNAL:{broker_protocol},CONTROLLER:{controller_protocol}"
+                    ),
+                ),
+                ("broker.rack", node.zone.clone()),
+            ]);
+        }
+    }
+    let brokers = of_role(nodes, &[Role::Broker]).len().to_string();
+    let replicas = kafka.replication_factor.to_string();
+    let min_isr = kafka.min_insync_replicas.to_string();
+    settings.extend([
+        ("log.dirs", "data".to_owned()),
+        // The controllers apply these to topics created without them.
+        ("num.partitions", brokers),
+        ("default.replication.factor", replicas.clone()),
+        ("min.insync.replicas", min_isr.clone()),
+        ("offsets.topic.replication.factor", replicas.clone()),
+        ("offsets.topic.num.partitions", "10".to_owned()),
+        ("transaction.state.log.replication.factor", replicas.clone()),
+        ("transaction.state.log.min.isr", min_isr.clone()),
+        ("share.coordinator.state.topic.replication.factor", replicas),
+        ("share.coordinator.state.topic.min.isr", min_isr),
+    ]);
+    if let Some(dir) = secured {
+        let (_, _, keystore) = security::node_files_with_keystore(&node.name);
+        settings.extend([
+            ("ssl.keystore.type", "PEM".to_owned()),
+            ("ssl.keystore.location", format!("{dir}/{keystore}")),
+            ("ssl.truststore.type", "PEM".to_owned()),
+            (
+                "ssl.truststore.location",
+                format!("{dir}/{}", security::CA_FILE),
+            ),
+            // Brokers and controllers prove who they are to the controllers by certificate.
+            (
+                "listener.name.controller.ssl.client.auth",
+                "required".to_owned(),
+            ),
+        ]);
+        if node.role == Role::Broker {
+            settings.extend([
+                ("sasl.enabled.mechanisms", "SCRAM-SHA-512".to_owned()),
+                (
+                    "sasl.mechanism.inter.broker.protocol",
+                    "SCRAM-SHA-512".to_owned(),
+                ),
+                ("config.providers", "file".to_owned()),
+                (
+                    "config.providers.file.class",
+                    "org.apache.kafka.common.config.provider.FileConfigProvider".to_owned(),
+                ),
+                // The brokers' own user and password, read from the credentials folder.
+                (
+                    "listener.name.broker.scram-sha-512.sasl.jaas.config",
+                    format!(
+                        "${{file:{dir}/{}:sasl.jaas.config}}",
+                        security::BROKER_SECRETS_FILE
+                    ),
+                ),
+                (
+                    "listener.name.internal.scram-sha-512.sasl.jaas.config",
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;".to_owned(),
+                ),
+            ]);
+        }
+    }
+    settings.extend(SMALL_MACHINE_SETTINGS.map(|(k, v)| (k, v.to_owned())));
+    settings
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 /// The Connect worker's security settings and its producer's, consumer's and admin
 /// client's: SASL_SSL with SCRAM-SHA-512, the CA as a PEM truststore, and the JAAS settings
 /// (which hold the password) read through Kafka's file config provider from a file outside
-/// this folder.
-fn connect_security() -> Vec<(String, String)> {
+/// this folder (on the nodes, or in the credentials folder on this machine).
+fn connect_security(config: &PlatformConfig) -> Vec<(String, String)> {
+    let ca = security::ca_location(config);
+    let secrets = security::connect_secrets_location(config);
     let mut lines = vec![
         ("config.providers".to_owned(), "file".to_owned()),
         (
@@ -311,13 +489,10 @@ fn connect_security() -> Vec<(String, String)> {
                 "SCRAM-SHA-512".to_owned(),
             ),
             (format!("{prefix}ssl.truststore.type"), "PEM".to_owned()),
-            (
-                format!("{prefix}ssl.truststore.location"),
-                CA_ON_NODES.to_owned(),
-            ),
+            (format!("{prefix}ssl.truststore.location"), ca.clone()),
             (
                 format!("{prefix}sasl.jaas.config"),
-                format!("${{file:{CONNECT_SECRETS_ON_NODES}:{prefix}sasl.jaas.config}}"),
+                format!("${{file:{secrets}:{prefix}sasl.jaas.config}}"),
             ),
         ]);
     }

@@ -17,6 +17,8 @@ use crate::policy::{self, PolicyErrors};
 
 mod kafka;
 mod monitoring;
+
+pub use kafka::server_properties_path;
 mod playbooks;
 
 /// Why files could not be rendered or written.
@@ -75,7 +77,7 @@ impl RenderError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedFile {
     /// Path relative to the output folder.
-    pub path: &'static str,
+    pub path: String,
     /// Contents.
     pub contents: String,
 }
@@ -100,8 +102,17 @@ pub(crate) fn of_role<'a>(nodes: &'a [NodeFacts], roles: &[Role]) -> Vec<&'a Nod
 
 /// A rendered template as the file at `path`.
 fn file(path: &'static str, rendered: askama::Result<String>) -> Result<RenderedFile, RenderError> {
+    file_at(path.to_owned(), path, rendered)
+}
+
+/// The template `template` rendered as the file at `path` (a template rendered once per node).
+fn file_at(
+    path: String,
+    template: &'static str,
+    rendered: askama::Result<String>,
+) -> Result<RenderedFile, RenderError> {
     let contents = rendered.map_err(|e| RenderError::Template {
-        template: path,
+        template,
         reason: e.to_string(),
     })?;
     Ok(RenderedFile { path, contents })
@@ -118,7 +129,7 @@ pub fn render(
     let mut files = kafka::files(env, config, nodes)?;
     files.extend(monitoring::files(env, config, nodes)?);
     files.extend(playbooks::files(env, config, nodes)?);
-    files.sort_by_key(|f| f.path);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
 
@@ -150,7 +161,7 @@ pub fn register(
         let files = render(&env, &config, &nodes).map_err(|e| e.to_string())?;
         Ok(files
             .into_iter()
-            .map(|f| (f.path.to_owned(), f.contents))
+            .map(|f| (f.path, f.contents))
             .collect::<BTreeMap<_, _>>())
     });
     let folder = stack.resource::<Folder>(
@@ -169,7 +180,9 @@ pub fn register(
 pub fn write(dir: &Path, files: &[RenderedFile]) -> Result<(), RenderError> {
     iac_local::write_folder(
         dir,
-        files.iter().map(|f| (f.path, f.contents.as_bytes())),
+        files
+            .iter()
+            .map(|f| (f.path.as_str(), f.contents.as_bytes())),
         0o644,
     )
     .map_err(|e| RenderError::Io {

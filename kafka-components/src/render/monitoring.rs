@@ -37,6 +37,33 @@ struct AlertRules<'a> {
     env: &'a str,
     stalled_seconds: u64,
     stalled_for: String,
+    pending: Pending,
+}
+
+/// The alerts' `for:` durations: each its production time, or `monitoring.alerts_pending_at_most`
+/// where that is shorter.
+struct Pending {
+    one_minute: String,
+    two_minutes: String,
+    five_minutes: String,
+    ten_minutes: String,
+    fifteen_minutes: String,
+}
+
+impl Pending {
+    fn new(at_most: Option<std::time::Duration>) -> Self {
+        let minutes = |m: u64| {
+            let production = std::time::Duration::from_secs(60 * m);
+            prometheus_duration(at_most.map_or(production, |cap| cap.min(production)))
+        };
+        Self {
+            one_minute: minutes(1),
+            two_minutes: minutes(2),
+            five_minutes: minutes(5),
+            ten_minutes: minutes(10),
+            fifteen_minutes: minutes(15),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -324,34 +351,33 @@ fn prometheus_duration(d: std::time::Duration) -> String {
     }
 }
 
-/// The scrape jobs: the JMX exporters of every Kafka JVM on AWS (none runs on this machine),
-/// node_exporter (on every node; once for the one machine locally) and the services.
+/// The scrape jobs: the JMX exporters of every Kafka JVM, node_exporter (on every node on
+/// AWS; once for the one machine locally) and the services.
 fn jobs(env: &str, config: &PlatformConfig, nodes: &[NodeFacts]) -> Vec<Job> {
     let p = &config.ports;
-    let mut jobs = Vec::new();
-    match &config.site {
-        Site::Aws(_) => jobs.extend([
-            job(
-                "kafka-controller",
-                nodes,
-                &[Role::Controller],
-                p.jmx_exporter_controller,
-            ),
-            job(
-                "kafka-broker",
-                nodes,
-                &[Role::Broker],
-                p.jmx_exporter_broker,
-            ),
-            job(
-                "kafka-connect",
-                nodes,
-                &[Role::Connect],
-                p.jmx_exporter_connect,
-            ),
-            job("node", nodes, &Role::ALL, p.node_exporter),
-        ]),
-        Site::Local(_) => jobs.push(Job {
+    let mut jobs = vec![
+        job(
+            "kafka-controller",
+            nodes,
+            &[Role::Controller],
+            p.jmx_exporter_controller,
+        ),
+        job(
+            "kafka-broker",
+            nodes,
+            &[Role::Broker],
+            p.jmx_exporter_broker,
+        ),
+        job(
+            "kafka-connect",
+            nodes,
+            &[Role::Connect],
+            p.jmx_exporter_connect,
+        ),
+    ];
+    jobs.push(match &config.site {
+        Site::Aws(_) => job("node", nodes, &Role::ALL, p.node_exporter),
+        Site::Local(_) => Job {
             name: "node",
             targets: vec![Target {
                 address: format!("127.0.0.1:{}", p.node_exporter),
@@ -359,8 +385,8 @@ fn jobs(env: &str, config: &PlatformConfig, nodes: &[NodeFacts]) -> Vec<Job> {
                 role: "host",
                 zone: "local".to_owned(),
             }],
-        }),
-    }
+        },
+    });
     jobs.extend([
         job("kafka-admin-api", nodes, &[Role::Platform], p.admin_api),
         job(
@@ -380,7 +406,7 @@ fn job(name: &'static str, nodes: &[NodeFacts], roles: &[Role], port: u16) -> Jo
         targets: of_role(nodes, roles)
             .into_iter()
             .map(|n| Target {
-                address: format!("{}:{port}", n.private_ip),
+                address: format!("{}:{}", n.private_ip, n.port(port)),
                 node: n.name.clone(),
                 role: n.role.name(),
                 zone: n.zone.clone(),
@@ -454,6 +480,7 @@ pub(super) fn files(
         env,
         stalled_seconds: stalled.as_secs(),
         stalled_for: prometheus_duration(stalled / 2),
+        pending: Pending::new(config.monitoring.alerts_pending_at_most),
     };
     let receivers = &config.alerting.receivers;
     let alertmanager = Alertmanager {

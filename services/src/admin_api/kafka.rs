@@ -367,13 +367,39 @@ impl Cluster {
             topic = topic.set(key, value);
         }
         let results = self.admin.create_topics([&topic], &self.options()).await;
-        self.changed_topics("create topic", results).await
+        self.changed_topics("create topic", results).await?;
+        self.await_metadata(name, true).await;
+        Ok(())
     }
 
     /// Deletes a topic.
     pub async fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
         let results = self.admin.delete_topics(&[name], &self.options()).await;
-        self.changed_topics("delete topic", results).await
+        self.changed_topics("delete topic", results).await?;
+        self.await_metadata(name, false).await;
+        Ok(())
+    }
+
+    /// Waits (at most the Kafka timeout) until the brokers' metadata shows the topic `name`
+    /// with a leader for every partition (`present`), or no longer shows it: the controllers
+    /// commit a change before the brokers learn it, and a client of this API reads its own
+    /// writes. The change is made either way; a wait that runs out only means a read may
+    /// briefly not show it.
+    async fn await_metadata(&self, name: &str, present: bool) {
+        let deadline = Instant::now() + self.timeout;
+        while Instant::now() < deadline {
+            if let Ok(snapshot) = self.fetch_snapshot().await {
+                let led = snapshot
+                    .topics
+                    .get(name)
+                    .is_some_and(|t| t.partitions.iter().all(|p| p.leader >= 0));
+                let shown = snapshot.topics.contains_key(name);
+                if (present && led) || (!present && !shown) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// After a change to topics (`what`): drops the metadata snapshot, then turns the

@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-/// The test broker (`KAFKA_BOOTSTRAP_SERVERS`, set by scripts/tansu.sh).
+/// The test broker (`KAFKA_BOOTSTRAP_SERVERS`, set by scripts/kafka.sh).
 pub(crate) fn bootstrap() -> String {
     std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| {
-        panic!("KAFKA_BOOTSTRAP_SERVERS is unset: start the test broker with `eval \"$(scripts/tansu.sh start)\"` (scripts/test.sh does)")
+        panic!("KAFKA_BOOTSTRAP_SERVERS is unset: start the test broker with `eval \"$(scripts/kafka.sh start)\"` (scripts/test.sh does)")
     })
 }
 

@@ -1,20 +1,12 @@
-//! Processes the security tests start: brokers (tansu), admin APIs and connectors on free
-//! ports, each killed when the test ends, however it ends; and a consumer of their own that
+//! Processes the security tests start: admin APIs and connectors on free ports (beside the
+//! Kafka nodes of `kafka.rs`), each killed when the test ends, however it ends; and a consumer of their own that
 //! reads what the connector wrote.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free port on 127.0.0.1.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub(crate) use super::kafka::free_port;
 
 /// A child process killed when the test ends.
 pub(crate) struct Running(pub(crate) Child);
@@ -33,40 +25,6 @@ pub(crate) fn wait_listening(port: u16, what: &str) {
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The broker program (`KAFKA_PLATFORM_TANSU`, set by scripts/setup.sh).
-pub(crate) fn tansu_program() -> String {
-    std::env::var("KAFKA_PLATFORM_TANSU").expect(
-        "KAFKA_PLATFORM_TANSU is unset: scripts/setup.sh builds the broker (run scripts/test.sh)",
-    )
-}
-
-/// tansu listening on `port`, advertising `advertised`, on `storage`, working in `dir`.
-pub(crate) fn tansu(
-    dir: &Path,
-    port: u16,
-    advertised: &str,
-    storage: &str,
-    extra: &[&str],
-) -> Running {
-    let child = Command::new(tansu_program())
-        .current_dir(dir)
-        .args([
-            "broker",
-            "--listener-url",
-            &format!("tcp://127.0.0.1:{port}"),
-        ])
-        .args(["--advertised-listener-url", advertised])
-        .args(["--storage-engine", storage, "--silent"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let running = Running(child);
-    wait_listening(port, "tansu");
-    running
 }
 
 /// One of the project's services, quiet, with only the SASL password `env` gives it.
@@ -132,6 +90,7 @@ pub(crate) fn connector_polling_topics(
         "kafka.topic": topic,
         "offset.storage.topic": format!("{name}-offsets"),
         "topic.creation.default.replication.factor": "1",
+        "offset.storage.replication.factor": "1",
         "listeners": format!("http://127.0.0.1:{port}")
     });
     for (key, value) in producer {

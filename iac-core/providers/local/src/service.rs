@@ -33,6 +33,7 @@ pub(crate) const SERVICE_TABLE: DiffTable = DiffTable {
                 "ready_tcp",
                 "ready_http",
                 "ready_status",
+                "ready_body",
                 "ready_timeout_secs",
                 "stop_grace_secs",
                 "triggers",
@@ -103,28 +104,52 @@ async fn probe(inputs: &PropertyMap) -> Result<(), (&'static str, String)> {
     }
     if let Some(url) = known.opt_str("ready_http") {
         let want = known.opt_i64("ready_status").unwrap_or(200);
-        return match http_status(url).await {
-            Some(status) if status == want => Ok(()),
-            Some(status) => Err(("ready_http", format!("not ready: answers {status}"))),
+        let body = known
+            .opt_str("ready_body")
+            .and_then(|b| regex::Regex::new(b).ok());
+        return match http_get(url, body.is_some()).await {
+            Some((status, _)) if status != want => {
+                Err(("ready_http", format!("not ready: answers {status}")))
+            }
+            Some((_, text)) => match body {
+                Some(body) if !body.is_match(&text) => Err((
+                    "ready_body",
+                    format!("not ready: the answer does not match `{}`", body.as_str()),
+                )),
+                _ => Ok(()),
+            },
             None => Err(("ready_http", "not ready: no answer".to_owned())),
         };
     }
     Ok(())
 }
 
-/// The status of a GET of `url` (plain HTTP/1.1; a probe needs no more).
-async fn http_status(url: &str) -> Option<i64> {
+/// The status of a GET of `url` (plain HTTP/1.1; a probe needs no more) and, when `whole`,
+/// the rest of the answer (at most 4 MiB): headers and body.
+async fn http_get(url: &str, whole: bool) -> Option<(i64, String)> {
+    const LIMIT: u64 = 4 << 20;
     let (authority, path) = http_authority(url)?;
     let mut stream = tokio::net::TcpStream::connect(authority).await.ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
-    let mut head = vec![0u8; 64];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head))
+    let mut answer = Vec::new();
+    let read = async {
+        if whole {
+            (&mut stream).take(LIMIT).read_to_end(&mut answer).await
+        } else {
+            answer.resize(64, 0);
+            let read = stream.read(&mut answer).await;
+            answer.truncate(*read.as_ref().unwrap_or(&0));
+            read
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
         .await
         .ok()?
         .ok()?;
-    let line = String::from_utf8_lossy(&head[..read]);
-    line.split_whitespace().nth(1)?.parse().ok()
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, text))
 }
 
 /// The last lines of the log, for an error.
@@ -273,6 +298,20 @@ impl LocalKind for ServiceKind {
                 "ready_tcp",
                 format!("`{address}` is not a host:port"),
             ));
+        }
+        if let Some(pattern) = known_str(inputs, "ready_body") {
+            if !inputs.is_unknown("ready_http") && known_str(inputs, "ready_http").is_none() {
+                failures.push(CheckFailure::new(
+                    "ready_body",
+                    "needs ready_http: the body is that answer's",
+                ));
+            }
+            if let Err(e) = regex::Regex::new(pattern) {
+                failures.push(CheckFailure::new(
+                    "ready_body",
+                    format!("`{pattern}` is not a regular expression: {e}"),
+                ));
+            }
         }
         if let Some(url) = known_str(inputs, "ready_http")
             && http_authority(url).is_none()

@@ -86,6 +86,9 @@ iac_core::resource! {
             ready_http: Option<String>,
             /// The status `ready_http` must answer (default 200).
             ready_status: Option<i64>,
+            /// A regular expression `ready_http`'s answer must also match somewhere in its
+            /// body (e.g. a metric's line: `broker_state 3`).
+            ready_body: Option<String>,
             /// How long it may take to become ready, in seconds (default 30).
             ready_timeout_secs: Option<i64>,
             /// How long a SIGTERM gets before SIGKILL, in seconds (default 10).
