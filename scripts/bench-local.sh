@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Measures the local platform (stacks/envs/local.toml) as a user meets it:
-#   - the time from `stacks apply local` to every Prometheus target UP (binaries built),
+# Measures the local platform (stacks/envs/local.toml: 3 KRaft controllers, 3 brokers,
+# Connect and the services) as a user meets it:
+#   - from nothing (no data) and from stopped-with-data (after a destroy, which keeps each
+#     Kafka node's data): the time from `stacks apply local` to every Prometheus target UP,
 #   - the resident memory of all its processes,
 #   - the time of a no-op `stacks apply local` (the median of five).
 #
 #   scripts/bench-local.sh          # destroys a running local platform first, and at the end
 #   scripts/bench-local.sh --keep   # leaves it running afterwards
+#
+# "From nothing" deletes the local platform's data folder (.iac/local/local).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_KAFKA=1 source scripts/setup.sh
@@ -20,17 +24,27 @@ prometheus="http://127.0.0.1:$(sed -n 's/^prometheus = \([0-9]*\)$/\1/p' stacks/
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc; }
 
-$stacks destroy local --yes >/dev/null
-start=$(now)
-$stacks apply local --yes >/dev/null
-applied=$(since "$start")
-until curl -sf "$prometheus/api/v1/targets" | python3 -c '
+# One apply from the state left by `prepare`: until every target is UP.
+measure() {
+  local what="$1" start applied up
+  start=$(now)
+  $stacks apply local --yes >/dev/null
+  applied=$(since "$start")
+  until curl -sf "$prometheus/api/v1/targets" | python3 -c '
 import json, sys
 targets = json.load(sys.stdin)["data"]["activeTargets"]
 sys.exit(0 if targets and all(t["health"] == "up" for t in targets) else 1)'; do
-  sleep 0.1
-done
-up=$(since "$start")
+    sleep 0.1
+  done
+  up=$(since "$start")
+  printf 'apply local %s: %.2f s; all targets UP %.2f s after the apply began\n' "$what" "$applied" "$up"
+}
+
+$stacks destroy local --yes >/dev/null
+rm -rf .iac/local/local
+measure "from nothing"
+$stacks destroy local --yes >/dev/null
+measure "from stopped-with-data"
 
 # Every process the stack started carries its mark in its environment.
 rss=0
@@ -53,7 +67,6 @@ for _ in 1 2 3 4 5; do
 done
 median=$(printf '%s\n' "${noops[@]}" | sort -n | sed -n 3p)
 
-printf 'apply local: %.2f s; all targets UP %.2f s after the apply began\n' "$applied" "$up"
 printf 'resident memory: %d MiB in %d processes\n' "$((rss / 1024))" "$count"
 printf 'no-op apply local: median %.3f s of 5\n' "$median"
 

@@ -10,7 +10,7 @@ use iac_core::{Output, ResourceOptions, Stack};
 use iac_local::{Command, CommandArgs, Environment};
 
 use crate::config::{AwsSite, PlatformConfig, Role};
-use crate::local::{digest, program_fingerprint, program_path};
+use crate::local::{CREDENTIALS_DIGEST, digest, program_fingerprint, program_path};
 use crate::render::RenderedConfig;
 use crate::security::{self, Credentials};
 
@@ -156,11 +156,6 @@ fn triggers(step: &Step, files: &BTreeMap<String, String>, bin_dir: &str) -> Vec
     );
     triggers
 }
-
-/// The variable holding the digest of the credentials a step copies: a change re-runs it (a
-/// digest of secrets is a secret too: it stays in the step's environment, encrypted in state,
-/// and the triggers stay readable).
-const CREDENTIALS_DIGEST: &str = "KAFKA_PLATFORM_CREDENTIALS_DIGEST";
 
 /// Registers the deployment steps after `rendered` (and, on a SASL_SSL platform, the
 /// credentials), when `[deploy]` enables them; `rendered_dir` is the rendered folder.

@@ -169,6 +169,11 @@ pub(crate) fn program_path(program: &str) -> String {
     std::path::absolute(&path).map_or(path, |p| p.to_string_lossy().into_owned())
 }
 
+/// The variable holding the digest of the credentials a step or a service reads: a change
+/// re-runs or restarts it. A digest of secrets is a secret too: it stays in the environment,
+/// encrypted in state, and the triggers stay readable in a preview.
+pub(crate) const CREDENTIALS_DIGEST: &str = "KAFKA_PLATFORM_CREDENTIALS_DIGEST";
+
 /// A digest of the files of `files` under the paths `reads` (prefixes); the engine's mark
 /// where one of them is a preview's sketch (a digest would hide what is not known yet).
 pub(crate) fn digest(files: &BTreeMap<String, String>, reads: &[&str]) -> String {
@@ -278,19 +283,18 @@ impl LocalPlatform {
                 });
                 options = options.depends_on(&rendered_config.folder);
             }
+            let mut environment = spec.environment;
             if let Some(credentials) = &credentials
                 && !spec.reads_credentials.is_empty()
             {
                 let files = std::mem::take(&mut spec.reads_credentials);
-                // A digest of secrets is a secret too: it stays encrypted in state.
-                triggers =
-                    triggers
-                        .zip(credentials.contents.clone())
-                        .map(move |(mut t, contents)| {
-                            let read: Vec<&str> = files.iter().map(String::as_str).collect();
-                            t.push(digest(&contents, &read));
-                            t
-                        });
+                environment = environment.zip(credentials.contents.clone()).map(
+                    move |(mut environment, contents)| {
+                        let read: Vec<&str> = files.iter().map(String::as_str).collect();
+                        environment.insert(CREDENTIALS_DIGEST.to_owned(), digest(&contents, &read));
+                        environment
+                    },
+                );
                 options = options.depends_on(&credentials.folder);
             }
             if let Some(storage) = &spec.storage {
@@ -309,7 +313,7 @@ impl LocalPlatform {
             let args = ServiceArgs {
                 program: spec.program.clone().into(),
                 args: Output::known(spec.args),
-                environment: spec.environment,
+                environment,
                 log_file: format!("{dir}/logs/{}.log", spec.name).into(),
                 ready_http: Some(format!("http://127.0.0.1:{port}{path}")).into(),
                 ready_body: body.map(str::to_owned).into(),
@@ -839,7 +843,70 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
 
 #[cfg(test)]
 mod tests {
-    use super::{cluster_id, expand_variables};
+    #![allow(clippy::unwrap_used)] // tests fail by panicking
+
+    use super::{FORMAT_STORAGE, cluster_id, expand_variables};
+
+    /// Runs the storage script in `dir` for cluster `id` with `users`, formatting by `command`
+    /// (which prints its arguments): its exit status, standard output and error.
+    fn format(
+        dir: &std::path::Path,
+        id: &str,
+        users: &str,
+        command: &[&str],
+    ) -> (bool, String, String) {
+        let output = std::process::Command::new("sh")
+            .current_dir(dir)
+            .args(["-c", FORMAT_STORAGE, "format"])
+            .args(command)
+            .env("KAFKA_CLUSTER_ID", id)
+            .env("KAFKA_SCRAM_USERS", users)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn storage_is_formatted_once_with_the_users_and_another_cluster_s_is_never_reformatted() {
+        let dir = tempfile::tempdir().unwrap();
+        // Empty: formatted, with a SCRAM user per line.
+        let (ok, out, _) = format(
+            dir.path(),
+            "mine",
+            "alice pw1\nbob pw2",
+            &["echo", "format"],
+        );
+        assert!(ok);
+        assert_eq!(
+            out.trim(),
+            "format --add-scram SCRAM-SHA-512=[name=alice,password=pw1] --add-scram SCRAM-SHA-512=[name=bob,password=pw2]"
+        );
+        // Formatted for this cluster: left as it is (the formatting command is not run).
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(
+            dir.path().join("data/meta.properties"),
+            "version=1\ncluster.id=mine\nnode.id=1\n",
+        )
+        .unwrap();
+        let (ok, out, _) = format(dir.path(), "mine", "", &["false"]);
+        assert!(ok, "not formatted again");
+        assert!(
+            out.contains("is formatted for cluster mine already"),
+            "{out}"
+        );
+        // Another cluster's data: refused, with what to do, and kept.
+        let (ok, _, err) = format(dir.path(), "yours", "", &["false"]);
+        assert!(!ok);
+        assert!(
+            err.contains("holds the data of Kafka cluster mine, not of this environment's cluster yours: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again"),
+            "{err}"
+        );
+        assert!(dir.path().join("data/meta.properties").exists());
+    }
 
     #[test]
     fn variables_and_defaults_are_expanded() {

@@ -809,14 +809,27 @@ fn each_local_kafka_node_s_server_properties_agree_with_the_inventory_s_facts() 
         .map(|n| n.zone.as_str())
         .collect();
     assert_eq!(zones, ["local-a", "local-b", "local-c"]);
-    insta::assert_snapshot!(
-        "local__kafka__local-controller-2__server.properties",
-        contents(&files, "kafka/local-controller-2/server.properties")
-    );
-    insta::assert_snapshot!(
-        "local__kafka__local-broker-2__server.properties",
-        contents(&files, "kafka/local-broker-2/server.properties")
-    );
+    // The second node of each, PLAINTEXT and SASL_SSL, as reviewed files.
+    let mut secured = local_config();
+    secured.security.protocol = kafka_components::config::SecurityProtocol::SaslSsl;
+    secured.security.credentials_dir =
+        Some("/home/operator/.local/state/kafka-platform/local".to_owned());
+    let secured = render::render("local", &secured, &nodes).unwrap();
+    for (variant, files) in [("local", &files), ("local_sasl_ssl", &secured)] {
+        for node in ["local-controller-2", "local-broker-2"] {
+            let path = format!("kafka/{node}/server.properties");
+            insta::with_settings!({
+                snapshot_path => "../../snapshots/kafka-components",
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+            }, {
+                insta::assert_snapshot!(
+                    format!("{variant}__{}", path.replace('/', "__")),
+                    contents(files, &path)
+                );
+            });
+        }
+    }
 }
 
 #[test]

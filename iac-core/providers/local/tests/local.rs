@@ -272,6 +272,61 @@ async fn a_port_taken_is_refused_and_a_service_never_ready_is_stopped_again() {
     drop(taken);
 }
 
+#[tokio::test]
+async fn a_body_probe_waits_until_the_answer_says_ready_and_a_bad_pattern_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let engine = engine(&dir);
+    let port = free_port();
+    std::fs::write(dir.path().join("state.txt"), "state: starting\n").unwrap();
+    let probed = |pattern: &str| ServiceArgs {
+        ready_http: Some(format!("http://127.0.0.1:{port}/state.txt")).into(),
+        ready_body: Some(pattern.to_owned()).into(),
+        ..web(&dir, port)
+    };
+    let bad = {
+        let mut s = Stack::new("body");
+        s.resource::<Service>("web", probed("state: (running"));
+        s.build().unwrap()
+    };
+    let refused = engine.preview(&bad).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("`ready_body`: `state: (running` is not a regular expression"),
+        "{refused}"
+    );
+    // The server answers 200 at once, but only says it runs after a while.
+    let file = dir.path().join("state.txt");
+    let later = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        std::fs::write(file, "state: running\n").unwrap();
+    });
+    let program = {
+        let mut s = Stack::new("body");
+        s.resource::<Service>("web", probed("state: running"));
+        s.build().unwrap()
+    };
+    let started = std::time::Instant::now();
+    assert!(up(&engine, &program).await.is_success());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "ready only once the body matched"
+    );
+    later.join().unwrap();
+    // Running, but its answer no longer matching, is drift on the probe.
+    std::fs::write(dir.path().join("state.txt"), "state: stopping\n").unwrap();
+    let report = engine.refresh("body", 4).await.unwrap();
+    let text = report.to_string();
+    assert!(
+        text.contains("ready_body")
+            && text.contains("not ready: the answer does not match `state: running`"),
+        "{text}"
+    );
+    assert!(
+        up(&engine, &Program::empty("body").unwrap())
+            .await
+            .is_success()
+    );
+}
+
 fn marked_running(stack: &str, name: &str) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
         let Some(pid) = entry
