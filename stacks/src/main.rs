@@ -404,9 +404,27 @@ fn build_programs(env: &Env, json: bool, targeting: Option<&Targeting>) -> Resul
     if !json {
         eprintln!("Building {what}: {build}");
     }
-    let status = std::process::Command::new("sh")
+    let mut command = std::process::Command::new("sh");
+    command
         .args(["-c", build])
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::null());
+    // What `cargo run` sets for the program it runs describes this CLI's own package; a
+    // build reading it (ring's build script tracks CARGO_MANIFEST_DIR) would rebuild and
+    // relink every program whenever the CLI is started the other way, restarting their
+    // services for nothing.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let status = command
         .status()
         .map_err(StacksError::io(format!("cannot run `{build}`")))?;
     if status.success() {

@@ -901,3 +901,34 @@ async fn a_taken_port_is_refused_naming_the_env_file_field() {
     assert!(summary(&out).contains(" 1 failed, "), "{out}");
     assert_eq!(marked_processes(&platform.name), Vec::new());
 }
+
+/// `cargo run -p stacks` tells the CLI about its own package (`CARGO_MANIFEST_DIR` …); a build
+/// command that saw it would rebuild and relink the programs whenever the CLI is started the
+/// other way, and every service would restart for nothing.
+#[test]
+fn the_local_build_runs_without_what_cargo_run_says_about_the_cli() {
+    let platform = Platform::new("build", "http://127.0.0.1:9/", false);
+    let file = platform.envs.path().join(format!("{}.toml", platform.name));
+    let seen = platform.data.path().join("build-environment");
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "[local]\n",
+        &format!("[local]\nbuild = \"env > {}\"\n", seen.display()),
+        1,
+    );
+    std::fs::write(&file, text).unwrap();
+    platform
+        .command(&["preview"])
+        .env("CARGO_MANIFEST_DIR", "/work/stacks")
+        .env("CARGO_PKG_NAME", "stacks")
+        .env("KEPT_FOR_THE_BUILD", "yes")
+        .assert()
+        .success();
+    let environment = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        environment.contains("\nKEPT_FOR_THE_BUILD=yes\n"),
+        "{environment}"
+    );
+    for gone in ["CARGO_MANIFEST_DIR=", "CARGO_PKG_NAME="] {
+        assert!(!environment.contains(gone), "{gone} reached the build");
+    }
+}
