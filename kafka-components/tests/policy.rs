@@ -490,6 +490,14 @@ fn an_environment_runs_on_aws_or_on_this_machine_never_half_of_each() {
     assert!(err.contains("unknown field `buidl`"), "{err}");
 }
 
+/// Why registering the local platform of `config` is refused.
+fn local_registration_refused(config: &PlatformConfig) -> String {
+    let mut stack = iac_core::Stack::new("local");
+    kafka_components::LocalPlatform::register(&mut stack, config, "rendered", "local.toml")
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn a_local_program_that_is_not_there_is_refused_with_where_to_get_it() {
     let mut config = local();
@@ -500,11 +508,7 @@ fn a_local_program_that_is_not_there_is_refused_with_where_to_get_it() {
     site.programs.java = "no-such-java".into();
     let empty = tempfile::tempdir().unwrap();
     site.programs.kafka = empty.path().display().to_string();
-    let mut stack = iac_core::Stack::new("local");
-    let refused =
-        kafka_components::LocalPlatform::register(&mut stack, &config, "rendered", "local.toml")
-            .unwrap_err()
-            .to_string();
+    let refused = local_registration_refused(&config);
     assert!(
         refused.contains("`local.programs.java`: `no-such-java` is not there: install Java 17 or later (Debian: openjdk-17-jre-headless), or name where it is")
             && refused.contains("`local.programs.prometheus`: `no-such-prometheus` is not there: install the Debian package prometheus, or name where it is")
@@ -529,11 +533,7 @@ fn a_java_older_than_17_is_refused_with_what_kafka_needs() {
         unreachable!("local.toml is a local environment")
     };
     site.programs.java = java.display().to_string();
-    let mut stack = iac_core::Stack::new("local");
-    let refused =
-        kafka_components::LocalPlatform::register(&mut stack, &config, "rendered", "local.toml")
-            .unwrap_err()
-            .to_string();
+    let refused = local_registration_refused(&config);
     assert!(
         refused.contains(&format!(
             "`local.programs.java`: `{}` is Java 11: Kafka 4.1 needs Java 17 or later",

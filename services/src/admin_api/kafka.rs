@@ -386,18 +386,25 @@ impl Cluster {
     /// writes. The change is made either way; a wait that runs out only means a read may
     /// briefly not show it.
     async fn await_metadata(&self, name: &str, present: bool) {
+        self.read_own_write(|| async {
+            self.fetch_snapshot()
+                .await
+                .is_ok_and(|snapshot| match snapshot.topics.get(name) {
+                    Some(topic) => present && topic.partitions.iter().all(|p| p.leader >= 0),
+                    None => !present,
+                })
+        })
+        .await;
+    }
+
+    /// Polls `shown` every 50 ms until it holds, for at most the Kafka timeout.
+    async fn read_own_write<F, Fut>(&self, mut shown: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         let deadline = Instant::now() + self.timeout;
-        while Instant::now() < deadline {
-            if let Ok(snapshot) = self.fetch_snapshot().await {
-                let led = snapshot
-                    .topics
-                    .get(name)
-                    .is_some_and(|t| t.partitions.iter().all(|p| p.leader >= 0));
-                let shown = snapshot.topics.contains_key(name);
-                if (present && led) || (!present && !shown) {
-                    return;
-                }
-            }
+        while Instant::now() < deadline && !shown().await {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -456,7 +463,19 @@ impl Cluster {
                 |f| kafka_error(&format!("alter configs of `{topic}`"), f.code, &f.message),
             )
         })
-        .await
+        .await?;
+        // The brokers learn the change after the controllers commit it: a client of this API
+        // reads its own write (at most the Kafka timeout is waited; the change is made either
+        // way).
+        self.read_own_write(|| async {
+            self.topic_configs(name).await.is_ok_and(|now| {
+                configs
+                    .iter()
+                    .all(|(key, value)| now.get(key).is_none_or(|v| v == value || v == "[hidden]"))
+            })
+        })
+        .await;
+        Ok(())
     }
 
     /// Every consumer group, or only `id`.
