@@ -699,20 +699,17 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
         .collect::<Vec<_>>()
         .join(",");
 
-    let connect_node = crate::render::of_role(nodes, &[Role::Connect])
-        .first()
-        .map(|n| n.port_shift)
-        .unwrap_or(0);
+    let connect_port = |port| crate::render::connect_port(nodes, port);
     let mut connect = Spec::new(
         "connect-1",
         program_path(&programs.java),
-        Ready(p.connect_rest + connect_node, "/connectors", None),
+        Ready(connect_port(p.connect_rest), "/connectors", None),
     );
     connect.args = jvm(
         context,
         context.site.heap.connect_mib,
         Some((
-            p.jmx_exporter_connect + connect_node,
+            connect_port(p.jmx_exporter_connect),
             "jmx/kafka_connect.yml",
         )),
     );
@@ -728,7 +725,7 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
     ];
     connect.url = format!(
         "http://127.0.0.1:{}/connectors",
-        p.connect_rest + connect_node
+        connect_port(p.connect_rest)
     );
     connect.after = &["broker"];
     connect.workdir = Some(format!("{}/connect-1", context.dir));
@@ -751,14 +748,14 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
     let mut connector = Spec::new(
         "http-source-connector",
         program_path(&programs.connector),
-        Ready(p.http_source_connector + connect_node, "/metrics", None),
+        Ready(connect_port(p.http_source_connector), "/metrics", None),
     );
     connector.args = vec![format!("{rendered}/connect/http-source-connector.json")];
     connector.port_field = "ports.http_source_connector";
     connector.reads = vec!["connect/http-source-connector.json".to_owned()];
     connector.url = format!(
         "http://127.0.0.1:{}/connectors/{env}-admin-api-topics/status",
-        p.http_source_connector + connect_node
+        connect_port(p.http_source_connector)
     );
     connector.after = &["broker", "admin-api"];
     if let Some(credentials) = context.credentials {

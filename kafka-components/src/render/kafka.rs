@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 
-use super::{NodeFacts, RenderError, RenderedFile, file, file_at, of_role};
+use super::{NodeFacts, RenderError, RenderedFile, connect_port, file, file_at, of_role};
 use crate::config::{PlatformConfig, Ports, Role, Site};
 use crate::security;
 
@@ -234,9 +234,7 @@ pub(super) fn files(
         group_id: &connect_group_id,
         replication_factor: kafka.replication_factor,
         listen_host: config.listen_host(),
-        rest_port: of_role(nodes, &[Role::Connect])
-            .first()
-            .map_or(ports.connect_rest, |n| n.port(ports.connect_rest)),
+        rest_port: connect_port(nodes, ports.connect_rest),
         settings: CONNECT_WORKER_SETTINGS
             .into_iter()
             .filter(|(key, _)| matches!(config.site, Site::Aws(_)) || *key != "plugin.path")
@@ -281,10 +279,7 @@ pub(super) fn files(
                     format!(
                         "http://{}:{}",
                         config.listen_host(),
-                        of_role(nodes, &[Role::Connect])
-                            .first()
-                            .map_or(ports.http_source_connector, |n| n
-                                .port(ports.http_source_connector))
+                        connect_port(nodes, ports.http_source_connector)
                     ),
                 ),
             ]),

@@ -96,6 +96,14 @@ pub const SERVICE_METRICS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The Connect worker's own port for the `[ports]` port `port` (the first worker's: the
+/// connector runs beside it).
+pub(crate) fn connect_port(nodes: &[NodeFacts], port: u16) -> u16 {
+    of_role(nodes, &[Role::Connect])
+        .first()
+        .map_or(port, |n| n.port(port))
+}
+
 pub(crate) fn of_role<'a>(nodes: &'a [NodeFacts], roles: &[Role]) -> Vec<&'a NodeFacts> {
     nodes.iter().filter(|n| roles.contains(&n.role)).collect()
 }
