@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Measures the local platform (stacks/envs/local.toml: 3 KRaft controllers, 3 brokers,
 # Connect and the services) as a user meets it:
-#   - from nothing (no data) and from stopped-with-data (after a destroy, which keeps each
-#     Kafka node's data): the time from `stacks apply local` to every Prometheus target UP,
+#   - from nothing (after a destroy: no data) and from stopped-with-data (every process
+#     stopped, as by a reboot; `stacks refresh local` notices): the time from
+#     `stacks apply local` to every Prometheus target UP,
 #   - the resident memory of all its processes,
 #   - the time of a no-op `stacks apply local` (the median of five).
 #
 #   scripts/bench-local.sh          # destroys a running local platform first, and at the end
 #   scripts/bench-local.sh --keep   # leaves it running afterwards
-#
-# "From nothing" deletes the local platform's data folder (.iac/local/local).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_KAFKA=1 source scripts/setup.sh
@@ -40,23 +39,30 @@ sys.exit(0 if targets and all(t["health"] == "up" for t in targets) else 1)'; do
   printf 'apply local %s: %.2f s; all targets UP %.2f s after the apply began\n' "$what" "$applied" "$up"
 }
 
+# Every process the stack started carries its mark in its environment.
+marked() {
+  for environ in /proc/[0-9]*/environ; do
+    if tr '\0' '\n' < "$environ" 2>/dev/null | grep -qx 'IAC_STACK=local'; then
+      pid=${environ#/proc/}
+      echo "${pid%/environ}"
+    fi
+  done
+}
+
 $stacks destroy local --yes >/dev/null
-rm -rf .iac/local/local
 measure "from nothing"
-$stacks destroy local --yes >/dev/null
+# shellcheck disable=SC2046 # one pid a word
+kill $(marked)
+while [ -n "$(marked)" ]; do sleep 0.2; done
+$stacks refresh local >/dev/null
 measure "from stopped-with-data"
 
-# Every process the stack started carries its mark in its environment.
 rss=0
 count=0
-for environ in /proc/[0-9]*/environ; do
-  if tr '\0' '\n' < "$environ" 2>/dev/null | grep -qx 'IAC_STACK=local'; then
-    pid=${environ#/proc/}
-    pid=${pid%/environ}
-    kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
-    rss=$((rss + ${kib:-0}))
-    count=$((count + 1))
-  fi
+for pid in $(marked); do
+  kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+  rss=$((rss + ${kib:-0}))
+  count=$((count + 1))
 done
 
 noops=()

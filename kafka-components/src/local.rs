@@ -494,27 +494,39 @@ struct Context<'a> {
 
 /// Formats a Kafka node's storage (its working directory's `data/`) for the cluster
 /// `KAFKA_CLUSTER_ID`, making the SCRAM users of `KAFKA_SCRAM_USERS` (`<name> <password>`
-/// lines); `$@` is the JVM's command up to the main class. A folder formatted already for
-/// this cluster is left as it is; one formatted for another cluster is refused, never
-/// reformatted (that would delete its data).
+/// lines), and records a digest of those users beside it (`kafka-platform-users.sha256`); `$@`
+/// is the JVM's command up to the main class. A folder formatted already for this cluster and
+/// these users is left as it is. One formatted for another cluster, or with other passwords
+/// (the state that generated them is gone: the users in it would refuse every client), is
+/// refused, never reformatted (that would delete its data).
 const FORMAT_STORAGE: &str = r#"set -eu
 meta=data/meta.properties
+users=$(printf '%s\n' "${KAFKA_SCRAM_USERS:-}" | sha256sum | cut -d' ' -f1)
 if [ -f "$meta" ]; then
   found=$(sed -n 's/^cluster\.id=//p' "$meta")
-  if [ "$found" = "$KAFKA_CLUSTER_ID" ]; then
-    echo "$PWD/data is formatted for cluster $found already"
-    exit 0
+  if [ "$found" != "$KAFKA_CLUSTER_ID" ]; then
+    echo "kafka-platform: $PWD/data holds the data of Kafka cluster $found, not of this environment's cluster $KAFKA_CLUSTER_ID: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again" >&2
+    exit 1
   fi
-  echo "kafka-platform: $PWD/data holds the data of Kafka cluster $found, not of this environment's cluster $KAFKA_CLUSTER_ID: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again" >&2
-  exit 1
+  if [ "$(cat kafka-platform-users.sha256 2> /dev/null)" != "$users" ]; then
+    echo "kafka-platform: $PWD/data was formatted with SCRAM users of other passwords (the state that generated them was destroyed or lost), which would refuse every client: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again" >&2
+    exit 1
+  fi
+  echo "$PWD/data is formatted for cluster $found already"
+  exit 0
 fi
 while read -r user password; do
   [ -n "$user" ] && set -- "$@" --add-scram "SCRAM-SHA-512=[name=$user,password=$password]"
 done <<EOF
 ${KAFKA_SCRAM_USERS:-}
 EOF
-exec "$@"
+"$@"
+echo "$users" > kafka-platform-users.sha256
 "#;
+
+/// Deletes a Kafka node's storage and its users' digest: destroying the environment destroys
+/// its credentials, without which the data could no longer be used.
+const DELETE_STORAGE: &str = "rm -rf data kafka-platform-users.sha256";
 
 /// A Kafka JVM's command: heap, the JMX exporter agent on `exporter` with `rules`, logging,
 /// the class path; the main class and its arguments follow.
@@ -611,6 +623,7 @@ fn kafka_node(stack: &mut Stack, context: &Context<'_>, node: &NodeFacts) -> Spe
                 dir = shell_quote(&workdir)
             )
             .into(),
+            delete: Some(format!("cd {} && {DELETE_STORAGE}", shell_quote(&workdir))).into(),
             environment,
             triggers: vec![cluster_id(context.env)].into(),
             ..Default::default()
@@ -871,32 +884,36 @@ mod tests {
     fn storage_is_formatted_once_with_the_users_and_another_cluster_s_is_never_reformatted() {
         let dir = tempfile::tempdir().unwrap();
         // Empty: formatted, with a SCRAM user per line.
-        let (ok, out, _) = format(
-            dir.path(),
-            "mine",
-            "alice pw1\nbob pw2",
-            &["echo", "format"],
-        );
+        let users = "alice pw1\nbob pw2";
+        let (ok, out, _) = format(dir.path(), "mine", users, &["echo", "format"]);
         assert!(ok);
         assert_eq!(
             out.trim(),
             "format --add-scram SCRAM-SHA-512=[name=alice,password=pw1] --add-scram SCRAM-SHA-512=[name=bob,password=pw2]"
         );
-        // Formatted for this cluster: left as it is (the formatting command is not run).
+        // Formatted for this cluster and these users: left as it is (the formatting command
+        // is not run).
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         std::fs::write(
             dir.path().join("data/meta.properties"),
             "version=1\ncluster.id=mine\nnode.id=1\n",
         )
         .unwrap();
-        let (ok, out, _) = format(dir.path(), "mine", "", &["false"]);
+        let (ok, out, _) = format(dir.path(), "mine", users, &["false"]);
         assert!(ok, "not formatted again");
         assert!(
             out.contains("is formatted for cluster mine already"),
             "{out}"
         );
+        // Other passwords (the state that made them is gone): refused, the data kept.
+        let (ok, _, err) = format(dir.path(), "mine", "alice other\nbob pw2", &["false"]);
+        assert!(!ok);
+        assert!(
+            err.contains("was formatted with SCRAM users of other passwords (the state that generated them was destroyed or lost), which would refuse every client"),
+            "{err}"
+        );
         // Another cluster's data: refused, with what to do, and kept.
-        let (ok, _, err) = format(dir.path(), "yours", "", &["false"]);
+        let (ok, _, err) = format(dir.path(), "yours", users, &["false"]);
         assert!(!ok);
         assert!(
             err.contains("holds the data of Kafka cluster mine, not of this environment's cluster yours: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again"),

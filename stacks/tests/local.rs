@@ -865,6 +865,10 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         )
     );
     assert_eq!(marked_processes(&stack), Vec::new());
+    assert!(
+        !platform.data.path().join("broker-1/data").exists(),
+        "the data goes with the credentials that secured it"
+    );
     assert!(TcpListener::bind(("127.0.0.1", platform.prometheus)).is_ok());
     assert!(TcpListener::bind(("127.0.0.1", platform.broker)).is_ok());
     assert!(!platform.rendered.path().join(&stack).exists());
