@@ -74,9 +74,14 @@ async fn run(script: &str, inputs: &PropertyMap) -> Result<(String, String), Pro
         (e, _) if !e.is_empty() => e,
         (_, o) => o,
     };
+    // A script of many lines is named by its first: its output says what went wrong.
+    let named = match script.split_once('\n') {
+        Some((first, _)) => format!("{first} …"),
+        None => script.to_owned(),
+    };
     Err(ProviderError::with_code(
         "CommandFailed",
-        format!("`{script}` {status}:\n{shown}"),
+        format!("`{named}` {status}:\n{shown}"),
     ))
 }
 

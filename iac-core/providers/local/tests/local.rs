@@ -128,6 +128,15 @@ async fn a_command_runs_at_create_again_on_a_trigger_and_fails_with_its_last_lin
     assert_eq!(failed.failed.len(), 1);
     let error = &failed.failed[0].error;
     assert!(error.contains("exited 3:\nno such target"), "{error}");
+    // A script of many lines is named by its first line, its output following.
+    let long = "echo the first step\necho the second step\necho what failed >&2; exit 4";
+    let failed = up(&engine, &program("v4", long)).await;
+    let error = &failed.failed[0].error;
+    assert!(
+        error.contains("`echo the first step …` exited 4:\nwhat failed"),
+        "{error}"
+    );
+    assert!(!error.contains("the second step"), "{error}");
     assert!(
         !error.contains("hunter2"),
         "the environment is never shown: {error}"
