@@ -241,16 +241,44 @@ fn ports_on_this_machine(config: &PlatformConfig, found: &mut Vec<Violation>) {
         .filter(|(_, port)| *port > u32::from(u16::MAX))
         .map(|(field, _)| *field)
         .collect();
-    for field in past {
+    for field in &past {
         found.push(violation(
-            field,
+            *field,
             format!(
                 "the third node of its role listens on it + {}, past 65535: pick a lower port",
                 2 * LOCAL_PORT_STEP
             ),
         ));
     }
+    let outgoing = ephemeral_ports();
+    let mut lent = std::collections::BTreeMap::new();
+    for &(field, port) in ports.iter().filter(|(_, port)| outgoing.contains(port)) {
+        lent.entry(field).or_insert(port);
+    }
+    for (field, port) in lent.into_iter().filter(|(field, _)| !past.contains(field)) {
+        found.push(violation(
+            field,
+            format!(
+                "{port} is among the ports this machine lends to outgoing connections ({}-{}, net.ipv4.ip_local_port_range), so any connection may hold it when the service starts: pick a port below {}",
+                outgoing.start(),
+                outgoing.end(),
+                outgoing.start() - 2 * u32::from(LOCAL_PORT_STEP)
+            ),
+        ));
+    }
     report_clashes(port_clashes(&ports), "both listen on this machine", found);
+}
+
+/// The ports this machine gives the local end of outgoing connections: Linux's
+/// `net.ipv4.ip_local_port_range`, or its default where that cannot be read.
+pub fn ephemeral_ports() -> std::ops::RangeInclusive<u32> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut bounds = text.split_whitespace().map(str::parse::<u32>);
+            Some(bounds.next()?.ok()?..=bounds.next()?.ok()?)
+        })
+        .unwrap_or(32_768..=60_999)
 }
 
 /// The smallest heap (MiB) a local Kafka JVM of each role starts and keeps running with.

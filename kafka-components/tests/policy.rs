@@ -374,6 +374,19 @@ fn a_local_environment_is_checked_as_one_machine_without_weakening_aws() {
             "`ports.jmx_exporter_broker`: the third node of its role listens on it + 200, past 65535: pick a lower port"
         ]
     );
+    // A port this machine may lend to any outgoing connection is refused before it is lent
+    // (seen: a broker's JMX exporter failing to bind a port a client connection held).
+    let outgoing = kafka_components::policy::ephemeral_ports();
+    let lent = u16::try_from(*outgoing.start() + 10).unwrap();
+    assert_eq!(
+        local_refusals(|c| c.ports.jmx_exporter_broker = lent),
+        [format!(
+            "`ports.jmx_exporter_broker`: {lent} is among the ports this machine lends to outgoing connections ({}-{}, net.ipv4.ip_local_port_range), so any connection may hold it when the service starts: pick a port below {}",
+            outgoing.start(),
+            outgoing.end(),
+            outgoing.start() - 200
+        )]
+    );
     // Replication as in production, checked as on AWS.
     assert_eq!(
         local_refusals(|c| c.kafka.replication_factor = 4),

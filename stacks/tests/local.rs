@@ -37,8 +37,11 @@ fn binaries() -> PathBuf {
 }
 
 /// `N` consecutive ports from a base nobody listens on now, nor 100 or 200 above it (where
-/// the second and third controller and broker listen).
+/// the second and third controller and broker listen), all below the ports this machine lends
+/// to outgoing connections (a connection of the running cluster could hold one of those).
 fn free_ports<const N: usize>() -> [u16; N] {
+    const LOWEST: u32 = 10_000;
+    let bases = kafka_components::policy::ephemeral_ports().start() - LOWEST - 200 - N as u32;
     let seed = u64::from(std::process::id()) * 7919
         + u64::from(
             std::time::SystemTime::now()
@@ -47,7 +50,8 @@ fn free_ports<const N: usize>() -> [u16; N] {
                 .subsec_nanos(),
         );
     for attempt in 0..200u64 {
-        let base = 20_000 + u16::try_from((seed + attempt * 331) % 40_000).unwrap();
+        let base = u16::try_from(u64::from(LOWEST) + (seed + attempt * 331) % u64::from(bases))
+            .unwrap();
         let free = (0..N as u16)
             .flat_map(|i| [0, 100, 200].map(|shift| base + i + shift))
             .all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok());

@@ -172,5 +172,14 @@ mod tests {
         assert_eq!(last_lines("1\n2\n3"), "1\n2\n3");
         let many: String = (1..=20).map(|i| format!("{i}\n")).collect();
         assert_eq!(last_lines(&many).lines().next(), Some("11"));
+        // The JMX exporter's agent failing to bind: the cause survives its 30 frames.
+        let trace: String = std::iter::once("java.net.BindException: Address already in use\n")
+            .chain(std::iter::repeat_n("\tat sun.nio.ch.Net.bind(Net.java:555)\n", 30))
+            .chain(["\t... 4 more\n", "Prometheus JMX Exporter exiting\n"])
+            .collect();
+        assert_eq!(
+            last_lines(&trace),
+            "java.net.BindException: Address already in use\n\t(31 stack frames)\nPrometheus JMX Exporter exiting"
+        );
     }
 }

@@ -130,9 +130,28 @@ impl Provider for LocalProvider {
 /// How many lines of a command's output or a service's log an error shows.
 const SHOWN_LINES: usize = 10;
 
-/// The last lines of `text`, for an error.
+/// The last lines of `text`, for an error. A stack trace's frames (`at …`, `... 3 more`) count
+/// as one line, so the exception that says what went wrong is among them.
 fn last_lines(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let mut lines: Vec<String> = Vec::new();
+    let mut frames = 0;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let frame = trimmed.starts_with("at ")
+            || (trimmed.starts_with("... ") && trimmed.ends_with(" more"));
+        if frame && line.len() > trimmed.len() {
+            frames += 1;
+            continue;
+        }
+        if frames > 0 {
+            lines.push(format!("\t({frames} stack frames)"));
+            frames = 0;
+        }
+        lines.push(line.to_owned());
+    }
+    if frames > 0 {
+        lines.push(format!("\t({frames} stack frames)"));
+    }
     lines[lines.len().saturating_sub(SHOWN_LINES)..].join("\n")
 }
 
