@@ -494,8 +494,9 @@ struct Context<'a> {
 
 /// Formats a Kafka node's storage (its working directory's `data/`) for the cluster
 /// `KAFKA_CLUSTER_ID`, making the SCRAM users of `KAFKA_SCRAM_USERS` (`<name> <password>`
-/// lines), and records a digest of those users beside it (`kafka-platform-users.sha256`); `$@`
-/// is the JVM's command up to the main class. A folder formatted already for this cluster and
+/// lines), and records a digest of those users beside it (`kafka-platform-users.sha256`,
+/// written first: a run stopped while formatting formats again next time, as `data/` has no
+/// `meta.properties` until the format is done); `$@` is the JVM's command up to the main class. A folder formatted already for this cluster and
 /// these users is left as it is. One formatted for another cluster, or with other passwords
 /// (the state that generated them is gone: the users in it would refuse every client), is
 /// refused, never reformatted (that would delete its data).
@@ -508,7 +509,11 @@ if [ -f "$meta" ]; then
     echo "kafka-platform: $PWD/data holds the data of Kafka cluster $found, not of this environment's cluster $KAFKA_CLUSTER_ID: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again" >&2
     exit 1
   fi
-  if [ "$(cat kafka-platform-users.sha256 2> /dev/null)" != "$users" ]; then
+  if [ ! -f kafka-platform-users.sha256 ]; then
+    echo "kafka-platform: $PWD/data holds Kafka data without kafka-platform-users.sha256, the record of the SCRAM users it was formatted with (an earlier kafka-platform was stopped between formatting and recording it, or the file was deleted), so whether its users would accept this environment's passwords is unknown: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again" >&2
+    exit 1
+  fi
+  if [ "$(cat kafka-platform-users.sha256)" != "$users" ]; then
     echo "kafka-platform: $PWD/data was formatted with SCRAM users of other passwords (the state that generated them was destroyed or lost), which would refuse every client: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again" >&2
     exit 1
   fi
@@ -520,8 +525,8 @@ while read -r user password; do
 done <<EOF
 ${KAFKA_SCRAM_USERS:-}
 EOF
-"$@"
 echo "$users" > kafka-platform-users.sha256
+"$@"
 "#;
 
 /// Deletes a Kafka node's storage and its users' digest: destroying the environment destroys
@@ -883,8 +888,11 @@ mod tests {
     #[test]
     fn storage_is_formatted_once_with_the_users_and_another_cluster_s_is_never_reformatted() {
         let dir = tempfile::tempdir().unwrap();
-        // Empty: formatted, with a SCRAM user per line.
+        // Empty: formatted, with a SCRAM user per line; a format stopped half way (its users
+        // recorded, no `meta.properties` yet) formats again.
         let users = "alice pw1\nbob pw2";
+        let (ok, _, _) = format(dir.path(), "mine", users, &["false"]);
+        assert!(!ok);
         let (ok, out, _) = format(dir.path(), "mine", users, &["echo", "format"]);
         assert!(ok);
         assert_eq!(
@@ -912,6 +920,23 @@ mod tests {
             err.contains("was formatted with SCRAM users of other passwords (the state that generated them was destroyed or lost), which would refuse every client"),
             "{err}"
         );
+        // Data whose users were never recorded: refused, the data kept.
+        std::fs::rename(
+            dir.path().join("kafka-platform-users.sha256"),
+            dir.path().join("kept.sha256"),
+        )
+        .unwrap();
+        let (ok, _, err) = format(dir.path(), "mine", users, &["false"]);
+        assert!(!ok);
+        assert!(
+            err.contains("holds Kafka data without kafka-platform-users.sha256, the record of the SCRAM users it was formatted with"),
+            "{err}"
+        );
+        std::fs::rename(
+            dir.path().join("kept.sha256"),
+            dir.path().join("kafka-platform-users.sha256"),
+        )
+        .unwrap();
         // Another cluster's data: refused, with what to do, and kept.
         let (ok, _, err) = format(dir.path(), "yours", users, &["false"]);
         assert!(!ok);
