@@ -155,8 +155,10 @@ fn expand_variables(text: &str) -> String {
 }
 
 /// A program or a file as the environment file names it: variables expanded, `~/…` in the
-/// home folder, a relative path made absolute (the state means the same file from any
-/// working directory), a bare name left to `PATH`.
+/// home folder, a path made absolute with its links resolved (the state means the same file
+/// from any working directory, and whichever way a variable led to it: `scripts/setup.sh`
+/// exports Kafka's versioned folder, the default names the link to it), a bare name left to
+/// `PATH`.
 pub(crate) fn program_path(program: &str) -> String {
     let program = expand_variables(program);
     let path = match (program.strip_prefix("~/"), std::env::var("HOME")) {
@@ -166,7 +168,9 @@ pub(crate) fn program_path(program: &str) -> String {
     if !path.contains('/') {
         return path;
     }
-    std::path::absolute(&path).map_or(path, |p| p.to_string_lossy().into_owned())
+    std::fs::canonicalize(&path)
+        .or_else(|_| std::path::absolute(&path))
+        .map_or(path, |p| p.to_string_lossy().into_owned())
 }
 
 /// The variable holding the digest of the credentials a step or a service reads: a change
@@ -860,7 +864,7 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-    use super::{FORMAT_STORAGE, cluster_id, expand_variables};
+    use super::{FORMAT_STORAGE, cluster_id, expand_variables, program_path};
 
     /// Runs the storage script in `dir` for cluster `id` with `users`, formatting by `command`
     /// (which prints its arguments): its exit status, standard output and error.
@@ -945,6 +949,22 @@ mod tests {
             "{err}"
         );
         assert!(dir.path().join("data/meta.properties").exists());
+    }
+
+    #[test]
+    fn a_program_is_the_same_path_through_a_link_or_a_variable() {
+        // scripts/setup.sh exports Kafka's versioned folder; the environment file's default
+        // names the link to it: both are one folder, or every switch restarts the cluster.
+        let dir = tempfile::tempdir().unwrap();
+        let versioned = dir.path().join("kafka-1234");
+        std::fs::create_dir(&versioned).unwrap();
+        std::os::unix::fs::symlink(&versioned, dir.path().join("kafka")).unwrap();
+        let through_link = program_path(&format!("{}/kafka", dir.path().display()));
+        assert_eq!(through_link, program_path(&versioned.display().to_string()));
+        assert!(through_link.ends_with("/kafka-1234"), "{through_link}");
+        // A path that does not exist yet is still made absolute; a bare name is PATH's.
+        assert!(program_path("not-yet/there").starts_with('/'));
+        assert_eq!(program_path("prometheus"), "prometheus");
     }
 
     #[test]
