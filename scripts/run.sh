@@ -45,6 +45,11 @@ case "$verb" in
     stacks "$verb" dev "$@"
     echo
     echo "== local (processes on this machine)"
-    stacks "$verb" local "$@"
+    # Processes end with the machine, or by hand: look first, so apply starts again what
+    # the state records but no longer runs.
+    case "$verb" in
+      apply | preview) stacks "$verb" local --refresh "$@" ;;
+      *) stacks "$verb" local "$@" ;;
+    esac
     ;;
 esac
