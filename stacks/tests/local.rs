@@ -50,8 +50,8 @@ fn free_ports<const N: usize>() -> [u16; N] {
                 .subsec_nanos(),
         );
     for attempt in 0..200u64 {
-        let base = u16::try_from(u64::from(LOWEST) + (seed + attempt * 331) % u64::from(bases))
-            .unwrap();
+        let base =
+            u16::try_from(u64::from(LOWEST) + (seed + attempt * 331) % u64::from(bases)).unwrap();
         let free = (0..N as u16)
             .flat_map(|i| [0, 100, 200].map(|shift| base + i + shift))
             .all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok());

@@ -174,7 +174,10 @@ mod tests {
         assert_eq!(last_lines(&many).lines().next(), Some("11"));
         // The JMX exporter's agent failing to bind: the cause survives its 30 frames.
         let trace: String = std::iter::once("java.net.BindException: Address already in use\n")
-            .chain(std::iter::repeat_n("\tat sun.nio.ch.Net.bind(Net.java:555)\n", 30))
+            .chain(std::iter::repeat_n(
+                "\tat sun.nio.ch.Net.bind(Net.java:555)\n",
+                30,
+            ))
             .chain(["\t... 4 more\n", "Prometheus JMX Exporter exiting\n"])
             .collect();
         assert_eq!(
