@@ -378,6 +378,19 @@ async fn an_unreachable_broker_is_a_fast_503_and_health_stays_up() {
     let (status, text) = call(&state, "GET", "/metrics", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text.as_str().unwrap().contains("kafka_admin_broker_up 0"));
+    // Later scrapes answer from that reading while the next is taken: none waits for the
+    // broker's timeout (1 s) again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (_, text) = call(&state, "GET", "/metrics", None, None).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a scrape waited {:?} for the broker",
+            started.elapsed()
+        );
+        assert!(text.as_str().unwrap().contains("kafka_admin_broker_up 0"));
+    }
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -236,6 +237,10 @@ struct Platform {
     credentials: Option<TempDir>,
     prometheus: u16,
     admin_api: u16,
+    /// The HTTP source connector's REST port.
+    connector: u16,
+    /// The Kafka Connect worker's REST port.
+    connect_rest: u16,
     node_exporter: u16,
     /// The first broker's client and broker-to-broker ports.
     broker: u16,
@@ -336,6 +341,8 @@ webhook_url = "{receiver}"
             credentials,
             prometheus,
             admin_api,
+            connector,
+            connect_rest,
             node_exporter,
             broker,
             broker_internal,
@@ -529,6 +536,143 @@ async fn isr(client: &reqwest::Client, platform: &Platform, topic: &str) -> Vec<
         .collect()
 }
 
+/// A producer of the test's own (idempotent, `acks=all`) writing numbered records from 0 to
+/// a topic, a batch of 500 at a time, until stopped.
+struct Writer {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    acknowledged: Arc<std::sync::atomic::AtomicU64>,
+    /// Every failed write's error.
+    task: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl Writer {
+    fn start(config: ClientConfig, topic: &str) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (stopped, counted, topic) = (
+            Arc::clone(&stop),
+            Arc::clone(&acknowledged),
+            topic.to_owned(),
+        );
+        let task = tokio::spawn(async move {
+            let producer: FutureProducer = config
+                .clone()
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "5")
+                // Longer than a broker's absence takes to be noticed (its session, 9 s).
+                .set("message.timeout.ms", "120000")
+                .create()
+                .unwrap();
+            let mut failed = Vec::new();
+            let mut next = 0u64;
+            while !stopped.load(Relaxed) {
+                let batch: Vec<_> = (next..next + 500)
+                    .map(|n| {
+                        let value = n.to_string();
+                        producer
+                            .send_result(
+                                FutureRecord::<str, str>::to(&topic)
+                                    .key(&value)
+                                    .payload(&value),
+                            )
+                            .map_err(|(e, _)| e.to_string())
+                    })
+                    .collect();
+                next += 500;
+                for sent in batch {
+                    match sent {
+                        Ok(delivery) => match delivery.await {
+                            Ok(Ok(_)) => _ = counted.fetch_add(1, Relaxed),
+                            Ok(Err((e, _))) => failed.push(e.to_string()),
+                            Err(_) => failed.push("cancelled".to_owned()),
+                        },
+                        Err(e) => failed.push(e),
+                    }
+                }
+            }
+            failed
+        });
+        Self {
+            stop,
+            acknowledged,
+            task,
+        }
+    }
+
+    fn acknowledged(&self) -> u64 {
+        self.acknowledged.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops after the batch in flight: the records acknowledged and every failed write's
+    /// error.
+    async fn stop(self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let acknowledged = self.acknowledged;
+        let failed = self.task.await.unwrap();
+        (
+            acknowledged.load(std::sync::atomic::Ordering::Relaxed),
+            failed,
+        )
+    }
+}
+
+/// The high watermark of each partition of `topic` and the records before it, counted by
+/// reading them all with a client of the test's own.
+fn read_all(config: &ClientConfig, topic: &str) -> (Vec<i64>, Vec<String>) {
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", "e2e-counter")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for partition in 0..partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .unwrap();
+        ends.push(high);
+        assignment
+            .add_partition_offset(topic, partition, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut records = Vec::new();
+    let mut read = vec![0i64; ends.len()];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while read.iter().zip(&ends).any(|(read, end)| read < end) {
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: read {read:?} of {ends:?}"
+        );
+        if let Some(message) = consumer.poll(Duration::from_secs(1)) {
+            let message = message.unwrap();
+            read[message.partition() as usize] = message.offset() + 1;
+            records
+                .push(String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    (ends, records)
+}
+
+/// The value of the first series `name` on a Prometheus text page, whatever its labels.
+fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let rest = match rest.strip_prefix('{') {
+            Some(labels) => labels.split_once('}')?.1,
+            None => rest,
+        };
+        rest.strip_prefix(' ')?.parse().ok()
+    })
+}
+
 /// The pid of the process of `resource`.
 fn pid_of(stack: &str, resource: &str) -> i32 {
     marked_processes(stack)
@@ -694,16 +838,101 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         );
     }
 
-    // Every query of the broker and controller dashboards, and of the Connect dashboard
-    // wherever it has metrics, returns data from the running platform.
+    // The Connect worker runs Kafka's file connectors: a source reads a file of 100 lines
+    // into a topic and a sink writes the topic to another file, each line once. A sink that
+    // cannot open its file fails its task: ConnectorTaskFailed fires through Alertmanager,
+    // and resolves once that connector is deleted.
+    let files = TempDir::new().unwrap();
+    let lines: Vec<String> = (0..100).map(|n| format!("line {n}")).collect();
+    let (source, sink) = (files.path().join("in.txt"), files.path().join("out.txt"));
+    std::fs::write(&source, lines.join("\n") + "\n").unwrap();
+    let topic = client
+        .post(format!("http://127.0.0.1:{}/topics", platform.admin_api))
+        .json(&serde_json::json!({"name": "e2e-file", "partitions": 1, "replication_factor": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert!(topic.status().is_success(), "{}", topic.status());
+    let connect = format!("http://127.0.0.1:{}/connectors", platform.connect_rest);
+    let package = "org.apache.kafka.connect.file.FileStream";
+    for (name, class, file, topic) in [
+        (
+            "e2e-file-source",
+            "Source",
+            source.clone(),
+            ("topic", "e2e-file"),
+        ),
+        (
+            "e2e-file-sink",
+            "Sink",
+            sink.clone(),
+            ("topics", "e2e-file"),
+        ),
+        (
+            "e2e-failing-sink",
+            "Sink",
+            files.path().join("no such folder/out.txt"),
+            ("topics", "e2e-file"),
+        ),
+    ] {
+        let created = client
+            .post(&connect)
+            .json(&serde_json::json!({"name": name, "config": {
+                "connector.class": format!("{package}{class}Connector"),
+                "tasks.max": "1",
+                "file": file.display().to_string(),
+                topic.0: topic.1,
+            }}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            created.status(),
+            201,
+            "{name}: {}",
+            created.text().await.unwrap()
+        );
+    }
+    within(
+        Duration::from_secs(90),
+        "the sink wrote every line",
+        || async { std::fs::read_to_string(&sink).is_ok_and(|out| out.lines().eq(lines.iter())) },
+    )
+    .await;
+    within(
+        Duration::from_secs(90),
+        "ConnectorTaskFailed fired",
+        || async { webhook.has("ConnectorTaskFailed", "firing") },
+    )
+    .await;
+    let deleted = client
+        .delete(format!("{connect}/e2e-failing-sink"))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    within(
+        Duration::from_secs(90),
+        "ConnectorTaskFailed resolved",
+        || async { webhook.has("ConnectorTaskFailed", "resolved") },
+    )
+    .await;
+
+    // Every query of the broker, controller and Connect dashboards returns data from the
+    // running platform.
     let rendered = platform.rendered.path().join(&stack);
-    let (queries, without) = dashboard_queries(&client, &platform, &rendered).await;
-    assert!(
-        without
-            .iter()
-            .all(|(dashboard, _)| dashboard == "kafka-connect.json"),
-        "every Kafka panel has metrics: {without:?}"
-    );
+    within(
+        Duration::from_secs(60),
+        "metrics for every panel",
+        || async {
+            dashboard_queries(&client, &platform, &rendered)
+                .await
+                .1
+                .is_empty()
+        },
+    )
+    .await;
+    let (queries, _) = dashboard_queries(&client, &platform, &rendered).await;
     for query in &queries {
         within(
             Duration::from_secs(60),
@@ -737,6 +966,10 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         || async { webhook.has("ConnectorSourceStalled", "firing") },
     )
     .await;
+    within(Duration::from_secs(60), "InstanceDown fired", || async {
+        webhook.has("InstanceDown", "firing")
+    })
+    .await;
     let refresh = platform.stacks(&["refresh"]).success();
     assert!(
         stdout(&refresh).contains("admin-api"),
@@ -760,11 +993,34 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         || async { webhook.has("ConnectorSourceStalled", "resolved") },
     )
     .await;
+    within(Duration::from_secs(60), "InstanceDown resolved", || async {
+        webhook.has("InstanceDown", "resolved")
+    })
+    .await;
 
-    // A zone goes away (kill -9 of local-b's controller and broker): the admin API keeps
-    // answering with the ISR shrunk to the two brokers left, UnderReplicatedPartitions fires;
-    // refresh reports both gone, apply starts them again, the ISR is whole again and the
-    // alert resolves.
+    // A zone goes away (kill -9 of local-b's controller and broker) while a producer of our
+    // own writes numbered records with acks=all and the connector keeps producing: the admin
+    // API keeps answering with the ISR shrunk to the two brokers left, UnderReplicatedPartitions
+    // fires; refresh reports both gone, apply starts them again, the ISR is whole again and the
+    // alert resolves, and no leader was elected uncleanly. Every acknowledged record is then
+    // in the topic exactly once, nothing failed, and the connector's topic holds exactly what
+    // the connector says it produced. A consumer group that committed at the start and never
+    // read lags by all of it.
+    let stalled: BaseConsumer = platform
+        .client(platform.broker, true)
+        .set("group.id", "e2e-stalled")
+        .create()
+        .unwrap();
+    let mut start = rdkafka::TopicPartitionList::new();
+    for partition in 0..3 {
+        start
+            .add_partition_offset("e2e-orders", partition, rdkafka::Offset::Offset(0))
+            .unwrap();
+    }
+    stalled.commit(&start, CommitMode::Sync).unwrap();
+    drop(stalled);
+    let writer = Writer::start(platform.client(platform.broker, true), "e2e-orders");
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let zone_lost = Instant::now();
     kill_9(pid_of(&stack, "controller-2"));
     kill_9(pid_of(&stack, "broker-2"));
@@ -798,18 +1054,95 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     )
     .await;
     let zone_back = zone_lost.elapsed();
-
-    // Two brokers away: every partition falls under its min ISR of 2, which the broker left
-    // reports. Then two controllers away: the quorum has no leader, and no controller is
-    // active. Both alerts fire; one apply starts the four again and both resolve.
-    kill_9(pid_of(&stack, "broker-2"));
-    kill_9(pid_of(&stack, "broker-3"));
+    // ConsumerLag's threshold: 10,000 records behind.
     within(
-        Duration::from_secs(90),
-        "UnderMinIsrPartitions fired",
-        || async { webhook.has("UnderMinIsrPartitions", "firing") },
+        Duration::from_secs(60),
+        "10,500 records written",
+        || async { writer.acknowledged() > 10_500 },
     )
     .await;
+    within(Duration::from_secs(60), "ConsumerLag fired", || async {
+        webhook.has("ConsumerLag", "firing")
+    })
+    .await;
+    let (acknowledged, failed) = writer.stop().await;
+    // Every leader the zone's loss and return made came from the in-sync replicas.
+    assert!(
+        !webhook.has("UncleanLeaderElections", "firing"),
+        "a lost zone is no unclean leader election"
+    );
+    assert_eq!(failed, Vec::<String>::new(), "no write failed");
+    let (_, records) = read_all(&platform.client(platform.broker, true), "e2e-orders");
+    let mut numbers: Vec<u64> = records.iter().map(|r| r.parse().unwrap()).collect();
+    numbers.sort_unstable();
+    let written = numbers.len();
+    numbers.dedup();
+    assert_eq!(written, numbers.len(), "no record twice");
+    assert_eq!(
+        numbers,
+        (0..acknowledged).collect::<Vec<_>>(),
+        "every acknowledged record, nothing else"
+    );
+    let connector = format!("http://127.0.0.1:{}", platform.connector);
+    let name = format!("{stack}-admin-api-topics");
+    let paused = client
+        .put(format!("{connector}/connectors/{name}/pause"))
+        .send()
+        .await
+        .unwrap();
+    assert!(paused.status().is_success(), "{}", paused.status());
+    // A poll in progress finishes and its records are acknowledged.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let page = client
+        .get(format!("{connector}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let produced = sample(&page, "http_source_records_produced_total").unwrap();
+    let (ends, _) = read_all(
+        &platform.client(platform.broker, true),
+        &format!("{stack}.admin-api.topics"),
+    );
+    assert_eq!(
+        ends.iter().sum::<i64>() as f64,
+        produced,
+        "the connector's topic holds what it produced, once"
+    );
+    let resumed = client
+        .put(format!("{connector}/connectors/{name}/resume"))
+        .send()
+        .await
+        .unwrap();
+    assert!(resumed.status().is_success(), "{}", resumed.status());
+
+    // Two brokers away: every partition falls under its min ISR of 2, which the broker left
+    // reports, and the partitions of a topic of one replica on them have no leader. Then two
+    // controllers away: the quorum has no leader, and no controller is active. The alerts
+    // fire; one apply starts the four again and they resolve, and Kafka counts the return of
+    // the single replicas as unclean elections (they were no longer in sync), which fires too.
+    let single = client
+        .post(format!("http://127.0.0.1:{}/topics", platform.admin_api))
+        .json(&serde_json::json!({
+            "name": "e2e-single", "partitions": 3, "replication_factor": 1,
+            "configs": {"min.insync.replicas": "1"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(single.status().is_success(), "{}", single.status());
+    kill_9(pid_of(&stack, "broker-2"));
+    kill_9(pid_of(&stack, "broker-3"));
+    for alert in ["UnderMinIsrPartitions", "OfflinePartitions"] {
+        within(
+            Duration::from_secs(90),
+            &format!("{alert} fired"),
+            || async { webhook.has(alert, "firing") },
+        )
+        .await;
+    }
     kill_9(pid_of(&stack, "controller-1"));
     kill_9(pid_of(&stack, "controller-3"));
     within(
@@ -826,7 +1159,11 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         isr(&client, &platform, "e2e-orders").await == vec![vec![1, 2, 3]; 3]
     })
     .await;
-    for alert in ["UnderMinIsrPartitions", "ActiveControllerCount"] {
+    for alert in [
+        "UnderMinIsrPartitions",
+        "OfflinePartitions",
+        "ActiveControllerCount",
+    ] {
         within(
             Duration::from_secs(90),
             &format!("{alert} resolved"),
@@ -834,6 +1171,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         )
         .await;
     }
+    within(
+        Duration::from_secs(60),
+        "UncleanLeaderElections fired",
+        || async { webhook.has("UncleanLeaderElections", "firing") },
+    )
+    .await;
 
     // Every generated secret is only in its 0600 file: not in the logs, the data, the rendered
     // files, the state or anything the CLI printed.
@@ -877,7 +1220,7 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     assert!(TcpListener::bind(("127.0.0.1", platform.broker)).is_ok());
     assert!(!platform.rendered.path().join(&stack).exists());
     println!(
-        "local platform: apply {:.1}s, all targets UP {:.1}s after the apply began, resident {} MiB for {} processes, no-op apply {:.2}s, source alert fired {:.1}s after the kill, a lost zone's alert fired {:.1}s after the kill and the zone was whole again {:.1}s after it",
+        "local platform: apply {:.1}s, all targets UP {:.1}s after the apply began, resident {} MiB for {} processes, no-op apply {:.2}s, source alert fired {:.1}s after the kill, a lost zone's alert fired {:.1}s after the kill and the zone was whole again {:.1}s after it, {} records written through it (0 failed, 0 lost, 0 twice), the connector's {} records once each",
         applied_in.as_secs_f64(),
         all_up.as_secs_f64(),
         resident / 1024,
@@ -885,7 +1228,9 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         noop.as_secs_f64(),
         fired.as_secs_f64(),
         urp_fired.as_secs_f64(),
-        zone_back.as_secs_f64()
+        zone_back.as_secs_f64(),
+        acknowledged,
+        produced
     );
 }
 
