@@ -566,27 +566,16 @@ fn jvm(context: &Context<'_>, heap_mib: u32, exporter: Option<(u16, &str)>) -> V
     args
 }
 
-/// A KRaft node's storage command and service.
-fn kafka_node(stack: &mut Stack, context: &Context<'_>, node: &NodeFacts) -> Spec {
-    let p = &context.config.ports;
-    let name = short_name(node);
-    let workdir = format!("{}/{name}", context.dir);
-    let properties = server_properties_path(&node.name);
-    let heap = context.site.heap.of(node.role).unwrap_or(256);
-    let (rules, exporter_port, exporter_field) = match node.role {
-        Role::Controller => (
-            "jmx/kafka_controller.yml",
-            node.port(p.jmx_exporter_controller),
-            "ports.jmx_exporter_controller",
-        ),
-        _ => (
-            "jmx/kafka_broker.yml",
-            node.port(p.jmx_exporter_broker),
-            "ports.jmx_exporter_broker",
-        ),
-    };
-    let java = program_path(&context.site.programs.java);
-    let mut format = vec![java.clone()];
+/// The command that formats a Kafka node's storage in `workdir` (once; see
+/// [`FORMAT_STORAGE`]) with its SCRAM users, and deletes it with the environment.
+fn storage(
+    stack: &mut Stack,
+    context: &Context<'_>,
+    name: &str,
+    workdir: &str,
+    properties: &str,
+) -> Command {
+    let mut format = vec![program_path(&context.site.programs.java)];
     format.extend(jvm(context, 128, None));
     format.extend(
         [
@@ -622,26 +611,48 @@ fn kafka_node(stack: &mut Stack, context: &Context<'_>, node: &NodeFacts) -> Spe
     if let Some(credentials) = context.credentials {
         options = options.depends_on(&credentials.folder);
     }
-    let storage = stack.resource_with::<Command>(
+    stack.resource_with::<Command>(
         &format!("{name}-storage"),
         CommandArgs {
             // In the node's working directory, which the first run makes.
             create: format!(
                 "mkdir -p {dir} && cd {dir} && sh -c {}",
                 script.join(" "),
-                dir = shell_quote(&workdir)
+                dir = shell_quote(workdir)
             )
             .into(),
-            delete: Some(format!("cd {} && {DELETE_STORAGE}", shell_quote(&workdir))).into(),
+            delete: Some(format!("cd {} && {DELETE_STORAGE}", shell_quote(workdir))).into(),
             environment,
             triggers: vec![cluster_id(context.env)].into(),
             ..Default::default()
         },
         options,
-    );
+    )
+}
+
+/// A KRaft node's storage command and service.
+fn kafka_node(stack: &mut Stack, context: &Context<'_>, node: &NodeFacts) -> Spec {
+    let p = &context.config.ports;
+    let name = short_name(node);
+    let workdir = format!("{}/{name}", context.dir);
+    let properties = server_properties_path(&node.name);
+    let heap = context.site.heap.of(node.role).unwrap_or(256);
+    let (rules, exporter_port, exporter_field) = match node.role {
+        Role::Controller => (
+            "jmx/kafka_controller.yml",
+            node.port(p.jmx_exporter_controller),
+            "ports.jmx_exporter_controller",
+        ),
+        _ => (
+            "jmx/kafka_broker.yml",
+            node.port(p.jmx_exporter_broker),
+            "ports.jmx_exporter_broker",
+        ),
+    };
+    let storage = storage(stack, context, &name, &workdir, &properties);
     let mut spec = Spec::new(
         name,
-        java,
+        program_path(&context.site.programs.java),
         match node.role {
             // Ready once the quorum has a leader; a broker once it is registered, caught up
             // and unfenced (its state RUNNING).

@@ -512,6 +512,21 @@ async fn dashboard_queries(
 /// Grafana's, the credentials folder; the storage of the 6 KRaft nodes; 12 services.
 const RESOURCES: usize = 1 + 2 + 14 + 5 + 1 + 6 + 12;
 
+/// Makes a topic through the admin API (`body` as `POST /topics` takes it).
+async fn create_topic(client: &reqwest::Client, platform: &Platform, body: Value) {
+    let created = client
+        .post(format!("http://127.0.0.1:{}/topics", platform.admin_api))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "{body}: {}",
+        created.status()
+    );
+}
+
 /// The ISR of every partition of `topic`, as the admin API reports it.
 async fn isr(client: &reqwest::Client, platform: &Platform, topic: &str) -> Vec<Vec<i64>> {
     let url = format!("http://127.0.0.1:{}/topics/{topic}", platform.admin_api);
@@ -780,13 +795,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     let mut printed = out + &stdout(&again);
 
     // A topic made through the admin API has three replicas, all in sync, on three brokers.
-    let created = client
-        .post(format!("http://127.0.0.1:{}/topics", platform.admin_api))
-        .json(&serde_json::json!({"name": "e2e-orders", "partitions": 3, "replication_factor": 3}))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success(), "{}", created.status());
+    create_topic(
+        &client,
+        &platform,
+        serde_json::json!({"name": "e2e-orders", "partitions": 3, "replication_factor": 3}),
+    )
+    .await;
     assert_eq!(
         isr(&client, &platform, "e2e-orders").await,
         vec![vec![1, 2, 3]; 3]
@@ -846,13 +860,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     let lines: Vec<String> = (0..100).map(|n| format!("line {n}")).collect();
     let (source, sink) = (files.path().join("in.txt"), files.path().join("out.txt"));
     std::fs::write(&source, lines.join("\n") + "\n").unwrap();
-    let topic = client
-        .post(format!("http://127.0.0.1:{}/topics", platform.admin_api))
-        .json(&serde_json::json!({"name": "e2e-file", "partitions": 1, "replication_factor": 3}))
-        .send()
-        .await
-        .unwrap();
-    assert!(topic.status().is_success(), "{}", topic.status());
+    create_topic(
+        &client,
+        &platform,
+        serde_json::json!({"name": "e2e-file", "partitions": 1, "replication_factor": 3}),
+    )
+    .await;
     let connect = format!("http://127.0.0.1:{}/connectors", platform.connect_rest);
     let package = "org.apache.kafka.connect.file.FileStream";
     for (name, class, file, topic) in [
@@ -1123,16 +1136,15 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     // controllers away: the quorum has no leader, and no controller is active. The alerts
     // fire; one apply starts the four again and they resolve, and Kafka counts the return of
     // the single replicas as unclean elections (they were no longer in sync), which fires too.
-    let single = client
-        .post(format!("http://127.0.0.1:{}/topics", platform.admin_api))
-        .json(&serde_json::json!({
+    create_topic(
+        &client,
+        &platform,
+        serde_json::json!({
             "name": "e2e-single", "partitions": 3, "replication_factor": 1,
             "configs": {"min.insync.replicas": "1"}
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert!(single.status().is_success(), "{}", single.status());
+        }),
+    )
+    .await;
     kill_9(pid_of(&stack, "broker-2"));
     kill_9(pid_of(&stack, "broker-3"));
     for alert in ["UnderMinIsrPartitions", "OfflinePartitions"] {
