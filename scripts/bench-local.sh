@@ -42,7 +42,7 @@ sys.exit(0 if targets and all(t["health"] == "up" for t in targets) else 1)'; do
 # Every process the stack started carries its mark in its environment.
 marked() {
   for environ in /proc/[0-9]*/environ; do
-    if tr '\0' '\n' < "$environ" 2>/dev/null | grep -qx 'IAC_STACK=local'; then
+    if { tr '\0' '\n' < "$environ"; } 2>/dev/null | grep -qx 'IAC_STACK=local'; then
       pid=${environ#/proc/}
       echo "${pid%/environ}"
     fi
