@@ -337,6 +337,42 @@ async fn a_topic_from_creation_to_deletion_with_a_group_lagging_on_it() {
 }
 
 #[tokio::test]
+async fn the_cluster_health_counts_a_partition_under_its_min_isr() {
+    let state = state(&bootstrap(), &[]);
+    let (status, health) = call(&state, "GET", "/cluster/health", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(health["brokers"], json!([1]), "the test broker's node id");
+    assert!(health["partitions"].as_u64().unwrap() > 0, "{health}");
+    // One replica on the one broker, but two demanded in sync: acks=all writes are refused,
+    // which the health reports (the broker accepts the topic as it is).
+    let name = unique("health");
+    let body = json!({"name": name, "partitions": 2, "replication_factor": 1,
+        "configs": {"min.insync.replicas": "2"}})
+    .to_string();
+    let (status, created) = call(&state, "POST", "/topics", Some(&body), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (_, health) = call(&state, "GET", "/cluster/health", None, None).await;
+    assert_eq!(health["healthy"], json!(false), "{health}");
+    let ours: Vec<&Value> = health["unhealthy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["topic"] == json!(name))
+        .collect();
+    assert_eq!(
+        ours,
+        [0, 1]
+            .map(|partition| json!({"topic": name, "partition": partition,
+                "problem": "under_min_isr", "leader": 1, "replicas": [1], "isr": [1]}))
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    assert!(health["under_min_isr_partitions"].as_u64().unwrap() >= 2);
+    let (status, _) = call(&state, "DELETE", &format!("/topics/{name}"), None, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
 async fn an_unreachable_broker_is_a_fast_503_and_health_stays_up() {
     // Nothing listens on port 1.
     let state = state("127.0.0.1:1", &["--kafka-timeout", "1s"]);
@@ -347,6 +383,7 @@ async fn an_unreachable_broker_is_a_fast_503_and_health_stays_up() {
     );
     for uri in [
         "/ready",
+        "/cluster/health",
         "/brokers",
         "/topics",
         "/topics/orders",
@@ -454,6 +491,7 @@ async fn the_openapi_document_matches_the_routes() {
         [
             "DELETE /topics/{name}",
             "GET /brokers",
+            "GET /cluster/health",
             "GET /consumer-groups",
             "GET /consumer-groups/{id}",
             "GET /health",

@@ -1043,6 +1043,20 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         || async { isr(&client, &platform, "e2e-orders").await == vec![vec![1, 3]; 3] },
     )
     .await;
+    let health = get(
+        &client,
+        &format!("http://127.0.0.1:{}/cluster/health", platform.admin_api),
+    )
+    .await;
+    assert_eq!(
+        (&health["healthy"], &health["brokers"]),
+        (&Value::Bool(false), &serde_json::json!([1, 3])),
+        "{health}"
+    );
+    assert!(
+        health["under_replicated_partitions"].as_u64() > Some(0),
+        "{health}"
+    );
     let urp_fired = within(
         Duration::from_secs(90),
         "UnderReplicatedPartitions fired",
@@ -1065,6 +1079,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         "UnderReplicatedPartitions resolved",
         || async { webhook.has("UnderReplicatedPartitions", "resolved") },
     )
+    .await;
+    within(Duration::from_secs(60), "the cluster healthy", || async {
+        let url = format!("http://127.0.0.1:{}/cluster/health", platform.admin_api);
+        let health = get(&client, &url).await;
+        health["healthy"] == Value::Bool(true) && health["brokers"] == serde_json::json!([1, 2, 3])
+    })
     .await;
     let zone_back = zone_lost.elapsed();
     // ConsumerLag's threshold: 10,000 records behind.

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::health::{self, ClusterHealth};
 use super::kafka::{Broker, Member, Partition, Topic};
 use super::validate;
 
@@ -277,6 +278,25 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
         status: "ready".to_owned(),
         brokers: snapshot.brokers.len(),
     }))
+}
+
+/// The cluster's health, read now: live brokers, and the partitions offline, under their
+/// `min.insync.replicas` or under-replicated. `healthy` is what a rolling restart waits for
+/// before it touches the next node.
+#[utoipa::path(get, path = "/cluster/health", responses(
+    (status = 200, body = ClusterHealth),
+    (status = 502, description = "the broker answered with an error", body = ErrorBody),
+    (status = 503, description = "the broker did not answer", body = ErrorBody),
+))]
+pub async fn cluster_health(
+    State(state): State<AppState>,
+) -> Result<Json<ClusterHealth>, ApiError> {
+    let snapshot = state.cluster.fetch_snapshot().await?;
+    let min_isr = state
+        .cluster
+        .min_insync_replicas(snapshot.topics.keys().map(String::as_str))
+        .await?;
+    Ok(Json(health::assess(&snapshot, &min_isr)))
 }
 
 /// The cluster's brokers.

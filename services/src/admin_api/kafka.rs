@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use rdkafka::admin::{
-    AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication, TopicResult,
+    AdminClient, AdminOptions, NewTopic, OwnedResourceSpecifier, ResourceSpecifier,
+    TopicReplication, TopicResult,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -446,6 +447,33 @@ impl Cluster {
             }
         }
         Ok(configs)
+    }
+
+    /// Each topic's `min.insync.replicas`, asked of the brokers in one request.
+    pub async fn min_insync_replicas(
+        &self,
+        topics: impl Iterator<Item = &str>,
+    ) -> Result<BTreeMap<String, usize>, ApiError> {
+        let resources: Vec<ResourceSpecifier<'_>> = topics.map(ResourceSpecifier::Topic).collect();
+        let results = self
+            .admin
+            .describe_configs(&resources, &self.options())
+            .await
+            .map_err(|e| from_kafka("describe configs", &e))?;
+        let mut found = BTreeMap::new();
+        for result in results {
+            let resource = result.map_err(|code| kafka_error("describe configs", code, ""))?;
+            let OwnedResourceSpecifier::Topic(name) = &resource.specifier else {
+                continue;
+            };
+            if let Some(least) = resource
+                .get("min.insync.replicas")
+                .and_then(|entry| entry.value.as_deref()?.parse().ok())
+            {
+                found.insert(name.clone(), least);
+            }
+        }
+        Ok(found)
     }
 
     /// Sets the given keys of a topic's configuration, leaving the others as they are.

@@ -29,6 +29,7 @@ use utoipa_axum::routes;
 pub mod error;
 mod ffi;
 pub mod handlers;
+pub mod health;
 pub mod kafka;
 mod metrics;
 pub mod validate;
@@ -156,6 +157,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(handlers::health))
         .routes(routes!(handlers::ready))
+        .routes(routes!(handlers::cluster_health))
         .routes(routes!(handlers::brokers))
         .routes(routes!(handlers::list_topics, handlers::create_topic))
         .routes(routes!(
