@@ -500,8 +500,8 @@ struct Context<'a> {
 /// `KAFKA_CLUSTER_ID`, making the SCRAM users of `KAFKA_SCRAM_USERS` (`<name> <password>`
 /// lines), and records a digest of those users beside it (`kafka-platform-users.sha256`,
 /// written first: a run stopped while formatting formats again next time, as `data/` has no
-/// `meta.properties` until the format is done); `$@` is the JVM's command up to the main class. A folder formatted already for this cluster and
-/// these users is left as it is. One formatted for another cluster, or with other passwords
+/// `meta.properties` until the format is done); `$@` is the JVM's command up to the main
+/// class. A folder formatted already for this cluster and these users is left as it is. One formatted for another cluster, or with other passwords
 /// (the state that generated them is gone: the users in it would refuse every client), is
 /// refused, never reformatted (that would delete its data).
 const FORMAT_STORAGE: &str = r#"set -eu
@@ -928,35 +928,28 @@ mod tests {
             out.contains("is formatted for cluster mine already"),
             "{out}"
         );
+        let refused = |id: &str, users: &str| {
+            let (ok, _, err) = format(dir.path(), id, users, &["false"]);
+            assert!(!ok, "refused: {err}");
+            err
+        };
         // Other passwords (the state that made them is gone): refused, the data kept.
-        let (ok, _, err) = format(dir.path(), "mine", "alice other\nbob pw2", &["false"]);
-        assert!(!ok);
+        let err = refused("mine", "alice other\nbob pw2");
         assert!(
             err.contains("was formatted with SCRAM users of other passwords (the state that generated them was destroyed or lost), which would refuse every client"),
             "{err}"
         );
-        // Data whose users were never recorded: refused, the data kept.
-        std::fs::rename(
-            dir.path().join("kafka-platform-users.sha256"),
-            dir.path().join("kept.sha256"),
-        )
-        .unwrap();
-        let (ok, _, err) = format(dir.path(), "mine", users, &["false"]);
-        assert!(!ok);
-        assert!(
-            err.contains("holds Kafka data without kafka-platform-users.sha256, the record of the SCRAM users it was formatted with"),
-            "{err}"
-        );
-        std::fs::rename(
-            dir.path().join("kept.sha256"),
-            dir.path().join("kafka-platform-users.sha256"),
-        )
-        .unwrap();
         // Another cluster's data: refused, with what to do, and kept.
-        let (ok, _, err) = format(dir.path(), "yours", users, &["false"]);
-        assert!(!ok);
+        let err = refused("yours", users);
         assert!(
             err.contains("holds the data of Kafka cluster mine, not of this environment's cluster yours: it is not reformatted (that would delete its data). Move the folder away, or delete it to start empty, then apply again"),
+            "{err}"
+        );
+        // Data whose users were never recorded: refused, the data kept.
+        std::fs::remove_file(dir.path().join("kafka-platform-users.sha256")).unwrap();
+        let err = refused("mine", users);
+        assert!(
+            err.contains("holds Kafka data without kafka-platform-users.sha256, the record of the SCRAM users it was formatted with"),
             "{err}"
         );
         assert!(dir.path().join("data/meta.properties").exists());

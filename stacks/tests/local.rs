@@ -213,6 +213,15 @@ impl Webhook {
         Self { url, received }
     }
 
+    /// Waits until an alert named `name` arrived with `status` (`firing`, `resolved`): the
+    /// time it took.
+    async fn wait_for(&self, name: &str, status: &str, limit: Duration) -> Duration {
+        within(limit, &format!("{name} {status}"), || async {
+            self.has(name, status)
+        })
+        .await
+    }
+
     /// Whether an alert named `name` arrived with `status` (`firing`, `resolved`).
     fn has(&self, name: &str, status: &str) -> bool {
         self.received.lock().unwrap().iter().any(|body| {
@@ -912,24 +921,18 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         || async { std::fs::read_to_string(&sink).is_ok_and(|out| out.lines().eq(lines.iter())) },
     )
     .await;
-    within(
-        Duration::from_secs(90),
-        "ConnectorTaskFailed fired",
-        || async { webhook.has("ConnectorTaskFailed", "firing") },
-    )
-    .await;
+    webhook
+        .wait_for("ConnectorTaskFailed", "firing", Duration::from_secs(90))
+        .await;
     let deleted = client
         .delete(format!("{connect}/e2e-failing-sink"))
         .send()
         .await
         .unwrap();
     assert!(deleted.status().is_success(), "{}", deleted.status());
-    within(
-        Duration::from_secs(90),
-        "ConnectorTaskFailed resolved",
-        || async { webhook.has("ConnectorTaskFailed", "resolved") },
-    )
-    .await;
+    webhook
+        .wait_for("ConnectorTaskFailed", "resolved", Duration::from_secs(90))
+        .await;
 
     // Every query of the broker, controller and Connect dashboards returns data from the
     // running platform.
@@ -973,16 +976,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     // Alertmanager into our webhook; refresh reports the service gone; apply restarts it;
     // the alert resolves.
     kill_9(pid_of(&stack, "admin-api"));
-    let fired = within(
-        Duration::from_secs(90),
-        "ConnectorSourceStalled fired",
-        || async { webhook.has("ConnectorSourceStalled", "firing") },
-    )
-    .await;
-    within(Duration::from_secs(60), "InstanceDown fired", || async {
-        webhook.has("InstanceDown", "firing")
-    })
-    .await;
+    let fired = webhook
+        .wait_for("ConnectorSourceStalled", "firing", Duration::from_secs(90))
+        .await;
+    webhook
+        .wait_for("InstanceDown", "firing", Duration::from_secs(60))
+        .await;
     let refresh = platform.stacks(&["refresh"]).success();
     assert!(
         stdout(&refresh).contains("admin-api"),
@@ -1000,16 +999,16 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         stdout(&healed)
     );
     printed += &stdout(&healed);
-    within(
-        Duration::from_secs(90),
-        "ConnectorSourceStalled resolved",
-        || async { webhook.has("ConnectorSourceStalled", "resolved") },
-    )
-    .await;
-    within(Duration::from_secs(60), "InstanceDown resolved", || async {
-        webhook.has("InstanceDown", "resolved")
-    })
-    .await;
+    webhook
+        .wait_for(
+            "ConnectorSourceStalled",
+            "resolved",
+            Duration::from_secs(90),
+        )
+        .await;
+    webhook
+        .wait_for("InstanceDown", "resolved", Duration::from_secs(60))
+        .await;
 
     // A zone goes away (kill -9 of local-b's controller and broker) while a producer of our
     // own writes numbered records with acks=all and the connector keeps producing: the admin
@@ -1057,12 +1056,13 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         health["under_replicated_partitions"].as_u64() > Some(0),
         "{health}"
     );
-    let urp_fired = within(
-        Duration::from_secs(90),
-        "UnderReplicatedPartitions fired",
-        || async { webhook.has("UnderReplicatedPartitions", "firing") },
-    )
-    .await;
+    let urp_fired = webhook
+        .wait_for(
+            "UnderReplicatedPartitions",
+            "firing",
+            Duration::from_secs(90),
+        )
+        .await;
     let refresh = stdout(&platform.stacks(&["refresh"]).success());
     for gone in ["controller-2", "broker-2"] {
         assert!(refresh.contains(gone), "refresh reports {gone}: {refresh}");
@@ -1074,12 +1074,13 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         isr(&client, &platform, "e2e-orders").await == vec![vec![1, 2, 3]; 3]
     })
     .await;
-    within(
-        Duration::from_secs(90),
-        "UnderReplicatedPartitions resolved",
-        || async { webhook.has("UnderReplicatedPartitions", "resolved") },
-    )
-    .await;
+    webhook
+        .wait_for(
+            "UnderReplicatedPartitions",
+            "resolved",
+            Duration::from_secs(90),
+        )
+        .await;
     within(Duration::from_secs(60), "the cluster healthy", || async {
         let url = format!("http://127.0.0.1:{}/cluster/health", platform.admin_api);
         let health = get(&client, &url).await;
@@ -1094,10 +1095,9 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         || async { writer.acknowledged() > 10_500 },
     )
     .await;
-    within(Duration::from_secs(60), "ConsumerLag fired", || async {
-        webhook.has("ConsumerLag", "firing")
-    })
-    .await;
+    webhook
+        .wait_for("ConsumerLag", "firing", Duration::from_secs(60))
+        .await;
     let (acknowledged, failed) = writer.stop().await;
     // Every leader the zone's loss and return made came from the in-sync replicas.
     assert!(
@@ -1168,21 +1168,15 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     kill_9(pid_of(&stack, "broker-2"));
     kill_9(pid_of(&stack, "broker-3"));
     for alert in ["UnderMinIsrPartitions", "OfflinePartitions"] {
-        within(
-            Duration::from_secs(90),
-            &format!("{alert} fired"),
-            || async { webhook.has(alert, "firing") },
-        )
-        .await;
+        webhook
+            .wait_for(alert, "firing", Duration::from_secs(90))
+            .await;
     }
     kill_9(pid_of(&stack, "controller-1"));
     kill_9(pid_of(&stack, "controller-3"));
-    within(
-        Duration::from_secs(90),
-        "ActiveControllerCount fired",
-        || async { webhook.has("ActiveControllerCount", "firing") },
-    )
-    .await;
+    webhook
+        .wait_for("ActiveControllerCount", "firing", Duration::from_secs(90))
+        .await;
     platform.stacks(&["refresh"]).success();
     let restarted = stdout(&platform.stacks(&["apply", "--yes"]).success());
     assert!(summary(&restarted).contains(": 4 created, "), "{restarted}");
@@ -1196,19 +1190,13 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         "OfflinePartitions",
         "ActiveControllerCount",
     ] {
-        within(
-            Duration::from_secs(90),
-            &format!("{alert} resolved"),
-            || async { webhook.has(alert, "resolved") },
-        )
-        .await;
+        webhook
+            .wait_for(alert, "resolved", Duration::from_secs(90))
+            .await;
     }
-    within(
-        Duration::from_secs(60),
-        "UncleanLeaderElections fired",
-        || async { webhook.has("UncleanLeaderElections", "firing") },
-    )
-    .await;
+    webhook
+        .wait_for("UncleanLeaderElections", "firing", Duration::from_secs(60))
+        .await;
 
     // Every generated secret is only in its 0600 file: not in the logs, the data, the rendered
     // files, the state or anything the CLI printed.

@@ -427,26 +427,11 @@ impl Cluster {
 
     /// A topic's configuration (sensitive values hidden).
     pub async fn topic_configs(&self, name: &str) -> Result<BTreeMap<String, String>, ApiError> {
-        let results = self
-            .admin
-            .describe_configs([&ResourceSpecifier::Topic(name)], &self.options())
-            .await
-            .map_err(|e| from_kafka("describe configs", &e))?;
-        let mut configs = BTreeMap::new();
-        for result in results {
-            let resource = result.map_err(|code| kafka_error("describe configs", code, ""))?;
-            for entry in resource.entries {
-                let value = if entry.is_sensitive {
-                    Some("[hidden]".to_owned())
-                } else {
-                    entry.value
-                };
-                if let Some(value) = value {
-                    configs.insert(entry.name, value);
-                }
-            }
-        }
-        Ok(configs)
+        Ok(self
+            .configs_of(std::iter::once(name))
+            .await?
+            .remove(name)
+            .unwrap_or_default())
     }
 
     /// Each topic's `min.insync.replicas`, asked of the brokers in one request.
@@ -454,6 +439,22 @@ impl Cluster {
         &self,
         topics: impl Iterator<Item = &str>,
     ) -> Result<BTreeMap<String, usize>, ApiError> {
+        Ok(self
+            .configs_of(topics)
+            .await?
+            .into_iter()
+            .filter_map(|(topic, configs)| {
+                Some((topic, configs.get("min.insync.replicas")?.parse().ok()?))
+            })
+            .collect())
+    }
+
+    /// The configuration of each of `topics` by topic, asked of the brokers in one request
+    /// (sensitive values hidden).
+    async fn configs_of(
+        &self,
+        topics: impl Iterator<Item = &str>,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, ApiError> {
         let resources: Vec<ResourceSpecifier<'_>> = topics.map(ResourceSpecifier::Topic).collect();
         let results = self
             .admin
@@ -463,15 +464,22 @@ impl Cluster {
         let mut found = BTreeMap::new();
         for result in results {
             let resource = result.map_err(|code| kafka_error("describe configs", code, ""))?;
-            let OwnedResourceSpecifier::Topic(name) = &resource.specifier else {
+            let OwnedResourceSpecifier::Topic(name) = resource.specifier else {
                 continue;
             };
-            if let Some(least) = resource
-                .get("min.insync.replicas")
-                .and_then(|entry| entry.value.as_deref()?.parse().ok())
-            {
-                found.insert(name.clone(), least);
-            }
+            let configs = resource
+                .entries
+                .into_iter()
+                .filter_map(|entry| {
+                    let value = if entry.is_sensitive {
+                        Some("[hidden]".to_owned())
+                    } else {
+                        entry.value
+                    };
+                    Some((entry.name, value?))
+                })
+                .collect();
+            found.insert(name, configs);
         }
         Ok(found)
     }
