@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
+
+use crate::ports::Ports;
 
 /// An environment's whole configuration.
 ///
@@ -97,7 +100,7 @@ impl PlatformConfig {
     /// PLAINTEXT. SSH and the monitoring ports are reachable from `operator_cidr`, with the
     /// operator's `ssh_public_key`. Change any field afterwards; `policy::check` (which
     /// `KafkaPlatform::register` runs) judges the result.
-    pub fn on_aws(region: &str, operator_cidr: &str, ssh_public_key: &str) -> Self {
+    pub fn on_aws(region: &str, operator_cidr: Ipv4Net, ssh_public_key: &str) -> Self {
         let group = |count: u32, instance_type: &str, root_volume_gib: u32| NodeGroup {
             count: Some(count),
             instance_type: instance_type.to_owned(),
@@ -112,9 +115,9 @@ impl PlatformConfig {
                     consistency_window: None,
                 },
                 network: NetworkConfig {
-                    vpc_cidr: "10.0.0.0/16".to_owned(),
+                    vpc_cidr: Ipv4Net::new_assert(std::net::Ipv4Addr::new(10, 0, 0, 0), 16),
                     availability_zones: ["a", "b", "c"].map(|z| format!("{region}{z}")).to_vec(),
-                    operator_cidr: operator_cidr.to_owned(),
+                    operator_cidr,
                     allow_open_operator_cidr: false,
                     allow_fewer_than_three_zones: false,
                 },
@@ -599,6 +602,37 @@ impl AwsConfig {
     }
 }
 
+/// An IPv4 network written in CIDR notation (`"10.0.0.0/16"`), without host bits.
+mod cidr_text {
+    use ipnet::Ipv4Net;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Ipv4Net,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Ipv4Net, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let net: Ipv4Net = text.parse().map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not an IPv4 network in CIDR notation (like 10.0.0.0/16)"
+            ))
+        })?;
+        if net.trunc() != net {
+            return Err(serde::de::Error::custom(format!(
+                "`{text}` has host bits set: did you mean {}?",
+                net.trunc()
+            )));
+        }
+        Ok(net)
+    }
+}
+
 /// A duration written as text (`"2s"`, `"1m 30s"`).
 mod duration_text {
     use std::time::Duration;
@@ -652,17 +686,37 @@ mod duration_text {
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     /// The VPC's CIDR block (/22 or larger: each zone gets a /24).
-    pub vpc_cidr: String,
+    #[serde(with = "cidr_text")]
+    pub vpc_cidr: Ipv4Net,
     /// Availability zones, one subnet each; nodes are spread round-robin.
     pub availability_zones: Vec<String>,
     /// Who may reach SSH, Prometheus, Grafana, Alertmanager and the admin API.
-    pub operator_cidr: String,
+    #[serde(with = "cidr_text")]
+    pub operator_cidr: Ipv4Net,
     /// Allow `operator_cidr = "0.0.0.0/0"` (the whole internet).
     #[serde(default)]
     pub allow_open_operator_cidr: bool,
     /// Allow fewer than three zones (a sandbox; the quorum then shares a zone).
     #[serde(default)]
     pub allow_fewer_than_three_zones: bool,
+}
+
+impl NetworkConfig {
+    /// Each zone's /24, in the order of `availability_zones`: the n-th zone's is the VPC's
+    /// n-th /24 after its first. `None` where the VPC has no room for them.
+    pub fn zone_subnets(&self) -> Option<Vec<(String, Ipv4Net)>> {
+        let mut blocks = self.vpc_cidr.subnets(24).ok()?.skip(1);
+        self.availability_zones
+            .iter()
+            .map(|zone| Some((zone.clone(), blocks.next()?)))
+            .collect()
+    }
+}
+
+/// The fixed private address of the `n`-th node (0-based) of `role` in a zone's `subnet`:
+/// the role's first host + `n` (the policy keeps it inside the role's hosts).
+pub fn node_address(subnet: Ipv4Net, role: Role, n: u32) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::from(subnet.network()).saturating_add(role.first_host() + n))
 }
 
 /// SSH access.
@@ -747,124 +801,6 @@ impl Default for KafkaConfig {
     }
 }
 
-/// Ports of every service (the defaults are those of the platform this one replaces).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Ports {
-    /// Broker-to-broker listener.
-    pub broker_internal: u16,
-    /// Client listener.
-    pub broker_client: u16,
-    /// KRaft controller listener.
-    pub controller: u16,
-    /// Kafka Connect REST.
-    pub connect_rest: u16,
-    /// Native JMX (must differ from every JMX exporter port).
-    pub jmx: u16,
-    /// Brokers' JMX exporter.
-    pub jmx_exporter_broker: u16,
-    /// Controllers' JMX exporter.
-    pub jmx_exporter_controller: u16,
-    /// Connect's JMX exporter.
-    pub jmx_exporter_connect: u16,
-    /// node_exporter on every node.
-    pub node_exporter: u16,
-    /// Prometheus.
-    pub prometheus: u16,
-    /// Grafana.
-    pub grafana: u16,
-    /// Alertmanager.
-    pub alertmanager: u16,
-    /// The admin REST API.
-    pub admin_api: u16,
-    /// The HTTP source connector's REST surface and metrics (on the Connect nodes).
-    pub http_source_connector: u16,
-}
-
-impl Ports {
-    /// The ports one node of `role` listens on, each with its field name: two of them
-    /// equal is a clash on that host.
-    pub fn on_host(&self, role: Role) -> Vec<(&'static str, u16)> {
-        let mut ports = vec![("ports.node_exporter", self.node_exporter)];
-        match role {
-            Role::Controller => ports.extend([
-                ("ports.controller", self.controller),
-                ("ports.jmx", self.jmx),
-                (
-                    "ports.jmx_exporter_controller",
-                    self.jmx_exporter_controller,
-                ),
-            ]),
-            Role::Broker => ports.extend([
-                ("ports.broker_internal", self.broker_internal),
-                ("ports.broker_client", self.broker_client),
-                ("ports.jmx", self.jmx),
-                ("ports.jmx_exporter_broker", self.jmx_exporter_broker),
-            ]),
-            Role::Connect => ports.extend([
-                ("ports.connect_rest", self.connect_rest),
-                ("ports.jmx", self.jmx),
-                ("ports.jmx_exporter_connect", self.jmx_exporter_connect),
-                ("ports.http_source_connector", self.http_source_connector),
-            ]),
-            Role::Platform => ports.extend([
-                ("ports.prometheus", self.prometheus),
-                ("ports.grafana", self.grafana),
-                ("ports.alertmanager", self.alertmanager),
-                ("ports.admin_api", self.admin_api),
-            ]),
-        }
-        ports
-    }
-}
-
-/// On this machine every node shares 127.0.0.1: the n-th controller, broker or Connect
-/// worker listens on each of its role's ports + `LOCAL_PORT_STEP` × (n − 1).
-pub const LOCAL_PORT_STEP: u16 = 100;
-
-impl Ports {
-    /// The ports the local platform listens on, each with its field name: every node's
-    /// ports of [`Ports::on_host`] (node_exporter once: one machine), shifted by the node's
-    /// place ([`LOCAL_PORT_STEP`]); the native JMX port is not opened locally.
-    pub fn on_this_machine(&self, count: impl Fn(Role) -> u32) -> Vec<(&'static str, u32)> {
-        let mut ports = vec![("ports.node_exporter", u32::from(self.node_exporter))];
-        for role in Role::ALL {
-            for index in 0..count(role) {
-                let shift = u32::from(LOCAL_PORT_STEP) * index;
-                ports.extend(
-                    self.on_host(role)
-                        .into_iter()
-                        .filter(|(field, _)| !matches!(*field, "ports.node_exporter" | "ports.jmx"))
-                        .filter(|(field, _)| role != Role::Platform || *field != "ports.grafana")
-                        .map(|(field, port)| (field, u32::from(port) + shift)),
-                );
-            }
-        }
-        ports
-    }
-}
-
-impl Default for Ports {
-    fn default() -> Self {
-        Self {
-            broker_internal: 9091,
-            broker_client: 9092,
-            controller: 9093,
-            connect_rest: 8083,
-            jmx: 9101,
-            jmx_exporter_broker: 9999,
-            jmx_exporter_controller: 9998,
-            jmx_exporter_connect: 7071,
-            node_exporter: 9100,
-            prometheus: 9090,
-            grafana: 3000,
-            alertmanager: 9093,
-            admin_api: 2020,
-            http_source_connector: 8084,
-        }
-    }
-}
-
 /// A node's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -895,6 +831,26 @@ impl Role {
             Role::Broker => "broker",
             Role::Connect => "connect",
             Role::Platform => "platform",
+        }
+    }
+
+    /// The first host number of the role's nodes in a zone's /24 on AWS: controllers from
+    /// .10, brokers from .20, Connect from .30, platform nodes from .40.
+    pub fn first_host(self) -> u32 {
+        match self {
+            Role::Controller => 10,
+            Role::Broker => 20,
+            Role::Connect => 30,
+            Role::Platform => 40,
+        }
+    }
+
+    /// How many nodes of the role a zone's /24 has addresses for: up to the next role's
+    /// first host, the platform nodes' up to .250 (AWS keeps .255).
+    pub fn hosts_per_zone(self) -> u32 {
+        match self {
+            Role::Platform => 211,
+            _ => 10,
         }
     }
 

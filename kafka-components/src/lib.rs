@@ -5,21 +5,24 @@
 //! refuse what the platform we replace learnt the hard way ([`policy`]), and
 //! [`KafkaPlatform::register`], which puts every AWS resource of the platform on a stack.
 
+mod aws;
 pub mod config;
-pub mod deploy;
 mod local;
 pub mod nodes;
-mod platform;
 pub mod policy;
+pub mod ports;
+mod programs;
 pub mod render;
 pub mod security;
+mod triggers;
 
+pub use aws::{
+    KafkaNetwork, KafkaPlatform, NetworkSubnet, Node, VPC_ID_OUTPUT, deploy, subnet_output,
+};
 pub use config::{ConfigError, PlatformConfig, Role, Site};
+pub use ipnet::Ipv4Net;
 pub use local::{LocalPlatform, LocalService, local_nodes};
 pub use nodes::NodeFacts;
-pub use platform::{
-    KafkaNetwork, KafkaPlatform, NetworkSubnet, Node, VPC_ID_OUTPUT, subnet_output,
-};
 pub use policy::{PolicyErrors, Violation};
 pub use render::{RenderError, RenderedConfig, RenderedFile};
 pub use security::Credentials;

@@ -34,7 +34,7 @@ pub struct NodeFacts {
     /// Private DNS name (the name Kafka advertises).
     pub private_dns: String,
     /// What the node adds to each port of `[ports]`: 0 on AWS (a host per node); on this
-    /// machine, where every node shares 127.0.0.1, [`crate::config::LOCAL_PORT_STEP`] for
+    /// machine, where every node shares 127.0.0.1, [`crate::ports::LOCAL_PORT_STEP`] for
     /// each node of its role before it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub port_shift: u16,

@@ -13,9 +13,9 @@
 
 use std::fmt;
 
-use iac_aws::Cidr;
-
-use crate::config::{AwsSite, LOCAL_PORT_STEP, LocalSite, PlatformConfig, Role, Site};
+use crate::config::{AwsSite, LocalSite, PlatformConfig, Role, Site};
+use crate::ports::{self, LOCAL_PORT_STEP, Listener};
+use crate::programs::{KafkaHome, java_problem, program_path};
 
 /// Memory (GiB) of the instance types the platform may use. A type not listed is refused:
 /// add it here with its memory.
@@ -110,6 +110,98 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
     } else {
         Err(PolicyErrors(found))
     }
+}
+
+/// [`check`], and this machine for what the configuration needs of it: a place for secrets
+/// outside the working directory (the repository, where the environment files live), and a
+/// local platform's programs. The platforms run it before they register anything.
+pub fn check_on_this_machine(config: &PlatformConfig) -> Result<(), PolicyErrors> {
+    let mut found = check(config).err().map(|e| e.0).unwrap_or_default();
+    secrets_outside_the_working_directory(config, &mut found);
+    if let Site::Local(site) = &config.site {
+        found.extend(missing_programs(site));
+    }
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(PolicyErrors(found))
+    }
+}
+
+/// Secrets never land in the tree the environment files (and the repository) live in.
+fn secrets_outside_the_working_directory(config: &PlatformConfig, found: &mut Vec<Violation>) {
+    if let Some(credentials) = config.security.credentials_dir.as_deref()
+        && let (Ok(credentials), Ok(here)) =
+            (std::path::absolute(credentials), std::env::current_dir())
+        && credentials.starts_with(&here)
+    {
+        found.push(violation(
+            "security.credentials_dir",
+            format!(
+                "{} is inside the working directory {}: keys and passwords go outside the repository",
+                credentials.display(),
+                here.display()
+            ),
+        ));
+    }
+}
+
+/// Every program of `[local.programs]` that is not there, with where to get it; the Kafka
+/// folder without its jars, agent or logging configuration; Java older than 17.
+fn missing_programs(site: &LocalSite) -> Vec<Violation> {
+    let p = &site.programs;
+    let build =
+        "`cargo build -p services --bins` builds it (local.build runs that before every plan)";
+    let mut missing: Vec<Violation> = [
+        (
+            "java",
+            &p.java,
+            "install Java 17 or later (Debian: openjdk-17-jre-headless)",
+        ),
+        (
+            "prometheus",
+            &p.prometheus,
+            "install the Debian package prometheus",
+        ),
+        (
+            "alertmanager",
+            &p.alertmanager,
+            "install the Debian package prometheus-alertmanager",
+        ),
+        (
+            "node_exporter",
+            &p.node_exporter,
+            "install the Debian package prometheus-node-exporter",
+        ),
+        ("admin_api", &p.admin_api, build),
+        ("connector", &p.connector, build),
+    ]
+    .into_iter()
+    .filter(|(_, program, _)| iac_local::locate(&program_path(program)).is_none())
+    .map(|(field, program, remedy)| {
+        violation(
+            format!("local.programs.{field}"),
+            format!("`{program}` is not there: {remedy}, or name where it is"),
+        )
+    })
+    .collect();
+    let kafka = KafkaHome(program_path(&p.kafka));
+    if let Some(what) = kafka.missing() {
+        missing.push(violation(
+            "local.programs.kafka",
+            format!(
+                "`{}` {what}: `KAFKA_PLATFORM_KAFKA=1 scripts/setup.sh` fetches Kafka with Maven into ~/.cache/kafka-platform/kafka, or name where it is",
+                p.kafka
+            ),
+        ));
+    }
+    let java = program_path(&p.java);
+    if iac_local::locate(&java).is_some()
+        && let Some(problem) = java_problem(&java)
+    {
+        missing.push(violation("local.programs.java", problem));
+    }
+    missing
 }
 
 /// The images cp-ansible 8.3 deploys onto: it supports the Debian, Ubuntu and RedHat families
@@ -218,18 +310,32 @@ fn quorum_and_brokers(config: &AwsSite, found: &mut Vec<Violation>) {
     }
 }
 
-/// No two services on one port of a node; the native JMX port is not an exporter's.
+/// No two services on one port of a node (SSH's included); the native JMX port is not an
+/// exporter's; no two ports opened by one security group alike (a rule for one would open
+/// the other on every node of the group).
 fn ports_on_a_node(config: &PlatformConfig, found: &mut Vec<Violation>) {
-    let clashes = Role::ALL.into_iter().flat_map(|role| {
-        let ports: Vec<(&'static str, u32)> = config
-            .ports
-            .on_host(role)
-            .into_iter()
-            .map(|(field, port)| (field, u32::from(port)))
-            .collect();
-        port_clashes(&ports)
-    });
+    let clashes = Role::ALL
+        .into_iter()
+        .flat_map(|role| port_clashes(&config.ports.on_host(role)));
     report_clashes(clashes, "both listen on the same node", found);
+    for group in &ports::SECURITY_GROUPS {
+        let opened: Vec<(&'static Listener, u32)> = group
+            .opens()
+            .map(|l| (l, u32::from(l.port(&config.ports))))
+            .collect();
+        // Listeners of one node are the check above's.
+        let clashes = port_clashes(&opened)
+            .into_iter()
+            .filter(|(a, b, _)| !a.roles.iter().any(|role| b.roles.contains(role)));
+        report_clashes(
+            clashes,
+            &format!(
+                "{} share a security group, whose rule for one would open the other on every one of them",
+                group.holds
+            ),
+            found,
+        );
+    }
 }
 
 /// No two local services on one port: they all share 127.0.0.1, the second and third of a
@@ -239,7 +345,7 @@ fn ports_on_this_machine(config: &PlatformConfig, found: &mut Vec<Violation>) {
     let past: std::collections::BTreeSet<&'static str> = ports
         .iter()
         .filter(|(_, port)| *port > u32::from(u16::MAX))
-        .map(|(field, _)| *field)
+        .map(|(listener, _)| listener.field)
         .collect();
     for field in &past {
         found.push(violation(
@@ -252,8 +358,8 @@ fn ports_on_this_machine(config: &PlatformConfig, found: &mut Vec<Violation>) {
     }
     let outgoing = ephemeral_ports();
     let mut lent = std::collections::BTreeMap::new();
-    for &(field, port) in ports.iter().filter(|(_, port)| outgoing.contains(port)) {
-        lent.entry(field).or_insert(port);
+    for &(listener, port) in ports.iter().filter(|(_, port)| outgoing.contains(port)) {
+        lent.entry(listener.field).or_insert(port);
     }
     for (field, port) in lent.into_iter().filter(|(field, _)| !past.contains(field)) {
         found.push(violation(
@@ -304,8 +410,9 @@ fn local_heaps(site: &LocalSite, found: &mut Vec<Violation>) {
     }
 }
 
-/// Pairs of fields with the same port (a field paired with itself: port 0).
-fn port_clashes(ports: &[(&'static str, u32)]) -> Vec<(&'static str, &'static str, u32)> {
+/// Pairs of listeners on the same port (a listener paired with itself: port 0), the second
+/// the one to change.
+fn port_clashes(ports: &[(&'static Listener, u32)]) -> Vec<Clash> {
     let mut clashes = Vec::new();
     for (i, &(first, port)) in ports.iter().enumerate() {
         if port == 0 {
@@ -313,6 +420,12 @@ fn port_clashes(ports: &[(&'static str, u32)]) -> Vec<(&'static str, &'static st
         }
         for &(second, other) in &ports[i + 1..] {
             if port == other {
+                // The one to change is a setting: never SSH's fixed port.
+                let (first, second) = if second.is_setting() {
+                    (first, second)
+                } else {
+                    (second, first)
+                };
                 clashes.push((first, second, port));
             }
         }
@@ -320,20 +433,26 @@ fn port_clashes(ports: &[(&'static str, u32)]) -> Vec<(&'static str, &'static st
     clashes
 }
 
+/// Two listeners on one port.
+type Clash = (&'static Listener, &'static Listener, u32);
+
 fn report_clashes(
-    clashes: impl IntoIterator<Item = (&'static str, &'static str, u32)>,
+    clashes: impl IntoIterator<Item = Clash>,
     shared: &str,
     found: &mut Vec<Violation>,
 ) {
     // Roles share ports (node_exporter's): one clash is reported once.
-    let clashes: std::collections::BTreeSet<_> = clashes.into_iter().collect();
+    let clashes: std::collections::BTreeSet<_> = clashes
+        .into_iter()
+        .map(|(first, second, port)| (first.field, second.field, port))
+        .collect();
     for (first, second, port) in clashes {
         found.push(if first == second {
             violation(first, "port 0 is not a port a service can listen on: pick 1-65535")
-        } else if first == "ports.jmx" || second == "ports.jmx" {
-            let exporter = if first == "ports.jmx" { second } else { first };
+        } else if first == ports::JMX.field || second == ports::JMX.field {
+            let exporter = if first == ports::JMX.field { second } else { first };
             violation(
-                "ports.jmx",
+                ports::JMX.field,
                 format!("the native JMX port {port} is also `{exporter}`: the JVM and the exporter cannot share a port; pick another"),
             )
         } else {
@@ -384,8 +503,8 @@ fn replication(config: &PlatformConfig, found: &mut Vec<Violation>) {
     }
 }
 
-/// Three distinct zones, a VPC with a /24 per zone, an operator CIDR that is not the internet,
-/// and no empty region, endpoint or login user.
+/// Three distinct zones, a VPC with a /24 per zone and in it an address for every node, an
+/// operator CIDR that is not the internet, and no empty region, endpoint or login user.
 fn network(config: &AwsSite, found: &mut Vec<Violation>) {
     let network = &config.network;
     let zones = network.availability_zones.len();
@@ -442,21 +561,35 @@ fn network(config: &AwsSite, found: &mut Vec<Violation>) {
             format!("{zones} zone(s): controllers and brokers must spread over 3 zones to survive losing one; list 3 (or set allow_fewer_than_three_zones for a sandbox)"),
         ));
     }
-    match network.vpc_cidr.parse::<Cidr>() {
-        Err(reason) => found.push(violation("network.vpc_cidr", reason)),
-        Ok(vpc) if vpc.subnet(24, u32::try_from(zones).unwrap_or(u32::MAX)).is_none() => found.push(violation(
+    if network.zone_subnets().is_none() {
+        found.push(violation(
             "network.vpc_cidr",
-            format!("{vpc} has no room for a /24 per zone ({zones} zones): use a larger block, e.g. /16"),
-        )),
-        Ok(_) => {}
+            format!(
+                "{} has no room for a /24 per zone ({zones} zones): use a larger block, e.g. /16",
+                network.vpc_cidr
+            ),
+        ));
     }
-    match network.operator_cidr.parse::<Cidr>() {
-        Err(reason) => found.push(violation("network.operator_cidr", reason)),
-        Ok(cidr) if cidr.prefix() == 0 && !network.allow_open_operator_cidr => found.push(violation(
+    if network.operator_cidr.prefix_len() == 0 && !network.allow_open_operator_cidr {
+        found.push(violation(
             "network.operator_cidr",
             "0.0.0.0/0 opens SSH and the monitoring ports to the whole internet: use your address (e.g. 203.0.113.7/32), or set allow_open_operator_cidr",
-        )),
-        Ok(_) => {}
+        ));
+    }
+    let zones = u32::try_from(zones).unwrap_or(u32::MAX).max(1);
+    for role in Role::ALL {
+        let count = config.nodes.count(role);
+        if count.div_ceil(zones) > role.hosts_per_zone() {
+            found.push(violation(
+                format!("nodes.{}.count", role.name()),
+                format!(
+                    "{count} {}s over {zones} zone(s) is more than the {} addresses each zone's /24 keeps for the role: use at most {}, or list more zones",
+                    role.name(),
+                    role.hosts_per_zone(),
+                    role.hosts_per_zone() * zones
+                ),
+            ));
+        }
     }
 }
 

@@ -15,9 +15,9 @@ const REGION: &str = "eu-central-1";
 
 /// A platform in `vpc_cidr` (the provider refuses one fixed IP for two instances of a stack).
 fn config(vpc_cidr: &str) -> PlatformConfig {
-    let mut config = PlatformConfig::on_aws(REGION, "203.0.113.10/32", PUBLIC_KEY);
+    let mut config = PlatformConfig::on_aws(REGION, "203.0.113.10/32".parse().unwrap(), PUBLIC_KEY);
     if let Some(site) = config.aws_mut() {
-        site.network.vpc_cidr = vpc_cidr.to_owned();
+        site.network.vpc_cidr = vpc_cidr.parse().unwrap();
         // An image the emulator has.
         site.ami.owners = vec!["amazon".to_owned()];
         site.ami.name = "al2023-ami-ecs-hvm-*-x86_64".to_owned();

@@ -101,6 +101,21 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
             "`ports.grafana`: 9100 is also `ports.node_exporter`, and both listen on the same node: pick another",
         ),
         (
+            "Prometheus on SSH's port",
+            Box::new(|c| c.ports.prometheus = 22),
+            "`ports.prometheus`: 22 is also `SSH`, and both listen on the same node: pick another",
+        ),
+        (
+            "Connect's REST API on the brokers' client port",
+            Box::new(|c| c.ports.connect_rest = 9092),
+            "`ports.connect_rest`: 9092 is also `ports.broker_client`, and the Kafka nodes share a security group, whose rule for one would open the other on every one of them: pick another",
+        ),
+        (
+            "more controllers than a zone has addresses for",
+            Box::new(|c| c.aws_mut().unwrap().nodes.controller.count = Some(31)),
+            "`nodes.controller.count`: 31 controllers over 3 zone(s) is more than the 10 addresses each zone's /24 keeps for the role: use at most 30, or list more zones",
+        ),
+        (
             "port zero",
             Box::new(|c| c.ports.admin_api = 0),
             "`ports.admin_api`: port 0 is not a port a service can listen on: pick 1-65535",
@@ -170,12 +185,12 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
         ),
         (
             "the whole internet as operator",
-            Box::new(|c| c.aws_mut().unwrap().network.operator_cidr = "0.0.0.0/0".into()),
+            Box::new(|c| c.aws_mut().unwrap().network.operator_cidr = "0.0.0.0/0".parse().unwrap()),
             "`network.operator_cidr`: 0.0.0.0/0 opens SSH and the monitoring ports to the whole internet: use your address (e.g. 203.0.113.7/32), or set allow_open_operator_cidr",
         ),
         (
             "no room for the subnets",
-            Box::new(|c| c.aws_mut().unwrap().network.vpc_cidr = "10.0.0.0/24".into()),
+            Box::new(|c| c.aws_mut().unwrap().network.vpc_cidr = "10.0.0.0/24".parse().unwrap()),
             "`network.vpc_cidr`: 10.0.0.0/24 has no room for a /24 per zone (3 zones): use a larger block, e.g. /16",
         ),
         (
@@ -210,7 +225,7 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
 fn opt_outs_are_explicit() {
     assert!(
         refusals(|c| {
-            c.aws_mut().unwrap().network.operator_cidr = "0.0.0.0/0".into();
+            c.aws_mut().unwrap().network.operator_cidr = "0.0.0.0/0".parse().unwrap();
             c.aws_mut().unwrap().network.allow_open_operator_cidr = true;
         })
         .is_empty()
@@ -259,6 +274,30 @@ fn a_malformed_file_names_the_file_and_the_field() {
         err.contains("`soon` is not a duration") && err.contains("consistency_window"),
         "{err}"
     );
+    // Addresses are typed when the file is read: a malformed one names its field.
+    for (written, reason) in [
+        (
+            "10.0.0.0",
+            "`10.0.0.0` is not an IPv4 network in CIDR notation (like 10.0.0.0/16)",
+        ),
+        (
+            "10.0.0.0/33",
+            "`10.0.0.0/33` is not an IPv4 network in CIDR notation",
+        ),
+        (
+            "10.0.3.0/16",
+            "`10.0.3.0/16` has host bits set: did you mean 10.0.0.0/16?",
+        ),
+    ] {
+        let edited = text.replace(
+            "vpc_cidr = \"10.0.0.0/16\"",
+            &format!("vpc_cidr = \"{written}\""),
+        );
+        let err = PlatformConfig::parse(&edited, path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(reason) && err.contains("vpc_cidr"), "{err}");
+    }
 }
 
 #[test]
@@ -604,4 +643,30 @@ fn the_handle_exposes_the_network_and_identity_for_a_stack_s_own_resources() {
     assert_eq!(platform.key_pair.resource_name(), "key");
     assert_eq!(platform.instance_profile.resource_name(), "node-profile");
     assert!(platform.credentials.is_none(), "dev is PLAINTEXT");
+}
+
+#[test]
+fn secrets_inside_the_working_directory_are_refused_before_anything_is_registered() {
+    let mut config = local();
+    let here = std::env::current_dir().unwrap();
+    config.security.credentials_dir = Some(here.join("secrets").display().to_string());
+    let refused = kafka_components::policy::check_on_this_machine(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains(&format!(
+            "`security.credentials_dir`: {} is inside the working directory {}: keys and passwords go outside the repository",
+            here.join("secrets").display(),
+            here.display()
+        )),
+        "{refused}"
+    );
+    // The file alone passes: where it is run from is this machine's check.
+    assert!(kafka_components::policy::check(&config).is_ok());
+    let mut stack = iac_core::Stack::new("local");
+    assert!(
+        kafka_components::LocalPlatform::register(&mut stack, &config, "rendered", "local.toml")
+            .is_err()
+    );
+    assert!(stack.build().unwrap().is_empty(), "nothing registered");
 }

@@ -26,8 +26,8 @@ use iac_local::LocalProvider;
 use iac_state_s3::S3Backend;
 use iac_tls::TlsProvider;
 use kafka_components::{
-    Credentials, KafkaPlatform, LocalPlatform, LocalService, NodeFacts, PlatformConfig,
-    PolicyErrors, Site, Violation, deploy,
+    Credentials, KafkaPlatform, LocalPlatform, LocalService, NodeFacts, PlatformConfig, Site,
+    deploy,
 };
 
 #[derive(Parser)]
@@ -308,24 +308,6 @@ fn load(target: &Target) -> Result<Env, StacksError> {
     let file = dir.join(format!("{}.toml", target.env));
     if let Some(home) = std::env::home_dir() {
         config.security.resolve_credentials_dir(&target.env, &home);
-    }
-    // Secrets never land in the tree the environment files (and the repository) live in.
-    if let Some(credentials) = config.security.credentials_dir.as_deref()
-        && let (Ok(credentials), Ok(here)) =
-            (std::path::absolute(credentials), std::env::current_dir())
-        && credentials.starts_with(&here)
-    {
-        return Err(StacksError::Policy {
-            file,
-            errors: PolicyErrors(vec![Violation {
-                field: "security.credentials_dir".to_owned(),
-                message: format!(
-                    "{} is inside the working directory {}: keys and passwords go outside the repository",
-                    credentials.display(),
-                    here.display()
-                ),
-            }]),
-        });
     }
     Ok(Env {
         name: target.env.clone(),

@@ -41,7 +41,7 @@ fn the_platform_defaults_in_code_are_prod_s_file() {
     let site = prod.aws().unwrap();
     let mut built = PlatformConfig::on_aws(
         &site.aws.region,
-        &site.network.operator_cidr,
+        site.network.operator_cidr,
         &site.ssh.public_key,
     );
     // prod is the SASL_SSL platform; the defaults are PLAINTEXT. prod builds the services
@@ -54,7 +54,7 @@ fn the_platform_defaults_in_code_are_prod_s_file() {
     // Another region's defaults pass every policy too.
     kafka_components::policy::check(&PlatformConfig::on_aws(
         "us-east-1",
-        "198.51.100.7/32",
+        "198.51.100.7/32".parse().unwrap(),
         &prod.aws().unwrap().ssh.public_key,
     ))
     .unwrap();

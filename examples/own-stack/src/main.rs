@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(verb), Some(name)) = (args.next(), args.next()) else {
         return Err(USAGE.into());
     };
-    let mut config = PlatformConfig::on_aws("eu-central-1", "203.0.113.10/32", PUBLIC_KEY);
+    let mut config = PlatformConfig::on_aws("eu-central-1", "203.0.113.10/32".parse()?, PUBLIC_KEY);
     if let Some(site) = config.aws_mut() {
         site.nodes.broker.count = Some(match std::env::var("OWN_STACK_BROKERS") {
             Ok(count) => count.parse()?,

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 
+use super::paths;
 use super::{NodeFacts, RenderError, RenderedFile, connect_port, file, file_at, of_role};
-use crate::config::{PlatformConfig, Ports, Role, Site};
+use crate::config::{PlatformConfig, Role, Site};
+use crate::ports::Ports;
 use crate::security;
 
 /// cp-ansible numbers controllers from 9991 (`node_id`) and brokers from 1 (`broker_id`);
@@ -246,13 +248,13 @@ pub(super) fn files(
         },
     };
     let mut files = vec![
-        file("ansible/ansible.cfg", AnsibleConfig { env }.render())?,
-        file("ansible/hosts.yml", inventory.render())?,
-        file("hosts/hosts", Hosts { env, nodes }.render())?,
-        file("jmx/kafka_broker.yml", BrokerJmx { env }.render())?,
-        file("jmx/kafka_controller.yml", ControllerJmx { env }.render())?,
-        file("jmx/kafka_connect.yml", ConnectJmx { env }.render())?,
-        file("connect/connect-distributed.properties", worker.render())?,
+        file(paths::ANSIBLE_CONFIG, AnsibleConfig { env }.render())?,
+        file(paths::INVENTORY, inventory.render())?,
+        file(paths::HOSTS, Hosts { env, nodes }.render())?,
+        file(paths::JMX_BROKER, BrokerJmx { env }.render())?,
+        file(paths::JMX_CONTROLLER, ControllerJmx { env }.render())?,
+        file(paths::JMX_CONNECT, ConnectJmx { env }.render())?,
+        file(paths::CONNECT_WORKER, worker.render())?,
     ];
     // The connector polls the admin API (on the platform node) into a topic, as the
     // platform we replace did; without a platform node there is nothing to poll.
@@ -299,10 +301,7 @@ pub(super) fn files(
                 ("producer.ssl.ca.location", security::ca_location(config)),
             ]);
         }
-        files.push(file(
-            "connect/http-source-connector.json",
-            connector.render(),
-        )?);
+        files.push(file(paths::CONNECTOR, connector.render())?);
     }
     if let Site::Local(_) = config.site {
         for node in of_role(nodes, &[Role::Controller, Role::Broker]) {
@@ -313,18 +312,13 @@ pub(super) fn files(
                 settings: server_settings(config, nodes, node, &quorum_voters),
             };
             files.push(file_at(
-                server_properties_path(&node.name),
+                paths::server_properties(&node.name),
                 "kafka/server.properties",
                 properties.render(),
             )?);
         }
     }
     Ok(files)
-}
-
-/// Where the rendered folder holds a KRaft node's `server.properties`.
-pub fn server_properties_path(node: &str) -> String {
-    format!("kafka/{node}/server.properties")
 }
 
 /// Settings sized for Kafka JVMs sharing one small machine: few threads, a small log

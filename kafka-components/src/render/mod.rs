@@ -17,8 +17,7 @@ use crate::policy::{self, PolicyErrors};
 
 mod kafka;
 mod monitoring;
-
-pub use kafka::server_properties_path;
+pub mod paths;
 mod playbooks;
 
 /// Why files could not be rendered or written.

@@ -4,8 +4,10 @@
 
 use askama::Template;
 
+use super::paths;
 use super::{NodeFacts, RenderError, RenderedFile, file, of_role};
-use crate::config::{PlatformConfig, Ports, Receiver, Role, Site};
+use crate::config::{PlatformConfig, Receiver, Role, Site};
+use crate::ports::{self, Listener, Ports};
 
 /// The datasource every dashboard panel names.
 const DATASOURCE_UID: &str = "kafka-platform-prometheus";
@@ -355,28 +357,14 @@ fn prometheus_duration(d: std::time::Duration) -> String {
 /// AWS; once for the one machine locally) and the services.
 fn jobs(env: &str, config: &PlatformConfig, nodes: &[NodeFacts]) -> Vec<Job> {
     let p = &config.ports;
+    let job = |name, listener: &Listener| job(name, nodes, listener.roles, listener.port(p));
     let mut jobs = vec![
-        job(
-            "kafka-controller",
-            nodes,
-            &[Role::Controller],
-            p.jmx_exporter_controller,
-        ),
-        job(
-            "kafka-broker",
-            nodes,
-            &[Role::Broker],
-            p.jmx_exporter_broker,
-        ),
-        job(
-            "kafka-connect",
-            nodes,
-            &[Role::Connect],
-            p.jmx_exporter_connect,
-        ),
+        job("kafka-controller", &ports::JMX_EXPORTER_CONTROLLER),
+        job("kafka-broker", &ports::JMX_EXPORTER_BROKER),
+        job("kafka-connect", &ports::JMX_EXPORTER_CONNECT),
     ];
     jobs.push(match &config.site {
-        Site::Aws(_) => job("node", nodes, &Role::ALL, p.node_exporter),
+        Site::Aws(_) => job("node", &ports::NODE_EXPORTER),
         Site::Local(_) => Job {
             name: "node",
             targets: vec![Target {
@@ -388,13 +376,8 @@ fn jobs(env: &str, config: &PlatformConfig, nodes: &[NodeFacts]) -> Vec<Job> {
         },
     });
     jobs.extend([
-        job("kafka-admin-api", nodes, &[Role::Platform], p.admin_api),
-        job(
-            "http-source-connector",
-            nodes,
-            &[Role::Connect],
-            p.http_source_connector,
-        ),
+        job("kafka-admin-api", &ports::ADMIN_API),
+        job("http-source-connector", &ports::HTTP_SOURCE_CONNECTOR),
     ]);
     jobs.retain(|j| !j.targets.is_empty());
     jobs
@@ -496,15 +479,12 @@ pub(super) fn files(
         datasource_uid: DATASOURCE_UID,
     };
     Ok(vec![
-        file("prometheus/prometheus.yml", prometheus.render())?,
-        file("prometheus/rules/kafka-platform.yml", rules.render())?,
-        file("alertmanager/alertmanager.yml", alertmanager.render())?,
+        file(paths::PROMETHEUS_CONFIG, prometheus.render())?,
+        file(paths::ALERT_RULES, rules.render())?,
+        file(paths::ALERTMANAGER_CONFIG, alertmanager.render())?,
+        file(paths::GRAFANA_DATASOURCE, datasource.render())?,
         file(
-            "grafana/provisioning/datasources/prometheus.yml",
-            datasource.render(),
-        )?,
-        file(
-            "grafana/provisioning/dashboards/kafka-platform.yml",
+            paths::GRAFANA_DASHBOARD_PROVIDER,
             DashboardProvider {
                 env,
                 dashboards: GRAFANA_DASHBOARDS,
@@ -512,11 +492,11 @@ pub(super) fn files(
             .render(),
         )?,
         file(
-            "grafana/dashboards/kafka-broker.json",
+            paths::BROKER_DASHBOARD,
             dashboard(env, Role::Broker, "Kafka brokers", nodes, BROKER_PANELS).render(),
         )?,
         file(
-            "grafana/dashboards/kafka-controller.json",
+            paths::CONTROLLER_DASHBOARD,
             dashboard(
                 env,
                 Role::Controller,
@@ -527,7 +507,7 @@ pub(super) fn files(
             .render(),
         )?,
         file(
-            "grafana/dashboards/kafka-connect.json",
+            paths::CONNECT_DASHBOARD,
             dashboard(env, Role::Connect, "Kafka Connect", nodes, CONNECT_PANELS).render(),
         )?,
     ])

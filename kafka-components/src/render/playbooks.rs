@@ -6,9 +6,11 @@ use askama::Template;
 
 use super::kafka::bootstrap_servers;
 use super::monitoring::GRAFANA_DASHBOARDS;
+use super::paths;
 use super::{NodeFacts, RenderError, RenderedFile, file};
-use crate::config::{PlatformConfig, Ports};
-use crate::deploy::{ANSIBLE_CORE_VERSION, CP_ANSIBLE_VERSION, runs_connector};
+use crate::aws::deploy::{ANSIBLE_CORE_VERSION, CP_ANSIBLE_VERSION, runs_connector};
+use crate::config::PlatformConfig;
+use crate::ports::Ports;
 use crate::security::{self, CA_ON_NODES, CONNECT_SECRETS_ON_NODES};
 
 /// Where a service's files live on the nodes.
@@ -158,7 +160,7 @@ pub(super) fn files(
     );
     let mut admin_api_files = Vec::new();
     let mut connector_files = vec![NodeFile::public(
-        Source::Rendered("connect/http-source-connector.json".to_owned()),
+        Source::Rendered(paths::CONNECTOR.to_owned()),
         format!("{ON_NODES}/{CONNECTOR}.json"),
     )];
     let mut connector_environment = None;
@@ -211,7 +213,7 @@ pub(super) fn files(
 
     let mut files = vec![
         file(
-            "deploy/deploy.sh",
+            paths::DEPLOY_SCRIPT,
             DeployScript {
                 env,
                 ansible_core: ANSIBLE_CORE_VERSION,
@@ -222,7 +224,7 @@ pub(super) fn files(
             .render(),
         )?,
         file(
-            "ansible/nodes.yml",
+            paths::NODES_PLAYBOOK,
             NodesPlaybook {
                 env,
                 ports,
@@ -232,7 +234,7 @@ pub(super) fn files(
             .render(),
         )?,
         file(
-            "ansible/platform.yml",
+            paths::PLATFORM_PLAYBOOK,
             PlatformPlaybook {
                 env,
                 ports,
@@ -247,7 +249,7 @@ pub(super) fn files(
             .render(),
         )?,
         file(
-            "systemd/kafka-admin-api.service",
+            paths::ADMIN_API_UNIT,
             Unit {
                 env,
                 description: "Kafka admin REST API",
@@ -260,7 +262,7 @@ pub(super) fn files(
     if runs_connector(config) {
         files.extend([
             file(
-                "ansible/connect.yml",
+                paths::CONNECT_PLAYBOOK,
                 ConnectPlaybook {
                     env,
                     services: vec![ServiceDeploy {
@@ -271,7 +273,7 @@ pub(super) fn files(
                 .render(),
             )?,
             file(
-                "systemd/http-source-connector.service",
+                paths::CONNECTOR_UNIT,
                 Unit {
                     env,
                     description: "HTTP source connector",

@@ -10,9 +10,10 @@ use iac_core::{Output, ResourceOptions, Stack};
 use iac_local::{Command, CommandArgs, Environment};
 
 use crate::config::{AwsSite, PlatformConfig, Role};
-use crate::local::{CREDENTIALS_DIGEST, digest, program_fingerprint, program_path};
-use crate::render::RenderedConfig;
+use crate::programs::{program_fingerprint, program_path};
+use crate::render::{RenderedConfig, paths};
 use crate::security::{self, Credentials};
+use crate::triggers::{CREDENTIALS_DIGEST, digest};
 
 /// The ansible-core the deployment runs: the newest cp-ansible supports (2.16 to 2.18).
 pub const ANSIBLE_CORE_VERSION: &str = "2.18.19";
@@ -57,7 +58,7 @@ pub struct Step {
 const ANSIBLE: (&str, &str) = ("ansible-core", ANSIBLE_CORE_VERSION);
 
 /// What every step reads: the inventory, Ansible's settings and the script.
-const COMMON: [&str; 3] = ["ansible/hosts.yml", "ansible/ansible.cfg", "deploy/"];
+const COMMON: [&str; 3] = [paths::INVENTORY, paths::ANSIBLE_CONFIG, paths::DEPLOY];
 
 /// The steps, in the order they run.
 pub const STEPS: [Step; 4] = [
@@ -65,7 +66,7 @@ pub const STEPS: [Step; 4] = [
         name: "deploy-nodes",
         argument: "nodes",
         does: "host entries and node_exporter on every node (ansible/nodes.yml), once SSH answers",
-        reads: &["ansible/nodes.yml"],
+        reads: &[paths::NODES_PLAYBOOK],
         versions: &[ANSIBLE],
         binaries: &[],
         credentials: Copies::Only(&[security::CA_FILE, security::CONNECT_SECRETS_FILE]),
@@ -76,7 +77,7 @@ pub const STEPS: [Step; 4] = [
         name: "deploy-kafka",
         argument: "kafka",
         does: "Kafka: cp-ansible's confluent.platform.all with the inventory",
-        reads: &["jmx/"],
+        reads: &[paths::JMX],
         versions: &[ANSIBLE, ("cp-ansible", CP_ANSIBLE_VERSION)],
         binaries: &[],
         credentials: Copies::Every,
@@ -88,11 +89,11 @@ pub const STEPS: [Step; 4] = [
         argument: "platform",
         does: "Prometheus, Alertmanager, Grafana and the admin API on the platform node (ansible/platform.yml)",
         reads: &[
-            "ansible/platform.yml",
-            "prometheus/",
-            "alertmanager/",
-            "grafana/",
-            "systemd/kafka-admin-api.service",
+            paths::PLATFORM_PLAYBOOK,
+            paths::PROMETHEUS,
+            paths::ALERTMANAGER,
+            paths::GRAFANA,
+            paths::ADMIN_API_UNIT,
         ],
         versions: &[ANSIBLE],
         binaries: &["kafka-admin-api"],
@@ -109,9 +110,9 @@ pub const STEPS: [Step; 4] = [
         argument: "connect",
         does: "the HTTP source connector on the Connect nodes (ansible/connect.yml)",
         reads: &[
-            "ansible/connect.yml",
-            "connect/http-source-connector.json",
-            "systemd/http-source-connector.service",
+            paths::CONNECT_PLAYBOOK,
+            paths::CONNECTOR,
+            paths::CONNECTOR_UNIT,
         ],
         versions: &[ANSIBLE],
         binaries: &["http-source-connector"],
@@ -137,12 +138,16 @@ pub fn steps(config: &PlatformConfig) -> impl Iterator<Item = &'static Step> {
 
 /// The triggers of `step`: what it reads with their digest, the versions it runs, and its
 /// binaries' fingerprints.
-fn triggers(step: &Step, files: &BTreeMap<String, String>, bin_dir: &str) -> Vec<String> {
+fn triggers(
+    step: &Step,
+    files: &BTreeMap<String, String>,
+    bin_dir: &str,
+) -> Result<Vec<String>, String> {
     let reads: Vec<&str> = COMMON.iter().chain(step.reads).copied().collect();
     let mut triggers = vec![format!(
         "files {}: {}",
         reads.join(" "),
-        digest(files, &reads)
+        digest(files, &reads)?
     )];
     triggers.extend(
         step.versions
@@ -154,7 +159,7 @@ fn triggers(step: &Step, files: &BTreeMap<String, String>, bin_dir: &str) -> Vec
             .iter()
             .map(|b| program_fingerprint(&format!("{bin_dir}/{b}"))),
     );
-    triggers
+    Ok(triggers)
 }
 
 /// Registers the deployment steps after `rendered` (and, on a SASL_SSL platform, the
@@ -193,7 +198,7 @@ pub(crate) fn register(
         let bin_dir = bin_dir.clone();
         let step_triggers = files
             .clone()
-            .map(move |files| triggers(step, &files, &bin_dir));
+            .try_map(move |files| triggers(step, &files, &bin_dir));
         let mut options = ResourceOptions::new().depends_on(&rendered.folder);
         let mut step_environment = Output::known(environment.clone());
         if let Some(credentials) = credentials {
@@ -201,11 +206,10 @@ pub(crate) fn register(
                 Copies::Every => credentials.files.clone(),
                 Copies::Only(files) => files.iter().map(|f| (*f).to_owned()).collect(),
             };
-            step_environment = step_environment.zip(credentials.contents.clone()).map(
+            step_environment = step_environment.zip(credentials.contents.clone()).try_map(
                 move |(mut environment, contents)| {
-                    let read: Vec<&str> = read.iter().map(String::as_str).collect();
-                    environment.insert(CREDENTIALS_DIGEST.to_owned(), digest(&contents, &read));
-                    environment
+                    environment.insert(CREDENTIALS_DIGEST.to_owned(), digest(&contents, &read)?);
+                    Ok(environment)
                 },
             );
             options = options.depends_on(&credentials.folder);
@@ -269,8 +273,11 @@ mod tests {
     }
 
     fn program(files: BTreeMap<String, String>, bin_dir: &str) -> iac_core::Program {
-        let mut config =
-            PlatformConfig::on_aws("eu-central-1", "203.0.113.10/32", "ssh-ed25519 AAAA");
+        let mut config = PlatformConfig::on_aws(
+            "eu-central-1",
+            "203.0.113.10/32".parse().unwrap(),
+            "ssh-ed25519 AAAA",
+        );
         let mut stack = Stack::new("prod");
         let files = Output::known(files);
         let folder = stack.resource::<Folder>(

@@ -17,11 +17,15 @@ use std::net::Ipv4Addr;
 
 use iac_aws::*;
 use iac_core::{Output, Stack};
+use ipnet::Ipv4Net;
 
-use crate::config::{AwsSite, PlatformConfig, Role};
+use crate::config::{AwsSite, PlatformConfig, Role, node_address};
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
+use crate::ports::{self, OpenTo};
 use crate::security::{CertificateSubject, Credentials};
+
+pub mod deploy;
 
 /// One node of the platform.
 #[derive(Debug, Clone)]
@@ -59,19 +63,9 @@ pub struct KafkaPlatform {
     pub platform_security_group: SecurityGroup,
     /// The generated CA, certificates and passwords of a SASL_SSL platform.
     pub credentials: Option<Credentials>,
-    /// The deployment steps (`local:Command`s, in [`crate::deploy::STEPS`]' order; none where
+    /// The deployment steps (`local:Command`s, in [`deploy::STEPS`]' order; none where
     /// `[deploy]` disables them).
     pub deployment: Vec<iac_local::Command>,
-}
-
-/// First host number of each role in a zone's /24.
-fn host_base(role: Role) -> u32 {
-    match role {
-        Role::Controller => 10,
-        Role::Broker => 20,
-        Role::Connect => 30,
-        Role::Platform => 40,
-    }
 }
 
 const NODE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:DescribeInstances","ec2:DescribeTags"],"Resource":"*"}]}"#;
@@ -130,7 +124,7 @@ pub struct NetworkSubnet {
     /// The availability zone.
     pub zone: String,
     /// Its /24.
-    pub cidr: Cidr,
+    pub cidr: Ipv4Net,
     /// The subnet's id.
     pub id: Output<String>,
 }
@@ -143,35 +137,18 @@ pub fn subnet_output(zone: &str) -> String {
     format!("subnet_id_{zone}")
 }
 
-/// The /24 of each zone of the configuration, in its order.
-fn zone_cidrs(config: &AwsSite) -> Result<Vec<(String, Cidr)>, PolicyErrors> {
-    let net = &config.network;
-    let vpc_cidr: Cidr = net
-        .vpc_cidr
-        .parse()
-        .map_err(|m: String| violation("network.vpc_cidr", m))?;
-    net.availability_zones
-        .iter()
-        .enumerate()
-        .map(|(z, zone)| {
-            let index = u32::try_from(z + 1).unwrap_or(u32::MAX);
-            let cidr = vpc_cidr.subnet(24, index).ok_or_else(|| {
-                violation(
-                    "network.vpc_cidr",
-                    format!("{vpc_cidr} has no room for a /24 per zone"),
-                )
-            })?;
-            Ok((zone.clone(), cidr))
-        })
-        .collect()
+/// The /24 of each zone of the configuration, in its order (the policy made sure the VPC
+/// has room for them).
+fn zone_cidrs(config: &AwsSite) -> Vec<(String, Ipv4Net)> {
+    config.network.zone_subnets().unwrap_or_default()
 }
 
 impl KafkaNetwork {
     /// Checks the policies, then registers the network of `config` on `stack`: the VPC (DNS
     /// hostnames on), an internet gateway, a public route table and one subnet per zone.
     pub fn register(stack: &mut Stack, config: &PlatformConfig) -> Result<Self, PolicyErrors> {
-        policy::check(config)?;
-        register_network(stack, aws_site(config)?)
+        policy::check_on_this_machine(config)?;
+        Ok(register_network(stack, aws_site(config)?))
     }
 
     /// The network the stack `network_stack` registered and exported (read through the
@@ -183,7 +160,8 @@ impl KafkaNetwork {
         network_stack: &str,
         config: &PlatformConfig,
     ) -> Result<Self, PolicyErrors> {
-        let zones = zone_cidrs(aws_site(config)?)?;
+        policy::check_on_this_machine(config)?;
+        let zones = zone_cidrs(aws_site(config)?);
         let reference = stack.reference(name, network_stack, Vec::<String>::new());
         Ok(Self {
             vpc_id: reference.output(VPC_ID_OUTPUT),
@@ -256,10 +234,10 @@ impl KafkaPlatform {
         config: &PlatformConfig,
         rendered: &str,
     ) -> Result<Self, PolicyErrors> {
-        policy::check(config)?;
+        policy::check_on_this_machine(config)?;
         let site = aws_site(config)?;
         let ami = register_ami(stack, site);
-        let network = register_network(stack, site)?;
+        let network = register_network(stack, site);
         stack.export(VPC_ID_OUTPUT, network.vpc_id.clone());
         Self::register_with(stack, config, site, rendered, ami, network)
     }
@@ -272,8 +250,14 @@ impl KafkaPlatform {
         rendered: &str,
         network: KafkaNetwork,
     ) -> Result<Self, PolicyErrors> {
-        policy::check(config)?;
+        policy::check_on_this_machine(config)?;
         let site = aws_site(config)?;
+        if network.subnets.is_empty() {
+            return Err(violation(
+                "network.availability_zones",
+                "the network has no subnet to put the nodes in",
+            ));
+        }
         let ami = register_ami(stack, site);
         Self::register_with(stack, config, site, rendered, ami, network)
     }
@@ -296,7 +280,7 @@ impl KafkaPlatform {
             &network,
             &identity,
             (&kafka_sg, &platform_sg),
-        )?;
+        );
         let subjects = nodes
             .iter()
             .filter(|n| crate::security::has_certificate(n.role))
@@ -312,7 +296,7 @@ impl KafkaPlatform {
         let facts = node_facts(stack.name(), &nodes);
         let rendered_config = crate::render::register(stack, config, facts.clone(), rendered);
         stack.export(NODES_OUTPUT, facts);
-        let deployment = crate::deploy::register(
+        let deployment = deploy::register(
             stack,
             config,
             site,
@@ -333,13 +317,13 @@ impl KafkaPlatform {
     }
 }
 
-fn register_network(stack: &mut Stack, config: &AwsSite) -> Result<KafkaNetwork, PolicyErrors> {
+fn register_network(stack: &mut Stack, config: &AwsSite) -> KafkaNetwork {
     let net = &config.network;
-    let zones = zone_cidrs(config)?;
+    let zones = zone_cidrs(config);
     let vpc = stack.resource::<Vpc>(
         "vpc",
         VpcArgs {
-            cidr_block: net.vpc_cidr.clone().into(),
+            cidr_block: net.vpc_cidr.to_string().into(),
             enable_dns_hostnames: Some(true).into(),
             enable_dns_support: Some(true).into(),
             ..Default::default()
@@ -392,10 +376,10 @@ fn register_network(stack: &mut Stack, config: &AwsSite) -> Result<KafkaNetwork,
             id: subnet.id(),
         });
     }
-    Ok(KafkaNetwork {
+    KafkaNetwork {
         vpc_id: vpc.id(),
         subnets,
-    })
+    }
 }
 
 /// The Kafka nodes' and the platform node's security groups with their rules.
@@ -424,35 +408,20 @@ fn register_security(
             ..Default::default()
         },
     );
-    let p = &config.ports;
-    let operator = net.operator_cidr.as_str();
+    let vpc = net.vpc_cidr.to_string();
+    let operator = net.operator_cidr.to_string();
     let mut rules = Rules { stack };
-    for (name, port) in [
-        ("kafka-broker-internal", p.broker_internal),
-        ("kafka-broker-client", p.broker_client),
-        ("kafka-controller", p.controller),
-        ("kafka-connect-rest", p.connect_rest),
-    ] {
-        rules.tcp(name, &kafka_sg, port, Peer::Cidr(&net.vpc_cidr));
-    }
-    for (name, port) in [
-        ("kafka-jmx-exporter-broker", p.jmx_exporter_broker),
-        ("kafka-jmx-exporter-controller", p.jmx_exporter_controller),
-        ("kafka-jmx-exporter-connect", p.jmx_exporter_connect),
-        ("kafka-node-exporter", p.node_exporter),
-        ("kafka-http-source-connector", p.http_source_connector),
-    ] {
-        rules.tcp(name, &kafka_sg, port, Peer::Group(&platform_sg));
-    }
-    rules.tcp("kafka-ssh", &kafka_sg, 22, Peer::Cidr(operator));
-    for (name, port) in [
-        ("platform-prometheus", p.prometheus),
-        ("platform-grafana", p.grafana),
-        ("platform-alertmanager", p.alertmanager),
-        ("platform-admin-api", p.admin_api),
-        ("platform-ssh", 22),
-    ] {
-        rules.tcp(name, &platform_sg, port, Peer::Cidr(operator));
+    for (group, sg) in ports::SECURITY_GROUPS.iter().zip([&kafka_sg, &platform_sg]) {
+        for listener in group.opens() {
+            let peer = match listener.open_to {
+                OpenTo::Vpc => Peer::Cidr(&vpc),
+                OpenTo::Operator => Peer::Cidr(&operator),
+                OpenTo::Monitoring => Peer::Group(&platform_sg),
+                OpenTo::NoOne => continue,
+            };
+            let name = format!("{}-{}", group.name, listener.name);
+            rules.tcp(&name, sg, listener.port(&config.ports), peer);
+        }
     }
     (kafka_sg, platform_sg)
 }
@@ -503,8 +472,8 @@ fn register_nodes(
     network: &KafkaNetwork,
     identity: &NodeIdentity,
     (kafka_sg, platform_sg): (&SecurityGroup, &SecurityGroup),
-) -> Result<Vec<Node>, PolicyErrors> {
-    let zones = u32::try_from(network.subnets.len()).unwrap_or(1).max(1);
+) -> Vec<Node> {
+    let zones = u32::try_from(network.subnets.len()).unwrap_or(u32::MAX);
     let mut nodes = Vec::new();
     for node_role in Role::ALL {
         let group = config.nodes.group(node_role);
@@ -513,17 +482,8 @@ fn register_nodes(
         } else {
             kafka_sg
         };
-        for i in 0..config.nodes.count(node_role) {
-            let subnet = &network.subnets[usize::try_from(i % zones).unwrap_or(0)];
-            let private_ip = subnet
-                .cidr
-                .host(host_base(node_role) + i / zones)
-                .ok_or_else(|| {
-                    violation(
-                        format!("nodes.{}.count", node_role.name()),
-                        "too many nodes for the addresses reserved for the role in each zone",
-                    )
-                })?;
+        for (i, subnet) in (0..config.nodes.count(node_role)).zip(network.subnets.iter().cycle()) {
+            let private_ip = node_address(subnet.cidr, node_role, i / zones);
             let name = format!("{}-{}", node_role.name(), i + 1);
             let instance = stack.resource::<Instance>(
                 &name,
@@ -551,7 +511,7 @@ fn register_nodes(
             });
         }
     }
-    Ok(nodes)
+    nodes
 }
 
 /// One [`NodeFacts`] per node: the `nodes` output, and what the renderers read.
