@@ -71,7 +71,11 @@ case "${1:-}" in
       rm -rf "$dir"
       mkdir -p "$dir"
       write_properties
-      cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+      # As Kafka's own Uuid.randomUuid: never one starting with `-`, which the storage tool
+      # would read as an option.
+      cluster_id="$(python3 -c 'import base64, uuid
+while (id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
+print(id)')"
       "${java[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" > "$dir/format.log" 2>&1 \
         || { cat "$dir/format.log" >&2; echo "kafka: formatting $dir/data failed" >&2; exit 1; }
     fi

@@ -13,9 +13,11 @@ KAFKA_PLATFORM_MONITORING=1 KAFKA_PLATFORM_KAFKA=1 source scripts/setup.sh
 stops=()
 stop_servers() { for stop in "${stops[@]}"; do $stop || true; done; }
 trap stop_servers EXIT
-eval "$(scripts/moto.sh start)"
+started=$(scripts/moto.sh start) || { echo "test: the AWS emulator did not start" >&2; exit 1; }
+eval "$started"
 [ "$KAFKA_PLATFORM_MOTO_STARTED" = 1 ] && stops+=("scripts/moto.sh stop")
-eval "$(scripts/kafka.sh start)"
+started=$(scripts/kafka.sh start) || { echo "test: the Kafka node did not start" >&2; exit 1; }
+eval "$started"
 [ "$KAFKA_PLATFORM_KAFKA_STARTED" = 1 ] && stops+=("scripts/kafka.sh stop")
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

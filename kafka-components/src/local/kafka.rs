@@ -17,12 +17,27 @@ use crate::security::{self, CA_FILE};
 /// bytes in URL-safe base64, as Kafka writes them), so every node of the environment is
 /// formatted for the same cluster, and again after a destroy.
 fn cluster_id(env: &str) -> String {
+    // As Kafka's own `Uuid.randomUuid`: never one starting with `-`, which the storage tool
+    // would read as an option (the next hash is taken).
+    (0..)
+        .map(|attempt| {
+            let seed = match attempt {
+                0 => format!("kafka-platform local cluster {env}"),
+                n => format!("kafka-platform local cluster {env} {n}"),
+            };
+            base64_uuid(&Sha256::digest(seed.as_bytes())[..16])
+        })
+        .find(|id| !id.starts_with('-'))
+        .unwrap_or_default()
+}
+
+/// 16 bytes in URL-safe base64 without padding, as Kafka writes a UUID.
+fn base64_uuid(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let hash = Sha256::digest(format!("kafka-platform local cluster {env}").as_bytes());
     let mut bits = 0u32;
     let mut held = 0;
     let mut id = String::new();
-    for byte in &hash[..16] {
+    for byte in bytes {
         bits = (bits << 8) | u32::from(*byte);
         held += 8;
         while held >= 6 {
@@ -255,6 +270,8 @@ fn shell_quote(word: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)] // tests fail by panicking
 
+    use sha2::{Digest, Sha256};
+
     use super::{FORMAT_STORAGE, cluster_id};
 
     /// Runs the storage script in `dir` for cluster `id` with `users`, formatting by `command`
@@ -346,5 +363,21 @@ mod tests {
         );
         assert_eq!(id, cluster_id("local"));
         assert_ne!(id, cluster_id("staging"));
+        // An environment's id never changes (its data would be refused): pinned.
+        assert_eq!(
+            id,
+            super::base64_uuid(&Sha256::digest(b"kafka-platform local cluster local")[..16])
+        );
+        // One in 64 names hashes to an id the storage tool would read as an option: the
+        // next hash is taken.
+        let dashed = (0..1000)
+            .map(|n| format!("env-{n}"))
+            .find(|env| {
+                let seed = format!("kafka-platform local cluster {env}");
+                super::base64_uuid(&Sha256::digest(seed.as_bytes())[..16]).starts_with('-')
+            })
+            .unwrap();
+        let id = cluster_id(&dashed);
+        assert!(!id.starts_with('-') && id.len() == 22, "{dashed}: {id}");
     }
 }
