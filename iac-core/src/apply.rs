@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::change;
@@ -29,6 +30,7 @@ use crate::property::{Properties, PropertyMap};
 use crate::provider::{
     CreateRequest, DeleteRequest, Provider, Providers, ReadRequest, UpdateRequest,
 };
+use crate::roll::{self, GateAnswer, GatePhase, ProgramGroup};
 use crate::secrets::Cipher;
 use crate::stack::{NodeKind, Program};
 use crate::state::writer::StateWriter;
@@ -109,6 +111,15 @@ pub enum ApplyEvent {
         error: Option<String>,
         /// How long it took.
         elapsed: Duration,
+    },
+    /// A rolling group's gate said "not now" about a member (each new reason once).
+    Waiting {
+        /// The member.
+        name: String,
+        /// Asked before the member changes, or after.
+        gate: GatePhase,
+        /// Why not now.
+        reason: String,
     },
     /// A task was skipped because something it depends on failed.
     Skipped {
@@ -216,6 +227,19 @@ struct TaskGraph {
     tasks: Vec<(usize, TaskKind)>,
     dependents: Vec<Vec<usize>>,
     prereq_count: Vec<usize>,
+    /// The gates of the tasks that begin or end a rolled member, by task.
+    gates: HashMap<usize, TaskGates>,
+}
+
+/// The gate questions around one task of a rolled member.
+#[derive(Clone, Copy, Default)]
+struct TaskGates {
+    /// The rolling group (an index of the program's groups).
+    group: usize,
+    /// Asked before the task: it begins the member.
+    before: bool,
+    /// Asked after the task: it ends the member.
+    after: bool,
 }
 
 impl TaskGraph {
@@ -285,6 +309,38 @@ impl TaskGraph {
                 }
             }
         }
+        // A rolling group's members one after another: each begins once the one before it
+        // (and its gate) is done, and once what the gate reads is applied.
+        let step_index = roll::step_index(records);
+        let mut gates: HashMap<usize, TaskGates> = HashMap::new();
+        for (g, group) in program.groups.iter().enumerate() {
+            let mut previous: Option<usize> = None;
+            for s in roll::rolled(group, program, &step_index) {
+                let (first, last) = roll_ends(&records[s], s, &ready_of_step, &gone_of_step);
+                if let Some(first) = first {
+                    prereqs[first].extend(previous);
+                    prereqs[first]
+                        .extend(group.input_deps.iter().filter_map(|d| ready_of_node.get(d)));
+                    gates
+                        .entry(first)
+                        .or_insert(TaskGates {
+                            group: g,
+                            ..TaskGates::default()
+                        })
+                        .before = true;
+                }
+                if let Some(last) = last {
+                    gates
+                        .entry(last)
+                        .or_insert(TaskGates {
+                            group: g,
+                            ..TaskGates::default()
+                        })
+                        .after = true;
+                }
+                previous = last;
+            }
+        }
         let mut dependents = vec![Vec::new(); tasks.len()];
         for (t, ps) in prereqs.iter().enumerate() {
             for &p in ps {
@@ -295,6 +351,7 @@ impl TaskGraph {
             prereq_count: prereqs.iter().map(BTreeSet::len).collect(),
             tasks,
             dependents,
+            gates,
         };
         graph.check_acyclic(records)?;
         Ok(graph)
@@ -327,9 +384,29 @@ impl TaskGraph {
     }
 }
 
+/// The first and the last task of a rolled step: a replacement that deletes first begins
+/// with the delete, one that creates first ends with it.
+fn roll_ends(
+    record: &StepRecord,
+    s: usize,
+    ready_of_step: &HashMap<usize, usize>,
+    gone_of_step: &HashMap<usize, usize>,
+) -> (Option<usize>, Option<usize>) {
+    let replace = record.op == Operation::Replace;
+    let ready = ready_of_step.get(&s).copied();
+    let gone = gone_of_step.get(&s).copied();
+    match (replace, record.delete_before_replace) {
+        (true, true) => (gone, ready),
+        (true, false) => (ready, gone),
+        (false, _) => (ready, ready),
+    }
+}
+
 enum TaskError {
     Step(String),
     State(StateError),
+    /// A stop was asked for before the task touched anything: reported as skipped.
+    Stopped,
 }
 
 impl From<StateError> for TaskError {
@@ -426,9 +503,10 @@ impl<'a> Executor<'a> {
                 }
                 started[t] = true;
                 let (s, kind) = graph.tasks[t];
+                let gates = graph.gates.get(&t).copied();
                 running.push(async move {
                     let start = Instant::now();
-                    let outcome = self.run(s, kind).await;
+                    let outcome = self.run_gated(s, kind, gates).await;
                     (t, outcome, start.elapsed())
                 });
             }
@@ -462,6 +540,11 @@ impl<'a> Executor<'a> {
                 }
                 Err(error) => {
                     let message = match error {
+                        // Stopped before it touched anything: skipped, as never started.
+                        TaskError::Stopped => {
+                            started[t] = false;
+                            continue;
+                        }
                         TaskError::Step(m) => m,
                         TaskError::State(e) => {
                             let m = e.to_string();
@@ -522,6 +605,100 @@ impl<'a> Executor<'a> {
             });
         }
         Ok(result)
+    }
+
+    /// A task, with its rolling group's gate asked before it begins a member and after it
+    /// ends one.
+    async fn run_gated(
+        &self,
+        s: usize,
+        kind: TaskKind,
+        gates: Option<TaskGates>,
+    ) -> Result<Operation, TaskError> {
+        let Some(gates) = gates else {
+            return self.run(s, kind).await;
+        };
+        let group = &self.program.groups[gates.group];
+        let member = &self.plan.record.steps[s].name;
+        if gates.before {
+            self.pass(group, GatePhase::Before, member).await?;
+        }
+        let done = self.run(s, kind).await?;
+        if gates.after {
+            self.pass(group, GatePhase::After, member)
+                .await
+                .map_err(|e| match e {
+                    TaskError::Step(m) => {
+                        TaskError::Step(format!("the {} is done, but {m}", done.word()))
+                    }
+                    other => other,
+                })?;
+        }
+        Ok(done)
+    }
+
+    /// Asks `group`'s gate about `member` until it passes or the group's timeout runs out;
+    /// each new reason to wait is an event. A stop asked for while waiting to begin a
+    /// member leaves it untouched.
+    async fn pass(
+        &self,
+        group: &ProgramGroup,
+        phase: GatePhase,
+        member: &str,
+    ) -> Result<(), TaskError> {
+        let deadline = Instant::now() + group.timeout;
+        let mut last: Option<String> = None;
+        loop {
+            let answer = match self.gate_input(group) {
+                Ok(input) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let asked = group.gate.ask(phase, member, &input);
+                    tokio::time::timeout(left.max(group.interval), asked)
+                        .await
+                        .unwrap_or_else(|_| GateAnswer::Wait("the gate did not answer".to_owned()))
+                }
+                Err(why) => GateAnswer::Wait(why),
+            };
+            let GateAnswer::Wait(why) = answer else {
+                return Ok(());
+            };
+            if last.as_deref() != Some(why.as_str()) {
+                self.emit(ApplyEvent::Waiting {
+                    name: member.to_owned(),
+                    gate: phase,
+                    reason: why.clone(),
+                });
+            }
+            if phase == GatePhase::Before && self.stop.is_stopped() {
+                return Err(TaskError::Stopped);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TaskError::Step(format!(
+                    "the gate of rolling group `{}` did not pass {} {member} within {}: {why}",
+                    group.name,
+                    phase.word(),
+                    humantime::format_duration(group.timeout),
+                )));
+            }
+            last = Some(why);
+            tokio::time::sleep(group.interval.min(deadline - now)).await;
+        }
+    }
+
+    /// The group's gate input as resolved now.
+    fn gate_input(&self, group: &ProgramGroup) -> Result<Value, String> {
+        let values = lock(&self.values);
+        let resolver = NodeResolver {
+            program: self.program,
+            values: &values,
+            sketch: false,
+        };
+        match group.input.resolve(&resolver) {
+            Ok(Some(input)) => Ok(input),
+            Ok(None) => Err("what the gate reads is not known yet".to_owned()),
+            Err(e) => Err(format!("what the gate reads cannot be evaluated: {e}")),
+        }
     }
 
     async fn run(&self, s: usize, kind: TaskKind) -> Result<Operation, TaskError> {

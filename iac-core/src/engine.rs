@@ -407,6 +407,12 @@ impl Engine {
                     .to_owned(),
             );
         }
+        if saved.rolls != fresh.record.rolls {
+            differences.push(
+                "the rolling groups (members, order or gate) differ from the saved plan's"
+                    .to_owned(),
+            );
+        }
         if !differences.is_empty() {
             return Err(EngineError::PlanMismatch {
                 stack: program.stack.clone(),

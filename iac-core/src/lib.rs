@@ -37,6 +37,7 @@ pub mod provider;
 mod reference;
 mod refresh;
 mod resource;
+mod roll;
 mod secrets;
 mod stack;
 pub mod state;
@@ -66,6 +67,10 @@ pub use provider::{
 pub use reference::{STACK_REFERENCE, StackReference};
 pub use refresh::{Drift, DriftRecord, ReadFailure, RefreshReport};
 pub use resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
+pub use roll::{
+    DEFAULT_GATE_INTERVAL, DEFAULT_GATE_TIMEOUT, Gate, GateAnswer, GatePhase, RollRecord,
+    RollingGroup,
+};
 pub use secrets::{EncryptionHeader, Passphrase, SecretsError};
 pub use stack::{NodeKind, Program, RegistrationError, RegistrationErrors, Stack};
 pub use state::FileBackend;

@@ -20,6 +20,7 @@ use crate::property::{Properties, PropertyMap, PropertyValue};
 use crate::provider::{
     CheckRequest, InputReference, Provider, ProviderError, Providers, ReadRequest,
 };
+use crate::roll::RollRecord;
 use crate::stack::{NodeKind, Program, Registration};
 use crate::state::{Checkpoint, PendingKind, ResourceState};
 use crate::target::{self, Targets};
@@ -239,6 +240,10 @@ pub struct PlanRecord {
     /// Recorded resources moved to a new name (an alias in the program), before any step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moves: Vec<Move>,
+    /// The rolling groups whose members the steps update or replace: they change one at a
+    /// time, each behind the group's gate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolls: Vec<RollRecord>,
 }
 
 /// A recorded resource moved to the name the program now gives it.
@@ -1155,7 +1160,7 @@ impl Planner<'_> {
             return Err(ErrorList(self.errors));
         }
         let interrupted = self.state.map(interrupted).unwrap_or_default();
-        let (records, steps) = ordered
+        let (records, steps): (Vec<StepRecord>, Vec<Step>) = ordered
             .into_iter()
             .map(|p| {
                 let step = Step {
@@ -1171,12 +1176,13 @@ impl Planner<'_> {
                 version: PLAN_VERSION,
                 stack: program.stack.clone(),
                 base: BaseState::of(self.state),
-                steps: records,
                 interrupted,
                 replace: self.options.replace.clone(),
                 targets: self.options.targets.clone(),
                 untargeted: self.untargeted,
                 moves: Vec::new(),
+                rolls: crate::roll::records(program, &records),
+                steps: records,
             },
             steps,
             values: self.values,

@@ -215,6 +215,12 @@ pub fn render(plan: &PlanRecord) -> String {
             );
         }
     }
+    if !plan.rolls.is_empty() {
+        let _ = writeln!(out, "\nRolling, one at a time:");
+        for roll in &plan.rolls {
+            let _ = writeln!(out, "  {roll}");
+        }
+    }
     let c = plan.counts();
     let mut parts = Vec::new();
     if !plan.moves.is_empty() {

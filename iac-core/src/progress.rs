@@ -72,6 +72,10 @@ fn line(event: &ApplyEvent) -> Option<String> {
         ApplyEvent::Skipped {
             name, blocked_by, ..
         } => Some(format!("  -  {name}: skipped ({blocked_by} failed)")),
+        ApplyEvent::Waiting { name, gate, reason } => Some(format!(
+            "  …  {name}: waiting for the gate {} it: {reason}",
+            gate.word()
+        )),
         _ => None,
     }
 }
@@ -200,6 +204,11 @@ fn show(out: &mut impl Write, event: &ApplyEvent, running: &mut Running, live: b
         }
         ApplyEvent::Finished { name, .. } | ApplyEvent::Skipped { name, .. } => {
             running.remove(name);
+            if let Some(text) = line(event) {
+                let _ = writeln!(out, "{text}");
+            }
+        }
+        ApplyEvent::Waiting { .. } => {
             if let Some(text) = line(event) {
                 let _ = writeln!(out, "{text}");
             }

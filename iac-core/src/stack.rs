@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::errors::ErrorList;
 use crate::output::{IntoInput, Output, ResourceRef, StackId};
 use crate::resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
+use crate::roll::{ProgramGroup, RollingGroup};
 
 /// Whether a node manages a resource or only reads one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -110,6 +111,16 @@ pub enum RegistrationError {
         /// What else has that name.
         reason: String,
     },
+    /// A rolling group that cannot roll as declared.
+    #[error("rolling group `{group}` in stack `{stack}`: {reason}")]
+    RollingGroup {
+        /// The stack.
+        stack: String,
+        /// The group.
+        group: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// A name that cannot be used.
     #[error("invalid {what} name `{name}`: {reason}")]
     InvalidName {
@@ -138,6 +149,7 @@ pub struct Stack {
     outputs: BTreeMap<String, Output<Value>>,
     /// What [`Stack::with_prefix`] puts before every name registered now.
     prefix: String,
+    groups: Vec<RollingGroup>,
 }
 
 impl Stack {
@@ -160,6 +172,7 @@ impl Stack {
             errors,
             outputs: BTreeMap::new(),
             prefix: String::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -261,6 +274,15 @@ impl Stack {
         )
     }
 
+    /// Declares a rolling group: its members that an apply updates or replaces change one
+    /// at a time, in the group's order, each behind its gate (see [`RollingGroup`]).
+    pub fn rolling_group(&mut self, group: RollingGroup) {
+        self.groups.push(RollingGroup {
+            name: self.qualified(&group.name),
+            ..group
+        });
+    }
+
     /// Exports a stack output, recorded in state after apply.
     pub fn export(&mut self, key: &str, value: impl IntoInput) {
         self.outputs.insert(self.qualified(key), value.into_input());
@@ -325,7 +347,8 @@ impl Stack {
     }
 
     /// Validates the whole graph and returns the program, or every problem found.
-    pub fn build(self) -> Result<Program, RegistrationErrors> {
+    pub fn build(mut self) -> Result<Program, RegistrationErrors> {
+        let declared = std::mem::take(&mut self.groups);
         let mut errors = self.errors;
         let stack = self.name.to_string();
         let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.nodes.len()];
@@ -393,6 +416,8 @@ impl Stack {
                 cycle: cycle.iter().map(|&i| names[i].to_owned()).collect(),
             });
         }
+        let registered = (self.id, &self.nodes[..], &self.by_name);
+        let groups = checked_groups(declared, registered, &stack, &deps, &mut errors);
         if !errors.is_empty() {
             return Err(ErrorList(errors));
         }
@@ -409,8 +434,101 @@ impl Stack {
             order,
             index: self.by_name,
             outputs: self.outputs,
+            groups,
         })
     }
+}
+
+/// The rolling groups of `registered` with their members found, or why one cannot roll: a
+/// member of another stack or a data source, one in two groups, or an order that puts a
+/// member before one it depends on.
+fn checked_groups(
+    declared: Vec<RollingGroup>,
+    (id, nodes, by_name): (StackId, &[Registration], &HashMap<Arc<str>, usize>),
+    stack: &str,
+    deps: &[BTreeSet<usize>],
+    errors: &mut Vec<RegistrationError>,
+) -> Vec<ProgramGroup> {
+    let mut member_of: HashMap<usize, String> = HashMap::new();
+    let mut groups = Vec::new();
+    for group in declared {
+        let mut refuse = |reason: String| {
+            errors.push(RegistrationError::RollingGroup {
+                stack: stack.to_owned(),
+                group: group.name.clone(),
+                reason,
+            });
+        };
+        let mut members = Vec::new();
+        for member in &group.members {
+            let name = member.name();
+            if member.stack != id {
+                refuse(format!(
+                    "`{name}` is a resource of stack `{}`: a group rolls its own stack's resources",
+                    member.stack_name()
+                ));
+                continue;
+            }
+            match by_name.get(name) {
+                None => refuse(format!(
+                    "`{name}` is not a registered resource: add it to the group after registering it"
+                )),
+                Some(&m) if nodes[m].kind == NodeKind::DataSource => {
+                    refuse(format!(
+                        "`{name}` is a data source, which never changes: only resources roll"
+                    ));
+                }
+                Some(&m) => match member_of.insert(m, group.name.clone()) {
+                    Some(other) => refuse(format!(
+                        "`{name}` is a member of `{other}` too: a resource rolls in one group"
+                    )),
+                    None => members.push(m),
+                },
+            }
+        }
+        for (i, &later) in members.iter().enumerate() {
+            for &earlier in &members[..i] {
+                if depends_on(deps, earlier, later) {
+                    refuse(format!(
+                        "`{}` rolls before `{}`, which it depends on: list `{}` first",
+                        nodes[earlier].name, nodes[later].name, nodes[later].name
+                    ));
+                }
+            }
+        }
+        let input_deps = group
+            .input
+            .dependencies()
+            .filter_map(|r| by_name.get(&r.name).copied())
+            .collect();
+        groups.push(ProgramGroup {
+            name: group.name,
+            members,
+            gate: group.gate,
+            input: group.input,
+            input_deps,
+            timeout: group.timeout,
+            interval: group.interval,
+        });
+    }
+    groups
+}
+
+/// Whether node `from` depends on node `to`, directly or through others.
+fn depends_on(deps: &[BTreeSet<usize>], from: usize, to: usize) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![from];
+    while let Some(n) = stack.pop() {
+        for &d in &deps[n] {
+            if d == to {
+                return true;
+            }
+            if seen.insert(d) {
+                stack.push(d);
+            }
+        }
+    }
+    false
 }
 
 fn invalid_stack_name(name: &str) -> Option<&'static str> {
@@ -513,6 +631,7 @@ pub struct Program {
     pub(crate) order: Vec<usize>,
     pub(crate) index: HashMap<Arc<str>, usize>,
     pub(crate) outputs: BTreeMap<String, Output<Value>>,
+    pub(crate) groups: Vec<ProgramGroup>,
 }
 
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 //! Unknown fields are refused (a typo must not silently fall back to a default), and every
 //! load error names the file and, where TOML can tell, the field and line.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
@@ -301,6 +302,10 @@ struct ConfigFile {
     local: Option<LocalSite>,
     #[serde(default)]
     kafka: KafkaConfig,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    kafka_broker_custom_properties: BTreeMap<String, PropertyValue>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    kafka_controller_custom_properties: BTreeMap<String, PropertyValue>,
     #[serde(default)]
     ports: Ports,
     #[serde(default)]
@@ -358,9 +363,16 @@ impl TryFrom<ConfigFile> for PlatformConfig {
                 ));
             }
         };
+        let text = |table: BTreeMap<String, PropertyValue>| {
+            table.into_iter().map(|(k, v)| (k, v.0)).collect()
+        };
         Ok(Self {
             site,
-            kafka: file.kafka,
+            kafka: KafkaConfig {
+                broker_properties: text(file.kafka_broker_custom_properties),
+                controller_properties: text(file.kafka_controller_custom_properties),
+                ..file.kafka
+            },
             ports: file.ports,
             alerting: file.alerting,
             monitoring: file.monitoring,
@@ -384,6 +396,10 @@ impl From<PlatformConfig> for ConfigFile {
             deploy: aws.as_ref().map(|a| a.deploy.clone()),
             aws: aws.map(|a| a.aws),
             local,
+            kafka_broker_custom_properties: property_values(&config.kafka.broker_properties),
+            kafka_controller_custom_properties: property_values(
+                &config.kafka.controller_properties,
+            ),
             kafka: config.kafka,
             ports: config.ports,
             alerting: config.alerting,
@@ -392,6 +408,39 @@ impl From<PlatformConfig> for ConfigFile {
             security: config.security,
         }
     }
+}
+
+/// A Kafka property's value as the environment file may write it: text, a number or a
+/// boolean, kept as the text Kafka reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PropertyValue(String);
+
+impl<'de> Deserialize<'de> for PropertyValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(text) => Ok(Self(text)),
+            toml::Value::Integer(n) => Ok(Self(n.to_string())),
+            toml::Value::Float(x) => Ok(Self(x.to_string())),
+            toml::Value::Boolean(b) => Ok(Self(b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "a Kafka property is text, a number or a boolean, not {}",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
+impl Serialize for PropertyValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+fn property_values(properties: &BTreeMap<String, String>) -> BTreeMap<String, PropertyValue> {
+    properties
+        .iter()
+        .map(|(k, v)| (k.clone(), PropertyValue(v.clone())))
+        .collect()
 }
 
 /// How Kafka's listeners and clients are secured (`[security]`).
@@ -790,6 +839,13 @@ pub struct KafkaConfig {
     pub replication_factor: u32,
     /// `min.insync.replicas`.
     pub min_insync_replicas: u32,
+    /// Every broker's own properties (the table `[kafka_broker_custom_properties]`, as
+    /// cp-ansible names it): added to what the platform sets; a change rolls the brokers.
+    #[serde(skip)]
+    pub broker_properties: BTreeMap<String, String>,
+    /// Every controller's own properties (`[kafka_controller_custom_properties]`).
+    #[serde(skip)]
+    pub controller_properties: BTreeMap<String, String>,
 }
 
 impl Default for KafkaConfig {
@@ -797,6 +853,8 @@ impl Default for KafkaConfig {
         Self {
             replication_factor: 3,
             min_insync_replicas: 2,
+            broker_properties: BTreeMap::new(),
+            controller_properties: BTreeMap::new(),
         }
     }
 }

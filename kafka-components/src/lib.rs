@@ -7,6 +7,7 @@
 
 mod aws;
 pub mod config;
+pub mod gate;
 mod local;
 pub mod nodes;
 pub mod policy;

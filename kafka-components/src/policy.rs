@@ -102,7 +102,13 @@ pub fn check(config: &PlatformConfig) -> Result<(), PolicyErrors> {
             local_heaps(site, &mut found);
         }
     }
-    for lesson in [replication, alert_receivers, timings, security] {
+    for lesson in [
+        replication,
+        custom_properties,
+        alert_receivers,
+        timings,
+        security,
+    ] {
         lesson(config, &mut found);
     }
     if found.is_empty() {
@@ -461,6 +467,72 @@ fn report_clashes(
                 format!("{port} is also `{first}`, and {shared}: pick another"),
             )
         });
+    }
+}
+
+/// What the platform sets in every Kafka node's properties, and where that is decided: a
+/// custom property may not override it.
+const PLATFORM_PROPERTIES: [(&str, &str); 12] = [
+    ("node.id", "from the node's place in its role"),
+    ("process.roles", "from the node's role"),
+    (
+        "controller.quorum.voters",
+        "from the controllers and `ports.controller`",
+    ),
+    ("controller.listener.names", "for the controllers' listener"),
+    ("listeners", "from `[ports]`"),
+    (
+        "advertised.listeners",
+        "from `[ports]` and the node's address",
+    ),
+    (
+        "inter.broker.listener.name",
+        "for the brokers' own listener",
+    ),
+    ("listener.security.protocol.map", "from `[security]`"),
+    ("log.dirs", "to the node's storage"),
+    ("broker.rack", "from the node's zone"),
+    (
+        "default.replication.factor",
+        "from `kafka.replication_factor`",
+    ),
+    ("min.insync.replicas", "from `kafka.min_insync_replicas`"),
+];
+
+/// Custom broker and controller properties: named like properties, on one line, and none
+/// the platform sets itself.
+fn custom_properties(config: &PlatformConfig, found: &mut Vec<Violation>) {
+    for (table, properties) in [
+        (
+            "kafka_broker_custom_properties",
+            &config.kafka.broker_properties,
+        ),
+        (
+            "kafka_controller_custom_properties",
+            &config.kafka.controller_properties,
+        ),
+    ] {
+        for (key, value) in properties {
+            let field = format!("{table}.\"{key}\"");
+            if key.is_empty()
+                || !key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                found.push(violation(
+                    field,
+                    "is not a property name (letters, digits, `.`, `_` and `-`)",
+                ));
+            } else if let Some((_, set)) = PLATFORM_PROPERTIES.iter().find(|(name, _)| name == key)
+            {
+                found.push(violation(
+                    field,
+                    format!("the platform sets it {set}: remove it here"),
+                ));
+            } else if value.contains('\n') {
+                found.push(violation(field, "a property's value is one line"));
+            }
+        }
     }
 }
 

@@ -116,6 +116,24 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
             "`nodes.controller.count`: 31 controllers over 3 zone(s) is more than the 10 addresses each zone's /24 keeps for the role: use at most 30, or list more zones",
         ),
         (
+            "a custom property the platform sets",
+            Box::new(|c| {
+                c.kafka
+                    .broker_properties
+                    .insert("min.insync.replicas".into(), "1".into());
+            }),
+            "`kafka_broker_custom_properties.\"min.insync.replicas\"`: the platform sets it from `kafka.min_insync_replicas`: remove it here",
+        ),
+        (
+            "a custom property that is not a name",
+            Box::new(|c| {
+                c.kafka
+                    .controller_properties
+                    .insert("log retention".into(), "1".into());
+            }),
+            "`kafka_controller_custom_properties.\"log retention\"`: is not a property name (letters, digits, `.`, `_` and `-`)",
+        ),
+        (
             "port zero",
             Box::new(|c| c.ports.admin_api = 0),
             "`ports.admin_api`: port 0 is not a port a service can listen on: pick 1-65535",

@@ -1274,3 +1274,60 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
         "{said}"
     );
 }
+
+#[test]
+fn custom_properties_reach_each_role_s_properties_and_the_inventory_as_written() {
+    let file = |config: &PlatformConfig| {
+        let mut text = toml::to_string(config).unwrap();
+        text.push_str(
+            "\n[kafka_broker_custom_properties]\n\"log.retention.hours\" = 72\n\"num.io.threads\" = \"3\"\n\"compression.type\" = 'say \"zstd\"'\n\n[kafka_controller_custom_properties]\n\"metadata.log.segment.ms\" = 600000\n",
+        );
+        PlatformConfig::parse(&text, Path::new("custom.toml")).unwrap()
+    };
+    // On this machine: each broker's and controller's server.properties, a default of the
+    // platform's (num.io.threads) replaced where it stood.
+    let local = file(&local_config());
+    let files = render::render("local", &local, &kafka_components::local_nodes("local")).unwrap();
+    let broker = properties(contents(&files, "kafka/local-broker-2/server.properties"));
+    assert_eq!(broker["log.retention.hours"], "72");
+    assert_eq!(broker["num.io.threads"], "3");
+    assert_eq!(broker["compression.type"], "say \"zstd\"");
+    assert!(!broker.contains_key("metadata.log.segment.ms"));
+    let text = contents(&files, "kafka/local-broker-2/server.properties");
+    assert_eq!(text.matches("num.io.threads=").count(), 1, "{text}");
+    let controller = properties(contents(
+        &files,
+        "kafka/local-controller-1/server.properties",
+    ));
+    assert_eq!(controller["metadata.log.segment.ms"], "600000");
+    assert!(!controller.contains_key("log.retention.hours"));
+    // On AWS: cp-ansible's variables of the same names, as Ansible reads them.
+    let aws = file(&dev());
+    let files = render::render(
+        "dev",
+        &aws,
+        &NodeFacts::from_outputs("dev", &outputs("10.0.2.21")).unwrap(),
+    )
+    .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let inventory = scratch.path().join("hosts.yml");
+    std::fs::write(&inventory, contents(&files, "ansible/hosts.yml")).unwrap();
+    let listed = ansible_inventory(scratch.path(), &inventory);
+    let host = |name: &str| {
+        let hosts = listed["_meta"]["hostvars"].as_object().unwrap();
+        hosts
+            .values()
+            .find(|vars| vars["kafka_platform_name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let broker = &host("dev-broker-1")["kafka_broker_custom_properties"];
+    assert_eq!(broker["log.retention.hours"], "72");
+    assert_eq!(broker["compression.type"], "say \"zstd\"");
+    assert_eq!(
+        broker["broker.rack"].as_str().map(str::is_empty),
+        Some(false)
+    );
+    let vars = &host("dev-controller-1")["kafka_controller_custom_properties"];
+    assert_eq!(vars["metadata.log.segment.ms"], "600000");
+}

@@ -565,6 +565,8 @@ async fn isr(client: &reqwest::Client, platform: &Platform, topic: &str) -> Vec<
 struct Writer {
     stop: Arc<std::sync::atomic::AtomicBool>,
     acknowledged: Arc<std::sync::atomic::AtomicU64>,
+    /// When each acknowledged record was sent, and how long its acknowledgement took.
+    latencies: Arc<std::sync::Mutex<Vec<(Instant, Duration)>>>,
     /// Every failed write's error.
     task: tokio::task::JoinHandle<Vec<String>>,
 }
@@ -574,9 +576,11 @@ impl Writer {
         use std::sync::atomic::Ordering::Relaxed;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (stopped, counted, topic) = (
+        let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stopped, counted, timed, topic) = (
             Arc::clone(&stop),
             Arc::clone(&acknowledged),
+            Arc::clone(&latencies),
             topic.to_owned(),
         );
         let task = tokio::spawn(async move {
@@ -592,6 +596,7 @@ impl Writer {
             let mut failed = Vec::new();
             let mut next = 0u64;
             while !stopped.load(Relaxed) {
+                let sent_at = Instant::now();
                 let batch: Vec<_> = (next..next + 500)
                     .map(|n| {
                         let value = n.to_string();
@@ -608,7 +613,10 @@ impl Writer {
                 for sent in batch {
                     match sent {
                         Ok(delivery) => match delivery.await {
-                            Ok(Ok(_)) => _ = counted.fetch_add(1, Relaxed),
+                            Ok(Ok(_)) => {
+                                counted.fetch_add(1, Relaxed);
+                                timed.lock().unwrap().push((sent_at, sent_at.elapsed()));
+                            }
                             Ok(Err((e, _))) => failed.push(e.to_string()),
                             Err(_) => failed.push("cancelled".to_owned()),
                         },
@@ -621,8 +629,23 @@ impl Writer {
         Self {
             stop,
             acknowledged,
+            latencies,
             task,
         }
+    }
+
+    /// The 99th percentile of the acknowledgement latency of the records sent in `during`.
+    fn p99(&self, during: std::ops::Range<Instant>) -> Duration {
+        let mut sent: Vec<Duration> = self
+            .latencies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, _)| during.contains(at))
+            .map(|(_, took)| *took)
+            .collect();
+        sent.sort_unstable();
+        sent.get(sent.len() * 99 / 100).copied().unwrap_or_default()
     }
 
     fn acknowledged(&self) -> u64 {
@@ -639,6 +662,176 @@ impl Writer {
             acknowledged.load(std::sync::atomic::Ordering::Relaxed),
             failed,
         )
+    }
+}
+
+/// Sets the brokers' property `key` to `value` (a TOML value) in the environment file, in
+/// place of any set before.
+fn set_broker_property(platform: &Platform, key: &str, value: &str) {
+    const TABLE: &str = "\n[kafka_broker_custom_properties]\n";
+    let file = platform.envs.path().join(format!("{}.toml", platform.name));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (before, _) = text.split_once(TABLE).unwrap_or((&text, ""));
+    std::fs::write(&file, format!("{before}{TABLE}\"{key}\" = {value}\n")).unwrap();
+}
+
+/// What rolling the brokers printed and measured.
+struct Rolled {
+    printed: String,
+    /// The apply that rolled them, from its start to its end.
+    took: Duration,
+    /// The producer's 99th percentile acknowledgement latency during the roll, and in the
+    /// seconds before it.
+    p99: Duration,
+    steady_p99: Duration,
+    /// Records written through the roll.
+    records: u64,
+    /// The progress lines of the three brokers' restarts.
+    restarts: Vec<String>,
+}
+
+/// Rolls the brokers by a changed property while a producer writes and an observer samples
+/// the cluster's health (see the end-to-end test); then a property they cannot start with
+/// stops the roll after the first, and fixing it completes the roll.
+async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Rolled {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let stack = &platform.name;
+    let brokers = || -> Vec<i32> {
+        (1..=3)
+            .map(|n| pid_of(stack, &format!("broker-{n}")))
+            .collect()
+    };
+    create_topic(
+        client,
+        platform,
+        serde_json::json!({"name": "e2e-rolled", "partitions": 3, "replication_factor": 3}),
+    )
+    .await;
+    let watching = Arc::new(AtomicBool::new(true));
+    let observer = tokio::spawn({
+        let (client, watching) = (client.clone(), Arc::clone(&watching));
+        let url = format!("http://127.0.0.1:{}/cluster/health", platform.admin_api);
+        async move {
+            let mut samples: Vec<(usize, u64)> = Vec::new();
+            while watching.load(Relaxed) {
+                if let Ok(answer) = client.get(&url).send().await
+                    && let Ok(health) = answer.json::<Value>().await
+                {
+                    samples.push((
+                        health["brokers"].as_array().map_or(0, Vec::len),
+                        health["under_replicated_partitions"]
+                            .as_u64()
+                            .unwrap_or(u64::MAX),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            samples
+        }
+    });
+    let writer = Writer::start(platform.client(platform.broker, true), "e2e-rolled");
+    let steady_from = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = brokers();
+    set_broker_property(platform, "log.retention.hours", "100");
+    let preview = stdout(&platform.stacks(&["preview"]).success());
+    assert!(
+        preview
+            .contains("\nRolling, one at a time:\n  kafka: broker-1 → broker-2 → broker-3, gate: "),
+        "{preview}"
+    );
+    let began = Instant::now();
+    let applied = stdout(&platform.stacks(&["apply", "--yes"]).success());
+    let took = began.elapsed();
+    assert!(
+        summary(&applied).contains(": 0 created, 4 updated, 0 replaced, 0 deleted, "),
+        "the rendered folder and the three brokers: {applied}"
+    );
+    let restarts: Vec<String> = (1..=3)
+        .map(|n| {
+            let done = format!("broker-{n}: updating done");
+            applied
+                .lines()
+                .find(|l| l.contains(&done))
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let at = |line: &String| applied.find(line.as_str()).unwrap();
+    assert!(
+        at(&restarts[0]) < at(&restarts[1]) && at(&restarts[1]) < at(&restarts[2]),
+        "one after another, in order: {applied}"
+    );
+    for (n, pid) in brokers().into_iter().enumerate() {
+        assert_ne!(pid, before[n], "broker-{} restarted", n + 1);
+    }
+    let (p99, steady_p99) = (
+        writer.p99(began..Instant::now()),
+        writer.p99(steady_from..began),
+    );
+    let (records, failed) = writer.stop().await;
+    watching.store(false, Relaxed);
+    let samples = observer.await.unwrap();
+    assert!(
+        samples.iter().all(|(live, _)| *live >= 2),
+        "never two brokers away: {samples:?}"
+    );
+    // Each restart is a dip of the live brokers; a new one begins only after the cluster was
+    // whole (three live, nothing under-replicated) again.
+    let (mut dips, mut away) = (0, false);
+    for &(live, under_replicated) in &samples {
+        if live < 3 && !away {
+            dips += 1;
+            away = true;
+        } else if live == 3 && under_replicated == 0 {
+            away = false;
+        }
+    }
+    assert_eq!(
+        dips, 3,
+        "three restarts, the cluster whole between them: {samples:?}"
+    );
+    assert_eq!(failed, Vec::<String>::new(), "no write failed");
+    let (_, written) = read_all(&platform.client(platform.broker, true), "e2e-rolled");
+    let mut numbers: Vec<u64> = written.iter().map(|r| r.parse().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (0..records).collect::<Vec<_>>(),
+        "every record once, nothing else"
+    );
+
+    // A value the brokers refuse: the first fails to start, with its log; the roll stops
+    // there and the other two are untouched. Fixed, the next apply finishes the roll.
+    let rolled = brokers();
+    set_broker_property(platform, "log.retention.hours", "\"soon\"");
+    let refused = platform.stacks(&["apply", "--yes"]).code(3);
+    let out = format!(
+        "{}{}",
+        stdout(&refused),
+        String::from_utf8_lossy(&refused.get_output().stderr)
+    );
+    assert!(
+        out.contains("failed  broker-1: ")
+            && out.contains("logs/broker-1.log")
+            && out.contains("log.retention.hours"),
+        "{out}"
+    );
+    assert!(out.contains("skipped broker-2 (needs broker-1)"), "{out}");
+    let now = brokers();
+    assert_eq!(now[1..], rolled[1..], "broker-2 and broker-3 untouched");
+    set_broker_property(platform, "log.retention.hours", "200");
+    let fixed = stdout(&platform.stacks(&["apply", "--yes"]).success());
+    assert!(summary(&fixed).contains(" 0 failed, 0 skipped"), "{fixed}");
+    assert!(brokers().iter().zip(&rolled).all(|(now, then)| now != then));
+    Rolled {
+        printed: applied + &out + &fixed,
+        took,
+        p99,
+        steady_p99,
+        records,
+        restarts,
     }
 }
 
@@ -1151,6 +1344,15 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         .unwrap();
     assert!(resumed.status().is_success(), "{}", resumed.status());
 
+    // A broker property set in the environment file rolls the brokers: one at a time, each
+    // only when no partition would fall under its min ISR without it, the next once it is
+    // back and nothing is under-replicated, while a producer writes with acks=all. Nothing
+    // fails, is lost or is written twice, and an observer of its own, sampling the cluster's
+    // health every 200 ms, never sees two brokers away and sees the cluster whole between
+    // two restarts.
+    let roll = roll_the_brokers(&platform, &client).await;
+    printed += &roll.printed;
+
     // Two brokers away: every partition falls under its min ISR of 2, which the broker left
     // reports, and the partitions of a topic of one replica on them have no leader. Then two
     // controllers away: the quorum has no leader, and no controller is active. The alerts
@@ -1240,7 +1442,7 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     assert!(TcpListener::bind(("127.0.0.1", platform.broker)).is_ok());
     assert!(!platform.rendered.path().join(&stack).exists());
     println!(
-        "local platform: apply {:.1}s, all targets UP {:.1}s after the apply began, resident {} MiB for {} processes, no-op apply {:.2}s, source alert fired {:.1}s after the kill, a lost zone's alert fired {:.1}s after the kill and the zone was whole again {:.1}s after it, {} records written through it (0 failed, 0 lost, 0 twice), the connector's {} records once each",
+        "local platform: apply {:.1}s, all targets UP {:.1}s after the apply began, resident {} MiB for {} processes, no-op apply {:.2}s, source alert fired {:.1}s after the kill, a lost zone's alert fired {:.1}s after the kill and the zone was whole again {:.1}s after it, {} records written through it (0 failed, 0 lost, 0 twice), the connector's {} records once each; the brokers rolled in {:.1}s ({}), {} records written through the roll (0 failed, 0 lost, 0 twice), p99 acknowledgement {} ms during it, {} ms before",
         applied_in.as_secs_f64(),
         all_up.as_secs_f64(),
         resident / 1024,
@@ -1250,7 +1452,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         urp_fired.as_secs_f64(),
         zone_back.as_secs_f64(),
         acknowledged,
-        produced
+        produced,
+        roll.took.as_secs_f64(),
+        roll.restarts.join("; "),
+        roll.records,
+        roll.p99.as_millis(),
+        roll.steady_p99.as_millis(),
     );
 }
 

@@ -18,10 +18,11 @@
 //! made when the storage is formatted; brokers and controllers prove themselves to the
 //! controllers by certificate.
 
-use iac_core::{Output, ResourceOptions, Stack};
+use iac_core::{Output, ResourceOptions, RollingGroup, Stack};
 use iac_local::{Command, Environment, Folder, Service, ServiceArgs};
 
 use crate::config::{LocalSite, PlatformConfig, Role};
+use crate::gate::KafkaGate;
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
 use crate::ports::{self, LOCAL_PORT_STEP, Listener};
@@ -191,6 +192,7 @@ impl LocalPlatform {
                 register_service(stack, &context, spec, &services, &rendered_config, env_file);
             services.push(service);
         }
+        stack.rolling_group(kafka_roll(&services, &config.ports));
         Ok(Self {
             config: rendered_config.folder,
             services,
@@ -267,6 +269,32 @@ fn register_service(
         service,
         url: spec.url,
     }
+}
+
+/// The Kafka nodes roll one at a time, controllers first, each behind the cluster's health
+/// as the admin API reads it ([`KafkaGate`]).
+fn kafka_roll(services: &[LocalService], ports: &crate::ports::Ports) -> RollingGroup {
+    let of_role = |role: &'static str| -> Vec<&LocalService> {
+        services
+            .iter()
+            .filter(|s| {
+                s.name
+                    .strip_prefix(role)
+                    .is_some_and(|rest| rest.starts_with('-'))
+            })
+            .collect()
+    };
+    let (controllers, brokers) = (of_role("controller"), of_role("broker"));
+    let ids = brokers.iter().filter_map(|s| {
+        let id = s.name.strip_prefix("broker-")?.parse().ok()?;
+        Some((s.service.resource_name().to_owned(), id))
+    });
+    let mut group = RollingGroup::new("kafka", KafkaGate::new(ids))
+        .input(format!("http://127.0.0.1:{}", ports.admin_api));
+    for node in controllers.into_iter().chain(brokers) {
+        group = group.member(&node.service);
+    }
+    group
 }
 
 /// A node's name in the component, without the environment: `broker-2`.

@@ -65,6 +65,11 @@ struct Inventory<'a> {
     quorum_voters: String,
     replication_factor: u32,
     min_insync_replicas: u32,
+    /// `[kafka_broker_custom_properties]`, on every broker beside the platform's own
+    /// (values quoted for YAML).
+    broker_properties: Vec<(&'a str, String)>,
+    /// `[kafka_controller_custom_properties]` (values quoted for YAML).
+    controller_properties: Vec<(&'a str, String)>,
     connect_group_id: String,
     /// cp-ansible's `kafka_connect_custom_properties`: storage replication and the worker
     /// settings.
@@ -136,6 +141,19 @@ struct AnsibleConfig<'a> {
 struct HttpSourceConnector {
     name: String,
     config: BTreeMap<&'static str, String>,
+}
+
+/// Properties with their values as YAML double-quoted strings (a JSON string is one).
+fn yaml_strings(properties: &BTreeMap<String, String>) -> Vec<(&str, String)> {
+    properties
+        .iter()
+        .map(|(key, value)| {
+            (
+                key.as_str(),
+                serde_json::Value::from(value.as_str()).to_string(),
+            )
+        })
+        .collect()
 }
 
 /// A controller's KRaft node id, as `node_id` and in the quorum voters.
@@ -212,6 +230,8 @@ pub(super) fn files(
         quorum_voters: quorum_voters.clone(),
         replication_factor: kafka.replication_factor,
         min_insync_replicas: kafka.min_insync_replicas,
+        broker_properties: yaml_strings(&kafka.broker_properties),
+        controller_properties: yaml_strings(&kafka.controller_properties),
         connect_properties: ["config", "offset", "status"]
             .into_iter()
             .map(|t| {
@@ -450,10 +470,22 @@ fn server_settings(
         }
     }
     settings.extend(SMALL_MACHINE_SETTINGS.map(|(k, v)| (k, v.to_owned())));
-    settings
+    let mut settings: Vec<(String, String)> = settings
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        .collect();
+    // The user's own, last: one of the platform's defaults is replaced where it stands.
+    let custom = match node.role {
+        Role::Controller => &kafka.controller_properties,
+        _ => &kafka.broker_properties,
+    };
+    for (key, value) in custom {
+        match settings.iter_mut().find(|(k, _)| k == key) {
+            Some((_, set)) => set.clone_from(value),
+            None => settings.push((key.clone(), value.clone())),
+        }
+    }
+    settings
 }
 
 /// The Connect worker's security settings and its producer's, consumer's and admin

@@ -62,6 +62,9 @@ pub struct ClusterHealth {
     pub under_replicated_partitions: usize,
     /// The partitions counted above, worst first, at most 100.
     pub unhealthy: Vec<UnhealthyPartition>,
+    /// For each live broker (by id), how many partitions would fall under their
+    /// `min.insync.replicas` were it to stop now: a broker may be restarted when it is 0.
+    pub under_min_isr_without_broker: BTreeMap<String, usize>,
 }
 
 /// The health of the cluster `snapshot` shows, with each topic's `min.insync.replicas`
@@ -71,6 +74,8 @@ pub fn assess(snapshot: &Snapshot, min_isr: &BTreeMap<String, usize>) -> Cluster
     brokers.sort_unstable();
     let (mut partitions, mut offline, mut under_min_isr, mut under_replicated) = (0, 0, 0, 0);
     let mut unhealthy = Vec::new();
+    let mut without: BTreeMap<String, usize> =
+        brokers.iter().map(|id| (id.to_string(), 0)).collect();
     for topic in snapshot.topics.values() {
         let least = min_isr.get(&topic.name).copied().unwrap_or(1);
         for partition in &topic.partitions {
@@ -81,6 +86,14 @@ pub fn assess(snapshot: &Snapshot, min_isr: &BTreeMap<String, usize>) -> Cluster
             offline += usize::from(!has_leader);
             under_min_isr += usize::from(below_min);
             under_replicated += usize::from(short);
+            // Stopping a broker of its ISR leaves one in-sync replica fewer.
+            if partition.isr.len() <= least {
+                for id in &partition.isr {
+                    if let Some(count) = without.get_mut(&id.to_string()) {
+                        *count += 1;
+                    }
+                }
+            }
             let problem = if !has_leader {
                 Problem::Offline
             } else if below_min {
@@ -112,6 +125,7 @@ pub fn assess(snapshot: &Snapshot, min_isr: &BTreeMap<String, usize>) -> Cluster
         under_min_isr_partitions: under_min_isr,
         under_replicated_partitions: under_replicated,
         unhealthy,
+        under_min_isr_without_broker: without,
     }
 }
 
@@ -165,6 +179,13 @@ mod tests {
         assert_eq!(health.brokers, [1, 2, 3]);
         assert_eq!(health.partitions, 1);
         assert_eq!(health.unhealthy, []);
+        // Any one broker may stop: two in-sync replicas stay.
+        let without: Vec<(&str, usize)> = health
+            .under_min_isr_without_broker
+            .iter()
+            .map(|(id, n)| (id.as_str(), *n))
+            .collect();
+        assert_eq!(without, [("1", 0), ("2", 0), ("3", 0)]);
     }
 
     #[test]
@@ -207,6 +228,14 @@ mod tests {
                 ("orders", 0, Problem::UnderReplicated),
             ]
         );
+        // Broker 1 holds orders-0 at its min ISR and audit's last replica; broker 3
+        // orders-0 and orders-1: neither may stop. Broker 2 is not live.
+        let without: Vec<(&str, usize)> = health
+            .under_min_isr_without_broker
+            .iter()
+            .map(|(id, n)| (id.as_str(), *n))
+            .collect();
+        assert_eq!(without, [("1", 2), ("3", 2)]);
     }
 
     #[test]

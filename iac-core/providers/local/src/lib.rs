@@ -32,7 +32,7 @@ use iac_core::{
 };
 
 pub use folder::{FolderError, write_folder};
-pub use service::locate;
+pub use service::{http_get_body, locate};
 pub use types::*;
 
 /// One local resource type.

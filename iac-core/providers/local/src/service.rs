@@ -152,6 +152,15 @@ async fn http_get(url: &str, whole: bool) -> Option<(i64, String)> {
     Some((status, text))
 }
 
+/// The status and body of a GET of `url` (plain HTTP/1.1, `Connection: close`, at most
+/// 4 MiB, 5 seconds), or `None` when nothing answers: what a rolling group's gate reads a
+/// service's health with.
+pub async fn http_get_body(url: &str) -> Option<(i64, String)> {
+    let (status, answer) = http_get(url, true).await?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Some((status, body.to_owned()))
+}
+
 /// The last lines of the log, for an error.
 fn log_tail(path: &str) -> String {
     last_lines(&std::fs::read_to_string(path).unwrap_or_default())
