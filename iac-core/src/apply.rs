@@ -232,7 +232,7 @@ struct TaskGraph {
 }
 
 /// The gate questions around one task of a rolled member.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct TaskGates {
     /// The rolling group (an index of the program's groups).
     group: usize,
@@ -240,6 +240,17 @@ struct TaskGates {
     before: bool,
     /// Asked after the task: it ends the member.
     after: bool,
+}
+
+impl TaskGates {
+    /// No question yet, of group `group`.
+    fn of(group: usize) -> Self {
+        Self {
+            group,
+            before: false,
+            after: false,
+        }
+    }
 }
 
 impl TaskGraph {
@@ -321,22 +332,10 @@ impl TaskGraph {
                     prereqs[first].extend(previous);
                     prereqs[first]
                         .extend(group.input_deps.iter().filter_map(|d| ready_of_node.get(d)));
-                    gates
-                        .entry(first)
-                        .or_insert(TaskGates {
-                            group: g,
-                            ..TaskGates::default()
-                        })
-                        .before = true;
+                    gates.entry(first).or_insert(TaskGates::of(g)).before = true;
                 }
                 if let Some(last) = last {
-                    gates
-                        .entry(last)
-                        .or_insert(TaskGates {
-                            group: g,
-                            ..TaskGates::default()
-                        })
-                        .after = true;
+                    gates.entry(last).or_insert(TaskGates::of(g)).after = true;
                 }
                 previous = last;
             }

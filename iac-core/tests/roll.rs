@@ -190,12 +190,18 @@ async fn members_change_one_at_a_time_in_the_group_s_order_each_between_its_gate
     );
 }
 
-fn refuses_node_2(phase: GatePhase, member: &str) -> GateAnswer {
-    if phase == GatePhase::Before && member == "node-2" {
-        GateAnswer::Wait("node-2 holds the last in-sync replica of orders-0".to_owned())
+/// `why` when asked about `member` at `phase`, else a pass.
+fn waits(asked: (GatePhase, &str), at: (GatePhase, &str), why: &str) -> GateAnswer {
+    if asked == at {
+        GateAnswer::Wait(why.to_owned())
     } else {
         GateAnswer::Pass
     }
+}
+
+fn refuses_node_2(phase: GatePhase, member: &str) -> GateAnswer {
+    let why = "node-2 holds the last in-sync replica of orders-0";
+    waits((phase, member), (GatePhase::Before, "node-2"), why)
 }
 
 #[tokio::test]
@@ -242,11 +248,8 @@ async fn a_gate_that_refuses_a_member_stops_the_roll_before_it_is_touched() {
 }
 
 fn never_healthy_after_node_1(phase: GatePhase, member: &str) -> GateAnswer {
-    if phase == GatePhase::After && member == "node-1" {
-        GateAnswer::Wait("1 under-replicated partition".to_owned())
-    } else {
-        GateAnswer::Pass
-    }
+    let why = "1 under-replicated partition";
+    waits((phase, member), (GatePhase::After, "node-1"), why)
 }
 
 #[tokio::test]

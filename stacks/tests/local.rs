@@ -744,25 +744,35 @@ async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Roll
     let applied = stdout(&platform.stacks(&["apply", "--yes"]).success());
     let took = began.elapsed();
     assert!(
-        summary(&applied).contains(": 0 created, 4 updated, 0 replaced, 0 deleted, "),
+        summary(&applied).contains(": 0 created, 1 updated, 3 replaced, 0 deleted, "),
         "the rendered folder and the three brokers: {applied}"
     );
-    let restarts: Vec<String> = (1..=3)
-        .map(|n| {
-            let done = format!("broker-{n}: updating done");
-            applied
-                .lines()
-                .find(|l| l.contains(&done))
-                .unwrap_or_default()
-                .trim()
-                .to_owned()
-        })
-        .collect();
-    let at = |line: &String| applied.find(line.as_str()).unwrap();
-    assert!(
-        at(&restarts[0]) < at(&restarts[1]) && at(&restarts[1]) < at(&restarts[2]),
-        "one after another, in order: {applied}"
-    );
+    // Each broker stopped (its old process deleted), then started and waited for until it
+    // was back and in sync: in order, one after another.
+    let line = |what: String| -> (usize, String) {
+        let at = applied
+            .find(&what)
+            .unwrap_or_else(|| panic!("{what}: {applied}"));
+        let took = applied[at + what.len()..]
+            .lines()
+            .next()
+            .unwrap_or_default();
+        (at, took.trim_matches([' ', '(', ')']).to_owned())
+    };
+    let mut restarts = Vec::new();
+    let mut last = 0;
+    for n in 1..=3 {
+        let (stopped_at, stopped) = line(format!("broker-{n}: deleting done"));
+        let (back_at, back) = line(format!("broker-{n}: replacing done"));
+        assert!(
+            last < stopped_at && stopped_at < back_at,
+            "one after another, in order: {applied}"
+        );
+        last = back_at;
+        restarts.push(format!(
+            "broker-{n} stopped in {stopped}, back and in sync in {back}"
+        ));
+    }
     for (n, pid) in brokers().into_iter().enumerate() {
         assert_ne!(pid, before[n], "broker-{} restarted", n + 1);
     }
@@ -814,13 +824,15 @@ async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Roll
     );
     assert!(
         out.contains("failed  broker-1: ")
-            && out.contains("logs/broker-1.log")
+            && out.contains("logs/broker-1.log ends:")
             && out.contains("log.retention.hours"),
         "{out}"
     );
     assert!(out.contains("skipped broker-2 (needs broker-1)"), "{out}");
-    let now = brokers();
-    assert_eq!(now[1..], rolled[1..], "broker-2 and broker-3 untouched");
+    let untouched: Vec<i32> = (2..=3)
+        .map(|n| pid_of(stack, &format!("broker-{n}")))
+        .collect();
+    assert_eq!(untouched, rolled[1..], "broker-2 and broker-3 untouched");
     set_broker_property(platform, "log.retention.hours", "200");
     let fixed = stdout(&platform.stacks(&["apply", "--yes"]).success());
     assert!(summary(&fixed).contains(" 0 failed, 0 skipped"), "{fixed}");

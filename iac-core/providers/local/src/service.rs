@@ -161,9 +161,12 @@ pub async fn http_get_body(url: &str) -> Option<(i64, String)> {
     Some((status, body.to_owned()))
 }
 
-/// The last lines of the log, for an error.
+/// The log's path and its last lines, for an error.
 fn log_tail(path: &str) -> String {
-    last_lines(&std::fs::read_to_string(path).unwrap_or_default())
+    format!(
+        "{path} ends:\n{}",
+        last_lines(&std::fs::read_to_string(path).unwrap_or_default())
+    )
 }
 
 /// The recorded process of a service (from its id `pid:start_time`).

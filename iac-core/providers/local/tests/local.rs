@@ -269,8 +269,11 @@ async fn a_port_taken_is_refused_and_a_service_never_ready_is_stopped_again() {
         "{errors:?}"
     );
     assert!(
-        errors["sleeper"].contains("ServiceNotReady: sleep was not ready after 1s (stopped again)"),
-        "{errors:?}"
+        errors["sleeper"].contains(&format!(
+            "ServiceNotReady: sleep was not ready after 1s (stopped again):\n{} ends:",
+            dir.path().join("sleeper.log").display()
+        )),
+        "the error names the log: {errors:?}"
     );
     let state = engine.state("ports").await.unwrap().unwrap();
     assert!(
