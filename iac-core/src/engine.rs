@@ -371,9 +371,30 @@ impl Engine {
         stack: &str,
         options: &ApplyOptions,
     ) -> Result<ApplySummary, EngineError> {
-        let program = Program::empty(stack)?;
-        let plan = self.preview(&program).await?;
+        let (program, plan) = self.plan_destroy(stack, Targets::all()).await?;
         self.apply(&program, &plan, options).await
+    }
+
+    /// The plan of deleting `targets` and what depends on them (dependents first), or every
+    /// resource with [`Targets::all`], with the empty program to apply it with: what
+    /// [`Engine::destroy`] applies, for a caller that shows the plan and asks first.
+    pub async fn plan_destroy(
+        &self,
+        stack: &str,
+        targets: Targets,
+    ) -> Result<(Program, Plan), EngineError> {
+        let program = Program::empty(stack)?;
+        let targets = if targets.is_all() {
+            targets
+        } else {
+            targets.with_dependents()
+        };
+        let options = PlanOptions {
+            targets,
+            ..PlanOptions::default()
+        };
+        let plan = self.preview_with(&program, &options).await?;
+        Ok((program, plan))
     }
 
     /// Applies exactly a saved plan: refused if the state changed since it was made or if

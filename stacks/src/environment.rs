@@ -1,0 +1,145 @@
+//! An environment: its file loaded, the programs it runs built, and its platform registered
+//! as a stack program.
+
+use std::path::PathBuf;
+
+use iac_core::{Program, Stack};
+use kafka_components::{
+    Credentials, KafkaPlatform, LocalPlatform, LocalService, PlatformConfig, Site,
+};
+
+use crate::cli::{Target, Targeting};
+use crate::error::StacksError;
+
+/// An environment as loaded: its name, its configuration and the file it came from.
+pub(crate) struct Env {
+    pub(crate) name: String,
+    pub(crate) config: PlatformConfig,
+    pub(crate) file: PathBuf,
+}
+
+/// Loads `<env dir>/<env>.toml`, its credentials folder resolved.
+pub(crate) fn load(target: &Target) -> Result<Env, StacksError> {
+    let dir = target.env_dir();
+    let mut config = PlatformConfig::load(&dir, &target.env)?;
+    let file = dir.join(format!("{}.toml", target.env));
+    if let Some(home) = std::env::home_dir() {
+        config.security.resolve_credentials_dir(&target.env, &home);
+    }
+    Ok(Env {
+        name: target.env.clone(),
+        config,
+        file,
+    })
+}
+
+/// Where the rendered configuration of the environment goes: absolute, so the state means
+/// the same folder whatever the working directory of a later run.
+pub(crate) fn rendered_dir(env: &Env, target: &Target) -> Result<String, StacksError> {
+    let dir = target.render_dir.join(&env.name);
+    std::path::absolute(&dir)
+        .map(|d| d.to_string_lossy().into_owned())
+        .map_err(StacksError::io(format!("cannot resolve {}", dir.display())))
+}
+
+/// What a registered platform offers a person.
+pub(crate) struct Registered {
+    /// The services of a local platform, with their URLs (none on AWS).
+    pub(crate) services: Vec<LocalService>,
+    /// The generated credentials of a SASL_SSL platform.
+    pub(crate) credentials: Option<Credentials>,
+}
+
+/// The environment's platform registered on a stack of its name (the policies checked
+/// first), and what it offers a person.
+pub(crate) fn program(env: &Env, target: &Target) -> Result<(Program, Registered), StacksError> {
+    let mut stack = Stack::new(env.name.clone());
+    let rendered = rendered_dir(env, target)?;
+    let policy = |errors| StacksError::Policy {
+        file: env.file.clone(),
+        errors,
+    };
+    let registered = match &env.config.site {
+        Site::Aws(_) => Registered {
+            services: Vec::new(),
+            credentials: KafkaPlatform::register(&mut stack, &env.config, &rendered)
+                .map_err(policy)?
+                .credentials,
+        },
+        Site::Local(_) => {
+            let platform = LocalPlatform::register(
+                &mut stack,
+                &env.config,
+                &rendered,
+                &env.file.display().to_string(),
+            )
+            .map_err(policy)?;
+            Registered {
+                services: platform.services,
+                credentials: platform.credentials,
+            }
+        }
+    };
+    Ok((stack.build()?, registered))
+}
+
+/// Builds what the environment runs from this workspace before it is planned — a local
+/// environment's programs (`local.build`), the services an AWS deployment copies to the nodes
+/// (`deploy.build`, unless the deployment is off or skipped): an up-to-date build takes a
+/// moment, and a rebuilt program restarts its service.
+pub(crate) fn build_programs(
+    env: &Env,
+    json: bool,
+    targeting: Option<&Targeting>,
+) -> Result<(), StacksError> {
+    let (build, what, field) = match &env.config.site {
+        Site::Local(site) => (site.build.as_ref(), "the local programs", "local.build"),
+        Site::Aws(site) => (
+            site.deploy
+                .build
+                .as_ref()
+                .filter(|_| site.deploy.enabled && !targeting.is_some_and(|t| t.skip_deploy)),
+            "the services for the nodes",
+            "deploy.build",
+        ),
+    };
+    let Some(build) = build else {
+        return Ok(());
+    };
+    if !json {
+        eprintln!("Building {what}: {build}");
+    }
+    let mut command = std::process::Command::new("sh");
+    command
+        .args(["-c", build])
+        .stdin(std::process::Stdio::null());
+    // What `cargo run` sets for the program it runs describes this CLI's own package; a
+    // build reading it (ring's build script tracks CARGO_MANIFEST_DIR) would rebuild and
+    // relink every program whenever the CLI is started the other way, restarting their
+    // services for nothing.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let status = command
+        .status()
+        .map_err(StacksError::io(format!("cannot run `{build}`")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(StacksError::Build {
+            command: build.clone(),
+            field,
+            file: env.file.clone(),
+            status: status.to_string(),
+        })
+    }
+}
