@@ -1256,12 +1256,55 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
         "{log}"
     );
 
-    let unknown = run("everything");
-    assert_eq!(unknown.status.code(), Some(2));
+    // Later runs of the kafka step: cp-ansible's rolling deployment (cp-ansible already
+    // installed, as the stand-in ansible-galaxy says).
+    let galaxy = venv.join("ansible-galaxy");
+    std::fs::write(
+        &galaxy,
+        format!(
+            "#!/bin/sh\necho 'confluent.platform {}'\n",
+            kafka_components::deploy::CP_ANSIBLE_VERSION
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&galaxy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let rolled = Command::new("sh")
+        .arg(&script)
+        .args(["kafka", "rolling"])
+        .env("KAFKA_PLATFORM_CACHE", scratch.path().join("cache"))
+        .env("XDG_STATE_HOME", scratch.path().join("state"))
+        .output()
+        .unwrap();
     assert!(
-        String::from_utf8_lossy(&unknown.stderr)
-            .contains("usage: deploy.sh nodes|kafka|platform|connect")
+        rolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rolled.stderr)
     );
+    let log = std::fs::read_to_string(
+        scratch
+            .path()
+            .join("state/kafka-platform/dev/deploy-kafka.log"),
+    )
+    .unwrap();
+    assert!(
+        log.contains("-e deployment_strategy=rolling -e kafka_platform_bin_dir=")
+            && log.contains(" confluent.platform.all"),
+        "{log}"
+    );
+
+    for wrong in [&["everything"][..], &["platform", "rolling"]] {
+        let refused = Command::new("sh")
+            .arg(&script)
+            .args(wrong)
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains(
+                "usage: deploy.sh nodes|kafka|platform|connect, or deploy.sh kafka rolling"
+            )
+        );
+    }
 
     stand_in(2);
     let failed = run("connect");

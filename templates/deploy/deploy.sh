@@ -2,6 +2,8 @@
 # The deployment of stack `{{ env }}`, rendered from the applied stack: `stacks apply {{ env }}`
 # runs `sh deploy/deploy.sh STEP` in this folder for each step, in this order: nodes (host
 # entries, node_exporter), kafka (cp-ansible {{ cp_ansible }}), then platform and connect.
+# Later runs of kafka are `deploy.sh kafka rolling`: cp-ansible's rolling deployment, one node
+# at a time, each checked before the next.
 # Each prints Ansible's recap; the whole output goes to {{ logs }}/deploy-STEP.log.
 # Do not edit by hand: change the environment and apply.
 #
@@ -11,10 +13,11 @@
 #   ANSIBLE_PRIVATE_KEY_FILE   the SSH key (deploy.ssh_private_key; unset: ssh-agent)
 set -eu
 step=${1:-}
-case $step in
-  nodes | kafka | platform | connect) ;;
+strategy=${2:-}
+case $step/$strategy in
+  nodes/ | kafka/ | kafka/rolling | platform/ | connect/) ;;
   *)
-    echo "usage: deploy.sh nodes|kafka|platform|connect" >&2
+    echo "usage: deploy.sh nodes|kafka|platform|connect, or deploy.sh kafka rolling" >&2
     exit 2
     ;;
 esac
@@ -50,6 +53,9 @@ set -- -e "@{{ secrets }}"
 {%- else %}
 set --
 {%- endif %}
+if [ "$strategy" = rolling ]; then
+  set -- "$@" -e deployment_strategy=rolling
+fi
 if ! "$venv/bin/ansible-playbook" -i "$here/ansible/hosts.yml" "$@" \
   -e "kafka_platform_bin_dir=${KAFKA_PLATFORM_BIN_DIR:-$here/../bin}" "$playbook" >>"$log" 2>&1; then
   tail -n 40 "$log" >&2

@@ -52,6 +52,9 @@ pub struct Step {
     pub needs_connect_and_platform: bool,
     /// The steps it runs after.
     pub after: &'static [&'static str],
+    /// Whether its later runs roll: cp-ansible's rolling deployment, one node at a time,
+    /// each checked before the next (`deploy.sh <argument> rolling`).
+    pub rolls_later: bool,
 }
 
 /// What every step runs Ansible with.
@@ -72,6 +75,7 @@ pub const STEPS: [Step; 4] = [
         credentials: Copies::Only(&[security::CA_FILE, security::CONNECT_SECRETS_FILE]),
         needs_connect_and_platform: false,
         after: &[],
+        rolls_later: false,
     },
     Step {
         name: "deploy-kafka",
@@ -83,6 +87,7 @@ pub const STEPS: [Step; 4] = [
         credentials: Copies::Every,
         needs_connect_and_platform: false,
         after: &["deploy-nodes"],
+        rolls_later: true,
     },
     Step {
         name: "deploy-platform",
@@ -104,6 +109,7 @@ pub const STEPS: [Step; 4] = [
         ]),
         needs_connect_and_platform: false,
         after: &["deploy-kafka"],
+        rolls_later: false,
     },
     Step {
         name: "deploy-connect",
@@ -119,6 +125,7 @@ pub const STEPS: [Step; 4] = [
         credentials: Copies::Only(&[security::CA_FILE, security::CONNECTOR_PASSWORD_FILE]),
         needs_connect_and_platform: true,
         after: &["deploy-kafka"],
+        rolls_later: false,
     },
 ];
 
@@ -223,7 +230,9 @@ pub(crate) fn register(
             step.name,
             CommandArgs {
                 create: format!("sh deploy/deploy.sh {}", step.argument).into(),
-                update: Output::known(None),
+                update: Some(format!("sh deploy/deploy.sh {} rolling", step.argument))
+                    .filter(|_| step.rolls_later)
+                    .into(),
                 delete: Output::known(None),
                 dir: Some(dir.clone()).into(),
                 environment: step_environment,
@@ -402,6 +411,39 @@ mod tests {
             let mut found = updated(&plan);
             found.sort_unstable();
             assert_eq!(found, expected, "a change to {path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_kafka_step_runs_cp_ansible_s_rolling_deployment_on_later_runs() {
+        let provider = Arc::new(TestProvider::new());
+        let mut providers = Providers::new();
+        providers.register(provider.clone(), ["local:Folder", "local:Command"]);
+        let state = tempfile::tempdir().unwrap();
+        let engine = Engine::new(providers, FileBackend::new(state.path()));
+        let program = program(files(), "bin");
+        let plan = engine.preview(&program).await.unwrap();
+        let applied = engine
+            .apply(&program, &plan, &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert!(applied.failed.is_empty());
+        for step in STEPS {
+            let inputs = provider.inputs_of(step.name).unwrap();
+            let expected = match step.name {
+                "deploy-kafka" => serde_json::json!("sh deploy/deploy.sh kafka rolling"),
+                _ => serde_json::Value::Null,
+            };
+            assert_eq!(
+                inputs.get("update").cloned().unwrap_or_default(),
+                expected,
+                "{}",
+                step.name
+            );
+            assert_eq!(
+                inputs["create"],
+                format!("sh deploy/deploy.sh {}", step.argument)
+            );
         }
     }
 }
