@@ -254,7 +254,9 @@ impl TaskGates {
 }
 
 impl TaskGraph {
-    fn build(plan: &Plan, program: &Program) -> Result<Self, String> {
+    /// The tasks of `plan`'s steps and their order; `rolls` holds each rolling group's
+    /// rolled steps in the order they roll.
+    fn build(plan: &Plan, program: &Program, rolls: &[Vec<usize>]) -> Result<Self, String> {
         let steps = &plan.steps;
         let records = &plan.record.steps;
         let mut tasks = Vec::new();
@@ -322,11 +324,10 @@ impl TaskGraph {
         }
         // A rolling group's members one after another: each begins once the one before it
         // (and its gate) is done, and once what the gate reads is applied.
-        let step_index = roll::step_index(records);
         let mut gates: HashMap<usize, TaskGates> = HashMap::new();
-        for (g, group) in program.groups.iter().enumerate() {
+        for (g, (group, roll)) in program.groups.iter().zip(rolls).enumerate() {
             let mut previous: Option<usize> = None;
-            for s in roll::rolled(group, program, &step_index) {
+            for &s in roll {
                 let (first, last) = roll_ends(&records[s], s, &ready_of_step, &gone_of_step);
                 if let Some(first) = first {
                     prereqs[first].extend(previous);
@@ -477,7 +478,11 @@ impl<'a> Executor<'a> {
     }
 
     pub(crate) async fn walk(&self, parallelism: usize) -> Result<WalkResult, String> {
-        let graph = TaskGraph::build(self.plan, self.program)?;
+        let rolls = roll::orders(self.program, &self.plan.record.steps, |group| {
+            self.gate_input(group).unwrap_or_default()
+        })
+        .await;
+        let graph = TaskGraph::build(self.plan, self.program, &rolls)?;
         let records = &self.plan.record.steps;
         let n = graph.tasks.len();
         let mut waiting = graph.prereq_count.clone();

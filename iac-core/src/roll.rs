@@ -61,6 +61,14 @@ pub trait Gate: Send + Sync {
     /// Asks the gate about `member` (its name in the stack) at `phase`; `input` is the
     /// group's input ([`RollingGroup::input`]) as resolved now (`null` without one).
     async fn ask(&self, phase: GatePhase, member: &str, input: &Value) -> GateAnswer;
+
+    /// The order to roll `members` in (the group's order, those the plan changes), asked
+    /// once as the apply begins: a cluster's leader last, say. Anything but a reordering
+    /// of `members` that keeps each after what it depends on is ignored.
+    async fn order(&self, members: &[String], input: &Value) -> Vec<String> {
+        let _ = input;
+        members.to_vec()
+    }
 }
 
 /// How long a gate may take to pass unless the group says otherwise.
@@ -212,7 +220,7 @@ pub(crate) fn records(program: &Program, steps: &[StepRecord]) -> Vec<RollRecord
 
 /// Each step's index by its resource's name (a replaced or deleted resource's own step;
 /// a data source that is only forgotten does not roll).
-pub(crate) fn step_index(steps: &[StepRecord]) -> HashMap<&str, usize> {
+fn step_index(steps: &[StepRecord]) -> HashMap<&str, usize> {
     steps
         .iter()
         .enumerate()
@@ -221,8 +229,63 @@ pub(crate) fn step_index(steps: &[StepRecord]) -> HashMap<&str, usize> {
         .collect()
 }
 
+/// The rolls of an apply: for each group, the steps of its members that roll, in the order
+/// its gate asks for when that keeps each member after what it depends on, else the group's.
+pub(crate) async fn orders(
+    program: &Program,
+    steps: &[StepRecord],
+    input: impl Fn(&ProgramGroup) -> Value,
+) -> Vec<Vec<usize>> {
+    let index = step_index(steps);
+    let deps = program.deps();
+    let mut orders = Vec::new();
+    for group in &program.groups {
+        let declared: Vec<usize> = rolled(group, program, &index).collect();
+        let names: Vec<String> = declared.iter().map(|&s| steps[s].name.clone()).collect();
+        let asked = if names.len() > 1 {
+            group.gate.order(&names, &input(group)).await
+        } else {
+            names.clone()
+        };
+        let reordered: Option<Vec<usize>> = asked
+            .iter()
+            .map(|name| names.iter().position(|n| n == name).map(|i| declared[i]))
+            .collect();
+        let keeps_dependencies = |order: &[usize]| {
+            let node = |s: usize| index_of_node(program, &steps[s].name);
+            order.iter().enumerate().all(|(i, &earlier)| {
+                order[i + 1..]
+                    .iter()
+                    .all(|&later| match (node(earlier), node(later)) {
+                        (Some(e), Some(l)) => !crate::stack::depends_on(&deps, e, l),
+                        _ => true,
+                    })
+            })
+        };
+        orders.push(match reordered {
+            Some(order)
+                if order.len() == declared.len()
+                    && order
+                        .iter()
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .len()
+                        == order.len()
+                    && keeps_dependencies(&order) =>
+            {
+                order
+            }
+            _ => declared,
+        });
+    }
+    orders
+}
+
+fn index_of_node(program: &Program, name: &str) -> Option<usize> {
+    program.index.get(name).copied()
+}
+
 /// The indices of the steps of `group`'s members that roll, in the group's order.
-pub(crate) fn rolled<'a>(
+fn rolled<'a>(
     group: &'a ProgramGroup,
     program: &'a Program,
     index: &'a HashMap<&str, usize>,

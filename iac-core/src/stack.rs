@@ -515,7 +515,7 @@ fn checked_groups(
 }
 
 /// Whether node `from` depends on node `to`, directly or through others.
-fn depends_on(deps: &[BTreeSet<usize>], from: usize, to: usize) -> bool {
+pub(crate) fn depends_on(deps: &[BTreeSet<usize>], from: usize, to: usize) -> bool {
     let mut seen = BTreeSet::new();
     let mut stack = vec![from];
     while let Some(n) = stack.pop() {
@@ -649,6 +649,11 @@ impl Program {
     /// The stack's name.
     pub fn stack(&self) -> &str {
         &self.stack
+    }
+
+    /// Each node's direct dependencies.
+    pub(crate) fn deps(&self) -> Vec<BTreeSet<usize>> {
+        self.nodes.iter().map(|n| n.deps.clone()).collect()
     }
 
     /// How many resources and data sources are registered.

@@ -410,3 +410,72 @@ fn a_group_that_cannot_roll_is_refused_at_registration() {
         ]
     );
 }
+
+/// A gate that always passes and asks for its own order.
+struct Ordering(fn(&[String]) -> Vec<String>);
+
+#[async_trait]
+impl Gate for Ordering {
+    fn describe(&self) -> String {
+        "its own order".to_owned()
+    }
+
+    async fn ask(&self, _: GatePhase, _: &str, _: &Value) -> GateAnswer {
+        GateAnswer::Pass
+    }
+
+    async fn order(&self, members: &[String], _: &Value) -> Vec<String> {
+        (self.0)(members)
+    }
+}
+
+fn ordered(size: i64, order: fn(&[String]) -> Vec<String>) -> Program {
+    let mut stack = Stack::new("dev");
+    let sized = || Inputs::new().with("size", size);
+    let first = thing(&mut stack, "node-1", sized());
+    let second = thing(&mut stack, "node-2", sized());
+    let third = thing(&mut stack, "node-3", sized().with("on", second.id()));
+    stack.rolling_group(
+        RollingGroup::new("nodes", Ordering(order))
+            .member(&first)
+            .member(&second)
+            .member(&third),
+    );
+    stack.build().unwrap()
+}
+
+/// The order the members were updated in.
+fn update_order(provider: &TestProvider) -> Vec<String> {
+    let mut updates: Vec<_> = provider
+        .calls()
+        .into_iter()
+        .filter(|c| c.kind == CallKind::Update)
+        .collect();
+    updates.sort_by_key(|c| c.start);
+    updates.into_iter().map(|c| c.name).collect()
+}
+
+#[tokio::test]
+async fn a_gate_may_reorder_the_roll_but_never_before_what_a_member_depends_on() {
+    // node-1 last (a cluster's leader, say).
+    let (provider, engine, _dir) = setup(TestProvider::new());
+    let leader_last = |members: &[String]| {
+        let mut order = members.to_vec();
+        order.rotate_left(1);
+        order
+    };
+    assert!(up(&engine, &ordered(1, leader_last)).await.is_success());
+    provider.reset_calls();
+    assert!(up(&engine, &ordered(2, leader_last)).await.is_success());
+    assert_eq!(update_order(&provider), ["node-2", "node-3", "node-1"]);
+    // node-3 before node-2, which it depends on: the group's own order.
+    let backwards = |members: &[String]| members.iter().rev().cloned().collect();
+    provider.reset_calls();
+    assert!(up(&engine, &ordered(3, backwards)).await.is_success());
+    assert_eq!(update_order(&provider), ["node-1", "node-2", "node-3"]);
+    // Not a reordering of the members: the group's own order.
+    let nonsense = |_: &[String]| vec!["node-9".to_owned()];
+    provider.reset_calls();
+    assert!(up(&engine, &ordered(4, nonsense)).await.is_success());
+    assert_eq!(update_order(&provider), ["node-1", "node-2", "node-3"]);
+}

@@ -40,6 +40,11 @@ struct Unhealthy {
 pub struct KafkaGate {
     /// Each broker member's resource name with its broker id.
     brokers: BTreeMap<String, i32>,
+    /// Each controller member's resource name with its KRaft node id.
+    controllers: BTreeMap<String, i32>,
+    /// Where controllers' JMX exporters report the quorum's leader
+    /// (`kafka_server_raft_metrics_current_leader`).
+    leader_metrics: Vec<String>,
 }
 
 impl KafkaGate {
@@ -48,7 +53,39 @@ impl KafkaGate {
     pub fn new(brokers: impl IntoIterator<Item = (String, i32)>) -> Self {
         Self {
             brokers: brokers.into_iter().collect(),
+            controllers: BTreeMap::new(),
+            leader_metrics: Vec::new(),
         }
+    }
+
+    /// The controllers (resource name, KRaft node id) and where their JMX exporters answer:
+    /// the active controller (the quorum's leader) rolls last of them.
+    pub fn with_controllers(
+        mut self,
+        controllers: impl IntoIterator<Item = (String, i32)>,
+        leader_metrics: impl IntoIterator<Item = String>,
+    ) -> Self {
+        self.controllers = controllers.into_iter().collect();
+        self.leader_metrics = leader_metrics.into_iter().collect();
+        self
+    }
+
+    /// `members` with the controller of node id `leader` moved after the other controllers.
+    fn leader_last(&self, members: &[String], leader: i32) -> Vec<String> {
+        let mut order = members.to_vec();
+        let Some(at) = order
+            .iter()
+            .position(|m| self.controllers.get(m) == Some(&leader))
+        else {
+            return order;
+        };
+        let active = order.remove(at);
+        let after = order
+            .iter()
+            .rposition(|m| self.controllers.contains_key(m))
+            .map_or(0, |last| last + 1);
+        order.insert(after.max(at), active);
+        order
     }
 
     /// The answer `health` gives about `member` at `phase`.
@@ -95,6 +132,18 @@ impl KafkaGate {
     }
 }
 
+/// The quorum's leader a controller's JMX exporter page reports.
+fn current_leader(page: &str) -> Option<i32> {
+    let line = page
+        .lines()
+        .find(|l| l.starts_with("kafka_server_raft_metrics_current_leader"))?;
+    let value: f64 = line.split_whitespace().last()?.parse().ok()?;
+    // A node id, written as the exporter writes numbers (`9992.0`); -1 without a leader.
+    (0.0..=f64::from(i32::MAX))
+        .contains(&value)
+        .then_some(value as i32)
+}
+
 /// Waiting, with the first unhealthy partitions named.
 fn wait(health: &Health, why: String) -> GateAnswer {
     let named: Vec<String> = health
@@ -113,7 +162,18 @@ fn wait(health: &Health, why: String) -> GateAnswer {
 #[async_trait]
 impl Gate for KafkaGate {
     fn describe(&self) -> String {
-        "each node only when no partition would fall under its min.insync.replicas, the next once it is back and no partition is under-replicated (the admin API's /cluster/health)".to_owned()
+        "each node only when no partition would fall under its min.insync.replicas, the next once it is back and no partition is under-replicated (the admin API's /cluster/health); the active controller last".to_owned()
+    }
+
+    async fn order(&self, members: &[String], _: &Value) -> Vec<String> {
+        for url in &self.leader_metrics {
+            if let Some((200, page)) = iac_local::http_get_body(url).await
+                && let Some(leader) = current_leader(&page)
+            {
+                return self.leader_last(members, leader);
+            }
+        }
+        members.to_vec()
     }
 
     async fn ask(&self, phase: GatePhase, member: &str, input: &Value) -> GateAnswer {
@@ -181,5 +241,30 @@ mod tests {
             gate.judge(GatePhase::Before, "broker-2", &away),
             GateAnswer::Pass
         );
+    }
+
+    #[test]
+    fn the_active_controller_rolls_last_of_the_controllers() {
+        let gate = KafkaGate::new([("broker-1".to_owned(), 1)]).with_controllers(
+            [
+                ("controller-1".to_owned(), 9991),
+                ("controller-2".to_owned(), 9992),
+            ],
+            [],
+        );
+        let members = ["controller-1", "controller-2", "broker-1"].map(String::from);
+        let page = "# TYPE kafka_server_raft_metrics_current_leader untyped\nkafka_server_raft_metrics_current_leader 9991.0\n";
+        assert_eq!(current_leader(page), Some(9991));
+        assert_eq!(
+            gate.leader_last(&members, 9991),
+            ["controller-2", "controller-1", "broker-1"]
+        );
+        assert_eq!(gate.leader_last(&members, 9992), members);
+        // No leader (-1), or one that does not roll: the order as it was.
+        assert_eq!(
+            current_leader("kafka_server_raft_metrics_current_leader -1.0"),
+            None
+        );
+        assert_eq!(gate.leader_last(&members, 9993), members);
     }
 }

@@ -254,6 +254,8 @@ struct Platform {
     /// The first broker's client and broker-to-broker ports.
     broker: u16,
     broker_internal: u16,
+    /// The first controller's JMX exporter.
+    jmx_controller: u16,
 }
 
 impl Platform {
@@ -355,6 +357,7 @@ webhook_url = "{receiver}"
             node_exporter,
             broker,
             broker_internal,
+            jmx_controller,
         }
     }
 
@@ -668,11 +671,19 @@ impl Writer {
 /// Sets the brokers' property `key` to `value` (a TOML value) in the environment file, in
 /// place of any set before.
 fn set_broker_property(platform: &Platform, key: &str, value: &str) {
-    const TABLE: &str = "\n[kafka_broker_custom_properties]\n";
+    set_custom_properties(
+        platform,
+        &format!("[kafka_broker_custom_properties]\n\"{key}\" = {value}\n"),
+    );
+}
+
+/// Replaces the custom property tables at the end of the environment file with `tables`.
+fn set_custom_properties(platform: &Platform, tables: &str) {
+    const FIRST: &str = "\n[kafka_broker_custom_properties]\n";
     let file = platform.envs.path().join(format!("{}.toml", platform.name));
     let text = std::fs::read_to_string(&file).unwrap();
-    let (before, _) = text.split_once(TABLE).unwrap_or((&text, ""));
-    std::fs::write(&file, format!("{before}{TABLE}\"{key}\" = {value}\n")).unwrap();
+    let (before, _) = text.split_once(FIRST).unwrap_or((&text, ""));
+    std::fs::write(&file, format!("{before}\n{tables}")).unwrap();
 }
 
 /// What rolling the brokers printed and measured.
@@ -837,8 +848,42 @@ async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Roll
     let fixed = stdout(&platform.stacks(&["apply", "--yes"]).success());
     assert!(summary(&fixed).contains(" 0 failed, 0 skipped"), "{fixed}");
     assert!(brokers().iter().zip(&rolled).all(|(now, then)| now != then));
+
+    // A controller property rolls the controllers, the active one (the quorum's leader, as
+    // its exporter reports it) last.
+    let page = reqwest::get(format!(
+        "http://127.0.0.1:{}/metrics",
+        platform.jmx_controller
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let leader = sample(&page, "kafka_server_raft_metrics_current_leader").unwrap() as u32;
+    let active = format!("controller-{}", leader - 9990);
+    set_custom_properties(
+        platform,
+        "[kafka_broker_custom_properties]\n\"log.retention.hours\" = 200\n\n[kafka_controller_custom_properties]\n\"metadata.max.idle.interval.ms\" = 600\n",
+    );
+    let controllers = stdout(&platform.stacks(&["apply", "--yes"]).success());
+    assert!(
+        summary(&controllers).contains(": 0 created, 1 updated, 3 replaced, 0 deleted, "),
+        "{controllers}"
+    );
+    let back = |n: u32| {
+        controllers
+            .find(&format!("controller-{n}: replacing done"))
+            .unwrap_or_else(|| panic!("controller-{n}: {controllers}"))
+    };
+    let last = (1..=3).max_by_key(|&n| back(n)).unwrap();
+    assert_eq!(
+        format!("controller-{last}"),
+        active,
+        "the active controller last: {controllers}"
+    );
     Rolled {
-        printed: applied + &out + &fixed,
+        printed: applied + &out + &fixed + &controllers,
         took,
         p99,
         steady_p99,

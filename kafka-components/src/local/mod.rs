@@ -192,7 +192,7 @@ impl LocalPlatform {
                 register_service(stack, &context, spec, &services, &rendered_config, env_file);
             services.push(service);
         }
-        stack.rolling_group(kafka_roll(&services, &config.ports));
+        stack.rolling_group(kafka_roll(&services, &nodes, &config.ports));
         Ok(Self {
             config: rendered_config.folder,
             services,
@@ -273,25 +273,37 @@ fn register_service(
 
 /// The Kafka nodes roll one at a time, controllers first, each behind the cluster's health
 /// as the admin API reads it ([`KafkaGate`]).
-fn kafka_roll(services: &[LocalService], ports: &crate::ports::Ports) -> RollingGroup {
-    let of_role = |role: &'static str| -> Vec<&LocalService> {
-        services
-            .iter()
-            .filter(|s| {
-                s.name
-                    .strip_prefix(role)
-                    .is_some_and(|rest| rest.starts_with('-'))
-            })
+fn kafka_roll(
+    services: &[LocalService],
+    nodes: &[NodeFacts],
+    ports: &crate::ports::Ports,
+) -> RollingGroup {
+    let member = |node: &NodeFacts| {
+        let name = short_name(node);
+        services.iter().find(|s| s.name == name)
+    };
+    let controllers = crate::render::of_role(nodes, &[Role::Controller]);
+    let brokers = crate::render::of_role(nodes, &[Role::Broker]);
+    let ids = |of: &[&NodeFacts], id: fn(&NodeFacts) -> i32| -> Vec<(String, i32)> {
+        of.iter()
+            .filter_map(|node| Some((member(node)?.service.resource_name().to_owned(), id(node))))
             .collect()
     };
-    let (controllers, brokers) = (of_role("controller"), of_role("broker"));
-    let ids = brokers.iter().filter_map(|s| {
-        let id = s.name.strip_prefix("broker-")?.parse().ok()?;
-        Some((s.service.resource_name().to_owned(), id))
-    });
-    let mut group = RollingGroup::new("kafka", KafkaGate::new(ids))
-        .input(format!("http://127.0.0.1:{}", ports.admin_api));
-    for node in controllers.into_iter().chain(brokers) {
+    let gate = KafkaGate::new(ids(&brokers, |n| i32::try_from(n.index).unwrap_or(-1)))
+        .with_controllers(
+            ids(&controllers, |n| {
+                i32::try_from(crate::render::controller_id(n)).unwrap_or(-1)
+            }),
+            controllers.iter().map(|n| {
+                format!(
+                    "http://127.0.0.1:{}/metrics",
+                    n.port(ports.jmx_exporter_controller)
+                )
+            }),
+        );
+    let mut group =
+        RollingGroup::new("kafka", gate).input(format!("http://127.0.0.1:{}", ports.admin_api));
+    for node in controllers.iter().chain(&brokers).filter_map(|n| member(n)) {
         group = group.member(&node.service);
     }
     group

@@ -157,7 +157,7 @@ fn yaml_strings(properties: &BTreeMap<String, String>) -> Vec<(&str, String)> {
 }
 
 /// A controller's KRaft node id, as `node_id` and in the quorum voters.
-fn controller_id(node: &NodeFacts) -> u32 {
+pub(crate) fn controller_id(node: &NodeFacts) -> u32 {
     FIRST_CONTROLLER_ID + node.index - 1
 }
 

@@ -16,6 +16,7 @@ use crate::nodes::NodeFacts;
 use crate::policy::{self, PolicyErrors};
 
 mod kafka;
+pub(crate) use kafka::controller_id;
 mod monitoring;
 pub mod paths;
 mod playbooks;
