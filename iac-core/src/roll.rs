@@ -206,7 +206,7 @@ pub(crate) fn records(program: &Program, steps: &[StepRecord]) -> Vec<RollRecord
         .iter()
         .filter_map(|group| {
             let members: Vec<String> = rolled(group, program, &index)
-                .map(|s| steps[s].name.clone())
+                .map(|(_, s)| steps[s].name.clone())
                 .collect();
             (!members.is_empty()).then(|| RollRecord {
                 group: group.name.clone(),
@@ -218,8 +218,7 @@ pub(crate) fn records(program: &Program, steps: &[StepRecord]) -> Vec<RollRecord
         .collect()
 }
 
-/// Each step's index by its resource's name (a replaced or deleted resource's own step;
-/// a data source that is only forgotten does not roll).
+/// Each rolling step's index by its resource's name.
 fn step_index(steps: &[StepRecord]) -> HashMap<&str, usize> {
     steps
         .iter()
@@ -230,69 +229,65 @@ fn step_index(steps: &[StepRecord]) -> HashMap<&str, usize> {
 }
 
 /// The rolls of an apply: for each group, the steps of its members that roll, in the order
-/// its gate asks for when that keeps each member after what it depends on, else the group's.
+/// its gate asks for when that is a reordering that keeps each member after what it depends
+/// on, else the group's.
 pub(crate) async fn orders(
     program: &Program,
     steps: &[StepRecord],
     input: impl Fn(&ProgramGroup) -> Value,
 ) -> Vec<Vec<usize>> {
+    if program.groups.is_empty() {
+        return Vec::new();
+    }
     let index = step_index(steps);
-    let deps = program.deps();
     let mut orders = Vec::new();
     for group in &program.groups {
-        let declared: Vec<usize> = rolled(group, program, &index).collect();
-        let names: Vec<String> = declared.iter().map(|&s| steps[s].name.clone()).collect();
-        let asked = if names.len() > 1 {
+        // (node, step) of each rolled member, in the group's order.
+        let declared: Vec<(usize, usize)> = rolled(group, program, &index).collect();
+        let names: Vec<String> = declared
+            .iter()
+            .map(|&(_, s)| steps[s].name.clone())
+            .collect();
+        let asked = if declared.len() > 1 {
             group.gate.order(&names, &input(group)).await
         } else {
             names.clone()
         };
-        let reordered: Option<Vec<usize>> = asked
+        let reordered: Option<Vec<(usize, usize)>> = asked
             .iter()
             .map(|name| names.iter().position(|n| n == name).map(|i| declared[i]))
             .collect();
-        let keeps_dependencies = |order: &[usize]| {
-            let node = |s: usize| index_of_node(program, &steps[s].name);
-            order.iter().enumerate().all(|(i, &earlier)| {
+        let is_reordering = |order: &[(usize, usize)]| {
+            let mut sorted = order.to_vec();
+            sorted.sort_unstable();
+            let mut all = declared.clone();
+            all.sort_unstable();
+            sorted == all
+        };
+        let keeps_dependencies = |order: &[(usize, usize)]| {
+            order.iter().enumerate().all(|(i, &(earlier, _))| {
                 order[i + 1..]
                     .iter()
-                    .all(|&later| match (node(earlier), node(later)) {
-                        (Some(e), Some(l)) => !crate::stack::depends_on(&deps, e, l),
-                        _ => true,
-                    })
+                    .all(|&(later, _)| !program.depends_on(earlier, later))
             })
         };
-        orders.push(match reordered {
-            Some(order)
-                if order.len() == declared.len()
-                    && order
-                        .iter()
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .len()
-                        == order.len()
-                    && keeps_dependencies(&order) =>
-            {
-                order
-            }
+        let order = match reordered {
+            Some(order) if is_reordering(&order) && keeps_dependencies(&order) => order,
             _ => declared,
-        });
+        };
+        orders.push(order.into_iter().map(|(_, s)| s).collect());
     }
     orders
 }
 
-fn index_of_node(program: &Program, name: &str) -> Option<usize> {
-    program.index.get(name).copied()
-}
-
-/// The indices of the steps of `group`'s members that roll, in the group's order.
+/// The (node, step) of each member of `group` that rolls, in the group's order.
 fn rolled<'a>(
     group: &'a ProgramGroup,
     program: &'a Program,
     index: &'a HashMap<&str, usize>,
-) -> impl Iterator<Item = usize> + 'a {
+) -> impl Iterator<Item = (usize, usize)> + 'a {
     group.members.iter().filter_map(move |&member| {
-        index
-            .get(program.nodes[member].registration.name.as_ref())
-            .copied()
+        let step = index.get(program.nodes[member].registration.name.as_ref())?;
+        Some((member, *step))
     })
 }

@@ -488,7 +488,7 @@ fn checked_groups(
         }
         for (i, &later) in members.iter().enumerate() {
             for &earlier in &members[..i] {
-                if depends_on(deps, earlier, later) {
+                if depends_on(|n| &deps[n], earlier, later) {
                     refuse(format!(
                         "`{}` rolls before `{}`, which it depends on: list `{}` first",
                         nodes[earlier].name, nodes[later].name, nodes[later].name
@@ -515,11 +515,15 @@ fn checked_groups(
 }
 
 /// Whether node `from` depends on node `to`, directly or through others.
-pub(crate) fn depends_on(deps: &[BTreeSet<usize>], from: usize, to: usize) -> bool {
+pub(crate) fn depends_on<'a>(
+    deps: impl Fn(usize) -> &'a BTreeSet<usize>,
+    from: usize,
+    to: usize,
+) -> bool {
     let mut seen = BTreeSet::new();
     let mut stack = vec![from];
     while let Some(n) = stack.pop() {
-        for &d in &deps[n] {
+        for &d in deps(n) {
             if d == to {
                 return true;
             }
@@ -651,9 +655,9 @@ impl Program {
         &self.stack
     }
 
-    /// Each node's direct dependencies.
-    pub(crate) fn deps(&self) -> Vec<BTreeSet<usize>> {
-        self.nodes.iter().map(|n| n.deps.clone()).collect()
+    /// Whether node `from` depends on node `to`, directly or through others.
+    pub(crate) fn depends_on(&self, from: usize, to: usize) -> bool {
+        depends_on(|n| &self.nodes[n].deps, from, to)
     }
 
     /// How many resources and data sources are registered.

@@ -199,6 +199,25 @@ fn waits(asked: (GatePhase, &str), at: (GatePhase, &str), why: &str) -> GateAnsw
     }
 }
 
+/// Applies the program (created: no roll), then changes every member behind a gate that
+/// answers as `answer`: the provider, the engine, its state, what the gate was asked, and
+/// the second apply's summary.
+async fn roll_behind(
+    answer: fn(GatePhase, &str) -> GateAnswer,
+) -> (
+    Arc<TestProvider>,
+    iac_core::Engine,
+    TempDir,
+    Asked,
+    iac_core::ApplySummary,
+) {
+    let (provider, engine, dir) = setup(TestProvider::new());
+    let asked = Asked::default();
+    assert!(up(&engine, &program(1, answer, &asked)).await.is_success());
+    let summary = up(&engine, &program(2, answer, &asked)).await;
+    (provider, engine, dir, asked, summary)
+}
+
 fn refuses_node_2(phase: GatePhase, member: &str) -> GateAnswer {
     let why = "node-2 holds the last in-sync replica of orders-0";
     waits((phase, member), (GatePhase::Before, "node-2"), why)
@@ -206,15 +225,7 @@ fn refuses_node_2(phase: GatePhase, member: &str) -> GateAnswer {
 
 #[tokio::test]
 async fn a_gate_that_refuses_a_member_stops_the_roll_before_it_is_touched() {
-    let (provider, engine, _dir) = setup(TestProvider::new());
-    let asked = Asked::default();
-    assert!(
-        up(&engine, &program(1, refuses_node_2, &asked))
-            .await
-            .is_success()
-    );
-
-    let summary = up(&engine, &program(2, refuses_node_2, &asked)).await;
+    let (provider, engine, _dir, asked, summary) = roll_behind(refuses_node_2).await;
     let failed: Vec<(&str, &str)> = summary
         .failed
         .iter()
@@ -254,14 +265,7 @@ fn never_healthy_after_node_1(phase: GatePhase, member: &str) -> GateAnswer {
 
 #[tokio::test]
 async fn a_gate_that_times_out_after_a_member_fails_it_with_the_last_answer_and_keeps_its_change() {
-    let (provider, engine, _dir) = setup(TestProvider::new());
-    let asked = Asked::default();
-    assert!(
-        up(&engine, &program(1, never_healthy_after_node_1, &asked))
-            .await
-            .is_success()
-    );
-    let summary = up(&engine, &program(2, never_healthy_after_node_1, &asked)).await;
+    let (provider, _engine, _dir, asked, summary) = roll_behind(never_healthy_after_node_1).await;
     assert_eq!(summary.failed.len(), 1, "{summary}");
     assert_eq!(summary.failed[0].name, "node-1");
     assert_eq!(

@@ -446,6 +446,13 @@ async fn get(client: &reqwest::Client, url: &str) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// Sends `request`, which must succeed: its answer.
+async fn succeeds(request: reqwest::RequestBuilder) -> reqwest::Response {
+    let answer = request.send().await.unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    answer
+}
+
 /// Polls `check` every 200 ms until it holds or `limit` passes; the time it took.
 async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
 where
@@ -851,15 +858,8 @@ async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Roll
 
     // A controller property rolls the controllers, the active one (the quorum's leader, as
     // its exporter reports it) last.
-    let page = reqwest::get(format!(
-        "http://127.0.0.1:{}/metrics",
-        platform.jmx_controller
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    let exporter = format!("http://127.0.0.1:{}/metrics", platform.jmx_controller);
+    let page = succeeds(client.get(exporter)).await.text().await.unwrap();
     let leader = sample(&page, "kafka_server_raft_metrics_current_leader").unwrap() as u32;
     let active = format!("controller-{}", leader - 9990);
     set_custom_properties(
@@ -1174,12 +1174,7 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     webhook
         .wait_for("ConnectorTaskFailed", "firing", Duration::from_secs(90))
         .await;
-    let deleted = client
-        .delete(format!("{connect}/e2e-failing-sink"))
-        .send()
-        .await
-        .unwrap();
-    assert!(deleted.status().is_success(), "{}", deleted.status());
+    succeeds(client.delete(format!("{connect}/e2e-failing-sink"))).await;
     webhook
         .wait_for("ConnectorTaskFailed", "resolved", Duration::from_secs(90))
         .await;
@@ -1368,19 +1363,11 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     );
     let connector = format!("http://127.0.0.1:{}", platform.connector);
     let name = format!("{stack}-admin-api-topics");
-    let paused = client
-        .put(format!("{connector}/connectors/{name}/pause"))
-        .send()
-        .await
-        .unwrap();
-    assert!(paused.status().is_success(), "{}", paused.status());
+    succeeds(client.put(format!("{connector}/connectors/{name}/pause"))).await;
     // A poll in progress finishes and its records are acknowledged.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let page = client
-        .get(format!("{connector}/metrics"))
-        .send()
+    let page = succeeds(client.get(format!("{connector}/metrics")))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -1394,12 +1381,7 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         produced,
         "the connector's topic holds what it produced, once"
     );
-    let resumed = client
-        .put(format!("{connector}/connectors/{name}/resume"))
-        .send()
-        .await
-        .unwrap();
-    assert!(resumed.status().is_success(), "{}", resumed.status());
+    succeeds(client.put(format!("{connector}/connectors/{name}/resume"))).await;
 
     // A broker property set in the environment file rolls the brokers: one at a time, each
     // only when no partition would fall under its min ISR without it, the next once it is
