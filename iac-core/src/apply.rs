@@ -22,21 +22,22 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::change;
-use crate::plan::{
-    NodeResolver, NodeValue, Operation, Plan, Shown, Step, StepCounts, StepRecord,
-    apply_ignore_changes, dependency_names, evaluate, secret_keys,
+use crate::evaluate::{
+    NodeResolver, NodeValue, apply_ignore_changes, dependency_names, evaluate, program_record,
+    secret_keys,
 };
+use crate::gate::{GateAnswer, GatePhase, ProgramGroup};
+use crate::plan::{Plan, Step};
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
     CreateRequest, DeleteRequest, Provider, Providers, ReadRequest, UpdateRequest,
 };
-use crate::roll::{self, GateAnswer, GatePhase, ProgramGroup};
-use crate::secrets::Cipher;
+use crate::record::{Operation, Shown, StepCounts, StepRecord};
+use crate::roll;
 use crate::stack::{NodeKind, Program};
 use crate::state::writer::StateWriter;
 use crate::state::{
-    Mutation, PendingKind, PendingOperation, ResourceState, StateError, Transform, now_rfc3339,
-    transform_map,
+    Mutation, PendingKind, PendingOperation, ResourceState, StateError, now_rfc3339,
 };
 
 /// How many provider operations run at once unless told otherwise.
@@ -166,7 +167,7 @@ pub struct ApplySummary {
     /// Every skipped step.
     pub skipped: Vec<SkippedStep>,
     /// Resources a targeted apply left as they were.
-    #[serde(skip_serializing_if = "crate::plan::is_zero")]
+    #[serde(skip_serializing_if = "crate::record::is_zero")]
     pub untargeted: usize,
     /// Wall time.
     #[serde(serialize_with = "serialize_secs")]
@@ -424,7 +425,6 @@ pub(crate) struct Executor<'a> {
     pub(crate) plan: &'a Plan,
     pub(crate) providers: &'a Providers,
     pub(crate) writer: &'a StateWriter,
-    pub(crate) cipher: Option<&'a Cipher>,
     pub(crate) events: Option<&'a UnboundedSender<ApplyEvent>>,
     pub(crate) values: Mutex<Vec<NodeValue>>,
     pub(crate) cancelled_deletes: Mutex<BTreeSet<usize>>,
@@ -453,7 +453,6 @@ impl<'a> Executor<'a> {
         plan: &'a Plan,
         providers: &'a Providers,
         writer: &'a StateWriter,
-        cipher: Option<&'a Cipher>,
         events: Option<&'a UnboundedSender<ApplyEvent>>,
         stop: StopSignal,
     ) -> Self {
@@ -462,7 +461,6 @@ impl<'a> Executor<'a> {
             plan,
             providers,
             writer,
-            cipher,
             events,
             values: Mutex::new(plan.values.clone()),
             cancelled_deletes: Mutex::new(BTreeSet::new()),
@@ -805,13 +803,10 @@ impl<'a> Executor<'a> {
         inputs: PropertyMap,
         outputs: PropertyMap,
     ) -> ResourceState {
-        crate::plan::program_record(self.program, n, id, inputs, outputs)
+        program_record(self.program, n, id, inputs, outputs)
     }
 
-    fn put(&self, mut record: ResourceState, end: Option<u64>) -> Result<(), TaskError> {
-        record
-            .seal(&self.program.stack, self.cipher)
-            .map_err(|e| TaskError::State(e.into()))?;
+    fn put(&self, record: ResourceState, end: Option<u64>) -> Result<(), TaskError> {
         self.writer.send(vec![Mutation::Put {
             resource: record,
             end,
@@ -819,18 +814,8 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// Durably records `pending` (secrets sealed) before its provider call; returns its id.
-    async fn begin(&self, mut pending: PendingOperation) -> Result<u64, TaskError> {
-        let stack = &self.program.stack;
-        transform_map(
-            &mut pending.inputs,
-            &pending.secrets,
-            stack,
-            &pending.name,
-            self.cipher,
-            Transform::Seal,
-        )
-        .map_err(|e| TaskError::State(e.into()))?;
+    /// Durably records `pending` before its provider call; returns its id.
+    async fn begin(&self, pending: PendingOperation) -> Result<u64, TaskError> {
         let op_id = pending.op_id;
         self.writer
             .commit(vec![Mutation::Begin { pending }])

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::plan::Operation;
 use crate::property::Properties;
 use crate::provider::{DiffRequest, PropertyChange, Provider, ProviderError};
+use crate::record::Operation;
 use crate::stack::Registration;
 use crate::state::ResourceState;
 
@@ -116,7 +116,7 @@ pub(crate) fn classify(
 
 /// Whether the record of an unchanged resource must be rewritten: its protection, its
 /// dependencies or which of its values are secret (`secrets`: the registration's
-/// [`secret_keys`](crate::plan::secret_keys)) changed (a value that became secret must be
+/// [`secret_keys`](crate::evaluate::secret_keys)) changed (a value that became secret must be
 /// sealed now, not at some later change).
 pub(crate) fn record_is_stale(
     old: &ResourceState,

@@ -13,15 +13,17 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 
 use crate::apply::{ApplyOptions, ApplySummary, Executor};
-use crate::plan::{
-    BaseState, InterruptedOperation, Operation, Plan, PlanError, PlanErrors, PlanOptions,
-    PlanRecord, Shown, StepRecord,
-};
+use crate::evaluate::program_record;
+use crate::plan::{Plan, PlanError, PlanErrors, PlanOptions};
 use crate::provider::{ImportRequest, ProviderError, Providers, ReadRequest, ReadResponse};
+use crate::record::{
+    BaseState, InterruptedOperation, Operation, PlanRecord, Shown, StepRecord, interrupted,
+};
 use crate::reference::{ReferenceProvider, STACK_REFERENCE};
 use crate::refresh::{self, DriftRecord, ReadFailure, Reconciled, RefreshReport};
 use crate::secrets::{Cipher, Passphrase, SecretsError};
 use crate::stack::{NodeKind, Program, RegistrationErrors};
+use crate::state::load::{Loaded, load_sealed, load_state};
 use crate::state::writer::StateWriter;
 use crate::state::{
     Checkpoint, LockInfo, Mutation, PendingKind, ResourceState, StateBackend, StateError, StateLock,
@@ -43,7 +45,7 @@ pub enum EngineError {
     Plan(#[from] PlanErrors),
     /// State could not be read, written or locked.
     #[error(transparent)]
-    State(#[from] StateError),
+    State(StateError),
     /// Secrets could not be sealed or opened.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
@@ -129,6 +131,17 @@ pub enum EngineError {
     Program(#[from] RegistrationErrors),
 }
 
+/// A secret that could not be sealed or opened is a [`EngineError::Secrets`] wherever it
+/// was found.
+impl From<StateError> for EngineError {
+    fn from(error: StateError) -> Self {
+        match error {
+            StateError::Secrets(e) => EngineError::Secrets(e),
+            other => EngineError::State(other),
+        }
+    }
+}
+
 impl fmt::Debug for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
@@ -174,63 +187,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-pub(crate) struct Loaded {
-    /// The state with secrets opened.
-    pub(crate) plain: Option<Checkpoint>,
-    /// The state as stored, only when it differs from `plain` (the stack has secrets).
-    sealed: Option<Checkpoint>,
-    cipher: Option<Cipher>,
-}
-
-/// The stored state of `stack` as it is on disk (secrets still sealed), read off the async
-/// workers.
-async fn load_sealed(
-    backend: &Arc<dyn StateBackend>,
-    stack: &str,
-) -> Result<Option<Checkpoint>, EngineError> {
-    let backend = Arc::clone(backend);
-    let name = stack.to_owned();
-    Ok(tokio::task::spawn_blocking(move || backend.load(&name))
-        .await
-        .map_err(|e| StateError::ReadInterrupted {
-            stack: stack.to_owned(),
-            reason: e.to_string(),
-        })??)
-}
-
-/// The stored state of `stack`, opened with the passphrase (needed only when it has
-/// secrets): what the engine plans against, and what a stack reference reads.
-pub(crate) async fn load_state(
-    backend: &Arc<dyn StateBackend>,
-    passphrase: Option<&Passphrase>,
-    stack: &str,
-) -> Result<Loaded, EngineError> {
-    let sealed = load_sealed(backend, stack).await?;
-    let cipher = match sealed.as_ref().and_then(|c| c.encryption.as_ref()) {
-        Some(header) => {
-            let passphrase = passphrase.ok_or_else(|| SecretsError::NoPassphrase {
-                stack: stack.to_owned(),
-            })?;
-            Some(Cipher::open(passphrase, header, stack)?)
-        }
-        None => None,
-    };
-    // Without secrets the stored state is the plain one: keep a single copy.
-    let (plain, sealed) = match (sealed, &cipher) {
-        (Some(stored), Some(_)) => {
-            let mut plain = stored.clone();
-            plain.unseal(cipher.as_ref())?;
-            (Some(plain), Some(stored))
-        }
-        (stored, _) => (stored, None),
-    };
-    Ok(Loaded {
-        plain,
-        sealed,
-        cipher,
-    })
-}
-
 /// Refuses to change a stack whose interrupted run's operations are still pending.
 fn refuse_interrupted(stack: &str, state: &Checkpoint) -> Result<(), EngineError> {
     if state.pending.is_empty() {
@@ -238,7 +194,7 @@ fn refuse_interrupted(stack: &str, state: &Checkpoint) -> Result<(), EngineError
     }
     Err(EngineError::Interrupted {
         stack: stack.to_owned(),
-        operations: crate::plan::interrupted(state),
+        operations: interrupted(state),
     })
 }
 
@@ -287,7 +243,9 @@ impl Engine {
     }
 
     async fn load(&self, stack: &str) -> Result<Loaded, EngineError> {
-        load_state(&self.backend, self.passphrase.as_ref(), stack).await
+        load_state(&self.backend, self.passphrase.as_ref(), stack)
+            .await
+            .map_err(EngineError::from)
     }
 
     fn require_passphrase(&self, program: &Program) -> Result<(), EngineError> {
@@ -450,7 +408,7 @@ impl Engine {
         program: &Program,
         sealed: Checkpoint,
         cipher: Option<Cipher>,
-    ) -> Result<(StateWriter, Option<Cipher>), EngineError> {
+    ) -> Result<StateWriter, EngineError> {
         let (cipher, new_header) = match (cipher, &self.passphrase) {
             (Some(c), _) => (Some(c), None),
             (None, Some(p)) if needs_secrets(program) => {
@@ -459,11 +417,11 @@ impl Engine {
             }
             (None, _) => (None, None),
         };
-        let writer = StateWriter::start(Arc::clone(&self.backend), sealed);
+        let writer = StateWriter::start(Arc::clone(&self.backend), sealed, cipher);
         if let Some(header) = new_header {
             writer.commit(vec![Mutation::Encryption { header }]).await?;
         }
-        Ok((writer, cipher))
+        Ok(writer)
     }
 
     /// Adopts the object `id` that exists already as the program's resource `name` (of type
@@ -540,7 +498,7 @@ impl Engine {
             .ok_or_else(|| {
                 failed(ProviderError::new(format!("no {type_token} has the id `{id}`")).refused())
             })?;
-        let mut record = crate::plan::program_record(
+        let record = program_record(
             program,
             node,
             found.id,
@@ -552,17 +510,15 @@ impl Engine {
             .sealed
             .or(loaded.plain)
             .unwrap_or_else(|| Checkpoint::new(stack));
-        let (writer, cipher) = self.writer(program, stored, loaded.cipher).await?;
-        let plain = record.clone();
-        record.seal(stack, cipher.as_ref())?;
+        let writer = self.writer(program, stored, loaded.cipher).await?;
         writer
             .commit(vec![Mutation::Put {
-                resource: record,
+                resource: record.clone(),
                 end: None,
             }])
             .await?;
         writer.finish().await?;
-        Ok(plain)
+        Ok(record)
     }
 
     async fn execute(
@@ -580,7 +536,7 @@ impl Engine {
         let previous_secret = stored.secret_outputs.clone();
         // The writer continues from the state as stored: the sealed copy when there is one.
         let sealed = loaded.sealed.unwrap_or(stored);
-        let (writer, cipher) = self.writer(program, sealed, loaded.cipher).await?;
+        let writer = self.writer(program, sealed, loaded.cipher).await?;
         // Moves first: every step was planned against the moved records.
         if !plan.record.moves.is_empty() {
             let renames = plan.record.moves.iter().map(|m| Mutation::Rename {
@@ -594,7 +550,6 @@ impl Engine {
             plan,
             &self.providers,
             &writer,
-            cipher.as_ref(),
             options.events.as_ref(),
             options.stop.clone(),
         );
@@ -610,18 +565,9 @@ impl Engine {
         if walk.fatal.is_none()
             && (outputs != previous_outputs || secret_outputs != previous_secret)
         {
-            let mut sealed = outputs.clone();
-            crate::state::transform_map(
-                &mut sealed,
-                &secret_outputs,
-                &program.stack,
-                "stack outputs",
-                cipher.as_ref(),
-                crate::state::Transform::Seal,
-            )?;
             writer
                 .commit(vec![Mutation::Outputs {
-                    outputs: sealed,
+                    outputs: outputs.clone(),
                     secret_outputs: secret_outputs.clone(),
                 }])
                 .await?;
@@ -699,13 +645,6 @@ impl Engine {
         };
         let sealed = loaded.sealed.unwrap_or_else(|| plain.clone());
         let mut failures = Vec::new();
-        let cipher = loaded.cipher;
-        let seal = |mut reconciled: Reconciled| -> Result<Reconciled, SecretsError> {
-            if let Mutation::Put { resource, .. } = &mut reconciled.mutation {
-                resource.seal(stack, cipher.as_ref())?;
-            }
-            Ok(reconciled)
-        };
 
         let reach = match refresh {
             Some(targets) if !targets.is_all() => Some(
@@ -763,14 +702,13 @@ impl Engine {
 
         let mut mutations = Vec::new();
         let mut record = |name: &str, type_token: &str, reconciled: Reconciled| {
-            let Reconciled { mutation, drift } = seal(reconciled)?;
+            let Reconciled { mutation, drift } = reconciled;
             mutations.push(mutation);
             report.drift.push(DriftRecord {
                 name: name.to_owned(),
                 type_token: type_token.to_owned(),
                 drift,
             });
-            Ok::<(), SecretsError>(())
         };
         for (p, found) in plain.pending.values().zip(pending_found) {
             match found {
@@ -780,7 +718,7 @@ impl Engine {
                         .iter()
                         .find(|r| Some(&r.id) == p.id.as_ref() && r.name == p.name);
                     let reconciled = refresh::reconcile_pending(p, found.as_ref(), existing);
-                    record(&p.name, &p.type_token, reconciled)?;
+                    record(&p.name, &p.type_token, reconciled);
                 }
                 Err(error) => failures.push(ReadFailure {
                     name: p.name.clone(),
@@ -791,7 +729,7 @@ impl Engine {
         for (r, found) in resources.into_iter().zip(resource_found) {
             match found {
                 Ok(found) => match refresh::reconcile_resource(r, found.as_ref()) {
-                    Some(reconciled) => record(&r.name, &r.type_token, reconciled)?,
+                    Some(reconciled) => record(&r.name, &r.type_token, reconciled),
                     None => report.unchanged += 1,
                 },
                 Err(error) => failures.push(ReadFailure {
@@ -802,7 +740,7 @@ impl Engine {
         }
         report.errors = failures;
         if !mutations.is_empty() {
-            let writer = StateWriter::start(Arc::clone(&self.backend), sealed);
+            let writer = StateWriter::start(Arc::clone(&self.backend), sealed, loaded.cipher);
             writer.commit(mutations).await?;
             writer.finish().await?;
         }

@@ -28,12 +28,15 @@ mod apply;
 mod change;
 mod engine;
 mod errors;
+mod evaluate;
+mod gate;
 mod output;
 mod plan;
 mod preview;
 mod progress;
 mod property;
 pub mod provider;
+mod record;
 mod reference;
 mod refresh;
 mod resource;
@@ -51,11 +54,11 @@ pub use apply::{
 pub use change::FORCED_REPLACEMENT;
 pub use engine::{Engine, EngineError};
 pub use errors::ErrorList;
-pub use output::{EvalError, IntoInput, Output, Resolve, ResourceRef};
-pub use plan::{
-    BaseState, InterruptedOperation, Move, Operation, PLAN_VERSION, Plan, PlanError, PlanErrors,
-    PlanOptions, PlanRecord, PropertyDiff, SKETCH_MARK, Shown, StepCounts, StepRecord,
+pub use gate::{
+    DEFAULT_GATE_INTERVAL, DEFAULT_GATE_TIMEOUT, Gate, GateAnswer, GatePhase, RollingGroup,
 };
+pub use output::{EvalError, IntoInput, Output, Resolve, ResourceRef};
+pub use plan::{Plan, PlanError, PlanErrors, PlanOptions};
 pub use preview::render as render_preview;
 pub use progress::{Progress, confirm};
 pub use property::{Properties, PropertyMap, PropertyValue};
@@ -64,13 +67,13 @@ pub use provider::{
     DiffResponse, ImportRequest, InputReference, PropertyChange, Provider, ProviderError,
     Providers, ReadRequest, ReadResponse, UpdateRequest,
 };
+pub use record::{
+    BaseState, InterruptedOperation, Move, Operation, PLAN_VERSION, PlanFileError, PlanRecord,
+    PropertyDiff, RollRecord, SKETCH_MARK, Shown, StepCounts, StepRecord,
+};
 pub use reference::{STACK_REFERENCE, StackReference};
 pub use refresh::{Drift, DriftRecord, ReadFailure, RefreshReport};
 pub use resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
-pub use roll::{
-    DEFAULT_GATE_INTERVAL, DEFAULT_GATE_TIMEOUT, Gate, GateAnswer, GatePhase, RollRecord,
-    RollingGroup,
-};
 pub use secrets::{EncryptionHeader, Passphrase, SecretsError};
 pub use stack::{NodeKind, Program, RegistrationError, RegistrationErrors, Stack};
 pub use state::FileBackend;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::plan::{Operation, PlanRecord, Shown};
+use crate::record::{Operation, PlanRecord, Shown};
 
 /// An input a create leaves unset (`null`, `{}`, `[]`) says nothing: it is not listed.
 fn is_empty(value: Option<&Shown>) -> bool {

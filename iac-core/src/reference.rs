@@ -118,7 +118,7 @@ impl Provider for ReferenceProvider {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        let opened = crate::engine::load_state(&self.backend, self.passphrase.as_ref(), other)
+        let opened = crate::state::load::load_state(&self.backend, self.passphrase.as_ref(), other)
             .await
             .map_err(|e| {
                 let error = ProviderError::new(format!("cannot read stack `{other}`: {e}"));

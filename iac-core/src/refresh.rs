@@ -9,9 +9,9 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::plan::{PropertyDiff, Shown};
 use crate::property::PropertyMap;
 use crate::provider::ReadResponse;
+use crate::record::{PropertyDiff, Shown};
 use crate::stack::NodeKind;
 use crate::state::{Mutation, PendingKind, PendingOperation, ResourceState};
 
@@ -74,7 +74,7 @@ pub struct RefreshReport {
     /// Resources whose read failed (left as recorded).
     pub errors: Vec<ReadFailure>,
     /// Resources a targeted refresh did not read.
-    #[serde(skip_serializing_if = "crate::plan::is_zero")]
+    #[serde(skip_serializing_if = "crate::record::is_zero")]
     pub untargeted: usize,
 }
 

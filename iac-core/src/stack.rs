@@ -17,9 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::errors::ErrorList;
+use crate::gate::{ProgramGroup, RollingGroup};
 use crate::output::{IntoInput, Output, ResourceRef, StackId};
 use crate::resource::{Inputs, IntoInputs, Resource, ResourceOptions, ResourceType};
-use crate::roll::{ProgramGroup, RollingGroup};
 
 /// Whether a node manages a resource or only reads one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]

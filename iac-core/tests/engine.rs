@@ -729,6 +729,7 @@ async fn a_saved_plan_applies_exactly_and_is_refused_when_stale_or_different() {
     assert!(
         PlanRecord::from_json("{}")
             .unwrap_err()
+            .to_string()
             .starts_with("not a plan file")
     );
 }

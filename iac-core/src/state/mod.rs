@@ -4,9 +4,11 @@
 //! the stack outputs and the operations in flight. The engine never edits it directly during a
 //! run: it sends [`Mutation`]s to a writer that applies them in order and persists each batch
 //! before acknowledging it, so a pending operation is durable before the provider call it
-//! announces. Secret values are sealed before they reach this module's types on disk.
+//! announces. The writer seals every secret value before a mutation is queued; nothing outside
+//! this module can seal or write one unsealed.
 
 mod file;
+pub(crate) mod load;
 pub(crate) mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -158,13 +160,13 @@ impl Checkpoint {
 }
 
 #[derive(Clone, Copy)]
-pub(crate) enum Transform {
+enum Transform {
     Seal,
     Unseal,
 }
 
 /// Seals or opens, in place, the values of `map` whose keys are in `secrets`.
-pub(crate) fn transform_map(
+fn transform_map(
     map: &mut PropertyMap,
     secrets: &BTreeSet<String>,
     stack: &str,
@@ -338,11 +340,7 @@ pub struct ResourceState {
 
 impl ResourceState {
     /// Encrypts the record's secret values in place, as it is written to disk.
-    pub(crate) fn seal(
-        &mut self,
-        stack: &str,
-        cipher: Option<&Cipher>,
-    ) -> Result<(), SecretsError> {
+    fn seal(&mut self, stack: &str, cipher: Option<&Cipher>) -> Result<(), SecretsError> {
         self.transform(stack, cipher, Transform::Seal)
     }
 
@@ -463,6 +461,33 @@ pub enum Mutation {
         /// The header.
         header: EncryptionHeader,
     },
+}
+
+impl Mutation {
+    /// Encrypts the secret values the mutation carries, in place (what the writer does to
+    /// each mutation before it is queued).
+    fn seal(&mut self, stack: &str, cipher: Option<&Cipher>) -> Result<(), SecretsError> {
+        let how = Transform::Seal;
+        match self {
+            Mutation::Put { resource, .. } => resource.seal(stack, cipher),
+            Mutation::Begin { pending } => transform_map(
+                &mut pending.inputs,
+                &pending.secrets,
+                stack,
+                &pending.name,
+                cipher,
+                how,
+            ),
+            Mutation::Outputs {
+                outputs,
+                secret_outputs,
+            } => transform_map(outputs, secret_outputs, stack, "stack outputs", cipher, how),
+            Mutation::End { .. }
+            | Mutation::Remove { .. }
+            | Mutation::Rename { .. }
+            | Mutation::Encryption { .. } => Ok(()),
+        }
+    }
 }
 
 /// Who holds a stack's lock.
