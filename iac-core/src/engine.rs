@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::apply::{ApplyOptions, ApplySummary, Executor};
+use crate::apply::{ApplyOptions, ApplySummary, Executor, OrderingError};
 use crate::evaluate::program_record;
 use crate::plan::{Plan, PlanError, PlanErrors, PlanOptions};
 use crate::provider::{ImportRequest, ProviderError, Providers, ReadRequest, ReadResponse};
@@ -124,8 +124,8 @@ pub enum EngineError {
         error: Box<ProviderError>,
     },
     /// The plan's operations cannot be ordered.
-    #[error("{0}")]
-    Ordering(String),
+    #[error(transparent)]
+    Ordering(#[from] OrderingError),
     /// The program (or the stack name) is invalid.
     #[error(transparent)]
     Program(#[from] RegistrationErrors),
@@ -553,10 +553,7 @@ impl Engine {
             options.events.as_ref(),
             options.stop.clone(),
         );
-        let walk = executor
-            .walk(options.parallelism)
-            .await
-            .map_err(EngineError::Ordering)?;
+        let walk = executor.walk(options.parallelism).await?;
         let (outputs, secret_outputs) = executor.stack_outputs(
             &previous_outputs,
             &previous_secret,

@@ -48,8 +48,8 @@ mod target;
 pub mod testing;
 
 pub use apply::{
-    ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, FailedStep, SkippedStep,
-    StopSignal,
+    ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, FailedStep, OrderingError,
+    SkippedStep, StopSignal,
 };
 pub use change::FORCED_REPLACEMENT;
 pub use engine::{Engine, EngineError};

@@ -10,7 +10,11 @@
 //! mutation is announced to the state writer (a durable pending operation) before it is made
 //! and recorded after.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+mod graph;
+
+pub use graph::OrderingError;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -27,6 +31,7 @@ use crate::evaluate::{
     secret_keys,
 };
 use crate::gate::{GateAnswer, GatePhase, ProgramGroup};
+use crate::output::EvalError;
 use crate::plan::{Plan, Step};
 use crate::property::{Properties, PropertyMap};
 use crate::provider::{
@@ -39,6 +44,7 @@ use crate::state::writer::StateWriter;
 use crate::state::{
     Mutation, PendingKind, PendingOperation, ResourceState, StateError, now_rfc3339,
 };
+use graph::{TaskGates, TaskGraph, TaskKind};
 
 /// How many provider operations run at once unless told otherwise.
 pub const DEFAULT_PARALLELISM: usize = 10;
@@ -218,189 +224,13 @@ impl ApplySummary {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum TaskKind {
-    Ready,
-    Gone,
-}
-
-struct TaskGraph {
-    tasks: Vec<(usize, TaskKind)>,
-    dependents: Vec<Vec<usize>>,
-    prereq_count: Vec<usize>,
-    /// The gates of the tasks that begin or end a rolled member, by task.
-    gates: HashMap<usize, TaskGates>,
-}
-
-/// The gate questions around one task of a rolled member.
-#[derive(Clone, Copy)]
-struct TaskGates {
-    /// The rolling group (an index of the program's groups).
-    group: usize,
-    /// Asked before the task: it begins the member.
-    before: bool,
-    /// Asked after the task: it ends the member.
-    after: bool,
-}
-
-impl TaskGates {
-    /// No question yet, of group `group`.
-    fn of(group: usize) -> Self {
-        Self {
-            group,
-            before: false,
-            after: false,
-        }
-    }
-}
-
-impl TaskGraph {
-    /// The tasks of `plan`'s steps and their order; `rolls` holds each rolling group's
-    /// rolled steps in the order they roll.
-    fn build(plan: &Plan, program: &Program, rolls: &[Vec<usize>]) -> Result<Self, String> {
-        let steps = &plan.steps;
-        let records = &plan.record.steps;
-        let mut tasks = Vec::new();
-        let mut ready_of_node: HashMap<usize, usize> = HashMap::new();
-        let mut ready_of_step: HashMap<usize, usize> = HashMap::new();
-        let mut gone_of_step: HashMap<usize, usize> = HashMap::new();
-        for (s, step) in steps.iter().enumerate() {
-            if records[s].op != Operation::Delete {
-                ready_of_step.insert(s, tasks.len());
-                if let Some(n) = step.node {
-                    ready_of_node.insert(n, tasks.len());
-                }
-                tasks.push((s, TaskKind::Ready));
-            }
-            if matches!(records[s].op, Operation::Replace | Operation::Delete) {
-                gone_of_step.insert(s, tasks.len());
-                tasks.push((s, TaskKind::Gone));
-            }
-        }
-        let mut old_dependents: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (s, step) in steps.iter().enumerate() {
-            for dep in step.old.iter().flat_map(|o| o.dependencies.iter()) {
-                old_dependents.entry(dep.as_str()).or_default().push(s);
-            }
-        }
-        let mut prereqs: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); tasks.len()];
-        for (t, &(s, kind)) in tasks.iter().enumerate() {
-            let step = &steps[s];
-            let rec = &records[s];
-            let dbr = rec.op == Operation::Replace && rec.delete_before_replace;
-            match kind {
-                TaskKind::Ready => {
-                    if rec.op == Operation::Same {
-                        continue;
-                    }
-                    if let Some(n) = step.node {
-                        prereqs[t].extend(
-                            program.nodes[n]
-                                .deps
-                                .iter()
-                                .filter_map(|d| ready_of_node.get(d)),
-                        );
-                    }
-                    if dbr {
-                        prereqs[t].extend(gone_of_step.get(&s));
-                    }
-                }
-                TaskKind::Gone => {
-                    if rec.op == Operation::Replace && !dbr {
-                        prereqs[t].extend(ready_of_step.get(&s));
-                    }
-                    let name = step.old.as_ref().map_or("", |o| o.name.as_str());
-                    for &d in old_dependents.get(name).into_iter().flatten() {
-                        if d == s {
-                            continue;
-                        }
-                        if let Some(&g) = gone_of_step.get(&d) {
-                            prereqs[t].insert(g);
-                        } else if !dbr {
-                            prereqs[t].extend(ready_of_step.get(&d));
-                        }
-                    }
-                }
-            }
-        }
-        // A rolling group's members one after another: each begins once the one before it
-        // (and its gate) is done, and once what the gate reads is applied.
-        let mut gates: HashMap<usize, TaskGates> = HashMap::new();
-        for (g, (group, roll)) in program.groups.iter().zip(rolls).enumerate() {
-            let mut previous: Option<usize> = None;
-            for &s in roll {
-                let (first, last) = roll_ends(&records[s], s, &ready_of_step, &gone_of_step);
-                if let Some(first) = first {
-                    prereqs[first].extend(previous);
-                    prereqs[first]
-                        .extend(group.input_deps.iter().filter_map(|d| ready_of_node.get(d)));
-                    gates.entry(first).or_insert(TaskGates::of(g)).before = true;
-                }
-                if let Some(last) = last {
-                    gates.entry(last).or_insert(TaskGates::of(g)).after = true;
-                }
-                previous = last;
-            }
-        }
-        let mut dependents = vec![Vec::new(); tasks.len()];
-        for (t, ps) in prereqs.iter().enumerate() {
-            for &p in ps {
-                dependents[p].push(t);
-            }
-        }
-        let graph = Self {
-            prereq_count: prereqs.iter().map(BTreeSet::len).collect(),
-            tasks,
-            dependents,
-            gates,
-        };
-        graph.check_acyclic(records)?;
-        Ok(graph)
-    }
-
-    fn check_acyclic(&self, records: &[StepRecord]) -> Result<(), String> {
-        let mut waiting = self.prereq_count.clone();
-        let mut ready: Vec<usize> = (0..waiting.len()).filter(|&t| waiting[t] == 0).collect();
-        let mut done = 0;
-        while let Some(t) = ready.pop() {
-            done += 1;
-            for &d in &self.dependents[t] {
-                waiting[d] -= 1;
-                if waiting[d] == 0 {
-                    ready.push(d);
-                }
-            }
-        }
-        if done == waiting.len() {
-            return Ok(());
-        }
-        let stuck: BTreeSet<&str> = (0..waiting.len())
-            .filter(|&t| waiting[t] > 0)
-            .map(|t| records[self.tasks[t].0].name.as_str())
-            .collect();
-        Err(format!(
-            "the plan's operations cannot be ordered (replacements of {} wait on each other): mark them delete_before_replace consistently or replace them in separate applies",
-            stuck.into_iter().collect::<Vec<_>>().join(", ")
-        ))
-    }
-}
-
-/// The first and the last task of a rolled step: a replacement that deletes first begins
-/// with the delete, one that creates first ends with it.
-fn roll_ends(
-    record: &StepRecord,
-    s: usize,
-    ready_of_step: &HashMap<usize, usize>,
-    gone_of_step: &HashMap<usize, usize>,
-) -> (Option<usize>, Option<usize>) {
-    let replace = record.op == Operation::Replace;
-    let ready = ready_of_step.get(&s).copied();
-    let gone = gone_of_step.get(&s).copied();
-    match (replace, record.delete_before_replace) {
-        (true, true) => (gone, ready),
-        (true, false) => (ready, gone),
-        (false, _) => (ready, ready),
-    }
+/// Why a gate cannot be asked yet: what it reads is not known, or cannot be evaluated.
+#[derive(Debug, thiserror::Error)]
+enum GateInputError {
+    #[error("what the gate reads is not known yet")]
+    Unknown,
+    #[error("what the gate reads cannot be evaluated: {0}")]
+    Eval(EvalError),
 }
 
 enum TaskError {
@@ -440,6 +270,48 @@ pub(crate) struct WalkResult {
     pub(crate) fatal: Option<StateError>,
 }
 
+/// Where a walk of the task graph stands.
+struct Walk<'g> {
+    graph: &'g TaskGraph,
+    /// How many tasks each task still waits for.
+    waiting: Vec<usize>,
+    started: Vec<bool>,
+    /// The failed resource a task waits for, once it must be skipped.
+    skipped_by: Vec<Option<String>>,
+    ready: VecDeque<usize>,
+    result: WalkResult,
+}
+
+impl<'g> Walk<'g> {
+    fn new(graph: &'g TaskGraph) -> Self {
+        let n = graph.tasks.len();
+        Self {
+            graph,
+            waiting: graph.prereq_count.clone(),
+            started: vec![false; n],
+            skipped_by: vec![None; n],
+            ready: (0..n).filter(|&t| graph.prereq_count[t] == 0).collect(),
+            result: WalkResult {
+                counts: StepCounts::default(),
+                failed: Vec::new(),
+                skipped: Vec::new(),
+                fatal: None,
+            },
+        }
+    }
+
+    /// The next task ready to start (marked started), skipping those that must be skipped.
+    fn next_ready(&mut self) -> Option<usize> {
+        while let Some(t) = self.ready.pop_front() {
+            if self.skipped_by[t].is_none() {
+                self.started[t] = true;
+                return Some(t);
+            }
+        }
+        None
+    }
+}
+
 /// A change of a resource decided at apply time.
 enum Decision {
     Same,
@@ -475,35 +347,22 @@ impl<'a> Executor<'a> {
         }
     }
 
-    pub(crate) async fn walk(&self, parallelism: usize) -> Result<WalkResult, String> {
+    /// Runs the plan's tasks, at most `parallelism` at once, each once what it waits for is
+    /// done; a failed task's dependents are skipped, and a failed state write stops the walk.
+    pub(crate) async fn walk(&self, parallelism: usize) -> Result<WalkResult, OrderingError> {
         let rolls = roll::orders(self.program, &self.plan.record.steps, |group| {
             self.gate_input(group).unwrap_or_default()
         })
         .await;
         let graph = TaskGraph::build(self.plan, self.program, &rolls)?;
-        let records = &self.plan.record.steps;
-        let n = graph.tasks.len();
-        let mut waiting = graph.prereq_count.clone();
-        let mut started = vec![false; n];
-        let mut skipped_by: Vec<Option<String>> = vec![None; n];
-        let mut ready: VecDeque<usize> = (0..n).filter(|&t| waiting[t] == 0).collect();
+        let mut walk = Walk::new(&graph);
         let mut running = FuturesUnordered::new();
-        let mut result = WalkResult {
-            counts: StepCounts::default(),
-            failed: Vec::new(),
-            skipped: Vec::new(),
-            fatal: None,
-        };
         loop {
-            while result.fatal.is_none()
+            while walk.result.fatal.is_none()
                 && !self.stop.is_stopped()
                 && running.len() < parallelism.max(1)
             {
-                let Some(t) = ready.pop_front() else { break };
-                if skipped_by[t].is_some() {
-                    continue;
-                }
-                started[t] = true;
+                let Some(t) = walk.next_ready() else { break };
                 let (s, kind) = graph.tasks[t];
                 let gates = graph.gates.get(&t).copied();
                 running.push(async move {
@@ -515,80 +374,86 @@ impl<'a> Executor<'a> {
             let Some((t, outcome, elapsed)) = running.next().await else {
                 break;
             };
-            let (s, kind) = graph.tasks[t];
-            let rec = &records[s];
-            let old = kind == TaskKind::Gone && rec.op == Operation::Replace;
             match outcome {
-                Ok(op) => {
-                    // Only steps that announced a start report their end.
-                    if rec.op != Operation::Same && !rec.forgets_a_data_source() {
-                        self.emit(ApplyEvent::Finished {
-                            name: rec.name.clone(),
-                            op,
-                            old,
-                            error: None,
-                            elapsed,
-                        });
-                    }
-                    if !old {
-                        result.counts.add(op);
-                    }
-                    for &d in &graph.dependents[t] {
-                        waiting[d] -= 1;
-                        if waiting[d] == 0 {
-                            ready.push_back(d);
-                        }
-                    }
-                }
-                Err(error) => {
-                    let message = match error {
-                        // Stopped before it touched anything: skipped, as never started.
-                        TaskError::Stopped => {
-                            started[t] = false;
-                            continue;
-                        }
-                        TaskError::Step(m) => m,
-                        TaskError::State(e) => {
-                            let m = e.to_string();
-                            result.fatal = Some(e);
-                            self.stopping.store(true, Ordering::SeqCst);
-                            m
-                        }
-                    };
-                    self.emit(ApplyEvent::Finished {
-                        name: rec.name.clone(),
-                        op: rec.op,
-                        old,
-                        error: Some(message.clone()),
-                        elapsed,
-                    });
-                    result.failed.push(FailedStep {
-                        name: rec.name.clone(),
-                        op: rec.op,
-                        error: message,
-                    });
-                    let mut stack = graph.dependents[t].clone();
-                    while let Some(d) = stack.pop() {
-                        if skipped_by[d].is_none() && !started[d] {
-                            skipped_by[d] = Some(rec.name.clone());
-                            stack.extend(graph.dependents[d].iter().copied());
-                        }
-                    }
-                }
+                Ok(op) => self.succeeded(&mut walk, t, op, elapsed),
+                // Stopped before it touched anything: skipped, as never started.
+                Err(TaskError::Stopped) => walk.started[t] = false,
+                Err(error) => self.failed(&mut walk, t, error, elapsed),
             }
         }
+        self.report_skipped(&mut walk);
+        Ok(walk.result)
+    }
+
+    /// A task done: its end reported, its operation counted, its dependents readied.
+    fn succeeded(&self, walk: &mut Walk<'_>, t: usize, op: Operation, elapsed: Duration) {
+        let (rec, old) = self.task_step(walk.graph, t);
+        // Only steps that announced a start report their end.
+        if rec.op != Operation::Same && !rec.forgets_a_data_source() {
+            self.emit(ApplyEvent::Finished {
+                name: rec.name.clone(),
+                op,
+                old,
+                error: None,
+                elapsed,
+            });
+        }
+        if !old {
+            walk.result.counts.add(op);
+        }
+        for &d in &walk.graph.dependents[t] {
+            walk.waiting[d] -= 1;
+            if walk.waiting[d] == 0 {
+                walk.ready.push_back(d);
+            }
+        }
+    }
+
+    /// A task failed: reported, and every task that waits for it (directly or not) skipped;
+    /// a state write that failed stops the walk.
+    fn failed(&self, walk: &mut Walk<'_>, t: usize, error: TaskError, elapsed: Duration) {
+        let (rec, old) = self.task_step(walk.graph, t);
+        let message = match error {
+            TaskError::Step(m) => m,
+            TaskError::State(e) => {
+                let m = e.to_string();
+                walk.result.fatal = Some(e);
+                self.stopping.store(true, Ordering::SeqCst);
+                m
+            }
+            TaskError::Stopped => return,
+        };
+        self.emit(ApplyEvent::Finished {
+            name: rec.name.clone(),
+            op: rec.op,
+            old,
+            error: Some(message.clone()),
+            elapsed,
+        });
+        walk.result.failed.push(FailedStep {
+            name: rec.name.clone(),
+            op: rec.op,
+            error: message,
+        });
+        let mut stack = walk.graph.dependents[t].clone();
+        while let Some(d) = stack.pop() {
+            if walk.skipped_by[d].is_none() && !walk.started[d] {
+                walk.skipped_by[d] = Some(rec.name.clone());
+                stack.extend(walk.graph.dependents[d].iter().copied());
+            }
+        }
+    }
+
+    /// Reports, once per step, every task that never started.
+    fn report_skipped(&self, walk: &mut Walk<'_>) {
         let mut reported: BTreeSet<usize> = BTreeSet::new();
-        for t in 0..n {
-            if started[t] {
+        for (t, &(s, _)) in walk.graph.tasks.iter().enumerate() {
+            if walk.started[t] || !reported.insert(s) {
                 continue;
             }
-            let (s, _) = graph.tasks[t];
-            if !reported.insert(s) {
-                continue;
-            }
-            let rec = &records[s];
-            let blocked_by = skipped_by[t].clone().unwrap_or_else(|| {
-                if result.fatal.is_some() {
+            let rec = &self.plan.record.steps[s];
+            let blocked_by = walk.skipped_by[t].clone().unwrap_or_else(|| {
+                if walk.result.fatal.is_some() {
                     "the state writer failure"
                 } else {
                     "the stop request"
@@ -600,13 +465,19 @@ impl<'a> Executor<'a> {
                 op: rec.op,
                 blocked_by: blocked_by.clone(),
             });
-            result.skipped.push(SkippedStep {
+            walk.result.skipped.push(SkippedStep {
                 name: rec.name.clone(),
                 op: rec.op,
                 blocked_by,
             });
         }
-        Ok(result)
+    }
+
+    /// Task `t`'s step record, and whether the task deletes a replaced resource's old copy.
+    fn task_step(&self, graph: &TaskGraph, t: usize) -> (&StepRecord, bool) {
+        let (s, kind) = graph.tasks[t];
+        let rec = &self.plan.record.steps[s];
+        (rec, kind == TaskKind::Gone && rec.op == Operation::Replace)
     }
 
     /// A task, with its rolling group's gate asked before it begins a member and after it
@@ -659,7 +530,7 @@ impl<'a> Executor<'a> {
                         .await
                         .unwrap_or_else(|_| GateAnswer::Wait("the gate did not answer".to_owned()))
                 }
-                Err(why) => GateAnswer::Wait(why),
+                Err(why) => GateAnswer::Wait(why.to_string()),
             };
             let GateAnswer::Wait(why) = answer else {
                 return Ok(());
@@ -689,7 +560,7 @@ impl<'a> Executor<'a> {
     }
 
     /// The group's gate input as resolved now.
-    fn gate_input(&self, group: &ProgramGroup) -> Result<Value, String> {
+    fn gate_input(&self, group: &ProgramGroup) -> Result<Value, GateInputError> {
         let values = lock(&self.values);
         let resolver = NodeResolver {
             program: self.program,
@@ -698,8 +569,8 @@ impl<'a> Executor<'a> {
         };
         match group.input.resolve(&resolver) {
             Ok(Some(input)) => Ok(input),
-            Ok(None) => Err("what the gate reads is not known yet".to_owned()),
-            Err(e) => Err(format!("what the gate reads cannot be evaluated: {e}")),
+            Ok(None) => Err(GateInputError::Unknown),
+            Err(e) => Err(GateInputError::Eval(e)),
         }
     }
 
