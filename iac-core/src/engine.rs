@@ -20,7 +20,7 @@ use crate::record::{
     BaseState, InterruptedOperation, Operation, PlanRecord, Shown, StepRecord, interrupted,
 };
 use crate::reference::{ReferenceProvider, STACK_REFERENCE};
-use crate::refresh::{self, DriftRecord, ReadFailure, Reconciled, RefreshReport};
+use crate::refresh::{self, RefreshReport};
 use crate::secrets::{Cipher, Passphrase, SecretsError};
 use crate::stack::{NodeKind, Program, RegistrationErrors};
 use crate::state::load::{Loaded, load_sealed, load_state};
@@ -184,6 +184,72 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("providers", &self.providers)
             .finish_non_exhaustive()
+    }
+}
+
+/// The resources of `state` a refresh of `refresh` reads (none when only pending operations
+/// are resolved), and how many it leaves unread.
+fn refreshed<'s>(
+    stack: &str,
+    state: &'s Checkpoint,
+    refresh: Option<&Targets>,
+) -> Result<(Vec<&'s ResourceState>, usize), EngineError> {
+    let reach = match refresh {
+        Some(targets) if !targets.is_all() => Some(
+            crate::target::reach(
+                targets,
+                None,
+                Some(state),
+                &crate::target::recorded_dependents(Some(state)),
+            )
+            .map_err(|unknown| EngineError::NoSuchResource {
+                stack: stack.to_owned(),
+                name: unknown.join("`, `"),
+            })?,
+        ),
+        _ => None,
+    };
+    let (resources, untargeted): (Vec<&ResourceState>, Vec<&ResourceState>) = state
+        .resources
+        .iter()
+        .filter(|r| refresh.is_some() && r.kind == NodeKind::Resource)
+        .partition(|r| crate::target::covers(reach.as_ref(), &r.name));
+    Ok((resources, untargeted.len()))
+}
+
+/// The program node an import of `name` as a `type_token` adopts the object as, or why
+/// there is none.
+fn importable_node(program: &Program, type_token: &str, name: &str) -> Result<usize, String> {
+    let node = match program.index.get(name) {
+        Some(&n) if program.nodes[n].registration.kind == NodeKind::Resource => n,
+        _ => {
+            return Err(
+                "the program has no resource of that name: add it to the program first".into(),
+            );
+        }
+    };
+    let registered = &program.nodes[node].registration.type_token;
+    if registered != type_token {
+        return Err(format!(
+            "the program makes it a `{registered}`, not a `{type_token}`"
+        ));
+    }
+    Ok(node)
+}
+
+/// Refuses an import when `state` records `name` or the object `id` already.
+fn unrecorded(state: &Checkpoint, name: &str, id: &str) -> Result<(), String> {
+    if state.resource(name).is_some() {
+        return Err(
+            "the stack records it already: forget it first (its object is left as it is)".into(),
+        );
+    }
+    match state.resources.iter().find(|r| r.id == id) {
+        Some(other) => Err(format!(
+            "the stack records `{id}` already, as `{}`",
+            other.name
+        )),
+        None => Ok(()),
     }
 }
 
@@ -443,37 +509,13 @@ impl Engine {
             name: name.to_owned(),
             reason,
         };
-        let node = match program.index.get(name) {
-            Some(&n) if program.nodes[n].registration.kind == NodeKind::Resource => n,
-            _ => {
-                return Err(refuse(
-                    "the program has no resource of that name: add it to the program first".into(),
-                ));
-            }
-        };
-        let registered = &program.nodes[node].registration.type_token;
-        if registered != type_token {
-            return Err(refuse(format!(
-                "the program makes it a `{registered}`, not a `{type_token}`"
-            )));
-        }
+        let node = importable_node(program, type_token, name).map_err(refuse)?;
         self.require_passphrase(program)?;
         let _lock = self.lock(stack, "import").await?;
         let loaded = self.load(stack).await?;
         if let Some(state) = &loaded.plain {
             refuse_interrupted(stack, state)?;
-            if state.resource(name).is_some() {
-                return Err(refuse(
-                    "the stack records it already: forget it first (its object is left as it is)"
-                        .into(),
-                ));
-            }
-            if let Some(other) = state.resources.iter().find(|r| r.id == id) {
-                return Err(refuse(format!(
-                    "the stack records `{id}` already, as `{}`",
-                    other.name
-                )));
-            }
+            unrecorded(state, name, id).map_err(refuse)?;
         }
         let provider = self
             .providers
@@ -637,35 +679,13 @@ impl Engine {
         let _lock = self.lock(stack, "refresh").await?;
         let loaded = self.load(stack).await?;
         let mut report = RefreshReport::new(stack);
-        let Some(plain) = loaded.plain else {
+        let Some(plain) = loaded.plain.as_ref() else {
             return Ok(report);
         };
-        let sealed = loaded.sealed.unwrap_or_else(|| plain.clone());
-        let mut failures = Vec::new();
-
-        let reach = match refresh {
-            Some(targets) if !targets.is_all() => Some(
-                crate::target::reach(
-                    targets,
-                    None,
-                    Some(&plain),
-                    &crate::target::recorded_dependents(Some(&plain)),
-                )
-                .map_err(|unknown| EngineError::NoSuchResource {
-                    stack: stack.to_owned(),
-                    name: unknown.join("`, `"),
-                })?,
-            ),
-            _ => None,
-        };
-        let (resources, untargeted): (Vec<&ResourceState>, Vec<&ResourceState>) = plain
-            .resources
-            .iter()
-            .filter(|r| refresh.is_some() && r.kind == NodeKind::Resource)
-            .partition(|r| crate::target::covers(reach.as_ref(), &r.name));
-        report.untargeted = untargeted.len();
+        let (resources, untargeted) = refreshed(stack, plain, refresh)?;
+        report.untargeted = untargeted;
         let pending_reads = plain.pending.values().map(|p| {
-            let read = ReadRequest {
+            self.read(ReadRequest {
                 stack,
                 type_token: &p.type_token,
                 name: &p.name,
@@ -675,8 +695,7 @@ impl Engine {
                 created_since: (p.kind == PendingKind::Create)
                     .then(|| humantime::parse_rfc3339(&p.started).ok())
                     .flatten(),
-            };
-            self.read(read)
+            })
         });
         let resource_reads = resources.iter().map(|r| {
             self.read(ReadRequest {
@@ -695,48 +714,23 @@ impl Engine {
             .collect()
             .await;
         let resource_found = found.split_off(plain.pending.len());
-        let pending_found = found;
-
         let mut mutations = Vec::new();
-        let mut record = |name: &str, type_token: &str, reconciled: Reconciled| {
-            let Reconciled { mutation, drift } = reconciled;
-            mutations.push(mutation);
-            report.drift.push(DriftRecord {
-                name: name.to_owned(),
-                type_token: type_token.to_owned(),
-                drift,
+        for (p, found) in plain.pending.values().zip(found) {
+            let reconciled = found.map(|found| {
+                let existing = plain
+                    .resources
+                    .iter()
+                    .find(|r| Some(&r.id) == p.id.as_ref() && r.name == p.name);
+                Some(refresh::reconcile_pending(p, found.as_ref(), existing))
             });
-        };
-        for (p, found) in plain.pending.values().zip(pending_found) {
-            match found {
-                Ok(found) => {
-                    let existing = plain
-                        .resources
-                        .iter()
-                        .find(|r| Some(&r.id) == p.id.as_ref() && r.name == p.name);
-                    let reconciled = refresh::reconcile_pending(p, found.as_ref(), existing);
-                    record(&p.name, &p.type_token, reconciled);
-                }
-                Err(error) => failures.push(ReadFailure {
-                    name: p.name.clone(),
-                    error,
-                }),
-            }
+            report.add(&p.name, &p.type_token, reconciled, &mut mutations);
         }
         for (r, found) in resources.into_iter().zip(resource_found) {
-            match found {
-                Ok(found) => match refresh::reconcile_resource(r, found.as_ref()) {
-                    Some(reconciled) => record(&r.name, &r.type_token, reconciled),
-                    None => report.unchanged += 1,
-                },
-                Err(error) => failures.push(ReadFailure {
-                    name: r.name.clone(),
-                    error,
-                }),
-            }
+            let reconciled = found.map(|found| refresh::reconcile_resource(r, found.as_ref()));
+            report.add(&r.name, &r.type_token, reconciled, &mut mutations);
         }
-        report.errors = failures;
         if !mutations.is_empty() {
+            let sealed = loaded.sealed.unwrap_or_else(|| plain.clone());
             let writer = StateWriter::start(Arc::clone(&self.backend), sealed, loaded.cipher);
             writer.commit(mutations).await?;
             writer.finish().await?;

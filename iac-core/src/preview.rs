@@ -2,11 +2,12 @@
 //! its property changes beneath, and a summary line. Pure function of a [`PlanRecord`], so a
 //! saved plan renders exactly as it did when it was made; secrets show as `[secret]`.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::record::{Operation, PlanRecord, Shown};
+use crate::record::{Operation, PlanRecord, PropertyDiff, Shown, StepRecord};
 
 /// An input a create leaves unset (`null`, `{}`, `[]`) says nothing: it is not listed.
 fn is_empty(value: Option<&Shown>) -> bool {
@@ -72,7 +73,7 @@ fn texts_diff(
     new: &serde_json::Map<String, Value>,
 ) -> String {
     let mut out = String::new();
-    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     for key in keys {
         match (old.get(key), new.get(key)) {
             (None, Some(text)) => {
@@ -99,16 +100,39 @@ fn texts_diff(
 pub fn render(plan: &PlanRecord) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Previewing stack {}", plan.stack);
-    if !plan.interrupted.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nInterrupted operations from an earlier run (run refresh to resolve them before apply):"
-        );
-        for op in &plan.interrupted {
-            let _ = writeln!(out, "  ! {op}");
+    interrupted(&mut out, plan);
+    steps(&mut out, plan);
+    moves(&mut out, plan);
+    if !plan.rolls.is_empty() {
+        let _ = writeln!(out, "\nRolling, one at a time:");
+        for roll in &plan.rolls {
+            let _ = writeln!(out, "  {roll}");
         }
     }
-    let shown: Vec<_> = plan
+    let _ = writeln!(out, "\nResources: {}", summary(plan));
+    if !plan.targets.is_all() {
+        let _ = writeln!(out, "{}", targeted(plan));
+    }
+    out
+}
+
+/// The operations an interrupted run left, if any.
+fn interrupted(out: &mut String, plan: &PlanRecord) {
+    if plan.interrupted.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nInterrupted operations from an earlier run (run refresh to resolve them before apply):"
+    );
+    for op in &plan.interrupted {
+        let _ = writeln!(out, "  ! {op}");
+    }
+}
+
+/// A line per changing step, its property changes beneath.
+fn steps(out: &mut String, plan: &PlanRecord) {
+    let shown: Vec<&StepRecord> = plan
         .steps
         .iter()
         .filter(|s| s.op != Operation::Same && !s.forgets_a_data_source())
@@ -139,88 +163,96 @@ pub fn render(plan: &PlanRecord) -> String {
             .iter()
             .filter(|d| !(step.op == Operation::Create && is_empty(d.new.as_ref())))
         {
-            if d.key == crate::FORCED_REPLACEMENT && d.old.is_none() && d.new.is_none() {
-                let _ = writeln!(out, "        {} (forces replacement)", d.key);
-                continue;
-            }
-            let forces = if d.replace {
-                " (forces replacement)"
-            } else {
-                ""
-            };
-            if let (Some(Shown::Value(Value::String(old))), Some(Shown::Value(Value::String(new)))) =
-                (&d.old, &d.new)
-                && (old.contains('\n') || new.contains('\n'))
-            {
-                let _ = writeln!(out, "        ~ {}:{forces}", d.key);
-                out.push_str(&line_diff(old, new));
-                continue;
-            }
-            // A map of texts file by file; one known only after apply as far as it is known
-            // now (its sketch), each part that is not written as the mark.
-            let (planned, note) = match (&d.new, &d.sketch) {
-                (Some(Shown::Unknown), Some(sketch)) => {
-                    (Some(sketch), " (known after apply; as far as known now)")
-                }
-                (Some(Shown::Value(value)), _) => (Some(value), ""),
-                _ => (None, ""),
-            };
-            if let Some(new) = planned.and_then(texts) {
-                let empty = serde_json::Map::new();
-                let old = match &d.old {
-                    Some(Shown::Value(value)) => texts(value),
-                    _ => None,
-                };
-                let sign = if d.old.is_some() { "~ " } else { "" };
-                let _ = writeln!(out, "        {sign}{}:{note}{forces}", d.key);
-                out.push_str(&texts_diff(old.unwrap_or(&empty), new));
-                continue;
-            }
-            // Any other value known only after apply, as far as it is known now.
-            if let (Some(Shown::Unknown), Some(sketch)) = (&d.new, &d.sketch) {
-                let line = match &d.old {
-                    Some(old) => format!("~ {}: {old} => {sketch}", d.key),
-                    None if step.op == Operation::Create => format!("{}: {sketch}", d.key),
-                    None => format!("+ {}: {sketch}", d.key),
-                };
-                let _ = writeln!(out, "        {line}{note}{forces}");
-                continue;
-            }
-            let line = match (&d.old, &d.new) {
-                (None, Some(Shown::Value(Value::String(text)))) if text.contains('\n') => {
-                    format!("{}: {}", d.key, lines(text))
-                }
-                (None, Some(new)) if step.op == Operation::Create => format!("{}: {new}", d.key),
-                (None, Some(new)) => format!("+ {}: {new}", d.key),
-                (Some(old), None) => format!("- {}: {old}", d.key),
-                (Some(old), Some(new)) => format!("~ {}: {old} => {new}", d.key),
-                (None, None) => format!("~ {}", d.key),
-            };
-            let _ = writeln!(out, "        {line}{forces}");
+            property(out, step.op, d);
         }
     }
-    if !plan.moves.is_empty() {
-        out.push('\n');
-        let type_width = plan
-            .moves
-            .iter()
-            .map(|m| m.type_token.len())
-            .max()
-            .unwrap_or(0);
-        for m in &plan.moves {
-            let _ = writeln!(
-                out,
-                " => {:<type_width$}  {}  moved from `{}`",
-                m.type_token, m.to, m.from
-            );
-        }
+}
+
+/// One property's change: a line, or a text's line diff, or a map of texts file by file.
+fn property(out: &mut String, op: Operation, d: &PropertyDiff) {
+    if d.key == crate::FORCED_REPLACEMENT && d.old.is_none() && d.new.is_none() {
+        let _ = writeln!(out, "        {} (forces replacement)", d.key);
+        return;
     }
-    if !plan.rolls.is_empty() {
-        let _ = writeln!(out, "\nRolling, one at a time:");
-        for roll in &plan.rolls {
-            let _ = writeln!(out, "  {roll}");
-        }
+    let forces = if d.replace {
+        " (forces replacement)"
+    } else {
+        ""
+    };
+    if let (Some(Shown::Value(Value::String(old))), Some(Shown::Value(Value::String(new)))) =
+        (&d.old, &d.new)
+        && (old.contains('\n') || new.contains('\n'))
+    {
+        let _ = writeln!(out, "        ~ {}:{forces}", d.key);
+        out.push_str(&line_diff(old, new));
+        return;
     }
+    // A map of texts file by file; one known only after apply as far as it is known
+    // now (its sketch), each part that is not written as the mark.
+    let (planned, note) = match (&d.new, &d.sketch) {
+        (Some(Shown::Unknown), Some(sketch)) => {
+            (Some(sketch), " (known after apply; as far as known now)")
+        }
+        (Some(Shown::Value(value)), _) => (Some(value), ""),
+        _ => (None, ""),
+    };
+    if let Some(new) = planned.and_then(texts) {
+        let empty = serde_json::Map::new();
+        let old = match &d.old {
+            Some(Shown::Value(value)) => texts(value),
+            _ => None,
+        };
+        let sign = if d.old.is_some() { "~ " } else { "" };
+        let _ = writeln!(out, "        {sign}{}:{note}{forces}", d.key);
+        out.push_str(&texts_diff(old.unwrap_or(&empty), new));
+        return;
+    }
+    // Any other value known only after apply, as far as it is known now.
+    if let (Some(Shown::Unknown), Some(sketch)) = (&d.new, &d.sketch) {
+        let line = match &d.old {
+            Some(old) => format!("~ {}: {old} => {sketch}", d.key),
+            None if op == Operation::Create => format!("{}: {sketch}", d.key),
+            None => format!("+ {}: {sketch}", d.key),
+        };
+        let _ = writeln!(out, "        {line}{note}{forces}");
+        return;
+    }
+    let line = match (&d.old, &d.new) {
+        (None, Some(Shown::Value(Value::String(text)))) if text.contains('\n') => {
+            format!("{}: {}", d.key, lines(text))
+        }
+        (None, Some(new)) if op == Operation::Create => format!("{}: {new}", d.key),
+        (None, Some(new)) => format!("+ {}: {new}", d.key),
+        (Some(old), None) => format!("- {}: {old}", d.key),
+        (Some(old), Some(new)) => format!("~ {}: {old} => {new}", d.key),
+        (None, None) => format!("~ {}", d.key),
+    };
+    let _ = writeln!(out, "        {line}{forces}");
+}
+
+/// The records moved to a new name, if any.
+fn moves(out: &mut String, plan: &PlanRecord) {
+    if plan.moves.is_empty() {
+        return;
+    }
+    out.push('\n');
+    let type_width = plan
+        .moves
+        .iter()
+        .map(|m| m.type_token.len())
+        .max()
+        .unwrap_or(0);
+    for m in &plan.moves {
+        let _ = writeln!(
+            out,
+            " => {:<type_width$}  {}  moved from `{}`",
+            m.type_token, m.to, m.from
+        );
+    }
+}
+
+/// `2 to create, 1 to update, 36 unchanged`.
+fn summary(plan: &PlanRecord) -> String {
     let c = plan.counts();
     let mut parts = Vec::new();
     if !plan.moves.is_empty() {
@@ -241,42 +273,38 @@ pub fn render(plan: &PlanRecord) -> String {
     if parts.is_empty() {
         parts.push("no resources".to_owned());
     }
-    let _ = writeln!(out, "\nResources: {}", parts.join(", "));
+    parts.join(", ")
+}
+
+/// What a targeted plan covers and leaves: `Targeted: `vpc` with what they need; 40 other
+/// resources not targeted, left as they are`.
+fn targeted(plan: &PlanRecord) -> String {
     let targets = &plan.targets;
-    if !targets.is_all() {
-        let quoted = |names: &std::collections::BTreeSet<String>| {
-            names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut named = Vec::new();
-        if !targets.names.is_empty() {
-            named.push(quoted(&targets.names));
-        }
-        if !targets.excluded.is_empty() {
-            named.push(format!("every resource but {}", quoted(&targets.excluded)));
-        }
-        let reach = if targets.dependents {
-            "with what they need and what depends on them"
-        } else {
-            "with what they need"
-        };
-        let _ = writeln!(
-            out,
-            "Targeted: {} {reach}; {} not targeted, left as {}",
-            named.join(" and "),
-            match plan.untargeted {
-                1 => "1 other resource".to_owned(),
-                n => format!("{n} other resources"),
-            },
-            if plan.untargeted == 1 {
-                "it is"
-            } else {
-                "they are"
-            }
-        );
+    let quoted = |names: &BTreeSet<String>| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut named = Vec::new();
+    if !targets.names.is_empty() {
+        named.push(quoted(&targets.names));
     }
-    out
+    if !targets.excluded.is_empty() {
+        named.push(format!("every resource but {}", quoted(&targets.excluded)));
+    }
+    let reach = if targets.dependents {
+        "with what they need and what depends on them"
+    } else {
+        "with what they need"
+    };
+    let (others, left_as) = match plan.untargeted {
+        1 => ("1 other resource".to_owned(), "it is"),
+        n => (format!("{n} other resources"), "they are"),
+    };
+    format!(
+        "Targeted: {} {reach}; {others} not targeted, left as {left_as}",
+        named.join(" and ")
+    )
 }

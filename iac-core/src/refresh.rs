@@ -114,6 +114,32 @@ impl RefreshReport {
             untargeted: 0,
         }
     }
+
+    /// Adds what reading one resource (or pending operation) found: a failed read, nothing
+    /// changed, or a finding and the mutation that records it (added to `mutations`).
+    pub(crate) fn add(
+        &mut self,
+        name: &str,
+        type_token: &str,
+        read: Result<Option<Reconciled>, String>,
+        mutations: &mut Vec<Mutation>,
+    ) {
+        match read {
+            Err(error) => self.errors.push(ReadFailure {
+                name: name.to_owned(),
+                error,
+            }),
+            Ok(None) => self.unchanged += 1,
+            Ok(Some(Reconciled { mutation, drift })) => {
+                mutations.push(mutation);
+                self.drift.push(DriftRecord {
+                    name: name.to_owned(),
+                    type_token: type_token.to_owned(),
+                    drift,
+                });
+            }
+        }
+    }
 }
 
 /// The preview's style: `~ name (type): key: old => new`, one line per property.

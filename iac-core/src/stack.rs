@@ -349,64 +349,13 @@ impl Stack {
     /// Validates the whole graph and returns the program, or every problem found.
     pub fn build(mut self) -> Result<Program, RegistrationErrors> {
         let declared = std::mem::take(&mut self.groups);
-        let mut errors = self.errors;
+        let mut errors = std::mem::take(&mut self.errors);
         let stack = self.name.to_string();
-        let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.nodes.len()];
-        let foreign = |holder: &str, r: &ResourceRef| RegistrationError::ForeignReference {
-            stack: stack.clone(),
-            resource: holder.to_owned(),
-            other_stack: r.stack_name().to_owned(),
-            referenced: r.name().to_owned(),
-        };
-        for (i, node) in self.nodes.iter().enumerate() {
-            let refs = node
-                .inputs
-                .values()
-                .flat_map(|o| o.dependencies())
-                .chain(node.options.foreign_dependencies.iter());
-            for r in refs {
-                if r.stack != self.id {
-                    errors.push(foreign(&node.name, r));
-                } else if let Some(&d) = self.by_name.get(&r.name) {
-                    deps[i].insert(d);
-                }
-            }
-            for name in &node.options.depends_on {
-                match self.by_name.get(name.as_str()) {
-                    Some(&d) => {
-                        deps[i].insert(d);
-                    }
-                    None => errors.push(RegistrationError::UnknownDependency {
-                        stack: stack.clone(),
-                        resource: node.name.to_string(),
-                        missing: name.clone(),
-                    }),
-                }
-            }
-        }
-        let mut aliased: HashMap<&str, &str> = HashMap::new();
-        for node in &self.nodes {
-            for alias in &node.options.aliases {
-                let reason = if self.by_name.contains_key(alias.as_str()) {
-                    Some("a registered resource has that name".to_owned())
-                } else {
-                    aliased
-                        .insert(alias, &node.name)
-                        .map(|other| format!("so has `{other}`"))
-                };
-                if let Some(reason) = reason {
-                    errors.push(RegistrationError::InvalidAlias {
-                        stack: stack.clone(),
-                        resource: node.name.to_string(),
-                        alias: alias.clone(),
-                        reason,
-                    });
-                }
-            }
-        }
+        let deps = self.dependencies(&mut errors);
+        self.check_aliases(&mut errors);
         for (key, output) in &self.outputs {
             for r in output.dependencies().filter(|r| r.stack != self.id) {
-                errors.push(foreign(&format!("output {key}"), r));
+                errors.push(self.foreign(&format!("output {key}"), r));
             }
         }
         let names: Vec<&str> = self.nodes.iter().map(|n| &*n.name).collect();
@@ -436,6 +385,73 @@ impl Stack {
             outputs: self.outputs,
             groups,
         })
+    }
+
+    /// Each node's dependencies: the resources its inputs read, its `depends_on` and its
+    /// foreign dependencies (a reference into another stack, or an unknown name, is an error).
+    fn dependencies(&self, errors: &mut Vec<RegistrationError>) -> Vec<BTreeSet<usize>> {
+        let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            let refs = node
+                .inputs
+                .values()
+                .flat_map(|o| o.dependencies())
+                .chain(node.options.foreign_dependencies.iter());
+            for r in refs {
+                if r.stack != self.id {
+                    errors.push(self.foreign(&node.name, r));
+                } else if let Some(&d) = self.by_name.get(&r.name) {
+                    deps[i].insert(d);
+                }
+            }
+            for name in &node.options.depends_on {
+                match self.by_name.get(name.as_str()) {
+                    Some(&d) => {
+                        deps[i].insert(d);
+                    }
+                    None => errors.push(RegistrationError::UnknownDependency {
+                        stack: self.name.to_string(),
+                        resource: node.name.to_string(),
+                        missing: name.clone(),
+                    }),
+                }
+            }
+        }
+        deps
+    }
+
+    /// A reference from `holder` into another stack.
+    fn foreign(&self, holder: &str, r: &ResourceRef) -> RegistrationError {
+        RegistrationError::ForeignReference {
+            stack: self.name.to_string(),
+            resource: holder.to_owned(),
+            other_stack: r.stack_name().to_owned(),
+            referenced: r.name().to_owned(),
+        }
+    }
+
+    /// Refuses an alias that is a registered name or another resource's alias too.
+    fn check_aliases(&self, errors: &mut Vec<RegistrationError>) {
+        let mut aliased: HashMap<&str, &str> = HashMap::new();
+        for node in &self.nodes {
+            for alias in &node.options.aliases {
+                let reason = if self.by_name.contains_key(alias.as_str()) {
+                    Some("a registered resource has that name".to_owned())
+                } else {
+                    aliased
+                        .insert(alias, &node.name)
+                        .map(|other| format!("so has `{other}`"))
+                };
+                if let Some(reason) = reason {
+                    errors.push(RegistrationError::InvalidAlias {
+                        stack: self.name.to_string(),
+                        resource: node.name.to_string(),
+                        alias: alias.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
     }
 }
 
