@@ -10,6 +10,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::ports::Ports;
+use crate::role::Role;
 
 /// An environment's whole configuration.
 ///
@@ -171,6 +172,12 @@ impl PlatformConfig {
             Site::Aws(aws) => aws.nodes.count(role),
             Site::Local(_) => role.default_count(),
         }
+    }
+
+    /// Whether the platform runs the HTTP source connector: on the Connect nodes, polling the
+    /// admin API on the platform node (so only with both).
+    pub fn runs_connector(&self) -> bool {
+        self.count(Role::Platform) > 0 && self.count(Role::Connect) > 0
     }
 
     /// The address services listen on: every interface of a node on AWS (its security
@@ -855,69 +862,6 @@ impl Default for KafkaConfig {
             min_insync_replicas: 2,
             broker_properties: BTreeMap::new(),
             controller_properties: BTreeMap::new(),
-        }
-    }
-}
-
-/// A node's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// KRaft controller.
-    Controller,
-    /// Broker.
-    Broker,
-    /// Kafka Connect worker.
-    Connect,
-    /// Monitoring and admin API.
-    Platform,
-}
-
-impl Role {
-    /// Every role, in the order nodes are registered.
-    pub const ALL: [Role; 4] = [
-        Role::Controller,
-        Role::Broker,
-        Role::Connect,
-        Role::Platform,
-    ];
-
-    /// The role's name (`controller`, `broker`, …), as in resource names and TOML tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Controller => "controller",
-            Role::Broker => "broker",
-            Role::Connect => "connect",
-            Role::Platform => "platform",
-        }
-    }
-
-    /// The first host number of the role's nodes in a zone's /24 on AWS: controllers from
-    /// .10, brokers from .20, Connect from .30, platform nodes from .40.
-    pub fn first_host(self) -> u32 {
-        match self {
-            Role::Controller => 10,
-            Role::Broker => 20,
-            Role::Connect => 30,
-            Role::Platform => 40,
-        }
-    }
-
-    /// How many nodes of the role a zone's /24 has addresses for: up to the next role's
-    /// first host, the platform nodes' up to .250 (AWS keeps .255).
-    pub fn hosts_per_zone(self) -> u32 {
-        match self {
-            Role::Platform => 211,
-            _ => 10,
-        }
-    }
-
-    /// The seed's count of the role: 3 controllers, 3 brokers, one Connect worker, one
-    /// platform node.
-    pub fn default_count(self) -> u32 {
-        match self {
-            Role::Controller | Role::Broker => 3,
-            Role::Connect | Role::Platform => 1,
         }
     }
 }

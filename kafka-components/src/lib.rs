@@ -14,18 +14,20 @@ pub mod policy;
 pub mod ports;
 mod programs;
 pub mod render;
+pub mod role;
 pub mod security;
 mod triggers;
 
 pub use aws::{
     KafkaNetwork, KafkaPlatform, NetworkSubnet, Node, VPC_ID_OUTPUT, deploy, subnet_output,
 };
-pub use config::{ConfigError, PlatformConfig, Role, Site};
+pub use config::{ConfigError, PlatformConfig, Site};
 pub use ipnet::Ipv4Net;
 pub use local::{LocalPlatform, LocalService, local_nodes};
-pub use nodes::NodeFacts;
+pub use nodes::{NodeFacts, NodesError};
 pub use policy::{PolicyErrors, Violation};
 pub use render::{RenderError, RenderedConfig, RenderedFile};
+pub use role::Role;
 pub use security::Credentials;
 
 /// The repository's README: its Rust snippets compile as doc-tests of this crate, the one

@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::Role;
-use crate::render::RenderError;
+use crate::role::Role;
 
 /// The name of the stack output that lists the nodes.
 pub const NODES_OUTPUT: &str = "nodes";
@@ -49,14 +48,14 @@ impl NodeFacts {
     pub fn from_outputs(
         stack: &str,
         outputs: &BTreeMap<String, Value>,
-    ) -> Result<Vec<Self>, RenderError> {
+    ) -> Result<Vec<Self>, NodesError> {
         let nodes = outputs
             .get(NODES_OUTPUT)
-            .ok_or_else(|| RenderError::NotApplied {
+            .ok_or_else(|| NodesError::NotApplied {
                 stack: stack.to_owned(),
             })?;
         let mut nodes: Vec<Self> =
-            serde_json::from_value(nodes.clone()).map_err(|e| RenderError::BadOutputs {
+            serde_json::from_value(nodes.clone()).map_err(|e| NodesError::BadOutputs {
                 stack: stack.to_owned(),
                 reason: e.to_string(),
             })?;
@@ -83,4 +82,24 @@ impl NodeFacts {
             &self.public_ip
         }
     }
+}
+
+/// Why an applied stack's nodes cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodesError {
+    /// The stack has no node outputs yet.
+    #[error("stack `{stack}` has no `nodes` output: apply it first")]
+    NotApplied {
+        /// The stack.
+        stack: String,
+    },
+    /// The outputs are not what the platform exports.
+    #[error("the `nodes` output of stack `{stack}` is not the platform's: {reason}")]
+    BadOutputs {
+        /// The stack.
+        stack: String,
+        /// What is wrong.
+        reason: String,
+    },
 }

@@ -13,9 +13,10 @@
 
 use std::fmt;
 
-use crate::config::{AwsSite, LocalSite, PlatformConfig, Role, Site};
+use crate::config::{AwsSite, LocalSite, NetworkConfig, PlatformConfig, Site};
 use crate::ports::{self, LOCAL_PORT_STEP, Listener};
 use crate::programs::{KafkaHome, java_problem, program_path};
+use crate::role::Role;
 
 /// Memory (GiB) of the instance types the platform may use. A type not listed is refused:
 /// add it here with its memory.
@@ -578,8 +579,14 @@ fn replication(config: &PlatformConfig, found: &mut Vec<Violation>) {
 /// Three distinct zones, a VPC with a /24 per zone and in it an address for every node, an
 /// operator CIDR that is not the internet, and no empty region, endpoint or login user.
 fn network(config: &AwsSite, found: &mut Vec<Violation>) {
-    let network = &config.network;
-    let zones = network.availability_zones.len();
+    zone_names(&config.network, found);
+    aws_settings(config, found);
+    zone_count(&config.network, found);
+    addresses(config, found);
+}
+
+/// Each availability zone named, once.
+fn zone_names(network: &NetworkConfig, found: &mut Vec<Violation>) {
     let mut seen = std::collections::BTreeSet::new();
     for (i, zone) in network.availability_zones.iter().enumerate() {
         if zone.trim().is_empty() {
@@ -594,6 +601,10 @@ fn network(config: &AwsSite, found: &mut Vec<Violation>) {
             ));
         }
     }
+}
+
+/// The region, the endpoint and the SSH user, when given, are not empty.
+fn aws_settings(config: &AwsSite, found: &mut Vec<Violation>) {
     if config.aws.region.trim().is_empty() {
         found.push(violation(
             "aws.region",
@@ -622,6 +633,11 @@ fn network(config: &AwsSite, found: &mut Vec<Violation>) {
             "is empty: remove it (the image's default `admin`) or name the login user",
         ));
     }
+}
+
+/// Three zones, unless a sandbox says fewer will do.
+fn zone_count(network: &NetworkConfig, found: &mut Vec<Violation>) {
+    let zones = network.availability_zones.len();
     if zones == 0 {
         found.push(violation(
             "network.availability_zones",
@@ -633,6 +649,13 @@ fn network(config: &AwsSite, found: &mut Vec<Violation>) {
             format!("{zones} zone(s): controllers and brokers must spread over 3 zones to survive losing one; list 3 (or set allow_fewer_than_three_zones for a sandbox)"),
         ));
     }
+}
+
+/// Room in the VPC for a /24 per zone and in each /24 for the role's nodes; the operator's
+/// block not the whole internet.
+fn addresses(config: &AwsSite, found: &mut Vec<Violation>) {
+    let network = &config.network;
+    let zones = network.availability_zones.len();
     if network.zone_subnets().is_none() {
         found.push(violation(
             "network.vpc_cidr",

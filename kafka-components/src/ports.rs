@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Role;
+use crate::role::Role;
 
 /// Ports of every service (the defaults are those of the platform this one replaces).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

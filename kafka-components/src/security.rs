@@ -22,7 +22,8 @@ use iac_core::{Output, Stack};
 use iac_local::{Folder, FolderArgs};
 use iac_tls::{Certificate, CertificateArgs, Password, PasswordArgs, PrivateKey, PrivateKeyArgs};
 
-use crate::config::{PlatformConfig, Role};
+use crate::config::PlatformConfig;
+use crate::role::Role;
 
 /// A SCRAM-SHA-512 principal of the platform: its key in cp-ansible's `sasl_scram_users` and
 /// the principal.
@@ -217,54 +218,11 @@ pub(crate) fn register(
 ) -> Option<Credentials> {
     let security = &config.security;
     let dir = security.sasl_ssl_credentials()?.to_owned();
-    let env = stack.name().to_owned();
-    let ca_key = stack.resource::<PrivateKey>("tls-ca-key", PrivateKeyArgs::default());
-    let ca = stack.resource::<Certificate>(
-        "tls-ca",
-        CertificateArgs {
-            private_key_pem: ca_key.private_key_pem(),
-            common_name: format!("{env} Kafka CA").into(),
-            organization: Some(env.clone()).into(),
-            is_ca: Some(true).into(),
-            validity_days: i64::from(security.ca_validity_days).into(),
-            ..Default::default()
-        },
-    );
-    let mut files: Vec<Output<(String, String)>> =
-        vec![ca.cert_pem().map(|pem| (CA_FILE.to_owned(), pem))];
-    let mut names = vec![CA_FILE.to_owned()];
-    for subject in subjects {
-        let key = stack.resource::<PrivateKey>(
-            &format!("{}-tls-key", subject.name),
-            PrivateKeyArgs::default(),
-        );
-        let cert = stack.resource::<Certificate>(
-            &format!("{}-tls", subject.name),
-            CertificateArgs {
-                private_key_pem: key.private_key_pem(),
-                common_name: subject.dns_name.clone(),
-                organization: Some(env.clone()).into(),
-                dns_names: subject.dns_name.map(|name| vec![name]),
-                ip_addresses: vec![subject.ip].into(),
-                validity_days: i64::from(security.certificate_validity_days).into(),
-                ca_private_key_pem: ca_key.private_key_pem().map(Some),
-                ca_cert_pem: ca.cert_pem().map(Some),
-                ..Default::default()
-            },
-        );
-        let (crt, pem, keystore) = node_files_with_keystore(&subject.files);
-        names.extend([crt.clone(), pem.clone()]);
-        if subject.keystore {
-            names.push(keystore.clone());
-            files.push(
-                key.private_key_pem()
-                    .zip(cert.cert_pem())
-                    .map(move |(key, cert)| (keystore.clone(), format!("{key}\n{cert}\n"))),
-            );
-        }
-        files.push(cert.cert_pem().map(move |text| (crt.clone(), text)));
-        files.push(key.private_key_pem().map(move |text| (pem.clone(), text)));
-    }
+    let Certificates {
+        ca,
+        mut files,
+        mut names,
+    } = certificates(stack, config, subjects);
     let password = |stack: &mut Stack, name: &str| {
         stack
             .resource::<Password>(
@@ -317,6 +275,71 @@ pub(crate) fn register(
         contents: files,
         grafana_admin_password: grafana,
     })
+}
+
+/// The stack's CA and a key and CA-signed certificate per subject, with the credentials
+/// files they fill (and those files' names).
+struct Certificates {
+    ca: Certificate,
+    files: Vec<Output<(String, String)>>,
+    names: Vec<String>,
+}
+
+fn certificates(
+    stack: &mut Stack,
+    config: &PlatformConfig,
+    subjects: Vec<CertificateSubject>,
+) -> Certificates {
+    let security = &config.security;
+    let env = stack.name().to_owned();
+    let ca_key = stack.resource::<PrivateKey>("tls-ca-key", PrivateKeyArgs::default());
+    let ca = stack.resource::<Certificate>(
+        "tls-ca",
+        CertificateArgs {
+            private_key_pem: ca_key.private_key_pem(),
+            common_name: format!("{env} Kafka CA").into(),
+            organization: Some(env.clone()).into(),
+            is_ca: Some(true).into(),
+            validity_days: i64::from(security.ca_validity_days).into(),
+            ..Default::default()
+        },
+    );
+    let mut files: Vec<Output<(String, String)>> =
+        vec![ca.cert_pem().map(|pem| (CA_FILE.to_owned(), pem))];
+    let mut names = vec![CA_FILE.to_owned()];
+    for subject in subjects {
+        let key = stack.resource::<PrivateKey>(
+            &format!("{}-tls-key", subject.name),
+            PrivateKeyArgs::default(),
+        );
+        let cert = stack.resource::<Certificate>(
+            &format!("{}-tls", subject.name),
+            CertificateArgs {
+                private_key_pem: key.private_key_pem(),
+                common_name: subject.dns_name.clone(),
+                organization: Some(env.clone()).into(),
+                dns_names: subject.dns_name.map(|name| vec![name]),
+                ip_addresses: vec![subject.ip].into(),
+                validity_days: i64::from(security.certificate_validity_days).into(),
+                ca_private_key_pem: ca_key.private_key_pem().map(Some),
+                ca_cert_pem: ca.cert_pem().map(Some),
+                ..Default::default()
+            },
+        );
+        let (crt, pem, keystore) = node_files_with_keystore(&subject.files);
+        names.extend([crt.clone(), pem.clone()]);
+        if subject.keystore {
+            names.push(keystore.clone());
+            files.push(
+                key.private_key_pem()
+                    .zip(cert.cert_pem())
+                    .map(move |(key, cert)| (keystore.clone(), format!("{key}\n{cert}\n"))),
+            );
+        }
+        files.push(cert.cert_pem().map(move |text| (crt.clone(), text)));
+        files.push(key.private_key_pem().map(move |text| (pem.clone(), text)));
+    }
+    Certificates { ca, files, names }
 }
 
 /// The contents of [`SECRET_FILES`]: cp-ansible's variables, Connect's and the brokers' JAAS

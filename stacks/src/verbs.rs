@@ -7,7 +7,7 @@ use iac_core::{
     ApplyOptions, ApplySummary, Engine, Plan, PlanOptions, PlanRecord, Program, Progress, Shown,
     Targets,
 };
-use kafka_components::NodeFacts;
+use kafka_components::{NodeFacts, RenderError};
 
 use crate::cli::{Planning, RunArgs, Target, Targeting};
 use crate::environment::{Env, build_programs, load, program};
@@ -309,7 +309,7 @@ async fn write_rendered(engine: &Engine, env: &Env, target: &Target) -> Result<(
         .await?
         .map(|s| s.outputs)
         .unwrap_or_default();
-    let nodes = NodeFacts::from_outputs(&env.name, &outputs)?;
+    let nodes = NodeFacts::from_outputs(&env.name, &outputs).map_err(RenderError::from)?;
     let files = kafka_components::render::render(&env.name, &env.config, &nodes)?;
     let out = target.render_dir.join(&env.name);
     kafka_components::render::write(&out, &files)?;

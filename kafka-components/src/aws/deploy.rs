@@ -9,17 +9,14 @@ use std::collections::BTreeMap;
 use iac_core::{Output, ResourceOptions, Stack};
 use iac_local::{Command, CommandArgs, Environment};
 
-use crate::config::{AwsSite, PlatformConfig, Role};
+use crate::config::{AwsSite, PlatformConfig};
 use crate::programs::{program_fingerprint, program_path};
 use crate::render::{RenderedConfig, paths};
+use crate::role::Role;
 use crate::security::{self, Credentials};
 use crate::triggers::{CREDENTIALS_DIGEST, digest};
 
-/// The ansible-core the deployment runs: the newest cp-ansible supports (2.16 to 2.18).
-pub const ANSIBLE_CORE_VERSION: &str = "2.18.19";
-
-/// The cp-ansible (`confluent.platform` collection) release the inventory is written for.
-pub const CP_ANSIBLE_VERSION: &str = "8.3.0";
+pub use crate::render::playbooks::{ANSIBLE_CORE_VERSION, CP_ANSIBLE_VERSION};
 
 /// The credentials a step copies to the nodes, on a SASL_SSL platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,15 +126,9 @@ pub const STEPS: [Step; 4] = [
     },
 ];
 
-/// Whether the platform runs the HTTP source connector: on the Connect nodes, polling the
-/// admin API on the platform node (so only with both).
-pub(crate) fn runs_connector(config: &PlatformConfig) -> bool {
-    config.count(Role::Platform) > 0 && config.count(Role::Connect) > 0
-}
-
 /// The steps of a platform: the Connect step only where the connector runs.
 pub fn steps(config: &PlatformConfig) -> impl Iterator<Item = &'static Step> {
-    let connector = runs_connector(config);
+    let connector = config.runs_connector();
     STEPS
         .iter()
         .filter(move |step| connector || !step.needs_connect_and_platform)

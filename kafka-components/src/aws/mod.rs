@@ -19,10 +19,11 @@ use iac_aws::*;
 use iac_core::{Output, Stack};
 use ipnet::Ipv4Net;
 
-use crate::config::{AwsSite, PlatformConfig, Role, node_address};
+use crate::config::{AwsSite, PlatformConfig, node_address};
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
 use crate::ports::{self, OpenTo};
+use crate::role::Role;
 use crate::security::{CertificateSubject, Credentials};
 
 pub mod deploy;

@@ -6,11 +6,11 @@ use iac_local::{Command, CommandArgs, Environment};
 use sha2::{Digest, Sha256};
 
 use super::{Context, Ready, Spec, short_name};
-use crate::config::Role;
 use crate::nodes::NodeFacts;
 use crate::ports;
 use crate::programs::{KafkaHome, program_path};
 use crate::render::paths;
+use crate::role::Role;
 use crate::security::{self, CA_FILE};
 
 /// The Kafka cluster id of environment `env`: a stable function of its name (a UUID's 16

@@ -21,13 +21,14 @@
 use iac_core::{Output, ResourceOptions, RollingGroup, Stack};
 use iac_local::{Command, Environment, Folder, Service, ServiceArgs};
 
-use crate::config::{LocalSite, PlatformConfig, Role};
+use crate::config::{LocalSite, PlatformConfig};
 use crate::gate::KafkaGate;
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
 use crate::ports::{self, LOCAL_PORT_STEP, Listener};
 use crate::programs::{program_fingerprint, program_path};
 use crate::render::{RenderedConfig, paths};
+use crate::role::Role;
 use crate::security::{
     self, ADMIN_API_PASSWORD_FILE, CA_FILE, CONNECTOR, CertificateSubject, Credentials,
 };
@@ -326,25 +327,26 @@ struct Context<'a> {
 
 /// Every service of the local platform, in start order.
 fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<Spec> {
-    let env = context.env;
-    let config = context.config;
-    let p = &config.ports;
-    let programs = &context.site.programs;
-    let rendered = context.rendered;
     let mut specs: Vec<Spec> = crate::render::of_role(nodes, &[Role::Controller, Role::Broker])
         .into_iter()
         .map(|node| kafka::kafka_node(stack, context, node))
         .collect();
-    let bootstrap = crate::render::of_role(nodes, &[Role::Broker])
-        .into_iter()
-        .map(|n| n.endpoint(p.broker_client))
-        .collect::<Vec<_>>()
-        .join(",");
+    specs.extend([
+        connect_spec(context, nodes),
+        admin_api_spec(context, nodes),
+        connector_spec(context, nodes),
+    ]);
+    specs.extend(monitoring_specs(context));
+    specs
+}
 
+/// The Kafka Connect distributed worker.
+fn connect_spec(context: &Context<'_>, nodes: &[NodeFacts]) -> Spec {
+    let p = &context.config.ports;
     let connect_port = |port| crate::render::connect_port(nodes, port);
     let mut connect = Spec::new(
         "connect-1",
-        program_path(&programs.java),
+        program_path(&context.site.programs.java),
         &ports::CONNECT_REST,
         Ready(connect_port(p.connect_rest), "/connectors", None),
     );
@@ -355,7 +357,7 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
     );
     connect.args.extend([
         "org.apache.kafka.connect.cli.ConnectDistributed".to_owned(),
-        format!("{rendered}/connect/connect-distributed.properties"),
+        format!("{}/{}", context.rendered, paths::CONNECT_WORKER),
     ]);
     connect.ready_timeout_secs = 180;
     connect.reads = vec![
@@ -368,10 +370,27 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
     );
     connect.after = &["broker"];
     connect.workdir = Some(format!("{}/connect-1", context.dir));
+    if context.credentials.is_some() {
+        connect.reads_credentials = vec![
+            security::CONNECT_SECRETS_FILE.to_owned(),
+            CA_FILE.to_owned(),
+            security::node_files_with_keystore(&format!("{}-connect-1", context.env)).2,
+        ];
+    }
+    connect
+}
 
+/// The admin API, on the brokers' client listeners.
+fn admin_api_spec(context: &Context<'_>, nodes: &[NodeFacts]) -> Spec {
+    let p = &context.config.ports;
+    let bootstrap = crate::render::of_role(nodes, &[Role::Broker])
+        .into_iter()
+        .map(|n| n.endpoint(p.broker_client))
+        .collect::<Vec<_>>()
+        .join(",");
     let mut admin_api = Spec::new(
         "admin-api",
-        program_path(&programs.admin_api),
+        program_path(&context.site.programs.admin_api),
         &ports::ADMIN_API,
         Ready(p.admin_api, "/ready", None),
     );
@@ -383,31 +402,34 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
     ];
     admin_api.url = format!("http://127.0.0.1:{}/topics", p.admin_api);
     admin_api.after = &["broker"];
-
-    let mut connector = Spec::new(
-        "http-source-connector",
-        program_path(&programs.connector),
-        &ports::HTTP_SOURCE_CONNECTOR,
-        Ready(connect_port(p.http_source_connector), "/metrics", None),
-    );
-    connector.args = vec![format!("{rendered}/connect/http-source-connector.json")];
-    connector.reads = vec![paths::CONNECTOR.to_owned()];
-    connector.url = format!(
-        "http://127.0.0.1:{}/connectors/{env}-admin-api-topics/status",
-        connect_port(p.http_source_connector)
-    );
-    connector.after = &["broker", "admin-api"];
     if let Some(credentials) = context.credentials {
-        connect.reads_credentials = vec![
-            security::CONNECT_SECRETS_FILE.to_owned(),
-            CA_FILE.to_owned(),
-            security::node_files_with_keystore(&format!("{env}-connect-1")).2,
-        ];
         admin_api.args.extend(security::admin_api_sasl_args(
             &credentials.path(ADMIN_API_PASSWORD_FILE),
             &credentials.path(CA_FILE),
         ));
         admin_api.reads_credentials = vec![ADMIN_API_PASSWORD_FILE.into(), CA_FILE.into()];
+    }
+    admin_api
+}
+
+/// The HTTP source connector, polling the admin API.
+fn connector_spec(context: &Context<'_>, nodes: &[NodeFacts]) -> Spec {
+    let p = &context.config.ports;
+    let port = crate::render::connect_port(nodes, p.http_source_connector);
+    let mut connector = Spec::new(
+        "http-source-connector",
+        program_path(&context.site.programs.connector),
+        &ports::HTTP_SOURCE_CONNECTOR,
+        Ready(port, "/metrics", None),
+    );
+    connector.args = vec![format!("{}/{}", context.rendered, paths::CONNECTOR)];
+    connector.reads = vec![paths::CONNECTOR.to_owned()];
+    connector.url = format!(
+        "http://127.0.0.1:{port}/connectors/{}-admin-api-topics/status",
+        context.env
+    );
+    connector.after = &["broker", "admin-api"];
+    if let Some(credentials) = context.credentials {
         // The rendered connector file names the variable and the CA's path.
         if let Some(password) = credentials.password(CONNECTOR) {
             connector.environment = password.clone().map(|password| {
@@ -416,7 +438,14 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
         }
         connector.reads_credentials = vec![CA_FILE.into()];
     }
+    connector
+}
 
+/// node_exporter, Alertmanager and Prometheus.
+fn monitoring_specs(context: &Context<'_>) -> [Spec; 3] {
+    let p = &context.config.ports;
+    let programs = &context.site.programs;
+    let rendered = context.rendered;
     let mut node_exporter = Spec::new(
         "node-exporter",
         program_path(&programs.node_exporter),
@@ -436,7 +465,7 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
         Ready(p.alertmanager, "/-/ready", None),
     );
     alertmanager.args = vec![
-        format!("--config.file={rendered}/alertmanager/alertmanager.yml"),
+        format!("--config.file={rendered}/{}", paths::ALERTMANAGER_CONFIG),
         format!("--storage.path={}/alertmanager", context.dir),
         format!("--web.listen-address=127.0.0.1:{}", p.alertmanager),
         // One instance: no cluster port (it would listen on every interface).
@@ -452,7 +481,7 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
         Ready(p.prometheus, "/-/ready", None),
     );
     prometheus.args = vec![
-        format!("--config.file={rendered}/prometheus/prometheus.yml"),
+        format!("--config.file={rendered}/{}", paths::PROMETHEUS_CONFIG),
         format!("--storage.tsdb.path={}/prometheus", context.dir),
         format!("--web.listen-address=127.0.0.1:{}", p.prometheus),
     ];
@@ -465,14 +494,5 @@ fn specs(stack: &mut Stack, context: &Context<'_>, nodes: &[NodeFacts]) -> Vec<S
         "http-source-connector",
         "connect",
     ];
-
-    specs.extend([
-        connect,
-        admin_api,
-        connector,
-        node_exporter,
-        alertmanager,
-        prometheus,
-    ]);
-    specs
+    [node_exporter, alertmanager, prometheus]
 }

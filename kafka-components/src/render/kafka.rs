@@ -7,8 +7,9 @@ use askama::Template;
 
 use super::paths;
 use super::{NodeFacts, RenderError, RenderedFile, connect_port, file, file_at, of_role};
-use crate::config::{PlatformConfig, Role, Site};
+use crate::config::{PlatformConfig, Site};
 use crate::ports::Ports;
+use crate::role::Role;
 use crate::security;
 
 /// cp-ansible numbers controllers from 9991 (`node_id`) and brokers from 1 (`broker_id`);
@@ -185,7 +186,6 @@ pub(super) fn files(
     nodes: &[NodeFacts],
 ) -> Result<Vec<RenderedFile>, RenderError> {
     let ports = &config.ports;
-    let kafka = &config.kafka;
     let quorum_voters = of_role(nodes, &[Role::Controller])
         .into_iter()
         .map(|n| format!("{}@{}", controller_id(n), n.endpoint(ports.controller)))
@@ -193,8 +193,100 @@ pub(super) fn files(
         .join(",");
     let bootstrap_servers = bootstrap_servers(ports, nodes);
     let connect_group_id = format!("{env}-connect");
+    let inventory = inventory(env, config, nodes, &quorum_voters, &connect_group_id);
+    let worker = ConnectWorker {
+        env,
+        bootstrap_servers: &bootstrap_servers,
+        group_id: &connect_group_id,
+        replication_factor: config.kafka.replication_factor,
+        listen_host: config.listen_host(),
+        rest_port: connect_port(nodes, ports.connect_rest),
+        settings: CONNECT_WORKER_SETTINGS
+            .into_iter()
+            .filter(|(key, _)| matches!(config.site, Site::Aws(_)) || *key != "plugin.path")
+            .collect(),
+        security: if config.security.sasl_ssl_credentials().is_some() {
+            connect_security(config)
+        } else {
+            Vec::new()
+        },
+    };
+    let mut files = vec![
+        file(paths::ANSIBLE_CONFIG, AnsibleConfig { env }.render())?,
+        file(paths::INVENTORY, inventory.render())?,
+        file(paths::HOSTS, Hosts { env, nodes }.render())?,
+        file(paths::JMX_BROKER, BrokerJmx { env }.render())?,
+        file(paths::JMX_CONTROLLER, ControllerJmx { env }.render())?,
+        file(paths::JMX_CONNECT, ConnectJmx { env }.render())?,
+        file(paths::CONNECT_WORKER, worker.render())?,
+    ];
+    // The connector polls the admin API (on the platform node) into a topic, as the
+    // platform we replace did; without a platform node there is nothing to poll.
+    if let Some(platform) = of_role(nodes, &[Role::Platform]).first() {
+        let connector = connector(env, config, nodes, platform, &bootstrap_servers);
+        files.push(file(paths::CONNECTOR, connector.render())?);
+    }
+    if let Site::Local(_) = config.site {
+        for node in of_role(nodes, &[Role::Controller, Role::Broker]) {
+            let properties = ServerProperties {
+                env,
+                role: node.role.name(),
+                node: &node.name,
+                settings: server_settings(config, nodes, node, &quorum_voters),
+            };
+            files.push(file_at(
+                paths::server_properties(&node.name),
+                "kafka/server.properties",
+                properties.render(),
+            )?);
+        }
+    }
+    Ok(files)
+}
+
+/// The cp-ansible inventory: its host groups and the cluster's settings.
+fn inventory<'a>(
+    env: &'a str,
+    config: &'a PlatformConfig,
+    nodes: &'a [NodeFacts],
+    quorum_voters: &str,
+    connect_group_id: &str,
+) -> Inventory<'a> {
+    let kafka = &config.kafka;
     let credentials_dir = config.security.sasl_ssl_credentials();
-    let groups = [
+    Inventory {
+        env,
+        ssh_user: config.ssh_user(),
+        ports: &config.ports,
+        quorum_voters: quorum_voters.to_owned(),
+        replication_factor: kafka.replication_factor,
+        min_insync_replicas: kafka.min_insync_replicas,
+        broker_properties: yaml_strings(&kafka.broker_properties),
+        controller_properties: yaml_strings(&kafka.controller_properties),
+        connect_properties: ["config", "offset", "status"]
+            .into_iter()
+            .map(|t| {
+                (
+                    format!("{t}.storage.replication.factor"),
+                    kafka.replication_factor.to_string(),
+                )
+            })
+            .chain(
+                CONNECT_WORKER_SETTINGS
+                    .iter()
+                    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned())),
+            )
+            .collect(),
+        connect_group_id: connect_group_id.to_owned(),
+        groups: groups(config, nodes),
+        credentials_dir,
+    }
+}
+
+/// The inventory's host groups, one per role that has nodes.
+fn groups<'a>(config: &'a PlatformConfig, nodes: &'a [NodeFacts]) -> Vec<Group<'a>> {
+    let credentials_dir = config.security.sasl_ssl_credentials();
+    [
         ("kafka_controller", Role::Controller),
         ("kafka_broker", Role::Broker),
         ("kafka_connect", Role::Connect),
@@ -222,123 +314,61 @@ pub(super) fn files(
             .collect(),
     })
     .filter(|g| !g.hosts.is_empty())
-    .collect();
-    let inventory = Inventory {
-        env,
-        ssh_user: config.ssh_user(),
-        ports,
-        quorum_voters: quorum_voters.clone(),
-        replication_factor: kafka.replication_factor,
-        min_insync_replicas: kafka.min_insync_replicas,
-        broker_properties: yaml_strings(&kafka.broker_properties),
-        controller_properties: yaml_strings(&kafka.controller_properties),
-        connect_properties: ["config", "offset", "status"]
-            .into_iter()
-            .map(|t| {
-                (
-                    format!("{t}.storage.replication.factor"),
-                    kafka.replication_factor.to_string(),
-                )
-            })
-            .chain(
-                CONNECT_WORKER_SETTINGS
-                    .iter()
-                    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned())),
-            )
-            .collect(),
-        connect_group_id: connect_group_id.clone(),
-        groups,
-        credentials_dir,
+    .collect()
+}
+
+/// The HTTP source connector's configuration: it polls the admin API on `platform`.
+fn connector(
+    env: &str,
+    config: &PlatformConfig,
+    nodes: &[NodeFacts],
+    platform: &NodeFacts,
+    bootstrap_servers: &str,
+) -> HttpSourceConnector {
+    let ports = &config.ports;
+    let mut connector = HttpSourceConnector {
+        name: format!("{env}-admin-api-topics"),
+        config: BTreeMap::from([
+            (
+                "http.request.url",
+                format!("http://{}/topics", platform.endpoint(ports.admin_api)),
+            ),
+            ("http.request.method", "GET".to_owned()),
+            (
+                "http.timer.interval.millis",
+                config.connector.poll_interval.as_millis().to_string(),
+            ),
+            ("http.response.list.pointer", "/topics".to_owned()),
+            ("http.response.record.key.pointer", "/name".to_owned()),
+            ("kafka.topic", format!("{env}.admin-api.topics")),
+            ("offset.storage.topic", format!("{env}-http-source-offsets")),
+            ("producer.bootstrap.servers", bootstrap_servers.to_owned()),
+            (
+                "listeners",
+                format!(
+                    "http://{}:{}",
+                    config.listen_host(),
+                    connect_port(nodes, ports.http_source_connector)
+                ),
+            ),
+        ]),
     };
-    let worker = ConnectWorker {
-        env,
-        bootstrap_servers: &bootstrap_servers,
-        group_id: &connect_group_id,
-        replication_factor: kafka.replication_factor,
-        listen_host: config.listen_host(),
-        rest_port: connect_port(nodes, ports.connect_rest),
-        settings: CONNECT_WORKER_SETTINGS
-            .into_iter()
-            .filter(|(key, _)| matches!(config.site, Site::Aws(_)) || *key != "plugin.path")
-            .collect(),
-        security: if credentials_dir.is_some() {
-            connect_security(config)
-        } else {
-            Vec::new()
-        },
-    };
-    let mut files = vec![
-        file(paths::ANSIBLE_CONFIG, AnsibleConfig { env }.render())?,
-        file(paths::INVENTORY, inventory.render())?,
-        file(paths::HOSTS, Hosts { env, nodes }.render())?,
-        file(paths::JMX_BROKER, BrokerJmx { env }.render())?,
-        file(paths::JMX_CONTROLLER, ControllerJmx { env }.render())?,
-        file(paths::JMX_CONNECT, ConnectJmx { env }.render())?,
-        file(paths::CONNECT_WORKER, worker.render())?,
-    ];
-    // The connector polls the admin API (on the platform node) into a topic, as the
-    // platform we replace did; without a platform node there is nothing to poll.
-    if let Some(platform) = of_role(nodes, &[Role::Platform]).first() {
-        let mut connector = HttpSourceConnector {
-            name: format!("{env}-admin-api-topics"),
-            config: BTreeMap::from([
-                (
-                    "http.request.url",
-                    format!("http://{}/topics", platform.endpoint(ports.admin_api)),
-                ),
-                ("http.request.method", "GET".to_owned()),
-                (
-                    "http.timer.interval.millis",
-                    config.connector.poll_interval.as_millis().to_string(),
-                ),
-                ("http.response.list.pointer", "/topics".to_owned()),
-                ("http.response.record.key.pointer", "/name".to_owned()),
-                ("kafka.topic", format!("{env}.admin-api.topics")),
-                ("offset.storage.topic", format!("{env}-http-source-offsets")),
-                ("producer.bootstrap.servers", bootstrap_servers.clone()),
-                (
-                    "listeners",
-                    format!(
-                        "http://{}:{}",
-                        config.listen_host(),
-                        connect_port(nodes, ports.http_source_connector)
-                    ),
-                ),
-            ]),
-        };
-        if credentials_dir.is_some() {
-            connector.config.extend([
-                ("producer.security.protocol", "SASL_SSL".to_owned()),
-                ("producer.sasl.mechanism", "SCRAM-SHA-512".to_owned()),
-                (
-                    "producer.sasl.username",
-                    security::CONNECTOR.principal.to_owned(),
-                ),
-                (
-                    "producer.sasl.password.env",
-                    security::CONNECTOR_PASSWORD_VARIABLE.to_owned(),
-                ),
-                ("producer.ssl.ca.location", security::ca_location(config)),
-            ]);
-        }
-        files.push(file(paths::CONNECTOR, connector.render())?);
+    if config.security.sasl_ssl_credentials().is_some() {
+        connector.config.extend([
+            ("producer.security.protocol", "SASL_SSL".to_owned()),
+            ("producer.sasl.mechanism", "SCRAM-SHA-512".to_owned()),
+            (
+                "producer.sasl.username",
+                security::CONNECTOR.principal.to_owned(),
+            ),
+            (
+                "producer.sasl.password.env",
+                security::CONNECTOR_PASSWORD_VARIABLE.to_owned(),
+            ),
+            ("producer.ssl.ca.location", security::ca_location(config)),
+        ]);
     }
-    if let Site::Local(_) = config.site {
-        for node in of_role(nodes, &[Role::Controller, Role::Broker]) {
-            let properties = ServerProperties {
-                env,
-                role: node.role.name(),
-                node: &node.name,
-                settings: server_settings(config, nodes, node, &quorum_voters),
-            };
-            files.push(file_at(
-                paths::server_properties(&node.name),
-                "kafka/server.properties",
-                properties.render(),
-            )?);
-        }
-    }
-    Ok(files)
+    connector
 }
 
 /// Settings sized for Kafka JVMs sharing one small machine: few threads, a small log
@@ -363,53 +393,9 @@ fn server_settings(
     node: &NodeFacts,
     quorum_voters: &str,
 ) -> Vec<(String, String)> {
-    let ports = &config.ports;
     let kafka = &config.kafka;
     let secured = config.security.sasl_ssl_credentials();
-    let (controller_protocol, broker_protocol) = match secured {
-        Some(_) => ("SSL", "SASL_SSL"),
-        None => ("PLAINTEXT", "PLAINTEXT"),
-    };
-    let mut settings: Vec<(&str, String)> = Vec::new();
-    match node.role {
-        Role::Controller => settings.extend([
-            ("process.roles", "controller".to_owned()),
-            ("node.id", controller_id(node).to_string()),
-            ("controller.quorum.voters", quorum_voters.to_owned()),
-            ("controller.listener.names", "CONTROLLER".to_owned()),
-            (
-                "listeners",
-                format!("CONTROLLER://{}", node.endpoint(ports.controller)),
-            ),
-            (
-                "listener.security.protocol.map",
-                format!("CONTROLLER:{controller_protocol}"),
-            ),
-        ]),
-        _ => {
-            let listeners = format!(
-                "BROKER://{},INTERNAL://{}",
-                node.endpoint(ports.broker_internal),
-                node.endpoint(ports.broker_client)
-            );
-            settings.extend([
-                ("process.roles", "broker".to_owned()),
-                ("node.id", node.index.to_string()),
-                ("controller.quorum.voters", quorum_voters.to_owned()),
-                ("controller.listener.names", "CONTROLLER".to_owned()),
-                ("listeners", listeners.clone()),
-                ("advertised.listeners", listeners),
-                ("inter.broker.listener.name", "BROKER".to_owned()),
-                (
-                    "listener.security.protocol.map",
-                    format!(
-                        "BROKER:{broker_protocol},INTERNAL:{broker_protocol},CONTROLLER:{controller_protocol}"
-                    ),
-                ),
-                ("broker.rack", node.zone.clone()),
-            ]);
-        }
-    }
+    let mut settings = role_settings(config, node, quorum_voters);
     let brokers = of_role(nodes, &[Role::Broker]).len().to_string();
     let replicas = kafka.replication_factor.to_string();
     let min_isr = kafka.min_insync_replicas.to_string();
@@ -427,47 +413,7 @@ fn server_settings(
         ("share.coordinator.state.topic.min.isr", min_isr),
     ]);
     if let Some(dir) = secured {
-        let (_, _, keystore) = security::node_files_with_keystore(&node.name);
-        settings.extend([
-            ("ssl.keystore.type", "PEM".to_owned()),
-            ("ssl.keystore.location", format!("{dir}/{keystore}")),
-            ("ssl.truststore.type", "PEM".to_owned()),
-            (
-                "ssl.truststore.location",
-                format!("{dir}/{}", security::CA_FILE),
-            ),
-            // Brokers and controllers prove who they are to the controllers by certificate.
-            (
-                "listener.name.controller.ssl.client.auth",
-                "required".to_owned(),
-            ),
-        ]);
-        if node.role == Role::Broker {
-            settings.extend([
-                ("sasl.enabled.mechanisms", "SCRAM-SHA-512".to_owned()),
-                (
-                    "sasl.mechanism.inter.broker.protocol",
-                    "SCRAM-SHA-512".to_owned(),
-                ),
-                ("config.providers", "file".to_owned()),
-                (
-                    "config.providers.file.class",
-                    "org.apache.kafka.common.config.provider.FileConfigProvider".to_owned(),
-                ),
-                // The brokers' own user and password, read from the credentials folder.
-                (
-                    "listener.name.broker.scram-sha-512.sasl.jaas.config",
-                    format!(
-                        "${{file:{dir}/{}:sasl.jaas.config}}",
-                        security::BROKER_SECRETS_FILE
-                    ),
-                ),
-                (
-                    "listener.name.internal.scram-sha-512.sasl.jaas.config",
-                    "org.apache.kafka.common.security.scram.ScramLoginModule required;".to_owned(),
-                ),
-            ]);
-        }
+        settings.extend(security_settings(node, dir));
     }
     settings.extend(SMALL_MACHINE_SETTINGS.map(|(k, v)| (k, v.to_owned())));
     let mut settings: Vec<(String, String)> = settings
@@ -484,6 +430,102 @@ fn server_settings(
             Some((_, set)) => set.clone_from(value),
             None => settings.push((key.clone(), value.clone())),
         }
+    }
+    settings
+}
+
+/// A controller's or a broker's own settings: its roles, id, quorum and listeners.
+fn role_settings(
+    config: &PlatformConfig,
+    node: &NodeFacts,
+    quorum_voters: &str,
+) -> Vec<(&'static str, String)> {
+    let ports = &config.ports;
+    let (controller_protocol, broker_protocol) = match config.security.sasl_ssl_credentials() {
+        Some(_) => ("SSL", "SASL_SSL"),
+        None => ("PLAINTEXT", "PLAINTEXT"),
+    };
+    if node.role == Role::Controller {
+        return vec![
+            ("process.roles", "controller".to_owned()),
+            ("node.id", controller_id(node).to_string()),
+            ("controller.quorum.voters", quorum_voters.to_owned()),
+            ("controller.listener.names", "CONTROLLER".to_owned()),
+            (
+                "listeners",
+                format!("CONTROLLER://{}", node.endpoint(ports.controller)),
+            ),
+            (
+                "listener.security.protocol.map",
+                format!("CONTROLLER:{controller_protocol}"),
+            ),
+        ];
+    }
+    let listeners = format!(
+        "BROKER://{},INTERNAL://{}",
+        node.endpoint(ports.broker_internal),
+        node.endpoint(ports.broker_client)
+    );
+    vec![
+        ("process.roles", "broker".to_owned()),
+        ("node.id", node.index.to_string()),
+        ("controller.quorum.voters", quorum_voters.to_owned()),
+        ("controller.listener.names", "CONTROLLER".to_owned()),
+        ("listeners", listeners.clone()),
+        ("advertised.listeners", listeners),
+        ("inter.broker.listener.name", "BROKER".to_owned()),
+        (
+            "listener.security.protocol.map",
+            format!(
+                "BROKER:{broker_protocol},INTERNAL:{broker_protocol},CONTROLLER:{controller_protocol}"
+            ),
+        ),
+        ("broker.rack", node.zone.clone()),
+    ]
+}
+
+/// TLS for every node (the credentials in `dir`), and SCRAM for a broker's listeners.
+fn security_settings(node: &NodeFacts, dir: &str) -> Vec<(&'static str, String)> {
+    let (_, _, keystore) = security::node_files_with_keystore(&node.name);
+    let mut settings = vec![
+        ("ssl.keystore.type", "PEM".to_owned()),
+        ("ssl.keystore.location", format!("{dir}/{keystore}")),
+        ("ssl.truststore.type", "PEM".to_owned()),
+        (
+            "ssl.truststore.location",
+            format!("{dir}/{}", security::CA_FILE),
+        ),
+        // Brokers and controllers prove who they are to the controllers by certificate.
+        (
+            "listener.name.controller.ssl.client.auth",
+            "required".to_owned(),
+        ),
+    ];
+    if node.role == Role::Broker {
+        settings.extend([
+            ("sasl.enabled.mechanisms", "SCRAM-SHA-512".to_owned()),
+            (
+                "sasl.mechanism.inter.broker.protocol",
+                "SCRAM-SHA-512".to_owned(),
+            ),
+            ("config.providers", "file".to_owned()),
+            (
+                "config.providers.file.class",
+                "org.apache.kafka.common.config.provider.FileConfigProvider".to_owned(),
+            ),
+            // The brokers' own user and password, read from the credentials folder.
+            (
+                "listener.name.broker.scram-sha-512.sasl.jaas.config",
+                format!(
+                    "${{file:{dir}/{}:sasl.jaas.config}}",
+                    security::BROKER_SECRETS_FILE
+                ),
+            ),
+            (
+                "listener.name.internal.scram-sha-512.sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;".to_owned(),
+            ),
+        ]);
     }
     settings
 }

@@ -11,34 +11,25 @@ use std::path::{Path, PathBuf};
 use iac_core::{Output, Stack};
 use iac_local::{Folder, FolderArgs};
 
-use crate::config::{PlatformConfig, Role};
-use crate::nodes::NodeFacts;
+use crate::config::PlatformConfig;
+use crate::nodes::{NodeFacts, NodesError};
 use crate::policy::{self, PolicyErrors};
+use crate::role::Role;
 
 mod kafka;
 pub(crate) use kafka::controller_id;
 mod monitoring;
 pub mod paths;
-mod playbooks;
+pub(crate) mod playbooks;
 
 /// Why files could not be rendered or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RenderError {
-    /// The stack has no node outputs yet.
-    #[error("stack `{stack}` has no `nodes` output: apply it first")]
-    NotApplied {
-        /// The stack.
-        stack: String,
-    },
-    /// The outputs are not what the platform exports.
-    #[error("the `nodes` output of stack `{stack}` is not the platform's: {reason}")]
-    BadOutputs {
-        /// The stack.
-        stack: String,
-        /// What is wrong.
-        reason: String,
-    },
+    /// The applied stack's nodes cannot be read (it was never applied, or is not the
+    /// platform's).
+    #[error(transparent)]
+    Nodes(#[from] NodesError),
     /// The configuration breaks a policy: nothing is rendered.
     #[error("{0}")]
     Policy(#[from] PolicyErrors),
@@ -65,9 +56,7 @@ impl RenderError {
     /// template or the file system having failed.
     pub fn is_user_error(&self) -> bool {
         match self {
-            RenderError::NotApplied { .. }
-            | RenderError::BadOutputs { .. }
-            | RenderError::Policy(_) => true,
+            RenderError::Nodes(_) | RenderError::Policy(_) => true,
             RenderError::Template { .. } | RenderError::Io { .. } => false,
         }
     }

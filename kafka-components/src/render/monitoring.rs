@@ -6,8 +6,9 @@ use askama::Template;
 
 use super::paths;
 use super::{NodeFacts, RenderError, RenderedFile, file, of_role};
-use crate::config::{PlatformConfig, Receiver, Role, Site};
+use crate::config::{PlatformConfig, Receiver, Site};
 use crate::ports::{self, Listener, Ports};
+use crate::role::Role;
 
 /// The datasource every dashboard panel names.
 const DATASOURCE_UID: &str = "kafka-platform-prometheus";

@@ -8,10 +8,15 @@ use super::kafka::bootstrap_servers;
 use super::monitoring::GRAFANA_DASHBOARDS;
 use super::paths;
 use super::{NodeFacts, RenderError, RenderedFile, file};
-use crate::aws::deploy::{ANSIBLE_CORE_VERSION, CP_ANSIBLE_VERSION, runs_connector};
 use crate::config::PlatformConfig;
 use crate::ports::Ports;
 use crate::security::{self, CA_ON_NODES, CONNECT_SECRETS_ON_NODES};
+
+/// The ansible-core the deployment runs: the newest cp-ansible supports (2.16 to 2.18).
+pub const ANSIBLE_CORE_VERSION: &str = "2.18.19";
+
+/// The cp-ansible (`confluent.platform` collection) release the inventory is written for.
+pub const CP_ANSIBLE_VERSION: &str = "8.3.0";
 
 /// Where a service's files live on the nodes.
 const ON_NODES: &str = "/etc/kafka-platform";
@@ -140,6 +145,119 @@ fn ca(credentials_dir: &str) -> NodeFile {
 const ADMIN_API: &str = "kafka-admin-api";
 const CONNECTOR: &str = "http-source-connector";
 
+/// The Connect node's playbook and the connector's unit.
+fn connector_files(
+    env: &str,
+    files: Vec<NodeFile>,
+    environment_file: Option<String>,
+) -> Result<[RenderedFile; 2], RenderError> {
+    Ok([
+        file(
+            paths::CONNECT_PLAYBOOK,
+            ConnectPlaybook {
+                env,
+                services: vec![ServiceDeploy {
+                    unit: CONNECTOR,
+                    files,
+                }],
+            }
+            .render(),
+        )?,
+        file(
+            paths::CONNECTOR_UNIT,
+            Unit {
+                env,
+                description: "HTTP source connector",
+                exec_start: format!("/usr/local/bin/{CONNECTOR} {ON_NODES}/{CONNECTOR}.json"),
+                environment_file,
+            }
+            .render(),
+        )?,
+    ])
+}
+
+/// What the services' deployments copy to the nodes, and the admin API's command line.
+struct ServiceFiles {
+    admin_api_start: String,
+    admin_api: Vec<NodeFile>,
+    connector: Vec<NodeFile>,
+    /// The connector's environment file (its SASL password), on a SASL_SSL platform.
+    connector_environment: Option<String>,
+    connect: Vec<NodeFile>,
+}
+
+impl ServiceFiles {
+    fn of(config: &PlatformConfig, nodes: &[NodeFacts]) -> Self {
+        let ports = &config.ports;
+        let bootstrap_servers = bootstrap_servers(ports, nodes);
+
+        let mut admin_api_start = format!(
+            "/usr/local/bin/{ADMIN_API} --bootstrap-servers {bootstrap_servers} --listen {}:{}",
+            config.listen_host(),
+            ports.admin_api
+        );
+        let mut admin_api_files = Vec::new();
+        let mut connector_files = vec![NodeFile::public(
+            Source::Rendered(paths::CONNECTOR.to_owned()),
+            format!("{ON_NODES}/{CONNECTOR}.json"),
+        )];
+        let mut connector_environment = None;
+        let mut connect_files = Vec::new();
+        if let Some(dir) = config.security.sasl_ssl_credentials() {
+            let password = format!("{ON_NODES}/{}", security::ADMIN_API_PASSWORD_FILE);
+            for arg in security::admin_api_sasl_args(&password, CA_ON_NODES) {
+                admin_api_start.push(' ');
+                admin_api_start.push_str(&arg);
+            }
+            admin_api_files.extend([
+                ca(dir),
+                NodeFile::secret(
+                    Source::Credential(format!("{dir}/{}", security::ADMIN_API_PASSWORD_FILE)),
+                    password,
+                ),
+            ]);
+            let environment = format!("{ON_NODES}/{CONNECTOR}.env");
+            connector_files.extend([
+                ca(dir),
+                NodeFile {
+                    // systemd reads it as root before it starts the service.
+                    group: "root",
+                    mode: "0600",
+                    ..NodeFile::secret(
+                        Source::Content(format!(
+                            "{}={{{{ lookup('ansible.builtin.file', '{dir}/{}') }}}}\\n",
+                            security::CONNECTOR_PASSWORD_VARIABLE,
+                            security::CONNECTOR_PASSWORD_FILE
+                        )),
+                        environment.clone(),
+                    )
+                },
+            ]);
+            connector_environment = Some(environment);
+            connect_files.extend([
+                ca(dir),
+                NodeFile {
+                    // cp-ansible's group for the Connect worker.
+                    group: "confluent",
+                    ..NodeFile::secret(
+                        Source::Credential(format!("{dir}/{}", security::CONNECT_SECRETS_FILE)),
+                        CONNECT_SECRETS_ON_NODES.to_owned(),
+                    )
+                },
+            ]);
+        }
+        admin_api_files.push(unit_file(ADMIN_API));
+        connector_files.push(unit_file(CONNECTOR));
+        Self {
+            admin_api_start,
+            admin_api: admin_api_files,
+            connector: connector_files,
+            connector_environment,
+            connect: connect_files,
+        }
+    }
+}
+
 /// The playbooks and units, on AWS (the local platform runs its processes itself).
 pub(super) fn files(
     env: &str,
@@ -151,65 +269,13 @@ pub(super) fn files(
     }
     let ports = &config.ports;
     let credentials_dir = config.security.sasl_ssl_credentials();
-    let bootstrap_servers = bootstrap_servers(ports, nodes);
-
-    let mut admin_api_start = format!(
-        "/usr/local/bin/{ADMIN_API} --bootstrap-servers {bootstrap_servers} --listen {}:{}",
-        config.listen_host(),
-        ports.admin_api
-    );
-    let mut admin_api_files = Vec::new();
-    let mut connector_files = vec![NodeFile::public(
-        Source::Rendered(paths::CONNECTOR.to_owned()),
-        format!("{ON_NODES}/{CONNECTOR}.json"),
-    )];
-    let mut connector_environment = None;
-    let mut connect_files = Vec::new();
-    if let Some(dir) = credentials_dir {
-        let password = format!("{ON_NODES}/{}", security::ADMIN_API_PASSWORD_FILE);
-        for arg in security::admin_api_sasl_args(&password, CA_ON_NODES) {
-            admin_api_start.push(' ');
-            admin_api_start.push_str(&arg);
-        }
-        admin_api_files.extend([
-            ca(dir),
-            NodeFile::secret(
-                Source::Credential(format!("{dir}/{}", security::ADMIN_API_PASSWORD_FILE)),
-                password,
-            ),
-        ]);
-        let environment = format!("{ON_NODES}/{CONNECTOR}.env");
-        connector_files.extend([
-            ca(dir),
-            NodeFile {
-                // systemd reads it as root before it starts the service.
-                group: "root",
-                mode: "0600",
-                ..NodeFile::secret(
-                    Source::Content(format!(
-                        "{}={{{{ lookup('ansible.builtin.file', '{dir}/{}') }}}}\\n",
-                        security::CONNECTOR_PASSWORD_VARIABLE,
-                        security::CONNECTOR_PASSWORD_FILE
-                    )),
-                    environment.clone(),
-                )
-            },
-        ]);
-        connector_environment = Some(environment);
-        connect_files.extend([
-            ca(dir),
-            NodeFile {
-                // cp-ansible's group for the Connect worker.
-                group: "confluent",
-                ..NodeFile::secret(
-                    Source::Credential(format!("{dir}/{}", security::CONNECT_SECRETS_FILE)),
-                    CONNECT_SECRETS_ON_NODES.to_owned(),
-                )
-            },
-        ]);
-    }
-    admin_api_files.push(unit_file(ADMIN_API));
-    connector_files.push(unit_file(CONNECTOR));
+    let ServiceFiles {
+        admin_api_start,
+        admin_api: admin_api_files,
+        connector: connector_files,
+        connector_environment,
+        connect: connect_files,
+    } = ServiceFiles::of(config, nodes);
 
     let mut files = vec![
         file(
@@ -259,30 +325,12 @@ pub(super) fn files(
             .render(),
         )?,
     ];
-    if runs_connector(config) {
-        files.extend([
-            file(
-                paths::CONNECT_PLAYBOOK,
-                ConnectPlaybook {
-                    env,
-                    services: vec![ServiceDeploy {
-                        unit: CONNECTOR,
-                        files: connector_files,
-                    }],
-                }
-                .render(),
-            )?,
-            file(
-                paths::CONNECTOR_UNIT,
-                Unit {
-                    env,
-                    description: "HTTP source connector",
-                    exec_start: format!("/usr/local/bin/{CONNECTOR} {ON_NODES}/{CONNECTOR}.json"),
-                    environment_file: connector_environment,
-                }
-                .render(),
-            )?,
-        ]);
+    if config.runs_connector() {
+        files.extend(connector_files(
+            env,
+            connector_files,
+            connector_environment,
+        )?);
     }
     Ok(files)
 }

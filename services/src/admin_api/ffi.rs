@@ -99,10 +99,24 @@ pub(crate) fn incremental_alter_topic_configs<C: ClientContext>(
         .map_err(|_| invalid("a config key or value"))?;
     let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     let rk = client.native_ptr();
+    // SAFETY: `rk` is the live client handle `client` owns; `name` and `entries` live until
+    // the end of this function, the guards until the calls that use them are done.
+    unsafe {
+        let options = alter_options(rk, timeout_ms)?;
+        let resource = topic_resource(&name, &entries)?;
+        let queue = Queue(rd::rd_kafka_queue_new(rk));
+        let mut resources = [resource.0];
+        rd::rd_kafka_IncrementalAlterConfigs(rk, resources.as_mut_ptr(), 1, options.0, queue.0);
+        alter_result(&queue, timeout_ms)
+    }
+}
 
-    // SAFETY: `rk` is the live client handle `client` owns; every pointer passed below is
-    // either owned by a guard declared before the call that uses it or a CString that lives
-    // until the end of this function.
+/// The request's options: IncrementalAlterConfigs, timing out after `timeout_ms`.
+///
+/// # Safety
+/// `rk` is a live client handle.
+unsafe fn alter_options(rk: *mut rd::rd_kafka_t, timeout_ms: i32) -> Result<Options, AlterFailure> {
+    // SAFETY: `rk` is live (the caller's promise); `errstr` outlives the call writing it.
     unsafe {
         let options = Options(rd::rd_kafka_AdminOptions_new(
             rk,
@@ -118,11 +132,26 @@ pub(crate) fn incremental_alter_topic_configs<C: ClientContext>(
         if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             return Err(failure(err.into(), text(errstr.as_ptr())));
         }
+        Ok(options)
+    }
+}
+
+/// The topic `name` with each of `entries` to set.
+///
+/// # Safety
+/// The returned resource points into `name`, which must outlive it.
+unsafe fn topic_resource(
+    name: &CString,
+    entries: &[(CString, CString)],
+) -> Result<Resource, AlterFailure> {
+    // SAFETY: every pointer passed is a CString the caller keeps alive; an error returned by
+    // librdkafka is read and destroyed once.
+    unsafe {
         let resource = Resource(rd::rd_kafka_ConfigResource_new(
             rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
             name.as_ptr(),
         ));
-        for (key, value) in &entries {
+        for (key, value) in entries {
             let error = rd::rd_kafka_ConfigResource_add_incremental_config(
                 resource.0,
                 key.as_ptr(),
@@ -135,10 +164,19 @@ pub(crate) fn incremental_alter_topic_configs<C: ClientContext>(
                 return Err(failure(RDKafkaErrorCode::InvalidConfig, message));
             }
         }
-        let queue = Queue(rd::rd_kafka_queue_new(rk));
-        let mut resources = [resource.0];
-        rd::rd_kafka_IncrementalAlterConfigs(rk, resources.as_mut_ptr(), 1, options.0, queue.0);
+        Ok(resource)
+    }
+}
 
+/// Waits on `queue` for the request's result: the first error of the request or of its
+/// resource, if any.
+///
+/// # Safety
+/// `queue` is the queue the request was sent with.
+unsafe fn alter_result(queue: &Queue, timeout_ms: i32) -> Result<(), AlterFailure> {
+    // SAFETY: the event polled is owned by its guard; the result and its resources belong to
+    // the event and are read while it lives.
+    unsafe {
         // The request times out on its own after `timeout`; allow a little more for the
         // result event to arrive.
         let event = rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(1000));

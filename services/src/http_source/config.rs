@@ -397,19 +397,7 @@ impl ConnectorConfig {
 
     /// Validates a configuration document (`{"name": …, "config": {…}}`).
     pub fn from_value(document: &Value) -> Result<Self, ConfigError> {
-        // The name prefixes the default offset topic: it follows the topic name rule.
-        let name = match document.get("name") {
-            Some(Value::String(name)) => match crate::topic_name::problem(name) {
-                None => name.clone(),
-                Some(problem) => {
-                    return Err(key_error(
-                        "name",
-                        format!("`{name}` cannot name a connector: it {problem}"),
-                    ));
-                }
-            },
-            _ => return Err(key_error("name", "is required (a string)")),
-        };
+        let name = connector_name(document)?;
         let Some(Value::Object(config)) = document.get("config") else {
             return Err(key_error("config", "is required (an object of settings)"));
         };
@@ -422,131 +410,200 @@ impl ConnectorConfig {
             }
         }
         let raw = Raw { config };
-
         let url = raw.required("http.request.url")?;
-        let method = match raw
+        let method = raw.method()?;
+        let auth = raw.auth()?;
+        let offset = raw.offset()?;
+        let initial_offset = raw.initial_offset(offset.as_ref())?;
+        check_url(&url, initial_offset.as_ref())?;
+        let pagination = raw.pagination()?;
+        let (topic, offset_topic) = raw.topics(&name)?;
+        let producer = raw.producer()?;
+        let listener = raw.text("listeners")?;
+        let (retry_backoff_initial, retry_backoff_max) = raw.backoff()?;
+        Ok(Self {
+            url,
+            method,
+            headers: raw.headers()?,
+            body: raw.text("http.request.body")?,
+            auth,
+            poll_interval: raw.millis("http.timer.interval.millis", 60_000, 0)?,
+            request_timeout: raw.millis("http.request.timeout.millis", 30_000, 1)?,
+            max_response_bytes: raw.positive("http.response.max.bytes", MAX_RESPONSE_BYTES)?,
+            retry_backoff_initial,
+            retry_backoff_max,
+            retry_max_attempts: raw.number(
+                "http.retry.max.attempts",
+                0,
+                "a whole number (0: retry for ever)",
+            )?,
+            list_pointer: raw
+                .pointer("http.response.list.pointer")?
+                .unwrap_or_default(),
+            key_pointer: raw.pointer("http.response.record.key.pointer")?,
+            offset,
+            initial_offset,
+            timestamp_pointer: raw.pointer("http.response.record.timestamp.pointer")?,
+            pagination,
+            topic,
+            topic_partitions: raw.positive("topic.creation.default.partitions", 3)?,
+            topic_replication_factor: raw
+                .positive("topic.creation.default.replication.factor", 3)?,
+            offset_topic,
+            offset_topic_replication_factor: raw
+                .positive("offset.storage.replication.factor", 3)?,
+            producer: ProducerSettings(producer),
+            listener,
+            name,
+        })
+    }
+}
+
+/// The connector's name: it prefixes the default offset topic, so it follows the topic name
+/// rule.
+fn connector_name(document: &Value) -> Result<String, ConfigError> {
+    match document.get("name") {
+        Some(Value::String(name)) => match crate::topic_name::problem(name) {
+            None => Ok(name.clone()),
+            Some(problem) => Err(key_error(
+                "name",
+                format!("`{name}` cannot name a connector: it {problem}"),
+            )),
+        },
+        _ => Err(key_error("name", "is required (a string)")),
+    }
+}
+
+/// Refuses a request URL (its template expanded with the initial offset) that is not an
+/// http:// or https:// URL with a host.
+fn check_url(url: &str, initial_offset: Option<&SourceOffset>) -> Result<(), ConfigError> {
+    let expanded = expand_url(
+        url,
+        &initial_offset.map(SourceOffset::text).unwrap_or_default(),
+    );
+    match Url::parse(&expanded) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
+        Ok(parsed) => Err(key_error(
+            "config.http.request.url",
+            format!(
+                "`{url}` must be an http:// or https:// URL with a host, not {}:",
+                parsed.scheme()
+            ),
+        )),
+        Err(e) => Err(key_error(
+            "config.http.request.url",
+            format!("`{url}` is not a URL: {e}"),
+        )),
+    }
+}
+
+/// The settings that take more than one key, or choose between kinds.
+impl Raw<'_> {
+    fn method(&self) -> Result<reqwest::Method, ConfigError> {
+        match self
             .text("http.request.method")?
             .unwrap_or_else(|| "GET".to_owned())
             .to_ascii_uppercase()
             .as_str()
         {
-            "GET" => reqwest::Method::GET,
-            "POST" => reqwest::Method::POST,
-            other => {
+            "GET" => Ok(reqwest::Method::GET),
+            "POST" => Ok(reqwest::Method::POST),
+            other => Err(key_error(
+                "config.http.request.method",
+                format!("must be GET or POST, not `{other}`"),
+            )),
+        }
+    }
+
+    fn auth(&self) -> Result<Auth, ConfigError> {
+        match self.text("http.auth.type")?.as_deref() {
+            None | Some("none") => Ok(Auth::None),
+            Some("basic") => Ok(Auth::Basic {
+                user: self.required("http.auth.user")?,
+                password: self.secret("http.auth.password.env")?,
+            }),
+            Some("bearer") => Ok(Auth::Bearer(self.secret("http.auth.token.env")?)),
+            Some(other) => Err(key_error(
+                "config.http.auth.type",
+                format!("must be none, basic or bearer, not `{other}`"),
+            )),
+        }
+    }
+
+    fn offset(&self) -> Result<Option<OffsetSpec>, ConfigError> {
+        let pointer = self.pointer("http.response.record.offset.pointer")?;
+        let kind = self.text("http.response.record.offset.type")?;
+        let Some(pointer) = pointer else {
+            if kind.is_some() {
                 return Err(key_error(
-                    "config.http.request.method",
-                    format!("must be GET or POST, not `{other}`"),
+                    "config.http.response.record.offset.type",
+                    "needs http.response.record.offset.pointer",
                 ));
             }
+            return Ok(None);
         };
-        let auth = match raw.text("http.auth.type")?.as_deref() {
-            None | Some("none") => Auth::None,
-            Some("basic") => Auth::Basic {
-                user: raw.required("http.auth.user")?,
-                password: raw.secret("http.auth.password.env")?,
-            },
-            Some("bearer") => Auth::Bearer(raw.secret("http.auth.token.env")?),
+        let kind = match kind.as_deref() {
+            None | Some("incrementing") => OffsetKind::Incrementing,
+            Some("timestamp") => OffsetKind::Timestamp,
+            Some("cursor") => OffsetKind::Cursor,
             Some(other) => {
                 return Err(key_error(
-                    "config.http.auth.type",
-                    format!("must be none, basic or bearer, not `{other}`"),
+                    "config.http.response.record.offset.type",
+                    format!("must be incrementing, timestamp or cursor, not `{other}`"),
                 ));
             }
         };
+        Ok(Some(OffsetSpec { pointer, kind }))
+    }
 
-        let offset = match raw.pointer("http.response.record.offset.pointer")? {
-            None => {
-                if raw.text("http.response.record.offset.type")?.is_some() {
-                    return Err(key_error(
-                        "config.http.response.record.offset.type",
-                        "needs http.response.record.offset.pointer",
-                    ));
-                }
-                None
-            }
-            Some(pointer) => {
-                let kind = match raw.text("http.response.record.offset.type")?.as_deref() {
-                    None | Some("incrementing") => OffsetKind::Incrementing,
-                    Some("timestamp") => OffsetKind::Timestamp,
-                    Some("cursor") => OffsetKind::Cursor,
-                    Some(other) => {
-                        return Err(key_error(
-                            "config.http.response.record.offset.type",
-                            format!("must be incrementing, timestamp or cursor, not `{other}`"),
-                        ));
-                    }
-                };
-                Some(OffsetSpec { pointer, kind })
-            }
+    fn initial_offset(
+        &self,
+        offset: Option<&OffsetSpec>,
+    ) -> Result<Option<SourceOffset>, ConfigError> {
+        let Some(text) = self.text("http.offset.initial")? else {
+            return Ok(None);
         };
-        let initial_offset = match raw.text("http.offset.initial")? {
-            None => None,
-            Some(text) => {
-                let Some(spec) = &offset else {
-                    return Err(key_error(
-                        "config.http.offset.initial",
-                        "needs http.response.record.offset.pointer",
-                    ));
-                };
-                Some(
-                    SourceOffset::parse(spec.kind, &Value::String(text))
-                        .map_err(|reason| key_error("config.http.offset.initial", reason))?,
-                )
-            }
+        let Some(spec) = offset else {
+            return Err(key_error(
+                "config.http.offset.initial",
+                "needs http.response.record.offset.pointer",
+            ));
         };
-        let expanded = expand_url(
-            &url,
-            &initial_offset
-                .as_ref()
-                .map(SourceOffset::text)
-                .unwrap_or_default(),
-        );
-        match Url::parse(&expanded) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {}
-            Ok(parsed) => {
-                return Err(key_error(
-                    "config.http.request.url",
-                    format!(
-                        "`{url}` must be an http:// or https:// URL with a host, not {}:",
-                        parsed.scheme()
-                    ),
-                ));
-            }
-            Err(e) => {
-                return Err(key_error(
-                    "config.http.request.url",
-                    format!("`{url}` is not a URL: {e}"),
-                ));
-            }
+        SourceOffset::parse(spec.kind, &Value::String(text))
+            .map(Some)
+            .map_err(|reason| key_error("config.http.offset.initial", reason))
+    }
+
+    fn pagination(&self) -> Result<Pagination, ConfigError> {
+        let Some(pointer) = self.pointer("http.response.next.pointer")? else {
+            return Ok(Pagination::None);
+        };
+        match self.text("http.response.next.type")?.as_deref() {
+            None | Some("link") => Ok(Pagination::Link { pointer }),
+            Some("cursor") => Ok(Pagination::Cursor {
+                pointer,
+                param: self
+                    .text("http.request.cursor.param")?
+                    .unwrap_or_else(|| "cursor".to_owned()),
+            }),
+            Some(other) => Err(key_error(
+                "config.http.response.next.type",
+                format!("must be link or cursor, not `{other}`"),
+            )),
         }
+    }
 
-        let pagination = match raw.pointer("http.response.next.pointer")? {
-            None => Pagination::None,
-            Some(pointer) => match raw.text("http.response.next.type")?.as_deref() {
-                None | Some("link") => Pagination::Link { pointer },
-                Some("cursor") => Pagination::Cursor {
-                    pointer,
-                    param: raw
-                        .text("http.request.cursor.param")?
-                        .unwrap_or_else(|| "cursor".to_owned()),
-                },
-                Some(other) => {
-                    return Err(key_error(
-                        "config.http.response.next.type",
-                        format!("must be link or cursor, not `{other}`"),
-                    ));
-                }
-            },
-        };
-
-        let topic = raw.required("kafka.topic")?;
+    /// The records' topic and the offsets' topic (by default named after the connector):
+    /// two valid topic names, not the same.
+    fn topics(&self, name: &str) -> Result<(String, String), ConfigError> {
+        let topic = self.required("kafka.topic")?;
         if let Some(problem) = crate::topic_name::problem(&topic) {
             return Err(key_error(
                 "config.kafka.topic",
                 format!("`{topic}` is not a topic name: it {problem}"),
             ));
         }
-        let offset_topic = raw
+        let offset_topic = self
             .text("offset.storage.topic")?
             .unwrap_or_else(|| format!("{name}-offsets"));
         if let Some(problem) = crate::topic_name::problem(&offset_topic) {
@@ -561,11 +618,20 @@ impl ConnectorConfig {
                 format!("`{offset_topic}` is kafka.topic: offsets need a topic of their own"),
             ));
         }
+        Ok((topic, offset_topic))
+    }
 
+    /// The producer's settings (`producer.*`): the delivery guarantee's pinned, the SASL
+    /// password read from the variable named, the bootstrap servers required.
+    fn producer(&self) -> Result<BTreeMap<String, String>, ConfigError> {
         let mut producer = BTreeMap::new();
-        for (key, _) in config.iter().filter(|(k, _)| k.starts_with("producer.")) {
+        for (key, _) in self
+            .config
+            .iter()
+            .filter(|(k, _)| k.starts_with("producer."))
+        {
             let setting = &key["producer.".len()..];
-            let value = raw.required(key)?;
+            let value = self.required(key)?;
             if let Some((_, allowed)) = PINNED_PRODUCER.iter().find(|(k, _)| *k == setting)
                 && !allowed.contains(&value.as_str())
             {
@@ -608,51 +674,20 @@ impl ConnectorConfig {
                 "is required",
             ));
         }
+        Ok(producer)
+    }
 
-        let listener = raw.text("listeners")?;
-        let retry_backoff_initial = raw.millis("http.retry.backoff.initial.millis", 500, 1)?;
-        let retry_backoff_max = raw.millis("http.retry.backoff.max.millis", 60_000, 1)?;
+    /// The retry backoff's first and longest waits.
+    fn backoff(&self) -> Result<(Duration, Duration), ConfigError> {
+        let retry_backoff_initial = self.millis("http.retry.backoff.initial.millis", 500, 1)?;
+        let retry_backoff_max = self.millis("http.retry.backoff.max.millis", 60_000, 1)?;
         if retry_backoff_max < retry_backoff_initial {
             return Err(key_error(
                 "config.http.retry.backoff.max.millis",
                 "must not be less than http.retry.backoff.initial.millis",
             ));
         }
-        Ok(Self {
-            url,
-            method,
-            headers: raw.headers()?,
-            body: raw.text("http.request.body")?,
-            auth,
-            poll_interval: raw.millis("http.timer.interval.millis", 60_000, 0)?,
-            request_timeout: raw.millis("http.request.timeout.millis", 30_000, 1)?,
-            max_response_bytes: raw.positive("http.response.max.bytes", MAX_RESPONSE_BYTES)?,
-            retry_backoff_initial,
-            retry_backoff_max,
-            retry_max_attempts: raw.number(
-                "http.retry.max.attempts",
-                0,
-                "a whole number (0: retry for ever)",
-            )?,
-            list_pointer: raw
-                .pointer("http.response.list.pointer")?
-                .unwrap_or_default(),
-            key_pointer: raw.pointer("http.response.record.key.pointer")?,
-            offset,
-            initial_offset,
-            timestamp_pointer: raw.pointer("http.response.record.timestamp.pointer")?,
-            pagination,
-            topic,
-            topic_partitions: raw.positive("topic.creation.default.partitions", 3)?,
-            topic_replication_factor: raw
-                .positive("topic.creation.default.replication.factor", 3)?,
-            offset_topic,
-            offset_topic_replication_factor: raw
-                .positive("offset.storage.replication.factor", 3)?,
-            producer: ProducerSettings(producer),
-            listener,
-            name,
-        })
+        Ok((retry_backoff_initial, retry_backoff_max))
     }
 }
 

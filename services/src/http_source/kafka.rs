@@ -286,44 +286,11 @@ pub(crate) fn recover(
         .set("auto.offset.reset", "earliest")
         .create_with_context(RecoveryContext)
         .map_err(|e| StartError::Refused(format!("Kafka client: {e}")))?;
-    // (partition, low watermark, high watermark) of each partition of a topic.
-    let partitions = |topic: &str| -> Result<Vec<(i32, i64, i64)>, StartError> {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), timeout)
-            .map_err(|e| unavailable("reading metadata", e))?;
-        let mut out = Vec::new();
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, partition.id(), timeout)
-                .map_err(|e| unavailable("reading watermarks", e))?;
-            out.push((partition.id(), low, high));
-        }
-        Ok(out)
-    };
-
-    let key = offset_key(&config.name, &config.topic);
-    let mut stored: Option<StoredOffset> = None;
-    let starts: Vec<(i32, i64)> = partitions(&config.offset_topic)?
-        .into_iter()
-        .map(|(partition, low, _)| (partition, low))
-        .collect();
-    read_to_end(
-        &consumer,
-        &config.offset_topic,
-        &starts,
-        0,
-        timeout,
-        |_, _, k, v| {
-            if k == Some(key.as_slice()) {
-                // A record that is not ours to parse (or a tombstone) resets to "no offset".
-                stored = v.and_then(|v| serde_json::from_slice(v).ok());
-            }
-        },
-    )?;
-
+    let offset_partitions = partitions(&consumer, &config.offset_topic, timeout)?;
+    let stored = stored_offset(&consumer, config, offset_partitions, timeout)?;
     // After a commit: from the committed positions. Before the first: from the end (the
     // high watermark is where to start looking for it; the log end is where reading stops).
-    let starts: Vec<(i32, i64)> = partitions(&config.topic)?
+    let starts: Vec<(i32, i64)> = partitions(&consumer, &config.topic, timeout)?
         .into_iter()
         .map(|(partition, low, high)| {
             let start = match &stored {
@@ -360,6 +327,55 @@ pub(crate) fn recover(
         log_end,
         produced_after_commit,
     })
+}
+
+/// (partition, low watermark, high watermark) of each partition of `topic`.
+fn partitions(
+    consumer: &BaseConsumer<RecoveryContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<(i32, i64, i64)>, StartError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| unavailable("reading metadata", e))?;
+    let mut out = Vec::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition.id(), timeout)
+            .map_err(|e| unavailable("reading watermarks", e))?;
+        out.push((partition.id(), low, high));
+    }
+    Ok(out)
+}
+
+/// The connector's last committed offset: the last record under its key in the offset
+/// topic (whose `partitions` are read from their start).
+fn stored_offset(
+    consumer: &BaseConsumer<RecoveryContext>,
+    config: &ConnectorConfig,
+    partitions: Vec<(i32, i64, i64)>,
+    timeout: Duration,
+) -> Result<Option<StoredOffset>, StartError> {
+    let key = offset_key(&config.name, &config.topic);
+    let mut stored: Option<StoredOffset> = None;
+    let starts: Vec<(i32, i64)> = partitions
+        .into_iter()
+        .map(|(partition, low, _)| (partition, low))
+        .collect();
+    read_to_end(
+        consumer,
+        &config.offset_topic,
+        &starts,
+        0,
+        timeout,
+        |_, _, k, v| {
+            if k == Some(key.as_slice()) {
+                // A record that is not ours to parse (or a tombstone) resets to "no offset".
+                stored = v.and_then(|v| serde_json::from_slice(v).ok());
+            }
+        },
+    )?;
+    Ok(stored)
 }
 
 /// The most records librdkafka puts in one batch (`batch.num.messages`).

@@ -630,6 +630,25 @@ pub(crate) fn page<'a>(
         Some(scanned) => scanned,
         None => parts(config, url, body, text, (next_pointer, fields))?,
     };
+    let next = next_url(config, found_next, url)?;
+    let count = items.len();
+    let mut records = Vec::with_capacity(count);
+    for (index, (item, found)) in items.into_iter().enumerate() {
+        records.push(record(config, url, (item, index), found)?);
+    }
+    Ok(Page {
+        records,
+        items: count,
+        next,
+    })
+}
+
+/// Where the next page is, as the pagination finds it in this one.
+fn next_url(
+    config: &ConnectorConfig,
+    found_next: Option<&str>,
+    url: &Url,
+) -> Result<Option<Url>, String> {
     let next = match &config.pagination {
         Pagination::None => None,
         Pagination::Link { pointer } => next_value(found_next, pointer, ("next link", false), url)?
@@ -643,53 +662,56 @@ pub(crate) fn page<'a>(
                 .map(|cursor| with_query(url, param, &cursor))
         }
     };
-    let count = items.len();
-    let mut records = Vec::with_capacity(count);
-    for (index, (item, [key, offset, timestamp])) in items.into_iter().enumerate() {
-        let at = (item, index);
-        let key = match &config.key_pointer {
-            None => None,
-            Some(pointer) => Some(key_bytes(key, at, pointer)?),
-        };
-        let offset = match &config.offset {
-            None => None,
-            // A whole number read as it is: the common incrementing offset, in no JSON value.
-            Some(spec)
-                if spec.kind == OffsetKind::Incrementing
-                    && let Some(number) = offset.and_then(|n| n.parse().ok()) =>
-            {
-                Some(SourceOffset::number(number))
-            }
-            Some(spec) => Some(
-                SourceOffset::parse(spec.kind, &field(offset, at, &spec.pointer, "offset")?)
-                    .map_err(|e| {
-                        format!(
-                            "record {index} from {url}: offset at `{}`: {e}",
-                            spec.pointer
-                        )
-                    })?,
-            ),
-        };
-        let timestamp = match &config.timestamp_pointer {
-            None => None,
-            Some(pointer) => {
-                let value = field(timestamp, at, pointer, "timestamp")?;
-                Some(timestamp_millis(&value).ok_or_else(|| {
-                    format!("record {index} from {url}: timestamp at `{pointer}` is neither epoch milliseconds nor an RFC 3339 time: {value}")
-                })?)
-            }
-        };
-        records.push(Record {
-            key,
-            value: item.as_bytes(),
-            offset,
-            timestamp,
-        });
-    }
-    Ok(Page {
-        records,
-        items: count,
-        next,
+    Ok(next)
+}
+
+/// One item of a page as a record: its key, offset and timestamp read from the parts the
+/// pointers found (`[key, offset, timestamp]`).
+fn record<'a>(
+    config: &ConnectorConfig,
+    url: &Url,
+    (item, index): (&'a str, usize),
+    [key, offset, timestamp]: [Option<&'a str>; 3],
+) -> Result<Record<'a>, String> {
+    let at = (item, index);
+    let key = match &config.key_pointer {
+        None => None,
+        Some(pointer) => Some(key_bytes(key, at, pointer)?),
+    };
+    let offset = match &config.offset {
+        None => None,
+        // A whole number read as it is: the common incrementing offset, in no JSON value.
+        Some(spec)
+            if spec.kind == OffsetKind::Incrementing
+                && let Some(number) = offset.and_then(|n| n.parse().ok()) =>
+        {
+            Some(SourceOffset::number(number))
+        }
+        Some(spec) => Some(
+            SourceOffset::parse(spec.kind, &field(offset, at, &spec.pointer, "offset")?).map_err(
+                |e| {
+                    format!(
+                        "record {index} from {url}: offset at `{}`: {e}",
+                        spec.pointer
+                    )
+                },
+            )?,
+        ),
+    };
+    let timestamp = match &config.timestamp_pointer {
+        None => None,
+        Some(pointer) => {
+            let value = field(timestamp, at, pointer, "timestamp")?;
+            Some(timestamp_millis(&value).ok_or_else(|| {
+                format!("record {index} from {url}: timestamp at `{pointer}` is neither epoch milliseconds nor an RFC 3339 time: {value}")
+            })?)
+        }
+    };
+    Ok(Record {
+        key,
+        value: item.as_bytes(),
+        offset,
+        timestamp,
     })
 }
 

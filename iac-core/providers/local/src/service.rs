@@ -190,7 +190,14 @@ async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
     let known = KnownInputs(r.inputs);
     let program = known.str("program")?;
     let log = known.str("log_file")?;
-    if let Some(address) = listened(&known) {
+    refuse_taken_port(&known)?;
+    let process = spawn(r, &known, program, log)?;
+    ready(r, process, program, log).await
+}
+
+/// Refuses to start a service whose port another process holds, naming what to change.
+fn refuse_taken_port(known: &KnownInputs<'_>) -> Result<(), ProviderError> {
+    if let Some(address) = listened(known) {
         let free = resolve(address).is_some_and(|addr| TcpListener::bind(addr).is_ok());
         if !free {
             let change = match known.opt_str("port_setting") {
@@ -204,6 +211,16 @@ async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
             .refused());
         }
     }
+    Ok(())
+}
+
+/// Starts the program in its own process group, its output appended to its log.
+fn spawn(
+    r: &CreateRequest<'_>,
+    known: &KnownInputs<'_>,
+    program: &str,
+    log: &str,
+) -> Result<Process, ProviderError> {
     if let Some(dir) = Path::new(log)
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -239,13 +256,22 @@ async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
         .spawn()
         .map_err(|e| io_error(&format!("starting {program}"), &e).refused())?;
     let pid = i32::try_from(child.id()).map_err(|_| ProviderError::new("pid out of range"))?;
-    let Some(process) = Process::of(pid) else {
-        return Err(ProviderError::with_code(
+    Process::of(pid).ok_or_else(|| {
+        ProviderError::with_code(
             "ServiceExited",
             format!("{program} exited at once:\n{}", log_tail(log)),
         )
-        .refused());
-    };
+        .refused()
+    })
+}
+
+/// Waits for the started service's probe to pass; stops it again when it does not in time.
+async fn ready(
+    r: &CreateRequest<'_>,
+    process: Process,
+    program: &str,
+    log: &str,
+) -> Result<Process, ProviderError> {
     let timeout = seconds(r.inputs, "ready_timeout_secs", 30);
     let deadline = Instant::now() + timeout;
     loop {

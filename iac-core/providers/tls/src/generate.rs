@@ -67,6 +67,37 @@ pub(crate) fn certificate(inputs: &KnownInputs<'_>) -> Result<Generated, Provide
     let key = KeyPair::from_pem(inputs.str("private_key_pem")?)
         .map_err(|e| failed("private_key_pem is not a private key", e))?;
     let mut params = CertificateParams::default();
+    name(inputs, &mut params)?;
+    let serial = random_id();
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::now_utc());
+    // A minute back: a peer whose clock is a little behind still accepts it at once.
+    params.not_before = now - time::Duration::minutes(1);
+    let days = inputs.opt_i64("validity_days").unwrap_or(1);
+    params.not_after = now + time::Duration::days(days);
+    usages(inputs, &mut params);
+    let cert = sign(inputs, &params, &key)?;
+    let time = |t: OffsetDateTime| {
+        t.format(&Rfc3339)
+            .map_err(|e| failed("formatting a time", e))
+    };
+    Ok(Generated {
+        id: hex(&serial),
+        outputs: PropertyMap::from([
+            ("cert_pem".to_owned(), Value::from(cert.pem())),
+            (
+                "not_before".to_owned(),
+                Value::from(time(params.not_before)?),
+            ),
+            ("not_after".to_owned(), Value::from(time(params.not_after)?)),
+        ]),
+    })
+}
+
+/// The certificate's subject (common name, organization) and alternative names.
+fn name(inputs: &KnownInputs<'_>, params: &mut CertificateParams) -> Result<(), ProviderError> {
     let mut subject = DistinguishedName::new();
     subject.push(DnType::CommonName, inputs.str("common_name")?);
     if let Some(organization) = inputs.opt_str("organization") {
@@ -86,15 +117,12 @@ pub(crate) fn certificate(inputs: &KnownInputs<'_>) -> Result<Generated, Provide
             .map_err(|e| failed(&format!("ip_addresses: `{address}`"), e))?;
         params.subject_alt_names.push(SanType::IpAddress(ip));
     }
-    let serial = random_id();
-    params.serial_number = Some(SerialNumber::from_slice(&serial));
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(OffsetDateTime::now_utc());
-    // A minute back: a peer whose clock is a little behind still accepts it at once.
-    params.not_before = now - time::Duration::minutes(1);
-    let days = inputs.opt_i64("validity_days").unwrap_or(1);
-    params.not_after = now + time::Duration::days(days);
+    Ok(())
+}
+
+/// What the certificate may be used for: signing certificates (a CA), or serving and
+/// connecting (a node).
+fn usages(inputs: &KnownInputs<'_>, params: &mut CertificateParams) {
     if inputs.bool("is_ca") {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
@@ -113,6 +141,14 @@ pub(crate) fn certificate(inputs: &KnownInputs<'_>) -> Result<Generated, Provide
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
     }
+}
+
+/// Signs the certificate with the CA given, or self-signs it.
+fn sign(
+    inputs: &KnownInputs<'_>,
+    params: &CertificateParams,
+    key: &KeyPair,
+) -> Result<rcgen::Certificate, ProviderError> {
     let cert = match (
         inputs.opt_str("ca_cert_pem"),
         inputs.opt_str("ca_private_key_pem"),
@@ -123,28 +159,14 @@ pub(crate) fn certificate(inputs: &KnownInputs<'_>) -> Result<Generated, Provide
             let issuer = Issuer::from_ca_cert_pem(ca_cert, ca_key)
                 .map_err(|e| failed("ca_cert_pem is not a certificate", e))?;
             params
-                .signed_by(&key, &issuer)
+                .signed_by(key, &issuer)
                 .map_err(|e| failed("signing the certificate", e))?
         }
         _ => params
-            .self_signed(&key)
+            .self_signed(key)
             .map_err(|e| failed("signing the certificate", e))?,
     };
-    let time = |t: OffsetDateTime| {
-        t.format(&Rfc3339)
-            .map_err(|e| failed("formatting a time", e))
-    };
-    Ok(Generated {
-        id: hex(&serial),
-        outputs: PropertyMap::from([
-            ("cert_pem".to_owned(), Value::from(cert.pem())),
-            (
-                "not_before".to_owned(),
-                Value::from(time(params.not_before)?),
-            ),
-            ("not_after".to_owned(), Value::from(time(params.not_after)?)),
-        ]),
-    })
+    Ok(cert)
 }
 
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

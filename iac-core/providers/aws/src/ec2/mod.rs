@@ -175,10 +175,23 @@ fn referenced<'r, 'a>(
 pub(crate) fn check_related(resources: &[CheckRequest<'_>]) -> Vec<(String, CheckFailure)> {
     let mut failures = Vec::new();
     let of_type = |token: &'static str| resources.iter().filter(move |r| r.type_token == token);
+    subnets(resources, &mut failures);
+    fixed_ips(resources, &mut failures);
+    duplicate_rules(of_type(SecurityGroupRule::TYPE), &mut failures);
+    for (token, key, what) in [
+        (KeyPair::TYPE, "key_name", "key pair"),
+        (IamRole::TYPE, "name", "IAM role"),
+        (IamInstanceProfile::TYPE, "name", "instance profile"),
+    ] {
+        unique(of_type(token), key, what, &mut failures);
+    }
+    failures
+}
 
-    // Subnets: inside their VPC, no overlap with another subnet of the same VPC.
+/// Subnets: inside their VPC, no overlap with another subnet of the same VPC.
+fn subnets(resources: &[CheckRequest<'_>], failures: &mut Vec<(String, CheckFailure)>) {
     let mut by_vpc: BTreeMap<String, Vec<(&str, Cidr)>> = BTreeMap::new();
-    for subnet in of_type(Subnet::TYPE) {
+    for subnet in resources.iter().filter(|r| r.type_token == Subnet::TYPE) {
         let Some(cidr) = cidr_of(subnet, "cidr_block") else {
             continue;
         };
@@ -217,10 +230,12 @@ pub(crate) fn check_related(resources: &[CheckRequest<'_>]) -> Vec<(String, Chec
         }
         siblings.push((subnet.name, cidr));
     }
+}
 
-    // Instances: a fixed private IP inside its subnet, not reserved, not taken twice.
+/// Instances: a fixed private IP inside its subnet, not reserved, not taken twice.
+fn fixed_ips(resources: &[CheckRequest<'_>], failures: &mut Vec<(String, CheckFailure)>) {
     let mut taken: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
-    for instance in of_type(Instance::TYPE) {
+    for instance in resources.iter().filter(|r| r.type_token == Instance::TYPE) {
         let Some(text) = known_str(instance.inputs, "private_ip") else {
             continue;
         };
@@ -257,17 +272,6 @@ pub(crate) fn check_related(resources: &[CheckRequest<'_>]) -> Vec<(String, Chec
             ));
         }
     }
-
-    duplicate_rules(of_type(SecurityGroupRule::TYPE), &mut failures);
-
-    for (token, key, what) in [
-        (KeyPair::TYPE, "key_name", "key pair"),
-        (IamRole::TYPE, "name", "IAM role"),
-        (IamInstanceProfile::TYPE, "name", "instance profile"),
-    ] {
-        unique(of_type(token), key, what, &mut failures);
-    }
-    failures
 }
 
 /// What an input is: the resource output it references, its known value, or nothing (unset);
