@@ -5,6 +5,9 @@
 //! print. Exit codes ([`error`]): 0 success; 1 the user must change something (arguments,
 //! environment file, policy, plan, lock, passphrase); 2 `preview --detailed-exitcode` found
 //! changes; 3 a provider or state failure (some steps failed).
+
+// Functions read in one screen (`clippy.toml` sets the length); a table of cases may not.
+#![warn(clippy::too_many_lines)]
 use std::process::ExitCode;
 
 use clap::Parser;
