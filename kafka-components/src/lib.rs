@@ -33,8 +33,8 @@ pub use render::{RenderError, RenderedConfig, RenderedFile};
 pub use role::Role;
 pub use security::Credentials;
 
-/// The repository's README: its Rust snippets compile as doc-tests of this crate, the one
-/// that depends on every crate they use.
-#[doc = include_str!("../../README.md")]
+/// The repository's pages with Rust snippets: they compile as doc-tests of this crate, the
+/// one that depends on every crate they use.
+#[doc = include_str!("../../docs/writing-a-stack.md")]
 #[cfg(doctest)]
-pub struct ReadmeDoctests;
+pub struct WritingAStackDoctests;

@@ -104,7 +104,7 @@ pub(crate) enum StacksError {
 }
 
 impl StacksError {
-    /// The documented exit code (README, "Exit codes").
+    /// The documented exit code (docs/cli.md, "Exit codes").
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             StacksError::Config(_)

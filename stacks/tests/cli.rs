@@ -488,7 +488,7 @@ fn the_standard_aws_variables_win_over_the_file() {
     );
 }
 
-/// Every exit code the README documents, each from the path that produces it (0 and 2 are
+/// Every exit code docs/cli.md documents, each from the path that produces it (0 and 2 are
 /// covered by the apply and preview tests above).
 #[test]
 fn each_failure_exits_with_its_documented_code() {
@@ -1376,4 +1376,56 @@ fn a_principal_without_access_to_the_bucket_is_told_what_it_needs() {
             .code(1);
         assert_eq!(stderr(&denied).trim(), expected, "{verb}");
     }
+}
+
+/// What `stacks … --help` prints for every verb, as docs/cli.md shows it after its
+/// `<!-- help -->` mark. `STACKS_WRITE_CLI_DOC=1` writes the page's section instead of
+/// comparing (after a change to the CLI: review the page's diff).
+#[test]
+fn the_cli_reference_is_what_help_prints() {
+    const MARK: &str = "<!-- help -->\n";
+    let verbs = [
+        "",
+        "preview",
+        "apply",
+        "destroy",
+        "refresh",
+        "outputs",
+        "render",
+        "import",
+        "state",
+        "state list",
+        "state show",
+        "state delete",
+        "state rename",
+        "state export",
+        "state import",
+    ];
+    let mut section = String::new();
+    for verb in verbs {
+        let output = Command::cargo_bin("stacks")
+            .unwrap()
+            .args(verb.split_whitespace())
+            .arg("--help")
+            .env_remove("COLUMNS")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "stacks {verb} --help");
+        let help = String::from_utf8(output.stdout).unwrap();
+        let command = format!("stacks {verb} --help").replace("  ", " ");
+        section.push_str(&format!("\n```text\n$ {command}\n{}```\n", help));
+    }
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cli.md");
+    let text = std::fs::read_to_string(&page).unwrap();
+    let (head, documented) = text
+        .split_once(MARK)
+        .expect("docs/cli.md has its help mark");
+    if std::env::var_os("STACKS_WRITE_CLI_DOC").is_some() {
+        std::fs::write(&page, format!("{head}{MARK}{section}")).unwrap();
+        return;
+    }
+    assert!(
+        documented == section,
+        "docs/cli.md does not show what --help prints: run this test with STACKS_WRITE_CLI_DOC=1 and review the diff"
+    );
 }

@@ -405,7 +405,7 @@ impl ConnectorConfig {
             if !KNOWN.contains(&key.as_str()) && !key.starts_with("producer.") {
                 return Err(key_error(
                     &Raw::name(key),
-                    "is not a setting of this connector (see services/README.md for the list)",
+                    "is not a setting of this connector (see docs/http-source-connector.md for the list)",
                 ));
             }
         }

@@ -8,7 +8,6 @@
 //! ownership tags (`iac:stack`, `iac:resource`), which also let an interrupted create be found
 //! again. AWS errors are returned with their code and message, never swallowed.
 #![doc = include_str!("../RESOURCES.md")]
-
 // Functions read in one screen (`clippy.toml` sets the length); a table of cases may not.
 #![warn(clippy::too_many_lines)]
 
