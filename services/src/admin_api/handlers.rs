@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::health::{self, ClusterHealth};
 use super::kafka::{Broker, Member, Partition, Topic};
 use super::validate;
@@ -67,16 +67,36 @@ pub struct TopicsQuery {
     pub internal: bool,
 }
 
+/// The path of one topic: `/topics/{name}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TopicPath {
+    /// Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+    #[param(schema_with = topic_name_schema)]
+    pub name: String,
+}
+
+/// Kafka's topic name rule (what `validate::topic_name` checks) as a schema: 1–249
+/// characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+fn topic_name_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`",
+        ))
+        .pattern(Some("^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$"))
+        .min_length(Some(1))
+        .max_length(Some(249))
+        .build()
+}
+
 /// `POST /topics` body.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTopicRequest {
     /// Name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-    #[schema(
-        pattern = "^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$",
-        min_length = 1,
-        max_length = 249
-    )]
+    #[schema(schema_with = topic_name_schema)]
     pub name: String,
     /// Partitions (1 to the server's `--max-partitions`).
     #[schema(minimum = 1, maximum = 10_000)]
@@ -244,7 +264,7 @@ fn detail(topic: &Topic, configs: BTreeMap<String, String>) -> TopicDetail {
 fn topic_not_found(name: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "topic_not_found",
+        ErrorCode::TopicNotFound,
         format!("there is no topic `{name}`"),
     )
 }
@@ -358,7 +378,7 @@ pub async fn create_topic(
     validate::topic_name(&request.name)?;
     if request.partitions < 1 {
         return Err(ApiError::bad_request(
-            "invalid_partitions",
+            ErrorCode::InvalidPartitions,
             format!(
                 "partitions is {}; a topic needs at least 1",
                 request.partitions
@@ -367,7 +387,7 @@ pub async fn create_topic(
     }
     if request.replication_factor < 1 {
         return Err(ApiError::bad_request(
-            "invalid_replication_factor",
+            ErrorCode::InvalidReplicationFactor,
             format!(
                 "replication_factor is {}; it must be at least 1",
                 request.replication_factor
@@ -376,7 +396,7 @@ pub async fn create_topic(
     }
     if request.partitions > state.max_partitions {
         return Err(ApiError::bad_request(
-            "invalid_partitions",
+            ErrorCode::InvalidPartitions,
             format!(
                 "partitions is {}; this API creates at most {} (--max-partitions)",
                 request.partitions, state.max_partitions
@@ -389,7 +409,7 @@ pub async fn create_topic(
         // A well-formed request the cluster's state cannot take now.
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "insufficient_brokers",
+            ErrorCode::InsufficientBrokers,
             format!(
                 "replication_factor is {} but only {live} broker(s) are live",
                 request.replication_factor
@@ -416,7 +436,7 @@ pub async fn create_topic(
 }
 
 /// A topic's partitions (leader, replicas, ISR) and configuration.
-#[utoipa::path(get, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$")), responses(
+#[utoipa::path(get, path = "/topics/{name}", params(TopicPath), responses(
     (status = 200, body = TopicDetail),
     (status = 400, description = "not a topic name", body = ErrorBody),
     (status = 404, body = ErrorBody),
@@ -425,15 +445,15 @@ pub async fn create_topic(
 ))]
 pub async fn get_topic(
     State(state): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
+    name: Result<Path<TopicPath>, PathRejection>,
 ) -> Result<Json<TopicDetail>, ApiError> {
-    let Path(name) = name?;
+    let Path(TopicPath { name }) = name?;
     validate::topic_name(&name)?;
     Ok(Json(describe(&state, &name).await?))
 }
 
 /// Sets configuration keys of a topic (IncrementalAlterConfigs: other keys keep their values).
-#[utoipa::path(put, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$")), request_body = TopicConfigUpdate, security(("bearer" = [])), responses(
+#[utoipa::path(put, path = "/topics/{name}", params(TopicPath), request_body = TopicConfigUpdate, security(("bearer" = [])), responses(
     (status = 200, body = TopicDetail),
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),
@@ -446,15 +466,15 @@ pub async fn get_topic(
 ))]
 pub async fn update_topic(
     State(state): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
+    name: Result<Path<TopicPath>, PathRejection>,
     body: Result<Json<TopicConfigUpdate>, JsonRejection>,
 ) -> Result<Json<TopicDetail>, ApiError> {
-    let Path(name) = name?;
+    let Path(TopicPath { name }) = name?;
     let Json(update) = body?;
     validate::topic_name(&name)?;
     if update.configs.is_empty() {
         return Err(ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             "`configs` is empty: name at least one key to set",
         ));
     }
@@ -470,7 +490,7 @@ pub async fn update_topic(
 }
 
 /// Deletes a topic.
-#[utoipa::path(delete, path = "/topics/{name}", params(("name" = String, Path, description = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`", pattern = "^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$")), security(("bearer" = [])), responses(
+#[utoipa::path(delete, path = "/topics/{name}", params(TopicPath), security(("bearer" = [])), responses(
     (status = 204, description = "deleted"),
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),
@@ -481,9 +501,9 @@ pub async fn update_topic(
 ))]
 pub async fn delete_topic(
     State(state): State<AppState>,
-    name: Result<Path<String>, PathRejection>,
+    name: Result<Path<TopicPath>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let Path(name) = name?;
+    let Path(TopicPath { name }) = name?;
     validate::topic_name(&name)?;
     state.cluster.delete_topic(&name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -532,7 +552,7 @@ pub async fn get_group(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "group_not_found",
+                ErrorCode::GroupNotFound,
                 format!("there is no consumer group `{id}`"),
             )
         })?;

@@ -23,7 +23,7 @@ use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use super::StartupError;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::ffi;
 
 /// A broker as the cluster metadata lists it.
@@ -146,7 +146,7 @@ impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
             .field("bootstrap", &self.bootstrap)
-            .field("timeout", &self.timeout)
+            .field(ErrorCode::Timeout, &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -172,32 +172,35 @@ pub(crate) fn kafka_error(what: &str, code: RDKafkaErrorCode, detail: &str) -> A
         )),
         C::TopicAlreadyExists => ApiError::new(
             StatusCode::CONFLICT,
-            "topic_exists",
+            ErrorCode::TopicExists,
             format!("{what}: {detail}"),
         ),
         C::UnknownTopicOrPartition | C::UnknownTopic => ApiError::new(
             StatusCode::NOT_FOUND,
-            "topic_not_found",
+            ErrorCode::TopicNotFound,
             format!("{what}: {detail}"),
         ),
         C::GroupIdNotFound => ApiError::new(
             StatusCode::NOT_FOUND,
-            "group_not_found",
+            ErrorCode::GroupNotFound,
             format!("{what}: {detail}"),
         ),
-        C::InvalidTopic => ApiError::bad_request("invalid_topic_name", format!("{what}: {detail}")),
+        C::InvalidTopic => {
+            ApiError::bad_request(ErrorCode::InvalidTopicName, format!("{what}: {detail}"))
+        }
         C::InvalidPartitions => {
-            ApiError::bad_request("invalid_partitions", format!("{what}: {detail}"))
+            ApiError::bad_request(ErrorCode::InvalidPartitions, format!("{what}: {detail}"))
         }
-        C::InvalidReplicationFactor => {
-            ApiError::bad_request("invalid_replication_factor", format!("{what}: {detail}"))
-        }
+        C::InvalidReplicationFactor => ApiError::bad_request(
+            ErrorCode::InvalidReplicationFactor,
+            format!("{what}: {detail}"),
+        ),
         C::InvalidConfig | C::PolicyViolation | C::InvalidRequest => {
-            ApiError::bad_request("invalid_config", format!("{what}: {detail}"))
+            ApiError::bad_request(ErrorCode::InvalidConfig, format!("{what}: {detail}"))
         }
         _ => ApiError::new(
             StatusCode::BAD_GATEWAY,
-            "broker_error",
+            ErrorCode::BrokerError,
             format!("{what}: {detail}"),
         ),
     }
@@ -210,7 +213,7 @@ fn from_kafka(what: &str, error: &KafkaError) -> ApiError {
         (KafkaError::AdminOp(code), None) => kafka_error(what, *code, ""),
         // A string with a NUL byte cannot reach librdkafka: the request's mistake.
         (KafkaError::Nul(_), None) => ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("{what}: a name or value contains a NUL byte"),
         ),
         (KafkaError::Canceled, None) => ApiError::unavailable(format!(
@@ -218,7 +221,7 @@ fn from_kafka(what: &str, error: &KafkaError) -> ApiError {
         )),
         _ => ApiError::new(
             StatusCode::BAD_GATEWAY,
-            "broker_error",
+            ErrorCode::BrokerError,
             format!("{what}: {error}"),
         ),
     }

@@ -34,7 +34,7 @@ pub mod kafka;
 mod metrics;
 pub mod validate;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use kafka::Cluster;
 pub use metrics::Metrics;
 
@@ -203,14 +203,18 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
             None => {
                 return ApiError::new(
                     StatusCode::UNAUTHORIZED,
-                    "unauthorized",
+                    ErrorCode::Unauthorized,
                     "this endpoint changes the cluster: send `Authorization: Bearer <token>`",
                 )
                 .into_response();
             }
             Some(given) if !same(given.as_bytes(), token.as_bytes()) => {
-                return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "the token is not valid")
-                    .into_response();
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::Forbidden,
+                    "the token is not valid",
+                )
+                .into_response();
             }
             Some(_) => {}
         }
@@ -229,7 +233,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Ok(response) => response,
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
+            ErrorCode::Timeout,
             format!("the request took longer than {:?}", state.request_timeout),
         )
         .into_response(),
@@ -246,7 +250,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         "no such endpoint; see /openapi.json",
     )
 }
@@ -254,7 +258,7 @@ async fn not_found() -> ApiError {
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method; see /openapi.json",
     )
 }

@@ -1,6 +1,6 @@
 //! Request validation that needs no broker: topic names and config keys, as Kafka defines them.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// Topic-level configuration keys Kafka 4.x accepts (`TopicConfig`). Keys of Confluent
 /// Server (`confluent.…`, see [`CONFLUENT_KEY_PATTERN`]) are passed to the broker, which
@@ -46,7 +46,7 @@ pub fn topic_name(name: &str) -> Result<(), ApiError> {
     match crate::topic_name::problem(name) {
         None => Ok(()),
         Some(reason) => Err(ApiError::bad_request(
-            "invalid_topic_name",
+            ErrorCode::InvalidTopicName,
             format!("topic name `{name}` {reason}"),
         )),
     }
@@ -76,7 +76,7 @@ pub fn configs(configs: &std::collections::BTreeMap<String, String>) -> Result<(
     for (key, value) in configs {
         if !(TOPIC_CONFIGS.contains(&key.as_str()) || is_confluent_key(key)) {
             return Err(ApiError::bad_request(
-                "unknown_config",
+                ErrorCode::UnknownConfig,
                 format!(
                     "`{}` is not a topic configuration (e.g. retention.ms, cleanup.policy)",
                     key.escape_debug()
@@ -85,7 +85,7 @@ pub fn configs(configs: &std::collections::BTreeMap<String, String>) -> Result<(
         }
         if value.len() > MAX_CONFIG_VALUE {
             return Err(ApiError::bad_request(
-                "invalid_config",
+                ErrorCode::InvalidConfig,
                 format!(
                     "`{key}` is {} bytes long; at most {MAX_CONFIG_VALUE} are accepted",
                     value.len()
@@ -94,7 +94,7 @@ pub fn configs(configs: &std::collections::BTreeMap<String, String>) -> Result<(
         }
         if value.contains('\0') {
             return Err(ApiError::bad_request(
-                "invalid_config",
+                ErrorCode::InvalidConfig,
                 format!("the value of `{key}` contains a NUL byte"),
             ));
         }
