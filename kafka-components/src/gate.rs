@@ -6,8 +6,10 @@
 //!   fall under its `min.insync.replicas` without it and none is offline.
 //! - After a broker: it is live (registered and unfenced) and no partition is offline,
 //!   under its min ISR or under-replicated.
-//! - Before and after a controller: no partition is offline or under-replicated (its own
-//!   probe already waited for the quorum to have a leader).
+//! - Before a controller: it is not serving (down, or it knows no quorum leader: stopping it
+//!   costs nothing), or the quorum keeps a majority without it — the other controllers that
+//!   know a leader are a majority of all. Partitions do not matter: they live on brokers.
+//! - After a controller: it knows the quorum's leader again (it has rejoined).
 
 use std::collections::BTreeMap;
 
@@ -40,11 +42,16 @@ struct Unhealthy {
 pub struct KafkaGate {
     /// Each broker member's resource name with its broker id.
     brokers: BTreeMap<String, i32>,
-    /// Each controller member's resource name with its KRaft node id.
-    controllers: BTreeMap<String, i32>,
-    /// Where controllers' JMX exporters report the quorum's leader
-    /// (`kafka_server_raft_metrics_current_leader`).
-    leader_metrics: Vec<String>,
+    /// Each controller member by resource name.
+    controllers: BTreeMap<String, Controller>,
+}
+
+/// A controller member: its KRaft node id and where its JMX exporter reports the quorum's
+/// leader (`kafka_server_raft_metrics_current_leader`).
+#[derive(Debug, Clone)]
+struct Controller {
+    id: i32,
+    metrics: String,
 }
 
 impl KafkaGate {
@@ -54,19 +61,19 @@ impl KafkaGate {
         Self {
             brokers: brokers.into_iter().collect(),
             controllers: BTreeMap::new(),
-            leader_metrics: Vec::new(),
         }
     }
 
-    /// The controllers (resource name, KRaft node id) and where their JMX exporters answer:
-    /// the active controller (the quorum's leader) rolls last of them.
+    /// The controllers (resource name, KRaft node id, the URL of its JMX exporter's
+    /// metrics): the active controller (the quorum's leader) rolls last of them.
     pub fn with_controllers(
         mut self,
-        controllers: impl IntoIterator<Item = (String, i32)>,
-        leader_metrics: impl IntoIterator<Item = String>,
+        controllers: impl IntoIterator<Item = (String, i32, String)>,
     ) -> Self {
-        self.controllers = controllers.into_iter().collect();
-        self.leader_metrics = leader_metrics.into_iter().collect();
+        self.controllers = controllers
+            .into_iter()
+            .map(|(name, id, metrics)| (name, Controller { id, metrics }))
+            .collect();
         self
     }
 
@@ -75,7 +82,7 @@ impl KafkaGate {
         let mut order = members.to_vec();
         let Some(at) = order
             .iter()
-            .position(|m| self.controllers.get(m) == Some(&leader))
+            .position(|m| self.controllers.get(m).is_some_and(|c| c.id == leader))
         else {
             return order;
         };
@@ -88,7 +95,55 @@ impl KafkaGate {
         order
     }
 
-    /// The answer `health` gives about `member` at `phase`.
+    /// The answer about controller `member` at `phase`, from the leader each controller
+    /// knows (by resource name; `None`: it does not answer or knows none).
+    fn judge_controller(
+        &self,
+        phase: GatePhase,
+        member: &str,
+        leaders: &BTreeMap<String, Option<i32>>,
+    ) -> GateAnswer {
+        let knows_leader = |name: &str| leaders.get(name).copied().flatten().is_some();
+        match phase {
+            GatePhase::After if knows_leader(member) => GateAnswer::Pass,
+            GatePhase::After => GateAnswer::Wait(format!(
+                "{member} has not rejoined the quorum (it knows no leader)"
+            )),
+            // Not serving: stopping it costs nothing, restarting it can only help.
+            GatePhase::Before if !knows_leader(member) => GateAnswer::Pass,
+            GatePhase::Before => {
+                let others = self
+                    .controllers
+                    .keys()
+                    .filter(|name| name.as_str() != member && knows_leader(name))
+                    .count();
+                let majority = self.controllers.len() / 2 + 1;
+                if others >= majority {
+                    GateAnswer::Pass
+                } else {
+                    GateAnswer::Wait(format!(
+                        "only {others} other controller(s) of {} know the quorum's leader: without {member} the quorum would lose its majority",
+                        self.controllers.len()
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The leader each controller's exporter reports now (`None`: no answer, or no leader).
+    async fn leaders(&self) -> BTreeMap<String, Option<i32>> {
+        let mut leaders = BTreeMap::new();
+        for (name, controller) in &self.controllers {
+            let leader = match iac_local::http_get_body(&controller.metrics).await {
+                Some((200, page)) => current_leader(&page),
+                _ => None,
+            };
+            leaders.insert(name.clone(), leader);
+        }
+        leaders
+    }
+
+    /// The answer `health` gives about broker `member` at `phase`.
     fn judge(&self, phase: GatePhase, member: &str, health: &Health) -> GateAnswer {
         let broker = self.brokers.get(member).copied();
         let live = broker.is_some_and(|id| health.brokers.contains(&id));
@@ -162,21 +217,21 @@ fn wait(health: &Health, why: String) -> GateAnswer {
 #[async_trait]
 impl Gate for KafkaGate {
     fn describe(&self) -> String {
-        "each node only when no partition would fall under its min.insync.replicas, the next once it is back and no partition is under-replicated (the admin API's /cluster/health); the active controller last".to_owned()
+        "a broker only when no partition would fall under its min.insync.replicas, the next once it is back and no partition is under-replicated (the admin API's /cluster/health); a controller only when the quorum keeps a majority, the next once it has rejoined, the active controller last".to_owned()
     }
 
     async fn order(&self, members: &[String], _: &Value) -> Vec<String> {
-        for url in &self.leader_metrics {
-            if let Some((200, page)) = iac_local::http_get_body(url).await
-                && let Some(leader) = current_leader(&page)
-            {
-                return self.leader_last(members, leader);
-            }
+        let leaders = self.leaders().await;
+        match leaders.values().flatten().next() {
+            Some(&leader) => self.leader_last(members, leader),
+            None => members.to_vec(),
         }
-        members.to_vec()
     }
 
     async fn ask(&self, phase: GatePhase, member: &str, input: &Value) -> GateAnswer {
+        if self.controllers.contains_key(member) {
+            return self.judge_controller(phase, member, &self.leaders().await);
+        }
         let Some(base) = input.as_str() else {
             return GateAnswer::Wait(format!("the admin API's address is not known: {input}"));
         };
@@ -245,13 +300,10 @@ mod tests {
 
     #[test]
     fn the_active_controller_rolls_last_of_the_controllers() {
-        let gate = KafkaGate::new([("broker-1".to_owned(), 1)]).with_controllers(
-            [
-                ("controller-1".to_owned(), 9991),
-                ("controller-2".to_owned(), 9992),
-            ],
-            [],
-        );
+        let gate = KafkaGate::new([("broker-1".to_owned(), 1)]).with_controllers([
+            ("controller-1".to_owned(), 9991, String::new()),
+            ("controller-2".to_owned(), 9992, String::new()),
+        ]);
         let members = ["controller-1", "controller-2", "broker-1"].map(String::from);
         let page = "# TYPE kafka_server_raft_metrics_current_leader untyped\nkafka_server_raft_metrics_current_leader 9991.0\n";
         assert_eq!(current_leader(page), Some(9991));
@@ -266,5 +318,42 @@ mod tests {
             None
         );
         assert_eq!(gate.leader_last(&members, 9993), members);
+    }
+
+    #[test]
+    fn a_controller_rolls_when_the_quorum_keeps_a_majority_or_it_is_not_serving() {
+        let names = ["controller-1", "controller-2", "controller-3"];
+        let gate = KafkaGate::new([])
+            .with_controllers(names.map(|name| (name.to_owned(), 9990, String::new())));
+        let leaders = |known: [Option<i32>; 3]| -> BTreeMap<String, Option<i32>> {
+            names.into_iter().map(str::to_owned).zip(known).collect()
+        };
+        let whole = leaders([Some(9991); 3]);
+        for phase in [GatePhase::Before, GatePhase::After] {
+            assert_eq!(
+                gate.judge_controller(phase, "controller-1", &whole),
+                GateAnswer::Pass
+            );
+        }
+        // One controller away: the other two may not go, but the one away may come back.
+        let one_away = leaders([Some(9991), Some(9991), None]);
+        assert!(matches!(
+            gate.judge_controller(GatePhase::Before, "controller-1", &one_away),
+            GateAnswer::Wait(why) if why.contains("only 1 other controller(s) of 3")
+        ));
+        assert_eq!(
+            gate.judge_controller(GatePhase::Before, "controller-3", &one_away),
+            GateAnswer::Pass
+        );
+        assert!(matches!(
+            gate.judge_controller(GatePhase::After, "controller-3", &one_away),
+            GateAnswer::Wait(why) if why.contains("has not rejoined")
+        ));
+        // Two away: the quorum has no leader, so none is serving; each may be restarted.
+        let two_away = leaders([None, Some(9991), None]);
+        assert_eq!(
+            gate.judge_controller(GatePhase::Before, "controller-1", &two_away),
+            GateAnswer::Pass
+        );
     }
 }

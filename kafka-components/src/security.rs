@@ -220,7 +220,7 @@ pub(crate) fn register(
     let dir = security.sasl_ssl_credentials()?.to_owned();
     let Certificates {
         ca,
-        mut files,
+        files,
         mut names,
     } = certificates(stack, config, subjects);
     let password = |stack: &mut Stack, name: &str| {

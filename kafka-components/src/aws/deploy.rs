@@ -12,7 +12,6 @@ use iac_local::{Command, CommandArgs, Environment};
 use crate::config::{AwsSite, PlatformConfig};
 use crate::programs::{program_fingerprint, program_path};
 use crate::render::{RenderedConfig, paths};
-use crate::role::Role;
 use crate::security::{self, Credentials};
 use crate::triggers::{CREDENTIALS_DIGEST, digest};
 

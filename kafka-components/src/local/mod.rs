@@ -291,17 +291,15 @@ fn kafka_roll(
             .collect()
     };
     let gate = KafkaGate::new(ids(&brokers, |n| i32::try_from(n.index).unwrap_or(-1)))
-        .with_controllers(
-            ids(&controllers, |n| {
-                i32::try_from(crate::render::controller_id(n)).unwrap_or(-1)
-            }),
-            controllers.iter().map(|n| {
-                format!(
-                    "http://127.0.0.1:{}/metrics",
-                    n.port(ports.jmx_exporter_controller)
-                )
-            }),
-        );
+        .with_controllers(controllers.iter().filter_map(|node| {
+            let name = member(node)?.service.resource_name().to_owned();
+            let id = i32::try_from(crate::render::controller_id(node)).unwrap_or(-1);
+            let metrics = format!(
+                "http://127.0.0.1:{}/metrics",
+                node.port(ports.jmx_exporter_controller)
+            );
+            Some((name, id, metrics))
+        }));
     let mut group =
         RollingGroup::new("kafka", gate).input(format!("http://127.0.0.1:{}", ports.admin_api));
     for node in controllers.iter().chain(&brokers).filter_map(|n| member(n)) {

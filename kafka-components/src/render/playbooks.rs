@@ -146,7 +146,7 @@ const ADMIN_API: &str = "kafka-admin-api";
 const CONNECTOR: &str = "http-source-connector";
 
 /// The Connect node's playbook and the connector's unit.
-fn connector_files(
+fn connector_deploy_files(
     env: &str,
     files: Vec<NodeFile>,
     environment_file: Option<String>,
@@ -326,7 +326,7 @@ pub(super) fn files(
         )?,
     ];
     if config.runs_connector() {
-        files.extend(connector_files(
+        files.extend(connector_deploy_files(
             env,
             connector_files,
             connector_environment,

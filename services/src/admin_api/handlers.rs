@@ -68,13 +68,33 @@ pub struct TopicsQuery {
 }
 
 /// The path of one topic: `/topics/{name}`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
+#[derive(Debug, Deserialize)]
 pub struct TopicPath {
     /// Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-    #[param(schema_with = topic_name_schema)]
     pub name: String,
 }
+
+/// The one parameter, `name`, with the topic name rule's schema (a derived `IntoParams`
+/// cannot both take a schema function and mark the parameter required).
+impl IntoParams for TopicPath {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        vec![
+            ParameterBuilder::new()
+                .name("name")
+                .parameter_in(ParameterIn::Path)
+                .required(utoipa::openapi::Required::True)
+                .description(Some(TOPIC_NAME_RULE))
+                .schema(Some(topic_name_schema()))
+                .build(),
+        ]
+    }
+}
+
+/// Kafka's topic name rule in words.
+const TOPIC_NAME_RULE: &str = "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`";
 
 /// Kafka's topic name rule (what `validate::topic_name` checks) as a schema: 1–249
 /// characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -82,9 +102,7 @@ fn topic_name_schema() -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .description(Some(
-            "Topic name: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`",
-        ))
+        .description(Some(TOPIC_NAME_RULE))
         .pattern(Some("^([a-zA-Z0-9_-][a-zA-Z0-9._-]{0,248}|\\.[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,247}|\\.\\.[a-zA-Z0-9._-]{1,247})$"))
         .min_length(Some(1))
         .max_length(Some(249))

@@ -146,7 +146,7 @@ impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
             .field("bootstrap", &self.bootstrap)
-            .field(ErrorCode::Timeout, &self.timeout)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }

@@ -739,6 +739,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines, reason = "a table of cases")]
     fn each_bad_setting_is_named() {
         let cases = [
             (
