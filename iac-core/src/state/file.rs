@@ -1,5 +1,5 @@
 //! The local file backend: `<dir>/<stack>.json` (snapshot), `<stack>.journal` (durable
-//! batches since the snapshot) and `<stack>.lock`.
+//! batches since the snapshot) and `<stack>.lock` (kept by `lock.rs`).
 //!
 //! The snapshot is only ever replaced atomically (temp file, fsync, rename, fsync of the
 //! folder). Between snapshots each batch is appended to the journal as one JSON line and
@@ -8,7 +8,7 @@
 //! acknowledged) is ignored.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -52,23 +52,23 @@ impl FileBackend {
         self.dir.join(format!("{stack}.journal"))
     }
 
-    fn lock_path(&self, stack: &str) -> PathBuf {
+    pub(super) fn lock_path(&self, stack: &str) -> PathBuf {
         self.dir.join(format!("{stack}.lock"))
     }
 
-    fn ensure_dir(&self) -> Result<(), StateError> {
+    pub(super) fn ensure_dir(&self) -> Result<(), StateError> {
         fs::create_dir_all(&self.dir).map_err(|source| io_error(&self.dir, source))
     }
 }
 
-fn io_error(path: &Path, source: io::Error) -> StateError {
+pub(super) fn io_error(path: &Path, source: io::Error) -> StateError {
     StateError::Io {
         path: path.to_owned(),
         source,
     }
 }
 
-fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
+pub(super) fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -76,7 +76,7 @@ fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
     }
 }
 
-fn corrupt(path: &Path, reason: impl Into<String>) -> StateError {
+pub(super) fn corrupt(path: &Path, reason: impl Into<String>) -> StateError {
     StateError::Corrupt {
         path: path.to_owned(),
         reason: reason.into(),
@@ -201,104 +201,16 @@ impl StateBackend for FileBackend {
     }
 
     fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, StateError> {
-        let path = self.lock_path(stack);
-        let file = match self.try_lock_file(&path)? {
-            Lockable::Free(file) => file,
-            Lockable::Held(holder) => {
-                return Err(StateError::Locked {
-                    stack: stack.to_owned(),
-                    holder,
-                });
-            }
-        };
-        // Free for the OS: a holder recorded on this host is gone (the OS lets go of a dead
-        // process's lock); one recorded on another host is not ours to judge.
-        if let Some(holder) = read_lock(&path)?.filter(|h| !h.is_on_this_host()) {
-            return Err(StateError::Locked {
-                stack: stack.to_owned(),
-                holder,
-            });
-        }
-        let info = LockInfo::this_process(operation);
-        let bytes = serde_json::to_vec(&info).map_err(|e| corrupt(&path, e.to_string()))?;
-        write_holder(&file, &bytes).map_err(|source| io_error(&path, source))?;
-        Ok(StateLock::new(move || {
-            // Never removed (a process waiting on the old file would lock a deleted one):
-            // emptied, then unlocked. Explicitly: a child forked meanwhile (a provider
-            // starting a process) shares the open file until it execs, and closing our copy
-            // alone would leave the lock held for that moment; unlocking frees it for all.
-            let _ = file.set_len(0);
-            let _ = file.unlock();
-        }))
+        self.lock_file(stack, operation)
     }
 
     fn take_over(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
-        let path = self.lock_path(stack);
-        let Lockable::Free(file) = self.try_lock_file(&path)? else {
-            return Ok(None);
-        };
-        let holder = read_lock(&path)?.filter(LockInfo::is_on_this_host);
-        if holder.is_some() {
-            write_holder(&file, b"").map_err(|source| io_error(&path, source))?;
-        }
-        Ok(holder)
+        self.take_over_lock_file(stack)
     }
 
     fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
-        let path = self.lock_path(stack);
-        match self.try_lock_file(&path)? {
-            Lockable::Held(holder) if holder.is_on_this_host() => Err(StateError::HolderAlive {
-                stack: stack.to_owned(),
-                holder,
-            }),
-            Lockable::Held(holder) => Err(StateError::Locked {
-                stack: stack.to_owned(),
-                holder,
-            }),
-            Lockable::Free(file) => {
-                let holder = read_lock(&path)?;
-                write_holder(&file, b"").map_err(|source| io_error(&path, source))?;
-                Ok(holder)
-            }
-        }
+        self.break_lock_file(stack)
     }
-}
-
-/// What the lock file says when asked for its OS lock.
-enum Lockable {
-    /// The OS lock is ours now (the file stays locked while this is open).
-    Free(File),
-    /// A live process holds it.
-    Held(LockInfo),
-}
-
-impl FileBackend {
-    /// Opens the lock file and takes its OS lock without waiting.
-    fn try_lock_file(&self, path: &Path) -> Result<Lockable, StateError> {
-        self.ensure_dir()?;
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|source| io_error(path, source))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Lockable::Free(file)),
-            Err(TryLockError::WouldBlock) => Ok(Lockable::Held(
-                read_lock(path)?.unwrap_or_else(LockInfo::unknown),
-            )),
-            Err(TryLockError::Error(source)) => Err(io_error(path, source)),
-        }
-    }
-}
-
-/// Replaces the lock file's content (the holder's description) durably.
-fn write_holder(mut file: &File, bytes: &[u8]) -> io::Result<()> {
-    file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 /// Cuts a torn last line (an append that failed half-way: a full disk, a crash; never
@@ -330,10 +242,6 @@ fn cut_torn_tail(file: &mut File) -> io::Result<u64> {
 fn after_torn_prefix(line: &str) -> Option<JournalBatch> {
     let start = line.rfind("{\"serial\":").filter(|i| *i > 0)?;
     serde_json::from_str(&line[start..]).ok()
-}
-
-fn read_lock(path: &Path) -> Result<Option<LockInfo>, StateError> {
-    Ok(read_optional(path)?.and_then(|text| serde_json::from_str(&text).ok()))
 }
 
 #[cfg(test)]
@@ -448,82 +356,6 @@ mod tests {
         assert_eq!(backend.load("dev").unwrap(), Some(cp));
     }
 
-    /// Run by `a_lock_left_by_a_killed_process_is_taken_over`, in a child process: takes
-    /// the lock of the folder `IAC_TEST_LOCK_DIR` names and waits to be killed.
-    #[test]
-    #[ignore = "a helper that another test runs in a child process"]
-    fn hold_the_lock_until_killed() {
-        let Some(dir) = std::env::var_os("IAC_TEST_LOCK_DIR") else {
-            return;
-        };
-        let _held = FileBackend::new(dir).lock("dev", "apply").unwrap();
-        println!("locked");
-        std::thread::sleep(std::time::Duration::from_secs(120));
-    }
-
-    #[test]
-    fn a_lock_left_by_a_killed_process_is_taken_over() {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "state::file::tests::hold_the_lock_until_killed",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env("IAC_TEST_LOCK_DIR", dir.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let locked = io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line.contains("locked"));
-        assert!(locked, "the child took the lock");
-
-        let backend = FileBackend::new(dir.path());
-        match backend.lock("dev", "refresh") {
-            Err(StateError::Locked { holder, .. }) => assert_eq!(holder.pid, child.id()),
-            other => panic!("a live holder keeps its lock: {other:?}"),
-        }
-        let alive = backend.break_lock("dev").unwrap_err();
-        assert!(matches!(alive, StateError::HolderAlive { .. }), "{alive}");
-        assert_eq!(backend.take_over("dev").unwrap(), None);
-
-        child.kill().unwrap(); // SIGKILL: nothing of the child runs on the way out
-        child.wait().unwrap();
-        let holder = backend.take_over("dev").unwrap().expect("taken over");
-        assert_eq!(
-            (holder.pid, holder.operation.as_str()),
-            (child.id(), "apply")
-        );
-        assert!(backend.lock("dev", "apply").is_ok());
-    }
-
-    #[test]
-    fn a_lock_taken_on_another_host_stays_until_broken() {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::new(dir.path());
-        let elsewhere = LockInfo {
-            pid: 4242,
-            host: "build-7".to_owned(),
-            operation: "apply".to_owned(),
-            since: "2026-01-01T00:00:00Z".to_owned(),
-        };
-        fs::write(
-            backend.lock_path("dev"),
-            serde_json::to_vec(&elsewhere).unwrap(),
-        )
-        .unwrap();
-        let err = backend.lock("dev", "apply").unwrap_err().to_string();
-        assert!(err.contains("pid 4242 on host build-7"), "{err}");
-        assert_eq!(backend.take_over("dev").unwrap(), None);
-        assert_eq!(backend.break_lock("dev").unwrap(), Some(elsewhere));
-        assert!(backend.lock("dev", "apply").is_ok());
-    }
-
     #[test]
     fn a_newer_format_and_a_foreign_stack_are_refused_with_the_file_named() {
         let dir = tempfile::tempdir().unwrap();
@@ -549,29 +381,5 @@ mod tests {
             "{err}"
         );
         assert_eq!(backend.load("missing").unwrap(), None);
-    }
-
-    #[test]
-    fn a_lock_is_exclusive_until_released_and_a_live_one_is_never_broken() {
-        let dir = tempfile::tempdir().unwrap();
-        let backend = FileBackend::new(dir.path());
-        let held = backend.lock("dev", "apply").unwrap();
-        assert!(matches!(
-            backend.lock("dev", "apply"),
-            Err(StateError::Locked { .. })
-        ));
-        drop(held);
-        let again = backend.lock("dev", "apply").unwrap();
-        assert!(matches!(
-            backend.break_lock("dev"),
-            Err(StateError::HolderAlive { .. })
-        ));
-        drop(again);
-        assert_eq!(
-            backend.break_lock("dev").unwrap(),
-            None,
-            "released: no holder"
-        );
-        assert!(backend.lock("dev", "refresh").is_ok());
     }
 }

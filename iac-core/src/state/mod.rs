@@ -9,6 +9,7 @@
 
 mod file;
 pub(crate) mod load;
+mod lock;
 pub(crate) mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use file::{FileBackend, write_atomically};
+pub use lock::{LockInfo, StateLock, hostname};
 
 use crate::property::PropertyMap;
 use crate::secrets::{Cipher, EncryptionHeader, SecretsError};
@@ -490,54 +492,6 @@ impl Mutation {
     }
 }
 
-/// Who holds a stack's lock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockInfo {
-    /// Process id of the holder.
-    pub pid: u32,
-    /// Host the holder runs on.
-    pub host: String,
-    /// What it is doing (`apply`, `refresh`, …).
-    pub operation: String,
-    /// Since when (RFC 3339).
-    pub since: String,
-}
-
-impl LockInfo {
-    /// This process as the holder of a lock for `operation`, from now.
-    pub fn this_process(operation: &str) -> Self {
-        Self {
-            pid: std::process::id(),
-            host: hostname(),
-            operation: operation.to_owned(),
-            since: now_rfc3339(),
-        }
-    }
-
-    /// The holder of a lock whose description cannot be read.
-    pub fn unknown() -> Self {
-        Self {
-            pid: 0,
-            host: "unknown".to_owned(),
-            operation: "unknown".to_owned(),
-            since: "unknown".to_owned(),
-        }
-    }
-
-    /// Whether the holder ran on this host (so its liveness can be judged here).
-    pub fn is_on_this_host(&self) -> bool {
-        self.host == hostname()
-    }
-}
-
-/// This machine's name, as lock holders record it.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned())
-}
-
 /// One durable batch of mutations in a journal: the checkpoint's serial after it and the
 /// mutations, in order (a backend's journal is a sequence of these).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -673,34 +627,6 @@ impl StateError {
             | StateError::Store { .. }
             | StateError::WriterGone { .. } => false,
         }
-    }
-}
-
-/// A held stack lock; released on drop.
-pub struct StateLock {
-    release: Option<Box<dyn FnOnce() + Send + Sync>>,
-}
-
-impl StateLock {
-    /// A lock that runs `release` when dropped.
-    pub fn new(release: impl FnOnce() + Send + Sync + 'static) -> Self {
-        Self {
-            release: Some(Box::new(release)),
-        }
-    }
-}
-
-impl Drop for StateLock {
-    fn drop(&mut self) {
-        if let Some(release) = self.release.take() {
-            release();
-        }
-    }
-}
-
-impl std::fmt::Debug for StateLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StateLock")
     }
 }
 

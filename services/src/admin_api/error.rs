@@ -4,6 +4,8 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -119,6 +121,87 @@ impl ApiError {
             ErrorCode::Internal,
             message,
         )
+    }
+}
+
+/// Where a Kafka error becomes an HTTP status: unavailability is 503, the caller's mistakes
+/// 4xx, anything else the broker says 502.
+impl ApiError {
+    /// Maps a Kafka error to the API's: unavailability is 503, the caller's mistakes 4xx.
+    pub(crate) fn from_kafka_code(what: &str, code: RDKafkaErrorCode, detail: &str) -> Self {
+        use RDKafkaErrorCode as C;
+        let detail = if detail.is_empty() {
+            code.to_string()
+        } else {
+            format!("{code}: {detail}")
+        };
+        match code {
+            C::OperationTimedOut
+            | C::RequestTimedOut
+            | C::AllBrokersDown
+            | C::BrokerTransportFailure
+            | C::BrokerNotAvailable
+            | C::LeaderNotAvailable
+            | C::NotController
+            | C::Resolve => ApiError::unavailable(format!(
+                "{what}: the broker did not answer ({detail}); check that Kafka is up and reachable"
+            )),
+            C::TopicAlreadyExists => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::TopicExists,
+                format!("{what}: {detail}"),
+            ),
+            C::UnknownTopicOrPartition | C::UnknownTopic => ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::TopicNotFound,
+                format!("{what}: {detail}"),
+            ),
+            C::GroupIdNotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::GroupNotFound,
+                format!("{what}: {detail}"),
+            ),
+            C::InvalidTopic => {
+                ApiError::bad_request(ErrorCode::InvalidTopicName, format!("{what}: {detail}"))
+            }
+            C::InvalidPartitions => {
+                ApiError::bad_request(ErrorCode::InvalidPartitions, format!("{what}: {detail}"))
+            }
+            C::InvalidReplicationFactor => ApiError::bad_request(
+                ErrorCode::InvalidReplicationFactor,
+                format!("{what}: {detail}"),
+            ),
+            C::InvalidConfig | C::PolicyViolation | C::InvalidRequest => {
+                ApiError::bad_request(ErrorCode::InvalidConfig, format!("{what}: {detail}"))
+            }
+            _ => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::BrokerError,
+                format!("{what}: {detail}"),
+            ),
+        }
+    }
+
+    /// Maps a failed rdkafka call to the API's error (its code, when it has one).
+    pub(crate) fn from_kafka(what: &str, error: &KafkaError) -> Self {
+        match (error, error.rdkafka_error_code()) {
+            (_, Some(code)) => Self::from_kafka_code(what, code, ""),
+            // rdkafka reports no code for a failed admin operation; the code is inside.
+            (KafkaError::AdminOp(code), None) => Self::from_kafka_code(what, *code, ""),
+            // A string with a NUL byte cannot reach librdkafka: the request's mistake.
+            (KafkaError::Nul(_), None) => ApiError::bad_request(
+                ErrorCode::InvalidBody,
+                format!("{what}: a name or value contains a NUL byte"),
+            ),
+            (KafkaError::Canceled, None) => ApiError::unavailable(format!(
+                "{what}: the request to the broker was cancelled; check that Kafka is up and reachable"
+            )),
+            _ => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::BrokerError,
+                format!("{what}: {error}"),
+            ),
+        }
     }
 }
 

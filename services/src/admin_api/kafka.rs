@@ -151,82 +151,6 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-/// Maps a Kafka error to the API's: unavailability is 503, the caller's mistakes 4xx.
-pub(crate) fn kafka_error(what: &str, code: RDKafkaErrorCode, detail: &str) -> ApiError {
-    use RDKafkaErrorCode as C;
-    let detail = if detail.is_empty() {
-        code.to_string()
-    } else {
-        format!("{code}: {detail}")
-    };
-    match code {
-        C::OperationTimedOut
-        | C::RequestTimedOut
-        | C::AllBrokersDown
-        | C::BrokerTransportFailure
-        | C::BrokerNotAvailable
-        | C::LeaderNotAvailable
-        | C::NotController
-        | C::Resolve => ApiError::unavailable(format!(
-            "{what}: the broker did not answer ({detail}); check that Kafka is up and reachable"
-        )),
-        C::TopicAlreadyExists => ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::TopicExists,
-            format!("{what}: {detail}"),
-        ),
-        C::UnknownTopicOrPartition | C::UnknownTopic => ApiError::new(
-            StatusCode::NOT_FOUND,
-            ErrorCode::TopicNotFound,
-            format!("{what}: {detail}"),
-        ),
-        C::GroupIdNotFound => ApiError::new(
-            StatusCode::NOT_FOUND,
-            ErrorCode::GroupNotFound,
-            format!("{what}: {detail}"),
-        ),
-        C::InvalidTopic => {
-            ApiError::bad_request(ErrorCode::InvalidTopicName, format!("{what}: {detail}"))
-        }
-        C::InvalidPartitions => {
-            ApiError::bad_request(ErrorCode::InvalidPartitions, format!("{what}: {detail}"))
-        }
-        C::InvalidReplicationFactor => ApiError::bad_request(
-            ErrorCode::InvalidReplicationFactor,
-            format!("{what}: {detail}"),
-        ),
-        C::InvalidConfig | C::PolicyViolation | C::InvalidRequest => {
-            ApiError::bad_request(ErrorCode::InvalidConfig, format!("{what}: {detail}"))
-        }
-        _ => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            ErrorCode::BrokerError,
-            format!("{what}: {detail}"),
-        ),
-    }
-}
-
-fn from_kafka(what: &str, error: &KafkaError) -> ApiError {
-    match (error, error.rdkafka_error_code()) {
-        (_, Some(code)) => kafka_error(what, code, ""),
-        // rdkafka reports no code for a failed admin operation; the code is inside.
-        (KafkaError::AdminOp(code), None) => kafka_error(what, *code, ""),
-        // A string with a NUL byte cannot reach librdkafka: the request's mistake.
-        (KafkaError::Nul(_), None) => ApiError::bad_request(
-            ErrorCode::InvalidBody,
-            format!("{what}: a name or value contains a NUL byte"),
-        ),
-        (KafkaError::Canceled, None) => ApiError::unavailable(format!(
-            "{what}: the request to the broker was cancelled; check that Kafka is up and reachable"
-        )),
-        _ => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            ErrorCode::BrokerError,
-            format!("{what}: {error}"),
-        ),
-    }
-}
-
 /// Runs a blocking librdkafka call on the blocking pool.
 async fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -282,7 +206,7 @@ impl Cluster {
             let metadata = admin
                 .inner()
                 .fetch_metadata(None, timeout)
-                .map_err(|e| from_kafka("metadata", &e))?;
+                .map_err(|e| ApiError::from_kafka("metadata", &e))?;
             let brokers = metadata
                 .brokers()
                 .iter()
@@ -420,10 +344,12 @@ impl Cluster {
         what: &str,
         results: KafkaResult<Vec<TopicResult>>,
     ) -> Result<(), ApiError> {
-        let results = results.map_err(|e| from_kafka(what, &e));
+        let results = results.map_err(|e| ApiError::from_kafka(what, &e));
         self.invalidate().await;
         for result in results? {
-            result.map_err(|(topic, code)| kafka_error(&format!("{what} `{topic}`"), code, ""))?;
+            result.map_err(|(topic, code)| {
+                ApiError::from_kafka_code(&format!("{what} `{topic}`"), code, "")
+            })?;
         }
         Ok(())
     }
@@ -463,10 +389,11 @@ impl Cluster {
             .admin
             .describe_configs(&resources, &self.options())
             .await
-            .map_err(|e| from_kafka("describe configs", &e))?;
+            .map_err(|e| ApiError::from_kafka("describe configs", &e))?;
         let mut found = BTreeMap::new();
         for result in results {
-            let resource = result.map_err(|code| kafka_error("describe configs", code, ""))?;
+            let resource =
+                result.map_err(|code| ApiError::from_kafka_code("describe configs", code, ""))?;
             let OwnedResourceSpecifier::Topic(name) = resource.specifier else {
                 continue;
             };
@@ -499,7 +426,13 @@ impl Cluster {
         let entries: Vec<(String, String)> = configs.clone().into_iter().collect();
         blocking("alter configs", move || {
             ffi::incremental_alter_topic_configs(admin.inner(), &topic, &entries, timeout).map_err(
-                |f| kafka_error(&format!("alter configs of `{topic}`"), f.code, &f.message),
+                |f| {
+                    ApiError::from_kafka_code(
+                        &format!("alter configs of `{topic}`"),
+                        f.code,
+                        &f.message,
+                    )
+                },
             )
         })
         .await?;
@@ -526,7 +459,7 @@ impl Cluster {
             let list = admin
                 .inner()
                 .fetch_group_list(id.as_deref(), timeout)
-                .map_err(|e| from_kafka("list groups", &e))?;
+                .map_err(|e| ApiError::from_kafka("list groups", &e))?;
             let mut groups: Vec<GroupSummary> = list
                 .groups()
                 .iter()
@@ -580,7 +513,7 @@ impl Cluster {
             }
             let committed = consumer
                 .committed_offsets(all, timeout)
-                .map_err(|e| from_kafka("committed offsets", &e))?;
+                .map_err(|e| ApiError::from_kafka("committed offsets", &e))?;
             // Every partition of each topic the group has committed on, committed or not.
             let committed_at: BTreeMap<(String, i32), i64> = committed
                 .elements()
@@ -607,7 +540,7 @@ impl Cluster {
             }
             let ends = consumer
                 .offsets_for_times(ends, timeout)
-                .map_err(|e| from_kafka("log-end offsets", &e))?;
+                .map_err(|e| ApiError::from_kafka("log-end offsets", &e))?;
             Ok(ends
                 .elements()
                 .iter()
