@@ -178,40 +178,75 @@ pub struct ConnectorConfig {
 /// below what would exhaust the connector's memory.
 const MAX_RESPONSE_BYTES: u64 = 64 << 20;
 
-/// The keys the connector knows, besides `producer.*`.
-const KNOWN: &[&str] = &[
-    "connector.class",
-    "tasks.max",
-    "http.request.url",
-    "http.request.method",
-    "http.request.headers",
-    "http.request.body",
-    "http.request.timeout.millis",
-    "http.request.cursor.param",
-    "http.auth.type",
-    "http.auth.user",
-    "http.auth.password.env",
-    "http.auth.token.env",
-    "http.timer.interval.millis",
-    "http.retry.backoff.initial.millis",
-    "http.retry.backoff.max.millis",
-    "http.retry.max.attempts",
-    "http.offset.initial",
-    "http.response.max.bytes",
-    "http.response.list.pointer",
-    "http.response.record.key.pointer",
-    "http.response.record.offset.pointer",
-    "http.response.record.offset.type",
-    "http.response.record.timestamp.pointer",
-    "http.response.next.pointer",
-    "http.response.next.type",
-    "kafka.topic",
-    "topic.creation.default.partitions",
-    "topic.creation.default.replication.factor",
-    "offset.storage.topic",
-    "offset.storage.replication.factor",
-    "listeners",
-];
+/// Declares the settings of the `config` object: each key once, as a variant of [`Setting`].
+macro_rules! settings {
+    ($($(#[$doc:meta])* $variant:ident = $key:literal,)*) => {
+        /// A setting of the `config` object (besides `producer.*`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Setting {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Setting {
+            /// Every setting.
+            const ALL: &'static [Setting] = &[$(Setting::$variant,)*];
+
+            /// Its name in errors: `config.<key>`.
+            fn name(self) -> String {
+                Raw::name(self.key())
+            }
+
+            /// Its key in the `config` object.
+            fn key(self) -> &'static str {
+                match self {
+                    $(Setting::$variant => $key,)*
+                }
+            }
+        }
+    };
+}
+
+settings! {
+    /// Kafka Connect's own: accepted, not used.
+    ConnectorClass = "connector.class",
+    /// Kafka Connect's own: accepted, not used.
+    TasksMax = "tasks.max",
+    HttpRequestUrl = "http.request.url",
+    HttpRequestMethod = "http.request.method",
+    HttpRequestHeaders = "http.request.headers",
+    HttpRequestBody = "http.request.body",
+    HttpRequestTimeoutMillis = "http.request.timeout.millis",
+    HttpRequestCursorParam = "http.request.cursor.param",
+    HttpAuthType = "http.auth.type",
+    HttpAuthUser = "http.auth.user",
+    HttpAuthPasswordEnv = "http.auth.password.env",
+    HttpAuthTokenEnv = "http.auth.token.env",
+    HttpTimerIntervalMillis = "http.timer.interval.millis",
+    HttpRetryBackoffInitialMillis = "http.retry.backoff.initial.millis",
+    HttpRetryBackoffMaxMillis = "http.retry.backoff.max.millis",
+    HttpRetryMaxAttempts = "http.retry.max.attempts",
+    HttpOffsetInitial = "http.offset.initial",
+    HttpResponseMaxBytes = "http.response.max.bytes",
+    HttpResponseListPointer = "http.response.list.pointer",
+    HttpResponseRecordKeyPointer = "http.response.record.key.pointer",
+    HttpResponseRecordOffsetPointer = "http.response.record.offset.pointer",
+    HttpResponseRecordOffsetType = "http.response.record.offset.type",
+    HttpResponseRecordTimestampPointer = "http.response.record.timestamp.pointer",
+    HttpResponseNextPointer = "http.response.next.pointer",
+    HttpResponseNextType = "http.response.next.type",
+    KafkaTopic = "kafka.topic",
+    TopicCreationDefaultPartitions = "topic.creation.default.partitions",
+    TopicCreationDefaultReplicationFactor = "topic.creation.default.replication.factor",
+    OffsetStorageTopic = "offset.storage.topic",
+    OffsetStorageReplicationFactor = "offset.storage.replication.factor",
+    Listeners = "listeners",
+}
+
+impl AsRef<str> for Setting {
+    fn as_ref(&self) -> &str {
+        self.key()
+    }
+}
 
 /// Producer settings the delivery guarantee depends on, and the only value each may have.
 const PINNED_PRODUCER: &[(&str, &[&str])] = &[
@@ -231,7 +266,8 @@ impl Raw<'_> {
     }
 
     /// A string or number, as text.
-    fn text(&self, key: &str) -> Result<Option<String>, ConfigError> {
+    fn text(&self, key: impl AsRef<str>) -> Result<Option<String>, ConfigError> {
+        let key = key.as_ref();
         match self.config.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -241,7 +277,8 @@ impl Raw<'_> {
         }
     }
 
-    fn required(&self, key: &str) -> Result<String, ConfigError> {
+    fn required(&self, key: impl AsRef<str>) -> Result<String, ConfigError> {
+        let key = key.as_ref();
         match self.text(key)? {
             Some(value) if !value.trim().is_empty() => Ok(value),
             _ => Err(key_error(&Self::name(key), "is required")),
@@ -250,10 +287,11 @@ impl Raw<'_> {
 
     fn number<T: std::str::FromStr>(
         &self,
-        key: &str,
+        key: impl AsRef<str>,
         default: T,
         what: &str,
     ) -> Result<T, ConfigError> {
+        let key = key.as_ref();
         match self.text(key)? {
             None => Ok(default),
             Some(text) => text
@@ -263,7 +301,13 @@ impl Raw<'_> {
         }
     }
 
-    fn millis(&self, key: &str, default: u64, min: u64) -> Result<Duration, ConfigError> {
+    fn millis(
+        &self,
+        key: impl AsRef<str>,
+        default: u64,
+        min: u64,
+    ) -> Result<Duration, ConfigError> {
+        let key = key.as_ref();
         let millis: u64 = self.number(key, default, "a whole number of milliseconds")?;
         if millis < min {
             return Err(key_error(
@@ -274,10 +318,11 @@ impl Raw<'_> {
         Ok(Duration::from_millis(millis))
     }
 
-    fn positive<T>(&self, key: &str, default: T) -> Result<T, ConfigError>
+    fn positive<T>(&self, key: impl AsRef<str>, default: T) -> Result<T, ConfigError>
     where
         T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display,
     {
+        let key = key.as_ref();
         let n: T = self.number(key, default, "a positive whole number")?;
         if n < T::from(1) {
             return Err(key_error(
@@ -288,7 +333,8 @@ impl Raw<'_> {
         Ok(n)
     }
 
-    fn pointer(&self, key: &str) -> Result<Option<String>, ConfigError> {
+    fn pointer(&self, key: impl AsRef<str>) -> Result<Option<String>, ConfigError> {
+        let key = key.as_ref();
         let Some(pointer) = self.text(key)? else {
             return Ok(None);
         };
@@ -303,7 +349,8 @@ impl Raw<'_> {
         Ok(Some(pointer))
     }
 
-    fn secret(&self, key: &str) -> Result<String, ConfigError> {
+    fn secret(&self, key: impl AsRef<str>) -> Result<String, ConfigError> {
+        let key = key.as_ref();
         let var = self.required(key)?;
         match std::env::var(&var) {
             Ok(value) if !value.is_empty() => Ok(value),
@@ -315,7 +362,7 @@ impl Raw<'_> {
     }
 
     fn headers(&self) -> Result<Vec<(String, String)>, ConfigError> {
-        const KEY: &str = "http.request.headers";
+        const KEY: Setting = Setting::HttpRequestHeaders;
         let pairs: Vec<(String, String)> = match self.config.get(KEY) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Object(map)) => map
@@ -402,7 +449,7 @@ impl ConnectorConfig {
             return Err(key_error("config", "is required (an object of settings)"));
         };
         for key in config.keys() {
-            if !KNOWN.contains(&key.as_str()) && !key.starts_with("producer.") {
+            if !Setting::ALL.iter().any(|s| s.key() == key) && !key.starts_with("producer.") {
                 return Err(key_error(
                     &Raw::name(key),
                     "is not a setting of this connector (see docs/http-source-connector.md for the list)",
@@ -410,7 +457,7 @@ impl ConnectorConfig {
             }
         }
         let raw = Raw { config };
-        let url = raw.required("http.request.url")?;
+        let url = raw.required(Setting::HttpRequestUrl)?;
         let method = raw.method()?;
         let auth = raw.auth()?;
         let offset = raw.offset()?;
@@ -419,39 +466,39 @@ impl ConnectorConfig {
         let pagination = raw.pagination()?;
         let (topic, offset_topic) = raw.topics(&name)?;
         let producer = raw.producer()?;
-        let listener = raw.text("listeners")?;
+        let listener = raw.text(Setting::Listeners)?;
         let (retry_backoff_initial, retry_backoff_max) = raw.backoff()?;
         Ok(Self {
             url,
             method,
             headers: raw.headers()?,
-            body: raw.text("http.request.body")?,
+            body: raw.text(Setting::HttpRequestBody)?,
             auth,
-            poll_interval: raw.millis("http.timer.interval.millis", 60_000, 0)?,
-            request_timeout: raw.millis("http.request.timeout.millis", 30_000, 1)?,
-            max_response_bytes: raw.positive("http.response.max.bytes", MAX_RESPONSE_BYTES)?,
+            poll_interval: raw.millis(Setting::HttpTimerIntervalMillis, 60_000, 0)?,
+            request_timeout: raw.millis(Setting::HttpRequestTimeoutMillis, 30_000, 1)?,
+            max_response_bytes: raw.positive(Setting::HttpResponseMaxBytes, MAX_RESPONSE_BYTES)?,
             retry_backoff_initial,
             retry_backoff_max,
             retry_max_attempts: raw.number(
-                "http.retry.max.attempts",
+                Setting::HttpRetryMaxAttempts,
                 0,
                 "a whole number (0: retry for ever)",
             )?,
             list_pointer: raw
-                .pointer("http.response.list.pointer")?
+                .pointer(Setting::HttpResponseListPointer)?
                 .unwrap_or_default(),
-            key_pointer: raw.pointer("http.response.record.key.pointer")?,
+            key_pointer: raw.pointer(Setting::HttpResponseRecordKeyPointer)?,
             offset,
             initial_offset,
-            timestamp_pointer: raw.pointer("http.response.record.timestamp.pointer")?,
+            timestamp_pointer: raw.pointer(Setting::HttpResponseRecordTimestampPointer)?,
             pagination,
             topic,
-            topic_partitions: raw.positive("topic.creation.default.partitions", 3)?,
+            topic_partitions: raw.positive(Setting::TopicCreationDefaultPartitions, 3)?,
             topic_replication_factor: raw
-                .positive("topic.creation.default.replication.factor", 3)?,
+                .positive(Setting::TopicCreationDefaultReplicationFactor, 3)?,
             offset_topic,
             offset_topic_replication_factor: raw
-                .positive("offset.storage.replication.factor", 3)?,
+                .positive(Setting::OffsetStorageReplicationFactor, 3)?,
             producer: ProducerSettings(producer),
             listener,
             name,
@@ -484,14 +531,14 @@ fn check_url(url: &str, initial_offset: Option<&SourceOffset>) -> Result<(), Con
     match Url::parse(&expanded) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
         Ok(parsed) => Err(key_error(
-            "config.http.request.url",
+            &Setting::HttpRequestUrl.name(),
             format!(
                 "`{url}` must be an http:// or https:// URL with a host, not {}:",
                 parsed.scheme()
             ),
         )),
         Err(e) => Err(key_error(
-            "config.http.request.url",
+            &Setting::HttpRequestUrl.name(),
             format!("`{url}` is not a URL: {e}"),
         )),
     }
@@ -501,7 +548,7 @@ fn check_url(url: &str, initial_offset: Option<&SourceOffset>) -> Result<(), Con
 impl Raw<'_> {
     fn method(&self) -> Result<reqwest::Method, ConfigError> {
         match self
-            .text("http.request.method")?
+            .text(Setting::HttpRequestMethod)?
             .unwrap_or_else(|| "GET".to_owned())
             .to_ascii_uppercase()
             .as_str()
@@ -509,34 +556,34 @@ impl Raw<'_> {
             "GET" => Ok(reqwest::Method::GET),
             "POST" => Ok(reqwest::Method::POST),
             other => Err(key_error(
-                "config.http.request.method",
+                &Setting::HttpRequestMethod.name(),
                 format!("must be GET or POST, not `{other}`"),
             )),
         }
     }
 
     fn auth(&self) -> Result<Auth, ConfigError> {
-        match self.text("http.auth.type")?.as_deref() {
+        match self.text(Setting::HttpAuthType)?.as_deref() {
             None | Some("none") => Ok(Auth::None),
             Some("basic") => Ok(Auth::Basic {
-                user: self.required("http.auth.user")?,
-                password: self.secret("http.auth.password.env")?,
+                user: self.required(Setting::HttpAuthUser)?,
+                password: self.secret(Setting::HttpAuthPasswordEnv)?,
             }),
-            Some("bearer") => Ok(Auth::Bearer(self.secret("http.auth.token.env")?)),
+            Some("bearer") => Ok(Auth::Bearer(self.secret(Setting::HttpAuthTokenEnv)?)),
             Some(other) => Err(key_error(
-                "config.http.auth.type",
+                &Setting::HttpAuthType.name(),
                 format!("must be none, basic or bearer, not `{other}`"),
             )),
         }
     }
 
     fn offset(&self) -> Result<Option<OffsetSpec>, ConfigError> {
-        let pointer = self.pointer("http.response.record.offset.pointer")?;
-        let kind = self.text("http.response.record.offset.type")?;
+        let pointer = self.pointer(Setting::HttpResponseRecordOffsetPointer)?;
+        let kind = self.text(Setting::HttpResponseRecordOffsetType)?;
         let Some(pointer) = pointer else {
             if kind.is_some() {
                 return Err(key_error(
-                    "config.http.response.record.offset.type",
+                    &Setting::HttpResponseRecordOffsetType.name(),
                     "needs http.response.record.offset.pointer",
                 ));
             }
@@ -548,7 +595,7 @@ impl Raw<'_> {
             Some("cursor") => OffsetKind::Cursor,
             Some(other) => {
                 return Err(key_error(
-                    "config.http.response.record.offset.type",
+                    &Setting::HttpResponseRecordOffsetType.name(),
                     format!("must be incrementing, timestamp or cursor, not `{other}`"),
                 ));
             }
@@ -560,34 +607,34 @@ impl Raw<'_> {
         &self,
         offset: Option<&OffsetSpec>,
     ) -> Result<Option<SourceOffset>, ConfigError> {
-        let Some(text) = self.text("http.offset.initial")? else {
+        let Some(text) = self.text(Setting::HttpOffsetInitial)? else {
             return Ok(None);
         };
         let Some(spec) = offset else {
             return Err(key_error(
-                "config.http.offset.initial",
+                &Setting::HttpOffsetInitial.name(),
                 "needs http.response.record.offset.pointer",
             ));
         };
         SourceOffset::parse(spec.kind, &Value::String(text))
             .map(Some)
-            .map_err(|reason| key_error("config.http.offset.initial", reason))
+            .map_err(|reason| key_error(&Setting::HttpOffsetInitial.name(), reason))
     }
 
     fn pagination(&self) -> Result<Pagination, ConfigError> {
-        let Some(pointer) = self.pointer("http.response.next.pointer")? else {
+        let Some(pointer) = self.pointer(Setting::HttpResponseNextPointer)? else {
             return Ok(Pagination::None);
         };
-        match self.text("http.response.next.type")?.as_deref() {
+        match self.text(Setting::HttpResponseNextType)?.as_deref() {
             None | Some("link") => Ok(Pagination::Link { pointer }),
             Some("cursor") => Ok(Pagination::Cursor {
                 pointer,
                 param: self
-                    .text("http.request.cursor.param")?
+                    .text(Setting::HttpRequestCursorParam)?
                     .unwrap_or_else(|| "cursor".to_owned()),
             }),
             Some(other) => Err(key_error(
-                "config.http.response.next.type",
+                &Setting::HttpResponseNextType.name(),
                 format!("must be link or cursor, not `{other}`"),
             )),
         }
@@ -596,25 +643,25 @@ impl Raw<'_> {
     /// The records' topic and the offsets' topic (by default named after the connector):
     /// two valid topic names, not the same.
     fn topics(&self, name: &str) -> Result<(String, String), ConfigError> {
-        let topic = self.required("kafka.topic")?;
+        let topic = self.required(Setting::KafkaTopic)?;
         if let Some(problem) = crate::topic_name::problem(&topic) {
             return Err(key_error(
-                "config.kafka.topic",
+                &Setting::KafkaTopic.name(),
                 format!("`{topic}` is not a topic name: it {problem}"),
             ));
         }
         let offset_topic = self
-            .text("offset.storage.topic")?
+            .text(Setting::OffsetStorageTopic)?
             .unwrap_or_else(|| format!("{name}-offsets"));
         if let Some(problem) = crate::topic_name::problem(&offset_topic) {
             return Err(key_error(
-                "config.offset.storage.topic",
+                &Setting::OffsetStorageTopic.name(),
                 format!("`{offset_topic}` is not a topic name: it {problem}"),
             ));
         }
         if offset_topic == topic {
             return Err(key_error(
-                "config.offset.storage.topic",
+                &Setting::OffsetStorageTopic.name(),
                 format!("`{offset_topic}` is kafka.topic: offsets need a topic of their own"),
             ));
         }
@@ -679,11 +726,11 @@ impl Raw<'_> {
 
     /// The retry backoff's first and longest waits.
     fn backoff(&self) -> Result<(Duration, Duration), ConfigError> {
-        let retry_backoff_initial = self.millis("http.retry.backoff.initial.millis", 500, 1)?;
-        let retry_backoff_max = self.millis("http.retry.backoff.max.millis", 60_000, 1)?;
+        let retry_backoff_initial = self.millis(Setting::HttpRetryBackoffInitialMillis, 500, 1)?;
+        let retry_backoff_max = self.millis(Setting::HttpRetryBackoffMaxMillis, 60_000, 1)?;
         if retry_backoff_max < retry_backoff_initial {
             return Err(key_error(
-                "config.http.retry.backoff.max.millis",
+                &Setting::HttpRetryBackoffMaxMillis.name(),
                 "must not be less than http.retry.backoff.initial.millis",
             ));
         }
