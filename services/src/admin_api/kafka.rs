@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use rdkafka::admin::{
     AdminClient, AdminOptions, NewTopic, OwnedResourceSpecifier, ResourceSpecifier,
     TopicReplication, TopicResult,
@@ -13,8 +12,7 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::error::KafkaResult;
 
 use crate::kafka_security::ClientSecurity;
 use rdkafka::{Offset, TopicPartitionList};
@@ -23,7 +21,7 @@ use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use super::StartupError;
-use super::error::{ApiError, ErrorCode};
+use super::error::ApiError;
 use super::ffi;
 
 /// A broker as the cluster metadata lists it.

@@ -362,15 +362,15 @@ impl Raw<'_> {
     }
 
     fn headers(&self) -> Result<Vec<(String, String)>, ConfigError> {
-        const KEY: Setting = Setting::HttpRequestHeaders;
-        let pairs: Vec<(String, String)> = match self.config.get(KEY) {
+        let key = Setting::HttpRequestHeaders.key();
+        let pairs: Vec<(String, String)> = match self.config.get(key) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Object(map)) => map
                 .iter()
                 .map(|(name, value)| match value {
                     Value::String(v) => Ok((name.clone(), v.clone())),
                     _ => Err(key_error(
-                        &format!("{}.{name}", Self::name(KEY)),
+                        &format!("{}.{name}", Self::name(key)),
                         "a header value must be a string",
                     )),
                 })
@@ -384,13 +384,13 @@ impl Raw<'_> {
                         .split_once(':')
                         .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
                         .ok_or_else(|| {
-                            key_error(&Self::name(KEY), format!("`{entry}` is not `Name: value`"))
+                            key_error(&Self::name(key), format!("`{entry}` is not `Name: value`"))
                         })
                 })
                 .collect::<Result<_, _>>()?,
             Some(_) => {
                 return Err(key_error(
-                    &Self::name(KEY),
+                    &Self::name(key),
                     "must be `Name: value, Name: value` or an object of names to values",
                 ));
             }
@@ -400,7 +400,7 @@ impl Raw<'_> {
                 && reqwest::header::HeaderValue::from_str(value).is_ok();
             if !valid {
                 return Err(key_error(
-                    &Self::name(KEY),
+                    &Self::name(key),
                     format!("`{name}: {value}` is not a valid HTTP header"),
                 ));
             }
