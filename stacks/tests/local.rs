@@ -730,21 +730,24 @@ async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Roll
         let (client, watching) = (client.clone(), Arc::clone(&watching));
         let url = format!("http://127.0.0.1:{}/cluster/health", platform.admin_api);
         async move {
+            // Each health the admin API answered, and each answer that was not one.
             let mut samples: Vec<(usize, u64)> = Vec::new();
+            let mut unanswered: Vec<String> = Vec::new();
             while watching.load(Relaxed) {
                 if let Ok(answer) = client.get(&url).send().await
                     && let Ok(health) = answer.json::<Value>().await
                 {
-                    samples.push((
-                        health["brokers"].as_array().map_or(0, Vec::len),
-                        health["under_replicated_partitions"]
-                            .as_u64()
-                            .unwrap_or(u64::MAX),
-                    ));
+                    match (
+                        health["brokers"].as_array(),
+                        health["under_replicated_partitions"].as_u64(),
+                    ) {
+                        (Some(brokers), Some(under)) => samples.push((brokers.len(), under)),
+                        _ => unanswered.push(health.to_string()),
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            samples
+            (samples, unanswered)
         }
     });
     let writer = Writer::start(platform.client(platform.broker, true), "e2e-rolled");
@@ -800,7 +803,11 @@ async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Roll
     );
     let (records, failed) = writer.stop().await;
     watching.store(false, Relaxed);
-    let samples = observer.await.unwrap();
+    let (samples, unanswered) = observer.await.unwrap();
+    assert!(
+        unanswered.is_empty(),
+        "the admin API answers its cluster's health throughout the roll: {unanswered:?}"
+    );
     assert!(
         samples.iter().all(|(live, _)| *live >= 2),
         "never two brokers away: {samples:?}"

@@ -149,6 +149,16 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// How long to wait before asking again after a broker went away mid-request.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Admin options timing a request out after `timeout`.
+fn options(timeout: Duration) -> AdminOptions {
+    AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout))
+}
+
 /// Runs a blocking librdkafka call on the blocking pool.
 async fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -190,16 +200,41 @@ impl Cluster {
     }
 
     fn options(&self) -> AdminOptions {
-        AdminOptions::new()
-            .request_timeout(Some(self.timeout))
-            .operation_timeout(Some(self.timeout))
+        options(self.timeout)
+    }
+
+    /// Runs `attempt` with what is left of the Kafka timeout, and again while it fails as
+    /// unavailable at once — the broker it asked went away mid-request, as in a rolling
+    /// restart, and the next attempt asks another — until no time is left. A broker that does
+    /// not answer at all uses the whole timeout in one attempt: still a 503 after it.
+    async fn retrying<T, Fut>(&self, attempt: impl Fn(Duration) -> Fut) -> Result<T, ApiError>
+    where
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let result = attempt(deadline.saturating_duration_since(Instant::now())).await;
+            match result {
+                Err(e)
+                    if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE
+                        && deadline.saturating_duration_since(Instant::now()) > RETRY_PAUSE * 2 =>
+                {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Fetches metadata from the broker, bypassing the cache (the readiness probe, and the
     /// floor the benchmark compares against).
     pub async fn fetch_snapshot(&self) -> Result<Snapshot, ApiError> {
+        self.retrying(|timeout| self.fetch_snapshot_within(timeout))
+            .await
+    }
+
+    async fn fetch_snapshot_within(&self, timeout: Duration) -> Result<Snapshot, ApiError> {
         let admin = Arc::clone(&self.admin);
-        let timeout = self.timeout;
         blocking("metadata", move || {
             let metadata = admin
                 .inner()
@@ -383,11 +418,15 @@ impl Cluster {
         topics: impl Iterator<Item = &str>,
     ) -> Result<BTreeMap<String, BTreeMap<String, String>>, ApiError> {
         let resources: Vec<ResourceSpecifier<'_>> = topics.map(ResourceSpecifier::Topic).collect();
+        let resources = &resources;
         let results = self
-            .admin
-            .describe_configs(&resources, &self.options())
-            .await
-            .map_err(|e| ApiError::from_kafka("describe configs", &e))?;
+            .retrying(|timeout| async move {
+                self.admin
+                    .describe_configs(resources, &options(timeout))
+                    .await
+                    .map_err(|e| ApiError::from_kafka("describe configs", &e))
+            })
+            .await?;
         let mut found = BTreeMap::new();
         for result in results {
             let resource =
