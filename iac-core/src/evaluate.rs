@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::output::{EvalError, Resolve, ResourceRef};
 use crate::property::{Properties, PropertyMap, PropertyValue};
-use crate::provider::InputReference;
+use crate::provider::{InputReference, ReadRequest};
 use crate::record::SKETCH_MARK;
 use crate::stack::{Program, Registration};
 use crate::state::ResourceState;
@@ -196,5 +196,23 @@ pub(crate) fn program_record(
         secrets: secret_keys(reg),
         protect: reg.options.protect,
         delete_pending: false,
+    }
+}
+
+/// The read of data source `registration` of `stack` with its `inputs` (known): what the
+/// planner asks at preview and apply asks when the inputs were known only then.
+pub(crate) fn data_source_read<'a>(
+    stack: &'a str,
+    registration: &'a Registration,
+    inputs: &'a PropertyMap,
+) -> ReadRequest<'a> {
+    ReadRequest {
+        stack,
+        type_token: &registration.type_token,
+        name: &registration.name,
+        id: None,
+        inputs,
+        outputs: None,
+        created_since: None,
     }
 }

@@ -1,7 +1,7 @@
 //! The rolls of a plan and of an apply: which members of each rolling group change, and in
 //! what order (the group's, or its gate's when that keeps dependencies first). What a program
 //! declares — the groups, their gates — is in `gate.rs`; the apply runs the members one at a
-//! time in `apply.rs`.
+//! time in `apply/`.
 
 use std::collections::HashMap;
 

@@ -27,16 +27,14 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::change;
 use crate::evaluate::{
-    NodeResolver, NodeValue, apply_ignore_changes, dependency_names, evaluate, program_record,
-    secret_keys,
+    NodeResolver, NodeValue, apply_ignore_changes, data_source_read, dependency_names, evaluate,
+    program_record, secret_keys,
 };
 use crate::gate::{GateAnswer, GatePhase, ProgramGroup};
 use crate::output::EvalError;
 use crate::plan::{Plan, Step};
 use crate::property::{Properties, PropertyMap};
-use crate::provider::{
-    CreateRequest, DeleteRequest, Provider, Providers, ReadRequest, UpdateRequest,
-};
+use crate::provider::{CreateRequest, DeleteRequest, Provider, Providers, UpdateRequest};
 use crate::record::{Operation, Shown, StepCounts, StepRecord};
 use crate::roll;
 use crate::stack::{NodeKind, Program};
@@ -833,15 +831,7 @@ impl<'a> Executor<'a> {
         } else {
             let provider = self.provider(&reg.type_token)?;
             let inputs = self.known_inputs(n)?;
-            let request = ReadRequest {
-                stack: &self.program.stack,
-                type_token: &reg.type_token,
-                name: &reg.name,
-                id: None,
-                inputs: &inputs,
-                outputs: None,
-                created_since: None,
-            };
+            let request = data_source_read(&self.program.stack, reg, &inputs);
             match provider.read(&request).await {
                 Ok(Some(found)) => (found.id, found.outputs),
                 Ok(None) => {

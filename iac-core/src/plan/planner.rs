@@ -10,10 +10,11 @@ use super::{Plan, PlanError, PlanErrors, PlanOptions, PlannedStep, Step};
 use crate::change::{self, Change};
 use crate::errors::ErrorList;
 use crate::evaluate::{
-    Evaluated, NodeResolver, NodeValue, apply_ignore_changes, dependency_names, evaluate,
+    Evaluated, NodeResolver, NodeValue, apply_ignore_changes, data_source_read, dependency_names,
+    evaluate,
 };
 use crate::property::{Properties, PropertyValue};
-use crate::provider::{CheckRequest, InputReference, Provider, Providers, ReadRequest};
+use crate::provider::{CheckRequest, InputReference, Provider, Providers};
 use crate::record::{
     BaseState, Operation, PLAN_VERSION, PlanRecord, PropertyDiff, Shown, StepRecord, interrupted,
 };
@@ -224,15 +225,7 @@ impl<'p> Planner<'p> {
     ) {
         let reg = &self.program.nodes[i].registration;
         if let Some(known) = inputs.to_known() {
-            let request = ReadRequest {
-                stack: &self.program.stack,
-                type_token: &reg.type_token,
-                name: &reg.name,
-                id: None,
-                inputs: &known,
-                outputs: None,
-                created_since: None,
-            };
+            let request = data_source_read(&self.program.stack, reg, &known);
             match provider.read(&request).await {
                 Ok(Some(found)) => {
                     self.values[i] = NodeValue::Known {
