@@ -351,6 +351,13 @@ macro_rules! integer_inputs {
 }
 integer_inputs!(u8, u16, u32, i32);
 
+/// An optional integer given as a plain `i64`: `from_port: 22_i64.into()`.
+impl From<i64> for Output<Option<i64>> {
+    fn from(value: i64) -> Self {
+        Self::known(Some(value))
+    }
+}
+
 impl<T: Clone + Default + Send + Sync + 'static> Default for Output<T> {
     fn default() -> Self {
         Self::known(T::default())

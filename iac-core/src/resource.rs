@@ -198,8 +198,17 @@ impl ResourceOptions {
     }
 }
 
-/// Declares a typed resource: its type token, its argument struct, and a typed handle with
-/// one accessor per argument and per computed output (plus `id()` and `resource_name()`).
+/// Declares a typed resource: its type token, its argument struct, the same arguments as its
+/// provider receives them, and a typed handle with one accessor per argument and per computed
+/// output (plus `id()` and `resource_name()`).
+///
+/// `args NetArgs, values NetValues` names both argument structs: a stack program fills
+/// `NetArgs` (each field an [`Output`], possibly another resource's), the provider reads
+/// `NetValues::from_known(inputs)` (each field its plain type, an unset one its type's default;
+/// a required argument unset, or a value of another type, is an error naming the input). An
+/// argument is required unless it is an `Option` or a collection
+/// ([`Argument::REQUIRED`](crate::provider::known::Argument)); `NetArgs::required()` lists the
+/// required ones for the provider's `check`.
 ///
 /// An argument's accessor reads the value the provider recorded for it, with the argument's
 /// type, or with the type after `=>` when the provider always fills it in (an optional
@@ -212,7 +221,7 @@ impl ResourceOptions {
 /// iac_core::resource! {
 ///     /// A network.
 ///     pub resource Network("example:net:Network") {
-///         args NetworkArgs {
+///         args NetworkArgs, values NetworkValues {
 ///             /// The CIDR block.
 ///             cidr: String,
 ///             /// The zone (the provider picks one when unset).
@@ -236,14 +245,25 @@ impl ResourceOptions {
 /// assert!(net.admin_password().is_secret() && !gateway.is_secret());
 /// assert_eq!(net.resource_name(), "main");
 /// assert_eq!(NetworkArgs::FIELDS, ["cidr", "zone"]);
+/// assert_eq!(NetworkArgs::required(), ["cidr"]);
 /// assert!(stack.build().is_ok());
+///
+/// // What the provider reads: unset is the default, a missing required argument is named.
+/// let known = iac_core::PropertyMap::from([
+///     ("cidr".to_owned(), "10.0.0.0/16".into()),
+///     ("zone".to_owned(), serde_json::Value::Null),
+/// ]);
+/// let values = NetworkValues::from_known(&known).unwrap();
+/// assert_eq!((values.cidr.as_str(), values.zone), ("10.0.0.0/16", None));
+/// let missing = NetworkValues::from_known(&Default::default()).err().unwrap();
+/// assert_eq!(missing.to_string(), "MissingInput: input `cidr` is required");
 /// ```
 #[macro_export]
 macro_rules! resource {
     (
         $(#[$meta:meta])*
         $vis:vis resource $name:ident($token:literal) {
-            args $args:ident {
+            args $args:ident, values $values:ident {
                 $( $(#[$fmeta:meta])* $field:ident : $fty:ty $(=> $aty:ty)? ),* $(,)?
             }
             outputs {
@@ -265,6 +285,60 @@ macro_rules! resource {
         impl $args {
             /// The argument names, as the provider sees them.
             pub const FIELDS: &'static [&'static str] = &[$( stringify!($field) ),*];
+
+            /// The arguments a stack must set (neither an `Option` nor a collection).
+            pub fn required() -> ::std::vec::Vec<&'static str> {
+                [$( (
+                    stringify!($field),
+                    <$fty as $crate::provider::known::Argument>::REQUIRED,
+                ) ),*]
+                .into_iter()
+                .filter_map(|(field, required)| required.then_some(field))
+                .collect()
+            }
+        }
+
+        #[doc = concat!(
+            "The arguments of [`", stringify!($name), "`] as its provider receives them: ",
+            "every one known, an unset one its type's default."
+        )]
+        #[derive(Clone, Default)]
+        $vis struct $values {
+            $( $(#[$fmeta])* pub $field: $fty, )*
+        }
+
+        impl $values {
+            /// Reads the arguments from the known inputs of a create, update or delete: a
+            /// required argument unset, or a value of another type, is an error naming it.
+            pub fn from_known(
+                inputs: &$crate::PropertyMap,
+            ) -> ::core::result::Result<Self, $crate::ProviderError> {
+                use $crate::provider::known::{Unset, argument};
+                ::core::result::Result::Ok(Self {
+                    $( $field: argument(inputs, stringify!($field), Unset::Refused)?, )*
+                })
+            }
+
+            /// Reads what a read request records, which may be nothing (an import): unset
+            /// is the default even where the argument is required.
+            pub fn from_recorded(
+                inputs: &$crate::PropertyMap,
+            ) -> ::core::result::Result<Self, $crate::ProviderError> {
+                use $crate::provider::known::{Unset, argument};
+                ::core::result::Result::Ok(Self {
+                    $( $field: argument(inputs, stringify!($field), Unset::Default)?, )*
+                })
+            }
+
+            /// The arguments as the property map a read reports (`None` is `null`).
+            pub fn to_properties(&self) -> $crate::PropertyMap {
+                let mut properties = $crate::PropertyMap::new();
+                $( properties.insert(
+                    stringify!($field).to_owned(),
+                    $crate::provider::known::property(&self.$field),
+                ); )*
+                properties
+            }
         }
 
         impl $crate::IntoInputs for $args {

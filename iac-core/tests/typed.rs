@@ -12,7 +12,7 @@ use iac_core::{ApplyOptions, Engine, FileBackend, Output, Providers, Stack};
 iac_core::resource! {
     /// A network.
     pub resource Network("typed:Network") {
-        args NetworkArgs {
+        args NetworkArgs, values NetworkValues {
             /// CIDR block.
             cidr: String,
         }
@@ -26,7 +26,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// A subnet of a network.
     pub resource Subnet("typed:Subnet") {
-        args SubnetArgs {
+        args SubnetArgs, values SubnetValues {
             /// The network's id.
             network_id: String,
             /// The network's ARN, as a number (wrong on purpose in one test).

@@ -1,92 +1,94 @@
-//! Reading a provider's inputs: typed accessors over a property map where JSON `null` means
-//! "not set", errors that name the input, and the check helpers every provider needs.
+//! Reading a provider's inputs: the arguments of a [`resource!`](crate::resource) declaration
+//! as their plain types (JSON `null` means "not set"), errors that name the input, and the
+//! check helpers every provider needs (`check` sees planned inputs, some still unknown, so it
+//! reads them by key).
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{CheckFailure, ProviderError};
 use crate::property::{Properties, PropertyMap};
 
-/// The known inputs of a create, read, update or delete, read by key.
-#[derive(Debug, Clone, Copy)]
-pub struct KnownInputs<'a>(pub &'a PropertyMap);
-
 fn set(value: Option<&Value>) -> Option<&Value> {
     value.filter(|v| !v.is_null())
 }
 
-impl<'a> KnownInputs<'a> {
-    /// A string input, when set.
-    pub fn opt_str(&self, key: &str) -> Option<&'a str> {
-        set(self.0.get(key)).and_then(Value::as_str)
-    }
+/// The type of one argument of a [`resource!`](crate::resource) declaration: read from the
+/// inputs a provider receives (unset is the type's default) and required unless optional.
+pub trait Argument: Serialize + DeserializeOwned + Default {
+    /// A stack must set it: `check` refuses the resource when it is unset.
+    const REQUIRED: bool;
+}
 
-    /// A required string input.
-    pub fn str(&self, key: &str) -> Result<&'a str, ProviderError> {
-        self.opt_str(key).ok_or_else(|| missing(key))
-    }
+macro_rules! required_arguments {
+    ($($ty:ty),*) => {
+        $(impl Argument for $ty {
+            const REQUIRED: bool = true;
+        })*
+    };
+}
 
-    /// A boolean input; unset is `false`.
-    pub fn bool(&self, key: &str) -> bool {
-        set(self.0.get(key))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    }
+required_arguments!(String, bool, i64, u64, u32, u16, f64);
 
-    /// An integer input, when set.
-    pub fn opt_i64(&self, key: &str) -> Option<i64> {
-        set(self.0.get(key)).and_then(Value::as_i64)
-    }
+impl<T: Serialize + DeserializeOwned> Argument for Option<T> {
+    const REQUIRED: bool = false;
+}
 
-    /// A list of strings; unset is empty.
-    pub fn strings(&self, key: &str) -> Vec<String> {
-        strings(self.0.get(key))
-    }
+impl<T: Serialize + DeserializeOwned> Argument for Vec<T> {
+    const REQUIRED: bool = false;
+}
 
-    /// A string map (the `tags` input, say); unset is empty.
-    pub fn string_map(&self, key: &str) -> BTreeMap<String, String> {
-        string_map(self.0.get(key))
+impl<V: Serialize + DeserializeOwned> Argument for BTreeMap<String, V> {
+    const REQUIRED: bool = false;
+}
+
+/// What reading an unset required argument gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unset {
+    /// The missing-input error (a create, update or delete needs it).
+    Refused,
+    /// The type's default (a read of what may be an import, with nothing recorded).
+    Default,
+}
+
+/// One argument from known inputs: unset (absent or `null`) is the type's default, or for a
+/// required argument what `unset` says; a value of another type is an error naming the input.
+pub fn argument<T: Argument>(
+    inputs: &PropertyMap,
+    key: &str,
+    unset: Unset,
+) -> Result<T, ProviderError> {
+    match set(inputs.get(key)) {
+        None if T::REQUIRED && unset == Unset::Refused => Err(missing(key)),
+        None => Ok(T::default()),
+        Some(value) => T::deserialize(value).map_err(|e| {
+            ProviderError::with_code("InvalidInput", format!("input `{key}`: {e}")).refused()
+        }),
+    }
+}
+
+/// An argument as the JSON value a read reports (`None` is `null`).
+pub fn property<T: Argument>(value: &T) -> Value {
+    // Every `Argument` serialises: its maps have string keys.
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// A required argument a read needs, from what it records (empty: an import that recorded
+/// nothing), or the missing-input error.
+pub fn needed<'a>(value: &'a str, key: &str) -> Result<&'a str, ProviderError> {
+    if value.is_empty() {
+        Err(missing(key))
+    } else {
+        Ok(value)
     }
 }
 
 /// The error for a required input that is not set.
 pub fn missing(key: &str) -> ProviderError {
-    ProviderError::with_code("MissingInput", format!("input `{key}` is required"))
-}
-
-/// A list of strings from a JSON value; anything else is empty.
-pub fn strings(value: Option<&Value>) -> Vec<String> {
-    set(value)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A string map from a JSON object; anything else is empty.
-pub fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
-    set(value)
-        .and_then(Value::as_object)
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A string map as a JSON object.
-pub fn string_map_value(map: &BTreeMap<String, String>) -> Value {
-    Value::Object(
-        map.iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-            .collect(),
-    )
+    ProviderError::with_code("MissingInput", format!("input `{key}` is required")).refused()
 }
 
 /// A planned input as a string when it is set and known.
@@ -107,14 +109,6 @@ pub fn require(inputs: &Properties, keys: &[&str], failures: &mut Vec<CheckFailu
     }
 }
 
-/// A property map from `key -> value` pairs.
-pub fn map(entries: impl IntoIterator<Item = (&'static str, Value)>) -> PropertyMap {
-    entries
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -124,23 +118,39 @@ mod tests {
 
     #[test]
     fn null_means_unset_and_required_inputs_are_named() {
-        let values = map([
-            ("a", json!("x")),
-            ("b", Value::Null),
-            ("t", json!({"k": "v", "n": 1})),
+        let values = PropertyMap::from([
+            ("a".to_owned(), json!("x")),
+            ("b".to_owned(), Value::Null),
+            ("t".to_owned(), json!({"k": "v"})),
+            ("n".to_owned(), json!("ten")),
         ]);
-        let inputs = KnownInputs(&values);
-        assert_eq!(inputs.opt_str("a"), Some("x"));
-        assert_eq!(inputs.opt_str("b"), None);
+        let read = |key, unset| argument::<String>(&values, key, unset).map_err(|e| e.to_string());
+        assert_eq!(read("a", Unset::Refused), Ok("x".to_owned()));
         assert_eq!(
-            inputs.str("b").map_err(|e| e.to_string()),
+            read("b", Unset::Refused),
             Err("MissingInput: input `b` is required".to_owned())
         );
+        assert_eq!(read("b", Unset::Default), Ok(String::new()));
         assert_eq!(
-            inputs.string_map("t"),
-            BTreeMap::from([("k".to_owned(), "v".to_owned())])
+            argument::<Option<String>>(&values, "b", Unset::Refused),
+            Ok(None),
+            "an optional argument is never missing"
         );
-        assert!(!inputs.bool("missing"));
+        assert_eq!(
+            argument::<BTreeMap<String, String>>(&values, "t", Unset::Refused),
+            Ok(BTreeMap::from([("k".to_owned(), "v".to_owned())]))
+        );
+        let wrong = argument::<i64>(&values, "n", Unset::Refused).map_err(|e| e.to_string());
+        assert!(
+            wrong
+                .as_ref()
+                .is_err_and(|e| e.starts_with("InvalidInput: input `n`: invalid type")),
+            "{wrong:?}"
+        );
+        assert_eq!(
+            needed("", "k").map_err(|e| e.to_string()),
+            Err("MissingInput: input `k` is required".to_owned())
+        );
 
         let mut planned = Properties::new();
         planned.insert("a".to_owned(), PropertyValue::Unknown);

@@ -12,13 +12,13 @@ use aws_sdk_iam::types::{InstanceProfile, Role, Tag};
 use serde_json::Value;
 
 use super::{
-    Aws, AwsKind, IamInstanceProfile, IamRole, IamRolePolicy, Tagging, aws_error, deleted, found,
-    wait_for, with_retries,
+    Aws, AwsKind, IamInstanceProfile, IamInstanceProfileArgs, IamInstanceProfileValues, IamRole,
+    IamRoleArgs, IamRolePolicy, IamRolePolicyArgs, IamRolePolicyValues, IamRoleValues, Tagging,
+    aws_error, deleted, found, wait_for, with_retries,
 };
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::string_map_value;
-use iac_core::provider::known::{KnownInputs, known_str, map, require, string_map};
+use iac_core::provider::known::{known_str, needed, require};
 use iac_core::provider::ownership::{self, RESOURCE_TAG, STACK_TAG};
 use iac_core::{
     CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
@@ -139,12 +139,13 @@ fn url_decode(text: &str) -> String {
 }
 
 /// The recorded document when AWS's is the same JSON, else AWS's (decoded).
-fn policy_as_recorded(from_aws: &str, recorded: Option<&Value>) -> Value {
+fn policy_as_recorded(from_aws: &str, recorded: &str) -> String {
     let decoded = url_decode(from_aws);
     let parse = |t: &str| serde_json::from_str::<Value>(t).ok();
-    match recorded.and_then(Value::as_str) {
-        Some(r) if parse(r).is_some() && parse(r) == parse(&decoded) => Value::from(r),
-        _ => Value::from(decoded),
+    if parse(recorded).is_some() && parse(recorded) == parse(&decoded) {
+        recorded.to_owned()
+    } else {
+        decoded
     }
 }
 
@@ -242,21 +243,21 @@ impl AwsKind for RoleKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["name", "assume_role_policy"], &mut failures);
+        require(inputs, &IamRoleArgs::required(), &mut failures);
         check_name(inputs, "name", &mut failures);
         check_policy(inputs, "assume_role_policy", &mut failures);
         failures
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let role = IamRoleValues::from_known(r.inputs)?;
         let out = aws
             .iam_once
             .create_role()
-            .role_name(inputs.str("name")?)
-            .assume_role_policy_document(inputs.str("assume_role_policy")?)
-            .set_description(inputs.opt_str("description").map(str::to_owned))
-            .set_tags(Some(iam_tags(r.stack, r.name, &inputs.string_map("tags"))))
+            .role_name(role.name)
+            .assume_role_policy_document(role.assume_role_policy)
+            .set_description(role.description)
+            .set_tags(Some(iam_tags(r.stack, r.name, &role.tags)))
             .send()
             .await
             .map_err(|e| aws_error("CreateRole", e))?;
@@ -280,7 +281,7 @@ impl AwsKind for RoleKind {
     }
 
     fn removal(&self, r: &CreateRequest<'_>) -> Option<String> {
-        let name = KnownInputs(r.inputs).str("name").ok()?;
+        let name = IamRoleValues::from_known(r.inputs).ok()?.name;
         Some(format!(
             "aws iam delete-role --role-name {name}, after removing its policies and instance profiles"
         ))
@@ -292,7 +293,7 @@ impl AwsKind for RoleKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let role = get_role(aws, KnownInputs(r.inputs).str("name")?).await?;
+        let role = get_role(aws, &IamRoleValues::from_known(r.inputs)?.name).await?;
         Ok(role
             .filter(|role| owned(r.stack, r.name, role.tags()))
             .map(|role| role.role_name().to_owned()))
@@ -303,7 +304,8 @@ impl AwsKind for RoleKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let name = r.id.map_or_else(|| KnownInputs(r.inputs).str("name"), Ok)?;
+        let recorded = IamRoleValues::from_recorded(r.inputs)?;
+        let name = r.id.map_or_else(|| needed(&recorded.name, "name"), Ok)?;
         let Some(role) = get_role(aws, name).await? else {
             return Ok(None);
         };
@@ -313,21 +315,16 @@ impl AwsKind for RoleKind {
             .filter(|t| t.key() != STACK_TAG && t.key() != RESOURCE_TAG)
             .map(|t| (t.key().to_owned(), t.value().to_owned()))
             .collect();
-        let inputs = map([
-            ("name", Value::from(role.role_name())),
-            (
-                "assume_role_policy",
-                policy_as_recorded(
-                    role.assume_role_policy_document().unwrap_or_default(),
-                    r.inputs.get("assume_role_policy"),
-                ),
+        let inputs = IamRoleValues {
+            name: role.role_name().to_owned(),
+            assume_role_policy: policy_as_recorded(
+                role.assume_role_policy_document().unwrap_or_default(),
+                &recorded.assume_role_policy,
             ),
-            (
-                "description",
-                role.description().map_or(Value::Null, Value::from),
-            ),
-            ("tags", string_map_value(&user_tags)),
-        ]);
+            description: role.description().map(str::to_owned),
+            tags: user_tags,
+        }
+        .to_properties();
         let mut outputs = inputs.clone();
         outputs.insert("arn".to_owned(), Value::from(role.arn()));
         Ok(Some(ReadResponse {
@@ -338,29 +335,29 @@ impl AwsKind for RoleKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let (old, new) = (KnownInputs(r.old_inputs), KnownInputs(r.new_inputs));
-        if old.opt_str("assume_role_policy") != new.opt_str("assume_role_policy") {
+        let (old, new) = (
+            IamRoleValues::from_known(r.old_inputs)?,
+            IamRoleValues::from_known(r.new_inputs)?,
+        );
+        if old.assume_role_policy != new.assume_role_policy {
             aws.iam
                 .update_assume_role_policy()
                 .role_name(r.id)
-                .policy_document(new.str("assume_role_policy")?)
+                .policy_document(&new.assume_role_policy)
                 .send()
                 .await
                 .map_err(|e| aws_error("UpdateAssumeRolePolicy", e))?;
         }
-        if old.opt_str("description") != new.opt_str("description") {
+        if old.description != new.description {
             aws.iam
                 .update_role()
                 .role_name(r.id)
-                .description(new.opt_str("description").unwrap_or_default())
+                .description(new.description.clone().unwrap_or_default())
                 .send()
                 .await
                 .map_err(|e| aws_error("UpdateRole", e))?;
         }
-        let (old_tags, new_tags) = (
-            string_map(r.old_inputs.get("tags")),
-            string_map(r.new_inputs.get("tags")),
-        );
+        let (old_tags, new_tags) = (old.tags, new.tags);
         let removed: Vec<String> = old_tags
             .keys()
             .filter(|k| !new_tags.contains_key(*k))
@@ -423,25 +420,24 @@ impl AwsKind for RolePolicyKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["role", "name", "policy"], &mut failures);
+        require(inputs, &IamRolePolicyArgs::required(), &mut failures);
         check_name(inputs, "name", &mut failures);
         check_policy(inputs, "policy", &mut failures);
         failures
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
-        let (role, name) = (inputs.str("role")?, inputs.str("name")?);
+        let policy = IamRolePolicyValues::from_known(r.inputs)?;
         // A put: sent again, it sets the same document.
         aws.iam
             .put_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .policy_document(inputs.str("policy")?)
+            .role_name(&policy.role)
+            .policy_name(&policy.name)
+            .policy_document(policy.policy)
             .send()
             .await
             .map_err(|e| aws_error("PutRolePolicy", e))?;
-        Ok(format!("{role}:{name}"))
+        Ok(format!("{}:{}", policy.role, policy.name))
     }
 
     async fn read(
@@ -449,8 +445,11 @@ impl AwsKind for RolePolicyKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
-        let (role, name) = (inputs.str("role")?, inputs.str("name")?);
+        let recorded = IamRolePolicyValues::from_recorded(r.inputs)?;
+        let (role, name) = (
+            needed(&recorded.role, "role")?,
+            needed(&recorded.name, "name")?,
+        );
         let out = found(
             aws.iam
                 .get_role_policy()
@@ -461,14 +460,12 @@ impl AwsKind for RolePolicyKind {
                 .map_err(|e| aws_error("GetRolePolicy", e)),
         )?;
         let Some(out) = out else { return Ok(None) };
-        let now = map([
-            ("role", Value::from(role)),
-            ("name", Value::from(name)),
-            (
-                "policy",
-                policy_as_recorded(out.policy_document(), r.inputs.get("policy")),
-            ),
-        ]);
+        let now = IamRolePolicyValues {
+            role: role.to_owned(),
+            name: name.to_owned(),
+            policy: policy_as_recorded(out.policy_document(), &recorded.policy),
+        }
+        .to_properties();
         Ok(Some(ReadResponse {
             id: format!("{role}:{name}"),
             outputs: now.clone(),
@@ -477,12 +474,12 @@ impl AwsKind for RolePolicyKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let inputs = KnownInputs(r.new_inputs);
+        let policy = IamRolePolicyValues::from_known(r.new_inputs)?;
         aws.iam
             .put_role_policy()
-            .role_name(inputs.str("role")?)
-            .policy_name(inputs.str("name")?)
-            .policy_document(inputs.str("policy")?)
+            .role_name(policy.role)
+            .policy_name(policy.name)
+            .policy_document(policy.policy)
             .send()
             .await
             .map_err(|e| aws_error("PutRolePolicy", e))?;
@@ -490,12 +487,12 @@ impl AwsKind for RolePolicyKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let policy = IamRolePolicyValues::from_recorded(r.inputs)?;
         deleted(
             aws.iam
                 .delete_role_policy()
-                .role_name(inputs.str("role")?)
-                .policy_name(inputs.str("name")?)
+                .role_name(needed(&policy.role, "role")?)
+                .policy_name(needed(&policy.name, "name")?)
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteRolePolicy", e)),
@@ -552,21 +549,21 @@ impl AwsKind for InstanceProfileKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["name"], &mut failures);
+        require(inputs, &IamInstanceProfileArgs::required(), &mut failures);
         check_name(inputs, "name", &mut failures);
         failures
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let name = KnownInputs(r.inputs).str("name")?;
+        let name = IamInstanceProfileValues::from_known(r.inputs)?.name;
         aws.iam_once
             .create_instance_profile()
-            .instance_profile_name(name)
+            .instance_profile_name(&name)
             .set_tags(Some(iam_tags(r.stack, r.name, &BTreeMap::new())))
             .send()
             .await
             .map_err(|e| aws_error("CreateInstanceProfile", e))?;
-        Ok(name.to_owned())
+        Ok(name)
     }
 
     async fn complete(
@@ -579,10 +576,10 @@ impl AwsKind for InstanceProfileKind {
             get_profile(aws, id)
         })
         .await?;
-        if let Some(role) = KnownInputs(r.inputs).opt_str("role") {
+        if let Some(role) = IamInstanceProfileValues::from_known(r.inputs)?.role {
             // An earlier run may have added it before its answer was lost.
             if !profile.roles().iter().any(|r| r.role_name() == role) {
-                add_role(aws, id, role).await?;
+                add_role(aws, id, &role).await?;
             }
         }
         let mut outputs = r.inputs.clone();
@@ -591,7 +588,7 @@ impl AwsKind for InstanceProfileKind {
     }
 
     fn removal(&self, r: &CreateRequest<'_>) -> Option<String> {
-        let name = KnownInputs(r.inputs).str("name").ok()?;
+        let name = IamInstanceProfileValues::from_known(r.inputs).ok()?.name;
         Some(format!(
             "aws iam delete-instance-profile --instance-profile-name {name}, after removing its role"
         ))
@@ -603,7 +600,8 @@ impl AwsKind for InstanceProfileKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let profile = get_profile(aws, KnownInputs(r.inputs).str("name")?).await?;
+        let profile =
+            get_profile(aws, &IamInstanceProfileValues::from_known(r.inputs)?.name).await?;
         Ok(profile
             .filter(|p| owned(r.stack, r.name, p.tags()))
             .map(|p| p.instance_profile_name().to_owned()))
@@ -614,20 +612,19 @@ impl AwsKind for InstanceProfileKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let name = r.id.map_or_else(|| KnownInputs(r.inputs).str("name"), Ok)?;
+        let recorded = IamInstanceProfileValues::from_recorded(r.inputs)?;
+        let name = r.id.map_or_else(|| needed(&recorded.name, "name"), Ok)?;
         let Some(profile) = get_profile(aws, name).await? else {
             return Ok(None);
         };
-        let inputs = map([
-            ("name", Value::from(profile.instance_profile_name())),
-            (
-                "role",
-                profile
-                    .roles()
-                    .first()
-                    .map_or(Value::Null, |role| Value::from(role.role_name())),
-            ),
-        ]);
+        let inputs = IamInstanceProfileValues {
+            name: profile.instance_profile_name().to_owned(),
+            role: profile
+                .roles()
+                .first()
+                .map(|role| role.role_name().to_owned()),
+        }
+        .to_properties();
         let mut outputs = inputs.clone();
         outputs.insert("arn".to_owned(), Value::from(profile.arn()));
         Ok(Some(ReadResponse {
@@ -639,14 +636,14 @@ impl AwsKind for InstanceProfileKind {
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
         let (old, new) = (
-            KnownInputs(r.old_inputs).opt_str("role"),
-            KnownInputs(r.new_inputs).opt_str("role"),
+            IamInstanceProfileValues::from_known(r.old_inputs)?.role,
+            IamInstanceProfileValues::from_known(r.new_inputs)?.role,
         );
         if old != new {
-            if let Some(role) = old {
+            if let Some(role) = &old {
                 remove_role(aws, r.id, role).await?;
             }
-            if let Some(role) = new {
+            if let Some(role) = &new {
                 add_role(aws, r.id, role).await?;
             }
         }
@@ -659,8 +656,8 @@ impl AwsKind for InstanceProfileKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        if let Some(role) = KnownInputs(r.inputs).opt_str("role") {
-            remove_role(aws, r.id, role).await?;
+        if let Some(role) = IamInstanceProfileValues::from_recorded(r.inputs)?.role {
+            remove_role(aws, r.id, &role).await?;
         }
         with_retries(&aws.settings, || async {
             deleted(

@@ -11,7 +11,7 @@ pub type Tags = BTreeMap<String, String>;
 iac_core::resource! {
     /// A VPC.
     pub resource Vpc("aws:ec2:Vpc") {
-        args VpcArgs {
+        args VpcArgs, values VpcValues {
             /// IPv4 CIDR block, /16 to /28.
             cidr_block: String,
             /// Give instances public DNS hostnames.
@@ -31,7 +31,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// A subnet.
     pub resource Subnet("aws:ec2:Subnet") {
-        args SubnetArgs {
+        args SubnetArgs, values SubnetValues {
             /// The VPC.
             vpc_id: String,
             /// IPv4 CIDR block inside the VPC's.
@@ -50,7 +50,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// An internet gateway, attached to `vpc_id` when set.
     pub resource InternetGateway("aws:ec2:InternetGateway") {
-        args InternetGatewayArgs {
+        args InternetGatewayArgs, values InternetGatewayValues {
             /// The VPC to attach to.
             vpc_id: Option<String>,
             /// Tags.
@@ -63,7 +63,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// A route table of a VPC.
     pub resource RouteTable("aws:ec2:RouteTable") {
-        args RouteTableArgs {
+        args RouteTableArgs, values RouteTableValues {
             /// The VPC.
             vpc_id: String,
             /// Tags.
@@ -76,7 +76,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// One route of a route table.
     pub resource Route("aws:ec2:Route") {
-        args RouteArgs {
+        args RouteArgs, values RouteValues {
             /// The route table.
             route_table_id: String,
             /// Destination, e.g. `0.0.0.0/0`.
@@ -91,7 +91,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// Associates a subnet with a route table.
     pub resource RouteTableAssociation("aws:ec2:RouteTableAssociation") {
-        args RouteTableAssociationArgs {
+        args RouteTableAssociationArgs, values RouteTableAssociationValues {
             /// The route table.
             route_table_id: String,
             /// The subnet.
@@ -104,7 +104,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// A security group (its rules are separate [`SecurityGroupRule`]s).
     pub resource SecurityGroup("aws:ec2:SecurityGroup") {
-        args SecurityGroupArgs {
+        args SecurityGroupArgs, values SecurityGroupValues {
             /// Group name, unique in the VPC.
             name: String,
             /// Description.
@@ -121,17 +121,17 @@ iac_core::resource! {
 iac_core::resource! {
     /// One ingress or egress rule of a security group.
     pub resource SecurityGroupRule("aws:ec2:SecurityGroupRule") {
-        args SecurityGroupRuleArgs {
+        args SecurityGroupRuleArgs, values SecurityGroupRuleValues {
             /// The group the rule belongs to.
             security_group_id: String,
             /// `ingress` or `egress`.
             direction: String,
             /// `tcp`, `udp`, `icmp` or `all`.
             protocol: String,
-            /// First port.
-            from_port: i64,
-            /// Last port.
-            to_port: i64,
+            /// First port (tcp and udp; unset for `all`).
+            from_port: Option<i64>,
+            /// Last port (tcp and udp; unset for `all`).
+            to_port: Option<i64>,
             /// Peer CIDR (one of `cidr_ipv4`, `source_security_group_id`, `self_referencing`).
             cidr_ipv4: Option<String>,
             /// Peer security group.
@@ -148,7 +148,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// An imported SSH public key.
     pub resource KeyPair("aws:ec2:KeyPair") {
-        args KeyPairArgs {
+        args KeyPairArgs, values KeyPairValues {
             /// Key name.
             key_name: String,
             /// OpenSSH public key.
@@ -167,7 +167,7 @@ iac_core::resource! {
     /// An EC2 instance. A fixed `private_ip` is set through a network interface deleted with
     /// the instance, so the address is freed with it.
     pub resource Instance("aws:ec2:Instance") {
-        args InstanceArgs {
+        args InstanceArgs, values InstanceValues {
             /// AMI id (see [`Ami`] to look one up by owner and name).
             ami: String,
             /// Instance type.
@@ -207,7 +207,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// Data source: the most recent AMI of `owners` whose name matches `name` (wildcards `*`).
     pub resource Ami("aws:ec2:Ami") {
-        args AmiArgs {
+        args AmiArgs, values AmiValues {
             /// Owner account ids or aliases (`amazon`, `self`, …).
             owners: Vec<String>,
             /// Name pattern.
@@ -229,7 +229,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// An Elastic IP, associated with `instance_id` when set.
     pub resource ElasticIp("aws:ec2:ElasticIp") {
-        args ElasticIpArgs {
+        args ElasticIpArgs, values ElasticIpValues {
             /// Instance to associate with.
             instance_id: Option<String>,
             /// Tags.
@@ -245,7 +245,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// An IAM role.
     pub resource IamRole("aws:iam:Role") {
-        args IamRoleArgs {
+        args IamRoleArgs, values IamRoleValues {
             /// Role name.
             name: String,
             /// Trust policy (JSON).
@@ -265,7 +265,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// An inline policy of a role.
     pub resource IamRolePolicy("aws:iam:RolePolicy") {
-        args IamRolePolicyArgs {
+        args IamRolePolicyArgs, values IamRolePolicyValues {
             /// The role's name.
             role: String,
             /// Policy name.
@@ -280,7 +280,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// An instance profile carrying one role.
     pub resource IamInstanceProfile("aws:iam:InstanceProfile") {
-        args IamInstanceProfileArgs {
+        args IamInstanceProfileArgs, values IamInstanceProfileValues {
             /// Profile name.
             name: String,
             /// The role's name.

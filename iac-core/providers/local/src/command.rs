@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::{KnownInputs, known_str, require, string_map};
+use iac_core::provider::known::{known_str, require};
 use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, Properties, PropertyMap,
     ProviderError, ReadRequest, ReadResponse, UpdateRequest,
 };
 use serde_json::Value;
 
-use crate::{Command, LocalKind, io_error, last_lines};
+use crate::{Command, CommandArgs, CommandValues, LocalKind, io_error, last_lines};
 
 /// The diff table of `Command`.
 pub(crate) const COMMAND_TABLE: DiffTable = DiffTable {
@@ -46,16 +46,15 @@ fn tail(bytes: &[u8]) -> String {
 
 /// Runs `script` with the inputs' directory and environment; its captured output, or an
 /// error with its exit status and last lines. The environment's values are never shown.
-async fn run(script: &str, inputs: &PropertyMap) -> Result<(String, String), ProviderError> {
-    let known = KnownInputs(inputs);
+async fn run(script: &str, inputs: &CommandValues) -> Result<(String, String), ProviderError> {
     let mut command = tokio::process::Command::new("sh");
     command
         .arg("-c")
         .arg(script)
-        .envs(string_map(inputs.get("environment")))
+        .envs(&inputs.environment)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
-    if let Some(dir) = known.opt_str("dir") {
+    if let Some(dir) = &inputs.dir {
         command.current_dir(dir);
     }
     let output = command
@@ -104,7 +103,7 @@ impl LocalKind for CommandKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["create"], &mut failures);
+        require(inputs, &CommandArgs::required(), &mut failures);
         if known_str(inputs, "create").is_some_and(|c| c.trim().is_empty()) {
             failures.push(CheckFailure::new(
                 "create",
@@ -115,7 +114,8 @@ impl LocalKind for CommandKind {
     }
 
     async fn create(&self, r: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
-        let ran = run(KnownInputs(r.inputs).str("create")?, r.inputs).await?;
+        let command = CommandValues::from_known(r.inputs)?;
+        let ran = run(&command.create, &command).await?;
         Ok(CreateResponse {
             id: format!("{}/{}", r.stack, r.name),
             outputs: outputs(r.inputs, ran),
@@ -144,17 +144,15 @@ impl LocalKind for CommandKind {
             );
             return Ok(kept);
         }
-        let known = KnownInputs(r.new_inputs);
-        let script = match known.opt_str("update") {
-            Some(update) => update,
-            None => known.str("create")?,
-        };
-        Ok(outputs(r.new_inputs, run(script, r.new_inputs).await?))
+        let command = CommandValues::from_known(r.new_inputs)?;
+        let script = command.update.as_ref().unwrap_or(&command.create);
+        Ok(outputs(r.new_inputs, run(script, &command).await?))
     }
 
     async fn delete(&self, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        match KnownInputs(r.inputs).opt_str("delete") {
-            Some(script) => run(script, r.inputs).await.map(drop),
+        let command = CommandValues::from_recorded(r.inputs)?;
+        match &command.delete {
+            Some(script) => run(script, &command).await.map(drop),
             None => Ok(()),
         }
     }

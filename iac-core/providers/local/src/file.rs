@@ -7,15 +7,14 @@ use std::path::Path;
 use async_trait::async_trait;
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::{KnownInputs, known_str, map, require};
+use iac_core::provider::known::{known_str, missing, require};
 use iac_core::state::write_atomically;
 use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, Properties, PropertyMap,
     ProviderError, ReadRequest, ReadResponse, UpdateRequest,
 };
-use serde_json::Value;
 
-use crate::{File, LocalKind, io_error, removed};
+use crate::{File, FileArgs, FileValues, LocalKind, io_error, removed};
 
 /// The diff table of `File`.
 pub(crate) const FILE_TABLE: DiffTable = DiffTable {
@@ -72,22 +71,22 @@ pub(crate) fn check_path_and_mode(inputs: &Properties, failures: &mut Vec<CheckF
     }
 }
 
-/// The mode the inputs ask for (`mode`, else [`DEFAULT_MODE`]).
-pub(crate) fn wanted_mode(known: &KnownInputs<'_>) -> u32 {
-    known
-        .opt_str("mode")
-        .and_then(parse_mode)
-        .unwrap_or(DEFAULT_MODE)
+/// The mode an argument asks for (else [`DEFAULT_MODE`]).
+pub(crate) fn wanted_mode(mode: Option<&str>) -> u32 {
+    mode.and_then(parse_mode).unwrap_or(DEFAULT_MODE)
 }
 
 /// The `mode` a read reports for files found with `found` modes: the recorded text while
 /// every file has the mode it asks for (unset while that is the default), else the first
 /// mode that differs.
-pub(crate) fn reported_mode(recorded: Option<&str>, found: impl IntoIterator<Item = u32>) -> Value {
-    let wanted = recorded.and_then(parse_mode).unwrap_or(DEFAULT_MODE);
+pub(crate) fn reported_mode(
+    recorded: Option<String>,
+    found: impl IntoIterator<Item = u32>,
+) -> Option<String> {
+    let wanted = wanted_mode(recorded.as_deref());
     match found.into_iter().find(|m| *m != wanted) {
-        Some(other) => Value::from(mode_text(other)),
-        None => recorded.map_or(Value::Null, Value::from),
+        Some(other) => Some(mode_text(other)),
+        None => recorded,
     }
 }
 
@@ -100,24 +99,24 @@ pub(crate) fn found(path: String, now: PropertyMap) -> ReadResponse {
     }
 }
 
-/// The path a read looks at: the recorded one, or the inputs' for a lookup.
-pub(crate) fn read_path(r: &ReadRequest<'_>) -> Result<String, ProviderError> {
-    Ok(match r.id {
-        Some(id) => id.to_owned(),
-        None => KnownInputs(r.inputs).str("path")?.to_owned(),
-    })
+/// The path a read looks at: the recorded one, or the argument's for a lookup.
+pub(crate) fn read_path(id: Option<&str>, recorded: &str) -> Result<String, ProviderError> {
+    match id {
+        Some(id) => Ok(id.to_owned()),
+        None if recorded.is_empty() => Err(missing("path")),
+        None => Ok(recorded.to_owned()),
+    }
 }
 
 fn write(inputs: &PropertyMap) -> Result<String, ProviderError> {
-    let known = KnownInputs(inputs);
-    let path = known.str("path")?;
+    let file = FileValues::from_known(inputs)?;
     write_atomic(
-        Path::new(path),
-        known.str("content")?.as_bytes(),
-        wanted_mode(&known),
+        Path::new(&file.path),
+        file.content.as_bytes(),
+        wanted_mode(file.mode.as_deref()),
     )
-    .map_err(|e| io_error(&format!("writing {path}"), &e))?;
-    Ok(path.to_owned())
+    .map_err(|e| io_error(&format!("writing {}", file.path), &e))?;
+    Ok(file.path)
 }
 
 #[async_trait]
@@ -132,7 +131,7 @@ impl LocalKind for FileKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["path", "content"], &mut failures);
+        require(inputs, &FileArgs::required(), &mut failures);
         check_path_and_mode(inputs, &mut failures);
         failures
     }
@@ -147,7 +146,8 @@ impl LocalKind for FileKind {
 
     /// What is on disk now: an edited content or mode is drift, a missing file is gone.
     async fn read(&self, r: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
-        let path = read_path(r)?;
+        let recorded = FileValues::from_recorded(r.inputs)?;
+        let path = read_path(r.id, &recorded.path)?;
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -158,16 +158,12 @@ impl LocalKind for FileKind {
             .permissions()
             .mode()
             & 0o7777;
-        let mode = reported_mode(KnownInputs(r.inputs).opt_str("mode"), [mode]);
-        let now = map([
-            ("path", Value::from(path.as_str())),
-            (
-                "content",
-                Value::from(String::from_utf8_lossy(&bytes).into_owned()),
-            ),
-            ("mode", mode),
-        ]);
-        Ok(Some(found(path, now)))
+        let now = FileValues {
+            path: path.clone(),
+            content: String::from_utf8_lossy(&bytes).into_owned(),
+            mode: reported_mode(recorded.mode, [mode]),
+        };
+        Ok(Some(found(path, now.to_properties())))
     }
 
     async fn update(&self, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {

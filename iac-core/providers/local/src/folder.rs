@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use async_trait::async_trait;
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::{KnownInputs, map, require, string_map, string_map_value};
+use iac_core::provider::known::require;
 use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, Properties, PropertyMap,
     ProviderError, ReadRequest, ReadResponse, UpdateRequest,
@@ -16,7 +16,7 @@ use iac_core::{
 use serde_json::Value;
 
 use crate::file::{check_path_and_mode, found, read_path, reported_mode, wanted_mode};
-use crate::{Folder, LocalKind, io_error, removed};
+use crate::{Folder, FolderArgs, FolderValues, LocalKind, io_error, removed};
 
 /// The diff table of `Folder`.
 pub(crate) const FOLDER_TABLE: DiffTable = DiffTable {
@@ -123,17 +123,14 @@ fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, (String, u32)>> {
 pub(crate) struct FolderKind;
 
 fn write(inputs: &PropertyMap) -> Result<String, ProviderError> {
-    let known = KnownInputs(inputs);
-    let path = known.str("path")?;
-    let mode = wanted_mode(&known);
-    let files = string_map(inputs.get("files"));
+    let folder = FolderValues::from_known(inputs)?;
     write_folder(
-        Path::new(path),
-        files.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
-        mode,
+        Path::new(&folder.path),
+        folder.files.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+        wanted_mode(folder.mode.as_deref()),
     )
-    .map_err(|e| io_error(&format!("writing {path}"), &e.source))?;
-    Ok(path.to_owned())
+    .map_err(|e| io_error(&format!("writing {}", folder.path), &e.source))?;
+    Ok(folder.path)
 }
 
 #[async_trait]
@@ -148,7 +145,7 @@ impl LocalKind for FolderKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["path"], &mut failures);
+        require(inputs, &FolderArgs::required(), &mut failures);
         check_path_and_mode(inputs, &mut failures);
         if let Some(files) = inputs.known("files").and_then(Value::as_object) {
             for name in files.keys() {
@@ -177,26 +174,22 @@ impl LocalKind for FolderKind {
 
     /// The files there now: one edited, added or removed by hand is drift.
     async fn read(&self, r: &ReadRequest<'_>) -> Result<Option<ReadResponse>, ProviderError> {
-        let path = read_path(r)?;
+        let recorded = FolderValues::from_recorded(r.inputs)?;
+        let path = read_path(r.id, &recorded.path)?;
         let tree = match read_tree(Path::new(&path)) {
             Ok(tree) => tree,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(&format!("reading {path}"), &e)),
         };
-        let mode = reported_mode(
-            KnownInputs(r.inputs).opt_str("mode"),
-            tree.values().map(|(_, m)| *m),
-        );
-        let files: BTreeMap<String, String> = tree
-            .into_iter()
-            .map(|(k, (contents, _))| (k, contents))
-            .collect();
-        let now = map([
-            ("path", Value::from(path.as_str())),
-            ("files", string_map_value(&files)),
-            ("mode", mode),
-        ]);
-        Ok(Some(found(path, now)))
+        let now = FolderValues {
+            path: path.clone(),
+            mode: reported_mode(recorded.mode, tree.values().map(|(_, m)| *m)),
+            files: tree
+                .into_iter()
+                .map(|(k, (contents, _))| (k, contents))
+                .collect(),
+        };
+        Ok(Some(found(path, now.to_properties())))
     }
 
     async fn update(&self, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {

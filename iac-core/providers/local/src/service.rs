@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::{KnownInputs, known_str, require, string_map};
+use iac_core::provider::known::{known_str, require};
 use iac_core::{
     CheckFailure, CreateRequest, CreateResponse, DeleteRequest, Properties, PropertyMap,
     ProviderError, ReadRequest, ReadResponse, UpdateRequest,
@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::process::{Process, RESOURCE_VAR, STACK_VAR};
-use crate::{LocalKind, Service, io_error, last_lines};
+use crate::{LocalKind, Service, ServiceArgs, ServiceValues, io_error, last_lines};
 
 /// The diff table of `Service`: any change restarts it (stop first: its port is taken).
 pub(crate) const SERVICE_TABLE: DiffTable = DiffTable {
@@ -51,12 +51,16 @@ pub(crate) const SERVICE_TABLE: DiffTable = DiffTable {
 
 pub(crate) struct ServiceKind;
 
-fn seconds(inputs: &PropertyMap, key: &str, default: u64) -> Duration {
-    let secs = KnownInputs(inputs)
-        .opt_i64(key)
+fn seconds(setting: Option<i64>, default: u64) -> Duration {
+    let secs = setting
         .and_then(|s| u64::try_from(s).ok())
         .unwrap_or(default);
     Duration::from_secs(secs)
+}
+
+/// How long a stop waits between SIGTERM and SIGKILL.
+fn stop_grace(service: &ServiceValues) -> Duration {
+    seconds(service.stop_grace_secs, 10)
 }
 
 /// `host:port` of an `http://host:port/…` URL.
@@ -74,10 +78,11 @@ fn resolve(address: &str) -> Option<SocketAddr> {
 }
 
 /// The `host:port` the service listens on: its probe's.
-fn listened<'a>(known: &KnownInputs<'a>) -> Option<&'a str> {
-    known.opt_str("ready_tcp").or_else(|| {
-        known
-            .opt_str("ready_http")
+fn listened(service: &ServiceValues) -> Option<&str> {
+    service.ready_tcp.as_deref().or_else(|| {
+        service
+            .ready_http
+            .as_deref()
             .and_then(http_authority)
             .map(|(a, _)| a)
     })
@@ -94,18 +99,18 @@ pub fn locate(program: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Whether the probe passes now; when it does not, the probe's input and what it found.
-async fn probe(inputs: &PropertyMap) -> Result<(), (&'static str, String)> {
-    let known = KnownInputs(inputs);
-    if let Some(address) = known.opt_str("ready_tcp") {
+async fn probe(service: &ServiceValues) -> Result<(), (&'static str, String)> {
+    if let Some(address) = &service.ready_tcp {
         return match tokio::net::TcpStream::connect(address).await {
             Ok(_) => Ok(()),
             Err(e) => Err(("ready_tcp", format!("not ready: {e}"))),
         };
     }
-    if let Some(url) = known.opt_str("ready_http") {
-        let want = known.opt_i64("ready_status").unwrap_or(200);
-        let body = known
-            .opt_str("ready_body")
+    if let Some(url) = &service.ready_http {
+        let want = service.ready_status.unwrap_or(200);
+        let body = service
+            .ready_body
+            .as_deref()
             .and_then(|b| regex::Regex::new(b).ok());
         return match http_get(url, body.is_some()).await {
             Some((status, _)) if status != want => {
@@ -187,20 +192,18 @@ fn described(process: Process, inputs: &PropertyMap) -> (String, PropertyMap) {
 
 /// Starts the service and waits for its probe; on any failure nothing is left running.
 async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
-    let known = KnownInputs(r.inputs);
-    let program = known.str("program")?;
-    let log = known.str("log_file")?;
-    refuse_taken_port(&known)?;
-    let process = spawn(r, &known, program, log)?;
-    ready(r, process, program, log).await
+    let service = ServiceValues::from_known(r.inputs)?;
+    refuse_taken_port(&service)?;
+    let process = spawn(r, &service)?;
+    ready(&service, process).await
 }
 
 /// Refuses to start a service whose port another process holds, naming what to change.
-fn refuse_taken_port(known: &KnownInputs<'_>) -> Result<(), ProviderError> {
-    if let Some(address) = listened(known) {
+fn refuse_taken_port(service: &ServiceValues) -> Result<(), ProviderError> {
+    if let Some(address) = listened(service) {
         let free = resolve(address).is_some_and(|addr| TcpListener::bind(addr).is_ok());
         if !free {
-            let change = match known.opt_str("port_setting") {
+            let change = match &service.port_setting {
                 Some(setting) => format!("change {setting}"),
                 None => "give this service another port".to_owned(),
             };
@@ -215,12 +218,8 @@ fn refuse_taken_port(known: &KnownInputs<'_>) -> Result<(), ProviderError> {
 }
 
 /// Starts the program in its own process group, its output appended to its log.
-fn spawn(
-    r: &CreateRequest<'_>,
-    known: &KnownInputs<'_>,
-    program: &str,
-    log: &str,
-) -> Result<Process, ProviderError> {
+fn spawn(r: &CreateRequest<'_>, service: &ServiceValues) -> Result<Process, ProviderError> {
+    let (program, log) = (&service.program, &service.log_file);
     if let Some(dir) = Path::new(log)
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -237,8 +236,8 @@ fn spawn(
     };
     let mut command = std::process::Command::new(program);
     command
-        .args(known.strings("args"))
-        .envs(string_map(r.inputs.get("environment")))
+        .args(&service.args)
+        .envs(&service.environment)
         .env(STACK_VAR, r.stack)
         .env(RESOURCE_VAR, r.name)
         .stdin(std::process::Stdio::null())
@@ -247,7 +246,7 @@ fn spawn(
         // Its own process group: a Ctrl-C of the CLI does not reach it, and a stop reaches
         // whatever it started.
         .process_group(0);
-    if let Some(dir) = known.opt_str("dir") {
+    if let Some(dir) = &service.dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| io_error(&format!("creating {dir}"), &e).refused())?;
         command.current_dir(dir);
@@ -266,13 +265,9 @@ fn spawn(
 }
 
 /// Waits for the started service's probe to pass; stops it again when it does not in time.
-async fn ready(
-    r: &CreateRequest<'_>,
-    process: Process,
-    program: &str,
-    log: &str,
-) -> Result<Process, ProviderError> {
-    let timeout = seconds(r.inputs, "ready_timeout_secs", 30);
+async fn ready(service: &ServiceValues, process: Process) -> Result<Process, ProviderError> {
+    let (program, log) = (&service.program, &service.log_file);
+    let timeout = seconds(service.ready_timeout_secs, 30);
     let deadline = Instant::now() + timeout;
     loop {
         if !process.is_running() {
@@ -282,11 +277,11 @@ async fn ready(
             )
             .refused());
         }
-        if probe(r.inputs).await.is_ok() {
+        if probe(service).await.is_ok() {
             return Ok(process);
         }
         if Instant::now() >= deadline {
-            process.stop(seconds(r.inputs, "stop_grace_secs", 10)).await;
+            process.stop(stop_grace(service)).await;
             return Err(ProviderError::with_code(
                 "ServiceNotReady",
                 format!(
@@ -313,7 +308,7 @@ impl LocalKind for ServiceKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["program", "log_file"], &mut failures);
+        require(inputs, &ServiceArgs::required(), &mut failures);
         for key in ["program", "log_file"] {
             if known_str(inputs, key).is_some_and(str::is_empty) {
                 failures.push(CheckFailure::new(key, "is empty"));
@@ -393,7 +388,7 @@ impl LocalKind for ServiceKind {
         let Some(process) = process else {
             return Ok(None);
         };
-        let inputs = match probe(r.inputs).await {
+        let inputs = match probe(&ServiceValues::from_recorded(r.inputs)?).await {
             Ok(()) => None,
             Err((key, found)) => {
                 let mut now = r.inputs.clone();
@@ -416,7 +411,9 @@ impl LocalKind for ServiceKind {
 
     async fn delete(&self, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
         if let Some(process) = recorded(r.id) {
-            process.stop(seconds(r.inputs, "stop_grace_secs", 10)).await;
+            process
+                .stop(stop_grace(&ServiceValues::from_recorded(r.inputs)?))
+                .await;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ iac_core::resource! {
     /// A file with the given content, written atomically (a reader sees the old file or the
     /// new one, never half of one). Refresh notices an edit or a deletion; apply restores it.
     pub resource File("local:File") {
-        args FileArgs {
+        args FileArgs, values FileValues {
             /// Where (absolute, or relative to the working directory); parent folders are made.
             path: String,
             /// The whole content (may be secret: the engine keeps it encrypted in state).
@@ -25,7 +25,7 @@ iac_core::resource! {
     /// A folder holding exactly a set of files, replaced as one (readers see the old set or
     /// the new one, never a mix). Refresh notices a file edited, added or removed by hand.
     pub resource Folder("local:Folder") {
-        args FolderArgs {
+        args FolderArgs, values FolderValues {
             /// Where (absolute, or relative to the working directory).
             path: String,
             /// Each file's content by its path inside the folder (`prometheus/rules.yml`).
@@ -41,7 +41,7 @@ iac_core::resource! {
     /// A command run by `sh -c` when the resource is created (and, when given, when its
     /// inputs change, and when it is deleted), like Pulumi's `command.local.Command`.
     pub resource Command("local:Command") {
-        args CommandArgs {
+        args CommandArgs, values CommandValues {
             /// Run at create; a change re-runs it (through `update` when given).
             create: String,
             /// Run when an input changes (default: `create` again).
@@ -68,7 +68,7 @@ iac_core::resource! {
     /// A long-running process on this machine, detached from the CLI (its own process
     /// group, output to its log file), ready when its probe passes.
     pub resource Service("local:Service") {
-        args ServiceArgs {
+        args ServiceArgs, values ServiceValues {
             /// The program (a path, or a name on `PATH`).
             program: String,
             /// Its arguments.

@@ -1,7 +1,7 @@
 //! Generating keys, certificates and passwords (with `rcgen` and the operating system's
 //! random source).
 
-use iac_core::provider::known::KnownInputs;
+use crate::{CertificateValues, PasswordValues, PrivateKeyValues};
 use iac_core::{PropertyMap, ProviderError};
 use rand::Rng as _;
 use rcgen::{
@@ -43,8 +43,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) fn private_key(inputs: &KnownInputs<'_>) -> Result<Generated, ProviderError> {
-    let name = inputs.opt_str("algorithm").unwrap_or("ecdsa-p256");
+pub(crate) fn private_key(inputs: &PrivateKeyValues) -> Result<Generated, ProviderError> {
+    let name = inputs.algorithm.as_deref().unwrap_or("ecdsa-p256");
     let alg =
         algorithm(name).ok_or_else(|| failed("algorithm", format!("`{name}` is not supported")))?;
     let key = KeyPair::generate_for(alg).map_err(|e| failed("generating the key", e))?;
@@ -63,8 +63,8 @@ pub(crate) fn private_key(inputs: &KnownInputs<'_>) -> Result<Generated, Provide
     })
 }
 
-pub(crate) fn certificate(inputs: &KnownInputs<'_>) -> Result<Generated, ProviderError> {
-    let key = KeyPair::from_pem(inputs.str("private_key_pem")?)
+pub(crate) fn certificate(inputs: &CertificateValues) -> Result<Generated, ProviderError> {
+    let key = KeyPair::from_pem(&inputs.private_key_pem)
         .map_err(|e| failed("private_key_pem is not a private key", e))?;
     let mut params = CertificateParams::default();
     name(inputs, &mut params)?;
@@ -75,8 +75,7 @@ pub(crate) fn certificate(inputs: &KnownInputs<'_>) -> Result<Generated, Provide
         .unwrap_or(OffsetDateTime::now_utc());
     // A minute back: a peer whose clock is a little behind still accepts it at once.
     params.not_before = now - time::Duration::minutes(1);
-    let days = inputs.opt_i64("validity_days").unwrap_or(1);
-    params.not_after = now + time::Duration::days(days);
+    params.not_after = now + time::Duration::days(inputs.validity_days);
     usages(inputs, &mut params);
     let cert = sign(inputs, &params, &key)?;
     let time = |t: OffsetDateTime| {
@@ -97,21 +96,21 @@ pub(crate) fn certificate(inputs: &KnownInputs<'_>) -> Result<Generated, Provide
 }
 
 /// The certificate's subject (common name, organization) and alternative names.
-fn name(inputs: &KnownInputs<'_>, params: &mut CertificateParams) -> Result<(), ProviderError> {
+fn name(inputs: &CertificateValues, params: &mut CertificateParams) -> Result<(), ProviderError> {
     let mut subject = DistinguishedName::new();
-    subject.push(DnType::CommonName, inputs.str("common_name")?);
-    if let Some(organization) = inputs.opt_str("organization") {
-        subject.push(DnType::OrganizationName, organization);
+    subject.push(DnType::CommonName, inputs.common_name.as_str());
+    if let Some(organization) = &inputs.organization {
+        subject.push(DnType::OrganizationName, organization.as_str());
     }
     params.distinguished_name = subject;
-    for name in inputs.strings("dns_names") {
+    for name in &inputs.dns_names {
         let name = name
             .clone()
             .try_into()
             .map_err(|e| failed(&format!("dns_names: `{name}`"), e))?;
         params.subject_alt_names.push(SanType::DnsName(name));
     }
-    for address in inputs.strings("ip_addresses") {
+    for address in &inputs.ip_addresses {
         let ip = address
             .parse()
             .map_err(|e| failed(&format!("ip_addresses: `{address}`"), e))?;
@@ -122,8 +121,8 @@ fn name(inputs: &KnownInputs<'_>, params: &mut CertificateParams) -> Result<(), 
 
 /// What the certificate may be used for: signing certificates (a CA), or serving and
 /// connecting (a node).
-fn usages(inputs: &KnownInputs<'_>, params: &mut CertificateParams) {
-    if inputs.bool("is_ca") {
+fn usages(inputs: &CertificateValues, params: &mut CertificateParams) {
+    if inputs.is_ca == Some(true) {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -145,14 +144,11 @@ fn usages(inputs: &KnownInputs<'_>, params: &mut CertificateParams) {
 
 /// Signs the certificate with the CA given, or self-signs it.
 fn sign(
-    inputs: &KnownInputs<'_>,
+    inputs: &CertificateValues,
     params: &CertificateParams,
     key: &KeyPair,
 ) -> Result<rcgen::Certificate, ProviderError> {
-    let cert = match (
-        inputs.opt_str("ca_cert_pem"),
-        inputs.opt_str("ca_private_key_pem"),
-    ) {
+    let cert = match (&inputs.ca_cert_pem, &inputs.ca_private_key_pem) {
         (Some(ca_cert), Some(ca_key)) => {
             let ca_key = KeyPair::from_pem(ca_key)
                 .map_err(|e| failed("ca_private_key_pem is not a private key", e))?;
@@ -172,12 +168,9 @@ fn sign(
 const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const SPECIAL: &[u8] = b"!#%*+-.:=?@^_~";
 
-pub(crate) fn password(inputs: &KnownInputs<'_>) -> Result<Generated, ProviderError> {
-    let length = inputs
-        .opt_i64("length")
-        .and_then(|l| usize::try_from(l).ok())
-        .unwrap_or(32);
-    let alphabet: Vec<u8> = if inputs.bool("special") {
+pub(crate) fn password(inputs: &PasswordValues) -> Result<Generated, ProviderError> {
+    let length = usize::try_from(inputs.length).unwrap_or(32);
+    let alphabet: Vec<u8> = if inputs.special == Some(true) {
         ALPHANUMERIC.iter().chain(SPECIAL).copied().collect()
     } else {
         ALPHANUMERIC.to_vec()

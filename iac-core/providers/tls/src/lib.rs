@@ -21,7 +21,7 @@ mod types;
 
 use async_trait::async_trait;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::{KnownInputs, known_str, require};
+use iac_core::provider::known::{known_str, require};
 use iac_core::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
     DiffResponse, PropertyChange, PropertyMap, Provider, ProviderError, Providers, ReadRequest,
@@ -156,11 +156,7 @@ impl Provider for TlsProvider {
                 }
             }
             t if t == Certificate::TYPE => {
-                require(
-                    inputs,
-                    &["private_key_pem", "common_name", "validity_days"],
-                    &mut failures,
-                );
+                require(inputs, &CertificateArgs::required(), &mut failures);
                 if known_str(inputs, "common_name").is_some_and(str::is_empty) {
                     failures.push(CheckFailure::new("common_name", "is empty"));
                 }
@@ -204,7 +200,7 @@ impl Provider for TlsProvider {
                 }
             }
             t if t == Password::TYPE => {
-                require(inputs, &["length"], &mut failures);
+                require(inputs, &PasswordArgs::required(), &mut failures);
                 if number("length").is_some_and(|l| !(12..=256).contains(&l)) {
                     failures.push(CheckFailure::new(
                         "length",
@@ -239,11 +235,15 @@ impl Provider for TlsProvider {
 
     async fn create(&self, request: &CreateRequest<'_>) -> Result<CreateResponse, ProviderError> {
         Self::table(request.type_token)?;
-        let inputs = KnownInputs(request.inputs);
+        let inputs = request.inputs;
         let generated = match request.type_token {
-            t if t == PrivateKey::TYPE => generate::private_key(&inputs),
-            t if t == Certificate::TYPE => generate::certificate(&inputs),
-            _ => generate::password(&inputs),
+            t if t == PrivateKey::TYPE => {
+                generate::private_key(&PrivateKeyValues::from_known(inputs)?)
+            }
+            t if t == Certificate::TYPE => {
+                generate::certificate(&CertificateValues::from_known(inputs)?)
+            }
+            _ => generate::password(&PasswordValues::from_known(inputs)?),
         }?;
         let mut outputs = request.inputs.clone();
         outputs.extend(generated.outputs);

@@ -4,7 +4,7 @@
 iac_core::resource! {
     /// A private key, generated at create. Its PEM is secret.
     pub resource PrivateKey("tls:PrivateKey") {
-        args PrivateKeyArgs {
+        args PrivateKeyArgs, values PrivateKeyValues {
             /// `ecdsa-p256` (the default), `ecdsa-p384` or `ed25519`.
             algorithm: Option<String>,
         }
@@ -23,7 +23,7 @@ iac_core::resource! {
     /// `is_ca`), else signed by the CA. Replaced by the first plan inside its early-renewal
     /// window; any input but `early_renewal_days` re-issues it.
     pub resource Certificate("tls:Certificate") {
-        args CertificateArgs {
+        args CertificateArgs, values CertificateValues {
             /// The certified key's PEM (a [`PrivateKey`]'s `private_key_pem`).
             private_key_pem: String,
             /// The subject's common name.
@@ -60,7 +60,7 @@ iac_core::resource! {
 iac_core::resource! {
     /// A random password, generated at create. Its result is secret.
     pub resource Password("random:Password") {
-        args PasswordArgs {
+        args PasswordArgs, values PasswordValues {
             /// How many characters (12 to 256).
             length: i64,
             /// Punctuation too (default false: letters and digits, safe in any config file).

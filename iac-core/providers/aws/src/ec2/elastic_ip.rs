@@ -7,11 +7,11 @@ use aws_sdk_ec2::types::{DomainType, ResourceType};
 use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
-use crate::{Aws, AwsKind, ElasticIp, aws_error, deleted, found, wait_for, with_retries};
+use crate::{
+    Aws, AwsKind, ElasticIp, ElasticIpValues, aws_error, deleted, found, wait_for, with_retries,
+};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::string_map_value;
-use iac_core::provider::known::{KnownInputs, map};
 use iac_core::{
     CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
     UpdateRequest,
@@ -114,7 +114,7 @@ impl AwsKind for ElasticIpKind {
                 ResourceType::ElasticIp,
                 r.stack,
                 r.name,
-                &KnownInputs(r.inputs).string_map("tags"),
+                &ElasticIpValues::from_known(r.inputs)?.tags,
             ))
             .send()
             .await
@@ -131,8 +131,8 @@ impl AwsKind for ElasticIpKind {
         r: &CreateRequest<'_>,
         id: &str,
     ) -> Result<PropertyMap, ProviderError> {
-        if let Some(instance) = KnownInputs(r.inputs).opt_str("instance_id") {
-            associate(aws, id, instance).await?;
+        if let Some(instance) = ElasticIpValues::from_known(r.inputs)?.instance_id {
+            associate(aws, id, &instance).await?;
         }
         let address = wait_for(&aws.settings, "the new address to show", || {
             describe(aws, id)
@@ -162,16 +162,11 @@ impl AwsKind for ElasticIpKind {
         let Some(address) = address else {
             return Ok(None);
         };
-        let inputs = map([
-            (
-                "instance_id",
-                address.instance_id().map_or(Value::Null, Value::from),
-            ),
-            (
-                "tags",
-                string_map_value(&user_tags(r.stack, r.name, address.tags())),
-            ),
-        ]);
+        let inputs = ElasticIpValues {
+            instance_id: address.instance_id().map(str::to_owned),
+            tags: user_tags(r.stack, r.name, address.tags()),
+        }
+        .to_properties();
         Ok(Some(ReadResponse {
             id: address.allocation_id().unwrap_or_default().to_owned(),
             outputs: outputs(&inputs, Some(&address)),
@@ -181,16 +176,16 @@ impl AwsKind for ElasticIpKind {
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
         let (old, new) = (
-            KnownInputs(r.old_inputs).opt_str("instance_id"),
-            KnownInputs(r.new_inputs).opt_str("instance_id"),
+            ElasticIpValues::from_known(r.old_inputs)?,
+            ElasticIpValues::from_known(r.new_inputs)?,
         );
-        if old != new {
+        if old.instance_id != new.instance_id {
             disassociate(aws, r.id).await?;
-            if let Some(instance) = new {
+            if let Some(instance) = &new.instance_id {
                 associate(aws, r.id, instance).await?;
             }
         }
-        update_tags(aws, r).await?;
+        update_tags(aws, r, &old.tags, &new.tags).await?;
         let address = describe(aws, r.id).await?;
         Ok(outputs(r.new_inputs, address.as_ref()))
     }

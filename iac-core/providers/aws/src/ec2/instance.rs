@@ -19,11 +19,13 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
-use crate::{Ami, Aws, AwsKind, Instance, aws_error, found, wait_for};
+use crate::{
+    Ami, AmiArgs, AmiValues, Aws, AwsKind, Instance, InstanceArgs, InstanceValues, aws_error,
+    found, wait_for,
+};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::string_map_value;
-use iac_core::provider::known::{KnownInputs, known_str, map, require, strings};
+use iac_core::provider::known::{known_str, require};
 use iac_core::provider::retry;
 use iac_core::{
     CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
@@ -180,11 +182,7 @@ impl AwsKind for InstanceKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(
-            inputs,
-            &["ami", "instance_type", "subnet_id"],
-            &mut failures,
-        );
+        require(inputs, &InstanceArgs::required(), &mut failures);
         if let Some(ip) = known_str(inputs, "private_ip")
             && ip.parse::<Ipv4Addr>().is_err()
         {
@@ -213,43 +211,43 @@ impl AwsKind for InstanceKind {
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
-        let ami = inputs.str("ami")?;
+        let instance = InstanceValues::from_known(r.inputs)?;
+        let ami = instance.ami.as_str();
         let mut interface = InstanceNetworkInterfaceSpecification::builder()
             .device_index(0)
-            .subnet_id(inputs.str("subnet_id")?)
+            .subnet_id(&instance.subnet_id)
             .delete_on_termination(true)
-            .set_groups(Some(inputs.strings("security_group_ids")))
-            .set_private_ip_address(inputs.opt_str("private_ip").map(str::to_owned));
-        if inputs.bool("associate_public_ip") {
+            .set_groups(Some(instance.security_group_ids.clone()))
+            .set_private_ip_address(instance.private_ip.clone());
+        if instance.associate_public_ip == Some(true) {
             interface = interface.associate_public_ip_address(true);
         }
         let mut call = aws
             .ec2_once
             .run_instances()
             .image_id(ami)
-            .instance_type(InstanceType::from(inputs.str("instance_type")?))
+            .instance_type(InstanceType::from(instance.instance_type.as_str()))
             .min_count(1)
             .max_count(1)
             .network_interfaces(interface.build())
-            .set_key_name(inputs.opt_str("key_name").map(str::to_owned))
-            .set_user_data(inputs.opt_str("user_data").map(|u| BASE64.encode(u)))
+            .set_key_name(instance.key_name.clone())
+            .set_user_data(instance.user_data.as_ref().map(|u| BASE64.encode(u)))
             .tag_specifications(tag_spec(
                 ResourceType::Instance,
                 r.stack,
                 r.name,
-                &inputs.string_map("tags"),
+                &instance.tags,
             ))
             // AWS makes one instance per token, however often the call is sent.
             .client_token(r.idempotency_token);
-        if let Some(profile) = inputs.opt_str("iam_instance_profile") {
+        if let Some(profile) = &instance.iam_instance_profile {
             call = call.iam_instance_profile(
                 IamInstanceProfileSpecification::builder()
                     .name(profile)
                     .build(),
             );
         }
-        if let Some(size) = inputs.opt_i64("root_volume_size") {
+        if let Some(size) = instance.root_volume_size {
             let size = i32::try_from(size).map_err(|_| {
                 ProviderError::with_code("InvalidInput", "root_volume_size is too large")
             })?;
@@ -314,50 +312,30 @@ impl AwsKind for InstanceKind {
         let Some(instance) = instance.filter(|i| !gone(i)) else {
             return Ok(None);
         };
-        let recorded = |key: &str| r.inputs.get(key).cloned().unwrap_or(Value::Null);
+        let recorded = InstanceValues::from_recorded(r.inputs)?;
         let mut groups = security_groups(&instance);
-        let recorded_groups = strings(r.inputs.get("security_group_ids"));
-        if sorted(&groups) == sorted(&recorded_groups) {
-            groups = recorded_groups;
+        if sorted(&groups) == sorted(&recorded.security_group_ids) {
+            groups = recorded.security_group_ids.clone();
         }
-        let mut inputs = map([
-            ("ami", Value::from(instance.image_id().unwrap_or_default())),
-            (
-                "instance_type",
-                Value::from(
-                    instance
-                        .instance_type()
-                        .map(InstanceType::as_str)
-                        .unwrap_or_default(),
-                ),
-            ),
-            (
-                "subnet_id",
-                Value::from(instance.subnet_id().unwrap_or_default()),
-            ),
-            ("security_group_ids", Value::from(groups)),
-            (
-                "tags",
-                string_map_value(&user_tags(r.stack, r.name, instance.tags())),
-            ),
-        ]);
-        // What AWS does not report back is as recorded.
-        for key in [
-            "private_ip",
-            "key_name",
-            "iam_instance_profile",
-            "user_data",
-            "root_volume_size",
-            "associate_public_ip",
-        ] {
-            inputs.insert(key.to_owned(), recorded(key));
+        let inputs = InstanceValues {
+            ami: instance.image_id().unwrap_or_default().to_owned(),
+            instance_type: instance
+                .instance_type()
+                .map(InstanceType::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            subnet_id: instance.subnet_id().unwrap_or_default().to_owned(),
+            security_group_ids: groups,
+            tags: user_tags(r.stack, r.name, instance.tags()),
+            // A fixed address is read back; one AWS chose stays unset, so it is not drift.
+            private_ip: recorded
+                .private_ip
+                .as_ref()
+                .map(|_| instance.private_ip_address().unwrap_or_default().to_owned()),
+            // What AWS does not report back is as recorded.
+            ..recorded
         }
-        if !recorded("private_ip").is_null() {
-            inputs.insert(
-                "private_ip".to_owned(),
-                Value::from(instance.private_ip_address().unwrap_or_default()),
-            );
-        }
+        .to_properties();
         Ok(Some(ReadResponse {
             id: instance.instance_id().unwrap_or_default().to_owned(),
             outputs: outputs(&inputs, &instance),
@@ -366,9 +344,12 @@ impl AwsKind for InstanceKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let (old, new) = (KnownInputs(r.old_inputs), KnownInputs(r.new_inputs));
-        let new_type = new.str("instance_type")?;
-        if old.opt_str("instance_type") != Some(new_type) {
+        let (old, new) = (
+            InstanceValues::from_known(r.old_inputs)?,
+            InstanceValues::from_known(r.new_inputs)?,
+        );
+        let new_type = new.instance_type.as_str();
+        if old.instance_type != new_type {
             aws.ec2
                 .stop_instances()
                 .instance_ids(r.id)
@@ -391,8 +372,8 @@ impl AwsKind for InstanceKind {
                 .map_err(|e| aws_error("StartInstances", e))?;
             wait_state(aws, r.id, InstanceStateName::Running).await?;
         }
-        let groups = new.strings("security_group_ids");
-        if sorted(&old.strings("security_group_ids")) != sorted(&groups) {
+        let groups = new.security_group_ids.clone();
+        if sorted(&old.security_group_ids) != sorted(&groups) {
             let instance = describe(aws, r.id).await?;
             let interface = instance
                 .as_ref()
@@ -409,7 +390,7 @@ impl AwsKind for InstanceKind {
                 .await
                 .map_err(|e| aws_error("ModifyNetworkInterfaceAttribute", e))?;
         }
-        update_tags(aws, r).await?;
+        update_tags(aws, r, &old.tags, &new.tags).await?;
         let instance = describe(aws, r.id).await?.ok_or_else(|| {
             ProviderError::with_code(
                 "InvalidInstanceID.NotFound",
@@ -499,7 +480,18 @@ impl AwsKind for AmiKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["owners", "name"], &mut failures);
+        require(inputs, &AmiArgs::required(), &mut failures);
+        let no_owner = match inputs.known("owners") {
+            Some(Value::Array(owners)) => owners.is_empty(),
+            Some(Value::Null) => true,
+            _ => !inputs.is_unknown("owners"),
+        };
+        if no_owner {
+            failures.push(CheckFailure::new(
+                "owners",
+                "name at least one owner (`amazon`, an account id): any account may publish an image of that name",
+            ));
+        }
         failures
     }
 
@@ -521,18 +513,13 @@ impl AwsKind for AmiKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let asked = AmiValues::from_known(r.inputs)?;
         let mut call = aws
             .ec2
             .describe_images()
-            .set_owners(Some(inputs.strings("owners")))
-            .filters(
-                Filter::builder()
-                    .name("name")
-                    .values(inputs.str("name")?)
-                    .build(),
-            );
-        if let Some(arch) = inputs.opt_str("architecture") {
+            .set_owners(Some(asked.owners))
+            .filters(Filter::builder().name("name").values(asked.name).build());
+        if let Some(arch) = asked.architecture {
             call = call.filters(Filter::builder().name("architecture").values(arch).build());
         }
         let out = call

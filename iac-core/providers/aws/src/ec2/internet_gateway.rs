@@ -4,15 +4,15 @@
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::ResourceType;
-use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
 use crate::create::is_duplicate;
-use crate::{Aws, AwsKind, InternetGateway, aws_error, deleted, found, is_not_found, with_retries};
+use crate::{
+    Aws, AwsKind, InternetGateway, InternetGatewayValues, aws_error, deleted, found, is_not_found,
+    with_retries,
+};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::string_map_value;
-use iac_core::provider::known::{KnownInputs, map};
 use iac_core::{
     CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
     UpdateRequest,
@@ -114,7 +114,7 @@ impl AwsKind for InternetGatewayKind {
                 ResourceType::InternetGateway,
                 r.stack,
                 r.name,
-                &KnownInputs(r.inputs).string_map("tags"),
+                &InternetGatewayValues::from_known(r.inputs)?.tags,
             ))
             .send()
             .await
@@ -132,8 +132,8 @@ impl AwsKind for InternetGatewayKind {
         r: &CreateRequest<'_>,
         id: &str,
     ) -> Result<PropertyMap, ProviderError> {
-        if let Some(vpc) = KnownInputs(r.inputs).opt_str("vpc_id") {
-            attach(aws, id, vpc).await?;
+        if let Some(vpc) = InternetGatewayValues::from_known(r.inputs)?.vpc_id {
+            attach(aws, id, &vpc).await?;
         }
         Ok(r.inputs.clone())
     }
@@ -159,14 +159,15 @@ impl AwsKind for InternetGatewayKind {
         let Some(gateway) = out.internet_gateways().first() else {
             return Ok(None);
         };
-        let vpc = gateway.attachments().first().and_then(|a| a.vpc_id());
-        let inputs = map([
-            ("vpc_id", vpc.map_or(Value::Null, Value::from)),
-            (
-                "tags",
-                string_map_value(&user_tags(r.stack, r.name, gateway.tags())),
-            ),
-        ]);
+        let inputs = InternetGatewayValues {
+            vpc_id: gateway
+                .attachments()
+                .first()
+                .and_then(|a| a.vpc_id())
+                .map(str::to_owned),
+            tags: user_tags(r.stack, r.name, gateway.tags()),
+        }
+        .to_properties();
         Ok(Some(ReadResponse {
             id: gateway.internet_gateway_id().unwrap_or_default().to_owned(),
             outputs: inputs.clone(),
@@ -176,24 +177,24 @@ impl AwsKind for InternetGatewayKind {
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
         let (old, new) = (
-            KnownInputs(r.old_inputs).opt_str("vpc_id"),
-            KnownInputs(r.new_inputs).opt_str("vpc_id"),
+            InternetGatewayValues::from_known(r.old_inputs)?,
+            InternetGatewayValues::from_known(r.new_inputs)?,
         );
-        if old != new {
-            if let Some(vpc) = old {
+        if old.vpc_id != new.vpc_id {
+            if let Some(vpc) = &old.vpc_id {
                 detach(aws, r.id, vpc).await?;
             }
-            if let Some(vpc) = new {
+            if let Some(vpc) = &new.vpc_id {
                 attach(aws, r.id, vpc).await?;
             }
         }
-        update_tags(aws, r).await?;
+        update_tags(aws, r, &old.tags, &new.tags).await?;
         Ok(r.new_inputs.clone())
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        if let Some(vpc) = KnownInputs(r.inputs).opt_str("vpc_id") {
-            detach(aws, r.id, vpc).await?;
+        if let Some(vpc) = InternetGatewayValues::from_recorded(r.inputs)?.vpc_id {
+            detach(aws, r.id, &vpc).await?;
         }
         with_retries(&aws.settings, || async {
             deleted(

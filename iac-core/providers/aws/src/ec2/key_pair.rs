@@ -8,20 +8,20 @@ use aws_sdk_ec2::types::{KeyPairInfo, ResourceType};
 use serde_json::Value;
 
 use super::{owned, tag_spec, update_tags, user_tags};
-use crate::{Aws, AwsKind, KeyPair, aws_error, deleted, found, wait_for};
+use crate::{
+    Aws, AwsKind, KeyPair, KeyPairArgs, KeyPairValues, aws_error, deleted, found, wait_for,
+};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::string_map_value;
-use iac_core::provider::known::{KnownInputs, known_str, map, require};
+use iac_core::provider::known::{known_str, needed, require};
 use iac_core::{
     CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
     UpdateRequest,
 };
 use iac_core::{Properties, PropertyMap};
 
-/// The key pair named by the inputs, if it exists.
-async fn describe(aws: &Aws, r: &CreateRequest<'_>) -> Result<Option<KeyPairInfo>, ProviderError> {
-    let name = KnownInputs(r.inputs).str("key_name")?;
+/// The key pair of that name, if it exists.
+async fn describe(aws: &Aws, name: &str) -> Result<Option<KeyPairInfo>, ProviderError> {
     Ok(found(
         aws.ec2
             .describe_key_pairs()
@@ -102,7 +102,7 @@ impl AwsKind for KeyPairKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["key_name", "public_key"], &mut failures);
+        require(inputs, &KeyPairArgs::required(), &mut failures);
         if let Some(key) = known_str(inputs, "public_key")
             && let Err(reason) = check_public_key(key)
         {
@@ -112,23 +112,17 @@ impl AwsKind for KeyPairKind {
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
-        let name = inputs.str("key_name")?;
+        let key = KeyPairValues::from_known(r.inputs)?;
         let out = aws
             .ec2_once
             .import_key_pair()
-            .key_name(name)
-            .public_key_material(Blob::new(inputs.str("public_key")?.as_bytes()))
-            .tag_specifications(tag_spec(
-                ResourceType::KeyPair,
-                r.stack,
-                r.name,
-                &inputs.string_map("tags"),
-            ))
+            .key_name(&key.key_name)
+            .public_key_material(Blob::new(key.public_key.as_bytes()))
+            .tag_specifications(tag_spec(ResourceType::KeyPair, r.stack, r.name, &key.tags))
             .send()
             .await
             .map_err(|e| aws_error("ImportKeyPair", e))?;
-        Ok(out.key_pair_id().unwrap_or(name).to_owned())
+        Ok(out.key_pair_id().unwrap_or(&key.key_name).to_owned())
     }
 
     async fn complete(
@@ -137,8 +131,9 @@ impl AwsKind for KeyPairKind {
         r: &CreateRequest<'_>,
         _id: &str,
     ) -> Result<PropertyMap, ProviderError> {
+        let name = KeyPairValues::from_known(r.inputs)?.key_name;
         let key = wait_for(&aws.settings, "the imported key pair to show", || {
-            describe(aws, r)
+            describe(aws, &name)
         })
         .await?;
         let mut outputs = r.inputs.clone();
@@ -150,7 +145,7 @@ impl AwsKind for KeyPairKind {
     }
 
     fn removal(&self, r: &CreateRequest<'_>) -> Option<String> {
-        let name = KnownInputs(r.inputs).str("key_name").ok()?;
+        let name = KeyPairValues::from_known(r.inputs).ok()?.key_name;
         Some(format!("aws ec2 delete-key-pair --key-name {name}"))
     }
 
@@ -160,11 +155,11 @@ impl AwsKind for KeyPairKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let name = KnownInputs(r.inputs).str("key_name")?;
-        Ok(describe(aws, r)
+        let name = KeyPairValues::from_known(r.inputs)?.key_name;
+        Ok(describe(aws, &name)
             .await?
             .filter(|key| owned(r.stack, r.name, key.tags()))
-            .map(|key| key.key_pair_id().unwrap_or(name).to_owned()))
+            .map(|key| key.key_pair_id().unwrap_or(&name).to_owned()))
     }
 
     async fn read(
@@ -172,33 +167,18 @@ impl AwsKind for KeyPairKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let name = KnownInputs(r.inputs).str("key_name")?;
-        let Some(out) = found(
-            aws.ec2
-                .describe_key_pairs()
-                .key_names(name)
-                .send()
-                .await
-                .map_err(|e| aws_error("DescribeKeyPairs", e)),
-        )?
-        else {
+        let recorded = KeyPairValues::from_recorded(r.inputs)?;
+        let name = needed(&recorded.key_name, "key_name")?;
+        let Some(key) = describe(aws, name).await? else {
             return Ok(None);
         };
-        let Some(key) = out.key_pairs().first() else {
-            return Ok(None);
-        };
-        let inputs = map([
-            ("key_name", Value::from(key.key_name().unwrap_or_default())),
+        let inputs = KeyPairValues {
+            key_name: key.key_name().unwrap_or_default().to_owned(),
             // AWS does not return the public key; what was imported is what is recorded.
-            (
-                "public_key",
-                r.inputs.get("public_key").cloned().unwrap_or(Value::Null),
-            ),
-            (
-                "tags",
-                string_map_value(&user_tags(r.stack, r.name, key.tags())),
-            ),
-        ]);
+            public_key: recorded.public_key.clone(),
+            tags: user_tags(r.stack, r.name, key.tags()),
+        }
+        .to_properties();
         let mut outputs = inputs.clone();
         outputs.insert(
             "key_fingerprint".to_owned(),
@@ -212,7 +192,11 @@ impl AwsKind for KeyPairKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        update_tags(aws, r).await?;
+        let (old, new) = (
+            KeyPairValues::from_known(r.old_inputs)?,
+            KeyPairValues::from_known(r.new_inputs)?,
+        );
+        update_tags(aws, r, &old.tags, &new.tags).await?;
         let mut outputs = r.new_inputs.clone();
         outputs.insert(
             "key_fingerprint".to_owned(),
@@ -228,7 +212,7 @@ impl AwsKind for KeyPairKind {
         deleted(
             aws.ec2
                 .delete_key_pair()
-                .key_name(KnownInputs(r.inputs).str("key_name")?)
+                .key_name(KeyPairValues::from_known(r.inputs)?.key_name)
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteKeyPair", e)),

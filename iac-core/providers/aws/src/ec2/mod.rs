@@ -19,7 +19,7 @@ use super::{
     Aws, Cidr, IamInstanceProfile, IamRole, Instance, KeyPair, SecurityGroupRule, Subnet, aws_error,
 };
 use iac_core::ResourceType as _;
-use iac_core::provider::known::{known_str, string_map};
+use iac_core::provider::known::known_str;
 use iac_core::provider::ownership::{self, RESOURCE_TAG, STACK_TAG, all_tags};
 use iac_core::{CheckFailure, CheckRequest, ProviderError, UpdateRequest};
 
@@ -139,13 +139,14 @@ pub(crate) async fn adopt(
     Ok(())
 }
 
-/// Brings the tags of an updated resource from its old inputs to its new ones.
-pub(crate) async fn update_tags(aws: &Aws, r: &UpdateRequest<'_>) -> Result<(), ProviderError> {
-    let (old, new) = (
-        string_map(r.old_inputs.get("tags")),
-        string_map(r.new_inputs.get("tags")),
-    );
-    sync_tags(aws, r.id, r.stack, r.name, &old, &new).await
+/// Brings the tags of an updated resource from its old arguments' to its new ones'.
+pub(crate) async fn update_tags(
+    aws: &Aws,
+    r: &UpdateRequest<'_>,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    sync_tags(aws, r.id, r.stack, r.name, old, new).await
 }
 
 /// Filters that find a resource by its ownership tags.

@@ -4,18 +4,17 @@
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType};
-use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
 use crate::cidr::check_cidr;
 use crate::{
-    Aws, AwsKind, Route, RouteTable, RouteTableAssociation, Tagging, aws_error, deleted, found,
-    lookup, with_retries,
+    Aws, AwsKind, Route, RouteArgs, RouteTable, RouteTableArgs, RouteTableAssociation,
+    RouteTableAssociationArgs, RouteTableAssociationValues, RouteTableValues, RouteValues, Tagging,
+    aws_error, deleted, found, lookup, with_retries,
 };
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::string_map_value;
-use iac_core::provider::known::{KnownInputs, map, require};
+use iac_core::provider::known::{needed, require};
 use iac_core::{
     CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
     UpdateRequest,
@@ -97,22 +96,22 @@ impl AwsKind for RouteTableKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["vpc_id"], &mut failures);
+        require(inputs, &RouteTableArgs::required(), &mut failures);
         failures
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let table = RouteTableValues::from_known(r.inputs)?;
         let out = aws
             .ec2_once
             .create_route_table()
-            .vpc_id(inputs.str("vpc_id")?)
+            .vpc_id(table.vpc_id)
             .client_token(r.idempotency_token)
             .tag_specifications(tag_spec(
                 ResourceType::RouteTable,
                 r.stack,
                 r.name,
-                &inputs.string_map("tags"),
+                &table.tags,
             ))
             .send()
             .await
@@ -143,13 +142,11 @@ impl AwsKind for RouteTableKind {
                 .cloned(),
         };
         let Some(table) = table else { return Ok(None) };
-        let inputs = map([
-            ("vpc_id", Value::from(table.vpc_id().unwrap_or_default())),
-            (
-                "tags",
-                string_map_value(&user_tags(r.stack, r.name, table.tags())),
-            ),
-        ]);
+        let inputs = RouteTableValues {
+            vpc_id: table.vpc_id().unwrap_or_default().to_owned(),
+            tags: user_tags(r.stack, r.name, table.tags()),
+        }
+        .to_properties();
         Ok(Some(ReadResponse {
             id: table.route_table_id().unwrap_or_default().to_owned(),
             outputs: inputs.clone(),
@@ -158,7 +155,11 @@ impl AwsKind for RouteTableKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        update_tags(aws, r).await?;
+        let (old, new) = (
+            RouteTableValues::from_known(r.old_inputs)?,
+            RouteTableValues::from_known(r.new_inputs)?,
+        );
+        update_tags(aws, r, &old.tags, &new.tags).await?;
         Ok(r.new_inputs.clone())
     }
 
@@ -197,30 +198,25 @@ impl AwsKind for RouteKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(
-            inputs,
-            &["route_table_id", "destination_cidr_block", "gateway_id"],
-            &mut failures,
-        );
+        require(inputs, &RouteArgs::required(), &mut failures);
         check_cidr(inputs, "destination_cidr_block", &mut failures);
         failures
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
-        let (table, destination) = (
-            inputs.str("route_table_id")?,
-            inputs.str("destination_cidr_block")?,
-        );
+        let route = RouteValues::from_known(r.inputs)?;
         aws.ec2_once
             .create_route()
-            .route_table_id(table)
-            .destination_cidr_block(destination)
-            .gateway_id(inputs.str("gateway_id")?)
+            .route_table_id(&route.route_table_id)
+            .destination_cidr_block(&route.destination_cidr_block)
+            .gateway_id(&route.gateway_id)
             .send()
             .await
             .map_err(|e| aws_error("CreateRoute", e))?;
-        Ok(route_id(table, destination))
+        Ok(route_id(
+            &route.route_table_id,
+            &route.destination_cidr_block,
+        ))
     }
 
     /// The route to the destination, when it goes where this one should (a route an
@@ -230,20 +226,15 @@ impl AwsKind for RouteKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
-        let (table, destination) = (
-            inputs.str("route_table_id")?,
-            inputs.str("destination_cidr_block")?,
-        );
-        let gateway = inputs.str("gateway_id")?;
-        let Some(found) = describe_table(aws, table).await? else {
+        let asked = RouteValues::from_known(r.inputs)?;
+        let Some(found) = describe_table(aws, &asked.route_table_id).await? else {
             return Ok(None);
         };
         let same = found.routes().iter().any(|route| {
-            route.destination_cidr_block() == Some(destination)
-                && route.gateway_id() == Some(gateway)
+            route.destination_cidr_block() == Some(&asked.destination_cidr_block)
+                && route.gateway_id() == Some(&asked.gateway_id)
         });
-        Ok(same.then(|| route_id(table, destination)))
+        Ok(same.then(|| route_id(&asked.route_table_id, &asked.destination_cidr_block)))
     }
 
     async fn read(
@@ -251,10 +242,10 @@ impl AwsKind for RouteKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let recorded = RouteValues::from_recorded(r.inputs)?;
         let (table_id, destination) = (
-            inputs.str("route_table_id")?,
-            inputs.str("destination_cidr_block")?,
+            needed(&recorded.route_table_id, "route_table_id")?,
+            needed(&recorded.destination_cidr_block, "destination_cidr_block")?,
         );
         let Some(table) = describe_table(aws, table_id).await? else {
             return Ok(None);
@@ -266,14 +257,12 @@ impl AwsKind for RouteKind {
         else {
             return Ok(None);
         };
-        let now = map([
-            ("route_table_id", Value::from(table_id)),
-            ("destination_cidr_block", Value::from(destination)),
-            (
-                "gateway_id",
-                route.gateway_id().map_or(Value::Null, Value::from),
-            ),
-        ]);
+        let now = RouteValues {
+            route_table_id: table_id.to_owned(),
+            destination_cidr_block: destination.to_owned(),
+            gateway_id: route.gateway_id().unwrap_or_default().to_owned(),
+        }
+        .to_properties();
         Ok(Some(ReadResponse {
             id: route_id(table_id, destination),
             outputs: now.clone(),
@@ -282,12 +271,12 @@ impl AwsKind for RouteKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let inputs = KnownInputs(r.new_inputs);
+        let route = RouteValues::from_known(r.new_inputs)?;
         aws.ec2
             .replace_route()
-            .route_table_id(inputs.str("route_table_id")?)
-            .destination_cidr_block(inputs.str("destination_cidr_block")?)
-            .gateway_id(inputs.str("gateway_id")?)
+            .route_table_id(route.route_table_id)
+            .destination_cidr_block(route.destination_cidr_block)
+            .gateway_id(route.gateway_id)
             .send()
             .await
             .map_err(|e| aws_error("ReplaceRoute", e))?;
@@ -295,12 +284,12 @@ impl AwsKind for RouteKind {
     }
 
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let route = RouteValues::from_known(r.inputs)?;
         deleted(
             aws.ec2
                 .delete_route()
-                .route_table_id(inputs.str("route_table_id")?)
-                .destination_cidr_block(inputs.str("destination_cidr_block")?)
+                .route_table_id(route.route_table_id)
+                .destination_cidr_block(route.destination_cidr_block)
                 .send()
                 .await
                 .map_err(|e| aws_error("DeleteRoute", e)),
@@ -323,17 +312,21 @@ impl AwsKind for AssociationKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["route_table_id", "subnet_id"], &mut failures);
+        require(
+            inputs,
+            &RouteTableAssociationArgs::required(),
+            &mut failures,
+        );
         failures
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let association = RouteTableAssociationValues::from_known(r.inputs)?;
         let out = aws
             .ec2_once
             .associate_route_table()
-            .route_table_id(inputs.str("route_table_id")?)
-            .subnet_id(inputs.str("subnet_id")?)
+            .route_table_id(association.route_table_id)
+            .subnet_id(association.subnet_id)
             .send()
             .await
             .map_err(|e| aws_error("AssociateRouteTable", e))?;
@@ -349,14 +342,12 @@ impl AwsKind for AssociationKind {
         aws: &Aws,
         r: &CreateRequest<'_>,
     ) -> Result<Option<String>, ProviderError> {
-        let table = KnownInputs(r.inputs).str("route_table_id")?;
-        Ok(self
-            .read(aws, &lookup(r))
-            .await?
-            .filter(|found| {
-                found.outputs.get("route_table_id").and_then(Value::as_str) == Some(table)
-            })
-            .map(|found| found.id))
+        let asked = RouteTableAssociationValues::from_known(r.inputs)?;
+        let Some(found) = self.read(aws, &lookup(r)).await? else {
+            return Ok(None);
+        };
+        let now = RouteTableAssociationValues::from_recorded(&found.outputs)?;
+        Ok((now.route_table_id == asked.route_table_id).then_some(found.id))
     }
 
     async fn read(
@@ -364,7 +355,8 @@ impl AwsKind for AssociationKind {
         aws: &Aws,
         r: &ReadRequest<'_>,
     ) -> Result<Option<ReadResponse>, ProviderError> {
-        let subnet = KnownInputs(r.inputs).str("subnet_id")?;
+        let recorded = RouteTableAssociationValues::from_recorded(r.inputs)?;
+        let subnet = needed(&recorded.subnet_id, "subnet_id")?;
         let out = aws
             .ec2
             .describe_route_tables()
@@ -395,10 +387,11 @@ impl AwsKind for AssociationKind {
         let Some((table, association)) = found else {
             return Ok(None);
         };
-        let now = map([
-            ("route_table_id", Value::from(table)),
-            ("subnet_id", Value::from(subnet)),
-        ]);
+        let now = RouteTableAssociationValues {
+            route_table_id: table.to_owned(),
+            subnet_id: subnet.to_owned(),
+        }
+        .to_properties();
         Ok(Some(ReadResponse {
             id: association.to_owned(),
             outputs: now.clone(),

@@ -15,12 +15,12 @@ use serde_json::Value;
 use super::{owner_filters, tag_spec, update_tags, user_tags};
 use crate::cidr::check_cidr;
 use crate::{
-    Aws, AwsKind, SecurityGroup, SecurityGroupRule, aws_error, deleted, found, with_retries,
+    Aws, AwsKind, SecurityGroup, SecurityGroupArgs, SecurityGroupRule, SecurityGroupRuleArgs,
+    SecurityGroupRuleValues, SecurityGroupValues, aws_error, deleted, found, with_retries,
 };
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::string_map_value;
-use iac_core::provider::known::{KnownInputs, known_str, map, require};
+use iac_core::provider::known::{known_str, require};
 use iac_core::{
     CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
     UpdateRequest,
@@ -100,7 +100,7 @@ impl AwsKind for SecurityGroupKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["name", "description", "vpc_id"], &mut failures);
+        require(inputs, &SecurityGroupArgs::required(), &mut failures);
         if known_str(inputs, "name").is_some_and(|n| n.len() > 255 || n.starts_with("sg-")) {
             failures.push(CheckFailure::new(
                 "name",
@@ -111,18 +111,18 @@ impl AwsKind for SecurityGroupKind {
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let group = SecurityGroupValues::from_known(r.inputs)?;
         let out = aws
             .ec2_once
             .create_security_group()
-            .group_name(inputs.str("name")?)
-            .description(inputs.str("description")?)
-            .vpc_id(inputs.str("vpc_id")?)
+            .group_name(group.name)
+            .description(group.description)
+            .vpc_id(group.vpc_id)
             .tag_specifications(tag_spec(
                 ResourceType::SecurityGroup,
                 r.stack,
                 r.name,
-                &inputs.string_map("tags"),
+                &group.tags,
             ))
             .send()
             .await
@@ -134,10 +134,10 @@ impl AwsKind for SecurityGroupKind {
     }
 
     fn removal(&self, r: &CreateRequest<'_>) -> Option<String> {
-        let inputs = KnownInputs(r.inputs);
-        let (name, vpc) = (inputs.str("name").ok()?, inputs.str("vpc_id").ok()?);
+        let group = SecurityGroupValues::from_known(r.inputs).ok()?;
         Some(format!(
-            "aws ec2 delete-security-group --group-id <the id of group {name} in {vpc}>"
+            "aws ec2 delete-security-group --group-id <the id of group {} in {}>",
+            group.name, group.vpc_id
         ))
     }
 
@@ -160,18 +160,13 @@ impl AwsKind for SecurityGroupKind {
                 .cloned(),
         };
         let Some(group) = group else { return Ok(None) };
-        let inputs = map([
-            ("name", Value::from(group.group_name().unwrap_or_default())),
-            (
-                "description",
-                Value::from(group.description().unwrap_or_default()),
-            ),
-            ("vpc_id", Value::from(group.vpc_id().unwrap_or_default())),
-            (
-                "tags",
-                string_map_value(&user_tags(r.stack, r.name, group.tags())),
-            ),
-        ]);
+        let inputs = SecurityGroupValues {
+            name: group.group_name().unwrap_or_default().to_owned(),
+            description: group.description().unwrap_or_default().to_owned(),
+            vpc_id: group.vpc_id().unwrap_or_default().to_owned(),
+            tags: user_tags(r.stack, r.name, group.tags()),
+        }
+        .to_properties();
         Ok(Some(ReadResponse {
             id: group.group_id().unwrap_or_default().to_owned(),
             outputs: inputs.clone(),
@@ -180,7 +175,11 @@ impl AwsKind for SecurityGroupKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        update_tags(aws, r).await?;
+        let (old, new) = (
+            SecurityGroupValues::from_known(r.old_inputs)?,
+            SecurityGroupValues::from_known(r.new_inputs)?,
+        );
+        update_tags(aws, r, &old.tags, &new.tags).await?;
         Ok(r.new_inputs.clone())
     }
 
@@ -227,10 +226,10 @@ fn protocol(name: &str) -> Option<&'static str> {
 }
 
 impl<'a> Rule<'a> {
-    fn parse(inputs: &KnownInputs<'a>) -> Result<Self, ProviderError> {
-        let group = inputs.str("security_group_id")?;
+    fn parse(inputs: &'a SecurityGroupRuleValues) -> Result<Self, ProviderError> {
+        let group = inputs.security_group_id.as_str();
         let bad = |m: String| ProviderError::with_code("InvalidInput", m);
-        let ingress = match inputs.str("direction")? {
+        let ingress = match inputs.direction.as_str() {
             "ingress" => true,
             "egress" => false,
             other => {
@@ -239,13 +238,13 @@ impl<'a> Rule<'a> {
                 )));
             }
         };
-        let protocol = protocol(inputs.str("protocol")?)
+        let protocol = protocol(&inputs.protocol)
             .ok_or_else(|| bad("protocol must be tcp, udp, icmp or all".to_owned()))?;
-        let port = |key: &str| i32::try_from(inputs.opt_i64(key).unwrap_or(-1)).unwrap_or(-1);
+        let port = |port: Option<i64>| port.and_then(|p| i32::try_from(p).ok()).unwrap_or(-1);
         let peer = match (
-            inputs.opt_str("cidr_ipv4"),
-            inputs.opt_str("source_security_group_id"),
-            inputs.bool("self_referencing"),
+            inputs.cidr_ipv4.as_deref(),
+            inputs.source_security_group_id.as_deref(),
+            inputs.self_referencing == Some(true),
         ) {
             (Some(cidr), None, false) => Peer::Cidr(cidr),
             (None, Some(source), false) => Peer::Group(source),
@@ -261,10 +260,10 @@ impl<'a> Rule<'a> {
             group,
             ingress,
             protocol,
-            from: port("from_port"),
-            to: port("to_port"),
+            from: port(inputs.from_port),
+            to: port(inputs.to_port),
             peer,
-            description: inputs.opt_str("description"),
+            description: inputs.description.as_deref(),
         })
     }
 
@@ -331,11 +330,7 @@ impl AwsKind for RuleKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(
-            inputs,
-            &["security_group_id", "direction", "protocol"],
-            &mut failures,
-        );
+        require(inputs, &SecurityGroupRuleArgs::required(), &mut failures);
         check_cidr(inputs, "cidr_ipv4", &mut failures);
         if let Some(d) =
             known_str(inputs, "direction").filter(|d| !matches!(*d, "ingress" | "egress"))
@@ -403,7 +398,8 @@ impl AwsKind for RuleKind {
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let rule = Rule::parse(&KnownInputs(r.inputs))?;
+        let asked = SecurityGroupRuleValues::from_known(r.inputs)?;
+        let rule = Rule::parse(&asked)?;
         let made = if rule.ingress {
             aws.ec2_once
                 .authorize_security_group_ingress()
@@ -457,14 +453,18 @@ impl AwsKind for RuleKind {
                     .map_err(|e| aws_error("DescribeSecurityGroupRules", e)),
             )?
             .and_then(|out| out.security_group_rules().first().cloned()),
-            None => find_rule(aws, &Rule::parse(&KnownInputs(r.inputs))?).await?,
+            None => {
+                let recorded = SecurityGroupRuleValues::from_known(r.inputs)?;
+                find_rule(aws, &Rule::parse(&recorded)?).await?
+            }
         };
         let Some(found) = found else { return Ok(None) };
         let description = match found.description().filter(|d| !d.is_empty()) {
             Some(d) => Some(d.to_owned()),
             None => pair_description(aws, &found).await?,
         };
-        let now = reported(&found, description, r.inputs);
+        let recorded = SecurityGroupRuleValues::from_recorded(r.inputs)?;
+        let now = reported(&found, description, &recorded).to_properties();
         Ok(Some(ReadResponse {
             id: found
                 .security_group_rule_id()
@@ -476,7 +476,8 @@ impl AwsKind for RuleKind {
 
     /// Only the description changes in place (every other input replaces the rule).
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let rule = Rule::parse(&KnownInputs(r.new_inputs))?;
+        let new = SecurityGroupRuleValues::from_known(r.new_inputs)?;
+        let rule = Rule::parse(&new)?;
         let id = match r.id.starts_with("sgr-") {
             true => Some(r.id.to_owned()),
             false => find_rule(aws, &rule)
@@ -523,7 +524,8 @@ impl AwsKind for RuleKind {
     /// By its rule id when it has one, whatever the rule says now (a rule widened in place
     /// goes, not just the permission on record).
     async fn delete(&self, aws: &Aws, r: &DeleteRequest<'_>) -> Result<(), ProviderError> {
-        let rule = Rule::parse(&KnownInputs(r.inputs))?;
+        let recorded = SecurityGroupRuleValues::from_known(r.inputs)?;
+        let rule = Rule::parse(&recorded)?;
         let by_id = r.id.starts_with("sgr-").then_some(r.id);
         let result = if rule.ingress {
             let call = aws.ec2.revoke_security_group_ingress().group_id(rule.group);
@@ -603,68 +605,53 @@ async fn pair_description(aws: &Aws, found: &AwsRule) -> Result<Option<String>, 
         .map(str::to_owned))
 }
 
-/// A rule's inputs as AWS holds them, written the way `recorded` writes them (a protocol
+/// A rule's arguments as AWS holds them, written the way `recorded` writes them (a protocol
 /// number or name, ports of an all-protocol rule, a self reference) so that only a real
 /// change differs.
-fn reported(found: &AwsRule, description: Option<String>, recorded: &PropertyMap) -> PropertyMap {
-    let kept = |key: &str| recorded.get(key).cloned().unwrap_or(Value::Null);
+fn reported(
+    found: &AwsRule,
+    description: Option<String>,
+    recorded: &SecurityGroupRuleValues,
+) -> SecurityGroupRuleValues {
     let group = found.group_id().unwrap_or_default();
     let aws_protocol = found.ip_protocol().unwrap_or_default();
-    let protocol_value = match KnownInputs(recorded).opt_str("protocol") {
-        Some(p) if protocol(p) == protocol(aws_protocol) => kept("protocol"),
-        _ if aws_protocol == "-1" => Value::from("all"),
-        _ => Value::from(aws_protocol),
-    };
     let all = aws_protocol == "-1";
-    let port = |key: &str, value: Option<i32>| {
-        if all {
-            kept(key)
-        } else {
-            value.map_or(Value::Null, Value::from)
-        }
+    let protocol = match protocol(&recorded.protocol) {
+        Some(p) if protocol(aws_protocol) == Some(p) => recorded.protocol.clone(),
+        _ if all => "all".to_owned(),
+        _ => aws_protocol.to_owned(),
+    };
+    let port = |recorded: Option<i64>, found: Option<i32>| {
+        if all { recorded } else { found.map(i64::from) }
     };
     let referenced = found
         .referenced_group_info()
         .and_then(|g| g.group_id())
         .map(str::to_owned);
-    let self_referencing = referenced.as_deref() == Some(group)
-        && recorded.get("self_referencing").and_then(Value::as_bool) == Some(true);
-    map([
-        ("security_group_id", Value::from(group)),
-        (
-            "direction",
-            Value::from(if found.is_egress() == Some(true) {
-                "egress"
-            } else {
-                "ingress"
-            }),
-        ),
-        ("protocol", protocol_value),
-        ("from_port", port("from_port", found.from_port())),
-        ("to_port", port("to_port", found.to_port())),
-        (
-            "cidr_ipv4",
-            found.cidr_ipv4().map_or(Value::Null, Value::from),
-        ),
-        (
-            "source_security_group_id",
-            if self_referencing {
-                kept("source_security_group_id")
-            } else {
-                referenced.map_or(Value::Null, Value::from)
-            },
-        ),
-        (
-            "self_referencing",
-            if self_referencing {
-                Value::Bool(true)
-            } else {
-                match kept("self_referencing") {
-                    Value::Null => Value::Null,
-                    _ => Value::Bool(false),
-                }
-            },
-        ),
-        ("description", description.map_or(Value::Null, Value::from)),
-    ])
+    let self_referencing =
+        referenced.as_deref() == Some(group) && recorded.self_referencing == Some(true);
+    SecurityGroupRuleValues {
+        security_group_id: group.to_owned(),
+        direction: if found.is_egress() == Some(true) {
+            "egress"
+        } else {
+            "ingress"
+        }
+        .to_owned(),
+        protocol,
+        from_port: port(recorded.from_port, found.from_port()),
+        to_port: port(recorded.to_port, found.to_port()),
+        cidr_ipv4: found.cidr_ipv4().map(str::to_owned),
+        source_security_group_id: if self_referencing {
+            recorded.source_security_group_id.clone()
+        } else {
+            referenced
+        },
+        self_referencing: if self_referencing {
+            Some(true)
+        } else {
+            recorded.self_referencing.map(|_| false)
+        },
+        description,
+    }
 }

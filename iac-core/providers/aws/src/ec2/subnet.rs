@@ -8,11 +8,13 @@ use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
 use crate::cidr::check_cidr;
-use crate::{Aws, AwsKind, Subnet, aws_error, deleted, found, wait_for, with_retries};
+use crate::{
+    Aws, AwsKind, Subnet, SubnetArgs, SubnetValues, aws_error, deleted, found, wait_for,
+    with_retries,
+};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::string_map_value;
-use iac_core::provider::known::{KnownInputs, map, require};
+use iac_core::provider::known::require;
 use iac_core::{
     CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
     UpdateRequest,
@@ -61,24 +63,24 @@ impl AwsKind for SubnetKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["vpc_id", "cidr_block"], &mut failures);
+        require(inputs, &SubnetArgs::required(), &mut failures);
         check_cidr(inputs, "cidr_block", &mut failures);
         failures
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let subnet = SubnetValues::from_known(r.inputs)?;
         let out = aws
             .ec2_once
             .create_subnet()
-            .vpc_id(inputs.str("vpc_id")?)
-            .cidr_block(inputs.str("cidr_block")?)
-            .set_availability_zone(inputs.opt_str("availability_zone").map(str::to_owned))
+            .vpc_id(subnet.vpc_id)
+            .cidr_block(subnet.cidr_block)
+            .set_availability_zone(subnet.availability_zone)
             .tag_specifications(tag_spec(
                 ResourceType::Subnet,
                 r.stack,
                 r.name,
-                &inputs.string_map("tags"),
+                &subnet.tags,
             ))
             .send()
             .await
@@ -96,7 +98,7 @@ impl AwsKind for SubnetKind {
         r: &CreateRequest<'_>,
         id: &str,
     ) -> Result<PropertyMap, ProviderError> {
-        if KnownInputs(r.inputs).bool("map_public_ip_on_launch") {
+        if SubnetValues::from_known(r.inputs)?.map_public_ip_on_launch == Some(true) {
             with_retries(&aws.settings, || set_public_ip(aws, id, true)).await?;
         }
         let subnet = wait_for(&aws.settings, "the new subnet to show", || async {
@@ -141,35 +143,18 @@ impl AwsKind for SubnetKind {
             return Ok(None);
         };
         let zone = subnet.availability_zone().unwrap_or_default();
-        let recorded = |key: &str| r.inputs.get(key).cloned().unwrap_or(Value::Null);
-        let inputs = map([
-            ("vpc_id", Value::from(subnet.vpc_id().unwrap_or_default())),
-            (
-                "cidr_block",
-                Value::from(subnet.cidr_block().unwrap_or_default()),
-            ),
+        let recorded = SubnetValues::from_recorded(r.inputs)?;
+        let inputs = SubnetValues {
+            vpc_id: subnet.vpc_id().unwrap_or_default().to_owned(),
+            cidr_block: subnet.cidr_block().unwrap_or_default().to_owned(),
             // Left to AWS in the program: report it unset, so it is not drift.
-            (
-                "availability_zone",
-                if recorded("availability_zone").is_null() {
-                    Value::Null
-                } else {
-                    Value::from(zone)
-                },
-            ),
-            (
-                "map_public_ip_on_launch",
-                if recorded("map_public_ip_on_launch").is_null() {
-                    Value::Null
-                } else {
-                    Value::from(subnet.map_public_ip_on_launch().unwrap_or(false))
-                },
-            ),
-            (
-                "tags",
-                string_map_value(&user_tags(r.stack, r.name, subnet.tags())),
-            ),
-        ]);
+            availability_zone: recorded.availability_zone.map(|_| zone.to_owned()),
+            map_public_ip_on_launch: recorded
+                .map_public_ip_on_launch
+                .map(|_| subnet.map_public_ip_on_launch().unwrap_or(false)),
+            tags: user_tags(r.stack, r.name, subnet.tags()),
+        }
+        .to_properties();
         let mut outputs = inputs.clone();
         outputs.insert("availability_zone".to_owned(), Value::from(zone));
         Ok(Some(ReadResponse {
@@ -180,12 +165,16 @@ impl AwsKind for SubnetKind {
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        let key = "map_public_ip_on_launch";
-        let new = r.new_inputs.get(key).and_then(Value::as_bool);
-        if new.is_some() && new != r.old_inputs.get(key).and_then(Value::as_bool) {
-            set_public_ip(aws, r.id, new.unwrap_or(false)).await?;
+        let (old, new) = (
+            SubnetValues::from_known(r.old_inputs)?,
+            SubnetValues::from_known(r.new_inputs)?,
+        );
+        if let Some(public) = new.map_public_ip_on_launch
+            && old.map_public_ip_on_launch != Some(public)
+        {
+            set_public_ip(aws, r.id, public).await?;
         }
-        update_tags(aws, r).await?;
+        update_tags(aws, r, &old.tags, &new.tags).await?;
         let mut outputs = r.new_inputs.clone();
         outputs.insert(
             "availability_zone".to_owned(),

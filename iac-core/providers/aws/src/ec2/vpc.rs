@@ -8,11 +8,12 @@ use serde_json::Value;
 
 use super::{owner_filters, tag_spec, update_tags, user_tags};
 use crate::cidr::check_cidr;
-use crate::{Aws, AwsKind, Vpc, aws_error, deleted, found, wait_for, with_retries};
+use crate::{
+    Aws, AwsKind, Vpc, VpcArgs, VpcValues, aws_error, deleted, found, wait_for, with_retries,
+};
 use iac_core::ResourceType as _;
 use iac_core::provider::diff_table::{Change, DiffRow, DiffTable};
-use iac_core::provider::known::string_map_value;
-use iac_core::provider::known::{KnownInputs, known_str, map, require};
+use iac_core::provider::known::{known_str, require};
 use iac_core::{
     CheckFailure, CreateRequest, DeleteRequest, ProviderError, ReadRequest, ReadResponse,
     UpdateRequest,
@@ -78,10 +79,16 @@ async fn get_attribute(
         .unwrap_or(false))
 }
 
-const ATTRIBUTES: [(&str, VpcAttributeName); 2] = [
-    ("enable_dns_hostnames", VpcAttributeName::EnableDnsHostnames),
-    ("enable_dns_support", VpcAttributeName::EnableDnsSupport),
-];
+/// The DNS attributes a VPC's arguments set (`None`: left to AWS).
+fn attributes(vpc: &VpcValues) -> [(Option<bool>, VpcAttributeName); 2] {
+    [
+        (
+            vpc.enable_dns_hostnames,
+            VpcAttributeName::EnableDnsHostnames,
+        ),
+        (vpc.enable_dns_support, VpcAttributeName::EnableDnsSupport),
+    ]
+}
 
 #[async_trait]
 impl AwsKind for VpcKind {
@@ -95,7 +102,7 @@ impl AwsKind for VpcKind {
 
     fn check(&self, inputs: &Properties) -> Vec<CheckFailure> {
         let mut failures = Vec::new();
-        require(inputs, &["cidr_block"], &mut failures);
+        require(inputs, &VpcArgs::required(), &mut failures);
         check_cidr(inputs, "cidr_block", &mut failures);
         if let Some(cidr) =
             known_str(inputs, "cidr_block").and_then(|c| c.parse::<crate::Cidr>().ok())
@@ -110,17 +117,12 @@ impl AwsKind for VpcKind {
     }
 
     async fn make(&self, aws: &Aws, r: &CreateRequest<'_>) -> Result<String, ProviderError> {
-        let inputs = KnownInputs(r.inputs);
+        let vpc = VpcValues::from_known(r.inputs)?;
         let out = aws
             .ec2_once
             .create_vpc()
-            .cidr_block(inputs.str("cidr_block")?)
-            .tag_specifications(tag_spec(
-                ResourceType::Vpc,
-                r.stack,
-                r.name,
-                &inputs.string_map("tags"),
-            ))
+            .cidr_block(vpc.cidr_block)
+            .tag_specifications(tag_spec(ResourceType::Vpc, r.stack, r.name, &vpc.tags))
             .send()
             .await
             .map_err(|e| aws_error("CreateVpc", e))?;
@@ -137,8 +139,8 @@ impl AwsKind for VpcKind {
         r: &CreateRequest<'_>,
         id: &str,
     ) -> Result<PropertyMap, ProviderError> {
-        for (key, attribute) in ATTRIBUTES {
-            if let Some(value) = r.inputs.get(key).and_then(Value::as_bool) {
+        for (value, attribute) in attributes(&VpcValues::from_known(r.inputs)?) {
+            if let Some(value) = value {
                 with_retries(&aws.settings, || {
                     set_attribute(aws, id, attribute.clone(), value)
                 })
@@ -174,42 +176,49 @@ impl AwsKind for VpcKind {
             return Ok(None);
         };
         let id = vpc.vpc_id().unwrap_or_default().to_owned();
-        let mut inputs = map([
-            (
-                "cidr_block",
-                Value::from(vpc.cidr_block().unwrap_or_default()),
-            ),
-            (
-                "tags",
-                string_map_value(&user_tags(r.stack, r.name, vpc.tags())),
-            ),
-        ]);
-        for (key, attribute) in ATTRIBUTES {
-            // An attribute the program leaves to AWS stays unset, so it never shows as drift.
-            let value = match r.inputs.get(key) {
-                Some(Value::Bool(_)) => Value::Bool(get_attribute(aws, &id, attribute).await?),
-                _ => Value::Null,
-            };
-            inputs.insert(key.to_owned(), value);
-        }
-        let outputs = read_outputs(aws, &id, &inputs).await?;
+        let recorded = VpcValues::from_recorded(r.inputs)?;
+        // An attribute the program leaves to AWS stays unset, so it never shows as drift.
+        let id = id.as_str();
+        let attribute = |asked: Option<bool>, name| async move {
+            match asked {
+                Some(_) => get_attribute(aws, id, name).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let now = VpcValues {
+            cidr_block: vpc.cidr_block().unwrap_or_default().to_owned(),
+            enable_dns_hostnames: attribute(
+                recorded.enable_dns_hostnames,
+                VpcAttributeName::EnableDnsHostnames,
+            )
+            .await?,
+            enable_dns_support: attribute(
+                recorded.enable_dns_support,
+                VpcAttributeName::EnableDnsSupport,
+            )
+            .await?,
+            tags: user_tags(r.stack, r.name, vpc.tags()),
+        };
+        let inputs = now.to_properties();
+        let outputs = read_outputs(aws, id, &inputs).await?;
         Ok(Some(ReadResponse {
-            id,
+            id: id.to_owned(),
             inputs: Some(inputs),
             outputs,
         }))
     }
 
     async fn update(&self, aws: &Aws, r: &UpdateRequest<'_>) -> Result<PropertyMap, ProviderError> {
-        for (key, attribute) in ATTRIBUTES {
-            let new = r.new_inputs.get(key).and_then(Value::as_bool);
-            if let Some(value) =
-                new.filter(|v| r.old_inputs.get(key).and_then(Value::as_bool) != Some(*v))
-            {
+        let (old, new) = (
+            VpcValues::from_known(r.old_inputs)?,
+            VpcValues::from_known(r.new_inputs)?,
+        );
+        for ((old, _), (new, attribute)) in attributes(&old).into_iter().zip(attributes(&new)) {
+            if let Some(value) = new.filter(|v| old != Some(*v)) {
                 set_attribute(aws, r.id, attribute, value).await?;
             }
         }
-        update_tags(aws, r).await?;
+        update_tags(aws, r, &old.tags, &new.tags).await?;
         read_outputs(aws, r.id, r.new_inputs).await
     }
 
