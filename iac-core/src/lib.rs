@@ -52,7 +52,7 @@ pub mod testing;
 
 pub use apply::{
     ApplyEvent, ApplyOptions, ApplySummary, DEFAULT_PARALLELISM, FailedStep, OrderingError,
-    SkippedStep, StopSignal,
+    SkipReason, SkippedStep, StopSignal,
 };
 pub use change::FORCED_REPLACEMENT;
 pub use engine::{Engine, EngineError};

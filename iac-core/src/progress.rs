@@ -71,7 +71,7 @@ fn line(event: &ApplyEvent) -> Option<String> {
         )),
         ApplyEvent::Skipped {
             name, blocked_by, ..
-        } => Some(format!("  -  {name}: skipped ({blocked_by} failed)")),
+        } => Some(format!("  -  {name}: skipped ({blocked_by})")),
         ApplyEvent::Waiting { name, gate, reason } => Some(format!(
             "  …  {name}: waiting for the gate {} it: {reason}",
             gate.word()
@@ -233,6 +233,8 @@ fn draw(out: &mut impl Write, running: &Running) -> usize {
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use crate::SkipReason;
+
     use super::*;
 
     /// A writer the test reads back.
@@ -286,7 +288,7 @@ mod tests {
             ApplyEvent::Skipped {
                 name: "instance".to_owned(),
                 op: Operation::Create,
-                blocked_by: "subnet".to_owned(),
+                blocked_by: SkipReason::Needs("subnet".to_owned()),
             },
             finished("rule", Operation::Same, None),
         ] {
@@ -296,7 +298,7 @@ mod tests {
         assert_eq!(
             out.text(),
             "  +  vpc: creating...\n  +  vpc: creating done (1.3s)\n  !  subnet: failed after \
-             1.3s: quota exceeded\n  -  instance: skipped (subnet failed)\n",
+             1.3s: quota exceeded\n  -  instance: skipped (needs subnet)\n",
         );
         drop(events);
     }

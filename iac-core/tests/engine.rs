@@ -13,7 +13,7 @@ use iac_core::state::{FileBackend, StateBackend};
 use iac_core::testing::{CallKind, TestProvider};
 use iac_core::{
     ApplyOptions, Drift, EngineError, Inputs, Operation, Output, Passphrase, PlanError, PlanRecord,
-    Program, ResourceOptions, SecretsError, Shown, Stack, Targets,
+    Program, ResourceOptions, SecretsError, Shown, SkipReason, Stack, Targets,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -354,9 +354,9 @@ async fn a_failure_skips_only_its_dependents_and_the_next_apply_finishes_the_job
     assert_eq!(
         (
             summary.skipped[0].name.as_str(),
-            summary.skipped[0].blocked_by.as_str()
+            &summary.skipped[0].blocked_by
         ),
-        ("c", "b")
+        ("c", &SkipReason::Needs("b".to_owned()))
     );
     let state = engine.state("dev").await.unwrap().unwrap();
     let mut recorded: Vec<_> = state.resources.iter().map(|r| r.name.as_str()).collect();
@@ -827,7 +827,7 @@ async fn progress_events_report_every_start_finish_and_skip() {
             } => format!("finish {name} {} {}", op.word(), error.unwrap_or_default()),
             ApplyEvent::Skipped {
                 name, blocked_by, ..
-            } => format!("skip {name} by {blocked_by}"),
+            } => format!("skip {name}, {blocked_by}"),
             other => format!("{other:?}"),
         });
     }
@@ -837,7 +837,7 @@ async fn progress_events_report_every_start_finish_and_skip() {
         [
             "finish a create create failed: Injected: boom",
             "finish c create ",
-            "skip b by a",
+            "skip b, needs a",
             "start a create",
             "start c create",
         ]
@@ -1114,7 +1114,7 @@ async fn a_stop_request_starts_no_new_step_and_records_the_steps_in_flight() {
         summary
             .skipped
             .iter()
-            .all(|s| s.blocked_by == "the stop request"),
+            .all(|s| s.blocked_by == SkipReason::Stopped),
         "{summary:?}"
     );
     let state = engine.state("dev").await.unwrap().unwrap();

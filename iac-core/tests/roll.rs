@@ -238,13 +238,19 @@ async fn a_gate_that_refuses_a_member_stops_the_roll_before_it_is_touched() {
             "the gate of rolling group `nodes` did not pass before node-2 within 300ms: node-2 holds the last in-sync replica of orders-0"
         )]
     );
-    let mut skipped: Vec<(&str, &str)> = summary
+    let mut skipped: Vec<(&str, String)> = summary
         .skipped
         .iter()
-        .map(|s| (s.name.as_str(), s.blocked_by.as_str()))
+        .map(|s| (s.name.as_str(), s.blocked_by.to_string()))
         .collect();
     skipped.sort_unstable();
-    assert_eq!(skipped, [("after-3", "node-2"), ("node-3", "node-2")]);
+    assert_eq!(
+        skipped,
+        [
+            ("after-3", "needs node-2".to_owned()),
+            ("node-3", "needs node-2".to_owned())
+        ]
+    );
     // node-1 rolled; node-2 and node-3 stay as they were.
     let size = |name: &str| provider.inputs_of(name).unwrap()["size"].clone();
     assert_eq!(size("node-1"), 2);
@@ -334,15 +340,15 @@ async fn a_stop_while_a_member_waits_for_its_gate_leaves_it_and_the_rest_untouch
     };
     let summary = engine.apply(&changed, &plan, &options).await.unwrap();
     assert!(summary.failed.is_empty(), "{summary}");
-    let mut skipped: Vec<(&str, &str)> = summary
+    let mut skipped: Vec<(&str, String)> = summary
         .skipped
         .iter()
-        .map(|s| (s.name.as_str(), s.blocked_by.as_str()))
+        .map(|s| (s.name.as_str(), s.blocked_by.to_string()))
         .collect();
     skipped.sort_unstable();
     assert_eq!(
         skipped.iter().find(|(name, _)| *name == "node-2"),
-        Some(&("node-2", "the stop request"))
+        Some(&("node-2", "not started: the stop request".to_owned()))
     );
     assert_eq!(provider.inputs_of("node-1").unwrap()["size"], 2);
     assert_eq!(provider.inputs_of("node-2").unwrap()["size"], 1);
@@ -482,4 +488,78 @@ async fn a_gate_may_reorder_the_roll_but_never_before_what_a_member_depends_on()
     provider.reset_calls();
     assert!(up(&engine, &ordered(4, nonsense)).await.is_success());
     assert_eq!(update_order(&provider), ["node-1", "node-2", "node-3"]);
+}
+
+/// A gate that passes everything and asks the apply to stop as it lets `node-1` begin.
+struct StopsAsNode1Begins {
+    asked: Asked,
+    stop: StopSignal,
+}
+
+#[async_trait]
+impl Gate for StopsAsNode1Begins {
+    fn describe(&self) -> String {
+        "the test's health".to_owned()
+    }
+
+    async fn ask(&self, phase: GatePhase, member: &str, input: &Value) -> GateAnswer {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((Instant::now(), phase, member.to_owned(), input.clone()));
+        if (phase, member) == (GatePhase::Before, "node-1") {
+            self.stop.stop();
+        }
+        GateAnswer::Pass
+    }
+}
+
+#[tokio::test]
+async fn a_stop_while_a_delete_first_member_is_down_brings_it_back_behind_its_gate_first() {
+    let (provider, engine, _dir) = setup(TestProvider::new().replace_on(["size"]));
+    let (asked, stop) = (Asked::default(), StopSignal::new());
+    let program = |size: i64| {
+        let mut stack = Stack::new("dev");
+        let options = || iac_core::ResourceOptions::new().delete_before_replace();
+        let sized = || Inputs::new().with("size", size);
+        let nodes: Vec<_> = (1..=3)
+            .map(|n| thing_with(&mut stack, &format!("node-{n}"), sized(), options()))
+            .collect();
+        let mut group = RollingGroup::new(
+            "nodes",
+            StopsAsNode1Begins {
+                asked: asked.clone(),
+                stop: stop.clone(),
+            },
+        )
+        .interval(Duration::from_millis(10));
+        for node in &nodes {
+            group = group.member(node);
+        }
+        stack.rolling_group(group);
+        stack.build().unwrap()
+    };
+    assert!(up(&engine, &program(1)).await.is_success());
+    asked.lock().unwrap().clear();
+    let changed = program(2);
+    let plan = preview(&engine, &changed).await;
+    let options = ApplyOptions {
+        stop: stop.clone(),
+        ..ApplyOptions::default()
+    };
+    let summary = engine.apply(&changed, &plan, &options).await.unwrap();
+    assert!(summary.failed.is_empty(), "{summary}");
+    // node-1 was down when the stop came: it is back, and its gate was asked after it.
+    assert_eq!(provider.inputs_of("node-1").unwrap()["size"], 2);
+    assert!(
+        asked_at(&asked, GatePhase::After, "node-1").0
+            >= spans(&provider, CallKind::Create, "node-1")
+                .last()
+                .unwrap()
+                .1
+    );
+    let skipped: Vec<&str> = summary.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(skipped, ["node-2", "node-3"], "{summary}");
+    assert_eq!(provider.inputs_of("node-2").unwrap()["size"], 1);
+    assert_eq!(provider.inputs_of("node-3").unwrap()["size"], 1);
 }

@@ -313,7 +313,7 @@ async fn the_first_signal_stops_between_steps_and_a_second_stops_at_once() {
     let said = text(&out);
     assert_eq!(out.status.code(), Some(143), "{said}");
     assert!(said.contains("stopping: no new step starts"), "{said}");
-    assert!(said.contains("(needs the stop request)"), "{said}");
+    assert!(said.contains("(not started: the stop request)"), "{said}");
     assert!(said.contains(&format!("Stack {}: ", soak.name)), "{said}");
     let preview = soak.run("preview", &[]).await;
     assert!(

@@ -391,9 +391,9 @@ webhook_url = "{receiver}"
     }
 
     /// `stacks <verb> <this env> <args…>` on this environment's folders.
-    fn command(&self, args: &[&str]) -> Command {
+    fn process(&self, args: &[&str]) -> std::process::Command {
         let (verb, rest) = args.split_first().unwrap();
-        let mut command = Command::cargo_bin("stacks").unwrap();
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("stacks"));
         command
             .current_dir(root())
             .arg(verb)
@@ -402,8 +402,14 @@ webhook_url = "{receiver}"
             .env("STACKS_ENV_DIR", self.envs.path())
             .env("IAC_STATE_DIR", self.state.path())
             .env("STACKS_RENDER_DIR", self.rendered.path())
-            .env("IAC_PASSPHRASE", "the local platform test's passphrase")
-            .timeout(Duration::from_secs(300));
+            .env("IAC_PASSPHRASE", "the local platform test's passphrase");
+        command
+    }
+
+    /// The same, run to its end (at most 5 minutes).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::from_std(self.process(args));
+        command.timeout(Duration::from_secs(300));
         command
     }
 
@@ -863,6 +869,45 @@ async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Roll
     assert!(summary(&fixed).contains(" 0 failed, 0 skipped"), "{fixed}");
     assert!(brokers().iter().zip(&rolled).all(|(now, then)| now != then));
 
+    // Ctrl-C while the first broker is down: it comes back and its gate passes, the roll
+    // stops there (exit 130), the next apply rolls the other two.
+    let rolled = brokers();
+    set_broker_property(platform, "log.retention.hours", "300");
+    let interrupted = interrupt_when(platform, "broker-1: deleting done");
+    assert_eq!(
+        interrupted.status.code(),
+        Some(130),
+        "{}",
+        interrupted.printed
+    );
+    assert!(
+        interrupted.printed.contains("broker-1: replacing done")
+            && interrupted
+                .printed
+                .contains("skipped broker-2 (not started: the stop request)"),
+        "{}",
+        interrupted.printed
+    );
+    let now = brokers();
+    assert_ne!(now[0], rolled[0], "broker-1 restarted");
+    assert_eq!(now[1..], rolled[1..], "broker-2 and broker-3 untouched");
+    let health = get(
+        client,
+        &format!("http://127.0.0.1:{}/cluster/health", platform.admin_api),
+    )
+    .await;
+    assert_eq!(
+        health["brokers"].as_array().map(Vec::len),
+        Some(3),
+        "{health}"
+    );
+    let finished = stdout(&platform.stacks(&["apply", "--yes"]).success());
+    assert!(
+        summary(&finished).contains(": 0 created, 0 updated, 2 replaced, 0 deleted, "),
+        "broker-2 and broker-3 only: {finished}"
+    );
+    assert!(brokers().iter().zip(&rolled).all(|(now, then)| now != then));
+
     // A controller property rolls the controllers, the active one (the quorum's leader, as
     // its exporter reports it) last.
     let exporter = format!("http://127.0.0.1:{}/metrics", platform.jmx_controller);
@@ -871,7 +916,7 @@ async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Roll
     let active = format!("controller-{}", leader - 9990);
     set_custom_properties(
         platform,
-        "[kafka_broker_custom_properties]\n\"log.retention.hours\" = 200\n\n[kafka_controller_custom_properties]\n\"metadata.max.idle.interval.ms\" = 600\n",
+        "[kafka_broker_custom_properties]\n\"log.retention.hours\" = 300\n\n[kafka_controller_custom_properties]\n\"metadata.max.idle.interval.ms\" = 600\n",
     );
     let controllers = stdout(&platform.stacks(&["apply", "--yes"]).success());
     assert!(
@@ -890,13 +935,69 @@ async fn roll_the_brokers(platform: &Platform, client: &reqwest::Client) -> Roll
         "the active controller last: {controllers}"
     );
     Rolled {
-        printed: applied + &out + &fixed + &controllers,
+        printed: applied + &out + &fixed + &interrupted.printed + &finished + &controllers,
         took,
         p99,
         steady_p99,
         records,
         restarts,
     }
+}
+
+/// An apply interrupted by a SIGINT once it printed `line`: how it ended and what it printed.
+struct Interrupted {
+    status: std::process::ExitStatus,
+    printed: String,
+}
+
+/// Runs `apply --yes`, sends it a SIGINT (a Ctrl-C) as soon as it prints `line`, and waits
+/// for it to end.
+fn interrupt_when(platform: &Platform, line: &str) -> Interrupted {
+    use std::io::Read as _;
+    let mut child = platform
+        .process(&["apply", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let printed = Arc::new(Mutex::new(String::new()));
+    let reader = std::thread::spawn({
+        let (mut out, printed) = (child.stdout.take().unwrap(), Arc::clone(&printed));
+        move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = out.read(&mut chunk) {
+                printed
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !printed.lock().unwrap().contains(line) {
+        assert!(
+            Instant::now() < deadline,
+            "no `{line}` within 3 minutes: {}",
+            printed.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let mut errors = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut errors)
+        .unwrap();
+    let printed = printed.lock().unwrap().clone() + &errors;
+    Interrupted { status, printed }
 }
 
 /// The high watermark of each partition of `topic` and the records before it, counted by

@@ -26,8 +26,13 @@ pub(super) struct TaskGraph {
     pub(super) dependents: Vec<Vec<usize>>,
     /// How many tasks each task waits for.
     pub(super) prereq_count: Vec<usize>,
+    /// The tasks each task waits for.
+    pub(super) prereqs: Vec<Vec<usize>>,
     /// The gates of the tasks that begin or end a rolled member, by task.
     pub(super) gates: HashMap<usize, TaskGates>,
+    /// The task that ends a rolled member of two tasks (a replacement), by the task that
+    /// begins it: once begun, a member is finished even after a stop.
+    pub(super) member_ends: HashMap<usize, usize>,
 }
 
 /// The gate questions around one task of a rolled member.
@@ -120,7 +125,7 @@ impl TaskGraph {
     ) -> Result<Self, OrderingError> {
         let tasks = Tasks::of(plan);
         let mut prereqs = step_prereqs(plan, program, &tasks);
-        let gates = chain_rolls(plan, program, rolls, &tasks, &mut prereqs);
+        let (gates, member_ends) = chain_rolls(plan, program, rolls, &tasks, &mut prereqs);
         let mut dependents = vec![Vec::new(); tasks.tasks.len()];
         for (t, ps) in prereqs.iter().enumerate() {
             for &p in ps {
@@ -129,9 +134,11 @@ impl TaskGraph {
         }
         let graph = Self {
             prereq_count: prereqs.iter().map(BTreeSet::len).collect(),
+            prereqs: prereqs.into_iter().map(Vec::from_iter).collect(),
             tasks: tasks.tasks,
             dependents,
             gates,
+            member_ends,
         };
         graph.check_acyclic(&plan.record.steps)?;
         Ok(graph)
@@ -213,15 +220,17 @@ fn step_prereqs(plan: &Plan, program: &Program, tasks: &Tasks) -> Vec<BTreeSet<u
 }
 
 /// A rolling group's members one after another: each begins once the one before it (and its
-/// gate) is done, and once what the gate reads is applied. Returns the gates by task.
+/// gate) is done, and once what the gate reads is applied. Returns the gates by task, and the
+/// end of each member of two tasks by its beginning.
 fn chain_rolls(
     plan: &Plan,
     program: &Program,
     rolls: &[Vec<usize>],
     tasks: &Tasks,
     prereqs: &mut [BTreeSet<usize>],
-) -> HashMap<usize, TaskGates> {
+) -> (HashMap<usize, TaskGates>, HashMap<usize, usize>) {
     let mut gates: HashMap<usize, TaskGates> = HashMap::new();
+    let mut member_ends = HashMap::new();
     for (g, (group, roll)) in program.groups.iter().zip(rolls).enumerate() {
         let mut previous: Option<usize> = None;
         for &s in roll {
@@ -235,8 +244,13 @@ fn chain_rolls(
             if let Some(last) = last {
                 gates.entry(last).or_insert(TaskGates::of(g)).after = true;
             }
+            if let (Some(first), Some(last)) = (first, last)
+                && first != last
+            {
+                member_ends.insert(first, last);
+            }
             previous = last;
         }
     }
-    gates
+    (gates, member_ends)
 }

@@ -55,7 +55,8 @@ pub struct ApplyOptions {
     /// Progress events, for a live display.
     pub events: Option<UnboundedSender<ApplyEvent>>,
     /// Asks the apply to stop: no new step starts, the steps in flight finish and are
-    /// recorded, the rest are reported skipped (an interrupt, a deadline).
+    /// recorded, a rolled member begun is finished (a replacement's second half, and its
+    /// gate), the rest are reported skipped (an interrupt, a deadline).
     pub stop: StopSignal,
 }
 
@@ -132,9 +133,47 @@ pub enum ApplyEvent {
         name: String,
         /// The planned operation.
         op: Operation,
-        /// The failed resource it waited for.
-        blocked_by: String,
+        /// Why it never started.
+        blocked_by: SkipReason,
     },
+}
+
+/// Why a step never started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// It needs this resource, whose step failed (or was skipped itself).
+    Needs(String),
+    /// A stop was asked for (an interrupt).
+    Stopped,
+    /// The state could not be written, so nothing more starts.
+    StateWriter,
+}
+
+impl SkipReason {
+    /// As the JSON summary has it: the failed resource's name, or what stopped the apply.
+    fn word(&self) -> &str {
+        match self {
+            SkipReason::Needs(name) => name,
+            SkipReason::Stopped => "the stop request",
+            SkipReason::StateWriter => "the state writer failure",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    /// `needs subnet`, `not started: the stop request`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Needs(name) => write!(f, "needs {name}"),
+            other => write!(f, "not started: {}", other.word()),
+        }
+    }
+}
+
+impl Serialize for SkipReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.word())
+    }
 }
 
 /// A step that failed.
@@ -155,8 +194,8 @@ pub struct SkippedStep {
     pub name: String,
     /// The planned operation.
     pub op: Operation,
-    /// The failed resource it waited for.
-    pub blocked_by: String,
+    /// Why it never started.
+    pub blocked_by: SkipReason,
 }
 
 /// What an apply did.
@@ -205,11 +244,7 @@ impl fmt::Display for ApplySummary {
             write!(f, "\n  failed  {}: {}", failed.name, failed.error)?;
         }
         for skipped in &self.skipped {
-            write!(
-                f,
-                "\n  skipped {} (needs {})",
-                skipped.name, skipped.blocked_by
-            )?;
+            write!(f, "\n  skipped {} ({})", skipped.name, skipped.blocked_by)?;
         }
         Ok(())
     }
@@ -277,6 +312,9 @@ struct Walk<'g> {
     /// The failed resource a task waits for, once it must be skipped.
     skipped_by: Vec<Option<String>>,
     ready: VecDeque<usize>,
+    /// The ends of the rolled members begun: after a stop, they and what they wait for
+    /// still run.
+    owed: BTreeSet<usize>,
     result: WalkResult,
 }
 
@@ -289,6 +327,7 @@ impl<'g> Walk<'g> {
             started: vec![false; n],
             skipped_by: vec![None; n],
             ready: (0..n).filter(|&t| graph.prereq_count[t] == 0).collect(),
+            owed: BTreeSet::new(),
             result: WalkResult {
                 counts: StepCounts::default(),
                 failed: Vec::new(),
@@ -298,15 +337,55 @@ impl<'g> Walk<'g> {
         }
     }
 
-    /// The next task ready to start (marked started), skipping those that must be skipped.
-    fn next_ready(&mut self) -> Option<usize> {
+    /// The next task ready to start (marked started), skipping those that must be skipped;
+    /// after a stop, only one that finishes a rolled member begun.
+    fn next_ready(&mut self, stopped: bool) -> Option<usize> {
+        let owed = if stopped {
+            self.owed_tasks()
+        } else {
+            BTreeSet::new()
+        };
+        let mut passed = VecDeque::new();
+        let mut next = None;
         while let Some(t) = self.ready.pop_front() {
-            if self.skipped_by[t].is_none() {
-                self.started[t] = true;
-                return Some(t);
+            if self.skipped_by[t].is_some() {
+                continue;
+            }
+            if stopped && !owed.contains(&t) {
+                passed.push_back(t);
+                continue;
+            }
+            self.started[t] = true;
+            if let Some(&end) = self.graph.member_ends.get(&t) {
+                self.owed.insert(end);
+            }
+            next = Some(t);
+            break;
+        }
+        passed.append(&mut self.ready);
+        self.ready = passed;
+        next
+    }
+
+    /// The ends of the members begun that have not started, and every task they wait for
+    /// that has not started.
+    fn owed_tasks(&self) -> BTreeSet<usize> {
+        let mut owed = BTreeSet::new();
+        let mut stack: Vec<usize> = self.owed.iter().copied().collect();
+        while let Some(t) = stack.pop() {
+            if !self.started[t] && owed.insert(t) {
+                stack.extend(self.graph.prereqs[t].iter().copied());
             }
         }
-        None
+        owed
+    }
+
+    /// A member's beginning that was stopped before it touched anything: nothing is owed.
+    fn not_begun(&mut self, t: usize) {
+        self.started[t] = false;
+        if let Some(end) = self.graph.member_ends.get(&t) {
+            self.owed.remove(end);
+        }
     }
 }
 
@@ -356,11 +435,10 @@ impl<'a> Executor<'a> {
         let mut walk = Walk::new(&graph);
         let mut running = FuturesUnordered::new();
         loop {
-            while walk.result.fatal.is_none()
-                && !self.stop.is_stopped()
-                && running.len() < parallelism.max(1)
-            {
-                let Some(t) = walk.next_ready() else { break };
+            while walk.result.fatal.is_none() && running.len() < parallelism.max(1) {
+                let Some(t) = walk.next_ready(self.stop.is_stopped()) else {
+                    break;
+                };
                 let (s, kind) = graph.tasks[t];
                 let gates = graph.gates.get(&t).copied();
                 running.push(async move {
@@ -375,7 +453,7 @@ impl<'a> Executor<'a> {
             match outcome {
                 Ok(op) => self.succeeded(&mut walk, t, op, elapsed),
                 // Stopped before it touched anything: skipped, as never started.
-                Err(TaskError::Stopped) => walk.started[t] = false,
+                Err(TaskError::Stopped) => walk.not_begun(t),
                 Err(error) => self.failed(&mut walk, t, error, elapsed),
             }
         }
@@ -450,14 +528,11 @@ impl<'a> Executor<'a> {
                 continue;
             }
             let rec = &self.plan.record.steps[s];
-            let blocked_by = walk.skipped_by[t].clone().unwrap_or_else(|| {
-                if walk.result.fatal.is_some() {
-                    "the state writer failure"
-                } else {
-                    "the stop request"
-                }
-                .to_owned()
-            });
+            let blocked_by = match walk.skipped_by[t].clone() {
+                Some(name) => SkipReason::Needs(name),
+                None if walk.result.fatal.is_some() => SkipReason::StateWriter,
+                None => SkipReason::Stopped,
+            };
             self.emit(ApplyEvent::Skipped {
                 name: rec.name.clone(),
                 op: rec.op,
