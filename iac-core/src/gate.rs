@@ -81,6 +81,7 @@ pub struct RollingGroup {
     pub(crate) input: Output<Value>,
     pub(crate) timeout: Duration,
     pub(crate) interval: Duration,
+    pub(crate) updates_only: bool,
 }
 
 impl fmt::Debug for RollingGroup {
@@ -111,6 +112,7 @@ impl RollingGroup {
             input: Output::known(Value::Null),
             timeout: DEFAULT_GATE_TIMEOUT,
             interval: DEFAULT_GATE_INTERVAL,
+            updates_only: false,
         }
     }
 
@@ -138,6 +140,14 @@ impl RollingGroup {
         self.interval = interval;
         self
     }
+
+    /// Rolls the members the plan updates in place, not those it replaces: for members
+    /// that come back only after a later step (an AWS node cp-ansible deploys onto after
+    /// every instance is made), whose gate could never pass in between.
+    pub fn updates_only(mut self) -> Self {
+        self.updates_only = true;
+        self
+    }
 }
 
 /// A validated rolling group of a program.
@@ -151,6 +161,8 @@ pub(crate) struct ProgramGroup {
     pub(crate) input_deps: Vec<usize>,
     pub(crate) timeout: Duration,
     pub(crate) interval: Duration,
+    /// Only members the plan updates roll ([`RollingGroup::updates_only`]).
+    pub(crate) updates_only: bool,
 }
 
 impl fmt::Debug for ProgramGroup {

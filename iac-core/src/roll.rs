@@ -24,7 +24,7 @@ pub(crate) fn records(program: &Program, steps: &[StepRecord]) -> Vec<RollRecord
         .groups
         .iter()
         .filter_map(|group| {
-            let members: Vec<String> = rolled(group, program, &index)
+            let members: Vec<String> = rolled(group, program, steps, &index)
                 .map(|(_, s)| steps[s].name.clone())
                 .collect();
             (!members.is_empty()).then(|| RollRecord {
@@ -62,7 +62,7 @@ pub(crate) async fn orders(
     let mut orders = Vec::new();
     for group in &program.groups {
         // (node, step) of each rolled member, in the group's order.
-        let declared: Vec<(usize, usize)> = rolled(group, program, &index).collect();
+        let declared: Vec<(usize, usize)> = rolled(group, program, steps, &index).collect();
         let names: Vec<String> = declared
             .iter()
             .map(|&(_, s)| steps[s].name.clone())
@@ -103,10 +103,12 @@ pub(crate) async fn orders(
 fn rolled<'a>(
     group: &'a ProgramGroup,
     program: &'a Program,
+    steps: &'a [StepRecord],
     index: &'a HashMap<&str, usize>,
 ) -> impl Iterator<Item = (usize, usize)> + 'a {
     group.members.iter().filter_map(move |&member| {
-        let step = index.get(program.nodes[member].registration.name.as_ref())?;
-        Some((member, *step))
+        let step = *index.get(program.nodes[member].registration.name.as_ref())?;
+        let replaced = steps[step].op == Operation::Replace;
+        (!(group.updates_only && replaced)).then_some((member, step))
     })
 }

@@ -525,6 +525,7 @@ fn checked_groups(
             input_deps,
             timeout: group.timeout,
             interval: group.interval,
+            updates_only: group.updates_only,
         });
     }
     groups

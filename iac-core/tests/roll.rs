@@ -563,3 +563,60 @@ async fn a_stop_while_a_delete_first_member_is_down_brings_it_back_behind_its_ga
     assert_eq!(provider.inputs_of("node-2").unwrap()["size"], 1);
     assert_eq!(provider.inputs_of("node-3").unwrap()["size"], 1);
 }
+
+fn refuses_all(_: GatePhase, member: &str) -> GateAnswer {
+    GateAnswer::Wait(format!("{member} may not go now"))
+}
+
+#[tokio::test]
+async fn a_group_of_updates_only_rolls_what_changes_in_place_and_leaves_replacements_to_the_graph()
+{
+    let (provider, engine, _dir) = setup(TestProvider::new().replace_on(["image"]));
+    let asked = Asked::default();
+    let program = |size: i64, image: &str, answer: fn(GatePhase, &str) -> GateAnswer| {
+        let mut stack = Stack::new("dev");
+        let inputs = || Inputs::new().with("size", size).with("image", image);
+        let nodes: Vec<_> = (1..=3)
+            .map(|n| thing(&mut stack, &format!("node-{n}"), inputs()))
+            .collect();
+        let gate = TestGate {
+            asked: asked.clone(),
+            answer,
+            stop: None,
+        };
+        let mut group = RollingGroup::new("nodes", gate)
+            .updates_only()
+            .timeout(Duration::from_millis(300))
+            .interval(Duration::from_millis(10));
+        for node in &nodes {
+            group = group.member(node);
+        }
+        stack.rolling_group(group);
+        stack.build().unwrap()
+    };
+    assert!(up(&engine, &program(1, "a", always)).await.is_success());
+
+    // Changed in place: one at a time, behind the gate.
+    let resized = program(2, "a", always);
+    let plan = preview(&engine, &resized).await;
+    assert_eq!(plan.record().rolls.len(), 1);
+    assert!(up(&engine, &resized).await.is_success());
+    let updated = |n: usize| spans(&provider, CallKind::Update, &format!("node-{n}"))[0];
+    assert!(updated(1).1 <= updated(2).0 && updated(2).1 <= updated(3).0);
+    assert!(asked_at(&asked, GatePhase::After, "node-3").0 >= updated(3).1);
+
+    // Replaced: not rolled, so a gate that refuses everything is never asked.
+    asked.lock().unwrap().clear();
+    let reimaged = program(2, "b", refuses_all);
+    let plan = preview(&engine, &reimaged).await;
+    assert!(plan.record().rolls.is_empty(), "{:?}", plan.record().rolls);
+    let summary = up(&engine, &reimaged).await;
+    assert!(summary.is_success(), "{summary}");
+    assert!(asked.lock().unwrap().is_empty());
+    for n in 1..=3 {
+        assert_eq!(
+            provider.inputs_of(&format!("node-{n}")).unwrap()["image"],
+            "b"
+        );
+    }
+}

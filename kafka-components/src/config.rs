@@ -80,6 +80,11 @@ pub struct DeployConfig {
     pub collection: Option<String>,
     /// The SSH private key Ansible logs in with (unset: ssh-agent and SSH's defaults).
     pub ssh_private_key: Option<String>,
+    /// The platform node's address as this machine reaches it, where `apply` reads the
+    /// cluster's health (the admin API) and the quorum (Prometheus) while it rolls the
+    /// Kafka nodes (unset: the node's public IP; `127.0.0.1` through an SSH tunnel that
+    /// forwards both ports).
+    pub platform_host: Option<String>,
 }
 
 impl Default for DeployConfig {
@@ -90,6 +95,7 @@ impl Default for DeployConfig {
             bin_dir: "${CARGO_TARGET_DIR:-target}/release".to_owned(),
             collection: None,
             ssh_private_key: None,
+            platform_host: None,
         }
     }
 }

@@ -1,6 +1,11 @@
 //! The rolling restart's gate: Kafka's nodes change one at a time, each only when the
 //! cluster can lose it and the next only once the cluster is whole again, read through the
-//! admin API's `GET /cluster/health` (cp-ansible's and Strimzi's checks).
+//! admin API's `GET /cluster/health` (cp-ansible's and Strimzi's checks), and the quorum's
+//! leader as each controller's JMX exporter reports it (directly, or through Prometheus's
+//! federation where the exporters are not reachable: on AWS).
+//!
+//! The gate's input is where it reads: `{"admin_api": "http://…", "prometheus": "http://…"}`
+//! (Prometheus only for controllers read through it).
 //!
 //! - Before a broker: it is not live (stopping it costs nothing), or no partition would
 //!   fall under its `min.insync.replicas` without it and none is offline.
@@ -51,7 +56,37 @@ pub struct KafkaGate {
 #[derive(Debug, Clone)]
 struct Controller {
     id: i32,
-    metrics: String,
+    metrics: Metrics,
+}
+
+/// Where a controller's exporter page is read.
+#[derive(Debug, Clone)]
+enum Metrics {
+    /// The exporter's own URL.
+    Exporter(String),
+    /// Prometheus's federation of the series of this scrape target (`host:port`).
+    Federated(String),
+}
+
+/// Where the gate reads, as its input says.
+#[derive(Debug, Deserialize)]
+struct Sources {
+    admin_api: String,
+    #[serde(default)]
+    prometheus: Option<String>,
+}
+
+impl Metrics {
+    /// The page's URL, given where Prometheus is (`None`: it cannot be read).
+    fn url(&self, prometheus: Option<&str>) -> Option<String> {
+        match self {
+            Metrics::Exporter(url) => Some(url.clone()),
+            Metrics::Federated(instance) => Some(format!(
+                "{}/federate?match%5B%5D=kafka_server_raft_metrics_current_leader%7Binstance%3D%22{instance}%22%7D",
+                prometheus?.trim_end_matches('/')
+            )),
+        }
+    }
 }
 
 impl KafkaGate {
@@ -72,7 +107,27 @@ impl KafkaGate {
     ) -> Self {
         self.controllers = controllers
             .into_iter()
-            .map(|(name, id, metrics)| (name, Controller { id, metrics }))
+            .map(|(name, id, url)| {
+                let metrics = Metrics::Exporter(url);
+                (name, Controller { id, metrics })
+            })
+            .collect();
+        self
+    }
+
+    /// The controllers (resource name, KRaft node id, the `host:port` Prometheus scrapes
+    /// its JMX exporter at), read through Prometheus's federation (the input's
+    /// `prometheus`).
+    pub fn with_federated_controllers(
+        mut self,
+        controllers: impl IntoIterator<Item = (String, i32, String)>,
+    ) -> Self {
+        self.controllers = controllers
+            .into_iter()
+            .map(|(name, id, instance)| {
+                let metrics = Metrics::Federated(instance);
+                (name, Controller { id, metrics })
+            })
             .collect();
         self
     }
@@ -131,10 +186,14 @@ impl KafkaGate {
     }
 
     /// The leader each controller's exporter reports now (`None`: no answer, or no leader).
-    async fn leaders(&self) -> BTreeMap<String, Option<i32>> {
+    async fn leaders(&self, prometheus: Option<&str>) -> BTreeMap<String, Option<i32>> {
         let mut leaders = BTreeMap::new();
         for (name, controller) in &self.controllers {
-            let leader = match iac_local::http_get_body(&controller.metrics).await {
+            let page = match controller.metrics.url(prometheus) {
+                Some(url) => iac_local::http_get_body(&url).await,
+                None => None,
+            };
+            let leader = match page {
                 Some((200, page)) => current_leader(&page),
                 _ => None,
             };
@@ -187,16 +246,29 @@ impl KafkaGate {
     }
 }
 
-/// The quorum's leader a controller's JMX exporter page reports.
+/// The quorum's leader a controller's JMX exporter page reports (or Prometheus's federation
+/// of it: labels, then the value and a timestamp).
 fn current_leader(page: &str) -> Option<i32> {
     let line = page
         .lines()
         .find(|l| l.starts_with("kafka_server_raft_metrics_current_leader"))?;
-    let value: f64 = line.split_whitespace().last()?.parse().ok()?;
+    let sample = match line.rfind('}') {
+        Some(end) => &line[end + 1..],
+        None => line.split_once(' ').map_or("", |(_, sample)| sample),
+    };
+    let value: f64 = sample.split_whitespace().next()?.parse().ok()?;
     // A node id, written as the exporter writes numbers (`9992.0`); -1 without a leader.
     (0.0..=f64::from(i32::MAX))
         .contains(&value)
         .then_some(value as i32)
+}
+
+impl Sources {
+    /// The gate's input, read.
+    fn of(input: &Value) -> Result<Self, String> {
+        Self::deserialize(input)
+            .map_err(|e| format!("where to read the cluster's health is not known ({input}): {e}"))
+    }
 }
 
 /// Waiting, with the first unhealthy partitions named.
@@ -220,8 +292,9 @@ impl Gate for KafkaGate {
         "a broker only when no partition would fall under its min.insync.replicas, the next once it is back and no partition is under-replicated (the admin API's /cluster/health); a controller only when the quorum keeps a majority, the next once it has rejoined, the active controller last".to_owned()
     }
 
-    async fn order(&self, members: &[String], _: &Value) -> Vec<String> {
-        let leaders = self.leaders().await;
+    async fn order(&self, members: &[String], input: &Value) -> Vec<String> {
+        let prometheus = Sources::of(input).ok().and_then(|s| s.prometheus);
+        let leaders = self.leaders(prometheus.as_deref()).await;
         match leaders.values().flatten().next() {
             Some(&leader) => self.leader_last(members, leader),
             None => members.to_vec(),
@@ -229,13 +302,15 @@ impl Gate for KafkaGate {
     }
 
     async fn ask(&self, phase: GatePhase, member: &str, input: &Value) -> GateAnswer {
-        if self.controllers.contains_key(member) {
-            return self.judge_controller(phase, member, &self.leaders().await);
-        }
-        let Some(base) = input.as_str() else {
-            return GateAnswer::Wait(format!("the admin API's address is not known: {input}"));
+        let sources = match Sources::of(input) {
+            Ok(sources) => sources,
+            Err(why) => return GateAnswer::Wait(why),
         };
-        let url = format!("{}/cluster/health", base.trim_end_matches('/'));
+        if self.controllers.contains_key(member) {
+            let leaders = self.leaders(sources.prometheus.as_deref()).await;
+            return self.judge_controller(phase, member, &leaders);
+        }
+        let url = format!("{}/cluster/health", sources.admin_api.trim_end_matches('/'));
         match iac_local::http_get_body(&url).await {
             None => GateAnswer::Wait(format!("{url} does not answer: is the admin API running?")),
             Some((200, body)) => match serde_json::from_str::<Health>(&body) {
@@ -307,6 +382,8 @@ mod tests {
         let members = ["controller-1", "controller-2", "broker-1"].map(String::from);
         let page = "# TYPE kafka_server_raft_metrics_current_leader untyped\nkafka_server_raft_metrics_current_leader 9991.0\n";
         assert_eq!(current_leader(page), Some(9991));
+        let federated = "# TYPE kafka_server_raft_metrics_current_leader untyped\nkafka_server_raft_metrics_current_leader{instance=\"10.0.1.10:7771\",job=\"kafka-controller\"} 9992 1765000000000\n";
+        assert_eq!(current_leader(federated), Some(9992));
         assert_eq!(
             gate.leader_last(&members, 9991),
             ["controller-2", "controller-1", "broker-1"]

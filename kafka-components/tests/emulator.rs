@@ -4,7 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
-use aws_sdk_ec2::types::Filter;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use iac_aws::{AwsProvider, AwsSettings, Vpc, VpcArgs};
 use iac_core::{ApplyOptions, Engine, FileBackend, Providers, Stack};
 use iac_local::LocalProvider;
@@ -303,4 +306,164 @@ async fn a_kafka_stack_runs_in_the_network_another_stack_made() {
     assert!(instance_names(&ec2, &kafka).await.is_empty());
     assert!(subnet_ids(&ec2, &network).await.is_empty());
     assert!(vpc_names(&ec2, &network).await.is_empty());
+}
+
+/// What the stand-in platform node saw at each question about the cluster's health: the
+/// type of each broker instance as the emulator has it then, by Name tag.
+type Seen = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
+
+/// The instance type of each of the stack's running brokers, by Name tag.
+async fn broker_types(ec2: &aws_sdk_ec2::Client, stack: &str) -> BTreeMap<String, String> {
+    let brokers = Filter::builder().name("tag:role").values("broker").build();
+    let found = ec2
+        .describe_instances()
+        .filters(by_stack(stack))
+        .filters(brokers)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the emulator does not answer DescribeInstances: {e}"));
+    found
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated))
+        .map(|i| {
+            let kind = i.instance_type().map(|t| t.as_str().to_owned());
+            (name_tag(i.tags()), kind.unwrap_or_default())
+        })
+        .collect()
+}
+
+/// A stand-in for the platform node: the admin API's `GET /cluster/health` (a whole
+/// cluster of brokers 1-3; each question recorded with the brokers' types the emulator
+/// reports at that moment) and Prometheus's federation (controller 9991 leads).
+async fn stand_in(ec2: aws_sdk_ec2::Client, stack: String, seen: Seen) -> (u16, u16) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const HEALTH: &str = r#"{"brokers":[1,2,3],"offline_partitions":0,"under_min_isr_partitions":0,"under_replicated_partitions":0,"unhealthy":[],"under_min_isr_without_broker":{"1":0,"2":0,"3":0}}"#;
+    const LEADER: &str = "kafka_server_raft_metrics_current_leader{instance=\"x\"} 9991 1\n";
+    let admin_api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let prometheus = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ports = (
+        admin_api.local_addr().unwrap().port(),
+        prometheus.local_addr().unwrap().port(),
+    );
+    for (listener, health) in [(admin_api, true), (prometheus, false)] {
+        let (ec2, stack, seen) = (ec2.clone(), stack.clone(), Arc::clone(&seen));
+        tokio::spawn(async move {
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = vec![0u8; 4096];
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let asked = String::from_utf8_lossy(&request[..n]).into_owned();
+                let body = if health && asked.starts_with("GET /cluster/health ") {
+                    let types = broker_types(&ec2, &stack).await;
+                    seen.lock().unwrap().push(types);
+                    HEALTH
+                } else if !health && asked.starts_with("GET /federate?") {
+                    LEADER
+                } else {
+                    ""
+                };
+                let status = if body.is_empty() {
+                    "404 Not Found"
+                } else {
+                    "200 OK"
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+    }
+    ports
+}
+
+#[tokio::test]
+async fn a_new_instance_type_for_the_brokers_rolls_them_one_at_a_time_behind_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, ec2) = engine(&dir.path().join("state")).await;
+    let name = format!("roll{}", std::process::id());
+    let seen = Seen::default();
+    let (admin_api, prometheus) = stand_in(ec2.clone(), name.clone(), Arc::clone(&seen)).await;
+    let rendered = dir.path().join("rendered").display().to_string();
+    let program = |broker_type: &str| {
+        let mut config = config("10.0.0.0/16");
+        config.ports.admin_api = admin_api;
+        config.ports.prometheus = prometheus;
+        if let Some(site) = config.aws_mut() {
+            site.deploy.platform_host = Some("127.0.0.1".to_owned());
+            site.nodes.broker.instance_type = broker_type.to_owned();
+        }
+        let mut stack = Stack::new(name.clone());
+        KafkaPlatform::register(&mut stack, &config, &rendered).unwrap();
+        stack.build().unwrap()
+    };
+    let first = program("m7i-flex.large");
+    let plan = engine.preview(&first).await.unwrap();
+    let applied = engine
+        .apply(&first, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(applied.is_success(), "{applied}");
+
+    let resized = program("m5.xlarge");
+    let plan = engine.preview(&resized).await.unwrap();
+    let preview = plan.render();
+    assert!(
+        preview
+            .contains("\nRolling, one at a time:\n  kafka: broker-1 → broker-2 → broker-3, gate: "),
+        "{preview}"
+    );
+    let applied = engine
+        .apply(&resized, &plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(applied.is_success(), "{applied}");
+    let operation = |resource: &str| {
+        plan.record()
+            .steps
+            .iter()
+            .find(|step| step.name == resource)
+            .map(|step| step.op)
+    };
+    for broker in ["broker-1", "broker-2", "broker-3"] {
+        assert_eq!(
+            operation(broker),
+            Some(iac_core::Operation::Update),
+            "{preview}"
+        );
+    }
+    assert_eq!(applied.counts.replace, 0, "{applied}");
+
+    // Asked before and after each broker: before broker-n, n-1 brokers have the new type;
+    // after it, n. Never two changed between two questions, in the group's order.
+    let resized_brokers = |types: &BTreeMap<String, String>| -> Vec<String> {
+        types
+            .iter()
+            .filter(|(_, kind)| *kind == "m5.xlarge")
+            .map(|(broker, _)| broker.trim_start_matches(&format!("{name}-")).to_owned())
+            .collect()
+    };
+    let seen: Vec<Vec<String>> = seen.lock().unwrap().iter().map(resized_brokers).collect();
+    assert_eq!(
+        seen,
+        [
+            vec![],
+            vec!["broker-1"],
+            vec!["broker-1"],
+            vec!["broker-1", "broker-2"],
+            vec!["broker-1", "broker-2"],
+            vec!["broker-1", "broker-2", "broker-3"],
+        ]
+        .map(|v| v.into_iter().map(str::to_owned).collect::<Vec<_>>()),
+    );
+
+    let destroyed = engine
+        .destroy(&name, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(destroyed.is_success(), "{destroyed}");
+    assert!(instance_names(&ec2, &name).await.is_empty());
 }

@@ -16,10 +16,11 @@
 use std::net::Ipv4Addr;
 
 use iac_aws::*;
-use iac_core::{Output, Stack};
+use iac_core::{Output, RollingGroup, Stack};
 use ipnet::Ipv4Net;
 
 use crate::config::{AwsSite, PlatformConfig, node_address};
+use crate::gate::KafkaGate;
 use crate::nodes::{NODES_OUTPUT, NodeFacts};
 use crate::policy::{self, PolicyErrors, Violation};
 use crate::ports::{self, OpenTo};
@@ -294,6 +295,7 @@ impl KafkaPlatform {
             })
             .collect();
         let credentials = crate::security::register(stack, config, subjects);
+        register_roll(stack, config, site, &nodes);
         let facts = node_facts(stack.name(), &nodes);
         let rendered_config = crate::render::register(stack, config, facts.clone(), rendered);
         stack.export(NODES_OUTPUT, facts);
@@ -513,6 +515,50 @@ fn register_nodes(
         }
     }
     nodes
+}
+
+/// The Kafka nodes roll one at a time when the plan changes them in place (an instance
+/// type: stopped, changed, started), controllers first and the active one last, each behind
+/// the cluster's health read through the platform node ([`KafkaGate`]: the admin API, and
+/// the quorum from Prometheus). A replaced node is not rolled: it serves only once cp-ansible
+/// deploys onto it, after every instance is made.
+/// Without a deployment nor a `platform_host` to read, no Kafka runs to ask: nothing rolls.
+fn register_roll(stack: &mut Stack, config: &PlatformConfig, site: &AwsSite, nodes: &[Node]) {
+    let Some(platform) = nodes.iter().find(|n| n.role == Role::Platform) else {
+        return;
+    };
+    if !site.deploy.enabled && site.deploy.platform_host.is_none() {
+        return;
+    }
+    let ports = &config.ports;
+    let of = |role: Role| nodes.iter().filter(move |n| n.role == role);
+    let member = |n: &Node| n.instance.resource_name().to_owned();
+    let id = |index: u32| i32::try_from(index).unwrap_or(-1);
+    let gate = KafkaGate::new(of(Role::Broker).map(|n| (member(n), id(n.index))))
+        .with_federated_controllers(of(Role::Controller).map(|n| {
+            let exporter = format!("{}:{}", n.private_ip, ports.jmx_exporter_controller);
+            (
+                member(n),
+                id(crate::render::controller_id(n.index)),
+                exporter,
+            )
+        }));
+    let host = match &site.deploy.platform_host {
+        Some(host) => Output::known(host.clone()),
+        None => platform.instance.public_ip(),
+    };
+    let (admin_api, prometheus) = (ports.admin_api, ports.prometheus);
+    let input = host.map(move |host| {
+        serde_json::json!({
+            "admin_api": format!("http://{host}:{admin_api}"),
+            "prometheus": format!("http://{host}:{prometheus}"),
+        })
+    });
+    let mut group = RollingGroup::new("kafka", gate).updates_only().input(input);
+    for node in of(Role::Controller).chain(of(Role::Broker)) {
+        group = group.member(&node.instance);
+    }
+    stack.rolling_group(group);
 }
 
 /// One [`NodeFacts`] per node: the `nodes` output, and what the renderers read.

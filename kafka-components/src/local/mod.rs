@@ -293,15 +293,16 @@ fn kafka_roll(
     let gate = KafkaGate::new(ids(&brokers, |n| i32::try_from(n.index).unwrap_or(-1)))
         .with_controllers(controllers.iter().filter_map(|node| {
             let name = member(node)?.service.resource_name().to_owned();
-            let id = i32::try_from(crate::render::controller_id(node)).unwrap_or(-1);
+            let id = i32::try_from(crate::render::controller_id(node.index)).unwrap_or(-1);
             let metrics = format!(
                 "http://127.0.0.1:{}/metrics",
                 node.port(ports.jmx_exporter_controller)
             );
             Some((name, id, metrics))
         }));
-    let mut group =
-        RollingGroup::new("kafka", gate).input(format!("http://127.0.0.1:{}", ports.admin_api));
+    let mut group = RollingGroup::new("kafka", gate).input(serde_json::json!({
+        "admin_api": format!("http://127.0.0.1:{}", ports.admin_api),
+    }));
     for node in controllers.iter().chain(&brokers).filter_map(|n| member(n)) {
         group = group.member(&node.service);
     }

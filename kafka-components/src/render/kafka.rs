@@ -157,14 +157,15 @@ fn yaml_strings(properties: &BTreeMap<String, String>) -> Vec<(&str, String)> {
         .collect()
 }
 
-/// A controller's KRaft node id, as `node_id` and in the quorum voters.
-pub(crate) fn controller_id(node: &NodeFacts) -> u32 {
-    FIRST_CONTROLLER_ID + node.index - 1
+/// The KRaft node id of the controller of 1-based `index`, as `node_id` and in the quorum
+/// voters.
+pub(crate) fn controller_id(index: u32) -> u32 {
+    FIRST_CONTROLLER_ID + index - 1
 }
 
 fn host_id(node: &NodeFacts) -> HostId {
     match node.role {
-        Role::Controller => HostId::Controller(controller_id(node)),
+        Role::Controller => HostId::Controller(controller_id(node.index)),
         Role::Broker => HostId::Broker(node.index),
         Role::Connect | Role::Platform => HostId::None,
     }
@@ -188,7 +189,13 @@ pub(super) fn files(
     let ports = &config.ports;
     let quorum_voters = of_role(nodes, &[Role::Controller])
         .into_iter()
-        .map(|n| format!("{}@{}", controller_id(n), n.endpoint(ports.controller)))
+        .map(|n| {
+            format!(
+                "{}@{}",
+                controller_id(n.index),
+                n.endpoint(ports.controller)
+            )
+        })
         .collect::<Vec<_>>()
         .join(",");
     let bootstrap_servers = bootstrap_servers(ports, nodes);
@@ -448,7 +455,7 @@ fn role_settings(
     if node.role == Role::Controller {
         return vec![
             ("process.roles", "controller".to_owned()),
-            ("node.id", controller_id(node).to_string()),
+            ("node.id", controller_id(node.index).to_string()),
             ("controller.quorum.voters", quorum_voters.to_owned()),
             ("controller.listener.names", "CONTROLLER".to_owned()),
             (
