@@ -313,10 +313,7 @@ macro_rules! resource {
             pub fn from_known(
                 inputs: &$crate::PropertyMap,
             ) -> ::core::result::Result<Self, $crate::ProviderError> {
-                use $crate::provider::known::{Unset, argument};
-                ::core::result::Result::Ok(Self {
-                    $( $field: argument(inputs, stringify!($field), Unset::Refused)?, )*
-                })
+                Self::read(inputs, $crate::provider::known::Unset::Refused)
             }
 
             /// Reads what a read request records, which may be nothing (an import): unset
@@ -324,9 +321,16 @@ macro_rules! resource {
             pub fn from_recorded(
                 inputs: &$crate::PropertyMap,
             ) -> ::core::result::Result<Self, $crate::ProviderError> {
-                use $crate::provider::known::{Unset, argument};
+                Self::read(inputs, $crate::provider::known::Unset::Default)
+            }
+
+            fn read(
+                inputs: &$crate::PropertyMap,
+                unset: $crate::provider::known::Unset,
+            ) -> ::core::result::Result<Self, $crate::ProviderError> {
+                use $crate::provider::known::argument;
                 ::core::result::Result::Ok(Self {
-                    $( $field: argument(inputs, stringify!($field), Unset::Default)?, )*
+                    $( $field: argument(inputs, stringify!($field), unset)?, )*
                 })
             }
 

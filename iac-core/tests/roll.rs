@@ -25,7 +25,16 @@ type Asked = Arc<Mutex<Vec<(Instant, GatePhase, String, Value)>>>;
 struct TestGate {
     asked: Asked,
     answer: fn(GatePhase, &str) -> GateAnswer,
-    stop: Option<StopSignal>,
+    stop: Option<(StopSignal, StopWhen)>,
+}
+
+/// When a [`TestGate`] asks the apply to stop.
+#[derive(Clone, Copy)]
+enum StopWhen {
+    /// At its first "not now".
+    Waiting,
+    /// As it lets this member begin.
+    Begins(&'static str),
 }
 
 #[async_trait]
@@ -40,8 +49,14 @@ impl Gate for TestGate {
             .unwrap()
             .push((Instant::now(), phase, member.to_owned(), input.clone()));
         let answer = (self.answer)(phase, member);
-        if let (Some(stop), GateAnswer::Wait(_)) = (&self.stop, &answer) {
-            stop.stop();
+        if let Some((stop, when)) = &self.stop {
+            let now = match when {
+                StopWhen::Waiting => matches!(answer, GateAnswer::Wait(_)),
+                StopWhen::Begins(which) => (phase, member) == (GatePhase::Before, *which),
+            };
+            if now {
+                stop.stop();
+            }
         }
         answer
     }
@@ -78,7 +93,7 @@ fn program_with(
             TestGate {
                 asked: asked.clone(),
                 answer,
-                stop,
+                stop: stop.map(|stop| (stop, StopWhen::Waiting)),
             },
         )
         .member(&first)
@@ -490,30 +505,6 @@ async fn a_gate_may_reorder_the_roll_but_never_before_what_a_member_depends_on()
     assert_eq!(update_order(&provider), ["node-1", "node-2", "node-3"]);
 }
 
-/// A gate that passes everything and asks the apply to stop as it lets `node-1` begin.
-struct StopsAsNode1Begins {
-    asked: Asked,
-    stop: StopSignal,
-}
-
-#[async_trait]
-impl Gate for StopsAsNode1Begins {
-    fn describe(&self) -> String {
-        "the test's health".to_owned()
-    }
-
-    async fn ask(&self, phase: GatePhase, member: &str, input: &Value) -> GateAnswer {
-        self.asked
-            .lock()
-            .unwrap()
-            .push((Instant::now(), phase, member.to_owned(), input.clone()));
-        if (phase, member) == (GatePhase::Before, "node-1") {
-            self.stop.stop();
-        }
-        GateAnswer::Pass
-    }
-}
-
 #[tokio::test]
 async fn a_stop_while_a_delete_first_member_is_down_brings_it_back_behind_its_gate_first() {
     let (provider, engine, _dir) = setup(TestProvider::new().replace_on(["size"]));
@@ -525,14 +516,12 @@ async fn a_stop_while_a_delete_first_member_is_down_brings_it_back_behind_its_ga
         let nodes: Vec<_> = (1..=3)
             .map(|n| thing_with(&mut stack, &format!("node-{n}"), sized(), options()))
             .collect();
-        let mut group = RollingGroup::new(
-            "nodes",
-            StopsAsNode1Begins {
-                asked: asked.clone(),
-                stop: stop.clone(),
-            },
-        )
-        .interval(Duration::from_millis(10));
+        let gate = TestGate {
+            asked: asked.clone(),
+            answer: always,
+            stop: Some((stop.clone(), StopWhen::Begins("node-1"))),
+        };
+        let mut group = RollingGroup::new("nodes", gate).interval(Duration::from_millis(10));
         for node in &nodes {
             group = group.member(node);
         }

@@ -102,31 +102,38 @@ impl KafkaGate {
     /// The controllers (resource name, KRaft node id, the URL of its JMX exporter's
     /// metrics): the active controller (the quorum's leader) rolls last of them.
     pub fn with_controllers(
-        mut self,
+        self,
         controllers: impl IntoIterator<Item = (String, i32, String)>,
     ) -> Self {
-        self.controllers = controllers
-            .into_iter()
-            .map(|(name, id, url)| {
-                let metrics = Metrics::Exporter(url);
-                (name, Controller { id, metrics })
-            })
-            .collect();
-        self
+        self.controllers_read(controllers, Metrics::Exporter)
     }
 
     /// The controllers (resource name, KRaft node id, the `host:port` Prometheus scrapes
     /// its JMX exporter at), read through Prometheus's federation (the input's
     /// `prometheus`).
     pub fn with_federated_controllers(
+        self,
+        controllers: impl IntoIterator<Item = (String, i32, String)>,
+    ) -> Self {
+        self.controllers_read(controllers, Metrics::Federated)
+    }
+
+    /// The controllers (resource name, node id, where), each read through `metrics(where)`.
+    fn controllers_read(
         mut self,
         controllers: impl IntoIterator<Item = (String, i32, String)>,
+        metrics: fn(String) -> Metrics,
     ) -> Self {
         self.controllers = controllers
             .into_iter()
-            .map(|(name, id, instance)| {
-                let metrics = Metrics::Federated(instance);
-                (name, Controller { id, metrics })
+            .map(|(name, id, at)| {
+                (
+                    name,
+                    Controller {
+                        id,
+                        metrics: metrics(at),
+                    },
+                )
             })
             .collect();
         self
