@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail by panicking
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +14,7 @@ use kafka_components::nodes::NODES_OUTPUT;
 use kafka_components::render::{self, RenderedFile};
 use kafka_components::{PlatformConfig, Role};
 use serde_json::{Value, json};
+use support::tool;
 
 fn dev() -> PlatformConfig {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -197,24 +200,6 @@ fn writing_replaces_the_whole_folder() {
         [std::ffi::OsString::from("dev")],
         "no staging folder is left behind"
     );
-}
-
-/// A validator from the project's setup (PATH, or the virtualenv scripts/setup.sh made).
-fn tool(name: &str) -> PathBuf {
-    if let Some(venv) = std::env::var_os("KAFKA_PLATFORM_VENV") {
-        let path = Path::new(&venv).join("bin").join(name);
-        if path.exists() {
-            return path;
-        }
-    }
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name))
-        .find(|p| p.exists());
-    found.unwrap_or_else(|| {
-        panic!("`{name}` is missing: scripts/setup.sh installs it (run scripts/test.sh)")
-    })
 }
 
 /// Runs `command`, fails the test with its output unless it succeeds, returns its output.

@@ -101,7 +101,7 @@ async fn delete_topics(bootstrap: &str, names: &[&str]) -> anyhow::Result<()> {
 }
 
 /// When a measurement started: the wall clock, and the CPU time of this process and of the
-/// broker (when `KAFKA_PLATFORM_TANSU_PID` names it, as scripts/tansu.sh prints), from
+/// broker (when `KAFKA_PLATFORM_KAFKA_PID` names it, as scripts/kafka.sh prints), from
 /// `/proc` (in the kernel's 100 Hz ticks).
 struct Clock {
     started: Instant,
@@ -127,7 +127,7 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 
 impl Clock {
     fn start() -> Self {
-        let broker = std::env::var("KAFKA_PLATFORM_TANSU_PID").ok();
+        let broker = std::env::var("KAFKA_PLATFORM_KAFKA_PID").ok();
         let cpu = (
             cpu_seconds("self").unwrap_or_default(),
             broker.as_deref().and_then(cpu_seconds),

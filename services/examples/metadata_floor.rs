@@ -1,7 +1,10 @@
 //! The floor the admin API's latency is compared with: raw rdkafka metadata calls for one
 //! topic, from `concurrency` threads sharing one client (as the API shares one), for a while.
 //!
-//! `cargo run --release -p services --example metadata_floor -- <bootstrap> <topic> <concurrency> <seconds>`
+//! `cargo run --release -p services --example metadata_floor -- <bootstrap> <topic> <concurrency> <seconds> [<rdkafka key>=<value>…]`
+//!
+//! The settings after the four arguments configure the client (a SASL_SSL cluster's
+//! `security.protocol`, `sasl.username`, …).
 
 use std::time::{Duration, Instant};
 
@@ -11,14 +14,22 @@ use rdkafka::client::DefaultClientContext;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [bootstrap, topic, concurrency, seconds] = args.as_slice() else {
-        anyhow::bail!("usage: metadata_floor <bootstrap> <topic> <concurrency> <seconds>");
+    let [bootstrap, topic, concurrency, seconds, settings @ ..] = args.as_slice() else {
+        anyhow::bail!(
+            "usage: metadata_floor <bootstrap> <topic> <concurrency> <seconds> [<key>=<value>…]"
+        );
     };
     let concurrency: usize = concurrency.parse()?;
     let run = Duration::from_secs(seconds.parse()?);
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    for setting in settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            anyhow::bail!("`{setting}` is not <rdkafka key>=<value>");
+        };
+        config.set(key, value);
+    }
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
     admin
         .inner()
         .fetch_metadata(Some(topic), Duration::from_secs(5))?;
