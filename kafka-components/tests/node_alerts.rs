@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use kafka_components::render::{self, paths};
 use kafka_components::{PlatformConfig, local_nodes};
 use serde_json::Value;
-use support::tool;
+use support::{free_port, tool};
 
 /// USER_HZ: the clock ticks per second `/proc/stat` counts in.
 const TICKS: u64 = 100;
@@ -30,14 +30,6 @@ impl Drop for Started {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `/proc/meminfo` of a 16 GB machine with `available_kb` available.

@@ -14,7 +14,7 @@ use kafka_components::nodes::NODES_OUTPUT;
 use kafka_components::render::{self, RenderedFile};
 use kafka_components::{PlatformConfig, Role};
 use serde_json::{Value, json};
-use support::tool;
+use support::{free_port, tool};
 
 fn dev() -> PlatformConfig {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -1049,15 +1049,6 @@ impl Drop for SystemFiles {
             let _ = std::fs::remove_dir_all(&self.rules);
         }
     }
-}
-
-/// A port free on 127.0.0.1 now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `GET path` on 127.0.0.1:`port`: the status line and the body, once something answers.

@@ -19,3 +19,12 @@ pub(crate) fn tool(name: &str) -> PathBuf {
         panic!("`{name}` is missing: scripts/setup.sh installs it (run scripts/test.sh)")
     })
 }
+
+/// A port free on 127.0.0.1 now.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
