@@ -24,57 +24,60 @@ stop_kafka() { [ "$KAFKA_PLATFORM_KAFKA_STARTED" = 1 ] && scripts/kafka.sh stop;
 trap stop_kafka EXIT
 
 cargo build --release --quiet -p services --bin kafka-admin-api --example metadata_floor --example bench_pki
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/kafka-admin-api --listen "127.0.0.1:$port" \
-  --bootstrap-servers "$KAFKA_BOOTSTRAP_SERVERS" >/dev/null 2>&1 &
-api=$!
-pids=("$api")
+release="${CARGO_TARGET_DIR:-target}/release"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pids=()
 tls_port_kafka="${BENCH_TLS_KAFKA_PORT:-19392}"
 trap 'kill "${pids[@]}" 2>/dev/null; stop_kafka; KAFKA_PORT=$tls_port_kafka scripts/kafka.sh stop' EXIT
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
-
 prefix="bench-$$"
-for i in $(seq 0 99); do
-  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
-    -d "{\"name\": \"$prefix-$i\", \"partitions\": 3, \"replication_factor\": 1}" \
-    "http://127.0.0.1:$port/topics"
-done
-echo "100 topics created (${prefix}-0 … ${prefix}-99); $connections connections, ${seconds}s per run"
 
-for path in /topics "/topics/$prefix-42"; do
-  echo "== GET $path"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$port$path" \
-    | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors'
-done
-echo "== floor"
-"${CARGO_TARGET_DIR:-target}"/release/examples/metadata_floor "$KAFKA_BOOTSTRAP_SERVERS" "$prefix-42" "$connections" "$seconds"
+# Starts the admin API with these Kafka arguments on a free port (`api_port`), waits until
+# it is ready, and creates the 100 topics with replication factor $1.
+start_api() {
+  local replication="$1"
+  shift
+  api_port=$(free_port)
+  RUST_LOG=warn "$release"/kafka-admin-api --listen "127.0.0.1:$api_port" "$@" >/dev/null 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$api_port/ready" >/dev/null && break; sleep 0.1; done
+  for i in $(seq 0 99); do
+    curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+      -d "{\"name\": \"$prefix-$i\", \"partitions\": 3, \"replication_factor\": $replication}" \
+      "http://127.0.0.1:$api_port/topics"
+  done
+}
 
-for i in $(seq 0 99); do
-  curl -sf -o /dev/null -X DELETE "http://127.0.0.1:$port/topics/$prefix-$i" || true
-done
+# The load on the API at `api_port` (runs labelled $1), then the raw client on the cluster
+# at $2 (with the rdkafka settings after it), then the topics deleted.
+load() {
+  local label="$1" bootstrap="$2"
+  shift 2
+  for path in /topics "/topics/$prefix-42"; do
+    echo "== GET $path$label"
+    wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$api_port$path" \
+      | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors'
+  done
+  if [ -n "$bootstrap" ]; then
+    echo "== floor$label"
+    "$release"/examples/metadata_floor "$bootstrap" "$prefix-42" "$connections" "$seconds" "$@"
+  fi
+  for i in $(seq 0 99); do
+    curl -sf -o /dev/null -X DELETE "http://127.0.0.1:$api_port/topics/$prefix-$i" || true
+  done
+}
+
+echo "100 topics ($prefix-0 … $prefix-99) per run; $connections connections, ${seconds}s per run"
+start_api 1 --bootstrap-servers "$KAFKA_BOOTSTRAP_SERVERS"
+load "" "$KAFKA_BOOTSTRAP_SERVERS"
 
 echo
 echo "== over TLS: the API reaches a broker of its own over Kafka's TLS listener"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pki=$(mktemp -d)
-"${CARGO_TARGET_DIR:-target}"/release/examples/bench_pki "$pki"
+"$release"/examples/bench_pki "$pki"
 tls_bootstrap=$(KAFKA_PORT=$tls_port_kafka KAFKA_TLS_DIR=$pki scripts/kafka.sh start | sed -n 's/^export KAFKA_BOOTSTRAP_SERVERS=//p')
-tls_port=$(free_port)
-RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/kafka-admin-api --listen "127.0.0.1:$tls_port" \
-  --bootstrap-servers "$tls_bootstrap" --kafka-security-protocol ssl \
-  --kafka-ssl-ca-location "$pki/ca.crt" >/dev/null 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$tls_port/ready" >/dev/null && break; sleep 0.1; done
-for i in $(seq 0 99); do
-  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
-    -d "{\"name\": \"$prefix-$i\", \"partitions\": 3, \"replication_factor\": 1}" \
-    "http://127.0.0.1:$tls_port/topics"
-done
-for path in /topics "/topics/$prefix-42"; do
-  echo "== GET $path (TLS)"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$tls_port$path" \
-    | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors'
-done
+start_api 1 --bootstrap-servers "$tls_bootstrap" --kafka-security-protocol ssl \
+  --kafka-ssl-ca-location "$pki/ca.crt"
+load " (TLS)" ""
 rm -rf "$pki"
 
 local_port() { sed -n "s/^$1 = \([0-9]*\)$/\1/p" stacks/envs/local.toml; }
@@ -88,28 +91,10 @@ echo
 echo "== on the local platform's 3 + 3 cluster: the API (release) reaches its brokers over SASL_SSL"
 client=$(local_port broker_client)
 cluster="127.0.0.1:$client,127.0.0.1:$((client + 100)),127.0.0.1:$((client + 200))"
-cluster_port=$(free_port)
-RUST_LOG=warn "${CARGO_TARGET_DIR:-target}"/release/kafka-admin-api --listen "127.0.0.1:$cluster_port" \
-  --bootstrap-servers "$cluster" --kafka-security-protocol sasl_ssl \
+start_api 3 --bootstrap-servers "$cluster" --kafka-security-protocol sasl_ssl \
   --kafka-sasl-username kafka-admin-api \
   --kafka-sasl-password-file "$credentials/kafka-admin-api.password" \
-  --kafka-ssl-ca-location "$credentials/ca.crt" >/dev/null 2>&1 &
-pids+=("$!")
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$cluster_port/ready" >/dev/null && break; sleep 0.1; done
-for i in $(seq 0 99); do
-  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
-    -d "{\"name\": \"$prefix-$i\", \"partitions\": 3, \"replication_factor\": 3}" \
-    "http://127.0.0.1:$cluster_port/topics"
-done
-for path in /topics "/topics/$prefix-42"; do
-  echo "== GET $path (3 + 3)"
-  wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$cluster_port$path" \
-    | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors'
-done
-echo "== floor (3 + 3)"
-"${CARGO_TARGET_DIR:-target}"/release/examples/metadata_floor "$cluster" "$prefix-42" "$connections" "$seconds" \
+  --kafka-ssl-ca-location "$credentials/ca.crt"
+load " (3 + 3)" "$cluster" \
   security.protocol=sasl_ssl sasl.mechanisms=SCRAM-SHA-512 sasl.username=kafka-admin-api \
   "sasl.password=$(cat "$credentials/kafka-admin-api.password")" "ssl.ca.location=$credentials/ca.crt"
-for i in $(seq 0 99); do
-  curl -sf -o /dev/null -X DELETE "http://127.0.0.1:$cluster_port/topics/$prefix-$i" || true
-done
