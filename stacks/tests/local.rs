@@ -1627,6 +1627,30 @@ async fn a_taken_port_is_refused_naming_the_env_file_field() {
     );
     assert!(summary(&out).contains(" 1 failed, "), "{out}");
     assert_eq!(marked_processes(&platform.name), Vec::new());
+
+    // A Kafka listener's port (the first broker's client port), which the broker is not
+    // probed on: refused the same way before the JVM starts, its field named.
+    let _squatter = TcpListener::bind(("127.0.0.1", platform.broker)).unwrap();
+    let failed = platform
+        .stacks(&["apply", "--yes", "--target", "broker-1"])
+        .code(3);
+    let out = stdout(&failed);
+    assert!(
+        out.contains(&format!(
+            "127.0.0.1:{} is already taken by another process: stop it, or change ports.broker_client in {}",
+            platform.broker,
+            file.display()
+        )),
+        "{out}"
+    );
+    let running: Vec<String> = marked_processes(&platform.name)
+        .into_iter()
+        .map(|(_, resource)| resource)
+        .collect();
+    assert!(
+        !running.iter().any(|r| r.starts_with("broker")),
+        "{running:?}"
+    );
 }
 
 /// `cargo run -p stacks` tells the CLI about its own package (`CARGO_MANIFEST_DIR` …); a build

@@ -226,6 +226,14 @@ pub(super) fn kafka_node(stack: &mut Stack, context: &Context<'_>, node: &NodeFa
         format!("{}/{properties}", context.rendered),
     ]);
     spec.ready_timeout_secs = 180;
+    let listeners: &[&ports::Listener] = match node.role {
+        Role::Controller => &[&ports::CONTROLLER],
+        _ => &[&ports::BROKER_CLIENT, &ports::BROKER_INTERNAL],
+    };
+    spec.listens = listeners
+        .iter()
+        .map(|listener| (node.port(listener.port(p)), *listener))
+        .collect();
     spec.reads = vec![properties, rules.to_owned()];
     spec.workdir = Some(workdir);
     spec.storage = Some(storage);

@@ -107,6 +107,8 @@ struct Spec {
     ready_timeout_secs: i64,
     /// The port it is probed on, whose field a taken port names.
     port: PortField,
+    /// The other ports it listens on, with their fields: each must be free before a start.
+    listens: Vec<(u16, PortField)>,
     /// Rendered files it reads (a change restarts it).
     reads: Vec<String>,
     /// What a person opens, or for a broker what it is.
@@ -130,6 +132,7 @@ impl Spec {
             ready,
             ready_timeout_secs: 60,
             port,
+            listens: Vec::new(),
             reads: Vec::new(),
             url: String::new(),
             after: &[],
@@ -261,6 +264,15 @@ fn register_service(
         stop_grace_secs: 20.into(),
         triggers,
         port_setting: Some(format!("{} in {env_file}", spec.port.field)).into(),
+        listens: Output::known(
+            spec.listens
+                .iter()
+                .map(|(port, listener)| {
+                    let setting = format!("{} in {env_file}", listener.field);
+                    (format!("127.0.0.1:{port}"), setting)
+                })
+                .collect(),
+        ),
         dir: spec.workdir.clone().into(),
         ..Default::default()
     };

@@ -42,9 +42,9 @@ pub(crate) const SERVICE_TABLE: DiffTable = DiffTable {
             note: "restarted: stopped, then started with the new inputs",
         },
         DiffRow {
-            inputs: &["port_setting"],
+            inputs: &["port_setting", "listens"],
             change: Change::InPlace,
-            note: "only named in errors",
+            note: "only checked before a start and named in errors",
         },
     ],
 };
@@ -198,12 +198,18 @@ async fn start(r: &CreateRequest<'_>) -> Result<Process, ProviderError> {
     ready(&service, process).await
 }
 
-/// Refuses to start a service whose port another process holds, naming what to change.
+/// Refuses to start a service whose port (its probe's, or one it `listens` on) another
+/// process holds, naming what to change.
 fn refuse_taken_port(service: &ServiceValues) -> Result<(), ProviderError> {
-    if let Some(address) = listened(service) {
+    let probed = listened(service).map(|address| (address, service.port_setting.as_deref()));
+    let others = service
+        .listens
+        .iter()
+        .map(|(address, setting)| (address.as_str(), Some(setting.as_str())));
+    for (address, setting) in probed.into_iter().chain(others) {
         let free = resolve(address).is_some_and(|addr| TcpListener::bind(addr).is_ok());
         if !free {
-            let change = match &service.port_setting {
+            let change = match setting {
                 Some(setting) => format!("change {setting}"),
                 None => "give this service another port".to_owned(),
             };

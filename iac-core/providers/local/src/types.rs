@@ -98,6 +98,9 @@ iac_core::resource! {
             /// Where its port is set, named when the port is taken (e.g. `ports.prometheus
             /// in stacks/envs/local.toml`).
             port_setting: Option<String>,
+            /// Other `host:port`s it listens on, each with where that port is set: each must
+            /// be free before the start, as the probe's, and a taken one names its setting.
+            listens: BTreeMap<String, String>,
         }
         outputs {
             /// Its process id.

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use iac_core::{
-    ApplyOptions, ApplySummary, CreateRequest, DeleteRequest, Drift, Engine, FileBackend,
+    ApplyOptions, ApplySummary, CreateRequest, DeleteRequest, Drift, Engine, FileBackend, Output,
     Passphrase, Program, PropertyMap, Provider, Providers, Stack,
 };
 use iac_local::*;
@@ -254,6 +254,18 @@ async fn a_port_taken_is_refused_and_a_service_never_ready_is_stopped_again() {
                 ..Default::default()
             },
         );
+        // Its probe's port is free, but another it listens on is taken.
+        let free = free_port();
+        s.resource::<Service>(
+            "broker",
+            ServiceArgs {
+                listens: Output::known(BTreeMap::from([(
+                    format!("127.0.0.1:{port}"),
+                    "ports.broker_client in local.toml".to_owned(),
+                )])),
+                ..web(&dir, free)
+            },
+        );
         s.build().unwrap()
     };
     let summary = up(&engine, &program).await;
@@ -265,6 +277,12 @@ async fn a_port_taken_is_refused_and_a_service_never_ready_is_stopped_again() {
     assert!(
         errors["web"].contains(&format!(
             "PortTaken: 127.0.0.1:{port} is already taken by another process"
+        )),
+        "{errors:?}"
+    );
+    assert!(
+        errors["broker"].contains(&format!(
+            "PortTaken: 127.0.0.1:{port} is already taken by another process: stop it, or change ports.broker_client in local.toml"
         )),
         "{errors:?}"
     );
@@ -281,6 +299,7 @@ async fn a_port_taken_is_refused_and_a_service_never_ready_is_stopped_again() {
         "both were refused: nothing is left running"
     );
     assert!(!marked_running("ports", "sleeper"));
+    assert!(!marked_running("ports", "broker"));
     drop(taken);
 }
 
