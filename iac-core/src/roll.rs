@@ -11,10 +11,14 @@ use crate::gate::ProgramGroup;
 use crate::record::{Operation, RollRecord, StepRecord};
 use crate::stack::Program;
 
-/// Whether a step of this operation rolls (a member that is created, deleted or left alone
-/// does not).
-fn rolls(op: Operation) -> bool {
-    matches!(op, Operation::Update | Operation::Replace)
+/// Whether a member of `group` whose step is `op` rolls: one updated, or replaced unless the
+/// group rolls updates only (a member created, deleted or left alone never does).
+fn rolls(group: &ProgramGroup, op: Operation) -> bool {
+    match op {
+        Operation::Update => true,
+        Operation::Replace => !group.updates_only,
+        _ => false,
+    }
 }
 
 /// The rolls of a plan: for each group, its members the steps update or replace.
@@ -37,12 +41,11 @@ pub(crate) fn records(program: &Program, steps: &[StepRecord]) -> Vec<RollRecord
         .collect()
 }
 
-/// Each rolling step's index by its resource's name.
+/// Each step's index by its resource's name.
 fn step_index(steps: &[StepRecord]) -> HashMap<&str, usize> {
     steps
         .iter()
         .enumerate()
-        .filter(|(_, step)| rolls(step.op))
         .map(|(s, step)| (step.name.as_str(), s))
         .collect()
 }
@@ -108,7 +111,6 @@ fn rolled<'a>(
 ) -> impl Iterator<Item = (usize, usize)> + 'a {
     group.members.iter().filter_map(move |&member| {
         let step = *index.get(program.nodes[member].registration.name.as_ref())?;
-        let replaced = steps[step].op == Operation::Replace;
-        (!(group.updates_only && replaced)).then_some((member, step))
+        rolls(group, steps[step].op).then_some((member, step))
     })
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
+use aws_sdk_ec2::types::{Filter, Instance, InstanceStateName};
 use iac_aws::{AwsProvider, AwsSettings, Vpc, VpcArgs};
 use iac_core::{ApplyOptions, Engine, FileBackend, Providers, Stack};
 use iac_local::LocalProvider;
@@ -58,23 +58,32 @@ async fn vpc_names(ec2: &aws_sdk_ec2::Client, stack: &str) -> Vec<String> {
     names
 }
 
+/// The stack's instances that `filter` selects, as the emulator has them.
+async fn instances(ec2: &aws_sdk_ec2::Client, stack: &str, filter: Filter) -> Vec<Instance> {
+    let found = ec2
+        .describe_instances()
+        .filters(by_stack(stack))
+        .filters(filter)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the emulator does not answer DescribeInstances: {e}"));
+    found
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .cloned()
+        .collect()
+}
+
 /// The `Name` tags of the stack's running instances.
 async fn instance_names(ec2: &aws_sdk_ec2::Client, stack: &str) -> Vec<String> {
     let running = Filter::builder()
         .name("instance-state-name")
         .values("running")
         .build();
-    let found = ec2
-        .describe_instances()
-        .filters(by_stack(stack))
-        .filters(running)
-        .send()
+    let mut names: Vec<String> = instances(ec2, stack, running)
         .await
-        .unwrap_or_else(|e| panic!("the emulator does not answer DescribeInstances: {e}"));
-    let mut names: Vec<String> = found
-        .reservations()
         .iter()
-        .flat_map(|r| r.instances())
         .map(|i| name_tag(i.tags()))
         .collect();
     names.sort();
@@ -312,20 +321,12 @@ async fn a_kafka_stack_runs_in_the_network_another_stack_made() {
 /// type of each broker instance as the emulator has it then, by Name tag.
 type Seen = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
 
-/// The instance type of each of the stack's running brokers, by Name tag.
+/// The instance type of each of the stack's brokers not terminated, by Name tag.
 async fn broker_types(ec2: &aws_sdk_ec2::Client, stack: &str) -> BTreeMap<String, String> {
     let brokers = Filter::builder().name("tag:role").values("broker").build();
-    let found = ec2
-        .describe_instances()
-        .filters(by_stack(stack))
-        .filters(brokers)
-        .send()
+    instances(ec2, stack, brokers)
         .await
-        .unwrap_or_else(|e| panic!("the emulator does not answer DescribeInstances: {e}"));
-    found
-        .reservations()
         .iter()
-        .flat_map(|r| r.instances())
         .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated))
         .map(|i| {
             let kind = i.instance_type().map(|t| t.as_str().to_owned());

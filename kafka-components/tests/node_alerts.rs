@@ -68,7 +68,7 @@ async fn firing(prometheus: u16) -> Vec<String> {
         .collect()
 }
 
-/// Waits until `check` holds of the firing alerts; fails naming `what` after `limit`.
+/// Waits until `check` holds of the firing alerts; fails naming `what` after two minutes.
 async fn wait_until(prometheus: u16, what: &str, check: impl Fn(&[String]) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -340,31 +340,29 @@ impl<'g> Walk<'g> {
     /// The next task ready to start (marked started), skipping those that must be skipped;
     /// after a stop, only one that finishes a rolled member begun.
     fn next_ready(&mut self, stopped: bool) -> Option<usize> {
-        let owed = if stopped {
-            self.owed_tasks()
-        } else {
-            BTreeSet::new()
-        };
-        let mut passed = VecDeque::new();
-        let mut next = None;
-        while let Some(t) = self.ready.pop_front() {
-            if self.skipped_by[t].is_some() {
-                continue;
+        if !stopped {
+            while let Some(t) = self.ready.pop_front() {
+                if self.skipped_by[t].is_none() {
+                    return Some(self.start(t));
+                }
             }
-            if stopped && !owed.contains(&t) {
-                passed.push_back(t);
-                continue;
-            }
-            self.started[t] = true;
-            if let Some(&end) = self.graph.member_ends.get(&t) {
-                self.owed.insert(end);
-            }
-            next = Some(t);
-            break;
+            return None;
         }
-        passed.append(&mut self.ready);
-        self.ready = passed;
-        next
+        let owed = self.owed_tasks();
+        let skipped_by = &self.skipped_by;
+        self.ready.retain(|&t| skipped_by[t].is_none());
+        let at = self.ready.iter().position(|t| owed.contains(t))?;
+        let t = self.ready.remove(at)?;
+        Some(self.start(t))
+    }
+
+    /// Marks `t` started; when it begins a rolled member, the member's end is owed.
+    fn start(&mut self, t: usize) -> usize {
+        self.started[t] = true;
+        if let Some(&end) = self.graph.member_ends.get(&t) {
+            self.owed.insert(end);
+        }
+        t
     }
 
     /// The ends of the members begun that have not started, and every task they wait for

@@ -522,6 +522,7 @@ fn register_nodes(
 /// the cluster's health read through the platform node ([`KafkaGate`]: the admin API, and
 /// the quorum from Prometheus). A replaced node is not rolled: it serves only once cp-ansible
 /// deploys onto it, after every instance is made.
+///
 /// Without a deployment nor a `platform_host` to read, no Kafka runs to ask: nothing rolls.
 fn register_roll(stack: &mut Stack, config: &PlatformConfig, site: &AwsSite, nodes: &[Node]) {
     let Some(platform) = nodes.iter().find(|n| n.role == Role::Platform) else {

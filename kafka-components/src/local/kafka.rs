@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Context, Ready, Spec, short_name};
 use crate::nodes::NodeFacts;
-use crate::ports;
+use crate::ports::{self, OnThisMachine};
 use crate::programs::{KafkaHome, program_path};
 use crate::render::paths;
 use crate::role::Role;
@@ -226,13 +226,10 @@ pub(super) fn kafka_node(stack: &mut Stack, context: &Context<'_>, node: &NodeFa
         format!("{}/{properties}", context.rendered),
     ]);
     spec.ready_timeout_secs = 180;
-    let listeners: &[&ports::Listener] = match node.role {
-        Role::Controller => &[&ports::CONTROLLER],
-        _ => &[&ports::BROKER_CLIENT, &ports::BROKER_INTERNAL],
-    };
-    spec.listens = listeners
-        .iter()
-        .map(|listener| (node.port(listener.port(p)), *listener))
+    // Every other port its role opens on this machine (`ports::LISTENERS`).
+    spec.listens = ports::of_role(node.role)
+        .filter(|l| l.on_this_machine == OnThisMachine::EveryNode && !std::ptr::eq(*l, exporter))
+        .map(|listener| (node.port(listener.port(p)), listener))
         .collect();
     spec.reads = vec![properties, rules.to_owned()];
     spec.workdir = Some(workdir);

@@ -178,31 +178,23 @@ impl AwsKind for VpcKind {
         let id = vpc.vpc_id().unwrap_or_default().to_owned();
         let recorded = VpcValues::from_recorded(r.inputs)?;
         // An attribute the program leaves to AWS stays unset, so it never shows as drift.
-        let id = id.as_str();
-        let attribute = |asked: Option<bool>, name| async move {
-            match asked {
-                Some(_) => get_attribute(aws, id, name).await.map(Some),
-                None => Ok(None),
+        let mut found = [None, None];
+        for (slot, (asked, attribute)) in found.iter_mut().zip(attributes(&recorded)) {
+            if asked.is_some() {
+                *slot = Some(get_attribute(aws, &id, attribute).await?);
             }
-        };
+        }
+        let [enable_dns_hostnames, enable_dns_support] = found;
         let now = VpcValues {
             cidr_block: vpc.cidr_block().unwrap_or_default().to_owned(),
-            enable_dns_hostnames: attribute(
-                recorded.enable_dns_hostnames,
-                VpcAttributeName::EnableDnsHostnames,
-            )
-            .await?,
-            enable_dns_support: attribute(
-                recorded.enable_dns_support,
-                VpcAttributeName::EnableDnsSupport,
-            )
-            .await?,
+            enable_dns_hostnames,
+            enable_dns_support,
             tags: user_tags(r.stack, r.name, vpc.tags()),
         };
         let inputs = now.to_properties();
-        let outputs = read_outputs(aws, id, &inputs).await?;
+        let outputs = read_outputs(aws, &id, &inputs).await?;
         Ok(Some(ReadResponse {
-            id: id.to_owned(),
+            id,
             inputs: Some(inputs),
             outputs,
         }))
