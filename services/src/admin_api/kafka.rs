@@ -418,6 +418,10 @@ impl Cluster {
         topics: impl Iterator<Item = &str>,
     ) -> Result<BTreeMap<String, BTreeMap<String, String>>, ApiError> {
         let resources: Vec<ResourceSpecifier<'_>> = topics.map(ResourceSpecifier::Topic).collect();
+        // librdkafka refuses a request for nothing (a cluster without topics).
+        if resources.is_empty() {
+            return Ok(BTreeMap::new());
+        }
         let resources = &resources;
         let results = self
             .retrying(|timeout| async move {
@@ -598,5 +602,27 @@ impl Cluster {
                 .collect())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_configs_of_no_topic_are_none_without_asking_a_broker() {
+        // Nothing listens on port 9: a request would fail; none is made.
+        let cluster = Cluster::new(
+            "127.0.0.1:9",
+            &ClientSecurity::default(),
+            Duration::from_millis(200),
+            Duration::ZERO,
+        )
+        .map_err(|e| e.to_string());
+        let Ok(cluster) = cluster else {
+            panic!("{cluster:?}")
+        };
+        let min_isr = cluster.min_insync_replicas(std::iter::empty()).await;
+        assert_eq!(min_isr.map_err(|e| e.to_string()), Ok(BTreeMap::new()));
     }
 }
