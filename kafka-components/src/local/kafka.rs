@@ -228,7 +228,7 @@ pub(super) fn kafka_node(stack: &mut Stack, context: &Context<'_>, node: &NodeFa
     spec.ready_timeout_secs = 180;
     // Every other port its role opens on this machine (`ports::LISTENERS`).
     spec.listens = ports::of_role(node.role)
-        .filter(|l| l.on_this_machine == OnThisMachine::EveryNode && !std::ptr::eq(*l, exporter))
+        .filter(|l| l.on_this_machine == OnThisMachine::EveryNode && l.field != exporter.field)
         .map(|listener| (node.port(listener.port(p)), listener))
         .collect();
     spec.reads = vec![properties, rules.to_owned()];
