@@ -79,6 +79,8 @@ pub struct RollingGroup {
     pub(crate) members: Vec<ResourceRef>,
     pub(crate) gate: Arc<dyn Gate>,
     pub(crate) input: Output<Value>,
+    /// Resources the gate reads through besides those of its input.
+    pub(crate) reads: Vec<ResourceRef>,
     pub(crate) timeout: Duration,
     pub(crate) interval: Duration,
     pub(crate) updates_only: bool,
@@ -110,6 +112,7 @@ impl RollingGroup {
             members: Vec::new(),
             gate: Arc::new(gate),
             input: Output::known(Value::Null),
+            reads: Vec::new(),
             timeout: DEFAULT_GATE_TIMEOUT,
             interval: DEFAULT_GATE_INTERVAL,
             updates_only: false,
@@ -126,6 +129,14 @@ impl RollingGroup {
     /// outputs): the members roll only after what it depends on is applied.
     pub fn input(mut self, input: impl IntoInput) -> Self {
         self.input = input.into_input();
+        self
+    }
+
+    /// A resource the gate reads through (the API it asks), though the input names none of
+    /// its outputs: the members roll only after it is applied, so a reader replaced in the
+    /// same apply is back before the first question.
+    pub fn reads(mut self, resource: &impl AsRef<Resource>) -> Self {
+        self.reads.push(resource.as_ref().reference.clone());
         self
     }
 

@@ -456,8 +456,8 @@ impl Stack {
 }
 
 /// The rolling groups of `registered` with their members found, or why one cannot roll: a
-/// member of another stack or a data source, one in two groups, or an order that puts a
-/// member before one it depends on.
+/// member of another stack or a data source, one in two groups, an order that puts a member
+/// before one it depends on, or a gate reading what depends on a member.
 fn checked_groups(
     declared: Vec<RollingGroup>,
     (id, nodes, by_name): (StackId, &[Registration], &HashMap<Arc<str>, usize>),
@@ -512,11 +512,7 @@ fn checked_groups(
                 }
             }
         }
-        let input_deps = group
-            .input
-            .dependencies()
-            .filter_map(|r| by_name.get(&r.name).copied())
-            .collect();
+        let input_deps = gate_reads(&group, (id, nodes, by_name), deps, &members, &mut refuse);
         groups.push(ProgramGroup {
             name: group.name,
             members,
@@ -529,6 +525,40 @@ fn checked_groups(
         });
     }
     groups
+}
+
+/// The nodes the gate of `group` reads (its input's resources and those it `reads`), each
+/// refused through `refuse` when it is not registered or depends on one of `members`.
+fn gate_reads(
+    group: &RollingGroup,
+    (id, nodes, by_name): (StackId, &[Registration], &HashMap<Arc<str>, usize>),
+    deps: &[BTreeSet<usize>],
+    members: &[usize],
+    refuse: &mut impl FnMut(String),
+) -> Vec<usize> {
+    let mut input_deps = Vec::new();
+    let ours = |read: &&ResourceRef| read.stack == id;
+    for read in group.input.dependencies().chain(&group.reads).filter(ours) {
+        let Some(&r) = by_name.get(&read.name) else {
+            refuse(format!(
+                "its gate reads `{}`, which is not a registered resource: register it first",
+                read.name()
+            ));
+            continue;
+        };
+        if let Some(&m) = members
+            .iter()
+            .find(|&&m| m == r || depends_on(|n| &deps[n], r, m))
+        {
+            refuse(format!(
+                "its gate reads `{}`, which depends on its member `{}`: the roll would wait \
+                 for itself; let `{}` start without `{}`",
+                nodes[r].name, nodes[m].name, nodes[r].name, nodes[m].name
+            ));
+        }
+        input_deps.push(r);
+    }
+    input_deps
 }
 
 /// Whether node `from` depends on node `to`, directly or through others.

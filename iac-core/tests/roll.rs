@@ -418,6 +418,13 @@ fn a_group_that_cannot_roll_is_refused_at_registration() {
             .member(&lookup),
     );
     stack.rolling_group(RollingGroup::new("foreign", gate()).member(&stranger));
+    let peer = thing(&mut stack, "peer", Inputs::new());
+    let reader = thing(&mut stack, "reader", Inputs::new().with("on", peer.id()));
+    stack.rolling_group(
+        RollingGroup::new("circular", gate())
+            .member(&peer)
+            .reads(&reader),
+    );
     let errors: Vec<String> = stack
         .build()
         .unwrap_err()
@@ -432,6 +439,7 @@ fn a_group_that_cannot_roll_is_refused_at_registration() {
             "rolling group `again` in stack `dev`: `base` is a member of `backwards` too: a resource rolls in one group",
             "rolling group `again` in stack `dev`: `lookup` is a data source, which never changes: only resources roll",
             "rolling group `foreign` in stack `dev`: `stranger` is a resource of stack `other`: a group rolls its own stack's resources",
+            "rolling group `circular` in stack `dev`: its gate reads `reader`, which depends on its member `peer`: the roll would wait for itself; let `reader` start without `peer`",
         ]
     );
 }
@@ -608,4 +616,47 @@ async fn a_group_of_updates_only_rolls_what_changes_in_place_and_leaves_replacem
             "b"
         );
     }
+}
+
+#[tokio::test]
+async fn a_resource_the_gate_reads_replaced_in_the_same_apply_is_back_before_the_first_question() {
+    // The admin API a cluster's gate asks, rebuilt while the brokers change: were the roll
+    // to begin while the old API is stopped and the new one waits, the gate could not answer.
+    let (provider, engine, _dir) = setup(
+        TestProvider::new()
+            .replace_on(["size"])
+            .with_latency(Duration::from_millis(40)),
+    );
+    let asked = Asked::default();
+    let program = |size: i64| {
+        let mut stack = Stack::new("dev");
+        let options = || iac_core::ResourceOptions::new().delete_before_replace();
+        let sized = || Inputs::new().with("size", size);
+        let api = thing_with(&mut stack, "api", sized(), options());
+        let nodes: Vec<_> = (1..=2)
+            .map(|n| thing_with(&mut stack, &format!("node-{n}"), sized(), options()))
+            .collect();
+        let gate = TestGate {
+            asked: asked.clone(),
+            answer: always,
+            stop: None,
+        };
+        let mut group = RollingGroup::new("nodes", gate)
+            .reads(&api)
+            .interval(Duration::from_millis(10));
+        for node in &nodes {
+            group = group.member(node);
+        }
+        stack.rolling_group(group);
+        stack.build().unwrap()
+    };
+    assert!(up(&engine, &program(1)).await.is_success());
+    let summary = up(&engine, &program(2)).await;
+    assert!(summary.is_success(), "{summary}");
+    let back = spans(&provider, CallKind::Create, "api").last().unwrap().1;
+    let (first_question, _) = asked_at(&asked, GatePhase::Before, "node-1");
+    assert!(
+        first_question >= back,
+        "the gate was asked before the API it reads was back"
+    );
 }

@@ -40,6 +40,9 @@ mod kafka;
 /// availability zones.
 pub(crate) const LOCAL_ZONES: [&str; 3] = ["local-a", "local-b", "local-c"];
 
+/// The admin API's service, which the Kafka roll's gate reads through.
+const ADMIN_API: &str = "admin-api";
+
 /// The local platform's nodes, all on 127.0.0.1: the seed's topology (3 controllers,
 /// 3 brokers, a Connect worker, a platform node), the n-th of a role in the n-th local zone
 /// and on its ports plus 100 × (n − 1).
@@ -318,7 +321,10 @@ fn kafka_roll(
     for node in controllers.iter().chain(&brokers).filter_map(|n| member(n)) {
         group = group.member(&node.service);
     }
-    group
+    match services.iter().find(|s| s.name == ADMIN_API) {
+        Some(admin_api) => group.reads(&admin_api.service),
+        None => group,
+    }
 }
 
 /// A node's name in the component, without the environment: `broker-2`.
@@ -400,7 +406,7 @@ fn admin_api_spec(context: &Context<'_>, nodes: &[NodeFacts]) -> Spec {
         .collect::<Vec<_>>()
         .join(",");
     let mut admin_api = Spec::new(
-        "admin-api",
+        ADMIN_API,
         program_path(&context.site.programs.admin_api),
         &ports::ADMIN_API,
         Ready(p.admin_api, "/ready", None),
@@ -412,7 +418,9 @@ fn admin_api_spec(context: &Context<'_>, nodes: &[NodeFacts]) -> Spec {
         format!("127.0.0.1:{}", p.admin_api),
     ];
     admin_api.url = format!("http://127.0.0.1:{}/topics", p.admin_api);
-    admin_api.after = &["broker"];
+    // Not started after the brokers: the Kafka roll's gate reads through it, so a rebuilt
+    // admin API comes back before a roll begins. Ready once a broker answers.
+    admin_api.ready_timeout_secs = 180;
     if let Some(credentials) = context.credentials {
         admin_api.args.extend(security::admin_api_sasl_args(
             &credentials.path(ADMIN_API_PASSWORD_FILE),
@@ -439,7 +447,7 @@ fn connector_spec(context: &Context<'_>, nodes: &[NodeFacts]) -> Spec {
         "http://127.0.0.1:{port}/connectors/{}-admin-api-topics/status",
         context.env
     );
-    connector.after = &["broker", "admin-api"];
+    connector.after = &["broker", ADMIN_API];
     if let Some(credentials) = context.credentials {
         // The rendered connector file names the variable and the CA's path.
         if let Some(password) = credentials.password(CONNECTOR) {
@@ -501,7 +509,7 @@ fn monitoring_specs(context: &Context<'_>) -> [Spec; 3] {
     prometheus.after = &[
         "alertmanager",
         "node-exporter",
-        "admin-api",
+        ADMIN_API,
         "http-source-connector",
         "connect",
     ];
