@@ -96,6 +96,9 @@ async fn bad_requests_get_their_status_and_error_code() {
         ("PUT", "/topics/no-such-topic-xyz", Some("{\"configs\": {\"retention.ms\": \"1000\"}}".into()), StatusCode::NOT_FOUND, "topic_not_found"),
         ("PUT", &existing_uri, Some("{\"configs\": {}}".into()), StatusCode::BAD_REQUEST, "invalid_body"),
         ("PUT", &existing_uri, Some("{\"configs\": {\"nope\": \"1\"}}".into()), StatusCode::BAD_REQUEST, "unknown_config"),
+        ("PUT", &existing_uri, Some(json!({"configs": {"retention.ms": "a week"}}).to_string()), StatusCode::BAD_REQUEST, "invalid_config"),
+        ("PUT", &existing_uri, Some(json!({"configs": {"cleanup.policy": "compact,forever"}}).to_string()), StatusCode::BAD_REQUEST, "invalid_config"),
+        ("POST", "/topics", Some(json!({"name": "typed", "partitions": 1, "replication_factor": 1, "configs": {"preallocate": "yes"}}).to_string()), StatusCode::BAD_REQUEST, "invalid_config"),
         ("DELETE", "/topics/no-such-topic-xyz", None, StatusCode::NOT_FOUND, "topic_not_found"),
         ("GET", "/topics/bad%20name", None, StatusCode::BAD_REQUEST, "invalid_topic_name"),
         ("GET", "/consumer-groups/no-such-group-xyz", None, StatusCode::NOT_FOUND, "group_not_found"),
@@ -114,6 +117,13 @@ async fn bad_requests_get_their_status_and_error_code() {
             "{method} {uri}: an error says what is wrong"
         );
     }
+    // A value of the wrong form is named with the form it must have, before any broker.
+    let week = json!({"configs": {"retention.ms": "a week"}}).to_string();
+    let (_, value) = call(&state, "PUT", &existing_uri, Some(&week), None).await;
+    assert_eq!(
+        value["message"],
+        "`retention.ms` must be a whole number of 64 bits (e.g. 604800000), not `a week`"
+    );
     let (status, value) = call(&state, "POST", "/topics", Some("{}"), None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{value}");
     // JSON Schema counts 2.0 as an integer: so does the API.

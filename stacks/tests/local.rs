@@ -1434,6 +1434,18 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         health["under_replicated_partitions"].as_u64() > Some(0),
         "{health}"
     );
+    // A topic of 3 replicas cannot be made with a zone away: a 409 to retry, not a 400.
+    let refused = client
+        .post(format!("http://127.0.0.1:{}/topics", platform.admin_api))
+        .json(
+            &serde_json::json!({"name": "e2e-zone-lost", "partitions": 1, "replication_factor": 3}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error_code"], "insufficient_brokers", "{body}");
     let urp_fired = webhook
         .wait_for(
             "UnderReplicatedPartitions",

@@ -144,13 +144,14 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i32
         .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number in range")))
 }
 
-/// A topic configuration map as the API validates it: known keys (or Confluent Server's
-/// `confluent.` ones), values without NUL bytes of at most 16384 bytes.
+/// A topic configuration map as the API validates it: known keys, each value of its key's
+/// form, or Confluent Server's `confluent.` keys, values without NUL bytes of at most 16384
+/// bytes.
 fn config_map(min_properties: Option<usize>) -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{AnyOf, ObjectBuilder, Type};
     let known: Vec<serde_json::Value> = validate::TOPIC_CONFIGS
         .iter()
-        .map(|k| serde_json::Value::from(*k))
+        .map(|&(key, _)| serde_json::Value::from(key))
         .collect();
     let names = AnyOf::builder()
         .item(
@@ -168,9 +169,14 @@ fn config_map(min_properties: Option<usize>) -> utoipa::openapi::schema::Object 
         .schema_type(Type::String)
         .max_length(Some(validate::MAX_CONFIG_VALUE))
         .pattern(Some("^[^\\u0000]*$"));
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property_names(Some(names))
+    let mut map = ObjectBuilder::new().schema_type(Type::Object);
+    for &(key, form) in validate::TOPIC_CONFIGS {
+        let typed = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(form.pattern()));
+        map = map.property(key, typed);
+    }
+    map.property_names(Some(names))
         .additional_properties(Some(value))
         .min_properties(min_properties)
         .build()
@@ -422,17 +428,20 @@ pub async fn create_topic(
         ));
     }
     validate::configs(&request.configs)?;
-    let live = state.cluster.snapshot().await?.brokers.len();
-    if usize::try_from(request.replication_factor).unwrap_or(usize::MAX) > live {
-        // A well-formed request the cluster's state cannot take now.
-        return Err(ApiError::new(
+    // A well-formed request the cluster's state cannot take now.
+    let insufficient = |live: &str| {
+        ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::InsufficientBrokers,
             format!(
-                "replication_factor is {} but only {live} broker(s) are live",
+                "replication_factor is {} but {live}; retry once the brokers are back",
                 request.replication_factor
             ),
-        ));
+        )
+    };
+    let live = state.cluster.snapshot().await?.brokers.len();
+    if usize::try_from(request.replication_factor).unwrap_or(usize::MAX) > live {
+        return Err(insufficient(&format!("only {live} broker(s) are live")));
     }
     state
         .cluster
@@ -442,7 +451,15 @@ pub async fn create_topic(
             request.replication_factor,
             &request.configs,
         )
-        .await?;
+        .await
+        .map_err(|error| match error.code {
+            // The factor is at least 1: Kafka refuses it only for want of live brokers, which
+            // it counted after the metadata above (a broker lost in between).
+            ErrorCode::InvalidReplicationFactor => {
+                insufficient(&format!("Kafka counts fewer than {live} live brokers"))
+            }
+            _ => error,
+        })?;
     let created = describe(&state, &request.name).await?;
     let location = format!("/topics/{}", request.name);
     Ok((
