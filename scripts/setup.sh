@@ -79,42 +79,9 @@ if [ ${#packages[@]} -gt 0 ]; then
   [ "$installed" = 0 ] || setup_fail "apt-get could not install ${packages[*]}"
 fi
 
-# Apache Kafka from Maven Central: the jars of scripts/kafka/pom.xml in libs/ (the classpath),
-# the JMX exporter agent in agent/, the logging configuration in config/. The folder is named
-# by the digest of what made it, so a changed pin fetches again and an old folder is never
-# half-updated; once complete it is used offline. KAFKA_PLATFORM_JAVA names the java to run.
-kafka_setup() {
-  local java="${KAFKA_PLATFORM_JAVA:-java}" version
-  command -v "$java" >/dev/null 2>&1 \
-    || setup_fail "\`$java\` is missing: Kafka needs Java 17 or later (Debian: apt-get install openjdk-17-jre-headless), or set KAFKA_PLATFORM_JAVA"
-  version="$("$java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')"
-  case "$version" in
-    1.* | [0-9] | 1[0-6] | "")
-      setup_fail "\`$java\` is Java ${version:-of an unknown version}: Kafka 4.1 needs Java 17 or later (Debian: apt-get install openjdk-17-jre-headless), or set KAFKA_PLATFORM_JAVA" ;;
-  esac
-  local digest home sources
-  sources="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kafka"
-  digest="$(cat "$sources/pom.xml" "$sources/log4j2.yaml" | sha256sum | cut -c1-12)"
-  home="$KAFKA_PLATFORM_CACHE/kafka-$digest"
-  if [ ! -f "$home/.complete" ]; then
-    command -v mvn >/dev/null 2>&1 || setup_fail "\`mvn\` is missing: Maven fetches Kafka (Debian: apt-get install maven)"
-    echo "setup: fetching Apache Kafka and the JMX exporter with Maven into $home"
-    rm -rf "$home.partial"
-    mkdir -p "$home.partial/config"
-    mvn -B -q -f "$sources/pom.xml" -Dmaven.repo.local="$KAFKA_PLATFORM_CACHE/m2" \
-      -Doutput="$home.partial" \
-      dependency:copy-dependencies@libs dependency:copy-dependencies@agent >&2 \
-      || setup_fail "Maven could not fetch the jars of scripts/kafka/pom.xml (see its output above)"
-    cp "$sources/log4j2.yaml" "$home.partial/config/"
-    rm -rf "$home"
-    mv "$home.partial" "$home"
-    touch "$home/.complete"
-  fi
-  # A stable name for the current copy: what stacks/envs/local.toml falls back to.
-  ln -sfn "$home" "$KAFKA_PLATFORM_CACHE/kafka"
-  export KAFKA_PLATFORM_KAFKA_HOME="$home"
-  export KAFKA_PLATFORM_JAVA="$java"
-}
+# Apache Kafka from Maven Central (scripts/kafka/fetch.sh).
+# shellcheck source=scripts/kafka/fetch.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kafka/fetch.sh"
 if [ "${KAFKA_PLATFORM_KAFKA:-0}" = 1 ]; then
   kafka_setup
 fi

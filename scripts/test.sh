@@ -52,6 +52,8 @@ echo "== the example crate outside the workspace, against the emulator"
 scripts/own-stack.sh || status=1
 echo "== the split example (a network stack and a Kafka stack referencing it), against the emulator"
 scripts/split-stacks.sh || status=1
+echo "== a damaged jar in the Kafka cache is named and fetched again"
+scripts/damaged-kafka-cache.sh || status=1
 
 # One summary line for the whole run, counted from every test binary's own summary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "summary: %d passed, %d failed, %d skipped\n", p, f, i }' \
