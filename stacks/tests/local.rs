@@ -1528,6 +1528,37 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     );
     succeeds(client.put(format!("{connector}/connectors/{name}/resume"))).await;
 
+    // An operator lowers the connector's topic's max.message.bytes below its records: the
+    // broker refuses the next, the connector fails with the broker's reason, and
+    // ConnectorFailed fires through Alertmanager. The limit restored and the connector
+    // restarted, it runs again and the alert resolves.
+    let topic = format!(
+        "http://127.0.0.1:{}/topics/{stack}.admin-api.topics",
+        platform.admin_api
+    );
+    let limit = |bytes: &str| serde_json::json!({"configs": {"max.message.bytes": bytes}});
+    succeeds(client.put(&topic).json(&limit("16"))).await;
+    let failed_at = Instant::now();
+    webhook
+        .wait_for("ConnectorFailed", "firing", Duration::from_secs(90))
+        .await;
+    let status = get(&client, &format!("{connector}/connectors/{name}/status")).await;
+    assert_eq!(status["connector"]["state"], "FAILED", "{status}");
+    assert!(
+        status["connector"]["trace"]
+            .as_str()
+            .is_some_and(|trace| trace.contains("too large")),
+        "the broker's reason: {status}"
+    );
+    let connector_failed = failed_at.elapsed();
+    succeeds(client.put(&topic).json(&limit("1048588"))).await;
+    succeeds(client.post(format!("{connector}/connectors/{name}/restart"))).await;
+    webhook
+        .wait_for("ConnectorFailed", "resolved", Duration::from_secs(90))
+        .await;
+    let status = get(&client, &format!("{connector}/connectors/{name}/status")).await;
+    assert_eq!(status["connector"]["state"], "RUNNING", "{status}");
+
     // A broker property set in the environment file rolls the brokers: one at a time, each
     // only when no partition would fall under its min ISR without it, the next once it is
     // back and nothing is under-replicated, while a producer writes with acks=all. Nothing
@@ -1626,13 +1657,14 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     assert!(TcpListener::bind(("127.0.0.1", platform.broker)).is_ok());
     assert!(!platform.rendered.path().join(&stack).exists());
     println!(
-        "local platform: apply {:.1}s, all targets UP {:.1}s after the apply began, resident {} MiB for {} processes, no-op apply {:.2}s, source alert fired {:.1}s after the kill, a lost zone's alert fired {:.1}s after the kill and the zone was whole again {:.1}s after it, {} records written through it (0 failed, 0 lost, 0 twice), the connector's {} records once each; the brokers rolled in {:.1}s ({}), {} records written through the roll (0 failed, 0 lost, 0 twice), p99 acknowledgement {} ms during it, {} ms before",
+        "local platform: apply {:.1}s, all targets UP {:.1}s after the apply began, resident {} MiB for {} processes, no-op apply {:.2}s, source alert fired {:.1}s after the kill, ConnectorFailed fired {:.1}s after the topic's limit fell, a lost zone's alert fired {:.1}s after the kill and the zone was whole again {:.1}s after it, {} records written through it (0 failed, 0 lost, 0 twice), the connector's {} records once each; the brokers rolled in {:.1}s ({}), {} records written through the roll (0 failed, 0 lost, 0 twice), p99 acknowledgement {} ms during it, {} ms before",
         applied_in.as_secs_f64(),
         all_up.as_secs_f64(),
         resident / 1024,
         processes.len(),
         noop.as_secs_f64(),
         fired.as_secs_f64(),
+        connector_failed.as_secs_f64(),
         urp_fired.as_secs_f64(),
         zone_back.as_secs_f64(),
         acknowledged,
