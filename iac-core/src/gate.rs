@@ -9,6 +9,7 @@
 //! the plan creates, deletes or leaves alone are not rolled. Everything else runs in
 //! parallel as usual.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +78,9 @@ pub const DEFAULT_GATE_INTERVAL: Duration = Duration::from_secs(1);
 pub struct RollingGroup {
     pub(crate) name: String,
     pub(crate) members: Vec<ResourceRef>,
+    /// The resource that completes a member ([`RollingGroup::completed_by`]), with the
+    /// member (none when no member was added before it).
+    pub(crate) completions: Vec<(Option<ResourceRef>, ResourceRef)>,
     pub(crate) gate: Arc<dyn Gate>,
     pub(crate) input: Output<Value>,
     /// Resources the gate reads through besides those of its input.
@@ -110,6 +114,7 @@ impl RollingGroup {
         Self {
             name: name.into(),
             members: Vec::new(),
+            completions: Vec::new(),
             gate: Arc::new(gate),
             input: Output::known(Value::Null),
             reads: Vec::new(),
@@ -122,6 +127,18 @@ impl RollingGroup {
     /// The next member, in the order the group rolls.
     pub fn member(mut self, resource: &impl AsRef<Resource>) -> Self {
         self.members.push(resource.as_ref().reference.clone());
+        self
+    }
+
+    /// The member added last is complete only once `step` is applied too: a resource that
+    /// depends on it and finishes what its change began (the deployment onto a replaced
+    /// machine). When both change, the gate's question after the member is asked once
+    /// `step` is done, and the next member waits for it. `step` must depend on the member
+    /// and on no later one.
+    pub fn completed_by(mut self, step: &impl AsRef<Resource>) -> Self {
+        let member = self.members.last().cloned();
+        self.completions
+            .push((member, step.as_ref().reference.clone()));
         self
     }
 
@@ -153,8 +170,8 @@ impl RollingGroup {
     }
 
     /// Rolls the members the plan updates in place, not those it replaces: for members
-    /// that come back only after a later step (an AWS node cp-ansible deploys onto after
-    /// every instance is made), whose gate could never pass in between.
+    /// that come back only after a later step that cannot complete each on its own (see
+    /// [`RollingGroup::completed_by`]), whose gate could never pass in between.
     pub fn updates_only(mut self) -> Self {
         self.updates_only = true;
         self
@@ -166,6 +183,8 @@ pub(crate) struct ProgramGroup {
     pub(crate) name: String,
     /// Member node indices, in rolling order.
     pub(crate) members: Vec<usize>,
+    /// The node that completes a member, by the member's node.
+    pub(crate) completions: HashMap<usize, usize>,
     pub(crate) gate: Arc<dyn Gate>,
     pub(crate) input: Output<Value>,
     /// Nodes the input depends on.

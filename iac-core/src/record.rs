@@ -337,6 +337,9 @@ pub struct RollRecord {
     pub group: String,
     /// The members that roll, in order.
     pub members: Vec<String>,
+    /// The step that completes a member before its gate is asked after it, by member.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub completions: BTreeMap<String, String>,
     /// What the gate checks.
     pub gate: String,
     /// How long each question may wait for a yes, in milliseconds.
@@ -345,11 +348,19 @@ pub struct RollRecord {
 
 impl fmt::Display for RollRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let members: Vec<String> = self
+            .members
+            .iter()
+            .map(|member| match self.completions.get(member) {
+                Some(completion) => format!("{member} (then {completion})"),
+                None => member.clone(),
+            })
+            .collect();
         write!(
             f,
             "{}: {}, gate: {} (before and after each, up to {})",
             self.group,
-            self.members.join(" → "),
+            members.join(" → "),
             self.gate,
             humantime::format_duration(Duration::from_millis(self.timeout_ms))
         )

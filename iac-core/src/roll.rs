@@ -28,12 +28,20 @@ pub(crate) fn records(program: &Program, steps: &[StepRecord]) -> Vec<RollRecord
         .groups
         .iter()
         .filter_map(|group| {
-            let members: Vec<String> = rolled(group, program, steps, &index)
-                .map(|(_, s)| steps[s].name.clone())
+            let rolled: Vec<(usize, usize)> = rolled(group, program, steps, &index).collect();
+            let completions = rolled
+                .iter()
+                .filter_map(|&(member, s)| {
+                    let completion = group.completions.get(&member)?;
+                    let name = program.nodes[*completion].registration.name.as_ref();
+                    let step = &steps[*index.get(name)?];
+                    (step.op != Operation::Same).then(|| (steps[s].name.clone(), step.name.clone()))
+                })
                 .collect();
-            (!members.is_empty()).then(|| RollRecord {
+            (!rolled.is_empty()).then(|| RollRecord {
                 group: group.name.clone(),
-                members,
+                members: rolled.iter().map(|&(_, s)| steps[s].name.clone()).collect(),
+                completions,
                 gate: group.gate.describe(),
                 timeout_ms: u64::try_from(group.timeout.as_millis()).unwrap_or(u64::MAX),
             })

@@ -513,9 +513,11 @@ fn checked_groups(
             }
         }
         let input_deps = gate_reads(&group, (id, nodes, by_name), deps, &members, &mut refuse);
+        let completions = completions(&group, (id, nodes, by_name), deps, &members, &mut refuse);
         groups.push(ProgramGroup {
             name: group.name,
             members,
+            completions,
             gate: group.gate,
             input: group.input,
             input_deps,
@@ -559,6 +561,74 @@ fn gate_reads(
         input_deps.push(r);
     }
     input_deps
+}
+
+/// The node completing each member of `group` ([`RollingGroup::completed_by`]), by the
+/// member's node; each refused through `refuse` when it has no member, is not registered, is
+/// a member itself or completes another, does not depend on its member, or depends on a
+/// member that rolls after its own (the roll would wait for itself).
+fn completions(
+    group: &RollingGroup,
+    (id, nodes, by_name): (StackId, &[Registration], &HashMap<Arc<str>, usize>),
+    deps: &[BTreeSet<usize>],
+    members: &[usize],
+    refuse: &mut impl FnMut(String),
+) -> HashMap<usize, usize> {
+    let mut completions: HashMap<usize, usize> = HashMap::new();
+    let found = |reference: &ResourceRef| {
+        by_name
+            .get(&reference.name)
+            .copied()
+            .filter(|_| reference.stack == id)
+    };
+    for (member, step) in &group.completions {
+        let Some(member) = member else {
+            refuse(format!(
+                "`{}` completes no member: call completed_by after the member it completes",
+                step.name()
+            ));
+            continue;
+        };
+        let (Some(m), Some(c)) = (found(member), found(step)) else {
+            refuse(format!(
+                "`{}` completes `{}`, but it is not a registered resource of this stack: \
+                 register it first",
+                step.name(),
+                member.name()
+            ));
+            continue;
+        };
+        let (member_name, step_name) = (&nodes[m].name, &nodes[c].name);
+        let Some(position) = members.iter().position(|&n| n == m) else {
+            continue; // refused as a member already
+        };
+        if members.contains(&c) || completions.values().any(|&other| other == c) {
+            refuse(format!(
+                "`{step_name}` completes `{member_name}` but is a member or completes another: \
+                 a resource completes one member"
+            ));
+        } else if !depends_on(|n| &deps[n], c, m) {
+            refuse(format!(
+                "`{step_name}` completes `{member_name}` but does not depend on it: make it \
+                 read one of `{member_name}`'s outputs or depend on it"
+            ));
+        } else if let Some(&later) = members[position + 1..]
+            .iter()
+            .find(|&&later| depends_on(|n| &deps[n], c, later))
+        {
+            refuse(format!(
+                "`{step_name}` completes `{member_name}` but depends on `{}`, which rolls after \
+                 it: the roll would wait for itself; let `{step_name}` read only what is known \
+                 before `{}` changes",
+                nodes[later].name, nodes[later].name
+            ));
+        } else if completions.insert(m, c).is_some() {
+            refuse(format!(
+                "`{member_name}` is completed by two resources: name one, which depends on the other"
+            ));
+        }
+    }
+    completions
 }
 
 /// Whether node `from` depends on node `to`, directly or through others.

@@ -425,6 +425,29 @@ fn a_group_that_cannot_roll_is_refused_at_registration() {
             .member(&peer)
             .reads(&reader),
     );
+    let member = thing(&mut stack, "member", Inputs::new());
+    let member_two = thing(&mut stack, "member-two", Inputs::new());
+    let later = thing(&mut stack, "later", Inputs::new());
+    let unrelated = thing(&mut stack, "unrelated", Inputs::new());
+    let waits_for_later = thing(
+        &mut stack,
+        "waits",
+        Inputs::new()
+            .with("on", member_two.id())
+            .with("also", later.id()),
+    );
+    stack.rolling_group(
+        RollingGroup::new("completions", gate())
+            .completed_by(&unrelated)
+            .member(&member)
+            .completed_by(&unrelated),
+    );
+    stack.rolling_group(
+        RollingGroup::new("ahead", gate())
+            .member(&member_two)
+            .completed_by(&waits_for_later)
+            .member(&later),
+    );
     let errors: Vec<String> = stack
         .build()
         .unwrap_err()
@@ -440,6 +463,9 @@ fn a_group_that_cannot_roll_is_refused_at_registration() {
             "rolling group `again` in stack `dev`: `lookup` is a data source, which never changes: only resources roll",
             "rolling group `foreign` in stack `dev`: `stranger` is a resource of stack `other`: a group rolls its own stack's resources",
             "rolling group `circular` in stack `dev`: its gate reads `reader`, which depends on its member `peer`: the roll would wait for itself; let `reader` start without `peer`",
+            "rolling group `completions` in stack `dev`: `unrelated` completes no member: call completed_by after the member it completes",
+            "rolling group `completions` in stack `dev`: `unrelated` completes `member` but does not depend on it: make it read one of `member`'s outputs or depend on it",
+            "rolling group `ahead` in stack `dev`: `waits` completes `member-two` but depends on `later`, which rolls after it: the roll would wait for itself; let `waits` read only what is known before `later` changes",
         ]
     );
 }
@@ -658,5 +684,79 @@ async fn a_resource_the_gate_reads_replaced_in_the_same_apply_is_back_before_the
     assert!(
         first_question >= back,
         "the gate was asked before the API it reads was back"
+    );
+}
+
+#[tokio::test]
+async fn a_member_completed_by_another_step_is_done_only_once_that_step_is() {
+    // An AWS node: replaced (delete first: its address is fixed), then deployed onto; its
+    // gate can only pass once the deployment ran, and the next node waits for both.
+    let (provider, engine, _dir) = setup(
+        TestProvider::new()
+            .replace_on(["image"])
+            .with_latency(Duration::from_millis(20)),
+    );
+    let asked = Asked::default();
+    let program = |image: &str| {
+        let mut stack = Stack::new("dev");
+        let options = || iac_core::ResourceOptions::new().delete_before_replace();
+        let gate = TestGate {
+            asked: asked.clone(),
+            answer: always,
+            stop: None,
+        };
+        let mut group = RollingGroup::new("nodes", gate).interval(Duration::from_millis(10));
+        for n in 1..=3 {
+            let node = thing_with(
+                &mut stack,
+                &format!("node-{n}"),
+                Inputs::new().with("image", image),
+                options(),
+            );
+            let deploy = thing(
+                &mut stack,
+                &format!("deploy-{n}"),
+                Inputs::new().with("onto", node.id()),
+            );
+            group = group.member(&node).completed_by(&deploy);
+        }
+        stack.rolling_group(group);
+        stack.build().unwrap()
+    };
+    assert!(up(&engine, &program("a")).await.is_success());
+    let reimaged = program("b");
+    let plan = preview(&engine, &reimaged).await;
+    let shown = plan.record().rolls[0].to_string();
+    assert!(
+        shown.starts_with(
+            "nodes: node-1 (then deploy-1) → node-2 (then deploy-2) → node-3 (then deploy-3), gate: "
+        ),
+        "{shown}"
+    );
+    let summary = up(&engine, &reimaged).await;
+    assert!(summary.is_success(), "{summary}");
+    let deployed = |n: usize| spans(&provider, CallKind::Update, &format!("deploy-{n}"))[0];
+    let deleted = |n: usize| spans(&provider, CallKind::Delete, &format!("node-{n}"))[0];
+    for n in 1..=3 {
+        let (after, _) = asked_at(&asked, GatePhase::After, &format!("node-{n}"));
+        assert!(
+            after >= deployed(n).1,
+            "node-{n}'s gate asked before its deployment"
+        );
+        if n < 3 {
+            assert!(
+                deleted(n + 1).0 >= after,
+                "node-{} taken down before node-{n} passed its gate",
+                n + 1
+            );
+        }
+    }
+    assert!(
+        asked
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(_, _, m, _)| m.starts_with("node-")),
+        "the gate is asked about members only"
     );
 }

@@ -40,6 +40,8 @@ pub(super) struct TaskGraph {
 pub(super) struct TaskGates {
     /// The rolling group (an index of the program's groups).
     pub(super) group: usize,
+    /// The member's step (the task may be the step completing it).
+    pub(super) member: usize,
     /// Asked before the task: it begins the member.
     pub(super) before: bool,
     /// Asked after the task: it ends the member.
@@ -47,10 +49,11 @@ pub(super) struct TaskGates {
 }
 
 impl TaskGates {
-    /// No question yet, of group `group`.
-    fn of(group: usize) -> Self {
+    /// No question yet about the member of step `member` of group `group`.
+    fn of(group: usize, member: usize) -> Self {
         Self {
             group,
+            member,
             before: false,
             after: false,
         }
@@ -220,8 +223,9 @@ fn step_prereqs(plan: &Plan, program: &Program, tasks: &Tasks) -> Vec<BTreeSet<u
 }
 
 /// A rolling group's members one after another: each begins once the one before it (and its
-/// gate) is done, and once what the gate reads is applied. Returns the gates by task, and the
-/// end of each member of two tasks by its beginning.
+/// gate) is done, and once what the gate reads is applied; a member completed by another
+/// step ends with that step's task, after the member's own. Returns the gates by task, and
+/// the end of each member of two tasks or more by its beginning.
 fn chain_rolls(
     plan: &Plan,
     program: &Program,
@@ -234,15 +238,27 @@ fn chain_rolls(
     for (g, (group, roll)) in program.groups.iter().zip(rolls).enumerate() {
         let mut previous: Option<usize> = None;
         for &s in roll {
-            let (first, last) = tasks.roll_ends(&plan.record.steps[s], s);
+            let (first, own_last) = tasks.roll_ends(&plan.record.steps[s], s);
+            let completion = plan.steps[s]
+                .node
+                .and_then(|n| group.completions.get(&n))
+                .and_then(|c| tasks.ready_of_node.get(c))
+                .copied();
+            let last = match (completion, own_last) {
+                (Some(completion), Some(own_last)) => {
+                    prereqs[completion].insert(own_last);
+                    Some(completion)
+                }
+                _ => own_last,
+            };
             if let Some(first) = first {
                 prereqs[first].extend(previous);
                 let read = group.input_deps.iter();
                 prereqs[first].extend(read.filter_map(|d| tasks.ready_of_node.get(d)));
-                gates.entry(first).or_insert(TaskGates::of(g)).before = true;
+                gates.entry(first).or_insert(TaskGates::of(g, s)).before = true;
             }
             if let Some(last) = last {
-                gates.entry(last).or_insert(TaskGates::of(g)).after = true;
+                gates.entry(last).or_insert(TaskGates::of(g, s)).after = true;
             }
             if let (Some(first), Some(last)) = (first, last)
                 && first != last

@@ -563,7 +563,7 @@ impl<'a> Executor<'a> {
             return self.run(s, kind).await;
         };
         let group = &self.program.groups[gates.group];
-        let member = &self.plan.record.steps[s].name;
+        let member = &self.plan.record.steps[gates.member].name;
         if gates.before {
             self.pass(group, GatePhase::Before, member).await?;
         }
