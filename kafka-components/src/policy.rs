@@ -298,7 +298,8 @@ fn instance_memory(config: &AwsSite, found: &mut Vec<Violation>) {
     }
 }
 
-/// An odd KRaft quorum of at least 3, and at least one broker.
+/// An odd KRaft quorum of at least 3, at least one broker, and one platform node (SSH reaches
+/// the others through it).
 fn quorum_and_brokers(config: &AwsSite, found: &mut Vec<Violation>) {
     let nodes = &config.nodes;
     let controllers = nodes.count(Role::Controller);
@@ -313,6 +314,13 @@ fn quorum_and_brokers(config: &AwsSite, found: &mut Vec<Violation>) {
         found.push(violation(
             "nodes.broker.count",
             "the platform needs at least one broker",
+        ));
+    }
+    let platform = nodes.count(Role::Platform);
+    if platform != 1 {
+        found.push(violation(
+            "nodes.platform.count",
+            format!("{platform} platform nodes: use 1 (it runs the monitoring and the admin API, and SSH reaches the other nodes through it)"),
         ));
     }
 }

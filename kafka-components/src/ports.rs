@@ -71,8 +71,9 @@ pub const LOCAL_PORT_STEP: u16 = 100;
 pub enum OpenTo {
     /// Every address of the VPC (Kafka's clients and the nodes among themselves).
     Vpc,
-    /// The platform node's security group: its Prometheus scrapes it.
-    Monitoring,
+    /// The platform node's security group: its Prometheus scrapes the port, and SSH reaches
+    /// the other nodes through it.
+    PlatformNode,
     /// The operator's CIDR (`network.operator_cidr`).
     Operator,
     /// No one: the JVM's own (native JMX) port, read on the node only.
@@ -158,7 +159,7 @@ impl SecurityGroup {
             l.roles.iter().any(|role| self.roles.contains(role))
                 && match l.open_to {
                     OpenTo::NoOne => false,
-                    OpenTo::Monitoring => !monitoring_node,
+                    OpenTo::PlatformNode => !monitoring_node,
                     OpenTo::Vpc | OpenTo::Operator => true,
                 }
         })
@@ -216,7 +217,7 @@ listener!(
     jmx_exporter_broker,
     "jmx-exporter-broker",
     &[Role::Broker],
-    Monitoring,
+    PlatformNode,
     EveryNode
 );
 listener!(
@@ -224,7 +225,7 @@ listener!(
     jmx_exporter_controller,
     "jmx-exporter-controller",
     &[Role::Controller],
-    Monitoring,
+    PlatformNode,
     EveryNode
 );
 listener!(
@@ -232,7 +233,7 @@ listener!(
     jmx_exporter_connect,
     "jmx-exporter-connect",
     &[Role::Connect],
-    Monitoring,
+    PlatformNode,
     EveryNode
 );
 listener!(
@@ -240,7 +241,7 @@ listener!(
     node_exporter,
     "node-exporter",
     &Role::ALL,
-    Monitoring,
+    PlatformNode,
     Once
 );
 listener!(
@@ -248,7 +249,7 @@ listener!(
     http_source_connector,
     "http-source-connector",
     &[Role::Connect],
-    Monitoring,
+    PlatformNode,
     EveryNode
 );
 listener!(
@@ -285,18 +286,29 @@ listener!(
 );
 listener!(JMX, jmx, "jmx", KAFKA_ROLES, NoOne, Never);
 
-/// SSH, on every node, from the operator's CIDR.
+/// SSH on the platform node, from the operator's CIDR.
 pub const SSH: Listener = Listener {
     field: "SSH",
     name: "ssh",
     number: |_| 22,
-    roles: &Role::ALL,
+    roles: &[Role::Platform],
     open_to: OpenTo::Operator,
     on_this_machine: OnThisMachine::Never,
 };
 
+/// SSH on the other nodes, from the platform node (Ansible jumps through it): their
+/// addresses and host keys are known before any of them is made or replaced.
+pub const SSH_THROUGH_PLATFORM: Listener = Listener {
+    field: "SSH",
+    name: "ssh",
+    number: |_| 22,
+    roles: KAFKA_ROLES,
+    open_to: OpenTo::PlatformNode,
+    on_this_machine: OnThisMachine::Never,
+};
+
 /// Every port of the platform, in the order the security groups' rules are registered.
-pub const LISTENERS: [&Listener; 15] = [
+pub const LISTENERS: [&Listener; 16] = [
     &BROKER_INTERNAL,
     &BROKER_CLIENT,
     &CONTROLLER,
@@ -312,6 +324,7 @@ pub const LISTENERS: [&Listener; 15] = [
     &ADMIN_API,
     &JMX,
     &SSH,
+    &SSH_THROUGH_PLATFORM,
 ];
 
 /// The listeners of `role`'s nodes, in [`LISTENERS`]' order.

@@ -18,6 +18,11 @@ pub enum Role {
 }
 
 impl Role {
+    /// The name of its `index`-th node (1-based): `broker-2`.
+    pub fn node_name(self, index: u32) -> String {
+        format!("{}-{index}", self.name())
+    }
+
     /// Every role, in the order nodes are registered.
     pub const ALL: [Role; 4] = [
         Role::Controller,

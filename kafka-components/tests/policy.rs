@@ -229,6 +229,11 @@ fn each_lesson_of_the_old_platform_is_refused_with_the_field_to_change() {
             }),
             "`nodes.broker.count`: the platform needs at least one broker",
         ),
+        (
+            "no platform node",
+            Box::new(|c| c.aws_mut().unwrap().nodes.platform.count = Some(0)),
+            "`nodes.platform.count`: 0 platform nodes: use 1 (it runs the monitoring and the admin API, and SSH reaches the other nodes through it)",
+        ),
     ];
     for (what, change, expected) in cases {
         let found = refusals(change);

@@ -299,7 +299,19 @@ fn the_real_validators_accept_the_rendered_files() {
     assert_eq!(hosts("kafka_broker").len(), 3);
     assert_eq!(hosts("kafka_connect").len(), 1);
     let broker2 = &listed["_meta"]["hostvars"]["ip-10-0-2-20.eu-central-1.compute.internal"];
-    assert_eq!(broker2["ansible_host"], "203.0.113.21");
+    // Reached at its private address through the platform node, its host key kept under its
+    // name: what Ansible is told of it is known before its instance is made or replaced.
+    assert_eq!(broker2["ansible_host"], "10.0.2.20");
+    assert_eq!(
+        broker2["ansible_ssh_common_args"],
+        "-o ProxyJump=ec2-user@203.0.113.40 -o HostKeyAlias=dev-broker-2"
+    );
+    let platform = &listed["_meta"]["hostvars"]["ip-10-0-1-40.eu-central-1.compute.internal"];
+    assert_eq!(platform["ansible_host"], "203.0.113.40");
+    assert!(
+        platform.get("ansible_ssh_common_args").is_none(),
+        "{platform}"
+    );
     assert_eq!(broker2["kafka_broker_jmxexporter_port"], 9999);
     assert_eq!(broker2["ansible_user"], "ec2-user");
     assert_eq!(
@@ -1268,16 +1280,96 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
         "{log}"
     );
 
-    for wrong in [&["everything"][..], &["platform", "rolling"]] {
+    // One replaced controller: its host key forgotten, then the nodes playbook and cp-ansible
+    // limited to it, with the cluster's id another controller's meta.properties tells.
+    let ansible = venv.join("ansible");
+    std::fs::write(
+        &ansible,
+        "#!/bin/sh\necho \"AD-HOC $*\" >&2\necho 'host | CHANGED | rc=0 >>'\necho 'cluster.id=Xq3fQ'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &ansible,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let home = scratch.path().join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(
+        home.join(".ssh/known_hosts"),
+        "dev-controller-2 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFq1Tt/sd65iWyd7T82le5AqNSLw8bmmV8w/kZtmgfpr\n\
+         other ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFq1Tt/sd65iWyd7T82le5AqNSLw8bmmV8w/kZtmgfpr\n",
+    )
+    .unwrap();
+    let host = "ip-10-0-2-10.eu-central-1.compute.internal";
+    let onto_node = |role: &str| {
+        Command::new("sh")
+            .arg(&script)
+            .args(["node", host, "dev-controller-2", role])
+            .env("KAFKA_PLATFORM_CACHE", scratch.path().join("cache"))
+            .env("XDG_STATE_HOME", scratch.path().join("state"))
+            .env("HOME", &home)
+            .output()
+            .unwrap()
+    };
+    let deployed = onto_node("controller");
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let log = std::fs::read_to_string(
+        scratch
+            .path()
+            .join("state/kafka-platform/dev/deploy-node-dev-controller-2.log"),
+    )
+    .unwrap();
+    assert!(
+        log.contains(&format!("AD-HOC kafka_controller:!{host} ")),
+        "{log}"
+    );
+    for playbook in [
+        format!("{dir}/ansible/nodes.yml"),
+        "confluent.platform.all".to_owned(),
+    ] {
+        assert!(
+            log.contains(&format!("--limit {host} -e clusterid=Xq3fQ {playbook}\n")),
+            "{playbook}: {log}"
+        );
+    }
+    let known = std::fs::read_to_string(home.join(".ssh/known_hosts")).unwrap();
+    assert!(
+        !known.contains("dev-controller-2") && known.contains("other"),
+        "{known}"
+    );
+    let broker = onto_node("broker");
+    assert!(broker.status.success());
+    let log = std::fs::read_to_string(
+        scratch
+            .path()
+            .join("state/kafka-platform/dev/deploy-node-dev-controller-2.log"),
+    )
+    .unwrap();
+    assert!(
+        !log.contains("AD-HOC") && !log.contains("clusterid"),
+        "{log}"
+    );
+
+    for wrong in [
+        &["everything"][..],
+        &["platform", "rolling"],
+        &["node", host, "dev-controller-2"],
+        &["node", host, "dev-connect-1", "connect"],
+    ] {
         let refused = Command::new("sh")
             .arg(&script)
             .args(wrong)
             .output()
             .unwrap();
-        assert_eq!(refused.status.code(), Some(2));
+        assert_eq!(refused.status.code(), Some(2), "{wrong:?}");
         assert!(
             String::from_utf8_lossy(&refused.stderr).contains(
-                "usage: deploy.sh nodes|kafka|platform|connect, or deploy.sh kafka rolling"
+                "usage: deploy.sh nodes|kafka|platform|connect, deploy.sh kafka rolling, or deploy.sh node HOST NAME controller|broker"
             )
         );
     }

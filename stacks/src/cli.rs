@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use iac_core::{DEFAULT_PARALLELISM, Targets};
-use kafka_components::deploy;
+use kafka_components::{PlatformConfig, deploy};
 
 #[derive(Parser)]
 #[command(
@@ -213,9 +213,10 @@ pub(crate) struct Targeting {
 }
 
 impl Targeting {
-    pub(crate) fn targets(&self) -> Targets {
+    /// The targets of a run of the platform of `config`.
+    pub(crate) fn targets(&self, config: &PlatformConfig) -> Targets {
         if self.skip_deploy {
-            return Targets::all_but(deploy::STEPS.iter().map(|step| step.name));
+            return Targets::all_but(deploy::command_names(config));
         }
         Targets {
             names: self.targets.iter().cloned().collect(),

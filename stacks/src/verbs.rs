@@ -7,7 +7,7 @@ use iac_core::{
     ApplyOptions, ApplySummary, Engine, Plan, PlanOptions, PlanRecord, Program, Progress, Shown,
     Targets,
 };
-use kafka_components::{NodeFacts, RenderError};
+use kafka_components::{NodeFacts, PlatformConfig, RenderError};
 
 use crate::cli::{Planning, RunArgs, Target, Targeting};
 use crate::environment::{Env, build_programs, load, program};
@@ -27,7 +27,7 @@ pub(crate) async fn preview(
     build_programs(&env, target.json, Some(&planning.targeting))?;
     let (program, _) = program(&env, target)?;
     let engine = engine(&env, target).await?;
-    let plan = plan_fresh(&engine, &program, target, planning).await?;
+    let plan = plan_fresh(&engine, &program, &env.config, target, planning).await?;
     print_plan(&plan, target.json);
     if !target.json {
         show_deploy_off(&env);
@@ -66,7 +66,7 @@ pub(crate) async fn apply(
         }
         None => {
             resolve_interrupted(&engine, &env.name, target).await?;
-            let fresh = plan_fresh(&engine, &program, target, planning).await?;
+            let fresh = plan_fresh(&engine, &program, &env.config, target, planning).await?;
             execute(&engine, &program, Planned::Fresh(&fresh), target, run).await?
         }
     };
@@ -126,7 +126,7 @@ pub(crate) async fn refresh(target: &Target, targeting: &Targeting) -> Result<u8
     let env = load(target)?;
     let engine = engine(&env, target).await?;
     let report = engine
-        .refresh_targets(&env.name, &targeting.targets(), target.parallel)
+        .refresh_targets(&env.name, &targeting.targets(&env.config), target.parallel)
         .await?;
     if target.json {
         println!("{}", to_json(&report));
@@ -193,10 +193,11 @@ pub(crate) async fn outputs(target: &Target, show_secrets: bool) -> Result<u8, S
 async fn plan_fresh(
     engine: &Engine,
     program: &Program,
+    config: &PlatformConfig,
     target: &Target,
     planning: &Planning,
 ) -> Result<Plan, StacksError> {
-    let targets = planning.targeting.targets();
+    let targets = planning.targeting.targets(config);
     if planning.refresh {
         let report = engine
             .refresh_targets(program.stack(), &targets, target.parallel)

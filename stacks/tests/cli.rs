@@ -145,7 +145,7 @@ fn a_prod_preview_shows_the_deployment_steps_and_what_re_runs_them() {
     );
     assert!(!skipped.contains("local:Command"), "{skipped}");
     assert!(
-        skipped.contains("Targeted: every resource but `deploy-connect`, `deploy-kafka`, `deploy-nodes`, `deploy-platform` with what they need; 4 other resources not targeted"),
+        skipped.contains("Targeted: every resource but `deploy-broker-1`, `deploy-broker-2`, `deploy-broker-3`, `deploy-connect`, `deploy-controller-1`, `deploy-controller-2`, `deploy-controller-3`, `deploy-kafka`, `deploy-nodes`, `deploy-platform` with what they need; 10 other resources not targeted"),
         "{skipped}"
     );
 }
@@ -230,16 +230,17 @@ fn preview_apply_reapply_scale_out_and_destroy() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(changing, ["broker-4", "config"]);
-    // The preview shows the configuration lines that follow the new broker, its fixed address
-    // already, what AWS assigns as known after apply.
+    // The preview shows the configuration lines that follow the new broker, every one known
+    // before its instance exists: its fixed address, the DNS name AWS gives that address.
     let preview = stdout(&env.run("preview", &[]).success());
     for line in [
-        "        ~ files: (known after apply; as far as known now)\n",
+        "        ~ files:\n",
         "          ~ prometheus/prometheus.yml:\n",
         "            +      - targets: [\"10.0.1.21:9999\"]\n",
         &format!("            +          node: {stack}-broker-4\n"),
         "          ~ ansible/hosts.yml:\n",
-        "            +    (known after apply):\n",
+        "            +    ip-10-0-1-21.eu-central-1.compute.internal:\n",
+        "            +      ansible_host: \"10.0.1.21\"\n",
         "            +      private_ip: \"10.0.1.21\"\n",
     ] {
         assert!(preview.contains(line), "{line:?} missing from\n{preview}");
@@ -1177,7 +1178,7 @@ fn targeted_runs_and_import_do_only_what_they_name() {
             )
             .into_owned()
     };
-    let preview = stdout(&env.run("preview", &["--target", "kafka-ssh"]).success());
+    let preview = stdout(&env.run("preview", &["--target", "platform-ssh"]).success());
     insta::with_settings!({
         snapshot_path => "../../snapshots/stacks",
         prepend_module_to_snapshot => false,
@@ -1186,7 +1187,7 @@ fn targeted_runs_and_import_do_only_what_they_name() {
         insta::assert_snapshot!("preview_target_dev", scrub(&preview));
     });
     let applied = env
-        .run("apply", &["--yes", "--target", "kafka-ssh"])
+        .run("apply", &["--yes", "--target", "platform-ssh"])
         .success();
     assert_eq!(
         summary_line(&stdout(&applied)),
@@ -1197,7 +1198,7 @@ fn targeted_runs_and_import_do_only_what_they_name() {
     // VPCs, groups, their ingress rules, running instances.
     assert_eq!(owned_by(&stack), "1 1 1 0");
 
-    let refreshed = stdout(&env.run("refresh", &["--target", "kafka-sg"]).success());
+    let refreshed = stdout(&env.run("refresh", &["--target", "platform-sg"]).success());
     assert_eq!(
         refreshed.trim(),
         format!("Refreshed stack {stack}: 0 changed, 2 unchanged, 0 unreadable, 1 not targeted")
@@ -1210,7 +1211,7 @@ fn targeted_runs_and_import_do_only_what_they_name() {
 
     // A targeted destroy takes what depends on its target, and leaves the rest.
     let destroyed = env
-        .run("destroy", &["--yes", "--target", "kafka-sg"])
+        .run("destroy", &["--yes", "--target", "platform-sg"])
         .success();
     assert_eq!(
         summary_line(&stdout(&destroyed)),

@@ -3,7 +3,9 @@
 # runs `sh deploy/deploy.sh STEP` in this folder for each step, in this order: nodes (host
 # entries, node_exporter), kafka (cp-ansible {{ cp_ansible }}), then platform and connect.
 # Later runs of kafka are `deploy.sh kafka rolling`: cp-ansible's rolling deployment, one node
-# at a time, each checked before the next.
+# at a time, each checked before the next. `deploy.sh node HOST NAME ROLE` deploys onto
+# one replaced controller or broker (the inventory's HOST, the node NAME, its ROLE) while the
+# others roll after it: host entries, node_exporter and Kafka on that node only.
 # Each prints Ansible's recap; the whole output goes to {{ logs }}/deploy-STEP.log.
 # Do not edit by hand: change the environment and apply.
 #
@@ -13,11 +15,13 @@
 #   ANSIBLE_PRIVATE_KEY_FILE   the SSH key (deploy.ssh_private_key; unset: ssh-agent)
 set -eu
 step=${1:-}
-strategy=${2:-}
-case $step/$strategy in
-  nodes/ | kafka/ | kafka/rolling | platform/ | connect/) ;;
+strategy= host= name= role=
+case $step/$#/${2:-}/${4:-} in
+  nodes/1// | kafka/1// | platform/1// | connect/1//) ;;
+  kafka/2/rolling/) strategy=rolling ;;
+  node/4/*/controller | node/4/*/broker) host=$2 name=$3 role=$4 ;;
   *)
-    echo "usage: deploy.sh nodes|kafka|platform|connect, or deploy.sh kafka rolling" >&2
+    echo "usage: deploy.sh nodes|kafka|platform|connect, deploy.sh kafka rolling, or deploy.sh node HOST NAME controller|broker" >&2
     exit 2
     ;;
 esac
@@ -25,7 +29,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${KAFKA_PLATFORM_CACHE:-$HOME/.cache/kafka-platform}/ansible-core-{{ ansible_core }}
 logs={{ logs }}
 mkdir -p "$logs"
-log=$logs/deploy-$step.log
+log=$logs/deploy-$step${name:+-$name}.log
 : >"$log"
 fail() {
   echo "$1: see $log" >&2
@@ -37,7 +41,7 @@ if [ ! -x "$venv/bin/ansible-playbook" ]; then
     || { rm -rf "$venv"; fail "cannot make the Ansible virtualenv $venv (it needs python3 with venv, and PyPI)"; }
 fi
 export ANSIBLE_CONFIG="$here/ansible/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$venv/collections"
-if [ "$step" = kafka ]; then
+if [ "$step" = kafka ] || [ "$step" = node ]; then
   collection=${KAFKA_PLATFORM_COLLECTION:-confluent.platform:=={{ cp_ansible }}}
   if ! "$venv/bin/ansible-galaxy" collection list confluent.platform -p "$venv/collections" 2>/dev/null | grep -q " {{ cp_ansible }}"; then
     "$venv/bin/ansible-galaxy" collection install --force "$collection" -p "$venv/collections" >>"$log" 2>&1 \
@@ -46,6 +50,10 @@ if [ "$step" = kafka ]; then
   playbook=confluent.platform.all
 else
   playbook=$here/ansible/$step.yml
+fi
+# A replaced node keeps its address but not its host key: the key kept under its name goes.
+if [ "$step" = node ] && [ -f "$HOME/.ssh/known_hosts" ]; then
+  ssh-keygen -R "$name" -f "$HOME/.ssh/known_hosts" >>"$log" 2>&1 || true
 fi
 {%- if let Some(secrets) = secrets %}
 # The secrets cp-ansible and the playbooks need (never a vault password).
@@ -56,9 +64,24 @@ set --
 if [ "$strategy" = rolling ]; then
   set -- "$@" -e deployment_strategy=rolling
 fi
-if ! "$venv/bin/ansible-playbook" -i "$here/ansible/hosts.yml" "$@" \
-  -e "kafka_platform_bin_dir=${KAFKA_PLATFORM_BIN_DIR:-$here/../bin}" "$playbook" >>"$log" 2>&1; then
-  tail -n 40 "$log" >&2
-  fail "the $step step failed"
+set -- "$@" -e "kafka_platform_bin_dir=${KAFKA_PLATFORM_BIN_DIR:-$here/../bin}"
+playbook() {
+  if ! "$venv/bin/ansible-playbook" -i "$here/ansible/hosts.yml" "$@" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    fail "the $step step failed"
+  fi
+}
+if [ "$step" = node ]; then
+  set -- "$@" --limit "$host"
+  # A new controller joins with the cluster's id (cp-ansible would format it with a new one):
+  # read from the meta.properties of another controller.
+  if [ "$role" = controller ]; then
+    cluster_id=$("$venv/bin/ansible" "kafka_controller:!$host" -i "$here/ansible/hosts.yml" -b \
+      -m ansible.builtin.command -a "cat {{ controller_meta }}" 2>>"$log" | sed -n 's/^cluster\.id=//p' | head -n 1)
+    [ -n "$cluster_id" ] || fail "no other controller tells the cluster's id ({{ controller_meta }})"
+    set -- "$@" -e "clusterid=$cluster_id"
+  fi
+  playbook "$@" "$here/ansible/nodes.yml"
 fi
+playbook "$@" "$playbook"
 sed -n '/^PLAY RECAP/,$p' "$log"

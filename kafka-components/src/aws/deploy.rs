@@ -2,16 +2,20 @@
 //! rendered files, a `local:Command` per step runs the rendered `deploy/deploy.sh` — the nodes
 //! playbook, cp-ansible, the platform node's playbook, the Connect nodes' playbook — and each
 //! re-runs exactly when something it reads changes (the digests of its files, the versions,
-//! the services' binaries, the credentials it copies).
+//! the services' binaries, the credentials it copies). Beside them, a command per controller
+//! and broker deploys onto that node alone when its instance is replaced (`deploy.sh node`):
+//! the rolling group `kafka` waits for it before it asks its gate and touches the next.
 
 use std::collections::BTreeMap;
 
 use iac_core::{Output, ResourceOptions, Stack};
 use iac_local::{Command, CommandArgs, Environment};
 
-use crate::config::{AwsSite, PlatformConfig};
+use super::Node;
+use crate::config::{AwsSite, DeployConfig, PlatformConfig};
 use crate::programs::{program_fingerprint, program_path};
 use crate::render::{RenderedConfig, paths};
+use crate::role::Role;
 use crate::security::{self, Credentials};
 use crate::triggers::{CREDENTIALS_DIGEST, digest};
 
@@ -133,6 +137,23 @@ pub fn steps(config: &PlatformConfig) -> impl Iterator<Item = &'static Step> {
         .filter(move |step| connector || !step.needs_connect_and_platform)
 }
 
+/// The name of the command that deploys onto the node `node` alone (`deploy-broker-2`).
+fn onto_node(node: &str) -> String {
+    format!("deploy-{node}")
+}
+
+/// Every command of a platform's deployment, by name: its steps, then one per controller and
+/// broker (what `--skip-deploy` leaves as recorded).
+pub fn command_names(config: &PlatformConfig) -> Vec<String> {
+    let onto_nodes = [Role::Controller, Role::Broker]
+        .into_iter()
+        .flat_map(|role| (1..=config.count(role)).map(move |n| onto_node(&role.node_name(n))));
+    steps(config)
+        .map(|step| step.name.to_owned())
+        .chain(onto_nodes)
+        .collect()
+}
+
 /// The triggers of `step`: what it reads with their digest, the versions it runs, and its
 /// binaries' fingerprints.
 fn triggers(
@@ -159,35 +180,60 @@ fn triggers(
     Ok(triggers)
 }
 
-/// Registers the deployment steps after `rendered` (and, on a SASL_SSL platform, the
-/// credentials), when `[deploy]` enables them; `rendered_dir` is the rendered folder.
-/// Returns the steps' resources.
+/// The deployment's commands.
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    /// The steps, in [`STEPS`]' order.
+    pub steps: Vec<Command>,
+    /// The command that deploys onto one controller or broker once its instance is replaced,
+    /// by the node's name in the component (`broker-2`).
+    pub onto_node: BTreeMap<String, Command>,
+}
+
+impl Deployment {
+    /// Every command: the steps, then those onto one node.
+    pub fn commands(&self) -> impl Iterator<Item = &Command> {
+        self.steps.iter().chain(self.onto_node.values())
+    }
+}
+
+/// Registers the deployment after `rendered` (and, on a SASL_SSL platform, the
+/// credentials) and `nodes`, when `[deploy]` enables it; `rendered_dir` is the rendered
+/// folder.
 pub(crate) fn register(
     stack: &mut Stack,
     config: &PlatformConfig,
     site: &AwsSite,
     rendered: &RenderedConfig,
     credentials: Option<&Credentials>,
+    nodes: &[Node],
     rendered_dir: &str,
-) -> Vec<Command> {
+) -> Deployment {
     let deploy = &site.deploy;
     if !deploy.enabled {
-        return Vec::new();
+        return Deployment::default();
     }
-    // Absolute: the state means the same folders whatever the working directory.
-    let path = |path: &str| {
-        let path = program_path(path);
-        std::path::absolute(&path).map_or(path.clone(), |p| p.to_string_lossy().into_owned())
-    };
-    let dir = path(rendered_dir);
-    let bin_dir = path(&deploy.bin_dir);
-    let mut environment =
-        Environment::from([("KAFKA_PLATFORM_BIN_DIR".to_owned(), bin_dir.clone())]);
-    if let Some(collection) = &deploy.collection {
-        environment.insert("KAFKA_PLATFORM_COLLECTION".to_owned(), path(collection));
+    let dir = absolute(rendered_dir);
+    let bin_dir = absolute(&deploy.bin_dir);
+    let environment = environment(deploy);
+    let mut after_files = ResourceOptions::new().depends_on(&rendered.folder);
+    if let Some(credentials) = credentials {
+        after_files = after_files.depends_on(&credentials.folder);
     }
-    if let Some(key) = &deploy.ssh_private_key {
-        environment.insert("ANSIBLE_PRIVATE_KEY_FILE".to_owned(), path(key));
+    let onto_node: BTreeMap<String, Command> = nodes
+        .iter()
+        .filter(|node| matches!(node.role, Role::Controller | Role::Broker))
+        .map(|node| {
+            let command = register_onto_node(stack, node, &dir, &environment, after_files.clone());
+            (node.name.clone(), command)
+        })
+        .collect();
+    let mut after_nodes = after_files;
+    for node in nodes {
+        after_nodes = after_nodes.depends_on(&node.instance);
+    }
+    for command in onto_node.values() {
+        after_nodes = after_nodes.depends_on(command);
     }
     let mut registered: Vec<(&'static str, Command)> = Vec::new();
     let files = rendered.files.clone();
@@ -196,7 +242,7 @@ pub(crate) fn register(
         let step_triggers = files
             .clone()
             .try_map(move |files| triggers(step, &files, &bin_dir));
-        let mut options = ResourceOptions::new().depends_on(&rendered.folder);
+        let mut options = after_nodes.clone();
         let mut step_environment = Output::known(environment.clone());
         if let Some(credentials) = credentials {
             let read: Vec<String> = match step.credentials {
@@ -209,7 +255,6 @@ pub(crate) fn register(
                     Ok(environment)
                 },
             );
-            options = options.depends_on(&credentials.folder);
         }
         for (name, earlier) in &registered {
             if step.after.contains(name) {
@@ -232,7 +277,63 @@ pub(crate) fn register(
         );
         registered.push((step.name, command));
     }
-    registered.into_iter().map(|(_, command)| command).collect()
+    Deployment {
+        steps: registered.into_iter().map(|(_, command)| command).collect(),
+        onto_node,
+    }
+}
+
+/// `path` absolute: the state means the same folders whatever the working directory.
+fn absolute(path: &str) -> String {
+    let path = program_path(path);
+    std::path::absolute(&path).map_or(path.clone(), |p| p.to_string_lossy().into_owned())
+}
+
+/// What every command of the deployment runs with: the services' folder, cp-ansible's
+/// collection and the SSH key `[deploy]` names.
+fn environment(deploy: &DeployConfig) -> Environment {
+    let mut environment = Environment::from([(
+        "KAFKA_PLATFORM_BIN_DIR".to_owned(),
+        absolute(&deploy.bin_dir),
+    )]);
+    if let Some(collection) = &deploy.collection {
+        environment.insert("KAFKA_PLATFORM_COLLECTION".to_owned(), absolute(collection));
+    }
+    if let Some(key) = &deploy.ssh_private_key {
+        environment.insert("ANSIBLE_PRIVATE_KEY_FILE".to_owned(), absolute(key));
+    }
+    environment
+}
+
+/// The command that deploys onto `node` alone once its instance is replaced (its one
+/// trigger is the instance's id): nothing at its create, since the `deploy-kafka` step
+/// deploys onto every node made with it. It reads nothing that changes with the platform's
+/// other steps, so it never runs beside them.
+fn register_onto_node(
+    stack: &mut Stack,
+    node: &Node,
+    dir: &str,
+    environment: &Environment,
+    options: ResourceOptions,
+) -> Command {
+    let name = format!("{}-{}", stack.name(), node.instance.resource_name());
+    let role = node.role.name();
+    stack.resource_with::<Command>(
+        &onto_node(&node.name),
+        CommandArgs {
+            create: format!("echo '{name} is deployed onto by deploy-kafka'").into(),
+            update: Some(format!(
+                "sh deploy/deploy.sh node {} {name} {role}",
+                node.private_dns
+            ))
+            .into(),
+            delete: Output::known(None),
+            dir: Some(dir.to_owned()).into(),
+            environment: Output::known(environment.clone()),
+            triggers: node.instance.id().map(|id| vec![format!("instance {id}")]),
+        },
+        options,
+    )
 }
 
 #[cfg(test)]
@@ -292,15 +393,16 @@ mod tests {
             site.deploy.bin_dir = bin_dir.to_owned();
             site.clone()
         });
-        let steps = register(
+        let deployment = register(
             &mut stack,
             &config,
             &site.unwrap(),
             &rendered,
             None,
+            &[],
             "rendered/prod",
         );
-        assert_eq!(steps.len(), 4);
+        assert_eq!(deployment.steps.len(), 4);
         stack.build().unwrap()
     }
 

@@ -2,11 +2,14 @@
 //!
 //! Network: a VPC with DNS hostnames, one /24 subnet per zone, an internet gateway and a
 //! public route table. Security: Kafka listener, controller and Connect REST ports only from
-//! inside the VPC; JMX exporter and node_exporter ports only from the platform node's group;
-//! Prometheus, Grafana, Alertmanager, the admin API and SSH only from the operator CIDR. IAM:
+//! inside the VPC; JMX exporter, node_exporter and SSH ports only from the platform node's
+//! group (Ansible reaches the other nodes through it); Prometheus, Grafana, Alertmanager, the
+//! admin API and the platform node's SSH only from the operator CIDR. IAM:
 //! a role (EC2 may describe instances) and its instance profile. Nodes: controllers, brokers,
 //! Connect and platform nodes spread round-robin over the zones, each with a fixed private IP
-//! (`<role base> + index / zones` in its zone's /24), named `<stack>-<role>-<n>`.
+//! (`<role base> + index / zones` in its zone's /24) and the private DNS name AWS gives that
+//! address, named `<stack>-<role>-<n>`: what the configuration says of a node is known before
+//! its instance exists, so a node replaced while the others roll is deployed onto before them.
 //!
 //! Registered inside [`Stack::with_prefix`], every resource and output name starts with the
 //! prefix, and so does every name AWS needs unique (`<stack>-<prefix>kafka`, the key pair's,
@@ -16,7 +19,7 @@
 use std::net::Ipv4Addr;
 
 use iac_aws::*;
-use iac_core::{Output, RollingGroup, Stack};
+use iac_core::{Output, ResourceOptions, RollingGroup, Stack};
 use ipnet::Ipv4Net;
 
 use crate::config::{AwsSite, PlatformConfig, node_address};
@@ -44,6 +47,9 @@ pub struct Node {
     pub zone: String,
     /// Fixed private IP.
     pub private_ip: Ipv4Addr,
+    /// The private DNS name AWS gives that address ([`private_dns`]): the name Kafka
+    /// advertises, known before the instance exists.
+    pub private_dns: String,
     /// The instance.
     pub instance: Instance,
 }
@@ -65,9 +71,8 @@ pub struct KafkaPlatform {
     pub platform_security_group: SecurityGroup,
     /// The generated CA, certificates and passwords of a SASL_SSL platform.
     pub credentials: Option<Credentials>,
-    /// The deployment steps (`local:Command`s, in [`deploy::STEPS`]' order; none where
-    /// `[deploy]` disables them).
-    pub deployment: Vec<iac_local::Command>,
+    /// The deployment's commands (none where `[deploy]` disables it).
+    pub deployment: deploy::Deployment,
 }
 
 const NODE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:DescribeInstances","ec2:DescribeTags"],"Resource":"*"}]}"#;
@@ -289,24 +294,29 @@ impl KafkaPlatform {
             .map(|n| CertificateSubject {
                 name: n.name.clone(),
                 files: format!("{}-{}", stack.name(), n.instance.resource_name()),
-                dns_name: n.instance.private_dns(),
+                dns_name: Output::known(n.private_dns.clone()),
                 ip: n.private_ip.to_string(),
                 keystore: false,
             })
             .collect();
         let credentials = crate::security::register(stack, config, subjects);
-        register_roll(stack, config, site, &nodes);
-        let facts = node_facts(stack.name(), &nodes);
-        let rendered_config = crate::render::register(stack, config, facts.clone(), rendered);
-        stack.export(NODES_OUTPUT, facts);
+        let rendered_config = crate::render::register(
+            stack,
+            config,
+            node_facts(stack.name(), &nodes, Known),
+            rendered,
+        );
+        stack.export(NODES_OUTPUT, node_facts(stack.name(), &nodes, Applied));
         let deployment = deploy::register(
             stack,
             config,
             site,
             &rendered_config,
             credentials.as_ref(),
+            &nodes,
             rendered,
         );
+        register_roll(stack, config, site, &nodes, &deployment);
         Ok(Self {
             nodes,
             network,
@@ -419,7 +429,7 @@ fn register_security(
             let peer = match listener.open_to {
                 OpenTo::Vpc => Peer::Cidr(&vpc),
                 OpenTo::Operator => Peer::Cidr(&operator),
-                OpenTo::Monitoring => Peer::Group(&platform_sg),
+                OpenTo::PlatformNode => Peer::Group(&platform_sg),
                 OpenTo::NoOne => continue,
             };
             let name = format!("{}-{}", group.name, listener.name);
@@ -487,8 +497,10 @@ fn register_nodes(
         };
         for (i, subnet) in (0..config.nodes.count(node_role)).zip(network.subnets.iter().cycle()) {
             let private_ip = node_address(subnet.cidr, node_role, i / zones);
-            let name = format!("{}-{}", node_role.name(), i + 1);
-            let instance = stack.resource::<Instance>(
+            let name = node_role.node_name(i + 1);
+            // Its fixed address is taken until the old instance is gone: replaced, it goes
+            // first.
+            let instance = stack.resource_with::<Instance>(
                 &name,
                 InstanceArgs {
                     ami: ami.image_id(),
@@ -503,6 +515,7 @@ fn register_nodes(
                     tags: Output::known([("role".to_owned(), node_role.name().to_owned())].into()),
                     ..Default::default()
                 },
+                ResourceOptions::new().delete_before_replace(),
             );
             nodes.push(Node {
                 role: node_role,
@@ -510,6 +523,7 @@ fn register_nodes(
                 name,
                 zone: subnet.zone.clone(),
                 private_ip,
+                private_dns: private_dns(&config.aws.region, private_ip),
                 instance,
             });
         }
@@ -517,14 +531,23 @@ fn register_nodes(
     nodes
 }
 
-/// The Kafka nodes roll one at a time when the plan changes them in place (an instance
-/// type: stopped, changed, started), controllers first and the active one last, each behind
-/// the cluster's health read through the platform node ([`KafkaGate`]: the admin API, and
-/// the quorum from Prometheus). A replaced node is not rolled: it serves only once cp-ansible
-/// deploys onto it, after every instance is made.
+/// The Kafka nodes roll one at a time, controllers first and the active one last, each
+/// behind the cluster's health read through the platform node ([`KafkaGate`]: the admin API,
+/// and the quorum from Prometheus): changed in place (an instance type: stopped, changed,
+/// started), or replaced (an image, user data) and then deployed onto alone
+/// ([`deploy::Deployment::onto_node`], which completes the member) before the gate is asked
+/// and the next is touched.
 ///
 /// Without a deployment nor a `platform_host` to read, no Kafka runs to ask: nothing rolls.
-fn register_roll(stack: &mut Stack, config: &PlatformConfig, site: &AwsSite, nodes: &[Node]) {
+/// With a `platform_host` but no deployment, a replaced node has nothing to serve until
+/// someone deploys onto it: only changes in place roll.
+fn register_roll(
+    stack: &mut Stack,
+    config: &PlatformConfig,
+    site: &AwsSite,
+    nodes: &[Node],
+    deployment: &deploy::Deployment,
+) {
     let Some(platform) = nodes.iter().find(|n| n.role == Role::Platform) else {
         return;
     };
@@ -555,38 +578,67 @@ fn register_roll(stack: &mut Stack, config: &PlatformConfig, site: &AwsSite, nod
             "prometheus": format!("http://{host}:{prometheus}"),
         })
     });
-    let mut group = RollingGroup::new("kafka", gate).updates_only().input(input);
+    let mut group = RollingGroup::new("kafka", gate).input(input);
+    if !site.deploy.enabled {
+        group = group.updates_only();
+    }
     for node in of(Role::Controller).chain(of(Role::Broker)) {
         group = group.member(&node.instance);
+        if let Some(deploy) = deployment.onto_node.get(&node.name) {
+            group = group.completed_by(deploy);
+        }
     }
     stack.rolling_group(group);
 }
 
-/// One [`NodeFacts`] per node: the `nodes` output, and what the renderers read.
-fn node_facts(env: &str, nodes: &[Node]) -> Output<Vec<NodeFacts>> {
+/// Which [`NodeFacts`] [`node_facts`] describes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Facts {
+    /// What the renderers read: known before any Kafka, Connect node exists (the
+    /// inventory reaches them through the platform node at their private addresses), so
+    /// the files wait on no node but the platform node; their ids and public IPs are empty.
+    Known,
+    /// Everything, for the `nodes` output: each instance's id and public IP too.
+    Applied,
+}
+use Facts::{Applied, Known};
+
+/// One [`NodeFacts`] per node: the `nodes` output ([`Facts::Applied`]), or what the
+/// renderers read ([`Facts::Known`]).
+fn node_facts(env: &str, nodes: &[Node], facts: Facts) -> Output<Vec<NodeFacts>> {
     let described = nodes.iter().map(|n| {
-        let (name, role, index, zone) = (
-            format!("{env}-{}", n.instance.resource_name()),
-            n.role,
-            n.index,
-            n.zone.clone(),
-        );
-        let private_ip = n.private_ip.to_string();
+        let known = NodeFacts {
+            name: format!("{env}-{}", n.instance.resource_name()),
+            role: n.role,
+            index: n.index,
+            zone: n.zone.clone(),
+            id: String::new(),
+            private_ip: n.private_ip.to_string(),
+            public_ip: String::new(),
+            private_dns: n.private_dns.clone(),
+            port_shift: 0,
+        };
+        if facts == Known && n.role != Role::Platform {
+            return Output::known(known);
+        }
         n.instance
             .id()
             .zip(n.instance.public_ip())
-            .zip(n.instance.private_dns())
-            .map(move |((id, public_ip), private_dns)| NodeFacts {
-                name: name.clone(),
-                role,
-                index,
-                zone: zone.clone(),
+            .map(move |(id, public_ip)| NodeFacts {
                 id,
-                private_ip: private_ip.clone(),
                 public_ip,
-                private_dns,
-                port_shift: 0,
+                ..known.clone()
             })
     });
     Output::all(described)
+}
+
+/// The private DNS name AWS gives an instance at `ip` in `region` (an IP name: the default
+/// in a VPC with DNS hostnames, and the same for the instance that replaces it).
+fn private_dns(region: &str, ip: Ipv4Addr) -> String {
+    let ip = ip.to_string().replace('.', "-");
+    match region {
+        "us-east-1" => format!("ip-{ip}.ec2.internal"),
+        _ => format!("ip-{ip}.{region}.compute.internal"),
+    }
 }

@@ -48,6 +48,12 @@ struct Host<'a> {
     key: &'a str,
     node: &'a NodeFacts,
     id: HostId,
+    /// Where Ansible connects: on AWS, the platform node's public IP, and every other
+    /// node's private IP through it ([`Host::jump`]); without a platform node, each public IP.
+    address: &'a str,
+    /// The SSH options that reach the host through the platform node: `ProxyJump`, and its
+    /// host key kept under its node name (a replaced node keeps its address, not its key).
+    jump: Option<String>,
     /// Its certificate and key files, on a SASL_SSL platform.
     tls: Option<(String, String)>,
 }
@@ -293,6 +299,10 @@ fn inventory<'a>(
 /// The inventory's host groups, one per role that has nodes.
 fn groups<'a>(config: &'a PlatformConfig, nodes: &'a [NodeFacts]) -> Vec<Group<'a>> {
     let credentials_dir = config.security.sasl_ssl_credentials();
+    let jump_host = match config.site {
+        Site::Aws(_) => of_role(nodes, &[Role::Platform]).first().copied(),
+        Site::Local(_) => None,
+    };
     [
         ("kafka_controller", Role::Controller),
         ("kafka_broker", Role::Broker),
@@ -311,6 +321,21 @@ fn groups<'a>(config: &'a PlatformConfig, nodes: &'a [NodeFacts]) -> Vec<Group<'
                 },
                 node,
                 id: host_id(node),
+                address: if jump_host.is_some() && node.role != Role::Platform {
+                    &node.private_ip
+                } else {
+                    node.address()
+                },
+                jump: jump_host
+                    .filter(|_| node.role != Role::Platform)
+                    .map(|jump| {
+                        format!(
+                            "-o ProxyJump={}@{} -o HostKeyAlias={}",
+                            config.ssh_user(),
+                            jump.address(),
+                            node.name
+                        )
+                    }),
                 tls: credentials_dir
                     .filter(|_| security::has_certificate(node.role))
                     .map(|dir| {

@@ -110,7 +110,12 @@ struct DeployScript<'a> {
     logs: String,
     /// The variables file with the secrets, on a SASL_SSL platform.
     secrets: Option<String>,
+    /// Where a controller keeps its cluster id (cp-ansible's data folder).
+    controller_meta: &'static str,
 }
+
+/// The KRaft metadata properties of a controller cp-ansible installed, with the cluster's id.
+const CONTROLLER_META: &str = "/var/lib/controller/data/meta.properties";
 
 #[derive(Template)]
 #[template(path = "systemd/unit.service", escape = "none")]
@@ -286,6 +291,7 @@ pub(super) fn files(
                 cp_ansible: CP_ANSIBLE_VERSION,
                 logs: format!("${{XDG_STATE_HOME:-$HOME/.local/state}}/kafka-platform/{env}"),
                 secrets: credentials_dir.map(|dir| format!("{dir}/{}", security::SECRETS_FILE)),
+                controller_meta: CONTROLLER_META,
             }
             .render(),
         )?,
