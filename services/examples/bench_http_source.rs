@@ -3,7 +3,8 @@
 //! with the same delivery guarantees (idempotent, acks=all) to the same broker in the same run.
 //!
 //! `scripts/bench-http-source.sh [records] [rounds]` runs this in release mode against a
-//! broker of its own. Each round runs the raw producer once per delivery path and batching
+//! broker of its own, then, when the local platform runs, against its 3 + 3 cluster (over
+//! SASL_SSL, 3 replicas: see [`Cluster`]). Each round runs the raw producer once per delivery path and batching
 //! tuning (a future per record, or a `ThreadedProducer` counting the answers as the connector
 //! does; librdkafka's defaults; the connector's own settings; longer linger with larger
 //! batches; lz4 compression) and the connector (alternating which goes first), each into a
@@ -69,18 +70,83 @@ async fn page(State(pages): State<Arc<Pages>>, Query(q): Query<PageQuery>) -> im
     )
 }
 
-fn admin(bootstrap: &str) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?)
+/// The variable holding the SASL password of a secured cluster: the raw clients read it,
+/// the connector is told its name (`producer.sasl.password.env`), as on the platform.
+const PASSWORD_VARIABLE: &str = "BENCH_KAFKA_PASSWORD";
+
+/// The cluster measured: its bootstrap servers (`KAFKA_BOOTSTRAP_SERVERS`), what every client
+/// adds for a secured one (`BENCH_KAFKA_SETTINGS`: `key=value` words, the password in
+/// [`PASSWORD_VARIABLE`]), and the replicas of the topics (`BENCH_REPLICATION`, default 1;
+/// the minimum in-sync is the platform's 2 where there are 3).
+struct Cluster {
+    bootstrap: String,
+    settings: Vec<(String, String)>,
+    replication: i32,
 }
 
-async fn create_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
-    let results = admin(bootstrap)?
-        .create_topics(
-            [&NewTopic::new(name, 3, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
+impl Cluster {
+    fn from_environment() -> anyhow::Result<Self> {
+        let bootstrap =
+            std::env::var("KAFKA_BOOTSTRAP_SERVERS").context("KAFKA_BOOTSTRAP_SERVERS")?;
+        let settings = std::env::var("BENCH_KAFKA_SETTINGS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|word| {
+                word.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .with_context(|| format!("BENCH_KAFKA_SETTINGS: `{word}` is not key=value"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let replication = std::env::var("BENCH_REPLICATION")
+            .map_or(Ok(1), |r| r.parse())
+            .context("BENCH_REPLICATION")?;
+        Ok(Self {
+            bootstrap,
+            settings,
+            replication,
+        })
+    }
+
+    /// A client of the cluster, with its settings and password.
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        for (key, value) in &self.settings {
+            config.set(key, value);
+        }
+        if let Ok(password) = std::env::var(PASSWORD_VARIABLE) {
+            config.set("sasl.password", password);
+        }
+        config
+    }
+
+    /// The connector's `producer.*` settings for the cluster.
+    fn producer_settings(&self) -> serde_json::Map<String, Value> {
+        let mut producer = serde_json::Map::new();
+        producer.insert("producer.bootstrap.servers".into(), json!(self.bootstrap));
+        for (key, value) in &self.settings {
+            producer.insert(format!("producer.{key}"), json!(value));
+        }
+        if std::env::var(PASSWORD_VARIABLE).is_ok() {
+            producer.insert(
+                "producer.sasl.password.env".into(),
+                json!(PASSWORD_VARIABLE),
+            );
+        }
+        producer
+    }
+}
+
+fn admin(cluster: &Cluster) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+    Ok(cluster.client().create()?)
+}
+
+async fn create_topic(cluster: &Cluster, name: &str) -> anyhow::Result<()> {
+    let min_insync = cluster.replication.min(2).to_string();
+    let topic = NewTopic::new(name, 3, TopicReplication::Fixed(cluster.replication))
+        .set("min.insync.replicas", &min_insync);
+    let results = admin(cluster)?
+        .create_topics([&topic], &AdminOptions::new())
         .await?;
     for result in results {
         result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
@@ -90,8 +156,8 @@ async fn create_topic(bootstrap: &str, name: &str) -> anyhow::Result<()> {
 
 /// Deletes the topics a measurement wrote: the broker keeps every record in memory and slows
 /// as it fills, so each measurement starts from the same, empty broker.
-async fn delete_topics(bootstrap: &str, names: &[&str]) -> anyhow::Result<()> {
-    for result in admin(bootstrap)?
+async fn delete_topics(cluster: &Cluster, names: &[&str]) -> anyhow::Result<()> {
+    for result in admin(cluster)?
         .delete_topics(names, &AdminOptions::new())
         .await?
     {
@@ -243,10 +309,9 @@ fn tunings() -> Vec<Tuning> {
 
 /// A raw producer's settings: the connector's delivery guarantees (idempotent, acks=all, no
 /// delivery timeout) with `tuning`.
-fn producer_config(bootstrap: &str, tuning: &[(&str, &str)]) -> ClientConfig {
-    let mut config = ClientConfig::new();
+fn producer_config(cluster: &Cluster, tuning: &[(&str, &str)]) -> ClientConfig {
+    let mut config = cluster.client();
     config
-        .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", "0");
@@ -303,12 +368,12 @@ async fn send(
 /// A raw producer with `tuning`: a warm-up record acknowledged, then every record sent and
 /// every acknowledgement awaited; records/s of the latter.
 async fn raw(
-    bootstrap: &str,
+    cluster: &Cluster,
     topic: &str,
     records: usize,
     tuning: &[(&str, &str)],
 ) -> anyhow::Result<Measured> {
-    let config = producer_config(bootstrap, tuning);
+    let config = producer_config(cluster, tuning);
     let producer: FutureProducer = config.create()?;
     let values = keyed_items(records);
     let warm_up = send(
@@ -362,14 +427,14 @@ impl rdkafka::producer::ProducerContext for Counting {
 /// [`raw`] through a `ThreadedProducer` that counts the answers instead of a future per
 /// record.
 async fn raw_counting(
-    bootstrap: &str,
+    cluster: &Cluster,
     topic: &str,
     records: usize,
     tuning: &[(&str, &str)],
 ) -> anyhow::Result<Measured> {
     use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
     use std::sync::atomic::Ordering::Relaxed;
-    let config = producer_config(bootstrap, tuning);
+    let config = producer_config(cluster, tuning);
     let producer: ThreadedProducer<Counting> = config.create_with_context(Counting::default())?;
     let values = keyed_items(records);
     send_counted(
@@ -421,7 +486,7 @@ async fn send_counted(
 /// The fastest of the tunings this round, each into a fresh topic; every tuning's
 /// measurement is added to `by_tuning`.
 async fn best_raw(
-    bootstrap: &str,
+    cluster: &Cluster,
     topic: &str,
     records: usize,
     by_tuning: &mut [Vec<Measured>],
@@ -429,14 +494,12 @@ async fn best_raw(
     let mut best: f64 = 0.0;
     for (i, tuning) in tunings().iter().enumerate() {
         let topic = format!("{topic}-{i}");
-        create_topic(bootstrap, &topic).await?;
+        create_topic(cluster, &topic).await?;
         let measured = match tuning.delivery {
-            Delivery::Counting => {
-                raw_counting(bootstrap, &topic, records, &tuning.settings).await?
-            }
-            Delivery::Future => raw(bootstrap, &topic, records, &tuning.settings).await?,
+            Delivery::Counting => raw_counting(cluster, &topic, records, &tuning.settings).await?,
+            Delivery::Future => raw(cluster, &topic, records, &tuning.settings).await?,
         };
-        delete_topics(bootstrap, &[&topic]).await?;
+        delete_topics(cluster, &[&topic]).await?;
         by_tuning[i].push(measured);
         best = best.max(measured.rate);
     }
@@ -456,7 +519,7 @@ struct ConnectorRun {
 
 /// The connector, from its first request to the source (every record new, a fresh topic).
 async fn connector(
-    bootstrap: &str,
+    cluster: &Cluster,
     topic: &str,
     source: &str,
     pages: &Pages,
@@ -465,19 +528,25 @@ async fn connector(
     if let Ok(mut first) = pages.first_request.lock() {
         *first = None;
     }
-    let config = ConnectorConfig::from_value(&json!({"name": topic, "config": {
-        "http.request.url": format!("{source}/items"),
-        "http.timer.interval.millis": "600000",
-        "http.response.list.pointer": "/items",
-        "http.response.record.key.pointer": "/key",
-        "http.response.record.offset.pointer": "/id",
-        "http.response.next.pointer": "/next",
-        "http.response.next.type": "cursor",
-        "kafka.topic": topic,
-        "offset.storage.topic": format!("{topic}-offsets"),
-        "offset.storage.replication.factor": "1",
-        "producer.bootstrap.servers": bootstrap,
-    }}))?;
+    let mut settings = cluster.producer_settings();
+    settings.extend(
+        json!({
+            "http.request.url": format!("{source}/items"),
+            "http.timer.interval.millis": "600000",
+            "http.response.list.pointer": "/items",
+            "http.response.record.key.pointer": "/key",
+            "http.response.record.offset.pointer": "/id",
+            "http.response.next.pointer": "/next",
+            "http.response.next.type": "cursor",
+            "kafka.topic": topic,
+            "offset.storage.topic": format!("{topic}-offsets"),
+            "offset.storage.replication.factor": cluster.replication.to_string(),
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    );
+    let config = ConnectorConfig::from_value(&json!({"name": topic, "config": settings}))?;
     let connector = Connector::new(config, Duration::from_secs(10))?;
     let started = Instant::now();
     let running = tokio::spawn(Arc::clone(&connector).run());
@@ -508,7 +577,7 @@ async fn connector(
     let committed = first.measured(records);
     connector.stop();
     running.await?;
-    delete_topics(bootstrap, &[topic, &format!("{topic}-offsets")]).await?;
+    delete_topics(cluster, &[topic, &format!("{topic}-offsets")]).await?;
     Ok(ConnectorRun {
         // Acknowledged and committed within one look: timed at the commit.
         acknowledged: acknowledged.unwrap_or(committed),
@@ -571,7 +640,7 @@ async fn main() -> anyhow::Result<()> {
     if records == 0 || rounds == 0 {
         bail!("records and rounds must each be at least 1");
     }
-    let bootstrap = std::env::var("KAFKA_BOOTSTRAP_SERVERS").context("KAFKA_BOOTSTRAP_SERVERS")?;
+    let cluster = Cluster::from_environment()?;
 
     let pages: Vec<axum::body::Bytes> = (0..records.div_ceil(PAGE))
         .map(|index| {
@@ -600,19 +669,19 @@ async fn main() -> anyhow::Result<()> {
     for round in 0..rounds {
         let raw_topic = format!("bench-raw-{run}-{round}");
         let connector_topic = format!("bench-connector-{run}-{round}");
-        create_topic(&bootstrap, &connector_topic).await?;
+        create_topic(&cluster, &connector_topic).await?;
         // Alternate which goes first (each measurement's topics are deleted after it, so
         // none runs on a broker another filled).
         let (r, c) = if round % 2 == 0 {
-            let r = best_raw(&bootstrap, &raw_topic, records, &mut by_tuning).await?;
+            let r = best_raw(&cluster, &raw_topic, records, &mut by_tuning).await?;
             (
                 r,
-                connector(&bootstrap, &connector_topic, &source, &pages, records).await?,
+                connector(&cluster, &connector_topic, &source, &pages, records).await?,
             )
         } else {
-            let c = connector(&bootstrap, &connector_topic, &source, &pages, records).await?;
+            let c = connector(&cluster, &connector_topic, &source, &pages, records).await?;
             (
-                best_raw(&bootstrap, &raw_topic, records, &mut by_tuning).await?,
+                best_raw(&cluster, &raw_topic, records, &mut by_tuning).await?,
                 c,
             )
         };
