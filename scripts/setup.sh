@@ -60,6 +60,8 @@ if [ "${KAFKA_PLATFORM_MONITORING:-0}" = 1 ]; then
   command -v prometheus-node-exporter >/dev/null 2>&1 || packages+=(prometheus-node-exporter)
   # Ansible's apt module, for the platform playbook's run against this machine.
   /usr/bin/python3 -c 'import apt' >/dev/null 2>&1 || packages+=(python3-apt)
+  # ssh-keygen and ssh-agent, which the rendered deployment script uses (its tests run it).
+  command -v ssh-agent >/dev/null 2>&1 || packages+=(openssh-client)
 fi
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -1191,17 +1191,24 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
     ));
     std::fs::create_dir_all(&venv).unwrap();
     let playbook = venv.join("ansible-playbook");
+    let executable = |path: &Path, text: &str| {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    };
+    let log_of = |step: &str| {
+        let log = scratch
+            .path()
+            .join(format!("state/kafka-platform/dev/deploy-{step}.log"));
+        std::fs::read_to_string(log).unwrap()
+    };
     let stand_in = |exit: u8| {
-        std::fs::write(
+        executable(
             &playbook,
-            format!("#!/bin/sh\necho \"ARGS $*\"\necho \"CONFIG $ANSIBLE_CONFIG\"\necho 'PLAY RECAP ***'\necho 'host : ok=3 changed=1 unreachable=0 failed=0'\nexit {exit}\n"),
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            &playbook,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+            &format!(
+                "#!/bin/sh\necho \"ARGS $*\"\necho \"CONFIG $ANSIBLE_CONFIG\"\necho 'PLAY RECAP ***'\necho 'host : ok=3 changed=1 unreachable=0 failed=0'\nexit {exit}\n"
+            ),
+        );
     };
     let run = |step: &str| {
         Command::new("sh")
@@ -1225,12 +1232,7 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
         String::from_utf8_lossy(&ran.stdout),
         "PLAY RECAP ***\nhost : ok=3 changed=1 unreachable=0 failed=0\n"
     );
-    let log = std::fs::read_to_string(
-        scratch
-            .path()
-            .join("state/kafka-platform/dev/deploy-platform.log"),
-    )
-    .unwrap();
+    let log = log_of("platform");
     let dir = out.canonicalize().unwrap();
     let dir = dir.display();
     assert!(
@@ -1247,15 +1249,13 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
     // Later runs of the kafka step: cp-ansible's rolling deployment (cp-ansible already
     // installed, as the stand-in ansible-galaxy says).
     let galaxy = venv.join("ansible-galaxy");
-    std::fs::write(
+    executable(
         &galaxy,
-        format!(
+        &format!(
             "#!/bin/sh\necho 'confluent.platform {}'\n",
             kafka_components::deploy::CP_ANSIBLE_VERSION
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&galaxy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let rolled = Command::new("sh")
         .arg(&script)
         .args(["kafka", "rolling"])
@@ -1268,12 +1268,7 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
         "{}",
         String::from_utf8_lossy(&rolled.stderr)
     );
-    let log = std::fs::read_to_string(
-        scratch
-            .path()
-            .join("state/kafka-platform/dev/deploy-kafka.log"),
-    )
-    .unwrap();
+    let log = log_of("kafka");
     assert!(
         log.contains("-e deployment_strategy=rolling -e kafka_platform_bin_dir=")
             && log.contains(" confluent.platform.all"),
@@ -1283,16 +1278,10 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
     // One replaced controller: its host key forgotten, then the nodes playbook and cp-ansible
     // limited to it, with the cluster's id another controller's meta.properties tells.
     let ansible = venv.join("ansible");
-    std::fs::write(
+    executable(
         &ansible,
         "#!/bin/sh\necho \"AD-HOC $*\" >&2\necho 'host | CHANGED | rc=0 >>'\necho 'cluster.id=Xq3fQ'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &ansible,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    );
     let home = scratch.path().join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     std::fs::write(
@@ -1301,6 +1290,21 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
          other ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFq1Tt/sd65iWyd7T82le5AqNSLw8bmmV8w/kZtmgfpr\n",
     )
     .unwrap();
+    // The deployment's key reaches both hops through an agent of the run's own, gone after.
+    let key = scratch.path().join("deploy-key");
+    succeeds(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key),
+    );
+    let agent_file = scratch.path().join("agent");
+    executable(
+        &playbook,
+        &format!(
+            "#!/bin/sh\necho \"ARGS $*\"\necho \"AGENT $(ssh-add -l)\"\necho \"$SSH_AUTH_SOCK\" >{}\necho 'PLAY RECAP ***'\n",
+            agent_file.display()
+        ),
+    );
     let host = "ip-10-0-2-10.eu-central-1.compute.internal";
     let onto_node = |role: &str| {
         Command::new("sh")
@@ -1309,6 +1313,8 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
             .env("KAFKA_PLATFORM_CACHE", scratch.path().join("cache"))
             .env("XDG_STATE_HOME", scratch.path().join("state"))
             .env("HOME", &home)
+            .env("ANSIBLE_PRIVATE_KEY_FILE", &key)
+            .env_remove("SSH_AUTH_SOCK")
             .output()
             .unwrap()
     };
@@ -1318,12 +1324,7 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
         "{}",
         String::from_utf8_lossy(&deployed.stderr)
     );
-    let log = std::fs::read_to_string(
-        scratch
-            .path()
-            .join("state/kafka-platform/dev/deploy-node-dev-controller-2.log"),
-    )
-    .unwrap();
+    let log = log_of("node-dev-controller-2");
     assert!(
         log.contains(&format!("AD-HOC kafka_controller:!{host} ")),
         "{log}"
@@ -1337,6 +1338,12 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
             "{playbook}: {log}"
         );
     }
+    assert!(log.contains("AGENT 256 SHA256:"), "{log}");
+    let socket = std::fs::read_to_string(&agent_file).unwrap();
+    assert!(
+        !Path::new(socket.trim()).exists(),
+        "the run's agent is left: {socket}"
+    );
     let known = std::fs::read_to_string(home.join(".ssh/known_hosts")).unwrap();
     assert!(
         !known.contains("dev-controller-2") && known.contains("other"),
@@ -1344,12 +1351,7 @@ fn the_deploy_script_runs_each_step_with_the_pinned_ansible_and_prints_its_recap
     );
     let broker = onto_node("broker");
     assert!(broker.status.success());
-    let log = std::fs::read_to_string(
-        scratch
-            .path()
-            .join("state/kafka-platform/dev/deploy-node-dev-controller-2.log"),
-    )
-    .unwrap();
+    let log = log_of("node-dev-controller-2");
     assert!(
         !log.contains("AD-HOC") && !log.contains("clusterid"),
         "{log}"

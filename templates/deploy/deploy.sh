@@ -12,7 +12,8 @@
 #   KAFKA_PLATFORM_BIN_DIR     the services built for the nodes (deploy.bin_dir)
 #   KAFKA_PLATFORM_COLLECTION  cp-ansible as a tarball or folder (deploy.collection; unset:
 #                              confluent.platform {{ cp_ansible }} from Ansible Galaxy)
-#   ANSIBLE_PRIVATE_KEY_FILE   the SSH key (deploy.ssh_private_key; unset: ssh-agent)
+#   ANSIBLE_PRIVATE_KEY_FILE   the SSH key (deploy.ssh_private_key; unset: ssh-agent), also for the
+#                              hop through the platform node
 set -eu
 step=${1:-}
 strategy= host= name= role=
@@ -50,6 +51,13 @@ if [ "$step" = kafka ] || [ "$step" = node ]; then
   playbook=confluent.platform.all
 else
   playbook=$here/ansible/$step.yml
+fi
+# Every node but the platform node is reached through it, and that hop does not see Ansible's
+# --private-key: the deployment's key goes into an SSH agent of this run's own.
+if [ -n "${ANSIBLE_PRIVATE_KEY_FILE:-}" ]; then
+  eval "$(ssh-agent -s)" >/dev/null
+  trap 'ssh-agent -k >/dev/null 2>&1' EXIT
+  ssh-add -q "$ANSIBLE_PRIVATE_KEY_FILE" >>"$log" 2>&1 || fail "cannot add the SSH key $ANSIBLE_PRIVATE_KEY_FILE to an agent"
 fi
 # A replaced node keeps its address but not its host key: the key kept under its name goes.
 if [ "$step" = node ] && [ -f "$HOME/.ssh/known_hosts" ]; then
