@@ -217,19 +217,34 @@ impl Webhook {
     /// time it took.
     async fn wait_for(&self, name: &str, status: &str, limit: Duration) -> Duration {
         within(limit, &format!("{name} {status}"), || async {
-            self.has(name, status)
+            self.has(name, status, None)
         })
         .await
     }
 
-    /// Whether an alert named `name` arrived with `status` (`firing`, `resolved`).
-    fn has(&self, name: &str, status: &str) -> bool {
+    /// [`Webhook::wait_for`] an alert from the scrape job `job` (an alert whose expression
+    /// reads two programs' metrics, told apart).
+    async fn wait_for_job(&self, name: &str, status: &str, job: &str, limit: Duration) -> Duration {
+        within(limit, &format!("{name} {status} from {job}"), || async {
+            self.has(name, status, Some(job))
+        })
+        .await
+    }
+
+    /// Whether an alert named `name` arrived with `status` (`firing`, `resolved`), from the
+    /// scrape job `job` if one is named.
+    fn has(&self, name: &str, status: &str, job: Option<&str>) -> bool {
         self.received.lock().unwrap().iter().any(|body| {
             body["alerts"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .any(|alert| alert["labels"]["alertname"] == name && alert["status"] == status)
+                .any(|alert| {
+                    let labels = &alert["labels"];
+                    labels["alertname"] == name
+                        && alert["status"] == status
+                        && job.is_none_or(|job| labels["job"] == job)
+                })
         })
     }
 }
@@ -1312,6 +1327,62 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
         .wait_for("ConnectorTaskFailed", "resolved", Duration::from_secs(90))
         .await;
 
+    // A connector that cannot start fails as a whole: MirrorMaker's source connector, its
+    // source cluster's name resolving nowhere, fails as the worker starts it (its admin
+    // client has no address to reach). ConnectorFailed fires from the worker's own metric
+    // and resolves once the connector is deleted.
+    let created = client
+        .post(&connect)
+        .json(
+            &serde_json::json!({"name": "e2e-failing-mirror", "config": {
+                "connector.class": "org.apache.kafka.connect.mirror.MirrorSourceConnector",
+                "source.cluster.alias": "gone",
+                "target.cluster.alias": "local",
+                "source.cluster.bootstrap.servers": "source.invalid:9092",
+                "target.cluster.bootstrap.servers": "source.invalid:9092",
+                "topics": "e2e-.*",
+            }}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    within(
+        Duration::from_secs(60),
+        "the worker reports the mirror connector failed",
+        || async {
+            let status = client
+                .get(format!("{connect}/e2e-failing-mirror/status"))
+                .send()
+                .await;
+            match status {
+                Ok(answer) => answer
+                    .json::<serde_json::Value>()
+                    .await
+                    .is_ok_and(|status| status["connector"]["state"] == "FAILED"),
+                Err(_) => false,
+            }
+        },
+    )
+    .await;
+    webhook
+        .wait_for_job(
+            "ConnectorFailed",
+            "firing",
+            "kafka-connect",
+            Duration::from_secs(90),
+        )
+        .await;
+    succeeds(client.delete(format!("{connect}/e2e-failing-mirror"))).await;
+    webhook
+        .wait_for_job(
+            "ConnectorFailed",
+            "resolved",
+            "kafka-connect",
+            Duration::from_secs(90),
+        )
+        .await;
+
     // Every query of the broker, controller and Connect dashboards returns data from the
     // running platform.
     let rendered = platform.rendered.path().join(&stack);
@@ -1491,7 +1562,7 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     let (acknowledged, failed) = writer.stop().await;
     // Every leader the zone's loss and return made came from the in-sync replicas.
     assert!(
-        !webhook.has("UncleanLeaderElections", "firing"),
+        !webhook.has("UncleanLeaderElections", "firing", None),
         "a lost zone is no unclean leader election"
     );
     assert_eq!(failed, Vec::<String>::new(), "no write failed");
@@ -1540,7 +1611,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     succeeds(client.put(&topic).json(&limit("16"))).await;
     let failed_at = Instant::now();
     webhook
-        .wait_for("ConnectorFailed", "firing", Duration::from_secs(90))
+        .wait_for_job(
+            "ConnectorFailed",
+            "firing",
+            "http-source-connector",
+            Duration::from_secs(90),
+        )
         .await;
     let status = get(&client, &format!("{connector}/connectors/{name}/status")).await;
     assert_eq!(status["connector"]["state"], "FAILED", "{status}");
@@ -1554,7 +1630,12 @@ async fn the_local_platform_runs_for_real_heals_and_leaves_nothing_behind() {
     succeeds(client.put(&topic).json(&limit("1048588"))).await;
     succeeds(client.post(format!("{connector}/connectors/{name}/restart"))).await;
     webhook
-        .wait_for("ConnectorFailed", "resolved", Duration::from_secs(90))
+        .wait_for_job(
+            "ConnectorFailed",
+            "resolved",
+            "http-source-connector",
+            Duration::from_secs(90),
+        )
         .await;
     let status = get(&client, &format!("{connector}/connectors/{name}/status")).await;
     assert_eq!(status["connector"]["state"], "RUNNING", "{status}");

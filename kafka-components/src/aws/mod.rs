@@ -47,8 +47,8 @@ pub struct Node {
     pub zone: String,
     /// Fixed private IP.
     pub private_ip: Ipv4Addr,
-    /// The private DNS name AWS gives that address ([`private_dns`]): the name Kafka
-    /// advertises, known before the instance exists.
+    /// The private DNS name AWS gives that address (`ip-10-0-1-20.<region>.compute.internal`):
+    /// the name Kafka advertises, known before the instance exists.
     pub private_dns: String,
     /// The instance.
     pub instance: Instance,
