@@ -306,6 +306,12 @@ fn the_real_validators_accept_the_rendered_files() {
         broker2["ansible_ssh_common_args"],
         "-o ProxyJump=ec2-user@203.0.113.40 -o HostKeyAlias=dev-broker-2"
     );
+    // A Connect node's key under its name and instance id: a replaced one is new to SSH.
+    let connect = &listed["_meta"]["hostvars"]["ip-10-0-1-30.eu-central-1.compute.internal"];
+    assert_eq!(
+        connect["ansible_ssh_common_args"],
+        "-o ProxyJump=ec2-user@203.0.113.40 -o HostKeyAlias=dev-connect-1-i-connect0"
+    );
     let platform = &listed["_meta"]["hostvars"]["ip-10-0-1-40.eu-central-1.compute.internal"];
     assert_eq!(platform["ansible_host"], "203.0.113.40");
     assert!(

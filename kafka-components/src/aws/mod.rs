@@ -594,9 +594,12 @@ fn register_roll(
 /// Which [`NodeFacts`] [`node_facts`] describes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Facts {
-    /// What the renderers read: known before any Kafka, Connect node exists (the
-    /// inventory reaches them through the platform node at their private addresses), so
-    /// the files wait on no node but the platform node; their ids and public IPs are empty.
+    /// What the renderers read: a controller or broker known before its instance exists
+    /// (the inventory reaches it through the platform node at its private address, its host
+    /// key kept under its name), so the files wait on no node a roll replaces; its id and
+    /// public IP are empty. The Connect and platform nodes as applied: a replaced one changes
+    /// the files (the Connect node's host key is kept under its name and instance id), and
+    /// every step deploys onto it again.
     Known,
     /// Everything, for the `nodes` output: each instance's id and public IP too.
     Applied,
@@ -618,7 +621,7 @@ fn node_facts(env: &str, nodes: &[Node], facts: Facts) -> Output<Vec<NodeFacts>>
             private_dns: n.private_dns.clone(),
             port_shift: 0,
         };
-        if facts == Known && n.role != Role::Platform {
+        if facts == Known && matches!(n.role, Role::Controller | Role::Broker) {
             return Output::known(known);
         }
         n.instance

@@ -52,7 +52,7 @@ struct Host<'a> {
     /// node's private IP through it ([`Host::jump`]); without a platform node, each public IP.
     address: &'a str,
     /// The SSH options that reach the host through the platform node: `ProxyJump`, and its
-    /// host key kept under its node name (a replaced node keeps its address, not its key).
+    /// host key kept under [`host_key_alias`] (a replaced node keeps its address, not its key).
     jump: Option<String>,
     /// Its certificate and key files, on a SASL_SSL platform.
     tls: Option<(String, String)>,
@@ -296,6 +296,17 @@ fn inventory<'a>(
     }
 }
 
+/// The name a node's SSH host key is kept under. A controller or broker: its name, which its
+/// own deployment step forgets when it deploys onto a replacement (its instance is not known
+/// to the files: a roll replaces it). Any other node: its name and instance id, so a
+/// replacement is a new name, learned at first contact.
+fn host_key_alias(node: &NodeFacts) -> String {
+    match node.role {
+        Role::Controller | Role::Broker => node.name.clone(),
+        Role::Connect | Role::Platform => format!("{}-{}", node.name, node.id),
+    }
+}
+
 /// The inventory's host groups, one per role that has nodes.
 fn groups<'a>(config: &'a PlatformConfig, nodes: &'a [NodeFacts]) -> Vec<Group<'a>> {
     let credentials_dir = config.security.sasl_ssl_credentials();
@@ -333,7 +344,7 @@ fn groups<'a>(config: &'a PlatformConfig, nodes: &'a [NodeFacts]) -> Vec<Group<'
                             "-o ProxyJump={}@{} -o HostKeyAlias={}",
                             config.ssh_user(),
                             jump.address(),
-                            node.name
+                            host_key_alias(node)
                         )
                     }),
                 tls: credentials_dir
