@@ -8,8 +8,9 @@
 //! a role (EC2 may describe instances) and its instance profile. Nodes: controllers, brokers,
 //! Connect and platform nodes spread round-robin over the zones, each with a fixed private IP
 //! (`<role base> + index / zones` in its zone's /24) and the private DNS name AWS gives that
-//! address, named `<stack>-<role>-<n>`: what the configuration says of a node is known before
-//! its instance exists, so a node replaced while the others roll is deployed onto before them.
+//! address, named `<stack>-<role>-<n>`: what the configuration says of a controller or broker
+//! is known before its instance exists, so one replaced while the others roll is deployed onto
+//! before them.
 //!
 //! Registered inside [`Stack::with_prefix`], every resource and output name starts with the
 //! prefix, and so does every name AWS needs unique (`<stack>-<prefix>kafka`, the key pair's,
