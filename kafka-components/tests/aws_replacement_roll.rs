@@ -14,9 +14,8 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use emulator::*;
-use iac_core::{ApplyOptions, Stack};
+use iac_core::Stack;
 use kafka_components::KafkaPlatform;
 use kafka_components::deploy::{ANSIBLE_CORE_VERSION, CP_ANSIBLE_VERSION};
 
@@ -68,11 +67,9 @@ fn append(events: &Path, line: &str) {
 /// The instance id and private DNS name of each of the stack's brokers not terminated, by
 /// node name (`broker-2`).
 async fn brokers(ec2: &aws_sdk_ec2::Client, stack: &str) -> BTreeMap<String, (String, String)> {
-    let brokers = Filter::builder().name("tag:role").values("broker").build();
-    instances(ec2, stack, brokers)
+    live_brokers(ec2, stack)
         .await
         .iter()
-        .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated))
         .map(|i| {
             let name = name_tag(i.tags());
             let node = name.trim_start_matches(&format!("{stack}-")).to_owned();
@@ -176,11 +173,7 @@ async fn the_roll() {
 
     let first = program(40);
     let plan = engine.preview(&first).await.unwrap();
-    let applied = engine
-        .apply(&first, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(applied.is_success(), "{applied}");
+    apply_plan(&engine, &first, &plan).await;
     let made = brokers(&ec2, &name).await;
     assert_eq!(made.len(), 3, "{made:?}");
     let first_runs = std::fs::read_to_string(&events).unwrap();
@@ -207,11 +200,7 @@ async fn the_roll() {
         ),
         "{preview}"
     );
-    let applied = engine
-        .apply(&bigger, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(applied.is_success(), "{applied}");
+    let applied = apply_plan(&engine, &bigger, &plan).await;
     assert_eq!(applied.counts.replace, 3, "{applied}");
 
     // Each broker: asked before (the ones before it replaced), replaced, deployed onto alone
@@ -237,10 +226,6 @@ async fn the_roll() {
         );
     }
 
-    let destroyed = engine
-        .destroy(&name, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(destroyed.is_success(), "{destroyed}");
+    destroy_stack(&engine, &name).await;
     assert!(instance_names(&ec2, &name).await.is_empty());
 }

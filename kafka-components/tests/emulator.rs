@@ -10,10 +10,9 @@ mod emulator;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use emulator::*;
 use iac_aws::{Vpc, VpcArgs};
-use iac_core::{ApplyOptions, Stack};
+use iac_core::Stack;
 use kafka_components::{KafkaNetwork, KafkaPlatform};
 
 /// The `Name` tags of the stack's VPCs, as the emulator has them.
@@ -73,11 +72,7 @@ async fn two_prefixed_platforms_and_the_stacks_own_vpc_share_one_stack() {
         "{}",
         plan.render()
     );
-    let applied = engine
-        .apply(&program, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(applied.is_success(), "{applied}");
+    apply_plan(&engine, &program, &plan).await;
     assert_eq!(
         vpc_names(&ec2, &name).await,
         [
@@ -112,11 +107,7 @@ async fn two_prefixed_platforms_and_the_stacks_own_vpc_share_one_stack() {
         );
     }
 
-    let destroyed = engine
-        .destroy(&name, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(destroyed.is_success(), "{destroyed}");
+    let destroyed = destroy_stack(&engine, &name).await;
     assert_eq!(destroyed.counts.delete, 2 * 40 + 1);
     assert!(vpc_names(&ec2, &name).await.is_empty());
     assert!(instance_names(&ec2, &name).await.is_empty());
@@ -170,11 +161,7 @@ async fn a_kafka_stack_runs_in_the_network_another_stack_made() {
     let network_program = stack.build().unwrap();
     let plan = engine.preview(&network_program).await.unwrap();
     assert_eq!(plan.record().counts().create, 10, "{}", plan.render());
-    let applied = engine
-        .apply(&network_program, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(applied.is_success(), "{applied}");
+    apply_plan(&engine, &network_program, &plan).await;
     let subnets = subnet_ids(&ec2, &network).await;
     assert_eq!(subnets.len(), 3);
 
@@ -189,11 +176,7 @@ async fn a_kafka_stack_runs_in_the_network_another_stack_made() {
         "{text}"
     );
     assert_eq!(plan.record().counts().create, 30, "{text}");
-    let applied = engine
-        .apply(&program, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(applied.is_success(), "{applied}");
+    apply_plan(&engine, &program, &plan).await;
     assert!(
         vpc_names(&ec2, &kafka).await.is_empty(),
         "the Kafka stack makes no network"
@@ -218,11 +201,7 @@ async fn a_kafka_stack_runs_in_the_network_another_stack_made() {
 
     // Destroyed in the reverse order: nothing of either is left.
     for stack in [&kafka, &network] {
-        let destroyed = engine
-            .destroy(stack, &ApplyOptions::default())
-            .await
-            .unwrap();
-        assert!(destroyed.is_success(), "{destroyed}");
+        destroy_stack(&engine, stack).await;
     }
     assert!(instance_names(&ec2, &kafka).await.is_empty());
     assert!(subnet_ids(&ec2, &network).await.is_empty());
@@ -235,11 +214,9 @@ type Seen = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
 
 /// The instance type of each of the stack's brokers not terminated, by Name tag.
 async fn broker_types(ec2: &aws_sdk_ec2::Client, stack: &str) -> BTreeMap<String, String> {
-    let brokers = Filter::builder().name("tag:role").values("broker").build();
-    instances(ec2, stack, brokers)
+    live_brokers(ec2, stack)
         .await
         .iter()
-        .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated))
         .map(|i| {
             let kind = i.instance_type().map(|t| t.as_str().to_owned());
             (name_tag(i.tags()), kind.unwrap_or_default())
@@ -279,11 +256,7 @@ async fn a_new_instance_type_for_the_brokers_rolls_them_one_at_a_time_behind_the
     };
     let first = program("m7i-flex.large");
     let plan = engine.preview(&first).await.unwrap();
-    let applied = engine
-        .apply(&first, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(applied.is_success(), "{applied}");
+    apply_plan(&engine, &first, &plan).await;
 
     let resized = program("m5.xlarge");
     let plan = engine.preview(&resized).await.unwrap();
@@ -293,11 +266,7 @@ async fn a_new_instance_type_for_the_brokers_rolls_them_one_at_a_time_behind_the
             .contains("\nRolling, one at a time:\n  kafka: broker-1 → broker-2 → broker-3, gate: "),
         "{preview}"
     );
-    let applied = engine
-        .apply(&resized, &plan, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(applied.is_success(), "{applied}");
+    let applied = apply_plan(&engine, &resized, &plan).await;
     let operation = |resource: &str| {
         plan.record()
             .steps
@@ -337,10 +306,6 @@ async fn a_new_instance_type_for_the_brokers_rolls_them_one_at_a_time_behind_the
         .map(|v| v.into_iter().map(str::to_owned).collect::<Vec<_>>()),
     );
 
-    let destroyed = engine
-        .destroy(&name, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(destroyed.is_success(), "{destroyed}");
+    destroy_stack(&engine, &name).await;
     assert!(instance_names(&ec2, &name).await.is_empty());
 }

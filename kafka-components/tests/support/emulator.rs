@@ -3,9 +3,9 @@
 
 use std::future::Future;
 
-use aws_sdk_ec2::types::{Filter, Instance};
+use aws_sdk_ec2::types::{Filter, Instance, InstanceStateName};
 use iac_aws::{AwsProvider, AwsSettings};
-use iac_core::{Engine, FileBackend, Providers};
+use iac_core::{ApplyOptions, ApplySummary, Engine, FileBackend, Plan, Program, Providers};
 use iac_local::LocalProvider;
 use kafka_components::PlatformConfig;
 
@@ -151,4 +151,32 @@ where
         });
     }
     ports
+}
+
+/// Applies `plan` of `program`, which must succeed.
+pub(crate) async fn apply_plan(engine: &Engine, program: &Program, plan: &Plan) -> ApplySummary {
+    let applied = engine
+        .apply(program, plan, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(applied.is_success(), "{applied}");
+    applied
+}
+
+/// Destroys `stack`, which must succeed.
+pub(crate) async fn destroy_stack(engine: &Engine, stack: &str) -> ApplySummary {
+    let destroyed = engine
+        .destroy(stack, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(destroyed.is_success(), "{destroyed}");
+    destroyed
+}
+
+/// The stack's broker instances not terminated.
+pub(crate) async fn live_brokers(ec2: &aws_sdk_ec2::Client, stack: &str) -> Vec<Instance> {
+    let brokers = Filter::builder().name("tag:role").values("broker").build();
+    let mut live = instances(ec2, stack, brokers).await;
+    live.retain(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated));
+    live
 }
