@@ -1,45 +1,47 @@
-//! An environment: its file loaded, the programs it runs built, and its platform registered
-//! as a stack program.
+//! An environment: its file loaded, the programs it runs built, and its platform registered.
 
 use std::path::PathBuf;
 
-use iac_core::{Program, Stack};
+use iac_cli::Error;
+use iac_core::Stack;
 use kafka_components::{
     Credentials, KafkaPlatform, LocalPlatform, LocalService, PlatformConfig, Site,
 };
 
-use crate::cli::{Target, Targeting};
 use crate::error::StacksError;
+use crate::platform::{Flags, PlanFlags};
 
-/// An environment as loaded: its name, its configuration and the file it came from.
+/// An environment as loaded: its name, its configuration, the file it came from and where
+/// its configuration is rendered.
 pub(crate) struct Env {
     pub(crate) name: String,
     pub(crate) config: PlatformConfig,
     pub(crate) file: PathBuf,
+    /// `<render dir>/<env>`, absolute, so the state means the same folder whatever the
+    /// working directory of a later run.
+    pub(crate) rendered: PathBuf,
+    /// What the registered platform offers a person, once registered.
+    pub(crate) registered: Option<Registered>,
 }
 
 /// Loads `<env dir>/<env>.toml`, its credentials folder resolved.
-pub(crate) fn load(target: &Target) -> Result<Env, StacksError> {
-    let dir = target.env_dir();
-    let mut config = PlatformConfig::load(&dir, &target.env)?;
-    let file = dir.join(format!("{}.toml", target.env));
+pub(crate) fn load(name: &str, flags: &Flags) -> Result<Env, Error> {
+    let dir = flags.env_dir();
+    let mut config = PlatformConfig::load(&dir, name).map_err(StacksError::from)?;
+    let file = dir.join(format!("{name}.toml"));
     if let Some(home) = std::env::home_dir() {
-        config.security.resolve_credentials_dir(&target.env, &home);
+        config.security.resolve_credentials_dir(name, &home);
     }
+    let rendered = flags.render_dir.join(name);
+    let rendered = std::path::absolute(&rendered)
+        .map_err(Error::io(format!("cannot resolve {}", rendered.display())))?;
     Ok(Env {
-        name: target.env.clone(),
+        name: name.to_owned(),
         config,
         file,
+        rendered,
+        registered: None,
     })
-}
-
-/// Where the rendered configuration of the environment goes: absolute, so the state means
-/// the same folder whatever the working directory of a later run.
-pub(crate) fn rendered_dir(env: &Env, target: &Target) -> Result<String, StacksError> {
-    let dir = target.render_dir.join(&env.name);
-    std::path::absolute(&dir)
-        .map(|d| d.to_string_lossy().into_owned())
-        .map_err(StacksError::io(format!("cannot resolve {}", dir.display())))
 }
 
 /// What a registered platform offers a person.
@@ -50,11 +52,10 @@ pub(crate) struct Registered {
     pub(crate) credentials: Option<Credentials>,
 }
 
-/// The environment's platform registered on a stack of its name (the policies checked
-/// first), and what it offers a person.
-pub(crate) fn program(env: &Env, target: &Target) -> Result<(Program, Registered), StacksError> {
-    let mut stack = Stack::new(env.name.clone());
-    let rendered = rendered_dir(env, target)?;
+/// The environment's platform registered on `stack` (the policies checked first); what it
+/// offers a person is kept in the environment.
+pub(crate) fn register(env: &mut Env, stack: &mut Stack) -> Result<(), StacksError> {
+    let rendered = env.rendered.to_string_lossy().into_owned();
     let policy = |errors| StacksError::Policy {
         file: env.file.clone(),
         errors,
@@ -62,13 +63,13 @@ pub(crate) fn program(env: &Env, target: &Target) -> Result<(Program, Registered
     let registered = match &env.config.site {
         Site::Aws(_) => Registered {
             services: Vec::new(),
-            credentials: KafkaPlatform::register(&mut stack, &env.config, &rendered)
+            credentials: KafkaPlatform::register(stack, &env.config, &rendered)
                 .map_err(policy)?
                 .credentials,
         },
         Site::Local(_) => {
             let platform = LocalPlatform::register(
-                &mut stack,
+                stack,
                 &env.config,
                 &rendered,
                 &env.file.display().to_string(),
@@ -80,7 +81,8 @@ pub(crate) fn program(env: &Env, target: &Target) -> Result<(Program, Registered
             }
         }
     };
-    Ok((stack.build()?, registered))
+    env.registered = Some(registered);
+    Ok(())
 }
 
 /// Builds what the environment runs from this workspace before it is planned — a local
@@ -90,15 +92,15 @@ pub(crate) fn program(env: &Env, target: &Target) -> Result<(Program, Registered
 pub(crate) fn build_programs(
     env: &Env,
     json: bool,
-    targeting: Option<&Targeting>,
-) -> Result<(), StacksError> {
+    flags: Option<&PlanFlags>,
+) -> Result<(), Error> {
     let (build, what, field) = match &env.config.site {
         Site::Local(site) => (site.build.as_ref(), "the local programs", "local.build"),
         Site::Aws(site) => (
             site.deploy
                 .build
                 .as_ref()
-                .filter(|_| site.deploy.enabled && !targeting.is_some_and(|t| t.skip_deploy)),
+                .filter(|_| site.deploy.enabled && !flags.is_some_and(|f| f.skip_deploy)),
             "the services for the nodes",
             "deploy.build",
         ),
@@ -131,7 +133,7 @@ pub(crate) fn build_programs(
     }
     let status = command
         .status()
-        .map_err(StacksError::io(format!("cannot run `{build}`")))?;
+        .map_err(Error::io(format!("cannot run `{build}`")))?;
     if status.success() {
         Ok(())
     } else {
@@ -140,6 +142,7 @@ pub(crate) fn build_programs(
             field,
             file: env.file.clone(),
             status: status.to_string(),
-        })
+        }
+        .into())
     }
 }

@@ -10,7 +10,7 @@ use iac_core::StopSignal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
-use crate::error::{EXIT_INTERRUPTED, EXIT_TERMINATED, StacksError};
+use crate::error::{Error, exit};
 
 /// Listens for SIGINT and SIGTERM while it lives.
 pub(crate) struct Interrupts {
@@ -20,18 +20,18 @@ pub(crate) struct Interrupts {
 
 impl Interrupts {
     /// Stops `stop` on the first signal; exits the process on the second.
-    pub(crate) fn watch(stop: StopSignal) -> Result<Self, StacksError> {
+    pub(crate) fn watch(stop: StopSignal) -> Result<Self, Error> {
         let mut interrupt =
-            signal(SignalKind::interrupt()).map_err(StacksError::io("cannot listen for Ctrl-C"))?;
+            signal(SignalKind::interrupt()).map_err(Error::io("cannot listen for Ctrl-C"))?;
         let mut terminate = signal(SignalKind::terminate())
-            .map_err(StacksError::io("cannot listen for SIGTERM"))?;
+            .map_err(Error::io("cannot listen for SIGTERM"))?;
         let first = Arc::new(AtomicU8::new(0));
         let seen = Arc::clone(&first);
         let task = tokio::spawn(async move {
             loop {
                 let code = tokio::select! {
-                    _ = interrupt.recv() => EXIT_INTERRUPTED,
-                    _ = terminate.recv() => EXIT_TERMINATED,
+                    _ = interrupt.recv() => exit::INTERRUPTED,
+                    _ = terminate.recv() => exit::TERMINATED,
                 };
                 if let Err(earlier) =
                     seen.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst)

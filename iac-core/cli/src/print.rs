@@ -1,14 +1,8 @@
-//! What the CLI prints: plans, outputs, JSON documents, and what an applied environment
-//! offers.
+//! What the command line prints: plans, outputs and JSON documents.
 
 use std::collections::BTreeMap;
 
 use iac_core::{Plan, Shown};
-use kafka_components::deploy;
-
-use crate::cli::Target;
-use crate::environment::{Env, Registered, rendered_dir};
-use crate::error::StacksError;
 
 pub(crate) fn print_plan(plan: &Plan, json: bool) {
     if json {
@@ -58,44 +52,5 @@ pub(crate) fn print_outputs(outputs: &BTreeMap<String, Shown>, json: bool) {
             }
             other => println!("  {key}: {other}"),
         }
-    }
-}
-
-/// After a successful apply: where the configuration is, and what a local platform offers.
-pub(crate) fn show_what_runs(
-    registered: &Registered,
-    env: &Env,
-    target: &Target,
-) -> Result<(), StacksError> {
-    println!("\nConfiguration rendered to {}", rendered_dir(env, target)?);
-    if !registered.services.is_empty() {
-        println!("\nRunning on this machine:");
-        for service in &registered.services {
-            println!("  {:<22} {}", service.name, service.url);
-        }
-    }
-    if let Some(credentials) = &registered.credentials {
-        println!(
-            "\nKeys and passwords (mode 0600; never commit them) in {}:",
-            credentials.dir
-        );
-        for file in &credentials.files {
-            println!("  {file}");
-        }
-    }
-    Ok(())
-}
-
-/// On AWS with `[deploy]` off: what `apply` would run after the files, were it on.
-pub(crate) fn show_deploy_off(env: &Env) {
-    if let Some(site) = env.config.aws()
-        && !site.deploy.enabled
-    {
-        let steps: Vec<&str> = deploy::steps(&env.config).map(|s| s.name).collect();
-        println!(
-            "Deploy: off (`enabled = false` under [deploy] in {}); on, apply would run after the files: {}",
-            env.file.display(),
-            steps.join(", ")
-        );
     }
 }

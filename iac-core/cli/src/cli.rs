@@ -1,31 +1,70 @@
-//! The command line: the verbs and their flags, as clap parses them.
+//! The command line: the verbs and their flags, as clap parses them, with the program's own
+//! flags and verbs among them.
 
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use iac_core::{DEFAULT_PARALLELISM, Targets};
-use kafka_components::{PlatformConfig, deploy};
+
+use crate::program::StackProgram;
 
 #[derive(Parser)]
-#[command(
-    name = "stacks",
-    version,
-    about = "Stand up and manage a Kafka platform environment"
-)]
-pub(crate) struct Cli {
+pub(crate) struct Cli<P: StackProgram> {
     #[command(subcommand)]
-    pub(crate) verb: Verb,
+    pub(crate) verb: Verb<P>,
+}
+
+/// No flags of the program's own.
+#[derive(Args, Debug, Clone, Copy, Default)]
+pub struct NoFlags {}
+
+/// No verbs of the program's own.
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum NoVerbs {}
+
+/// The command line of `P` parsed from `args`: named, described and versioned as `P` says,
+/// its stack argument too.
+pub(crate) fn parse<P: StackProgram>(
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<Cli<P>, clap::Error> {
+    let command = name_the_stack::<P>(
+        Cli::<P>::command()
+            .name(P::NAME)
+            .bin_name(P::NAME)
+            .about(P::ABOUT)
+            .version(P::VERSION),
+    );
+    let mut matches = command.try_get_matches_from(args)?;
+    Cli::<P>::from_arg_matches_mut(&mut matches)
+}
+
+/// The stack argument of every verb named and described as `P` says.
+fn name_the_stack<P: StackProgram>(mut command: clap::Command) -> clap::Command {
+    if command.get_arguments().any(|a| a.get_id() == "stack") {
+        command = command.mut_arg("stack", |arg| {
+            arg.value_name(P::STACK_ARG).help(P::STACK_HELP)
+        });
+    }
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    for name in names {
+        command = command.mut_subcommand(name, name_the_stack::<P>);
+    }
+    command
 }
 
 #[derive(Subcommand)]
-pub(crate) enum Verb {
+pub(crate) enum Verb<P: StackProgram> {
     /// Show what apply would change.
     Preview {
         #[command(flatten)]
-        target: Target,
+        target: Target<P::Flags>,
         #[command(flatten)]
-        planning: Planning,
+        planning: Planning<P::PlanFlags>,
         /// Save the plan, to apply exactly it later with `apply --plan`.
         #[arg(long, value_name = "FILE")]
         plan_out: Option<PathBuf>,
@@ -33,56 +72,51 @@ pub(crate) enum Verb {
         #[arg(long)]
         detailed_exitcode: bool,
     },
-    /// Make the environment match its configuration.
+    /// Make the stack match its program.
     Apply {
         #[command(flatten)]
-        target: Target,
+        target: Target<P::Flags>,
         #[command(flatten)]
         run: RunArgs,
         #[command(flatten)]
-        planning: Planning,
+        planning: Planning<P::PlanFlags>,
         /// Apply exactly this saved plan (refused if anything changed since; it carries the
         /// replacements it was made with).
         #[arg(long, value_name = "FILE", conflicts_with_all = ["replace", "refresh", "targets"])]
         plan: Option<PathBuf>,
     },
-    /// Delete every resource of the environment (with --target: those and what depends on
-    /// them).
+    /// Delete every resource of the stack (with --target: those and what depends on them).
     Destroy {
         #[command(flatten)]
-        target: Target,
+        target: Target<P::Flags>,
         #[command(flatten)]
         run: RunArgs,
         /// Only this resource and what depends on it (repeatable).
         #[arg(long = "target", value_name = "NAME")]
         targets: Vec<String>,
     },
-    /// Read every resource from AWS, record drift, resolve interrupted operations.
+    /// Read every resource, record drift, resolve interrupted operations.
     Refresh {
         #[command(flatten)]
-        target: Target,
+        target: Target<P::Flags>,
         #[command(flatten)]
-        targeting: Targeting,
+        targeting: Targeting<P::PlanFlags>,
     },
-    /// Print the environment's outputs (secrets as `[secret]`).
+    /// Print the stack's outputs (secrets as `[secret]`).
     Outputs {
         #[command(flatten)]
-        target: Target,
+        target: Target<P::Flags>,
         /// Print the secret outputs' values too.
         #[arg(long)]
         show_secrets: bool,
     },
-    /// Write the configuration files rendered from the applied environment again (apply
-    /// keeps them as the stack's `config` resource).
-    Render {
-        #[command(flatten)]
-        target: Target,
-    },
+    #[command(flatten)]
+    Own(P::Verbs),
     /// Adopt an object that exists already as the program's resource NAME (tagged as this
     /// stack's); the next preview shows what the program would change of it.
     Import {
         #[command(flatten)]
-        target: Target,
+        target: Target<P::Flags>,
         /// The resource's type token, as the program registers it (`aws:ec2:Vpc`).
         #[arg(value_name = "TYPE")]
         type_token: String,
@@ -94,22 +128,22 @@ pub(crate) enum Verb {
     /// Read or change a stack's recorded state, or move it between backends.
     State {
         #[command(subcommand)]
-        action: StateVerb,
+        action: StateVerb<P::Flags>,
     },
 }
 
 #[derive(Subcommand)]
-pub(crate) enum StateVerb {
+pub(crate) enum StateVerb<F: Args> {
     /// List the recorded resources: name, type, id.
     List {
         #[command(flatten)]
-        target: Target,
+        target: Target<F>,
     },
     /// Show one recorded resource: its id, dependencies, inputs and outputs (secrets as
     /// `[secret]`).
     Show {
         #[command(flatten)]
-        target: Target,
+        target: Target<F>,
         /// The resource's name in the stack.
         name: String,
     },
@@ -117,7 +151,7 @@ pub(crate) enum StateVerb {
     /// depend on, unless --force).
     Delete {
         #[command(flatten)]
-        target: Target,
+        target: Target<F>,
         /// The resource's name in the stack.
         name: String,
         /// Forget it even so.
@@ -128,7 +162,7 @@ pub(crate) enum StateVerb {
     /// replaced.
     Rename {
         #[command(flatten)]
-        target: Target,
+        target: Target<F>,
         /// Its recorded name.
         old: String,
         /// Its name in the program now.
@@ -137,56 +171,54 @@ pub(crate) enum StateVerb {
     /// Print the stack's state as one JSON document (secrets stay encrypted).
     Export {
         #[command(flatten)]
-        target: Target,
+        target: Target<F>,
     },
     /// Store a document `state export` printed as the stack's state, under its lock;
     /// refused when the stack has state already.
     Import {
         #[command(flatten)]
-        target: Target,
+        target: Target<F>,
         /// The exported state (`-`: standard input).
         file: PathBuf,
     },
 }
 
+/// What every verb that names a stack takes: the stack, where its state is, how to print,
+/// the lock, and the program's own flags. Public for a program's own verbs.
 #[derive(Args)]
-pub(crate) struct Target {
-    /// The environment: a file `<env>.toml` in the environments folder.
-    pub(crate) env: String,
-    /// Folder of environment files [default: `stacks/envs` in the working directory, else
-    /// `envs`].
-    #[arg(long, env = "STACKS_ENV_DIR")]
-    pub(crate) env_dir: Option<PathBuf>,
-    /// Folder of state files (one stack per environment).
+pub struct Target<F: Args> {
+    /// The stack's name (how `--help` names it is the program's).
+    pub stack: String,
+    /// The program's own flags.
+    #[command(flatten)]
+    pub program: F,
+    /// Folder of state files (one per stack).
     #[arg(long, env = "IAC_STATE_DIR", default_value = ".iac/state")]
-    pub(crate) state_dir: PathBuf,
+    pub state_dir: PathBuf,
     /// Keep state in a bucket instead, `s3://<bucket>/<prefix>` (snapshot, journal and
     /// lock as objects; the AWS settings of the environment variables apply).
     #[arg(long, env = "IAC_BACKEND", value_name = "URL")]
-    pub(crate) backend: Option<String>,
-    /// Folder of rendered configuration (one subfolder per environment).
-    #[arg(long, env = "STACKS_RENDER_DIR", default_value = ".iac/rendered")]
-    pub(crate) render_dir: PathBuf,
+    pub backend: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
-    pub(crate) json: bool,
+    pub json: bool,
     /// Break the stack's lock, then continue: for a lock left on another host by a run
     /// that is gone (one left on this host is taken over by itself). Refused while the
     /// holder runs on this host.
     #[arg(long)]
-    pub(crate) force_unlock: bool,
+    pub force_unlock: bool,
     /// Wait this long for a run that holds the stack's lock (`30s`, `5m`) instead of
     /// failing at once.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-    pub(crate) lock_timeout: Option<Duration>,
+    pub lock_timeout: Option<Duration>,
     /// Provider operations running at once (at least 1).
     #[arg(long, default_value_t = DEFAULT_PARALLELISM, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-    pub(crate) parallel: usize,
+    pub parallel: usize,
 }
 
 /// How `preview` and `apply` plan.
 #[derive(Args)]
-pub(crate) struct Planning {
+pub(crate) struct Planning<F: Args> {
     /// Replace this resource even if nothing of it changed, through the normal replacement
     /// order (repeatable).
     #[arg(long, value_name = "NAME")]
@@ -195,28 +227,33 @@ pub(crate) struct Planning {
     #[arg(long)]
     pub(crate) refresh: bool,
     #[command(flatten)]
-    pub(crate) targeting: Targeting,
+    pub(crate) targeting: Targeting<F>,
 }
 
 /// Which resources a run covers.
 #[derive(Args)]
-pub(crate) struct Targeting {
+pub(crate) struct Targeting<F: Args> {
     /// Only this resource and what it needs; the rest is left as recorded (repeatable).
     #[arg(long = "target", value_name = "NAME")]
     pub(crate) targets: Vec<String>,
     /// With --target: also what depends on the targets.
     #[arg(long, requires = "targets")]
     pub(crate) target_dependents: bool,
-    /// Everything but the deployment onto the nodes (Ansible): its steps are left as recorded.
-    #[arg(long, conflicts_with = "targets")]
-    pub(crate) skip_deploy: bool,
+    /// The program's own flags of a run.
+    #[command(flatten)]
+    pub(crate) program: F,
 }
 
-impl Targeting {
-    /// The targets of a run of the platform of `config`.
-    pub(crate) fn targets(&self, config: &PlatformConfig) -> Targets {
-        if self.skip_deploy {
-            return Targets::all_but(deploy::command_names(config));
+impl<F: Args> Targeting<F> {
+    /// The targets of a run: those named, else every resource but what the program leaves
+    /// as recorded.
+    pub(crate) fn targets<P: StackProgram<PlanFlags = F>>(
+        &self,
+        program: &P,
+        env: &P::Env,
+    ) -> Targets {
+        if self.targets.is_empty() {
+            return Targets::all_but(program.left_as_recorded(env, &self.program));
         }
         Targets {
             names: self.targets.iter().cloned().collect(),
@@ -231,15 +268,4 @@ pub(crate) struct RunArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub(crate) yes: bool,
-}
-
-impl Target {
-    /// `--env-dir`, else `stacks/envs` when the working directory has it, else `envs`.
-    pub(crate) fn env_dir(&self) -> PathBuf {
-        match &self.env_dir {
-            Some(dir) => dir.clone(),
-            None if Path::new("stacks/envs").is_dir() => PathBuf::from("stacks/envs"),
-            None => PathBuf::from("envs"),
-        }
-    }
 }

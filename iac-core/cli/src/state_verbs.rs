@@ -1,17 +1,17 @@
-//! `stacks state …`: read or change a stack's recorded state, or move it between backends.
+//! `state …`: read or change a stack's recorded state, or move it between backends.
 
 use std::path::Path;
 
+use clap::Args;
 use iac_core::state::{Checkpoint, StateBackend};
 use iac_core::{Engine, Shown};
 
 use crate::cli::{StateVerb, Target};
-use crate::error::{EXIT_OK, StacksError};
+use crate::error::{Error, exit};
 use crate::print::{shown_json, to_json};
-use crate::wiring::{backend, state_engine};
 
 /// Runs a state verb.
-pub(crate) async fn run(verb: &StateVerb) -> Result<u8, StacksError> {
+pub(crate) async fn run<F: Args>(verb: &StateVerb<F>) -> Result<u8, Error> {
     match verb {
         StateVerb::List { target } => list(target).await,
         StateVerb::Show { target, name } => show(target, name).await,
@@ -45,24 +45,24 @@ fn record_json(r: &iac_core::state::ResourceState, detailed: bool) -> serde_json
 }
 
 /// The stack's state, decrypted; a stack without state is the user's to check.
-async fn recorded(engine: &Engine, stack: &str) -> Result<Checkpoint, StacksError> {
+async fn recorded(engine: &Engine, stack: &str) -> Result<Checkpoint, Error> {
     engine
         .state(stack)
         .await?
-        .ok_or_else(|| StacksError::NoState {
+        .ok_or_else(|| Error::NoState {
             stack: stack.to_owned(),
         })
 }
 
 /// `state list`: a line per record (name, type, id, flags), or JSON.
-async fn list(target: &Target) -> Result<u8, StacksError> {
-    let checkpoint = recorded(&state_engine(target)?, &target.env).await?;
+async fn list<F: Args>(target: &Target<F>) -> Result<u8, Error> {
+    let checkpoint = recorded(&target.state_engine()?, &target.stack).await?;
     let records: Vec<_> = checkpoint.resources.iter().collect();
     if target.json {
         let listed: Vec<serde_json::Value> =
             records.iter().map(|r| record_json(r, false)).collect();
         println!("{}", to_json(&listed));
-        return Ok(EXIT_OK);
+        return Ok(exit::OK);
     }
     let names = records.iter().map(|r| r.name.len()).max().unwrap_or(0);
     let types = records
@@ -83,12 +83,12 @@ async fn list(target: &Target) -> Result<u8, StacksError> {
             r.name, r.type_token, r.id
         );
     }
-    Ok(EXIT_OK)
+    Ok(exit::OK)
 }
 
 /// `state show NAME`: the resource's records as JSON, secrets as `[secret]`.
-async fn show(target: &Target, name: &str) -> Result<u8, StacksError> {
-    let checkpoint = recorded(&state_engine(target)?, &target.env).await?;
+async fn show<F: Args>(target: &Target<F>, name: &str) -> Result<u8, Error> {
+    let checkpoint = recorded(&target.state_engine()?, &target.stack).await?;
     let found: Vec<serde_json::Value> = checkpoint
         .resources
         .iter()
@@ -96,21 +96,21 @@ async fn show(target: &Target, name: &str) -> Result<u8, StacksError> {
         .map(|r| record_json(r, true))
         .collect();
     if found.is_empty() {
-        return Err(StacksError::Engine(iac_core::EngineError::NoSuchResource {
-            stack: target.env.clone(),
+        return Err(Error::Engine(iac_core::EngineError::NoSuchResource {
+            stack: target.stack.clone(),
             name: name.to_owned(),
         }));
     }
     for record in found {
         println!("{}", to_json(&record));
     }
-    Ok(EXIT_OK)
+    Ok(exit::OK)
 }
 
 /// `state delete NAME`: forgets it; says what was forgotten.
-async fn delete(target: &Target, name: &str, force: bool) -> Result<u8, StacksError> {
-    for r in state_engine(target)?
-        .forget(&target.env, name, force)
+async fn delete<F: Args>(target: &Target<F>, name: &str, force: bool) -> Result<u8, Error> {
+    for r in target.state_engine()?
+        .forget(&target.stack, name, force)
         .await?
     {
         eprintln!(
@@ -118,49 +118,49 @@ async fn delete(target: &Target, name: &str, force: bool) -> Result<u8, StacksEr
             r.name, r.type_token, r.id
         );
     }
-    Ok(EXIT_OK)
+    Ok(exit::OK)
 }
 
 /// `state rename OLD NEW`.
-async fn rename(target: &Target, old: &str, new: &str) -> Result<u8, StacksError> {
-    state_engine(target)?.rename(&target.env, old, new).await?;
-    eprintln!("renamed `{old}` to `{new}` in stack `{}`", target.env);
-    Ok(EXIT_OK)
+async fn rename<F: Args>(target: &Target<F>, old: &str, new: &str) -> Result<u8, Error> {
+    target.state_engine()?.rename(&target.stack, old, new).await?;
+    eprintln!("renamed `{old}` to `{new}` in stack `{}`", target.stack);
+    Ok(exit::OK)
 }
 
 /// `state export`: the stored state, as one JSON document.
-fn export(target: &Target) -> Result<u8, StacksError> {
-    let Some(checkpoint) = backend(target)?.load(&target.env)? else {
-        return Err(StacksError::NoState {
-            stack: target.env.clone(),
+fn export<F: Args>(target: &Target<F>) -> Result<u8, Error> {
+    let Some(checkpoint) = target.backend()?.load(&target.stack)? else {
+        return Err(Error::NoState {
+            stack: target.stack.clone(),
         });
     };
     println!("{}", to_json(&checkpoint));
-    Ok(EXIT_OK)
+    Ok(exit::OK)
 }
 
 /// `state import FILE`: stores an exported state where the stack has none, under its lock.
-fn import(target: &Target, file: &Path) -> Result<u8, StacksError> {
+fn import<F: Args>(target: &Target<F>, file: &Path) -> Result<u8, Error> {
     let text = if file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
     } else {
         std::fs::read_to_string(file)
     }
-    .map_err(StacksError::io(format!("cannot read {}", file.display())))?;
-    let checkpoint = Checkpoint::from_snapshot(&target.env, &text, file)?;
-    let backend = backend(target)?;
-    let _lock = backend.lock(&target.env, "state import")?;
-    if backend.load(&target.env)?.is_some() {
-        return Err(StacksError::StateExists {
-            stack: target.env.clone(),
+    .map_err(Error::io(format!("cannot read {}", file.display())))?;
+    let checkpoint = Checkpoint::from_snapshot(&target.stack, &text, file)?;
+    let backend = target.backend()?;
+    let _lock = backend.lock(&target.stack, "state import")?;
+    if backend.load(&target.stack)?.is_some() {
+        return Err(Error::StateExists {
+            stack: target.stack.clone(),
         });
     }
     backend.save(&checkpoint)?;
     eprintln!(
         "imported stack `{}` ({} resources, serial {})",
-        target.env,
+        target.stack,
         checkpoint.resources.len(),
         checkpoint.serial
     );
-    Ok(EXIT_OK)
+    Ok(exit::OK)
 }
