@@ -43,9 +43,7 @@ pub(crate) enum StacksError {
 impl From<StacksError> for iac_cli::Error {
     fn from(error: StacksError) -> Self {
         let user = match &error {
-            StacksError::Config(_) | StacksError::Policy { .. } | StacksError::Build { .. } => {
-                true
-            }
+            StacksError::Config(_) | StacksError::Policy { .. } | StacksError::Build { .. } => true,
             StacksError::Connect(e) => e.code.as_deref() == Some(iac_aws::CONFIGURATION_ERROR),
             StacksError::Render(e) => e.is_user_error(),
         };

@@ -56,7 +56,7 @@ pub(crate) enum Verbs {
     /// keeps them as the stack's `config` resource).
     Render {
         #[command(flatten)]
-        target: Target<Flags>,
+        target: Target<Platform>,
     },
 }
 

@@ -6,10 +6,10 @@ use kafka_components::{NodeFacts, RenderError};
 
 use crate::environment;
 use crate::error::StacksError;
-use crate::platform::Flags;
+use crate::platform::Platform;
 
 /// Renders every configuration file from the applied stack into `<render dir>/<env>`.
-pub(crate) async fn run(target: &Target<Flags>) -> Result<u8, Error> {
+pub(crate) async fn run(target: &Target<Platform>) -> Result<u8, Error> {
     let env = environment::load(&target.stack, &target.program)?;
     // Only the state is read: no provider is called.
     let engine = target.engine(Providers::new())?;

@@ -16,45 +16,28 @@ pub(crate) struct Cli<P: StackProgram> {
     pub(crate) verb: Verb<P>,
 }
 
-/// No flags of the program's own.
+/// No flags of the program's own (as [`StackProgram::Flags`] and as
+/// [`StackProgram::PlanFlags`]: it forms no argument group, so it may be both; a type of the
+/// program's own with flags forms one named after it, so the two must be different types).
 #[derive(Args, Debug, Clone, Copy, Default)]
+#[group(skip)]
 pub struct NoFlags {}
 
 /// No verbs of the program's own.
 #[derive(Subcommand, Debug, Clone, Copy)]
 pub enum NoVerbs {}
 
-/// The command line of `P` parsed from `args`: named, described and versioned as `P` says,
-/// its stack argument too.
+/// The command line of `P` parsed from `args`: named, described and versioned as `P` says.
 pub(crate) fn parse<P: StackProgram>(
     args: impl IntoIterator<Item = OsString>,
 ) -> Result<Cli<P>, clap::Error> {
-    let command = name_the_stack::<P>(
-        Cli::<P>::command()
-            .name(P::NAME)
-            .bin_name(P::NAME)
-            .about(P::ABOUT)
-            .version(P::VERSION),
-    );
+    let command = Cli::<P>::command()
+        .name(P::NAME)
+        .bin_name(P::NAME)
+        .about(P::ABOUT)
+        .version(P::VERSION);
     let mut matches = command.try_get_matches_from(args)?;
     Cli::<P>::from_arg_matches_mut(&mut matches)
-}
-
-/// The stack argument of every verb named and described as `P` says.
-fn name_the_stack<P: StackProgram>(mut command: clap::Command) -> clap::Command {
-    if command.get_arguments().any(|a| a.get_id() == "stack") {
-        command = command.mut_arg("stack", |arg| {
-            arg.value_name(P::STACK_ARG).help(P::STACK_HELP)
-        });
-    }
-    let names: Vec<String> = command
-        .get_subcommands()
-        .map(|c| c.get_name().to_owned())
-        .collect();
-    for name in names {
-        command = command.mut_subcommand(name, name_the_stack::<P>);
-    }
-    command
 }
 
 #[derive(Subcommand)]
@@ -62,7 +45,7 @@ pub(crate) enum Verb<P: StackProgram> {
     /// Show what apply would change.
     Preview {
         #[command(flatten)]
-        target: Target<P::Flags>,
+        target: Target<P>,
         #[command(flatten)]
         planning: Planning<P::PlanFlags>,
         /// Save the plan, to apply exactly it later with `apply --plan`.
@@ -75,7 +58,7 @@ pub(crate) enum Verb<P: StackProgram> {
     /// Make the stack match its program.
     Apply {
         #[command(flatten)]
-        target: Target<P::Flags>,
+        target: Target<P>,
         #[command(flatten)]
         run: RunArgs,
         #[command(flatten)]
@@ -88,7 +71,7 @@ pub(crate) enum Verb<P: StackProgram> {
     /// Delete every resource of the stack (with --target: those and what depends on them).
     Destroy {
         #[command(flatten)]
-        target: Target<P::Flags>,
+        target: Target<P>,
         #[command(flatten)]
         run: RunArgs,
         /// Only this resource and what depends on it (repeatable).
@@ -98,14 +81,14 @@ pub(crate) enum Verb<P: StackProgram> {
     /// Read every resource, record drift, resolve interrupted operations.
     Refresh {
         #[command(flatten)]
-        target: Target<P::Flags>,
+        target: Target<P>,
         #[command(flatten)]
         targeting: Targeting<P::PlanFlags>,
     },
     /// Print the stack's outputs (secrets as `[secret]`).
     Outputs {
         #[command(flatten)]
-        target: Target<P::Flags>,
+        target: Target<P>,
         /// Print the secret outputs' values too.
         #[arg(long)]
         show_secrets: bool,
@@ -116,7 +99,7 @@ pub(crate) enum Verb<P: StackProgram> {
     /// stack's); the next preview shows what the program would change of it.
     Import {
         #[command(flatten)]
-        target: Target<P::Flags>,
+        target: Target<P>,
         /// The resource's type token, as the program registers it (`aws:ec2:Vpc`).
         #[arg(value_name = "TYPE")]
         type_token: String,
@@ -128,22 +111,22 @@ pub(crate) enum Verb<P: StackProgram> {
     /// Read or change a stack's recorded state, or move it between backends.
     State {
         #[command(subcommand)]
-        action: StateVerb<P::Flags>,
+        action: StateVerb<P>,
     },
 }
 
 #[derive(Subcommand)]
-pub(crate) enum StateVerb<F: Args> {
+pub(crate) enum StateVerb<P: StackProgram> {
     /// List the recorded resources: name, type, id.
     List {
         #[command(flatten)]
-        target: Target<F>,
+        target: Target<P>,
     },
     /// Show one recorded resource: its id, dependencies, inputs and outputs (secrets as
     /// `[secret]`).
     Show {
         #[command(flatten)]
-        target: Target<F>,
+        target: Target<P>,
         /// The resource's name in the stack.
         name: String,
     },
@@ -151,7 +134,7 @@ pub(crate) enum StateVerb<F: Args> {
     /// depend on, unless --force).
     Delete {
         #[command(flatten)]
-        target: Target<F>,
+        target: Target<P>,
         /// The resource's name in the stack.
         name: String,
         /// Forget it even so.
@@ -162,7 +145,7 @@ pub(crate) enum StateVerb<F: Args> {
     /// replaced.
     Rename {
         #[command(flatten)]
-        target: Target<F>,
+        target: Target<P>,
         /// Its recorded name.
         old: String,
         /// Its name in the program now.
@@ -171,13 +154,13 @@ pub(crate) enum StateVerb<F: Args> {
     /// Print the stack's state as one JSON document (secrets stay encrypted).
     Export {
         #[command(flatten)]
-        target: Target<F>,
+        target: Target<P>,
     },
     /// Store a document `state export` printed as the stack's state, under its lock;
     /// refused when the stack has state already.
     Import {
         #[command(flatten)]
-        target: Target<F>,
+        target: Target<P>,
         /// The exported state (`-`: standard input).
         file: PathBuf,
     },
@@ -186,12 +169,13 @@ pub(crate) enum StateVerb<F: Args> {
 /// What every verb that names a stack takes: the stack, where its state is, how to print,
 /// the lock, and the program's own flags. Public for a program's own verbs.
 #[derive(Args)]
-pub struct Target<F: Args> {
-    /// The stack's name (how `--help` names it is the program's).
+pub struct Target<P: StackProgram> {
+    /// The stack's name, named and described in `--help` as the program says.
+    #[arg(value_name = P::STACK_ARG, help = P::STACK_HELP)]
     pub stack: String,
     /// The program's own flags.
     #[command(flatten)]
-    pub program: F,
+    pub program: P::Flags,
     /// Folder of state files (one per stack).
     #[arg(long, env = "IAC_STATE_DIR", default_value = ".iac/state")]
     pub state_dir: PathBuf,

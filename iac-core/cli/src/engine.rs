@@ -1,15 +1,15 @@
 //! The engine a run works on: the program's providers, the state backend (files or a
 //! bucket), the passphrase and the lock.
 
-use clap::Args;
 use iac_core::state::StateBackend;
 use iac_core::{Engine, FileBackend, Passphrase, Providers};
 use iac_state_s3::S3Backend;
 
 use crate::cli::Target;
 use crate::error::Error;
+use crate::program::StackProgram;
 
-impl<F: Args> Target<F> {
+impl<P: StackProgram> Target<P> {
     /// The engine on this target's backend with `providers`: the passphrase of
     /// `IAC_PASSPHRASE`, the lock timeout, and the stack's lock broken (`--force-unlock`) or
     /// taken over from a run on this host that is gone, saying so.

@@ -114,10 +114,9 @@ impl Error {
             | Error::NeedsConfirmation
             | Error::User(_) => exit::USER,
             Error::Engine(e) if e.is_user_error() => exit::USER,
-            Error::Engine(_)
-            | Error::Unresolved { .. }
-            | Error::Io { .. }
-            | Error::Failed(_) => exit::FAILED,
+            Error::Engine(_) | Error::Unresolved { .. } | Error::Io { .. } | Error::Failed(_) => {
+                exit::FAILED
+            }
         }
     }
 

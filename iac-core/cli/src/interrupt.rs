@@ -23,8 +23,8 @@ impl Interrupts {
     pub(crate) fn watch(stop: StopSignal) -> Result<Self, Error> {
         let mut interrupt =
             signal(SignalKind::interrupt()).map_err(Error::io("cannot listen for Ctrl-C"))?;
-        let mut terminate = signal(SignalKind::terminate())
-            .map_err(Error::io("cannot listen for SIGTERM"))?;
+        let mut terminate =
+            signal(SignalKind::terminate()).map_err(Error::io("cannot listen for SIGTERM"))?;
         let first = Arc::new(AtomicU8::new(0));
         let seen = Arc::clone(&first);
         let task = tokio::spawn(async move {

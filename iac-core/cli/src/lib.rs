@@ -74,11 +74,7 @@ pub fn run<P: StackProgram>(program: &P, args: impl IntoIterator<Item = OsString
         Err(e) => {
             // Help and version are answers; any other argument error is the user's to fix
             // (exit 1: clap's own 2 means "changes" for `--detailed-exitcode`).
-            let code = if e.use_stderr() {
-                exit::USER
-            } else {
-                exit::OK
-            };
+            let code = if e.use_stderr() { exit::USER } else { exit::OK };
             let _ = e.print();
             return code;
         }

@@ -17,6 +17,11 @@ pub(crate) fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
+/// A value as a JSON tree (maps with string keys: always representable).
+pub(crate) fn to_value(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+}
+
 /// Shown values as JSON: plain values as they are, the rest (`[secret]`, `(known after
 /// apply)`) as their text.
 pub(crate) fn shown_json(values: &BTreeMap<String, Shown>) -> serde_json::Value {

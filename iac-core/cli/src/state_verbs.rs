@@ -2,16 +2,16 @@
 
 use std::path::Path;
 
-use clap::Args;
 use iac_core::state::{Checkpoint, StateBackend};
 use iac_core::{Engine, Shown};
 
 use crate::cli::{StateVerb, Target};
 use crate::error::{Error, exit};
 use crate::print::{shown_json, to_json};
+use crate::program::StackProgram;
 
 /// Runs a state verb.
-pub(crate) async fn run<F: Args>(verb: &StateVerb<F>) -> Result<u8, Error> {
+pub(crate) async fn run<P: StackProgram>(verb: &StateVerb<P>) -> Result<u8, Error> {
     match verb {
         StateVerb::List { target } => list(target).await,
         StateVerb::Show { target, name } => show(target, name).await,
@@ -46,16 +46,13 @@ fn record_json(r: &iac_core::state::ResourceState, detailed: bool) -> serde_json
 
 /// The stack's state, decrypted; a stack without state is the user's to check.
 async fn recorded(engine: &Engine, stack: &str) -> Result<Checkpoint, Error> {
-    engine
-        .state(stack)
-        .await?
-        .ok_or_else(|| Error::NoState {
-            stack: stack.to_owned(),
-        })
+    engine.state(stack).await?.ok_or_else(|| Error::NoState {
+        stack: stack.to_owned(),
+    })
 }
 
 /// `state list`: a line per record (name, type, id, flags), or JSON.
-async fn list<F: Args>(target: &Target<F>) -> Result<u8, Error> {
+async fn list<P: StackProgram>(target: &Target<P>) -> Result<u8, Error> {
     let checkpoint = recorded(&target.state_engine()?, &target.stack).await?;
     let records: Vec<_> = checkpoint.resources.iter().collect();
     if target.json {
@@ -87,7 +84,7 @@ async fn list<F: Args>(target: &Target<F>) -> Result<u8, Error> {
 }
 
 /// `state show NAME`: the resource's records as JSON, secrets as `[secret]`.
-async fn show<F: Args>(target: &Target<F>, name: &str) -> Result<u8, Error> {
+async fn show<P: StackProgram>(target: &Target<P>, name: &str) -> Result<u8, Error> {
     let checkpoint = recorded(&target.state_engine()?, &target.stack).await?;
     let found: Vec<serde_json::Value> = checkpoint
         .resources
@@ -108,8 +105,9 @@ async fn show<F: Args>(target: &Target<F>, name: &str) -> Result<u8, Error> {
 }
 
 /// `state delete NAME`: forgets it; says what was forgotten.
-async fn delete<F: Args>(target: &Target<F>, name: &str, force: bool) -> Result<u8, Error> {
-    for r in target.state_engine()?
+async fn delete<P: StackProgram>(target: &Target<P>, name: &str, force: bool) -> Result<u8, Error> {
+    for r in target
+        .state_engine()?
         .forget(&target.stack, name, force)
         .await?
     {
@@ -122,14 +120,17 @@ async fn delete<F: Args>(target: &Target<F>, name: &str, force: bool) -> Result<
 }
 
 /// `state rename OLD NEW`.
-async fn rename<F: Args>(target: &Target<F>, old: &str, new: &str) -> Result<u8, Error> {
-    target.state_engine()?.rename(&target.stack, old, new).await?;
+async fn rename<P: StackProgram>(target: &Target<P>, old: &str, new: &str) -> Result<u8, Error> {
+    target
+        .state_engine()?
+        .rename(&target.stack, old, new)
+        .await?;
     eprintln!("renamed `{old}` to `{new}` in stack `{}`", target.stack);
     Ok(exit::OK)
 }
 
 /// `state export`: the stored state, as one JSON document.
-fn export<F: Args>(target: &Target<F>) -> Result<u8, Error> {
+fn export<P: StackProgram>(target: &Target<P>) -> Result<u8, Error> {
     let Some(checkpoint) = target.backend()?.load(&target.stack)? else {
         return Err(Error::NoState {
             stack: target.stack.clone(),
@@ -140,7 +141,7 @@ fn export<F: Args>(target: &Target<F>) -> Result<u8, Error> {
 }
 
 /// `state import FILE`: stores an exported state where the stack has none, under its lock.
-fn import<F: Args>(target: &Target<F>, file: &Path) -> Result<u8, Error> {
+fn import<P: StackProgram>(target: &Target<P>, file: &Path) -> Result<u8, Error> {
     let text = if file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())
     } else {

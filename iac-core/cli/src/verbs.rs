@@ -11,7 +11,7 @@ use iac_core::{
 use crate::cli::{Planning, RunArgs, Target, Targeting, Verb};
 use crate::error::{Error, exit};
 use crate::interrupt::Interrupts;
-use crate::print::{print_outputs, print_plan, to_json};
+use crate::print::{print_outputs, print_plan, to_json, to_value};
 use crate::program::StackProgram;
 use crate::state_verbs;
 
@@ -66,13 +66,13 @@ pub(crate) async fn run<P: StackProgram>(program: &P, verb: Verb<P>) -> Result<u
 /// One verb's run of a program on a stack: the target and the environment loaded.
 struct Run<'a, P: StackProgram> {
     program: &'a P,
-    target: &'a Target<P::Flags>,
+    target: &'a Target<P>,
     env: P::Env,
 }
 
 impl<'a, P: StackProgram> Run<'a, P> {
     /// Loads the stack's environment.
-    fn new(program: &'a P, target: &'a Target<P::Flags>) -> Result<Self, Error> {
+    fn new(program: &'a P, target: &'a Target<P>) -> Result<Self, Error> {
         let env = program.load(&target.stack, &target.program)?;
         Ok(Self {
             program,
@@ -295,16 +295,15 @@ impl<'a, P: StackProgram> Run<'a, P> {
         args: &RunArgs,
     ) -> Result<Option<Applied>, Error> {
         let json = self.target.json;
-        let has_changes = match planned {
-            Planned::Fresh(plan) => {
-                print_plan(plan, json);
-                plan.has_changes()
-            }
-            Planned::Saved(record) => {
-                print!("{}", iac_core::render_preview(record));
-                record.has_changes()
-            }
+        let record = match planned {
+            Planned::Fresh(plan) => plan.record(),
+            Planned::Saved(record) => record,
         };
+        // With --json the plan is printed with the summary, as one document.
+        if !json {
+            print!("{}", iac_core::render_preview(record));
+        }
+        let has_changes = record.has_changes();
         if has_changes && !args.yes && !confirm(program.stack())? {
             eprintln!("nothing changed");
             return Ok(None);
@@ -325,6 +324,7 @@ impl<'a, P: StackProgram> Run<'a, P> {
             progress.finish().await;
         }
         Ok(Some(Applied {
+            plan: json.then(|| to_value(record)),
             summary: result?,
             interrupted: interrupts.exit_code(),
         }))
@@ -333,6 +333,7 @@ impl<'a, P: StackProgram> Run<'a, P> {
     /// Prints what an apply did and the stack's outputs; its exit code.
     async fn finish(&self, applied: Option<&Applied>, engine: &Engine) -> Result<u8, Error> {
         let Some(Applied {
+            plan,
             summary,
             interrupted,
         }) = applied
@@ -340,7 +341,8 @@ impl<'a, P: StackProgram> Run<'a, P> {
             return Ok(exit::OK);
         };
         if self.target.json {
-            println!("{}", to_json(&summary));
+            let document = serde_json::json!({ "plan": plan, "summary": to_value(summary) });
+            println!("{}", to_json(&document));
         } else {
             println!("\n{summary}");
             print_outputs(&engine.outputs(self.stack()).await?, false);
@@ -378,6 +380,8 @@ fn confirm(stack: &str) -> Result<bool, Error> {
 
 /// What an apply did, and the signal that stopped it, if one did.
 struct Applied {
+    /// The plan applied, as `--json` prints it with the summary.
+    plan: Option<serde_json::Value>,
     summary: ApplySummary,
     interrupted: Option<u8>,
 }
