@@ -8,6 +8,9 @@
 //! starting the program as a user would. (`harness = false`: the program's output must be
 //! its own, without a test harness's lines.)
 
+// Test code, without `#[test]` to tell clippy so: an unwrap that fails fails its test.
+#![allow(clippy::unwrap_used)]
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
