@@ -4,11 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use iac_aws::AwsProvider;
 use iac_cli::{Error, StackProgram, Target};
 use iac_core::{Providers, Stack};
-use iac_local::LocalProvider;
-use iac_tls::TlsProvider;
 use kafka_components::deploy;
 
 use crate::environment::{self, Env};
@@ -82,16 +79,9 @@ impl StackProgram for Platform {
     }
 
     async fn providers(&self, env: &Env) -> Result<Providers, Error> {
-        let mut providers = Providers::new();
-        LocalProvider::new().register(&mut providers);
-        TlsProvider::new().register(&mut providers);
-        if let Some(site) = env.config.aws() {
-            AwsProvider::connect(site.aws.settings())
-                .await
-                .map_err(StacksError::Connect)?
-                .register(&mut providers);
-        }
-        Ok(providers)
+        Ok(kafka_components::providers(&env.config)
+            .await
+            .map_err(StacksError::Connect)?)
     }
 
     fn left_as_recorded(&self, env: &Env, flags: &PlanFlags) -> Vec<String> {

@@ -12,7 +12,7 @@
 //! cargo run -- destroy <stack> --yes
 //! ```
 
-use iac_aws::{AwsProvider, AwsSettings, SecurityGroupRule, SecurityGroupRuleArgs};
+use iac_aws::{SecurityGroupRule, SecurityGroupRuleArgs};
 use iac_cli::{Error, NoFlags, NoVerbs, StackProgram};
 use iac_core::{Providers, Stack};
 use kafka_components::{KafkaPlatform, PlatformConfig};
@@ -52,8 +52,7 @@ impl StackProgram for OwnStack {
 
     fn register(&self, config: &mut PlatformConfig, stack: &mut Stack) -> Result<(), Error> {
         let rendered = format!(".iac/{}-rendered", stack.name());
-        let platform =
-            KafkaPlatform::register(stack, config, &rendered).map_err(Error::user)?;
+        let platform = KafkaPlatform::register(stack, config, &rendered).map_err(Error::user)?;
         let port = i64::from(config.ports.broker_client);
         let partners = stack.resource::<SecurityGroupRule>(
             "partner-clients",
@@ -72,20 +71,12 @@ impl StackProgram for OwnStack {
         Ok(())
     }
 
-    async fn providers(&self, _: &PlatformConfig) -> Result<Providers, Error> {
-        let mut providers = Providers::new();
-        // The rendered configuration is a folder on this machine.
-        iac_local::LocalProvider::new().register(&mut providers);
-        // AWS_ENDPOINT_URL (the emulator) and the standard AWS variables apply.
-        let settings = AwsSettings {
-            region: Some("eu-central-1".to_owned()),
-            ..AwsSettings::default()
-        };
-        AwsProvider::connect(settings)
+    /// Files on this machine (the rendered configuration), AWS (`AWS_ENDPOINT_URL`: the
+    /// emulator; the standard AWS variables apply).
+    async fn providers(&self, config: &PlatformConfig) -> Result<Providers, Error> {
+        kafka_components::providers(config)
             .await
-            .map_err(Error::failed)?
-            .register(&mut providers);
-        Ok(providers)
+            .map_err(Error::failed)
     }
 }
 
