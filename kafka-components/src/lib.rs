@@ -40,3 +40,8 @@ pub use security::Credentials;
 #[doc = include_str!("../../docs/writing-a-stack.md")]
 #[cfg(doctest)]
 pub struct WritingAStackDoctests;
+
+/// The README's snippet, compiled the same way.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
