@@ -26,15 +26,15 @@ expect() { # expect <what> <text> <command...>: the command succeeds and prints 
     fail "$what: expected \"$text\" in:"$'\n'"$out"
   fi
 }
-if out="$("$program" preview kafka "$name" 2>&1)"; then
+if out="$("$program" preview "$name-kafka" 2>&1)"; then
   fail "the Kafka stack was planned before its network existed:"$'\n'"$out"
 fi
 grep -qF "stack \`$name-network\` has no state in this backend: apply it first" <<<"$out" ||
   fail "no clear refusal before the network exists:"$'\n'"$out"
-expect "apply network" "Stack $name-network: 10 created" "$program" apply network "$name"
-expect "network outputs" "subnet_id_eu-central-1a: \"subnet-" "$program" outputs network "$name"
-expect "apply kafka" "Stack $name-kafka: 30 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed" "$program" apply kafka "$name"
-expect "apply kafka again" "Resources: 2 to read, 30 unchanged" "$program" preview kafka "$name"
-expect "destroy kafka" "30 deleted" "$program" destroy kafka "$name"
-expect "destroy network" "10 deleted" "$program" destroy network "$name"
+expect "apply network" "Stack $name-network: 10 created" "$program" apply "$name-network" --yes
+expect "network outputs" "subnet_id_eu-central-1a: \"subnet-" "$program" outputs "$name-network"
+expect "apply kafka" "Stack $name-kafka: 30 created, 0 updated, 0 replaced, 0 deleted, 0 unchanged, 0 failed" "$program" apply "$name-kafka" --yes
+expect "apply kafka again" "Resources: 2 to read, 30 unchanged" "$program" preview "$name-kafka"
+expect "destroy kafka" "30 deleted" "$program" destroy "$name-kafka" --yes
+expect "destroy network" "10 deleted" "$program" destroy "$name-network" --yes
 echo "split-stacks: 1 passed, 0 failed (refused first, network, kafka, destroyed in reverse)"

@@ -1,72 +1,63 @@
-//! A second stack program built only on `iac-core` and `kafka-components`: a single-zone
-//! sandbox with its own environment file, plus a rule of its own (partners may reach the
-//! brokers' client port).
+//! A second stack program built only on `iac-core`, `iac-cli` and `kafka-components`: a
+//! single-zone sandbox with its own environment file (`examples/sandbox.toml`), plus a rule of
+//! its own (partners may reach the brokers' client port). Every verb is `iac-cli`'s.
 //!
 //! ```sh
 //! eval "$(scripts/moto.sh start)"
-//! cargo run -p kafka-components --example sandbox            # preview
-//! cargo run -p kafka-components --example sandbox -- apply    # apply
-//! cargo run -p kafka-components --example sandbox -- destroy  # destroy
+//! cargo run -p kafka-components --example sandbox -- preview sandbox
+//! cargo run -p kafka-components --example sandbox -- apply sandbox --yes
+//! cargo run -p kafka-components --example sandbox -- destroy sandbox --yes
 //! ```
 
 use std::path::Path;
 
-use iac_aws::{AwsProvider, SecurityGroupRule, SecurityGroupRuleArgs};
-use iac_core::{ApplyOptions, Engine, FileBackend, Program, Providers, Stack};
+use iac_aws::{SecurityGroupRule, SecurityGroupRuleArgs};
+use iac_cli::{Error, NoFlags, NoVerbs, StackProgram};
+use iac_core::{Providers, Stack};
 use kafka_components::{KafkaPlatform, PlatformConfig};
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let verb = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "preview".to_owned());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let config = PlatformConfig::load(&dir, "sandbox")?;
+struct Sandbox;
 
-    let mut stack = Stack::new("sandbox");
-    let platform = KafkaPlatform::register(&mut stack, &config, ".iac/sandbox-rendered")?;
-    stack.resource::<SecurityGroupRule>(
-        "partner-clients",
-        SecurityGroupRuleArgs {
-            security_group_id: platform.kafka_security_group.id(),
-            direction: "ingress".into(),
-            protocol: "tcp".into(),
-            from_port: i64::from(config.ports.broker_client).into(),
-            to_port: i64::from(config.ports.broker_client).into(),
-            cidr_ipv4: Some("198.51.100.0/24".to_owned()).into(),
-            description: Some("partner clients".to_owned()).into(),
-            ..Default::default()
-        },
-    );
-    let program = match verb.as_str() {
-        "destroy" => Program::empty("sandbox")?,
-        _ => stack.build()?,
-    };
+impl StackProgram for Sandbox {
+    const NAME: &'static str = "sandbox";
+    const ABOUT: &'static str = "A single-zone Kafka sandbox with a partner rule";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    type Flags = NoFlags;
+    type PlanFlags = NoFlags;
+    type Verbs = NoVerbs;
+    type Env = PlatformConfig;
 
-    let mut providers = Providers::new();
-    // The rendered configuration is a folder on this machine.
-    iac_local::LocalProvider::new().register(&mut providers);
-    let Some(site) = config.aws() else {
-        return Err("sandbox.toml must describe an AWS environment".into());
-    };
-    AwsProvider::connect(site.aws.settings())
-        .await?
-        .register(&mut providers);
-    let engine = Engine::new(providers, FileBackend::new(".iac/sandbox-state"));
-    let plan = engine.preview(&program).await?;
-    print!("{}", plan.render());
-    if verb == "preview" {
-        return Ok(());
+    fn load(&self, _stack: &str, _: &NoFlags) -> Result<PlatformConfig, Error> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        PlatformConfig::load(&dir, "sandbox").map_err(Error::user)
     }
-    let summary = engine
-        .apply(&program, &plan, &ApplyOptions::default())
-        .await?;
-    println!("{}, {} failed", summary.counts, summary.failed.len());
-    for failed in &summary.failed {
-        println!("  failed {}: {}", failed.name, failed.error);
+
+    fn register(&self, config: &mut PlatformConfig, stack: &mut Stack) -> Result<(), Error> {
+        let rendered = format!(".iac/{}-rendered", stack.name());
+        let platform = KafkaPlatform::register(stack, config, &rendered).map_err(Error::user)?;
+        stack.resource::<SecurityGroupRule>(
+            "partner-clients",
+            SecurityGroupRuleArgs {
+                security_group_id: platform.kafka_security_group.id(),
+                direction: "ingress".into(),
+                protocol: "tcp".into(),
+                from_port: i64::from(config.ports.broker_client).into(),
+                to_port: i64::from(config.ports.broker_client).into(),
+                cidr_ipv4: Some("198.51.100.0/24".to_owned()).into(),
+                description: Some("partner clients".to_owned()).into(),
+                ..Default::default()
+            },
+        );
+        Ok(())
     }
-    for (key, value) in engine.outputs("sandbox").await? {
-        println!("{key}: {value}");
+
+    async fn providers(&self, config: &PlatformConfig) -> Result<Providers, Error> {
+        kafka_components::providers(config)
+            .await
+            .map_err(Error::failed)
     }
-    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    iac_cli::main(&Sandbox)
 }
