@@ -1,7 +1,8 @@
 //! An environment: its file loaded, the programs it runs built, and its platform registered.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use clap::Args;
 use iac_cli::Error;
 use iac_core::Stack;
 use kafka_components::{
@@ -9,7 +10,37 @@ use kafka_components::{
 };
 
 use crate::error::StacksError;
-use crate::platform::{Flags, PlanFlags};
+
+/// Where the environment files are and where the configuration is rendered.
+#[derive(Args)]
+pub(crate) struct Flags {
+    /// Folder of environment files [default: `stacks/envs` in the working directory, else
+    /// `envs`].
+    #[arg(long, env = "STACKS_ENV_DIR")]
+    env_dir: Option<PathBuf>,
+    /// Folder of rendered configuration (one subfolder per environment).
+    #[arg(long, env = "STACKS_RENDER_DIR", default_value = ".iac/rendered")]
+    pub(crate) render_dir: PathBuf,
+}
+
+impl Flags {
+    /// `--env-dir`, else `stacks/envs` when the working directory has it, else `envs`.
+    pub(crate) fn env_dir(&self) -> PathBuf {
+        match &self.env_dir {
+            Some(dir) => dir.clone(),
+            None if Path::new("stacks/envs").is_dir() => PathBuf::from("stacks/envs"),
+            None => PathBuf::from("envs"),
+        }
+    }
+}
+
+/// What a run of the platform covers.
+#[derive(Args)]
+pub(crate) struct PlanFlags {
+    /// Everything but the deployment onto the nodes (Ansible): its steps are left as recorded.
+    #[arg(long, conflicts_with = "targets")]
+    pub(crate) skip_deploy: bool,
+}
 
 /// An environment as loaded: its name, its configuration, the file it came from and where
 /// its configuration is rendered.

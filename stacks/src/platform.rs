@@ -1,50 +1,17 @@
 //! The platform as a stack program: its flags, its `render` verb, and what `iac-cli` calls
 //! before and after a verb.
 
-use std::path::{Path, PathBuf};
-
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use iac_cli::{Error, StackProgram, Target};
 use iac_core::{Providers, Stack};
 use kafka_components::deploy;
 
-use crate::environment::{self, Env};
+use crate::environment::{self, Env, Flags, PlanFlags};
 use crate::error::StacksError;
 use crate::render;
 
 /// The Kafka platform's environments.
 pub(crate) struct Platform;
-
-/// Where the environment files are and where the configuration is rendered.
-#[derive(Args)]
-pub(crate) struct Flags {
-    /// Folder of environment files [default: `stacks/envs` in the working directory, else
-    /// `envs`].
-    #[arg(long, env = "STACKS_ENV_DIR")]
-    env_dir: Option<PathBuf>,
-    /// Folder of rendered configuration (one subfolder per environment).
-    #[arg(long, env = "STACKS_RENDER_DIR", default_value = ".iac/rendered")]
-    pub(crate) render_dir: PathBuf,
-}
-
-impl Flags {
-    /// `--env-dir`, else `stacks/envs` when the working directory has it, else `envs`.
-    pub(crate) fn env_dir(&self) -> PathBuf {
-        match &self.env_dir {
-            Some(dir) => dir.clone(),
-            None if Path::new("stacks/envs").is_dir() => PathBuf::from("stacks/envs"),
-            None => PathBuf::from("envs"),
-        }
-    }
-}
-
-/// What a run of the platform covers.
-#[derive(Args)]
-pub(crate) struct PlanFlags {
-    /// Everything but the deployment onto the nodes (Ansible): its steps are left as recorded.
-    #[arg(long, conflicts_with = "targets")]
-    pub(crate) skip_deploy: bool,
-}
 
 /// The platform's own verb.
 #[derive(Subcommand)]
@@ -147,7 +114,12 @@ impl StackProgram for Platform {
 
     async fn run_verb(&self, verb: Verbs) -> Result<u8, Error> {
         match verb {
-            Verbs::Render { target } => render::run(&target).await,
+            Verbs::Render { target } => {
+                let env = environment::load(&target.stack, &target.program)?;
+                // Only the state is read: no provider is called.
+                let engine = target.engine(Providers::new())?;
+                render::run(&env, &engine, target.json).await
+            }
         }
     }
 }

@@ -1,18 +1,15 @@
 //! `render`: the configuration files written again from the applied environment.
 
-use iac_cli::{Error, Target, exit};
-use iac_core::Providers;
+use iac_cli::{Error, exit};
+use iac_core::Engine;
 use kafka_components::{NodeFacts, RenderError};
 
-use crate::environment;
+use crate::environment::Env;
 use crate::error::StacksError;
-use crate::platform::Platform;
 
-/// Renders every configuration file from the applied stack into `<render dir>/<env>`.
-pub(crate) async fn run(target: &Target<Platform>) -> Result<u8, Error> {
-    let env = environment::load(&target.stack, &target.program)?;
-    // Only the state is read: no provider is called.
-    let engine = target.engine(Providers::new())?;
+/// Renders every configuration file from the applied stack of `env` into
+/// `<render dir>/<env>`.
+pub(crate) async fn run(env: &Env, engine: &Engine, json: bool) -> Result<u8, Error> {
     let outputs = engine
         .state(&env.name)
         .await?
@@ -25,7 +22,7 @@ pub(crate) async fn run(target: &Target<Platform>) -> Result<u8, Error> {
         Ok(files)
     };
     let files = rendered().map_err(StacksError::from)?;
-    if !target.json {
+    if !json {
         println!(
             "\nRendered {} files to {}:",
             files.len(),
