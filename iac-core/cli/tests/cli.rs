@@ -172,6 +172,16 @@ impl Ran {
         self
     }
 
+    /// Asserts that standard output says `text`.
+    fn printed(&self, text: &str) {
+        assert!(self.stdout.contains(text), "{text:?} in:\n{}", self.stdout);
+    }
+
+    /// Asserts that standard error says `text`.
+    fn told(&self, text: &str) {
+        assert!(self.stderr.contains(text), "{text:?} in:\n{}", self.stderr);
+    }
+
     fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{}", self.stdout))
@@ -184,15 +194,15 @@ fn arguments_help_and_a_missing_setting_exit_as_documented() {
     for verb in [
         "preview", "apply", "destroy", "refresh", "outputs", "import", "state",
     ] {
-        assert!(help.stdout.contains(verb), "{verb} in:\n{}", help.stdout);
+        help.printed(verb);
     }
-    assert!(help.stdout.contains("Files and commands in NOTES_DIR"));
+    help.printed("Files and commands in NOTES_DIR");
     let version = place.run("--version").exits(exit::OK, "--version");
     assert_eq!(version.stdout, "notes 1.2.3\n");
     let preview = place
         .run("preview --help")
         .exits(exit::OK, "preview --help");
-    assert!(preview.stdout.contains("<STACK>"), "{}", preview.stdout);
+    preview.printed("<STACK>");
     place
         .run("preview s --no-such-flag")
         .exits(exit::USER, "an unknown flag");
@@ -228,7 +238,7 @@ fn preview_saved_plan_apply_outputs_and_destroy() {
     let preview = place
         .run("preview s --detailed-exitcode")
         .exits(exit::CHANGES, "a preview with changes");
-    assert!(preview.stdout.contains("4 to create"), "{}", preview.stdout);
+    preview.printed("4 to create");
     let plan = place
         .run("preview s --json")
         .exits(exit::OK, "--json")
@@ -242,7 +252,7 @@ fn preview_saved_plan_apply_outputs_and_destroy() {
     let refused = place
         .run("apply s")
         .exits(exit::USER, "apply without --yes");
-    assert!(refused.stderr.contains("pass --yes"), "{}", refused.stderr);
+    refused.told("pass --yes");
     assert!(place.read("greeting.txt").is_none(), "nothing was asked");
 
     let file = place.dir.path().join("plan.json");
@@ -252,11 +262,7 @@ fn preview_saved_plan_apply_outputs_and_destroy() {
     let applied = place
         .run(&format!("apply s --yes --plan {}", file.display()))
         .exits(exit::OK, "apply --plan");
-    assert!(
-        applied.stdout.contains("Stack s: 4 created"),
-        "{}",
-        applied.stdout
-    );
+    applied.printed("Stack s: 4 created");
     assert_eq!(place.read("greeting.txt").as_deref(), Some("hello"));
     assert_eq!(place.read("slow.txt").as_deref(), Some("done\n"));
     let stale = place
@@ -299,7 +305,7 @@ fn preview_saved_plan_apply_outputs_and_destroy() {
     let never = place
         .run("state list other")
         .exits(exit::USER, "a stack without state");
-    assert!(never.stderr.contains("has no state"), "{}", never.stderr);
+    never.told("has no state");
 }
 
 fn refresh_targets_replace_and_import() {
@@ -324,7 +330,7 @@ fn refresh_targets_replace_and_import() {
     let targeted = place
         .run_with("apply s --yes --target slow", &[("NOTES_GREETING", "hey")])
         .exits(exit::OK, "a targeted apply");
-    assert!(targeted.stdout.contains("0 updated"), "{}", targeted.stdout);
+    targeted.printed("0 updated");
     assert_eq!(
         place.read("greeting.txt").as_deref(),
         Some("hello"),
@@ -333,11 +339,7 @@ fn refresh_targets_replace_and_import() {
     let replaced = place
         .run("apply s --yes --replace copy")
         .exits(exit::OK, "--replace");
-    assert!(
-        replaced.stdout.contains("1 replaced"),
-        "{}",
-        replaced.stdout
-    );
+    replaced.printed("1 replaced");
     place
         .run("apply s --yes --target nothing-of-the-kind")
         .exits(exit::USER, "an unknown target");
@@ -351,11 +353,7 @@ fn refresh_targets_replace_and_import() {
     let import = place
         .run("import s local:File copy /etc/hostname")
         .exits(exit::USER, "a type its provider cannot import");
-    assert!(
-        import.stderr.contains("cannot be imported"),
-        "{}",
-        import.stderr
-    );
+    import.told("cannot be imported");
 }
 
 fn state_verbs_and_moving_a_stack() {
@@ -373,11 +371,7 @@ fn state_verbs_and_moving_a_stack() {
         .collect();
     assert_eq!(names.len(), 4, "{listed:#}");
     let shown = place.run("state show s greeting").exits(exit::OK, "show");
-    assert!(
-        shown.stdout.contains("\"content\": \"hello\""),
-        "{}",
-        shown.stdout
-    );
+    shown.printed("\"content\": \"hello\"");
     place
         .run("state show s nothing")
         .exits(exit::USER, "show of an unknown name");
@@ -401,7 +395,7 @@ fn state_verbs_and_moving_a_stack() {
     let moved = place
         .run(&format!("state list s --state-dir {}", elsewhere.display()))
         .exits(exit::OK, "the moved state");
-    assert!(moved.stdout.contains("duplicate"), "{}", moved.stdout);
+    moved.printed("duplicate");
     place
         .run("state delete s greeting")
         .exits(exit::USER, "forgetting what others depend on");
@@ -421,8 +415,8 @@ fn a_provider_failure_exits_3_and_names_the_step() {
     let failed = place
         .run("apply s --yes")
         .exits(exit::FAILED, "a failed step");
-    assert!(failed.stdout.contains("failed"), "{}", failed.stdout);
-    assert!(failed.stdout.contains("greeting"), "{}", failed.stdout);
+    failed.printed("failed");
+    failed.printed("greeting");
 }
 
 fn a_first_interrupt_finishes_the_step_in_flight_and_exits_130() {
@@ -449,7 +443,7 @@ fn a_first_interrupt_finishes_the_step_in_flight_and_exits_130() {
         .unwrap();
     assert!(sent.success());
     let ran = Ran::from(child.wait_with_output().unwrap()).exits(exit::INTERRUPTED, "Ctrl-C");
-    assert!(ran.stderr.contains("stopping"), "{}", ran.stderr);
+    ran.told("stopping");
     assert_eq!(
         place.read("slow.txt").as_deref(),
         Some("done\n"),
@@ -457,7 +451,7 @@ fn a_first_interrupt_finishes_the_step_in_flight_and_exits_130() {
     );
     assert!(place.read("after-slow.txt").is_none(), "never started");
     let listed = place.run("state list s").exits(exit::OK, "list");
-    assert!(listed.stdout.contains("slow"), "{}", listed.stdout);
+    listed.printed("slow");
     assert!(!listed.stdout.contains("after-slow"), "{}", listed.stdout);
     place.run("apply s --yes").exits(exit::OK, "the rest");
     assert!(place.read("after-slow.txt").is_some());
