@@ -9,8 +9,14 @@
 //! left is the engine's overhead), and the peak resident memory. Each case runs in a child
 //! process so its peak memory is its own.
 //!
+//! It also prints how long loading the stack's state takes of the no-op plan (`(load)`), and
+//! the state's size on disk (snapshot and journal).
+//!
 //! Run: `cargo bench -p iac-core --bench engine` (add `-- chain` to run only matching cases,
-//! or `-- chain:1000:0:10` for one case given as shape:nodes:latency_ms:parallelism).
+//! or `-- chain:1000:0:10` for one case given as shape:nodes:latency_ms:parallelism;
+//! `-- --large` adds the 100,000-resource cases, a minute each, about 1.5 GiB).
+//! `BENCH_NOOP_PLANS=N` makes a case plan N no-op plans after its apply and nothing else:
+//! the workload to put under a profiler (`perf record`, `heaptrack`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
@@ -35,8 +41,8 @@ struct Case {
 /// The standard cases. Latencies are far below real cloud calls (50 ms to minutes) to keep
 /// the run short; the zero-latency rows show the engine's own absolute overhead, from which
 /// the ratio at any other latency follows.
-fn cases() -> Vec<Case> {
-    vec![
+fn cases(large: bool) -> Vec<Case> {
+    let mut cases = vec![
         Case::new("wide", 1_000, 200, 1_000),
         Case::new("wide", 10_000, 1_000, 10_000),
         Case::new("chain", 1_000, 5, 10),
@@ -47,7 +53,15 @@ fn cases() -> Vec<Case> {
         Case::new("wide", 10_000, 0, 10_000),
         Case::new("chain", 10_000, 0, 10),
         Case::new("layered", 10_000, 0, 10_000),
-    ]
+    ];
+    if large {
+        cases.extend([
+            Case::new("wide", 100_000, 0, 100_000),
+            Case::new("chain", 100_000, 0, 10),
+            Case::new("layered", 100_000, 0, 100_000),
+        ]);
+    }
+    cases
 }
 
 impl Case {
@@ -133,6 +147,21 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// The stack's state on disk: its snapshot and its journal.
+fn state_mib(dir: &std::path::Path) -> f64 {
+    let bytes: u64 = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 fn run_case(case: &Case) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -160,11 +189,23 @@ fn run_case(case: &Case) {
         let summary = engine.apply(&program, &plan, &options).await.unwrap();
         let apply = t.elapsed();
         assert!(summary.is_success() && summary.counts.create == case.size);
+        // A run holds one plan at a time: what follows is measured without this one.
+        drop((plan, summary));
 
+        if let Ok(n) = std::env::var("BENCH_NOOP_PLANS") {
+            for _ in 0..n.parse::<usize>().unwrap() {
+                engine.preview(&program).await.unwrap();
+            }
+            return;
+        }
+        let t = Instant::now();
+        engine.state("bench").await.unwrap();
+        let load = t.elapsed();
         let t = Instant::now();
         let noop = engine.preview(&program).await.unwrap();
         let plan_noop = t.elapsed();
         assert!(!noop.has_changes());
+        drop(noop);
 
         // One target: the last layer's first resource (a layered graph), else the first one.
         let target = match case.shape.as_str() {
@@ -201,13 +242,14 @@ fn run_case(case: &Case) {
             }
         };
         println!(
-            "{:<8} {:>6} {:>6}ms {:>6} {:>10.1}ms {:>10.1}ms {:>7.1}ms/{:<5} {:>9.3}s {:>9.3}s ({limit}) {:>6} {:>11} {:>8.1} MiB",
+            "{:<8} {:>6} {:>6}ms {:>6} {:>10.1}ms {:>10.1}ms {:>8.1}ms {:>7.1}ms/{:<5} {:>9.3}s {:>9.3}s ({limit}) {:>6} {:>11} {:>8.1} MiB {:>8.1} MiB",
             case.shape,
             case.size,
             case.latency_ms,
             case.parallelism,
             plan_create.as_secs_f64() * 1e3,
             plan_noop.as_secs_f64() * 1e3,
+            load.as_secs_f64() * 1e3,
             plan_targeted.as_secs_f64() * 1e3,
             reach,
             apply.as_secs_f64(),
@@ -215,15 +257,18 @@ fn run_case(case: &Case) {
             ratio(floor),
             ratio(measured_floor),
             peak_rss_mib(),
+            state_mib(dir.path()),
         );
     });
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
+    let mut args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    let large = args.iter().any(|a| a == "--large");
+    args.retain(|a| a != "--large");
     if let [flag, spec] = args.as_slice()
         && flag == "--case"
     {
@@ -233,25 +278,27 @@ fn main() {
     let filter = args.first().cloned().unwrap_or_default();
     let cases: Vec<Case> = match Case::parse(&filter) {
         Some(case) => vec![case],
-        None => cases()
+        None => cases(large)
             .into_iter()
             .filter(|c| c.shape.contains(&filter))
             .collect(),
     };
     println!(
-        "{:<8} {:>6} {:>8} {:>6} {:>12} {:>12} {:>15} {:>10} {:>18} {:>6} {:>11} {:>12}",
+        "{:<8} {:>6} {:>8} {:>6} {:>12} {:>12} {:>10} {:>15} {:>10} {:>18} {:>6} {:>11} {:>12} {:>12}",
         "shape",
         "nodes",
         "latency",
         "par",
         "plan create",
         "plan no-op",
+        "(load)",
         "1 target/reach",
         "apply",
         "lower bound",
         "ratio",
         "measured",
-        "peak RSS"
+        "peak RSS",
+        "state file"
     );
     let exe = std::env::current_exe().unwrap();
     for case in cases {

@@ -23,6 +23,9 @@ fn rolls(group: &ProgramGroup, op: Operation) -> bool {
 
 /// The rolls of a plan: for each group, its members the steps update or replace.
 pub(crate) fn records(program: &Program, steps: &[StepRecord]) -> Vec<RollRecord> {
+    if program.groups.is_empty() {
+        return Vec::new();
+    }
     let index = step_index(steps);
     program
         .groups

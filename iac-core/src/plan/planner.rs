@@ -206,9 +206,9 @@ impl<'p> Planner<'p> {
             });
             return;
         };
-        let old = self.state.and_then(|s| s.resource(&reg.name)).cloned();
+        let old = self.state.and_then(|s| s.resource(&reg.name));
         if reg.kind == NodeKind::DataSource {
-            self.read_data_source(i, provider.as_ref(), &evaluated.inputs, old)
+            self.read_data_source(i, provider.as_ref(), &evaluated.inputs, old.cloned())
                 .await;
         } else {
             self.plan_resource(i, provider.as_ref(), evaluated, old);
@@ -254,7 +254,7 @@ impl<'p> Planner<'p> {
         i: usize,
         provider: &dyn Provider,
         evaluated: Evaluated,
-        old: Option<ResourceState>,
+        old: Option<&ResourceState>,
     ) {
         let reg = &self.program.nodes[i].registration;
         let Evaluated {
@@ -301,12 +301,12 @@ impl<'p> Planner<'p> {
         i: usize,
         provider: &dyn Provider,
         inputs: &Properties,
-        old: ResourceState,
+        old: &ResourceState,
         shower: &Shower<'_>,
     ) {
         let reg = &self.program.nodes[i].registration;
         let forced = self.options.replace.contains(&*reg.name);
-        let change = match change::classify(provider, reg, &old, inputs, forced) {
+        let change = match change::classify(provider, reg, old, inputs, forced) {
             Ok(change) => change,
             Err(error) => {
                 self.errors.push(PlanError::Provider {
@@ -329,12 +329,12 @@ impl<'p> Planner<'p> {
         let diff = change
             .changes
             .iter()
-            .map(|c| shower.changed(&c.key, c.replace, &old, inputs))
+            .map(|c| shower.changed(&c.key, c.replace, old, inputs))
             .collect();
-        self.values[i] = planned_value(op, &old, &change);
+        self.values[i] = planned_value(op, old, &change);
         let refresh_record = op == Operation::Same
             && change::record_is_stale(
-                &old,
+                old,
                 reg,
                 &dependency_names(self.program, i),
                 shower.secrets,
@@ -343,7 +343,7 @@ impl<'p> Planner<'p> {
         record.delete_before_replace = change.delete_before_replace;
         // An unchanged resource needs its record only if the record itself must be rewritten.
         let keep_old = op != Operation::Same || refresh_record;
-        self.set_step(i, record, keep_old.then_some(old), refresh_record);
+        self.set_step(i, record, keep_old.then(|| old.clone()), refresh_record);
     }
 
     /// Adds the relation checks, delete-first propagation and the deletes, then the plan.
