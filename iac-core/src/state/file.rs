@@ -368,6 +368,16 @@ mod tests {
             ),
             "{err}"
         );
+        // A newer format that this version would parse is refused all the same.
+        let mut newer = Checkpoint::new("dev");
+        newer.version = 9;
+        fs::write(
+            backend.snapshot_path("dev"),
+            serde_json::to_vec(&newer).unwrap(),
+        )
+        .unwrap();
+        let err = backend.load("dev").unwrap_err().to_string();
+        assert!(err.contains("has format version 9"), "{err}");
 
         let other = Checkpoint::new("prod");
         fs::write(

@@ -90,14 +90,24 @@ impl Checkpoint {
             path: path.to_owned(),
             reason,
         };
-        let probe: VersionProbe = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
-        if probe.version > STATE_VERSION {
-            return Err(StateError::UnsupportedVersion {
-                path: path.to_owned(),
-                found: probe.version,
-            });
+        let newer = |found: u32| StateError::UnsupportedVersion {
+            path: path.to_owned(),
+            found,
+        };
+        // Parsed once; only a document that does not parse is read again, for its version: a
+        // newer format is named as such, not as damage.
+        let checkpoint: Self = match serde_json::from_str(text) {
+            Ok(checkpoint) => checkpoint,
+            Err(e) => {
+                return Err(match serde_json::from_str::<VersionProbe>(text) {
+                    Ok(probe) if probe.version > STATE_VERSION => newer(probe.version),
+                    _ => corrupt(e.to_string()),
+                });
+            }
+        };
+        if checkpoint.version > STATE_VERSION {
+            return Err(newer(checkpoint.version));
         }
-        let checkpoint: Self = serde_json::from_str(text).map_err(|e| corrupt(e.to_string()))?;
         if checkpoint.stack != stack {
             return Err(corrupt(format!(
                 "it records stack `{}`, not `{stack}`",
@@ -302,11 +312,25 @@ impl Serialize for Resources {
 
 impl<'de> Deserialize<'de> for Resources {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut resources = Self::default();
-        for r in Vec::<ResourceState>::deserialize(deserializer)? {
-            resources.0.entry(r.name.clone()).or_default().push(r);
+        /// Each record put in its place as it is read: no list of them all in between.
+        struct Records;
+        impl<'de> serde::de::Visitor<'de> for Records {
+            type Value = Resources;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of resource records")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Resources, A::Error> {
+                let mut resources = Resources::default();
+                while let Some(r) = seq.next_element::<ResourceState>()? {
+                    resources.0.entry(r.name.clone()).or_default().push(r);
+                }
+                Ok(resources)
+            }
         }
-        Ok(resources)
+        deserializer.deserialize_seq(Records)
     }
 }
 
