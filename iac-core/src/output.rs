@@ -6,7 +6,6 @@
 //! an unknown input makes the derived value unknown. Evaluation happens only inside the
 //! engine, against a [`Resolve`] that knows which outputs exist at that moment.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -91,10 +90,26 @@ type EvalFn<T> = dyn Fn(&dyn Resolve) -> Result<Option<T>, EvalError> + Send + S
 /// A value known now or only after apply, with its dependencies and a secret flag.
 pub struct Output<T> {
     eval: Arc<EvalFn<T>>,
-    deps: Arc<BTreeSet<ResourceRef>>,
+    deps: Dependencies,
     secret: bool,
     /// Set when the value is exactly one output property of one resource (no derivation).
     origin: Option<Origin>,
+}
+
+/// The resources a value depends on, sorted, each once: a slice, since most values depend on
+/// none or one (a set would allocate a whole tree node for one).
+type Dependencies = Arc<[ResourceRef]>;
+
+fn no_dependencies() -> Dependencies {
+    Arc::new([])
+}
+
+/// `refs` sorted, each once.
+fn dependencies(refs: impl Iterator<Item = ResourceRef>) -> Dependencies {
+    let mut refs: Vec<ResourceRef> = refs.collect();
+    refs.sort();
+    refs.dedup();
+    refs.into()
 }
 
 /// The resource output property a value is exactly equal to.
@@ -130,7 +145,7 @@ impl<T> fmt::Debug for Output<T> {
 impl<T: Clone + Send + Sync + 'static> Output<T> {
     /// A value known at registration.
     pub fn known(value: T) -> Self {
-        Self::from_fn(BTreeSet::new(), false, move |_| Ok(Some(value.clone())))
+        Self::from_fn(no_dependencies(), false, move |_| Ok(Some(value.clone())))
     }
 
     /// A known value that must never be shown or stored in plaintext.
@@ -141,13 +156,13 @@ impl<T: Clone + Send + Sync + 'static> Output<T> {
 
 impl<T: 'static> Output<T> {
     pub(crate) fn from_fn(
-        deps: BTreeSet<ResourceRef>,
+        deps: Dependencies,
         secret: bool,
         eval: impl Fn(&dyn Resolve) -> Result<Option<T>, EvalError> + Send + Sync + 'static,
     ) -> Self {
         Self {
             eval: Arc::new(eval),
-            deps: Arc::new(deps),
+            deps,
             secret,
             origin: None,
         }
@@ -160,7 +175,7 @@ impl<T: 'static> Output<T> {
 
     /// A value that is never known before apply (useful to model computed inputs in tests).
     pub fn unknown() -> Self {
-        Self::from_fn(BTreeSet::new(), false, |_| Ok(None))
+        Self::from_fn(no_dependencies(), false, |_| Ok(None))
     }
 
     /// The same value, marked secret; everything derived from it stays secret.
@@ -216,7 +231,7 @@ impl<T: 'static> Output<T> {
 
     /// Combines two outputs; the pair is known when both are.
     pub fn zip<U: 'static>(self, other: Output<U>) -> Output<(T, U)> {
-        let deps = self.deps.union(&other.deps).cloned().collect();
+        let deps = dependencies(self.deps.iter().chain(other.deps.iter()).cloned());
         let (a, b) = (self.eval, other.eval);
         Output::from_fn(deps, self.secret || other.secret, move |r| {
             Ok(match (a(r)?, b(r)?) {
@@ -229,10 +244,7 @@ impl<T: 'static> Output<T> {
     /// Combines many outputs of one type; the list is known when every element is.
     pub fn all(outputs: impl IntoIterator<Item = Output<T>>) -> Output<Vec<T>> {
         let outputs: Vec<Output<T>> = outputs.into_iter().collect();
-        let deps = outputs
-            .iter()
-            .flat_map(|o| o.deps.iter().cloned())
-            .collect();
+        let deps = dependencies(outputs.iter().flat_map(|o| o.deps.iter().cloned()));
         let secret = outputs.iter().any(|o| o.secret);
         Output::from_fn(deps, secret, move |r| {
             let mut values = Vec::with_capacity(outputs.len());
@@ -272,7 +284,7 @@ impl Output<Value> {
 
     pub(crate) fn property_of(resource: ResourceRef, property: &str, secret: bool) -> Self {
         let property: Arc<str> = Arc::from(property);
-        let deps = BTreeSet::from([resource.clone()]);
+        let deps: Dependencies = Arc::new([resource.clone()]);
         let origin = Origin {
             resource: Arc::clone(&resource.name),
             property: Arc::clone(&property),
@@ -302,7 +314,7 @@ impl<T: Serialize> IntoInput for T {
             Ok(value) => Output::known(value),
             Err(e) => {
                 let error = EvalError::Serialize(e.to_string());
-                Output::from_fn(BTreeSet::new(), false, move |_| Err(error.clone()))
+                Output::from_fn(no_dependencies(), false, move |_| Err(error.clone()))
             }
         }
     }
