@@ -33,10 +33,11 @@ impl PropertyValue {
     }
 }
 
-/// Planned inputs of a resource: every property known or unknown.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Properties(BTreeMap<String, PropertyValue>);
+/// Planned inputs of a resource: every property known or unknown, in key order. Kept as a
+/// sorted list: a resource has a handful of inputs, and a tree would allocate a whole node
+/// for them (this is held for every resource of a plan).
+#[derive(Clone, Default, PartialEq)]
+pub struct Properties(Vec<(String, PropertyValue)>);
 
 impl Properties {
     /// An empty property set.
@@ -44,41 +45,51 @@ impl Properties {
         Self::default()
     }
 
+    /// Where `key` is, or where it would go.
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
     /// Sets one property.
     pub fn insert(&mut self, key: impl Into<String>, value: PropertyValue) {
-        self.0.insert(key.into(), value);
+        let key = key.into();
+        match self.position(&key) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (key, value)),
+        }
     }
 
     /// Removes a property.
     pub fn remove(&mut self, key: &str) -> Option<PropertyValue> {
-        self.0.remove(key)
+        let at = self.position(key).ok()?;
+        Some(self.0.remove(at).1)
     }
 
     /// The property, known or unknown; `None` when it is not set at all.
     pub fn get(&self, key: &str) -> Option<&PropertyValue> {
-        self.0.get(key)
+        self.position(key).ok().map(|at| &self.0[at].1)
     }
 
     /// The property's value when it is set and known.
     pub fn known(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).and_then(PropertyValue::known)
+        self.get(key).and_then(PropertyValue::known)
     }
 
     /// Whether the property is set but unknown until apply.
     pub fn is_unknown(&self, key: &str) -> bool {
-        matches!(self.0.get(key), Some(PropertyValue::Unknown))
+        matches!(self.get(key), Some(PropertyValue::Unknown))
     }
 
     /// Every property in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &PropertyValue)> {
-        self.0.iter()
+        self.0.iter().map(|(k, v)| (k, v))
     }
 
     /// Whether every property is known.
     pub fn is_fully_known(&self) -> bool {
         self.0
-            .values()
-            .all(|v| matches!(v, PropertyValue::Known(_)))
+            .iter()
+            .all(|(_, v)| matches!(v, PropertyValue::Known(_)))
     }
 
     /// The known map, or `None` if any property is still unknown.
@@ -95,14 +106,38 @@ impl Properties {
             .0
             .iter()
             .filter(|(k, v)| match v {
-                PropertyValue::Known(value) => old.get(*k) != Some(value),
+                PropertyValue::Known(value) => old.get(k) != Some(value),
                 PropertyValue::Unknown => true,
             })
             .map(|(k, _)| k.clone())
             .collect();
-        keys.extend(old.keys().filter(|k| !self.0.contains_key(*k)).cloned());
+        keys.extend(old.keys().filter(|k| self.get(k).is_none()).cloned());
         keys.sort();
         keys
+    }
+}
+
+/// Shown as the map it is.
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Serialised as a JSON object, in key order.
+impl Serialize for Properties {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Properties {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(
+            BTreeMap::<String, PropertyValue>::deserialize(deserializer)?
+                .into_iter()
+                .collect(),
+        )
     }
 }
 
@@ -116,8 +151,51 @@ impl From<PropertyMap> for Properties {
     }
 }
 
+/// Later values of a key win, as in a map.
 impl FromIterator<(String, PropertyValue)> for Properties {
     fn from_iter<I: IntoIterator<Item = (String, PropertyValue)>>(iter: I) -> Self {
-        Self(iter.into_iter().collect())
+        let mut entries: Vec<(String, PropertyValue)> = iter.into_iter().collect();
+        // Latest first among equal keys (the sort is stable), then each key's first kept.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, kept| later.0 == kept.0);
+        Self(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(v: i64) -> PropertyValue {
+        PropertyValue::Known(Value::from(v))
+    }
+
+    #[test]
+    fn properties_behave_as_a_map_in_key_order() {
+        let mut p: Properties = [("b", 1), ("a", 2), ("b", 3)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), known(v)))
+            .collect();
+        assert_eq!(p.known("b"), Some(&Value::from(3)), "the later value wins");
+        p.insert("c", PropertyValue::Unknown);
+        p.insert("a", known(4));
+        let keys: Vec<&String> = p.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert!(p.is_unknown("c") && !p.is_fully_known());
+        assert_eq!(p.remove("c"), Some(PropertyValue::Unknown));
+        assert_eq!(p.remove("c"), None);
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, r#"{"a":{"known":4},"b":{"known":3}}"#);
+        assert_eq!(serde_json::from_str::<Properties>(&json).unwrap(), p);
+        assert_eq!(
+            format!("{p:?}"),
+            r#"{"a": Known(Number(4)), "b": Known(Number(3))}"#
+        );
+        let old = PropertyMap::from([
+            ("a".to_owned(), Value::from(4)),
+            ("z".to_owned(), Value::from(0)),
+        ]);
+        assert_eq!(p.changed_keys(&old), ["b", "z"]);
     }
 }
