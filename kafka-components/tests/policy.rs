@@ -693,3 +693,26 @@ fn secrets_inside_the_working_directory_are_refused_before_anything_is_registere
     );
     assert!(stack.build().unwrap().is_empty(), "nothing registered");
 }
+
+/// `--skip-deploy` leaves out what `deploy::command_names` names: exactly the deployment's
+/// commands the platform registers, its steps and one per controller and broker.
+#[test]
+fn the_deployment_s_command_names_are_the_commands_it_registers() {
+    let mut stack = iac_core::Stack::new("prod");
+    let operator = "203.0.113.10/32".parse().unwrap();
+    let config = PlatformConfig::on_aws("eu-central-1", operator, "ssh-ed25519 AAAAC3Nz test");
+    let platform = KafkaPlatform::register(&mut stack, &config, "rendered").unwrap();
+    let deployment = &platform.deployment;
+    let registered: std::collections::BTreeSet<String> = deployment
+        .steps
+        .iter()
+        .chain(deployment.onto_node.values())
+        .map(|command| command.resource_name().to_owned())
+        .collect();
+    let named: std::collections::BTreeSet<String> =
+        kafka_components::deploy::command_names(&config)
+            .into_iter()
+            .collect();
+    assert_eq!(registered.len(), 4 + 3 + 3, "{registered:?}");
+    assert_eq!(named, registered);
+}

@@ -86,7 +86,7 @@ if [ "$step" = node ]; then
   if [ "$role" = controller ]; then
     cluster_id=$("$venv/bin/ansible" "kafka_controller:!$host" -i "$here/ansible/hosts.yml" -b \
       -m ansible.builtin.command -a "cat {{ controller_meta }}" 2>>"$log" | sed -n 's/^cluster\.id=//p' | head -n 1)
-    [ -n "$cluster_id" ] || fail "no other controller tells the cluster's id ({{ controller_meta }})"
+    [ -n "$cluster_id" ] || fail "no other controller tells the cluster's id ({{ controller_meta }}): check that the other controllers run and answer SSH through the platform node (the log: $log)"
     set -- "$@" -e "clusterid=$cluster_id"
   fi
   playbook "$@" "$here/ansible/nodes.yml"
