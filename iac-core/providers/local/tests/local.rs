@@ -17,6 +17,12 @@ use iac_local::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// A stack name of this test process's own: a process a run that panicked left behind is
+/// marked with another, so no later run adopts it.
+fn stack(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
 fn engine(dir: &TempDir) -> Engine {
     let mut providers = Providers::new();
     LocalProvider::new().register(&mut providers);
@@ -46,7 +52,7 @@ async fn a_file_edited_or_deleted_by_hand_is_drift_and_apply_restores_it() {
     let engine = engine(&dir);
     let path = dir.path().join("conf/prometheus.yml");
     let program = |content: &str| {
-        let mut s = Stack::new("files");
+        let mut s = Stack::new(stack("files"));
         s.resource::<File>(
             "prometheus",
             FileArgs {
@@ -63,7 +69,7 @@ async fn a_file_edited_or_deleted_by_hand_is_drift_and_apply_restores_it() {
     assert_eq!(mode, 0o600);
 
     std::fs::write(&path, "edited by hand\n").unwrap();
-    let report = engine.refresh("files", 4).await.unwrap();
+    let report = engine.refresh(&stack("files"), 4).await.unwrap();
     let shown: Vec<String> = report.drift.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
@@ -76,12 +82,12 @@ async fn a_file_edited_or_deleted_by_hand_is_drift_and_apply_restores_it() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "scrape: 1\n");
 
     std::fs::remove_file(&path).unwrap();
-    let report = engine.refresh("files", 4).await.unwrap();
+    let report = engine.refresh(&stack("files"), 4).await.unwrap();
     assert_eq!(drift_of(&report, "prometheus"), Some(Drift::Deleted));
     assert_eq!(up(&engine, &program("scrape: 1\n")).await.counts.create, 1);
     assert!(path.exists());
 
-    let empty = Program::empty("files").unwrap();
+    let empty = Program::empty(&stack("files")).unwrap();
     assert!(up(&engine, &empty).await.is_success());
     assert!(!path.exists(), "destroy removes the file");
 }
@@ -92,7 +98,7 @@ async fn a_command_runs_at_create_again_on_a_trigger_and_fails_with_its_last_lin
     let engine = engine(&dir);
     let marker = dir.path().join("ran");
     let program = |trigger: &str, script: &str| {
-        let mut s = Stack::new("commands");
+        let mut s = Stack::new(stack("commands"));
         s.resource::<Command>(
             "build",
             CommandArgs {
@@ -108,14 +114,14 @@ async fn a_command_runs_at_create_again_on_a_trigger_and_fails_with_its_last_lin
     };
     let script = "echo run >> ran; echo built; echo warning >&2";
     assert!(up(&engine, &program("v1", script)).await.is_success());
-    let state = engine.state("commands").await.unwrap().unwrap();
+    let state = engine.state(&stack("commands")).await.unwrap().unwrap();
     let outputs = &state.resource("build").unwrap().outputs;
     assert_eq!(outputs["stdout"], Value::from("built\n"));
     assert_eq!(outputs["stderr"], Value::from("warning\n"));
 
     // Unchanged: not run again; a refresh finds nothing to report.
     assert!(up(&engine, &program("v1", script)).await.is_success());
-    let report = engine.refresh("commands", 4).await.unwrap();
+    let report = engine.refresh(&stack("commands"), 4).await.unwrap();
     assert!(report.drift.is_empty(), "{report:?}");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "run\n");
     // A trigger re-runs it.
@@ -142,7 +148,7 @@ async fn a_command_runs_at_create_again_on_a_trigger_and_fails_with_its_last_lin
         "the environment is never shown: {error}"
     );
 
-    let empty = Program::empty("commands").unwrap();
+    let empty = Program::empty(&stack("commands")).unwrap();
     assert!(up(&engine, &empty).await.is_success());
     assert!(!marker.exists(), "the delete command ran");
 }
@@ -200,12 +206,15 @@ async fn a_service_killed_is_drift_and_apply_starts_it_again_and_destroy_stops_i
     let engine = engine(&dir);
     let port = free_port();
     let program = {
-        let mut s = Stack::new("services");
+        let mut s = Stack::new(stack("services"));
         s.resource::<Service>("web", web(&dir, port));
         s.build().unwrap()
     };
     assert!(up(&engine, &program).await.is_success());
-    let first = pid_of(&engine.state("services").await.unwrap().unwrap(), "web");
+    let first = pid_of(
+        &engine.state(&stack("services")).await.unwrap().unwrap(),
+        "web",
+    );
     assert!(running(first));
     let answered = std::net::TcpStream::connect(("127.0.0.1", port));
     assert!(answered.is_ok(), "ready means it answers");
@@ -215,13 +224,16 @@ async fn a_service_killed_is_drift_and_apply_starts_it_again_and_destroy_stops_i
         .status()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let report = engine.refresh("services", 4).await.unwrap();
+    let report = engine.refresh(&stack("services"), 4).await.unwrap();
     assert_eq!(drift_of(&report, "web"), Some(Drift::Deleted));
     assert_eq!(up(&engine, &program).await.counts.create, 1);
-    let second = pid_of(&engine.state("services").await.unwrap().unwrap(), "web");
+    let second = pid_of(
+        &engine.state(&stack("services")).await.unwrap().unwrap(),
+        "web",
+    );
     assert!(second != first && running(second));
 
-    let empty = Program::empty("services").unwrap();
+    let empty = Program::empty(&stack("services")).unwrap();
     assert!(up(&engine, &empty).await.is_success());
     assert!(!running(second), "destroy stops it");
 }
@@ -233,7 +245,7 @@ async fn a_port_taken_is_refused_and_a_service_never_ready_is_stopped_again() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let program = {
-        let mut s = Stack::new("ports");
+        let mut s = Stack::new(stack("ports"));
         s.resource::<Service>(
             "web",
             ServiceArgs {
@@ -293,13 +305,13 @@ async fn a_port_taken_is_refused_and_a_service_never_ready_is_stopped_again() {
         )),
         "the error names the log: {errors:?}"
     );
-    let state = engine.state("ports").await.unwrap().unwrap();
+    let state = engine.state(&stack("ports")).await.unwrap().unwrap();
     assert!(
         state.pending.is_empty(),
         "both were refused: nothing is left running"
     );
-    assert!(!marked_running("ports", "sleeper"));
-    assert!(!marked_running("ports", "broker"));
+    assert!(!marked_running(&stack("ports"), "sleeper"));
+    assert!(!marked_running(&stack("ports"), "broker"));
     drop(taken);
 }
 
@@ -315,7 +327,7 @@ async fn a_body_probe_waits_until_the_answer_says_ready_and_a_bad_pattern_is_ref
         ..web(&dir, port)
     };
     let bad = {
-        let mut s = Stack::new("body");
+        let mut s = Stack::new(stack("body"));
         s.resource::<Service>("web", probed("state: (running"));
         s.build().unwrap()
     };
@@ -331,7 +343,7 @@ async fn a_body_probe_waits_until_the_answer_says_ready_and_a_bad_pattern_is_ref
         std::fs::write(file, "state: running\n").unwrap();
     });
     let program = {
-        let mut s = Stack::new("body");
+        let mut s = Stack::new(stack("body"));
         s.resource::<Service>("web", probed("state: running"));
         s.build().unwrap()
     };
@@ -344,7 +356,7 @@ async fn a_body_probe_waits_until_the_answer_says_ready_and_a_bad_pattern_is_ref
     later.join().unwrap();
     // Running, but its answer no longer matching, is drift on the probe.
     std::fs::write(dir.path().join("state.txt"), "state: stopping\n").unwrap();
-    let report = engine.refresh("body", 4).await.unwrap();
+    let report = engine.refresh(&stack("body"), 4).await.unwrap();
     let text = report.to_string();
     assert!(
         text.contains("ready_body")
@@ -352,7 +364,7 @@ async fn a_body_probe_waits_until_the_answer_says_ready_and_a_bad_pattern_is_ref
         "{text}"
     );
     assert!(
-        up(&engine, &Program::empty("body").unwrap())
+        up(&engine, &Program::empty(&stack("body")).unwrap())
             .await
             .is_success()
     );
@@ -426,7 +438,7 @@ async fn the_preview_of_a_file_change_is_a_line_diff_and_a_secret_stays_hidden()
     let dir = TempDir::new().unwrap();
     let engine = engine(&dir);
     let program = |ip: &str, password: &str| {
-        let mut s = Stack::new("diffs");
+        let mut s = Stack::new(stack("diffs"));
         s.resource::<File>(
             "prometheus",
             FileArgs {
@@ -482,7 +494,7 @@ async fn a_folder_is_replaced_as_one_and_a_file_added_by_hand_is_drift() {
     let engine = engine(&dir);
     let path = dir.path().join("rendered");
     let program = |version: &str| {
-        let mut s = Stack::new("folders");
+        let mut s = Stack::new(stack("folders"));
         s.resource::<Folder>(
             "config",
             FolderArgs {
@@ -532,7 +544,7 @@ async fn a_folder_is_replaced_as_one_and_a_file_added_by_hand_is_drift() {
     );
 
     std::fs::write(path.join("stray.yml"), "hand-made\n").unwrap();
-    let report = engine.refresh("folders", 4).await.unwrap();
+    let report = engine.refresh(&stack("folders"), 4).await.unwrap();
     assert!(
         matches!(drift_of(&report, "config"), Some(Drift::Changed { .. })),
         "{report:?}"
@@ -543,11 +555,11 @@ async fn a_folder_is_replaced_as_one_and_a_file_added_by_hand_is_drift() {
         "apply puts back exactly the set"
     );
 
-    let empty = Program::empty("folders").unwrap();
+    let empty = Program::empty(&stack("folders")).unwrap();
     assert!(up(&engine, &empty).await.is_success());
     assert!(!path.exists());
 
-    let mut s = Stack::new("folders");
+    let mut s = Stack::new(stack("folders"));
     s.resource::<Folder>(
         "escape",
         FolderArgs {
@@ -578,7 +590,7 @@ async fn a_running_service_that_is_not_ready_is_drift_and_apply_restarts_it() {
     std::fs::write(dir.path().join("ready.txt"), "ok").unwrap();
     let probe = format!("http://127.0.0.1:{port}/ready.txt");
     let program = {
-        let mut s = Stack::new("unready");
+        let mut s = Stack::new(stack("unready"));
         s.resource::<Service>(
             "web",
             ServiceArgs {
@@ -589,10 +601,13 @@ async fn a_running_service_that_is_not_ready_is_drift_and_apply_restarts_it() {
         s.build().unwrap()
     };
     assert!(up(&engine, &program).await.is_success());
-    let first = pid_of(&engine.state("unready").await.unwrap().unwrap(), "web");
+    let first = pid_of(
+        &engine.state(&stack("unready")).await.unwrap().unwrap(),
+        "web",
+    );
 
     std::fs::remove_file(dir.path().join("ready.txt")).unwrap();
-    let report = engine.refresh("unready", 4).await.unwrap();
+    let report = engine.refresh(&stack("unready"), 4).await.unwrap();
     let shown: Vec<String> = report.drift.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
@@ -604,9 +619,12 @@ async fn a_running_service_that_is_not_ready_is_drift_and_apply_restarts_it() {
     std::fs::write(dir.path().join("ready.txt"), "ok").unwrap();
     let summary = up(&engine, &program).await;
     assert_eq!(summary.counts.replace, 1, "{summary:?}");
-    let second = pid_of(&engine.state("unready").await.unwrap().unwrap(), "web");
+    let second = pid_of(
+        &engine.state(&stack("unready")).await.unwrap().unwrap(),
+        "web",
+    );
     assert!(second != first && running(second) && !running(first));
-    let empty = Program::empty("unready").unwrap();
+    let empty = Program::empty(&stack("unready")).unwrap();
     assert!(up(&engine, &empty).await.is_success());
     assert!(!running(second));
 }
@@ -617,7 +635,7 @@ async fn a_trigger_restarts_a_service_and_a_missing_program_is_refused_at_previe
     let engine = engine(&dir);
     let port = free_port();
     let program = |trigger: &str, setting: &str| {
-        let mut s = Stack::new("triggers");
+        let mut s = Stack::new(stack("triggers"));
         s.resource::<Service>(
             "web",
             ServiceArgs {
@@ -633,23 +651,32 @@ async fn a_trigger_restarts_a_service_and_a_missing_program_is_refused_at_previe
             .await
             .is_success()
     );
-    let first = pid_of(&engine.state("triggers").await.unwrap().unwrap(), "web");
+    let first = pid_of(
+        &engine.state(&stack("triggers")).await.unwrap().unwrap(),
+        "web",
+    );
 
     // Where the port is set only names it in errors: no restart.
     let renamed = up(&engine, &program("config v1", "ports.web in web.toml")).await;
     assert_eq!(renamed.counts.update, 1);
     assert_eq!(
-        pid_of(&engine.state("triggers").await.unwrap().unwrap(), "web"),
+        pid_of(
+            &engine.state(&stack("triggers")).await.unwrap().unwrap(),
+            "web"
+        ),
         first
     );
     // A changed trigger (the digest of a file it reads) restarts it.
     let changed = up(&engine, &program("config v2", "ports.web in web.toml")).await;
     assert_eq!(changed.counts.replace, 1);
-    let second = pid_of(&engine.state("triggers").await.unwrap().unwrap(), "web");
+    let second = pid_of(
+        &engine.state(&stack("triggers")).await.unwrap().unwrap(),
+        "web",
+    );
     assert!(second != first && running(second) && !running(first));
 
     let missing = {
-        let mut s = Stack::new("triggers");
+        let mut s = Stack::new(stack("triggers"));
         s.resource::<Service>(
             "web",
             ServiceArgs {
@@ -666,7 +693,7 @@ async fn a_trigger_restarts_a_service_and_a_missing_program_is_refused_at_previe
         "{refused}"
     );
     assert!(
-        up(&engine, &Program::empty("triggers").unwrap())
+        up(&engine, &Program::empty(&stack("triggers")).unwrap())
             .await
             .is_success()
     );
