@@ -19,14 +19,43 @@ use crate::state::ResourceState;
 pub(crate) enum NodeValue {
     Known {
         id: String,
-        outputs: PropertyMap,
+        outputs: Outputs,
     },
     Partial {
         id: String,
-        outputs: PropertyMap,
+        outputs: Outputs,
         unknown: BTreeSet<String>,
     },
     Unknown,
+}
+
+/// A node's outputs as references read them, in key order. A sorted slice: every node of a
+/// plan or an apply holds one, and a tree would allocate a whole node for a handful.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Outputs(Box<[(String, Value)]>);
+
+impl Outputs {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        let at = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    pub(crate) fn to_map(&self) -> PropertyMap {
+        self.0.iter().cloned().collect()
+    }
+}
+
+/// A map's entries are in key order already.
+impl From<&PropertyMap> for Outputs {
+    fn from(map: &PropertyMap) -> Self {
+        Self(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+}
+
+impl From<PropertyMap> for Outputs {
+    fn from(map: PropertyMap) -> Self {
+        Self(map.into_iter().collect())
+    }
 }
 
 /// Resolves references against per-node values.

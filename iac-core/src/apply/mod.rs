@@ -771,7 +771,10 @@ impl<'a> Executor<'a> {
     }
 
     fn set_value(&self, n: usize, id: String, outputs: PropertyMap) {
-        lock(&self.values)[n] = NodeValue::Known { id, outputs };
+        lock(&self.values)[n] = NodeValue::Known {
+            id,
+            outputs: outputs.into(),
+        };
     }
 
     async fn create(&self, n: usize) -> Result<Operation, TaskError> {
@@ -894,7 +897,7 @@ impl<'a> Executor<'a> {
         let known = matches!(lock(&self.values)[n], NodeValue::Known { .. });
         let (id, outputs) = if known {
             match &lock(&self.values)[n] {
-                NodeValue::Known { id, outputs } => (id.clone(), outputs.clone()),
+                NodeValue::Known { id, outputs } => (id.clone(), outputs.to_map()),
                 _ => {
                     return Err(TaskError::Step(
                         "internal: data source value vanished".to_owned(),

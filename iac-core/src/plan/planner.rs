@@ -135,7 +135,7 @@ impl<'p> Planner<'p> {
             {
                 self.values[i] = NodeValue::Known {
                     id: r.id.clone(),
-                    outputs: r.outputs.clone(),
+                    outputs: (&r.outputs).into(),
                 };
             }
         }
@@ -230,7 +230,7 @@ impl<'p> Planner<'p> {
                 Ok(Some(found)) => {
                     self.values[i] = NodeValue::Known {
                         id: found.id,
-                        outputs: found.outputs,
+                        outputs: found.outputs.into(),
                     }
                 }
                 Ok(None) => self.errors.push(PlanError::DataSourceNotFound {
@@ -415,13 +415,13 @@ fn planned_value(op: Operation, old: &ResourceState, change: &Change) -> NodeVal
     match op {
         Operation::Same => NodeValue::Known {
             id: old.id.clone(),
-            outputs: old.outputs.clone(),
+            outputs: (&old.outputs).into(),
         },
         // Changed inputs and every computed output (one that is not an input) may change
         // with an update (a restarted instance gets a new public IP); the id does not.
         Operation::Update => NodeValue::Partial {
             id: old.id.clone(),
-            outputs: old.outputs.clone(),
+            outputs: (&old.outputs).into(),
             unknown: change
                 .changes
                 .iter()
