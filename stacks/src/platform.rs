@@ -116,8 +116,7 @@ impl StackProgram for Platform {
         match verb {
             Verbs::Render { target } => {
                 let env = environment::load(&target.stack, &target.program)?;
-                // Only the state is read: no provider is called.
-                let engine = target.engine(Providers::new())?;
+                let engine = target.state_engine()?;
                 render::run(&env, &engine, target.json).await
             }
         }

@@ -46,8 +46,9 @@ impl<P: StackProgram> Target<P> {
         })
     }
 
-    /// An engine for the verbs that call no provider: `outputs` and the state verbs.
-    pub(crate) fn state_engine(&self) -> Result<Engine, Error> {
+    /// An engine for the verbs that call no provider, only read or change the state:
+    /// `outputs`, the state verbs, a program's own verb that reads what was applied.
+    pub fn state_engine(&self) -> Result<Engine, Error> {
         self.engine(Providers::new())
     }
 }
