@@ -314,14 +314,23 @@ async fn precise_sleep(duration: Duration) {
         timer
     });
     let (tx, rx) = oneshot::channel();
-    {
+    let earliest = {
         let mut state = timer.state.lock().unwrap_or_else(PoisonError::into_inner);
         let id = state.next;
         state.next += 1;
-        state.heap.push(Reverse((Instant::now() + duration, id)));
+        let at = Instant::now() + duration;
+        let earliest = state
+            .heap
+            .peek()
+            .is_none_or(|&Reverse((first, _))| at < first);
+        state.heap.push(Reverse((at, id)));
         state.wakers.insert(id, tx);
+        earliest
+    };
+    // The timer thread sleeps until its earliest deadline: only an earlier one wakes it.
+    if earliest {
+        timer.wake.notify_one();
     }
-    timer.wake.notify_one();
     let _ = rx.await;
 }
 

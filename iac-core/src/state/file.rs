@@ -168,6 +168,56 @@ impl StateBackend for FileBackend {
     }
 
     fn append(&self, checkpoint: &Checkpoint, batch: &[Mutation]) -> Result<(), StateError> {
+        self.append_line(checkpoint, batch, Flush::Now)
+    }
+
+    fn append_unsynced(
+        &self,
+        checkpoint: &Checkpoint,
+        batch: &[Mutation],
+    ) -> Result<(), StateError> {
+        self.append_line(checkpoint, batch, Flush::Later)
+    }
+
+    fn sync(&self, stack: &str) -> Result<(), StateError> {
+        let path = self.journal_path(stack);
+        match File::open(&path) {
+            Ok(file) => file.sync_data().map_err(|source| io_error(&path, source)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(io_error(&path, source)),
+        }
+    }
+
+    fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, StateError> {
+        self.lock_file(stack, operation)
+    }
+
+    fn take_over(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
+        self.take_over_lock_file(stack)
+    }
+
+    fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
+        self.break_lock_file(stack)
+    }
+}
+
+/// Whether an appended line is flushed to the disk before the append returns.
+#[derive(Clone, Copy, PartialEq)]
+enum Flush {
+    Now,
+    /// By a later append's flush, or [`StateBackend::sync`].
+    Later,
+}
+
+impl FileBackend {
+    /// Appends one batch to the journal as a line (the first batch of a stack without a
+    /// snapshot saves the snapshot instead).
+    fn append_line(
+        &self,
+        checkpoint: &Checkpoint,
+        batch: &[Mutation],
+        flush: Flush,
+    ) -> Result<(), StateError> {
         if !self.snapshot_path(&checkpoint.stack).exists() {
             return self.save(checkpoint);
         }
@@ -193,23 +243,14 @@ impl StateBackend for FileBackend {
                 file
             };
             file.write_all(&line)?;
-            file.sync_data()
+            match flush {
+                Flush::Now => file.sync_data(),
+                Flush::Later => Ok(()),
+            }
         })();
         result.map_err(|source| io_error(&path, source))?;
         self.whole().insert(path);
         Ok(())
-    }
-
-    fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, StateError> {
-        self.lock_file(stack, operation)
-    }
-
-    fn take_over(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
-        self.take_over_lock_file(stack)
-    }
-
-    fn break_lock(&self, stack: &str) -> Result<Option<LockInfo>, StateError> {
-        self.break_lock_file(stack)
     }
 }
 

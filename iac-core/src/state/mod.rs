@@ -669,6 +669,26 @@ pub trait StateBackend: Send + Sync + 'static {
         self.save(checkpoint)
     }
 
+    /// Records a batch that no caller waits for yet, like [`StateBackend::append`], except
+    /// that it need be durable only once a later `append`, [`StateBackend::sync`] or `save`
+    /// of the stack returns: the writer defers the flush of a step's result until the next
+    /// step needs one, so that a chain of steps pays one flush per step. The default is
+    /// `append`.
+    fn append_unsynced(
+        &self,
+        checkpoint: &Checkpoint,
+        batch: &[Mutation],
+    ) -> Result<(), StateError> {
+        self.append(checkpoint, batch)
+    }
+
+    /// Makes durable every batch of the stack recorded with
+    /// [`StateBackend::append_unsynced`]. The default has nothing to flush.
+    fn sync(&self, stack: &str) -> Result<(), StateError> {
+        let _ = stack;
+        Ok(())
+    }
+
     /// Takes the stack's lock for `operation`, or fails naming the holder. A lock whose
     /// holder ran on this host and is gone is taken over; one held from another host is not.
     fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, StateError>;
@@ -692,6 +712,16 @@ impl StateBackend for Box<dyn StateBackend> {
     }
     fn append(&self, checkpoint: &Checkpoint, batch: &[Mutation]) -> Result<(), StateError> {
         (**self).append(checkpoint, batch)
+    }
+    fn append_unsynced(
+        &self,
+        checkpoint: &Checkpoint,
+        batch: &[Mutation],
+    ) -> Result<(), StateError> {
+        (**self).append_unsynced(checkpoint, batch)
+    }
+    fn sync(&self, stack: &str) -> Result<(), StateError> {
+        (**self).sync(stack)
     }
     fn lock(&self, stack: &str, operation: &str) -> Result<StateLock, StateError> {
         (**self).lock(stack, operation)
