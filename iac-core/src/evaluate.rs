@@ -130,9 +130,9 @@ pub(crate) fn evaluate(
     resolver: &dyn Resolve,
     sketcher: Option<&dyn Resolve>,
 ) -> Result<Evaluated, (String, EvalError)> {
-    let mut inputs = Properties::new();
+    let mut inputs = Properties::with_capacity(registration.inputs.len());
     let mut sketches = BTreeMap::new();
-    for (key, output) in &registration.inputs {
+    for (key, output) in registration.inputs.iter() {
         let value = output.resolve(resolver).map_err(|e| (key.clone(), e))?;
         if value.is_none()
             && !output.is_secret()

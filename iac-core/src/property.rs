@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -37,7 +38,7 @@ impl PropertyValue {
 /// sorted list: a resource has a handful of inputs, and a tree would allocate a whole node
 /// for them (this is held for every resource of a plan).
 #[derive(Clone, Default, PartialEq)]
-pub struct Properties(Vec<(String, PropertyValue)>);
+pub struct Properties(LiteMap<String, PropertyValue>);
 
 impl Properties {
     /// An empty property set.
@@ -45,29 +46,24 @@ impl Properties {
         Self::default()
     }
 
-    /// Where `key` is, or where it would go.
-    fn position(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    /// Room for `n` properties.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self(LiteMap::with_capacity(n))
     }
 
     /// Sets one property.
     pub fn insert(&mut self, key: impl Into<String>, value: PropertyValue) {
-        let key = key.into();
-        match self.position(&key) {
-            Ok(at) => self.0[at].1 = value,
-            Err(at) => self.0.insert(at, (key, value)),
-        }
+        self.0.insert(key.into(), value);
     }
 
     /// Removes a property.
     pub fn remove(&mut self, key: &str) -> Option<PropertyValue> {
-        let at = self.position(key).ok()?;
-        Some(self.0.remove(at).1)
+        self.0.remove(key)
     }
 
     /// The property, known or unknown; `None` when it is not set at all.
     pub fn get(&self, key: &str) -> Option<&PropertyValue> {
-        self.position(key).ok().map(|at| &self.0[at].1)
+        self.0.get(key)
     }
 
     /// The property's value when it is set and known.
@@ -82,7 +78,7 @@ impl Properties {
 
     /// Every property in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &PropertyValue)> {
-        self.0.iter().map(|(k, v)| (k, v))
+        self.0.iter()
     }
 
     /// Whether every property is known.
@@ -106,7 +102,7 @@ impl Properties {
             .0
             .iter()
             .filter(|(k, v)| match v {
-                PropertyValue::Known(value) => old.get(k) != Some(value),
+                PropertyValue::Known(value) => old.get(*k) != Some(value),
                 PropertyValue::Unknown => true,
             })
             .map(|(k, _)| k.clone())
@@ -154,12 +150,7 @@ impl From<PropertyMap> for Properties {
 /// Later values of a key win, as in a map.
 impl FromIterator<(String, PropertyValue)> for Properties {
     fn from_iter<I: IntoIterator<Item = (String, PropertyValue)>>(iter: I) -> Self {
-        let mut entries: Vec<(String, PropertyValue)> = iter.into_iter().collect();
-        // Latest first among equal keys (the sort is stable), then each key's first kept.
-        entries.reverse();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|later, kept| later.0 == kept.0);
-        Self(entries)
+        Self(iter.into_iter().collect())
     }
 }
 

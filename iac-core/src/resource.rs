@@ -5,9 +5,10 @@
 //! evaluates later. The [`resource!`](crate::resource) macro declares a typed resource: its
 //! type token, its argument struct and typed output accessors.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use litemap::LiteMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +35,10 @@ pub trait IntoInputs {
     fn into_inputs(self) -> Inputs;
 }
 
-/// The inputs of one resource: property name to (possibly unknown) JSON value.
+/// The inputs of one resource: property name to (possibly unknown) JSON value. A sorted
+/// list, not a tree: a program holds one for every resource it registers.
 #[derive(Clone, Debug, Default)]
-pub struct Inputs(pub(crate) BTreeMap<String, Output<Value>>);
+pub struct Inputs(pub(crate) LiteMap<String, Output<Value>>);
 
 impl Inputs {
     /// No inputs.

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use litemap::LiteMap;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
@@ -37,7 +38,7 @@ pub(crate) struct Registration {
     pub(crate) name: Arc<str>,
     pub(crate) type_token: String,
     pub(crate) kind: NodeKind,
-    pub(crate) inputs: BTreeMap<String, Output<Value>>,
+    pub(crate) inputs: LiteMap<String, Output<Value>>,
     pub(crate) options: ResourceOptions,
     pub(crate) secret_outputs: Arc<BTreeSet<String>>,
 }
