@@ -2,10 +2,8 @@
 //! [`crate::KafkaPlatform::register`] and parsed once by [`NodeFacts::from_outputs`] for the
 //! renderers, so the two cannot disagree on a key.
 
-use std::collections::BTreeMap;
-
+use iac_core::PropertyMap;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::role::Role;
 
@@ -45,10 +43,7 @@ fn is_zero(shift: &u16) -> bool {
 
 impl NodeFacts {
     /// The nodes of an applied stack, in a stable order (role, then index).
-    pub fn from_outputs(
-        stack: &str,
-        outputs: &BTreeMap<String, Value>,
-    ) -> Result<Vec<Self>, NodesError> {
+    pub fn from_outputs(stack: &str, outputs: &PropertyMap) -> Result<Vec<Self>, NodesError> {
         let nodes = outputs
             .get(NODES_OUTPUT)
             .ok_or_else(|| NodesError::NotApplied {

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use iac_core::PropertyMap;
 use kafka_components::NodeFacts;
 use kafka_components::nodes::NODES_OUTPUT;
 use kafka_components::render::{self, RenderedFile};
@@ -22,7 +23,7 @@ fn dev() -> PlatformConfig {
 }
 
 /// The `nodes` output of an applied dev stack, with broker-2 at `broker2_ip`.
-fn outputs(broker2_ip: &str) -> BTreeMap<String, Value> {
+fn outputs(broker2_ip: &str) -> PropertyMap {
     let mut nodes = Vec::new();
     let zones = ["eu-central-1a", "eu-central-1b", "eu-central-1c"];
     for (role, count, base) in [
@@ -52,7 +53,7 @@ fn outputs(broker2_ip: &str) -> BTreeMap<String, Value> {
     }
     // Shuffled on purpose: the order of the output must not matter.
     nodes.reverse();
-    BTreeMap::from([(
+    PropertyMap::from([(
         NODES_OUTPUT.to_owned(),
         serde_json::to_value(nodes).unwrap(),
     )])
@@ -151,12 +152,12 @@ fn a_configuration_the_policies_refuse_renders_nothing() {
 
 #[test]
 fn rendering_a_stack_that_was_never_applied_says_so() {
-    let err = NodeFacts::from_outputs("dev", &BTreeMap::new()).unwrap_err();
+    let err = NodeFacts::from_outputs("dev", &PropertyMap::new()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "stack `dev` has no `nodes` output: apply it first"
     );
-    let broken = BTreeMap::from([("nodes".to_owned(), json!([{"name": "x"}]))]);
+    let broken = PropertyMap::from([("nodes".to_owned(), json!([{"name": "x"}]))]);
     let err = NodeFacts::from_outputs("dev", &broken)
         .unwrap_err()
         .to_string();

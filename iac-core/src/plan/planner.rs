@@ -429,7 +429,7 @@ fn planned_value(op: Operation, old: &ResourceState, change: &Change) -> NodeVal
                 .chain(
                     old.outputs
                         .keys()
-                        .filter(|k| !old.inputs.contains_key(*k))
+                        .filter(|k| !old.inputs.contains_key(k))
                         .cloned(),
                 )
                 .collect(),

@@ -291,7 +291,7 @@ impl Resources {
         for r in records.iter_mut() {
             r.delete_pending = true;
         }
-        records.push(resource);
+        push_exact(records, resource);
     }
 
     fn remove(&mut self, name: &str, id: &str) {
@@ -302,6 +302,13 @@ impl Resources {
             }
         }
     }
+}
+
+/// Adds a record to a name's list, growing it by exactly one: a name almost always has one
+/// record, and a list's first growth would make room for four.
+fn push_exact(records: &mut Vec<ResourceState>, record: ResourceState) {
+    records.reserve_exact(1);
+    records.push(record);
 }
 
 impl Serialize for Resources {
@@ -325,7 +332,7 @@ impl<'de> Deserialize<'de> for Resources {
             ) -> Result<Resources, A::Error> {
                 let mut resources = Resources::default();
                 while let Some(r) = seq.next_element::<ResourceState>()? {
-                    resources.0.entry(r.name.clone()).or_default().push(r);
+                    push_exact(resources.0.entry(r.name.clone()).or_default(), r);
                 }
                 Ok(resources)
             }
