@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::output::{EvalError, Resolve, ResourceRef};
 use crate::property::{Properties, PropertyMap, PropertyValue};
-use crate::provider::{InputReference, ReadRequest};
+use crate::provider::{InputReference, ReadRequest, References};
 use crate::record::SKETCH_MARK;
 use crate::stack::{Program, Registration};
 use crate::state::ResourceState;
@@ -68,7 +68,7 @@ pub(crate) struct NodeResolver<'a> {
 
 impl Resolve for NodeResolver<'_> {
     fn property(&self, resource: &ResourceRef, property: &str) -> Result<Option<Value>, EvalError> {
-        let Some(&i) = self.program.index.get(resource.name()) else {
+        let Some(i) = self.program.node_of(resource) else {
             return Ok(None);
         };
         let not_yet = || Ok(self.sketch.then(|| Value::String(SKETCH_MARK.to_owned())));
@@ -98,7 +98,7 @@ impl Resolve for NodeResolver<'_> {
 pub(crate) struct Evaluated {
     pub(crate) inputs: Properties,
     pub(crate) secrets: BTreeSet<String>,
-    pub(crate) references: BTreeMap<String, InputReference>,
+    pub(crate) references: References,
     /// The unknown, non-secret inputs as far as they are known (with `sketcher`).
     pub(crate) sketches: BTreeMap<String, Value>,
 }

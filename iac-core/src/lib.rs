@@ -68,7 +68,7 @@ pub use property::{Properties, PropertyMap, PropertyValue};
 pub use provider::{
     CheckFailure, CheckRequest, CreateRequest, CreateResponse, DeleteRequest, DiffRequest,
     DiffResponse, ImportRequest, InputReference, PropertyChange, Provider, ProviderError,
-    Providers, ReadRequest, ReadResponse, UpdateRequest,
+    Providers, ReadRequest, ReadResponse, References, UpdateRequest,
 };
 pub use record::{
     BaseState, InterruptedOperation, Move, Operation, PLAN_VERSION, PlanFileError, PlanRecord,

@@ -19,6 +19,9 @@ pub struct ResourceRef {
     pub(crate) stack: StackId,
     pub(crate) stack_name: Arc<str>,
     pub(crate) name: Arc<str>,
+    /// Its place among its stack's registrations (and its program's nodes): found without a
+    /// lookup by name.
+    pub(crate) index: usize,
 }
 
 impl ResourceRef {
@@ -415,6 +418,7 @@ mod tests {
             stack: StackId(1),
             stack_name: Arc::from("s"),
             name: Arc::from(name),
+            index: 0,
         };
         Output::property_of(r, "id", false)
     }

@@ -319,6 +319,7 @@ impl Stack {
             )
             .collect();
         let secret_outputs = Arc::new(secret_outputs);
+        let index = self.by_name.get(&name).copied().unwrap_or(self.nodes.len());
         if let Some(&first) = self.by_name.get(&name) {
             self.errors.push(RegistrationError::DuplicateName {
                 stack: self.name.to_string(),
@@ -342,6 +343,7 @@ impl Stack {
                 stack: self.id,
                 stack_name: Arc::clone(&self.name),
                 name,
+                index,
             },
             secret_outputs,
         }
@@ -771,6 +773,17 @@ impl Program {
     /// The stack's name.
     pub fn stack(&self) -> &str {
         &self.stack
+    }
+
+    /// The node `resource` is: at its registration's place (the same name, the very same
+    /// string when it was registered in this program's stack), else looked up by name.
+    pub(crate) fn node_of(&self, resource: &ResourceRef) -> Option<usize> {
+        match self.nodes.get(resource.index) {
+            Some(node) if Arc::ptr_eq(&node.registration.name, &resource.name) => {
+                Some(resource.index)
+            }
+            _ => self.index.get(resource.name()).copied(),
+        }
     }
 
     /// Whether node `from` depends on node `to`, directly or through others.

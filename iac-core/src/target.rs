@@ -7,6 +7,7 @@
 //! dependents, a pass over the state.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -67,18 +68,37 @@ pub(crate) fn covers(reach: Option<&BTreeSet<String>>, name: &str) -> bool {
     reach.is_none_or(|r| r.contains(name))
 }
 
-/// The recorded dependents of each recorded name.
-pub(crate) fn recorded_dependents(state: Option<&Checkpoint>) -> HashMap<&str, Vec<&str>> {
-    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
-    for r in state.iter().flat_map(|s| s.resources.iter()) {
-        for d in &r.dependencies {
-            dependents
-                .entry(d.as_str())
-                .or_default()
-                .push(r.name.as_str());
+/// Which recorded resources depend on each name: worked out from the whole state at the
+/// first question (a targeted plan that deletes and replaces nothing never asks one).
+pub(crate) struct RecordedDependents<'s> {
+    state: Option<&'s Checkpoint>,
+    map: OnceLock<HashMap<&'s str, Vec<&'s str>>>,
+}
+
+impl<'s> RecordedDependents<'s> {
+    pub(crate) fn new(state: Option<&'s Checkpoint>) -> Self {
+        Self {
+            state,
+            map: OnceLock::new(),
         }
     }
-    dependents
+
+    /// The recorded resources that depend on `name`.
+    pub(crate) fn of(&self, name: &str) -> &[&'s str] {
+        let map = self.map.get_or_init(|| {
+            let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+            for r in self.state.iter().flat_map(|s| s.resources.iter()) {
+                for d in &r.dependencies {
+                    dependents
+                        .entry(d.as_str())
+                        .or_default()
+                        .push(r.name.as_str());
+                }
+            }
+            dependents
+        });
+        map.get(name).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The names a targeted run covers, given the program (`None` for a refresh, which follows
@@ -87,7 +107,7 @@ pub(crate) fn reach(
     targets: &Targets,
     program: Option<&Program>,
     state: Option<&Checkpoint>,
-    recorded_dependents: &HashMap<&str, Vec<&str>>,
+    recorded_dependents: &RecordedDependents<'_>,
 ) -> Result<BTreeSet<String>, Vec<String>> {
     let in_program = |name: &str| program.and_then(|p| p.index.get(name).copied());
     let recorded = |name: &str| state.and_then(|s| s.resource(name));
@@ -124,9 +144,8 @@ pub(crate) fn reach(
                 .flatten()
                 .filter_map(|&d| program.map(|p| p.nodes[d].registration.name.to_string()));
             let from_state = recorded_dependents
-                .get(name.as_str())
-                .into_iter()
-                .flatten()
+                .of(&name)
+                .iter()
                 .map(|d| (*d).to_owned());
             for dependent in from_program.chain(from_state).collect::<Vec<_>>() {
                 if covered.insert(dependent.clone()) {

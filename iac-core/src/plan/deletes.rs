@@ -7,12 +7,13 @@ use super::{PlanError, PlannedStep, Step};
 use crate::record::{Operation, StepRecord};
 use crate::stack::{NodeKind, Program};
 use crate::state::{Checkpoint, ResourceState};
+use crate::target::RecordedDependents;
 
 /// The targeted replacements and deletes that recorded resources outside the reach depend
 /// on.
 pub(super) fn untargeted_dependents(
     steps: &[PlannedStep],
-    recorded_dependents: &HashMap<&str, Vec<&str>>,
+    recorded_dependents: &RecordedDependents<'_>,
     covers: impl Fn(&str) -> bool,
 ) -> Vec<PlanError> {
     let mut errors = Vec::new();
@@ -23,9 +24,8 @@ pub(super) fn untargeted_dependents(
             _ => continue,
         };
         let mut dependents: Vec<String> = recorded_dependents
-            .get(step.record.name.as_str())
-            .into_iter()
-            .flatten()
+            .of(&step.record.name)
+            .iter()
             .filter(|d| !covers(d))
             .map(|d| (*d).to_owned())
             .collect();
@@ -48,17 +48,20 @@ pub(super) fn propagate_delete_before_replace(
     program: &Program,
     steps: &mut [Option<PlannedStep>],
 ) {
+    let is_dbr = |s: &Option<PlannedStep>| {
+        s.as_ref()
+            .is_some_and(|s| s.record.op == Operation::Replace && s.record.delete_before_replace)
+    };
+    let mut stack: Vec<usize> = (0..steps.len()).filter(|&i| is_dbr(&steps[i])).collect();
+    if stack.is_empty() {
+        return;
+    }
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); program.nodes.len()];
     for (i, node) in program.nodes.iter().enumerate() {
         for &d in &node.deps {
             dependents[d].push(i);
         }
     }
-    let is_dbr = |s: &Option<PlannedStep>| {
-        s.as_ref()
-            .is_some_and(|s| s.record.op == Operation::Replace && s.record.delete_before_replace)
-    };
-    let mut stack: Vec<usize> = (0..steps.len()).filter(|&i| is_dbr(&steps[i])).collect();
     while let Some(i) = stack.pop() {
         for &d in &dependents[i] {
             if let Some(step) = steps[d].as_mut()

@@ -17,7 +17,7 @@ mod deletes;
 mod error;
 mod planner;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 pub use error::{PlanError, PlanErrors};
 
@@ -26,7 +26,7 @@ use crate::provider::Providers;
 use crate::record::{Move, PlanRecord, StepRecord};
 use crate::stack::Program;
 use crate::state::{Checkpoint, ResourceState};
-use crate::target::{self, Targets};
+use crate::target::{RecordedDependents, Targets};
 use planner::Planner;
 
 /// How to plan beyond what the program says.
@@ -98,12 +98,7 @@ pub(crate) async fn plan(
     let moves = moves(program, state);
     let moved = moved(state, &moves);
     let state = moved.as_ref().or(state);
-    // Only a targeted plan needs the recorded dependents (a pass over the whole state).
-    let recorded_dependents = if options.targets.is_all() {
-        HashMap::new()
-    } else {
-        target::recorded_dependents(state)
-    };
+    let recorded_dependents = RecordedDependents::new(state);
     let mut planner = Planner::new(program, state, options, &recorded_dependents);
     planner.check_replacements();
     planner.plan_program(providers).await;

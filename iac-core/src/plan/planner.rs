@@ -1,7 +1,7 @@
 //! The planner: one program node at a time, in topological order, then the checks that need
 //! the whole program (the providers' relation checks, the deletes) and the plan.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -14,16 +14,16 @@ use crate::evaluate::{
     evaluate,
 };
 use crate::property::{Properties, PropertyValue};
-use crate::provider::{CheckRequest, InputReference, Provider, Providers};
+use crate::provider::{CheckRequest, Provider, Providers, References};
 use crate::record::{
     BaseState, Operation, PLAN_VERSION, PlanRecord, PropertyDiff, Shown, StepRecord, interrupted,
 };
 use crate::stack::{NodeKind, Program};
 use crate::state::{Checkpoint, ResourceState};
-use crate::target;
+use crate::target::{self, RecordedDependents};
 
 /// A resource's checked inputs and references, for the providers' relation checks.
-type Checked = (Properties, BTreeMap<String, InputReference>);
+type Checked = (Properties, References);
 
 /// What the planner has found so far, node by node (indexed like `program.nodes`).
 pub(super) struct Planner<'p> {
@@ -47,7 +47,7 @@ impl<'p> Planner<'p> {
         program: &'p Program,
         state: Option<&'p Checkpoint>,
         options: &'p PlanOptions,
-        recorded_dependents: &HashMap<&str, Vec<&str>>,
+        recorded_dependents: &RecordedDependents<'_>,
     ) -> Self {
         let (reach, errors) = if options.targets.is_all() {
             (None, Vec::new())
@@ -350,7 +350,7 @@ impl<'p> Planner<'p> {
     pub(super) fn finish(
         mut self,
         providers: &Providers,
-        recorded_dependents: &HashMap<&str, Vec<&str>>,
+        recorded_dependents: &RecordedDependents<'_>,
     ) -> Result<Plan, PlanErrors> {
         let program = self.program;
         self.errors

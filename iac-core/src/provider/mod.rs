@@ -17,12 +17,13 @@ pub mod known;
 pub mod ownership;
 pub mod retry;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 use crate::property::{Properties, PropertyMap};
@@ -146,6 +147,39 @@ pub struct InputReference {
     pub property: String,
 }
 
+/// A resource's inputs that are exactly another resource's output, by input name, in key
+/// order (a sorted list: a plan holds one for every resource until its relations are checked).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct References(LiteMap<String, InputReference>);
+
+impl References {
+    /// What the input `key` references, when it is a reference.
+    pub fn get(&self, key: &str) -> Option<&InputReference> {
+        self.0.get(key)
+    }
+
+    /// Every reference, by input name in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &InputReference)> {
+        self.0.iter()
+    }
+
+    /// How many inputs are references.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no input is a reference.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(String, InputReference)> for References {
+    fn from_iter<I: IntoIterator<Item = (String, InputReference)>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
 /// Arguments of [`Provider::check`] and [`Provider::check_related`].
 #[derive(Debug)]
 pub struct CheckRequest<'a> {
@@ -157,7 +191,7 @@ pub struct CheckRequest<'a> {
     pub inputs: &'a Properties,
     /// Inputs that are exactly another resource's output, even while unknown: a provider can
     /// follow them to check relations (a subnet inside its network) before anything exists.
-    pub references: &'a BTreeMap<String, InputReference>,
+    pub references: &'a References,
 }
 
 /// Arguments of [`Provider::diff`].
