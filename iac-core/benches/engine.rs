@@ -10,7 +10,8 @@
 //! process so its peak memory is its own.
 //!
 //! It also prints how long loading the stack's state takes of the no-op plan (`(load)`), and
-//! the state's size on disk (snapshot and journal).
+//! the state's size on disk (snapshot and journal). The no-op plans and the loading are each
+//! the median of three runs.
 //!
 //! Run: `cargo bench -p iac-core --bench engine` (add `-- chain` to run only matching cases,
 //! or `-- chain:1000:0:10` for one case given as shape:nodes:latency_ms:parallelism;
@@ -19,6 +20,12 @@
 //! the workload to put under a profiler (`perf record`, `heaptrack`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+
+// The allocator the project's programs use (`iac_cli::Allocator`); the `system-allocator`
+// feature measures the engine on the system's instead.
+#[cfg(not(feature = "system-allocator"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -138,6 +145,13 @@ fn program(shape: &str, size: usize) -> (Program, usize) {
     (s.build().expect("valid program"), depth)
 }
 
+/// The median duration of three runs of `run` (each returns its own duration).
+async fn median<F: std::future::Future<Output = Duration>>(run: impl Fn() -> F) -> Duration {
+    let mut runs = [run().await, run().await, run().await];
+    runs.sort();
+    runs[1]
+}
+
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -198,14 +212,22 @@ fn run_case(case: &Case) {
             }
             return;
         }
-        let t = Instant::now();
-        engine.state("bench").await.unwrap();
-        let load = t.elapsed();
-        let t = Instant::now();
-        let noop = engine.preview(&program).await.unwrap();
-        let plan_noop = t.elapsed();
-        assert!(!noop.has_changes());
-        drop(noop);
+        // Reading the state and the no-op plan: the median of three each (a shared machine's
+        // noise moves one run by a tenth).
+        let load = median(|| async {
+            let t = Instant::now();
+            engine.state("bench").await.unwrap();
+            t.elapsed()
+        })
+        .await;
+        let plan_noop = median(|| async {
+            let t = Instant::now();
+            let noop = engine.preview(&program).await.unwrap();
+            let elapsed = t.elapsed();
+            assert!(!noop.has_changes());
+            elapsed
+        })
+        .await;
 
         // One target: the last layer's first resource (a layered graph), else the first one.
         let target = match case.shape.as_str() {
@@ -216,9 +238,13 @@ fn run_case(case: &Case) {
             targets: Targets::only([target]),
             ..PlanOptions::default()
         };
-        let t = Instant::now();
+        let plan_targeted = median(|| async {
+            let t = Instant::now();
+            engine.preview_with(&program, &options).await.unwrap();
+            t.elapsed()
+        })
+        .await;
         let targeted = engine.preview_with(&program, &options).await.unwrap();
-        let plan_targeted = t.elapsed();
         let reach = targeted.record().steps.len();
 
         assert_eq!(reach + targeted.record().untargeted, case.size);

@@ -264,12 +264,6 @@ fn refuse_interrupted(stack: &str, state: &Checkpoint) -> Result<(), EngineError
     })
 }
 
-/// Frees `value` on a blocking thread, off the caller's way: a stack's whole state takes a
-/// tenth of a second to free at 100,000 resources.
-fn drop_later<T: Send + 'static>(value: T) {
-    drop(tokio::task::spawn_blocking(move || drop(value)));
-}
-
 fn needs_secrets(program: &Program) -> bool {
     program.nodes.iter().any(|n| {
         !n.registration.secret_outputs.is_empty()
@@ -343,10 +337,7 @@ impl Engine {
     ) -> Result<Plan, EngineError> {
         self.require_passphrase(program)?;
         let loaded = self.load(&program.stack).await?;
-        let plan =
-            crate::plan::plan(program, loaded.plain.as_ref(), &self.providers, options).await;
-        drop_later(loaded);
-        Ok(plan?)
+        Ok(crate::plan::plan(program, loaded.plain.as_ref(), &self.providers, options).await?)
     }
 
     /// Takes the stack's lock, waiting up to the lock timeout for a live holder.
@@ -621,7 +612,7 @@ impl Engine {
                 .await?;
         }
         drop(executor);
-        drop_later(writer.finish().await?);
+        writer.finish().await?;
         if let Some(fatal) = walk.fatal {
             return Err(fatal.into());
         }

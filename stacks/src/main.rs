@@ -14,6 +14,9 @@ mod error;
 mod platform;
 mod render;
 
+#[global_allocator]
+static ALLOCATOR: iac_cli::Allocator = iac_cli::Allocator;
+
 fn main() -> ExitCode {
     iac_cli::main(&platform::Platform)
 }

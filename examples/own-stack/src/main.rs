@@ -80,6 +80,9 @@ impl StackProgram for OwnStack {
     }
 }
 
+#[global_allocator]
+static ALLOCATOR: iac_cli::Allocator = iac_cli::Allocator;
+
 fn main() -> std::process::ExitCode {
     iac_cli::main(&OwnStack)
 }

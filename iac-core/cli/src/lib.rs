@@ -37,6 +37,11 @@
 //!     }
 //! }
 //!
+//! // The allocator `stacks` uses: planning 100,000 resources takes half the time and
+//! // two thirds of the memory it takes on the system's.
+//! #[global_allocator]
+//! static ALLOCATOR: iac_cli::Allocator = iac_cli::Allocator;
+//!
 //! fn main() -> std::process::ExitCode {
 //!     iac_cli::main(&Files)
 //! }
@@ -60,6 +65,13 @@ use std::process::ExitCode;
 pub use cli::{NoFlags, NoVerbs, Target};
 pub use error::{Error, exit};
 pub use program::StackProgram;
+
+/// The memory allocator for a stack program (mimalloc): a program makes it its global
+/// allocator with `#[global_allocator] static ALLOCATOR: iac_cli::Allocator =
+/// iac_cli::Allocator;`. The engine allocates many small values (a state's properties, a
+/// plan's records); on the system's allocator (glibc) a plan of 100,000 resources takes
+/// about twice as long and half as much memory again (`docs/benchmarks.md`).
+pub use mimalloc::MiMalloc as Allocator;
 
 /// Runs the command line of `program` on this process's arguments and returns its exit code.
 pub fn main<P: StackProgram>(program: &P) -> ExitCode {

@@ -47,12 +47,17 @@ pub(super) fn untargeted_dependents(
 pub(super) fn propagate_delete_before_replace(
     program: &Program,
     steps: &mut [Option<PlannedStep>],
+    planned: &[usize],
 ) {
     let is_dbr = |s: &Option<PlannedStep>| {
         s.as_ref()
             .is_some_and(|s| s.record.op == Operation::Replace && s.record.delete_before_replace)
     };
-    let mut stack: Vec<usize> = (0..steps.len()).filter(|&i| is_dbr(&steps[i])).collect();
+    let mut stack: Vec<usize> = planned
+        .iter()
+        .copied()
+        .filter(|&i| is_dbr(&steps[i]))
+        .collect();
     if stack.is_empty() {
         return;
     }

@@ -33,6 +33,12 @@ pub(super) struct Planner<'p> {
     errors: Vec<PlanError>,
     values: Vec<NodeValue>,
     steps: Vec<Option<PlannedStep>>,
+    /// The nodes with a step, in the order they were planned (the program's): a targeted
+    /// plan's are few, and the list of every node's step is large to read.
+    planned: Vec<usize>,
+    /// How many planned nodes have a record (each a different one): when it is every record
+    /// of the stack, nothing recorded has left the program.
+    recorded: usize,
     checked: Vec<Option<Checked>>,
     /// What a targeted plan covers (`None`: everything).
     reach: Option<BTreeSet<String>>,
@@ -71,6 +77,8 @@ impl<'p> Planner<'p> {
             errors,
             values: vec![NodeValue::Unknown; n],
             steps: vec![None; n],
+            planned: Vec::new(),
+            recorded: 0,
             checked: vec![None; n],
             reach,
             untargeted: 0,
@@ -166,6 +174,9 @@ impl<'p> Planner<'p> {
         old: Option<ResourceState>,
         refresh: bool,
     ) {
+        if self.steps[i].is_none() {
+            self.planned.push(i);
+        }
         self.steps[i] = Some(PlannedStep {
             record,
             step: Step {
@@ -207,6 +218,7 @@ impl<'p> Planner<'p> {
             return;
         };
         let old = self.state.and_then(|s| s.resource(&reg.name));
+        self.recorded += usize::from(old.is_some());
         if reg.kind == NodeKind::DataSource {
             self.read_data_source(i, provider.as_ref(), &evaluated.inputs, old.cloned())
                 .await;
@@ -355,16 +367,23 @@ impl<'p> Planner<'p> {
         let program = self.program;
         self.errors
             .extend(check_related(program, providers, &self.checked));
-        propagate_delete_before_replace(program, &mut self.steps);
-        let mut ordered: Vec<PlannedStep> = program
-            .order
+        propagate_delete_before_replace(program, &mut self.steps, &self.planned);
+        let mut ordered: Vec<PlannedStep> = self
+            .planned
             .iter()
             .filter_map(|&i| self.steps[i].take())
             .collect();
         self.untargeted += self.untargeted_records();
         let reach = self.reach.as_ref();
         let covers = |name: &str| target::covers(reach, name);
-        ordered.extend(plan_deletes(program, self.state, &mut self.errors, covers));
+        // Every record planned (no targets, none left over): there is nothing to delete.
+        let all_planned = reach.is_none()
+            && self
+                .state
+                .is_none_or(|s| s.resources.len() == self.recorded);
+        if !all_planned {
+            ordered.extend(plan_deletes(program, self.state, &mut self.errors, covers));
+        }
         if reach.is_some() {
             let errors = untargeted_dependents(&ordered, recorded_dependents, covers);
             self.errors.extend(errors);
