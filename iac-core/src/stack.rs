@@ -319,8 +319,9 @@ impl Stack {
             )
             .collect();
         let secret_outputs = Arc::new(secret_outputs);
-        let index = self.by_name.get(&name).copied().unwrap_or(self.nodes.len());
-        if let Some(&first) = self.by_name.get(&name) {
+        let first = self.by_name.get(&name).copied();
+        let index = first.unwrap_or(self.nodes.len());
+        if let Some(first) = first {
             self.errors.push(RegistrationError::DuplicateName {
                 stack: self.name.to_string(),
                 name: name.to_string(),
